@@ -1,0 +1,143 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/chzyer/readline"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// console reads the user's lines and writes the node's output. In a terminal
+// it is a line editor whose prompt is redrawn below any output, so blocks
+// arriving while the user types never garble the line being typed.
+type console interface {
+	ReadLine() (string, error) // io.EOF at end of input, errInterrupt on Ctrl-C
+	Out() io.Writer
+	Interactive() bool
+	Close() error
+}
+
+var errInterrupt = errors.New("interrupted")
+
+func newConsole(in *os.File, out io.Writer) (console, error) {
+	if readline.IsTerminal(int(in.Fd())) && readline.IsTerminal(int(os.Stdout.Fd())) {
+		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", HistoryLimit: 200, InterruptPrompt: "^C"})
+		if err != nil {
+			return nil, fmt.Errorf("terminal: %w", err)
+		}
+		return &ttyConsole{rl}, nil
+	}
+	return &plainConsole{in: bufio.NewScanner(in), out: out}, nil
+}
+
+type ttyConsole struct{ rl *readline.Instance }
+
+func (c *ttyConsole) ReadLine() (string, error) {
+	line, err := c.rl.Readline()
+	if errors.Is(err, readline.ErrInterrupt) {
+		return "", errInterrupt
+	}
+	return line, err
+}
+func (c *ttyConsole) Out() io.Writer    { return c.rl.Stdout() }
+func (c *ttyConsole) Interactive() bool { return true }
+func (c *ttyConsole) Close() error      { return c.rl.Close() }
+
+// plainConsole serves pipes and files: no prompt, no line editing.
+type plainConsole struct {
+	in  *bufio.Scanner
+	out io.Writer
+}
+
+func (c *plainConsole) ReadLine() (string, error) {
+	if c.in.Scan() {
+		return c.in.Text(), nil
+	}
+	if err := c.in.Err(); err != nil {
+		return "", err
+	}
+	return "", io.EOF
+}
+func (c *plainConsole) Out() io.Writer    { return c.out }
+func (c *plainConsole) Interactive() bool { return false }
+func (c *plainConsole) Close() error      { return nil }
+
+// input is one parsed line typed at the prompt.
+type input struct {
+	cmd     string // a command name, or "" for a reading
+	arg     int    // the command's numeric argument, if any
+	subject string // for a reading
+	bpm     int
+}
+
+const promptHelp = `type a heart rate to add a reading:
+  72          a reading for the default subject
+  alice 72    a reading for subject alice
+commands:
+  status      this node's chain and network
+  peers       connected peers
+  chain [N]   the last N blocks (default 10)
+  help        this text
+  quit        stop the node (Ctrl-C and Ctrl-D too)`
+
+// parseInput reads a prompt line. Commands come first; anything else must be
+// a reading: "BPM" or "SUBJECT BPM".
+func parseInput(line, defaultSubject string) (input, error) {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return input{}, errors.New("empty line: type a heart rate such as 72, or help")
+	}
+	switch strings.ToLower(f[0]) {
+	case "help", "?", "status", "peers", "quit", "exit":
+		if len(f) > 1 {
+			return input{}, fmt.Errorf("%s takes no arguments", f[0])
+		}
+		cmd := strings.ToLower(f[0])
+		if cmd == "?" {
+			cmd = "help"
+		}
+		if cmd == "exit" {
+			cmd = "quit"
+		}
+		return input{cmd: cmd}, nil
+	case "chain", "blocks":
+		in := input{cmd: "chain", arg: 10}
+		if len(f) > 2 {
+			return input{}, errors.New("usage: chain [N]")
+		}
+		if len(f) == 2 {
+			n, err := strconv.Atoi(f[1])
+			if err != nil || n < 1 {
+				return input{}, fmt.Errorf("chain %s: N must be a positive number of blocks", f[1])
+			}
+			in.arg = n
+		}
+		return in, nil
+	}
+	subject, rate := defaultSubject, f[0]
+	switch len(f) {
+	case 1:
+	case 2:
+		subject, rate = f[0], f[1]
+	default:
+		return input{}, fmt.Errorf("not a reading: %q (type 72, or alice 72; help lists commands)", line)
+	}
+	bpm, err := strconv.Atoi(rate)
+	if err != nil {
+		return input{}, fmt.Errorf("not a heart rate: %q (type a whole number of beats per minute such as 72, or help)", rate)
+	}
+	if bpm < chain.MinBPM || bpm > chain.MaxBPM {
+		return input{}, fmt.Errorf("%d bpm is not a plausible heart rate: type a number from %d to %d", bpm, chain.MinBPM, chain.MaxBPM)
+	}
+	if err := chain.CheckSubject(subject); err != nil {
+		return input{}, fmt.Errorf("subject %q: %v (use up to %d letters, digits or punctuation, no spaces)", subject, err, chain.MaxSubjectLen)
+	}
+	return input{subject: subject, bpm: bpm}, nil
+}

@@ -1,0 +1,53 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestParseInput(t *testing.T) {
+	tests := []struct {
+		line    string
+		want    input
+		wantErr string // substring of the error, "" for none
+	}{
+		{line: "70", want: input{subject: "demo", bpm: 70}},
+		{line: "  72  ", want: input{subject: "demo", bpm: 72}},
+		{line: "alice 72", want: input{subject: "alice", bpm: 72}},
+		{line: "20", want: input{subject: "demo", bpm: 20}},
+		{line: "300", want: input{subject: "demo", bpm: 300}},
+		{line: "help", want: input{cmd: "help"}},
+		{line: "?", want: input{cmd: "help"}},
+		{line: "STATUS", want: input{cmd: "status"}},
+		{line: "peers", want: input{cmd: "peers"}},
+		{line: "chain", want: input{cmd: "chain", arg: 10}},
+		{line: "chain 3", want: input{cmd: "chain", arg: 3}},
+		{line: "exit", want: input{cmd: "quit"}},
+		{line: "", wantErr: "empty line"},
+		{line: "   ", wantErr: "empty line"},
+		{line: "abc", wantErr: "not a heart rate"},
+		{line: "-5", wantErr: "not a plausible heart rate"},
+		{line: "19", wantErr: "not a plausible heart rate"},
+		{line: "301", wantErr: "not a plausible heart rate"},
+		{line: "100000", wantErr: "not a plausible heart rate"},
+		{line: "72.5", wantErr: "not a heart rate"},
+		{line: "alice bob", wantErr: "not a heart rate"},
+		{line: "a b c", wantErr: "not a reading"},
+		{line: strings.Repeat("x", 65) + " 70", wantErr: "subject"},
+		{line: "chain 0", wantErr: "positive"},
+		{line: "chain x", wantErr: "positive"},
+		{line: "status now", wantErr: "no arguments"},
+	}
+	for _, tt := range tests {
+		got, err := parseInput(tt.line, "demo")
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("parseInput(%q) error = %v, want one containing %q", tt.line, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("parseInput(%q) = %+v, %v; want %+v", tt.line, got, err, tt.want)
+		}
+	}
+}

@@ -1,0 +1,92 @@
+package chain
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Limits that hold on every network.
+const (
+	MinBPM           = 20   // lowest plausible heart rate
+	MaxBPM           = 300  // highest plausible heart rate
+	MaxSubjectLen    = 64   // bytes
+	MaxDifficulty    = 64   // leading zero bits; more would take years per block
+	MaxReadingsLimit = 4096 // upper bound for Params.MaxReadings
+)
+
+// Params are the parameters of a network. Every node of a network must use the
+// same values: the genesis block is derived from them, so nodes with different
+// parameters refuse each other at the handshake.
+type Params struct {
+	// Name identifies the network; it is part of the genesis block and the
+	// gossip topic.
+	Name string
+	// Difficulty is the number of leading zero bits a block hash must have.
+	// 0 turns proof of work off (tests).
+	Difficulty uint32
+	// GenesisTime is the genesis block's time in Unix milliseconds.
+	GenesisTime int64
+	// MaxReadings is the most readings one block may carry.
+	MaxReadings int
+	// MaxFutureDrift is how far ahead of a node's clock a block or reading
+	// time may be.
+	MaxFutureDrift time.Duration
+}
+
+// DefaultDifficulty makes a block take tens of milliseconds on one core of a
+// current machine: enough that blocks are not free, fast enough for a demo.
+const DefaultDifficulty = 18
+
+// DefaultParams returns the parameters of the default network "p2pchain".
+func DefaultParams() Params {
+	return Params{
+		Name:           "p2pchain",
+		Difficulty:     DefaultDifficulty,
+		GenesisTime:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(),
+		MaxReadings:    1024,
+		MaxFutureDrift: 2 * time.Minute,
+	}
+}
+
+// TestParams returns parameters for a network without proof of work.
+func TestParams(name string) Params {
+	p := DefaultParams()
+	p.Name = name
+	p.Difficulty = 0
+	return p
+}
+
+// Validate reports whether the parameters are usable.
+func (p Params) Validate() error {
+	switch {
+	case p.Name == "" || len(p.Name) > 64:
+		return errors.New("network name must be 1 to 64 bytes")
+	case p.Difficulty > MaxDifficulty:
+		return fmt.Errorf("difficulty %d is above the maximum %d", p.Difficulty, MaxDifficulty)
+	case p.MaxReadings < 1 || p.MaxReadings > MaxReadingsLimit:
+		return fmt.Errorf("max readings %d must be between 1 and %d", p.MaxReadings, MaxReadingsLimit)
+	case p.MaxFutureDrift < 0:
+		return errors.New("max future drift must not be negative")
+	}
+	return nil
+}
+
+// MaxBlockSize is the largest encoded block these parameters allow.
+func (p Params) MaxBlockSize() int {
+	return HeaderSize + 4 + p.MaxReadings*MaxReadingSize
+}
+
+// Genesis returns the network's genesis block. Its parent field holds a
+// tagged hash of the network name, so two networks never share a genesis
+// even with equal difficulty and time. It needs no proof of work.
+func (p Params) Genesis() *Block {
+	return &Block{Header: Header{
+		Version:    HeaderVersion,
+		Height:     0,
+		Parent:     taggedHash("p2pchain/genesis/v1", []byte(p.Name)),
+		Time:       p.GenesisTime,
+		Root:       MerkleRoot(nil),
+		Difficulty: p.Difficulty,
+	}}
+}

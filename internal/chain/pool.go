@@ -1,0 +1,114 @@
+package chain
+
+// Pool is the set of pending readings: submitted, valid, not yet in the main
+// chain. It keeps them in arrival order so the oldest are mined first; a
+// reading that leaves and comes back (a reorganisation) arrives anew. Like
+// Chain, it is not safe for concurrent use.
+type Pool struct {
+	max   int
+	seq   uint64 // arrivals so far
+	items map[Hash]pooled
+	order []slot // arrival order; may hold stale slots of removed readings
+}
+
+type pooled struct {
+	r   Reading
+	seq uint64 // the arrival that put r in; only its slot in order is live
+}
+
+type slot struct {
+	id  Hash
+	seq uint64
+}
+
+// NewPool returns an empty pool that accepts new readings up to max.
+func NewPool(max int) *Pool {
+	return &Pool{max: max, items: map[Hash]pooled{}}
+}
+
+// live reports whether s is the current position of a pending reading.
+func (p *Pool) live(s slot) bool {
+	it, ok := p.items[s.id]
+	return ok && it.seq == s.seq
+}
+
+// Len returns the number of pending readings.
+func (p *Pool) Len() int { return len(p.items) }
+
+// Has reports whether a reading is pending.
+func (p *Pool) Has(id Hash) bool { _, ok := p.items[id]; return ok }
+
+// Get returns a pending reading by id.
+func (p *Pool) Get(id Hash) (Reading, bool) { it, ok := p.items[id]; return it.r, ok }
+
+// Add puts a new reading in the pool. The caller has checked it (CheckReading)
+// and that it is not in the main chain.
+func (p *Pool) Add(r Reading) error {
+	id := r.ID()
+	if _, ok := p.items[id]; ok {
+		return ruleErr(ErrKnownReading, "reading %s is already pending", id.Short())
+	}
+	if len(p.items) >= p.max {
+		return ruleErr(ErrPoolFull, "%d readings pending; try again when blocks are mined", len(p.items))
+	}
+	p.put(id, r)
+	return nil
+}
+
+func (p *Pool) put(id Hash, r Reading) {
+	p.seq++
+	p.items[id] = pooled{r: r, seq: p.seq}
+	p.order = append(p.order, slot{id: id, seq: p.seq})
+}
+
+// Remove drops a reading from the pool.
+func (p *Pool) Remove(id Hash) {
+	delete(p.items, id)
+	if len(p.order) > 64 && len(p.order) > 2*len(p.items) {
+		p.compact()
+	}
+}
+
+func (p *Pool) compact() {
+	kept := p.order[:0]
+	for _, s := range p.order {
+		if p.live(s) {
+			kept = append(kept, s)
+		}
+	}
+	clear(p.order[len(kept):])
+	p.order = kept
+}
+
+// Take returns up to n pending readings, oldest first, without removing them.
+func (p *Pool) Take(n int) []Reading {
+	var out []Reading
+	for _, s := range p.order {
+		if len(out) == n {
+			break
+		}
+		if p.live(s) {
+			out = append(out, p.items[s.id].r)
+		}
+	}
+	return out
+}
+
+// All returns every pending reading, oldest first.
+func (p *Pool) All() []Reading { return p.Take(len(p.items)) }
+
+// Apply brings the pool in step with a chain update: readings now in the main
+// chain leave it, readings returned by a reorganisation come back (even past
+// the pool's limit: an accepted reading is never dropped).
+func (p *Pool) Apply(u *Update) {
+	for _, b := range u.Connected {
+		for i := range b.Readings {
+			p.Remove(b.Readings[i].ID())
+		}
+	}
+	for _, r := range u.Returned {
+		if id := r.ID(); !p.Has(id) {
+			p.put(id, r)
+		}
+	}
+}

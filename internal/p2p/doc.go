@@ -1,0 +1,18 @@
+// Package p2p is p2pchain's networking: a go-libp2p host (TCP and QUIC,
+// Noise or TLS, Ed25519 identity), GossipSub for new blocks, and the
+// request/response protocols a node uses to catch up with its peers.
+//
+// It knows the chain only through the Ledger interface, which package node
+// implements; it never holds chain state of its own. One protocol per file:
+//
+//	status.go  /p2pchain/status/1.0.0  handshake: genesis, tip, height, work
+//	blocks.go  /p2pchain/blocks/1.0.0  main-chain blocks after a block locator
+//	gossip.go  GossipSub topic per network for new blocks, with a validator
+//	sync.go    the client side: who to sync from, in batches, with progress
+//
+// Every message is length-prefixed (unsigned varint) and capped in size, and
+// every stream has a deadline, so a slow or hostile peer costs a bounded
+// amount. A peer on another genesis is disconnected and refused by the
+// connection gater; a peer that sends an invalid block is disconnected too.
+// docs/PROTOCOL.md specifies the wire format.
+package p2p

@@ -1,0 +1,107 @@
+package p2p
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// BlocksTopic is the GossipSub topic on which a network's new blocks travel.
+// It names the genesis hash, so networks never share a topic.
+func BlocksTopic(genesis chain.Hash) string { return "/p2pchain/blocks/1/" + genesis.String() }
+
+// messageID identifies a gossip message by the SHA-256 of its data: the same
+// block relayed by different peers is one message.
+func messageID(m *pb.Message) string {
+	s := sha256.Sum256(m.Data)
+	return string(s[:])
+}
+
+// joinBlocks subscribes to the blocks topic with the block validator.
+func (h *Host) joinBlocks(ctx context.Context) error {
+	topic := BlocksTopic(h.ledger.Status().Genesis)
+	if err := h.ps.RegisterTopicValidator(topic, h.validateBlock); err != nil {
+		return fmt.Errorf("gossip: register validator: %w", err)
+	}
+	t, err := h.ps.Join(topic)
+	if err != nil {
+		return fmt.Errorf("gossip: join %s: %w", topic, err)
+	}
+	sub, err := t.Subscribe()
+	if err != nil {
+		return fmt.Errorf("gossip: subscribe: %w", err)
+	}
+	h.topic = t
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		// The validator has already added every accepted block to the
+		// ledger; the subscription only keeps us in the mesh.
+		for {
+			if _, err := sub.Next(ctx); err != nil {
+				sub.Cancel()
+				return
+			}
+		}
+	}()
+	return nil
+}
+
+// validateBlock decides the fate of a gossiped block: the ledger adds it, and
+// its verdict maps to GossipSub's. Invalid blocks are rejected (the sender's
+// score drops), duplicates and blocks from the near future are ignored, and a
+// block whose parent is unknown is ignored and starts a sync with the peer
+// that relayed it.
+func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+	if from == h.host.ID() {
+		return pubsub.ValidationAccept // our own block, added before publishing
+	}
+	h.metrics.gossipBytesIn.Add(uint64(len(m.Data)))
+	params := h.ledger.Params()
+	if len(m.Data) > params.MaxBlockSize() {
+		h.metrics.rejected.Add(1)
+		return pubsub.ValidationReject
+	}
+	b, err := chain.DecodeBlock(m.Data, params.MaxReadings)
+	if err == nil {
+		err = h.ledger.AddBlock(ctx, b)
+	}
+	switch {
+	case err == nil:
+		h.peers.sawBlock(from, b.Header.Height, b.Hash())
+		return pubsub.ValidationAccept
+	case errors.Is(err, chain.ErrUnknownParent):
+		h.sync.request(from)
+		return pubsub.ValidationIgnore
+	case chain.IsPeerFault(err):
+		h.metrics.rejected.Add(1)
+		h.log.Info("rejected gossiped block", "peer", from, "err", err)
+		return pubsub.ValidationReject
+	default:
+		return pubsub.ValidationIgnore
+	}
+}
+
+// BroadcastBlock publishes a block the ledger has already accepted.
+func (h *Host) BroadcastBlock(ctx context.Context, b *chain.Block) error {
+	data, err := b.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	if err := h.topic.Publish(ctx, data); err != nil {
+		return fmt.Errorf("gossip: publish block %d: %w", b.Header.Height, err)
+	}
+	h.metrics.gossipBytesOut.Add(uint64(len(data)))
+	return nil
+}
+
+// MeshPeers returns how many peers are in our GossipSub mesh for blocks:
+// those we forward a new block to at once.
+func (h *Host) MeshPeers() int { return h.mesh.size(h.topic.String()) }

@@ -1,0 +1,309 @@
+package p2p
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
+	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// Ledger is what the network needs from the node that owns the chain. All
+// methods are called from many goroutines at once.
+type Ledger interface {
+	Params() chain.Params
+	Status() chain.Status
+	Locator() []chain.Hash
+	BlocksAfter(locator []chain.Hash, max, maxBytes int) ([]*chain.Block, error)
+	// AddBlock validates and adds a block, returning the chain's rule error
+	// (see chain.IsPeerFault) if it is not accepted.
+	AddBlock(ctx context.Context, b *chain.Block) error
+}
+
+// Host is a running p2pchain network endpoint.
+type Host struct {
+	host   host.Host
+	ps     *pubsub.PubSub
+	topic  *pubsub.Topic
+	ledger Ledger
+	log    *slog.Logger
+	gater  *gater
+	sync   *syncer
+	peers  *peerBook
+	mesh   *meshTracer
+
+	metrics counters
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+type counters struct {
+	gossipBytesIn, gossipBytesOut atomic.Uint64
+	syncBytesIn, syncBytesOut     atomic.Uint64
+	rejected                      atomic.Uint64
+}
+
+type config struct {
+	key          ed25519.PrivateKey
+	listen       []string
+	log          *slog.Logger
+	syncInterval time.Duration
+}
+
+// Option configures a Host.
+type Option func(*config)
+
+// WithKey sets the host's identity (default: a new random key).
+func WithKey(k ed25519.PrivateKey) Option { return func(c *config) { c.key = k } }
+
+// WithListenAddrs sets the multiaddrs to listen on (default: a random TCP and
+// QUIC port on 127.0.0.1).
+func WithListenAddrs(addrs ...string) Option { return func(c *config) { c.listen = addrs } }
+
+// WithLogger sets the logger (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithSyncInterval sets how often every peer is asked for its status
+// (default 10 s).
+func WithSyncInterval(d time.Duration) Option { return func(c *config) { c.syncInterval = d } }
+
+// ListenAddrs returns the TCP and QUIC multiaddrs for ip and port (0: random).
+func ListenAddrs(ip string, port int) []string {
+	proto := "ip4"
+	if strings.Contains(ip, ":") {
+		proto = "ip6"
+	}
+	return []string{
+		fmt.Sprintf("/%s/%s/tcp/%d", proto, ip, port),
+		fmt.Sprintf("/%s/%s/udp/%d/quic-v1", proto, ip, port),
+	}
+}
+
+// New starts a host serving ledger. Close stops it.
+func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
+	cfg := config{
+		listen:       ListenAddrs("127.0.0.1", 0),
+		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
+		syncInterval: 10 * time.Second,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.key == nil {
+		k, err := GenerateKey()
+		if err != nil {
+			return nil, err
+		}
+		cfg.key = k
+	}
+	priv, err := libp2pKey(cfg.key)
+	if err != nil {
+		return nil, err
+	}
+	g := newGater()
+	lh, err := libp2p.New(
+		libp2p.Identity(priv),
+		libp2p.ListenAddrStrings(cfg.listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Security(tls.ID, tls.New),
+		libp2p.ConnectionGater(g),
+		libp2p.DisableRelay(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start libp2p host on %v: %w", cfg.listen, err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	h := &Host{host: lh, ledger: ledger, log: cfg.log, gater: g, peers: newPeerBook(), mesh: newMeshTracer(), cancel: cancel}
+	h.sync = newSyncer(h, cfg.syncInterval)
+	params := ledger.Params()
+	h.ps, err = pubsub.NewGossipSub(ctx, lh,
+		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithMaxMessageSize(params.MaxBlockSize()+1024),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithRawTracer(h.mesh),
+	)
+	if err == nil {
+		err = h.joinBlocks(ctx)
+	}
+	if err != nil {
+		cancel()
+		_ = lh.Close()
+		return nil, err
+	}
+	lh.SetStreamHandler(StatusProtocol, h.handleStatus)
+	lh.SetStreamHandler(BlocksProtocol, h.handleBlocks)
+	lh.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			h.sync.request(c.RemotePeer()) // handshake, then catch up if behind
+		},
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			if n.Connectedness(c.RemotePeer()) != network.Connected {
+				h.peers.forget(c.RemotePeer())
+			}
+		},
+	})
+	h.wg.Add(1)
+	go h.sync.loop(ctx)
+	return h, nil
+}
+
+// Close stops the host and waits for its goroutines.
+func (h *Host) Close() error {
+	h.cancel()
+	err := h.host.Close()
+	h.wg.Wait()
+	return err
+}
+
+// ID returns the host's peer ID.
+func (h *Host) ID() peer.ID { return h.host.ID() }
+
+// Addrs returns the host's listen addresses with its peer ID appended: what
+// another node passes to Connect.
+func (h *Host) Addrs() []ma.Multiaddr {
+	info := peer.AddrInfo{ID: h.host.ID(), Addrs: h.host.Addrs()}
+	addrs, _ := peer.AddrInfoToP2pAddrs(&info)
+	sort.Slice(addrs, func(i, j int) bool { return addrs[i].String() < addrs[j].String() })
+	return addrs
+}
+
+// TCPAddr returns the first full TCP address, the one to give the next node.
+func (h *Host) TCPAddr() ma.Multiaddr {
+	for _, a := range h.Addrs() {
+		if _, err := a.ValueForProtocol(ma.P_TCP); err == nil {
+			return a
+		}
+	}
+	return nil
+}
+
+// Connect dials a peer given as a full multiaddr (.../p2p/<peer ID>).
+func (h *Host) Connect(ctx context.Context, addr string) error {
+	m, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		return fmt.Errorf("bad multiaddr %q: %w (want e.g. /ip4/127.0.0.1/tcp/10000/p2p/12D3KooW...)", addr, err)
+	}
+	info, err := peer.AddrInfoFromP2pAddr(m)
+	if err != nil {
+		return fmt.Errorf("multiaddr %q has no /p2p/<peer ID> part: %w", addr, err)
+	}
+	if info.ID == h.host.ID() {
+		return errors.New("that address is this node itself")
+	}
+	if reason, refused := h.gater.isRefused(info.ID); refused {
+		return fmt.Errorf("peer %s is refused: %s", info.ID, reason)
+	}
+	if err := h.host.Connect(ctx, *info); err != nil {
+		return fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	return nil
+}
+
+// refuse cuts a peer off: disconnect now and refuse it from now on.
+func (h *Host) refuse(p peer.ID, reason string) {
+	h.log.Warn("refusing peer", "peer", p, "reason", reason)
+	h.gater.refuse(p, reason)
+	h.peers.forget(p)
+	_ = h.host.Network().ClosePeer(p)
+}
+
+// PeerInfo describes a connected peer.
+type PeerInfo struct {
+	ID     peer.ID
+	Addrs  []ma.Multiaddr
+	Height uint64 // from its last status, 0 if none yet
+	Tip    chain.Hash
+}
+
+// Peers returns the connected peers, sorted by ID.
+func (h *Host) Peers() []PeerInfo {
+	var out []PeerInfo
+	for _, p := range h.host.Network().Peers() {
+		info := PeerInfo{ID: p}
+		for _, c := range h.host.Network().ConnsToPeer(p) {
+			info.Addrs = append(info.Addrs, c.RemoteMultiaddr())
+		}
+		if st, ok := h.peers.status(p); ok {
+			info.Height, info.Tip = st.Height, st.Tip
+		}
+		out = append(out, info)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Sync returns the progress of the current catch-up.
+func (h *Host) Sync() SyncState { return h.sync.State() }
+
+// Traffic counts bytes of block data moved by gossip and by sync.
+type Traffic struct {
+	GossipIn, GossipOut, SyncIn, SyncOut, Rejected uint64
+}
+
+// Traffic returns the byte counters.
+func (h *Host) Traffic() Traffic {
+	return Traffic{
+		GossipIn: h.metrics.gossipBytesIn.Load(), GossipOut: h.metrics.gossipBytesOut.Load(),
+		SyncIn: h.metrics.syncBytesIn.Load(), SyncOut: h.metrics.syncBytesOut.Load(),
+		Rejected: h.metrics.rejected.Load(),
+	}
+}
+
+// peerBook remembers the last status each connected peer sent.
+type peerBook struct {
+	mu sync.Mutex
+	st map[peer.ID]chain.Status
+}
+
+func newPeerBook() *peerBook { return &peerBook{st: map[peer.ID]chain.Status{}} }
+
+func (b *peerBook) setStatus(p peer.ID, s chain.Status) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.st[p] = s
+}
+
+// sawBlock notes that p relayed a valid block: p has it, so its height is at
+// least the block's.
+func (b *peerBook) sawBlock(p peer.ID, height uint64, hash chain.Hash) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s, ok := b.st[p]; ok && height > s.Height {
+		s.Height, s.Tip = height, hash
+		b.st[p] = s
+	}
+}
+
+func (b *peerBook) status(p peer.ID) (chain.Status, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s, ok := b.st[p]
+	return s, ok
+}
+
+func (b *peerBook) forget(p peer.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.st, p)
+}

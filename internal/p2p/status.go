@@ -1,0 +1,127 @@
+package p2p
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/big"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-msgio"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// StatusProtocol is the handshake: each side sends its chain status and reads
+// the other's. Peers on another genesis are refused after it.
+const StatusProtocol = "/p2pchain/status/1.0.0"
+
+// statusSize is the encoded size of a status: genesis (32), tip (32),
+// height (8), total work as a 32-byte big-endian number.
+const statusSize = 32 + 32 + 8 + 32
+
+const statusTimeout = 10 * time.Second
+
+// EncodeStatus returns the wire form of s.
+func EncodeStatus(s chain.Status) ([]byte, error) {
+	b := make([]byte, 0, statusSize)
+	b = append(b, s.Genesis[:]...)
+	b = append(b, s.Tip[:]...)
+	b = binary.BigEndian.AppendUint64(b, s.Height)
+	if s.Work == nil || s.Work.Sign() < 0 || s.Work.BitLen() > 256 {
+		return nil, fmt.Errorf("status: work %v does not fit in 256 bits", s.Work)
+	}
+	var w [32]byte
+	s.Work.FillBytes(w[:])
+	return append(b, w[:]...), nil
+}
+
+// DecodeStatus parses a status message.
+func DecodeStatus(b []byte) (chain.Status, error) {
+	var s chain.Status
+	if len(b) != statusSize {
+		return s, fmt.Errorf("status: %d bytes, want %d", len(b), statusSize)
+	}
+	copy(s.Genesis[:], b[0:32])
+	copy(s.Tip[:], b[32:64])
+	s.Height = binary.BigEndian.Uint64(b[64:72])
+	s.Work = new(big.Int).SetBytes(b[72:104])
+	return s, nil
+}
+
+// handleStatus answers a peer's handshake with our status.
+func (h *Host) handleStatus(s network.Stream) {
+	_ = s.SetDeadline(time.Now().Add(statusTimeout))
+	p := s.Conn().RemotePeer()
+	theirs, err := readStatus(s)
+	if err != nil {
+		h.log.Debug("status: bad request", "peer", p, "err", err)
+		_ = s.Reset()
+		return
+	}
+	ours := h.ledger.Status()
+	if err := writeStatus(s, ours); err != nil {
+		_ = s.Reset()
+		return
+	}
+	_ = s.Close()
+	h.checkPeerStatus(p, theirs, ours)
+}
+
+// exchangeStatus runs the handshake with p and returns p's status.
+func (h *Host) exchangeStatus(ctx context.Context, p peer.ID) (chain.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, statusTimeout)
+	defer cancel()
+	s, err := h.host.NewStream(ctx, p, StatusProtocol)
+	if err != nil {
+		return chain.Status{}, fmt.Errorf("status: open stream: %w", err)
+	}
+	defer s.Close()
+	_ = s.SetDeadline(time.Now().Add(statusTimeout))
+	ours := h.ledger.Status()
+	if err := writeStatus(s, ours); err != nil {
+		_ = s.Reset()
+		return chain.Status{}, err
+	}
+	_ = s.CloseWrite()
+	theirs, err := readStatus(s)
+	if err != nil {
+		_ = s.Reset()
+		return chain.Status{}, err
+	}
+	h.checkPeerStatus(p, theirs, ours)
+	return theirs, nil
+}
+
+// checkPeerStatus records a peer's status and cuts the peer off if it is on
+// another network.
+func (h *Host) checkPeerStatus(p peer.ID, theirs, ours chain.Status) {
+	if theirs.Genesis != ours.Genesis {
+		h.refuse(p, fmt.Sprintf("genesis %s is not ours (%s): another network", theirs.Genesis.Short(), ours.Genesis.Short()))
+		return
+	}
+	h.peers.setStatus(p, theirs)
+	if theirs.Better(ours) {
+		h.sync.request(p)
+	}
+}
+
+func writeStatus(s network.Stream, st chain.Status) error {
+	b, err := EncodeStatus(st)
+	if err != nil {
+		return err
+	}
+	return msgio.NewVarintWriter(s).WriteMsg(b)
+}
+
+func readStatus(s network.Stream) (chain.Status, error) {
+	r := msgio.NewVarintReaderSize(s, statusSize)
+	b, err := r.ReadMsg()
+	if err != nil {
+		return chain.Status{}, fmt.Errorf("status: read: %w", err)
+	}
+	defer r.ReleaseMsg(b)
+	return DecodeStatus(b)
+}

@@ -1,0 +1,192 @@
+package testnet
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/p2p"
+)
+
+func testCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func startN(t *testing.T, ctx context.Context, n int, cfg Config) []*Peer {
+	t.Helper()
+	peers, err := StartN(ctx, n, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { CloseAll(peers) })
+	return peers
+}
+
+// waitHeight waits until p's tip is at least height.
+func waitHeight(t *testing.T, ctx context.Context, p *Peer, height uint64) {
+	t.Helper()
+	if err := WaitFor(ctx, func() bool { return p.Node.Status().Height >= height }); err != nil {
+		t.Fatalf("peer %s stuck at height %d, want %d: %v", p.Host.ID(), p.Node.Status().Height, height, err)
+	}
+}
+
+// TestLinePropagation: in the topology 1-2-3, a reading entered at one end
+// reaches the other end through the middle node, in both directions.
+func TestLinePropagation(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	params := chain.TestParams("line")
+	params.Difficulty = 8 // real proof of work, still fast
+	peers := startN(t, ctx, 3, Config{Params: params})
+	if err := Line(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(peers[0].Host.Peers()); got != 1 {
+		t.Fatalf("node 1 has %d peers, want only node 2", got)
+	}
+	// Wait for the GossipSub mesh (one heartbeat): a block published before
+	// a peer is grafted reaches it only through the next sync.
+	if err := WaitMesh(ctx, []*Peer{peers[0], peers[2]}, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitMesh(ctx, peers[1:2], 2); err != nil {
+		t.Fatal(err)
+	}
+
+	r1, err := peers[0].Node.Submit("alice", 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHeight(t, ctx, peers[2], 1)
+	if st, ok := peers[2].Node.FindReading(r1.ID()); !ok || st.Pending || st.Height != 1 {
+		t.Fatalf("node 3 has reading %v at %+v, want in block 1", ok, st)
+	}
+
+	r3, err := peers[2].Node.Submit("bob", 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHeight(t, ctx, peers[0], 2)
+	if st, ok := peers[0].Node.FindReading(r3.ID()); !ok || st.Height != 2 {
+		t.Fatalf("node 1 has reading %v at %+v, want in block 2", ok, st)
+	}
+	if err := WaitConverged(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	// Node 3 learnt block 1 by gossip, not by sync.
+	if tr := peers[2].Host.Traffic(); tr.GossipIn == 0 {
+		t.Errorf("node 3 received no gossip: %+v", tr)
+	}
+}
+
+// TestLateJoinerSyncs: a node that joins after 1,000 blocks were made catches
+// up on all of them from the peer it dials.
+func TestLateJoinerSyncs(t *testing.T) {
+	ctx := testCtx(t, 120*time.Second)
+	params := chain.TestParams("late")
+	key, _ := p2p.GenerateKey()
+	blocks, err := BuildChain(params, key, 1000, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := startN(t, ctx, 2, Config{Params: params})
+	for _, b := range blocks {
+		if err := peers[0].Node.AddBlock(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := peers[1].Connect(ctx, peers[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitHeight(t, ctx, peers[1], 1000)
+	if got, want := peers[1].Node.Status().Tip, blocks[999].Hash(); got != want {
+		t.Fatalf("late joiner tip %s, want %s", got.Short(), want.Short())
+	}
+	if tr := peers[1].Host.Traffic(); tr.SyncIn == 0 {
+		t.Errorf("late joiner moved no sync bytes: %+v", tr)
+	}
+	// Every reading of the source chain is now in the joiner's chain.
+	for _, b := range blocks {
+		for _, r := range b.Readings {
+			if st, ok := peers[1].Node.FindReading(r.ID()); !ok || st.Height != b.Header.Height {
+				t.Fatalf("reading of block %d missing or misplaced: %v %+v", b.Header.Height, ok, st)
+			}
+		}
+	}
+}
+
+// TestForksConverge: two nodes mine separately, then connect. They end on
+// the same tip, and every reading submitted to either is in it exactly once.
+func TestForksConverge(t *testing.T) {
+	ctx := testCtx(t, 90*time.Second)
+	params := chain.TestParams("forks")
+	params.Difficulty = 4
+	peers := startN(t, ctx, 2, Config{Params: params, SyncInterval: time.Second})
+	var submitted []chain.Hash
+	for i, p := range peers {
+		for j := 0; j < 5+i*3; j++ { // different lengths, so one fork must lose
+			r, err := p.Node.Submit(fmt.Sprintf("node%d", i), 60+j)
+			if err != nil {
+				t.Fatal(err)
+			}
+			submitted = append(submitted, r.ID())
+			waitHeight(t, ctx, p, uint64(j+1)) // one block per reading: long forks
+		}
+	}
+	a, b := peers[0].Node.Status(), peers[1].Node.Status()
+	if a.Tip == b.Tip || a.Height != 5 || b.Height != 8 {
+		t.Fatalf("want two separate forks of 5 and 8 blocks, got %d and %d", a.Height, b.Height)
+	}
+	if err := peers[0].Connect(ctx, peers[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitConverged(ctx, peers); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range peers {
+		st := p.Node.Status()
+		seen := map[chain.Hash]int{}
+		for _, blk := range p.Node.Blocks(st.Height, int(st.Height)+1) {
+			for _, r := range blk.Readings {
+				seen[r.ID()]++
+			}
+		}
+		for _, id := range submitted {
+			if seen[id] != 1 {
+				t.Errorf("node %s: reading %s is in the chain %d times, want once", p.Host.ID(), id.Short(), seen[id])
+			}
+		}
+		if len(seen) != len(submitted) {
+			t.Errorf("chain holds %d readings, %d were submitted", len(seen), len(submitted))
+		}
+	}
+}
+
+// TestOtherGenesisRefused: a node of another network is disconnected after
+// the handshake and cannot connect again.
+func TestOtherGenesisRefused(t *testing.T) {
+	ctx := testCtx(t, 30*time.Second)
+	a := startN(t, ctx, 1, Config{Params: chain.TestParams("net-a")})[0]
+	b := startN(t, ctx, 1, Config{Params: chain.TestParams("net-b")})[0]
+	if err := b.Connect(ctx, a); err != nil {
+		t.Fatal(err) // the transport connects; the handshake refuses
+	}
+	err := WaitFor(ctx, func() bool { return len(a.Host.Peers()) == 0 && len(b.Host.Peers()) == 0 })
+	if err != nil {
+		t.Fatalf("nodes on different genesis still connected: %v", err)
+	}
+	err = b.Connect(ctx, a)
+	if err == nil {
+		t.Fatal("second connect to a refused peer succeeded")
+	}
+	if !strings.Contains(err.Error(), "refused") {
+		t.Fatalf("second connect: %v, want a refusal", err)
+	}
+	if a.Node.Status().Height != 0 || b.Node.Status().Height != 0 {
+		t.Fatal("chains changed")
+	}
+}
