@@ -51,7 +51,8 @@ func (b *Block) MarshalBinary() ([]byte, error) {
 }
 
 // DecodeBlock decodes exactly one block from data, refusing more than
-// maxReadings readings. It checks the encoding only; Validate checks the rules.
+// maxReadings readings. It checks the encoding only; CheckBlock and
+// (*Chain).AddBlock check the rules.
 func DecodeBlock(data []byte, maxReadings int) (*Block, error) {
 	if len(data) < HeaderSize+4 {
 		return nil, ruleErr(ErrMalformed, "block: %d bytes is shorter than a header", len(data))

@@ -258,30 +258,47 @@ func (c *Chain) setTip(e *entry, u *Update) {
 // MaxLocator is the most hashes a block locator may hold.
 const MaxLocator = 64
 
-// Locator returns hashes of main-chain blocks from the tip back to genesis:
-// the last ten one by one, then at doubling distances, always ending with
-// genesis. A peer finds the highest one it shares to learn the fork point.
-func (c *Chain) Locator() []Hash {
+// Locator returns a block locator of the main chain: LocatorFrom the tip.
+func (c *Chain) Locator() []Hash { return c.LocatorFrom(c.TipHash()) }
+
+// LocatorFrom returns hashes of the known block from and its ancestors, back
+// to genesis: the first ten one by one, then at doubling distances, always
+// ending with genesis. A peer finds the highest one it has on its main chain
+// to learn where to continue. Starting from a block of a side branch (the
+// last block a sync received) lets a sync continue along a branch that has
+// not yet overtaken the main chain. An unknown from means the tip.
+func (c *Chain) LocatorFrom(from Hash) []Hash {
+	e, ok := c.index[from]
+	if !ok {
+		e = c.tip()
+	}
 	var loc []Hash
 	step := uint64(1)
-	for h := c.Height(); ; {
-		loc = append(loc, c.main[h].hash)
-		if h == 0 || len(loc) == MaxLocator-1 {
+	for {
+		loc = append(loc, e.hash)
+		if e.height == 0 || len(loc) == MaxLocator-1 {
 			break
 		}
 		if len(loc) >= 10 {
 			step *= 2
 		}
-		if h < step {
-			h = 0
-		} else {
-			h -= step
-		}
+		e = c.ancestor(e, e.height-min(step, e.height))
 	}
 	if loc[len(loc)-1] != c.Genesis() {
 		loc = append(loc, c.Genesis())
 	}
 	return loc
+}
+
+// ancestor returns e's ancestor at height (e itself if at that height).
+func (c *Chain) ancestor(e *entry, height uint64) *entry {
+	for e.height > height && !c.onMain(e) {
+		e = e.parent
+	}
+	if e.height > height {
+		return c.main[height] // e is on the main chain, so is its ancestor
+	}
+	return e
 }
 
 // BlocksAfter returns main-chain blocks following the highest locator hash

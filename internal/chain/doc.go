@@ -9,15 +9,16 @@
 // readings back into the pending set). A Chain is not safe for concurrent use;
 // its owner (package node) serialises access.
 //
-// Rules checked for every block, in order (see Validate and (*Chain).AddBlock):
+// Rules checked for every block, in order (see CheckBlock and (*Chain).AddBlock):
 //
 //  1. the encoding is canonical and within the size limits (DecodeBlock);
 //  2. the header version is known and the difficulty is the network's;
 //  3. the header hash meets the proof-of-work target;
 //  4. the block holds at most Params.MaxReadings readings, no reading twice,
 //     and its readings root is the Merkle root of the reading ids;
-//  5. every reading is well formed (subject, BPM range) and its Ed25519
-//     signature verifies;
+//  5. every reading's time is after genesis and not after its block's time
+//     plus Params.MaxFutureDrift, its subject and BPM are in range, and its
+//     Ed25519 signature verifies;
 //  6. the parent is known (otherwise ErrUnknownParent: the caller syncs);
 //  7. the height is the parent's plus one and the time is not before the parent's;
 //  8. the time is not more than Params.MaxFutureDrift ahead of now

@@ -1,6 +1,7 @@
 package chain
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"time"
@@ -16,8 +17,8 @@ const (
 )
 
 // Params are the parameters of a network. Every node of a network must use the
-// same values: the genesis block is derived from them, so nodes with different
-// parameters refuse each other at the handshake.
+// same values: the genesis block commits to all of them, so nodes with
+// different parameters refuse each other at the handshake.
 type Params struct {
 	// Name identifies the network; it is part of the genesis block and the
 	// gossip topic.
@@ -77,14 +78,19 @@ func (p Params) MaxBlockSize() int {
 	return HeaderSize + 4 + p.MaxReadings*MaxReadingSize
 }
 
-// Genesis returns the network's genesis block. Its parent field holds a
-// tagged hash of the network name, so two networks never share a genesis
-// even with equal difficulty and time. It needs no proof of work.
+// Genesis returns the network's genesis block. Its header holds the
+// difficulty and genesis time, and its parent field a tagged hash of the
+// other parameters (name, max readings, max future drift), so nodes that
+// differ in any parameter have different genesis blocks and refuse each
+// other at the handshake. It needs no proof of work.
 func (p Params) Genesis() *Block {
+	var rules [12]byte
+	binary.BigEndian.PutUint32(rules[0:], uint32(p.MaxReadings))
+	binary.BigEndian.PutUint64(rules[4:], uint64(p.MaxFutureDrift.Milliseconds()))
 	return &Block{Header: Header{
 		Version:    HeaderVersion,
 		Height:     0,
-		Parent:     taggedHash("p2pchain/genesis/v1", []byte(p.Name)),
+		Parent:     taggedHash("p2pchain/genesis/v1", rules[:], []byte(p.Name)),
 		Time:       p.GenesisTime,
 		Root:       MerkleRoot(nil),
 		Difficulty: p.Difficulty,

@@ -83,11 +83,12 @@ func (n *Node) Status() chain.Status {
 	return n.chain.Status()
 }
 
-// Locator returns a block locator of the main chain.
-func (n *Node) Locator() []chain.Hash {
+// Locator returns a block locator starting at the known block from (the tip
+// if from is unknown or zero).
+func (n *Node) Locator(from chain.Hash) []chain.Hash {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.chain.Locator()
+	return n.chain.LocatorFrom(from)
 }
 
 // BlocksAfter serves main-chain blocks after a locator.

@@ -140,6 +140,11 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
+		if errors.Is(err, msgio.ErrMsgTooLarge) {
+			_ = s.Reset()
+			h.refuse(p, "sent a block over the size limit")
+			return out, fmt.Errorf("blocks: %w", err)
+		}
 		if err != nil {
 			_ = s.Reset()
 			return out, fmt.Errorf("blocks: read: %w", err)
@@ -149,10 +154,12 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 		r.ReleaseMsg(msg)
 		if err != nil {
 			_ = s.Reset()
+			h.refuse(p, "sent a malformed block: "+err.Error())
 			return out, fmt.Errorf("blocks: %w", err)
 		}
 		if len(out) == max {
 			_ = s.Reset()
+			h.refuse(p, "sent more blocks than asked for")
 			return out, fmt.Errorf("blocks: peer sent more than the %d blocks asked for", max)
 		}
 		out = append(out, b)

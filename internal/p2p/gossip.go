@@ -55,8 +55,8 @@ func (h *Host) joinBlocks(ctx context.Context) error {
 }
 
 // validateBlock decides the fate of a gossiped block: the ledger adds it, and
-// its verdict maps to GossipSub's. Invalid blocks are rejected (the sender's
-// score drops), duplicates and blocks from the near future are ignored, and a
+// its verdict maps to GossipSub's. Invalid blocks are rejected and the peer
+// that relayed them is cut off; duplicates and blocks from the near future are ignored, and a
 // block whose parent is unknown is ignored and starts a sync with the peer
 // that relayed it.
 func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
@@ -67,6 +67,7 @@ func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Messag
 	params := h.ledger.Params()
 	if len(m.Data) > params.MaxBlockSize() {
 		h.metrics.rejected.Add(1)
+		h.refuse(from, fmt.Sprintf("relayed a %d-byte block, over the %d-byte limit", len(m.Data), params.MaxBlockSize()))
 		return pubsub.ValidationReject
 	}
 	b, err := chain.DecodeBlock(m.Data, params.MaxReadings)
@@ -81,8 +82,10 @@ func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Messag
 		h.sync.request(from)
 		return pubsub.ValidationIgnore
 	case chain.IsPeerFault(err):
+		// Honest peers validate before they relay, so whoever relayed an
+		// invalid block is at fault: reject it and cut the peer off.
 		h.metrics.rejected.Add(1)
-		h.log.Info("rejected gossiped block", "peer", from, "err", err)
+		h.refuse(from, "relayed an invalid block: "+err.Error())
 		return pubsub.ValidationReject
 	default:
 		return pubsub.ValidationIgnore

@@ -32,7 +32,9 @@ import (
 type Ledger interface {
 	Params() chain.Params
 	Status() chain.Status
-	Locator() []chain.Hash
+	// Locator returns a block locator from the known block from (the
+	// tip if from is unknown or zero).
+	Locator(from chain.Hash) []chain.Hash
 	BlocksAfter(locator []chain.Hash, max, maxBytes int) ([]*chain.Block, error)
 	// AddBlock validates and adds a block, returning the chain's rule error
 	// (see chain.IsPeerFault) if it is not accepted.

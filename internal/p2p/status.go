@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/big"
 	"time"
@@ -67,7 +68,20 @@ func (h *Host) handleStatus(s network.Stream) {
 		return
 	}
 	_ = s.Close()
-	h.checkPeerStatus(p, theirs, ours)
+	if theirs.Genesis != ours.Genesis {
+		// Refuse new connections at once, but let the peer read our answer
+		// (and refuse us in turn) before the connection goes.
+		h.gater.refuse(p, otherNetwork(theirs, ours))
+		time.AfterFunc(500*time.Millisecond, func() { h.refuse(p, otherNetwork(theirs, ours)) })
+		return
+	}
+	if h.checkPeerStatus(p, theirs, ours) && theirs.Better(ours) {
+		h.sync.request(p)
+	}
+}
+
+func otherNetwork(theirs, ours chain.Status) string {
+	return fmt.Sprintf("genesis %s is not ours (%s): another network", theirs.Genesis.Short(), ours.Genesis.Short())
 }
 
 // exchangeStatus runs the handshake with p and returns p's status.
@@ -91,21 +105,24 @@ func (h *Host) exchangeStatus(ctx context.Context, p peer.ID) (chain.Status, err
 		_ = s.Reset()
 		return chain.Status{}, err
 	}
-	h.checkPeerStatus(p, theirs, ours)
+	if !h.checkPeerStatus(p, theirs, ours) {
+		return theirs, errOtherNetwork
+	}
 	return theirs, nil
 }
 
-// checkPeerStatus records a peer's status and cuts the peer off if it is on
-// another network.
-func (h *Host) checkPeerStatus(p peer.ID, theirs, ours chain.Status) {
+// errOtherNetwork is returned by the handshake with a peer on another genesis.
+var errOtherNetwork = errors.New("peer is on another network (different genesis)")
+
+// checkPeerStatus records a peer's status, or cuts the peer off and returns
+// false if it is on another network.
+func (h *Host) checkPeerStatus(p peer.ID, theirs, ours chain.Status) bool {
 	if theirs.Genesis != ours.Genesis {
-		h.refuse(p, fmt.Sprintf("genesis %s is not ours (%s): another network", theirs.Genesis.Short(), ours.Genesis.Short()))
-		return
+		h.refuse(p, otherNetwork(theirs, ours))
+		return false
 	}
 	h.peers.setStatus(p, theirs)
-	if theirs.Better(ours) {
-		h.sync.request(p)
-	}
+	return true
 }
 
 func writeStatus(s network.Stream, st chain.Status) error {

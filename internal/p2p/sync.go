@@ -91,30 +91,29 @@ func (s *syncer) loop(ctx context.Context) {
 }
 
 // syncWith catches up with p: a status handshake, then batches of blocks
-// after our locator until our tip is at least as good as p's.
+// until our tip is at least as good as p's. Each request's locator starts at
+// the last block of the previous batch, so a long branch that has not yet
+// overtaken our main chain is fetched block after block, never twice.
 func (s *syncer) syncWith(ctx context.Context, p peer.ID) error {
 	theirs, err := s.h.exchangeStatus(ctx, p)
 	if err != nil {
 		return err
 	}
 	ours := s.h.ledger.Status()
-	if !theirs.Better(ours) || theirs.Genesis != ours.Genesis {
+	if !theirs.Better(ours) {
 		return nil
 	}
-	start, last := time.Now(), time.Now()
-	from := ours.Height
-	s.setState(SyncState{Syncing: true, Peer: p, From: from, Height: from, Target: theirs.Height})
+	start, lastLog := time.Now(), time.Now()
+	from, fromHeight := ours.Tip, ours.Height
+	s.setState(SyncState{Syncing: true, Peer: p, From: fromHeight, Height: fromHeight, Target: theirs.Height})
 	defer s.setState(SyncState{})
 	s.h.log.Info("syncing", "peer", p, "height", ours.Height, "target", theirs.Height)
 	for theirs.Better(ours) {
-		blocks, err := s.h.requestBlocks(ctx, p, s.h.ledger.Locator(), MaxBatch)
-		added := 0
+		blocks, err := s.h.requestBlocks(ctx, p, s.h.ledger.Locator(from), MaxBatch)
 		for _, b := range blocks {
 			aerr := s.h.ledger.AddBlock(ctx, b)
 			switch {
-			case aerr == nil:
-				added++
-			case errors.Is(aerr, chain.ErrDuplicateBlock):
+			case aerr == nil, errors.Is(aerr, chain.ErrDuplicateBlock):
 			case chain.IsPeerFault(aerr):
 				s.h.refuse(p, "sent an invalid block: "+aerr.Error())
 				return aerr
@@ -123,34 +122,29 @@ func (s *syncer) syncWith(ctx context.Context, p peer.ID) error {
 			}
 		}
 		if err != nil {
-			if chain.IsPeerFault(err) {
-				s.h.refuse(p, "sent a malformed block: "+err.Error())
-			}
 			return err
 		}
-		if added == 0 {
-			return nil // nothing new: the peer has nothing better for us
+		if len(blocks) == 0 {
+			return nil // the peer has nothing after our locator: it moved to another branch
 		}
+		from = blocks[len(blocks)-1].Hash()
 		ours = s.h.ledger.Status()
-		if ours.Height > theirs.Height {
-			theirs.Height = ours.Height // the peer grew while we synced
-		}
-		s.setState(SyncState{Syncing: true, Peer: p, From: from, Height: ours.Height, Target: theirs.Height})
-		if time.Since(last) > 2*time.Second {
-			last = time.Now()
-			s.h.log.Info("syncing", "peer", p, "height", ours.Height, "target", theirs.Height,
-				"percent", percent(ours.Height, theirs.Height))
+		got := blocks[len(blocks)-1].Header.Height
+		s.setState(SyncState{Syncing: true, Peer: p, From: fromHeight, Height: got, Target: max(theirs.Height, got)})
+		if time.Since(lastLog) > 2*time.Second {
+			lastLog = time.Now()
+			s.h.log.Info("syncing", "peer", p, "height", got, "target", theirs.Height,
+				"percent", percent(got, theirs.Height))
 		}
 		if !theirs.Better(ours) {
-			// Ask again in case the peer moved on meanwhile.
+			// Caught up with what the peer had; ask whether it moved on.
 			if theirs, err = s.h.exchangeStatus(ctx, p); err != nil {
 				return err
 			}
 		}
 	}
-	d := time.Since(start)
-	s.h.log.Info("synced", "peer", p, "height", ours.Height, "blocks", ours.Height-min(from, ours.Height),
-		"seconds", d.Round(time.Millisecond).Seconds())
+	s.h.log.Info("synced", "peer", p, "height", ours.Height, "tip", ours.Tip.Short(),
+		"seconds", time.Since(start).Round(time.Millisecond).Seconds())
 	return nil
 }
 

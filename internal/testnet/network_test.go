@@ -190,3 +190,39 @@ func TestOtherGenesisRefused(t *testing.T) {
 		t.Fatal("chains changed")
 	}
 }
+
+// TestLongForkSync: a node whose own branch is long must fetch more than one
+// batch of the peer's better branch before it overtakes its own; sync goes on
+// along the side branch until the reorganisation happens.
+func TestLongForkSync(t *testing.T) {
+	ctx := testCtx(t, 120*time.Second)
+	params := chain.TestParams("longfork")
+	ka, _ := p2p.GenerateKey()
+	kb, _ := p2p.GenerateKey()
+	better, err := BuildChain(params, ka, 1300, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	worse, err := BuildChain(params, kb, 700, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers := startN(t, ctx, 2, Config{Params: params, NoMiner: true})
+	for i, blocks := range [][]*chain.Block{better, worse} {
+		for _, b := range blocks {
+			if err := peers[i].Node.AddBlock(ctx, b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := peers[1].Connect(ctx, peers[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := WaitFor(ctx, func() bool { return peers[1].Node.Status().Tip == better[len(better)-1].Hash() }); err != nil {
+		t.Fatalf("the node on the 700-block fork is at height %d, not on the 1300-block chain", peers[1].Node.Status().Height)
+	}
+	// Its own readings went back to pending: none lost.
+	if got := peers[1].Node.Pending(); got != 700 {
+		t.Fatalf("%d readings pending after the reorganisation, want the 700 of the abandoned fork", got)
+	}
+}

@@ -1,0 +1,157 @@
+package chain_test
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// poolReadings returns n distinct signed readings.
+func poolReadings(n int) []chain.Reading {
+	p := testParams(0)
+	rs := make([]chain.Reading, n)
+	for i := range rs {
+		rs[i] = sign(testKey(i%4), fmt.Sprintf("p%d", i), 70, p.GenesisTime+int64(i))
+	}
+	return rs
+}
+
+func ids(rs []chain.Reading) []chain.Hash {
+	out := make([]chain.Hash, len(rs))
+	for i := range rs {
+		out[i] = readingID(&rs[i])
+	}
+	return out
+}
+
+func TestPoolOrderAndLimits(t *testing.T) {
+	rs := poolReadings(6)
+	pool := chain.NewPool(4)
+	if pool.Len() != 0 || len(pool.All()) != 0 || len(pool.Take(3)) != 0 {
+		t.Fatal("new pool is not empty")
+	}
+	// Arrival order is kept, whatever the ids.
+	order := []int{3, 0, 2, 1}
+	for _, i := range order {
+		if err := pool.Add(rs[i]); err != nil {
+			t.Fatalf("Add %d: %v", i, err)
+		}
+	}
+	want := []chain.Reading{rs[3], rs[0], rs[2], rs[1]}
+	if got := pool.All(); !slices.Equal(got, want) {
+		t.Fatalf("All = %v, want arrival order", ids(got))
+	}
+	if got := pool.Take(2); !slices.Equal(got, want[:2]) {
+		t.Fatalf("Take(2) = %v", ids(got))
+	}
+	if got := pool.Take(10); !slices.Equal(got, want) {
+		t.Fatalf("Take(10) = %v", ids(got))
+	}
+	if len(pool.Take(0)) != 0 {
+		t.Fatal("Take(0) returned readings")
+	}
+	if pool.Len() != 4 {
+		t.Fatal("Take removed readings")
+	}
+	// Full: a new reading is refused, not the sender's fault.
+	err := pool.Add(rs[4])
+	checkCode(t, err, chain.ErrPoolFull)
+	if chain.IsPeerFault(err) || pool.Has(readingID(&rs[4])) || pool.Len() != 4 {
+		t.Fatal("full pool took a reading or blamed the sender")
+	}
+	// Duplicate: refused as known, full or not.
+	checkCode(t, pool.Add(rs[0]), chain.ErrKnownReading)
+	pool.Remove(readingID(&rs[3]))
+	checkCode(t, pool.Add(rs[0]), chain.ErrKnownReading)
+	if chain.IsPeerFault(pool.Add(rs[2])) {
+		t.Fatal("a known reading is a peer fault")
+	}
+	// Room again after a removal; the new one is the newest.
+	if err := pool.Add(rs[5]); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := pool.All(), []chain.Reading{rs[0], rs[2], rs[1], rs[5]}; !slices.Equal(got, want) {
+		t.Fatalf("after remove and add: %v", ids(got))
+	}
+	for _, r := range rs {
+		id := readingID(&r)
+		got, ok := pool.Get(id)
+		if want := slices.Contains(pool.All(), r); ok != want || pool.Has(id) != want || (ok && got != r) {
+			t.Fatalf("Get/Has of %s: %v %v, want %v", id.Short(), ok, pool.Has(id), want)
+		}
+	}
+	pool.Remove(readingID(&rs[3])) // not pending: no effect
+	if pool.Len() != 4 {
+		t.Fatal("removing an absent reading changed the pool")
+	}
+	// A removed reading can come back, as the newest.
+	pool.Remove(readingID(&rs[0]))
+	if err := pool.Add(rs[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := pool.All(), []chain.Reading{rs[2], rs[1], rs[5], rs[0]}; !slices.Equal(got, want) {
+		t.Fatalf("after re-adding: %v", ids(got))
+	}
+}
+
+func TestPoolApply(t *testing.T) {
+	rs := poolReadings(8)
+	pool := chain.NewPool(3)
+	for _, r := range rs[:3] {
+		if err := pool.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A connected block takes its readings out (and ignores those it does
+	// not hold); returned readings come back even past the limit.
+	pool.Apply(&chain.Update{
+		Connected: []*chain.Block{{Readings: []chain.Reading{rs[1], rs[6]}}},
+		Returned:  []chain.Reading{rs[3], rs[4], rs[5], rs[0]},
+	})
+	want := []chain.Reading{rs[0], rs[2], rs[3], rs[4], rs[5]}
+	if got := pool.All(); !slices.Equal(got, want) || pool.Len() != 5 {
+		t.Fatalf("after Apply: %v, want %v", ids(got), ids(want))
+	}
+	// Still full for new readings.
+	checkCode(t, pool.Add(rs[7]), chain.ErrPoolFull)
+	// Applying an empty update changes nothing.
+	pool.Apply(&chain.Update{})
+	if !slices.Equal(pool.All(), want) {
+		t.Fatal("empty update changed the pool")
+	}
+}
+
+// TestPoolMany exercises the bookkeeping behind the order with many adds
+// and removals, against a plain slice as the model.
+func TestPoolMany(t *testing.T) {
+	rs := poolReadings(300)
+	pool := chain.NewPool(1000)
+	var model []chain.Reading
+	for round := 0; round < 3; round++ {
+		for i, r := range rs {
+			if (i+round)%3 == 0 {
+				continue
+			}
+			if slices.Contains(model, r) {
+				checkCode(t, pool.Add(r), chain.ErrKnownReading)
+				continue
+			}
+			if err := pool.Add(r); err != nil {
+				t.Fatal(err)
+			}
+			model = append(model, r)
+		}
+		for i := len(rs) - 1; i >= 0; i -= 2 + round {
+			pool.Remove(readingID(&rs[i]))
+			model = slices.DeleteFunc(model, func(r chain.Reading) bool { return r == rs[i] })
+		}
+		if got := pool.All(); !slices.Equal(got, model) || pool.Len() != len(model) {
+			t.Fatalf("round %d: pool holds %d readings, model %d, or the order differs", round, pool.Len(), len(model))
+		}
+		if got := pool.Take(7); !slices.Equal(got, model[:min(7, len(model))]) {
+			t.Fatalf("round %d: Take(7) differs", round)
+		}
+	}
+}
