@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/datadir"
 	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/p2p"
 )
@@ -32,83 +33,153 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
+// nodeFlags are the node command's flags beyond the config file's settings.
 type nodeFlags struct {
-	port       int
-	ip         string
-	dial       listFlag
-	seed       int64
-	secio      bool
-	subject    string
-	network    string
-	difficulty int
-	logLevel   string
+	data  string
+	seed  int64
+	secio bool
+	dial  listFlag
+	peers listFlag
+	set   map[string]bool // flags given on the command line
 }
 
-func parseNodeFlags(args []string, stderr io.Writer) (nodeFlags, error) {
-	var f nodeFlags
+func parseNodeFlags(args []string, stderr io.Writer) (nodeConfig, nodeFlags, error) {
+	cfg := defaultNodeConfig()
+	f := nodeFlags{set: map[string]bool{}}
 	fs := flag.NewFlagSet("p2pchain node", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.IntVar(&f.port, "l", 0, "port to listen on, TCP and QUIC (0: any free port)")
-	fs.StringVar(&f.ip, "ip", "127.0.0.1", "address to listen on (0.0.0.0 for every interface)")
+	fs.IntVar(&cfg.Port, "l", cfg.Port, "port to listen on, TCP and QUIC (0: any free port)")
+	fs.StringVar(&cfg.IP, "ip", cfg.IP, "address to listen on (0.0.0.0 for every interface)")
 	fs.Var(&f.dial, "d", "multiaddr of a peer to dial, e.g. /ip4/127.0.0.1/tcp/10000/p2p/12D3KooW... (repeatable)")
-	fs.Int64Var(&f.seed, "seed", 0, "derive a fixed identity from this number, for demos (0: random identity)")
+	fs.Var(&f.peers, "peer", "bootstrap peer multiaddr, kept connected (repeatable; adds to the config file's peers)")
+	fs.Int64Var(&f.seed, "seed", 0, "derive a fixed identity from this number, for demos (0: the data directory's identity)")
 	fs.BoolVar(&f.secio, "secio", false, "accepted for the classic demo; connections are always encrypted")
-	fs.StringVar(&f.subject, "subject", "demo", "subject of readings typed as a bare number")
-	fs.StringVar(&f.network, "network", chain.DefaultParams().Name, "network name (nodes of different networks refuse each other)")
-	fs.IntVar(&f.difficulty, "difficulty", int(chain.DefaultDifficulty), "proof-of-work difficulty in leading zero bits (part of the network's identity)")
-	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&f.data, "data", "", "data directory (default $"+envData+", or ~/.p2pchain/node-PORT)")
+	fs.StringVar(&cfg.Subject, "subject", cfg.Subject, "subject of readings typed as a bare number")
+	fs.StringVar(&cfg.Network, "network", cfg.Network, "network name (nodes of different networks refuse each other)")
+	fs.IntVar(&cfg.Difficulty, "difficulty", cfg.Difficulty, "proof-of-work difficulty in leading zero bits (part of the network's identity)")
+	fs.BoolVar(&cfg.MDNS, "mdns", cfg.MDNS, "find peers on the LAN by mDNS (idle while listening on loopback only)")
+	fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "find peers through the Kademlia DHT, by rendezvous on the network name")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: p2pchain node [-l PORT] [-d MULTIADDR] [-seed N] [flags]")
 		fmt.Fprintln(stderr, "\nRuns a node. In a terminal it shows a > prompt: type a heart rate to add a reading.")
+		fmt.Fprintln(stderr, "Settings come from the config file in the data directory; flags override them.")
 		fmt.Fprintln(stderr, "\nFlags (one dash or two):")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return f, err
+		return cfg, f, err
 	}
 	if fs.NArg() > 0 {
-		return f, fmt.Errorf("unexpected argument %q (flags start with -; see p2pchain node -h)", fs.Arg(0))
+		return cfg, f, fmt.Errorf("unexpected argument %q (flags start with -; see p2pchain node -h)", fs.Arg(0))
 	}
-	if f.port < 0 || f.port > 65535 {
-		return f, fmt.Errorf("-l %d: a port is 0 to 65535", f.port)
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	return cfg, f, nil
+}
+
+// envData names the environment variable that sets the data directory.
+const envData = "P2PCHAIN_DATA"
+
+// merge applies the flags given on the command line over the file's config.
+func (f nodeFlags) merge(file, flags nodeConfig) nodeConfig {
+	cfg := file
+	for name, apply := range map[string]func(){
+		"l":          func() { cfg.Port = flags.Port },
+		"ip":         func() { cfg.IP = flags.IP },
+		"subject":    func() { cfg.Subject = flags.Subject },
+		"network":    func() { cfg.Network = flags.Network },
+		"difficulty": func() { cfg.Difficulty = flags.Difficulty },
+		"mdns":       func() { cfg.MDNS = flags.MDNS },
+		"dht":        func() { cfg.DHT = flags.DHT },
+		"log-level":  func() { cfg.LogLevel = flags.LogLevel },
+	} {
+		if f.set[name] {
+			apply()
+		}
 	}
-	if f.difficulty < 0 || f.difficulty > chain.MaxDifficulty {
-		return f, fmt.Errorf("-difficulty %d: must be 0 to %d", f.difficulty, chain.MaxDifficulty)
+	cfg.Peers = append(append([]string(nil), cfg.Peers...), f.peers...)
+	return cfg
+}
+
+func (c nodeConfig) check() error {
+	if c.Port < 0 || c.Port > 65535 {
+		return fmt.Errorf("port %d: a port is 0 to 65535", c.Port)
 	}
-	if err := chain.CheckSubject(f.subject); err != nil {
-		return f, fmt.Errorf("-subject %q: %w", f.subject, err)
+	if c.Difficulty < 0 || c.Difficulty > chain.MaxDifficulty {
+		return fmt.Errorf("difficulty %d: must be 0 to %d", c.Difficulty, chain.MaxDifficulty)
 	}
-	return f, nil
+	if err := chain.CheckSubject(c.Subject); err != nil {
+		return fmt.Errorf("subject %q: %w", c.Subject, err)
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (c nodeConfig) params() (chain.Params, error) {
+	p := chain.DefaultParams()
+	p.Name, p.Difficulty = c.Network, uint32(c.Difficulty)
+	return p, p.Validate()
 }
 
 func parseLevel(s string) (slog.Level, error) {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(s)); err != nil {
-		return l, fmt.Errorf("-log-level %q: use debug, info, warn or error", s)
+		return l, fmt.Errorf("log level %q: use debug, info, warn or error", s)
 	}
 	return l, nil
 }
 
-func runNode(args []string, stdout, stderr io.Writer) error {
-	f, err := parseNodeFlags(args, stderr)
-	if err != nil {
-		return err
+// openDataDir opens the data directory the flags name, or the default one.
+func openDataDir(f nodeFlags, port int) (*datadir.Dir, error) {
+	path := f.data
+	if path == "" {
+		path = os.Getenv(envData)
 	}
-	level, err := parseLevel(f.logLevel)
-	if err != nil {
-		return err
+	if path == "" {
+		var err error
+		if path, err = datadir.Default(port); err != nil {
+			return nil, err
+		}
 	}
-	params := chain.DefaultParams()
-	params.Name, params.Difficulty = f.network, uint32(f.difficulty)
-	if err := params.Validate(); err != nil {
-		return err
-	}
+	return datadir.Open(path)
+}
 
-	var key ed25519.PrivateKey
+func runNode(args []string, stdout, stderr io.Writer) error {
+	flags, f, err := parseNodeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if err := flags.check(); err != nil {
+		return err
+	}
+	dir, err := openDataDir(f, flags.Port)
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	file, err := loadConfig(dir, flags)
+	if err != nil {
+		return err
+	}
+	cfg := f.merge(file, flags)
+	if err := cfg.check(); err != nil {
+		return fmt.Errorf("%w (from %s)", err, dir.File(datadir.ConfigFile))
+	}
+	params, err := cfg.params()
+	if err != nil {
+		return err
+	}
+	level, _ := parseLevel(cfg.LogLevel)
+
+	key, _, err := dir.Key()
+	if err != nil {
+		return err
+	}
 	if f.seed != 0 {
 		key = p2p.KeyFromSeed(f.seed)
-	} else if key, err = p2p.GenerateKey(); err != nil {
-		return err
 	}
 
 	con, err := newConsole(os.Stdin, stdout)
@@ -126,15 +197,24 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	n, err := node.New(params, key, node.WithLogger(log))
+	st, state, err := openStore(dir, params)
 	if err != nil {
 		return err
 	}
+	defer st.Close()
+	n, err := node.New(params, key, node.WithLogger(log), node.WithStore(storeAdapter{st}, state))
+	if err != nil {
+		return fmt.Errorf("%w (check the store with p2pchain verify --data %s)", err, dir.Path())
+	}
 	h, err := p2p.New(ctx, n, p2p.WithKey(key), p2p.WithLogger(log),
-		p2p.WithListenAddrs(p2p.ListenAddrs(f.ip, f.port)...))
+		p2p.WithListenAddrs(p2p.ListenAddrs(cfg.IP, cfg.Port)...),
+		p2p.WithBootstrap(append(append([]string(nil), cfg.Peers...), f.dial...)...),
+		p2p.WithMDNS(cfg.MDNS && !isLoopback(cfg.IP)),
+		p2p.WithDHT(cfg.DHT),
+		p2p.WithPeerstoreFile(dir.File(datadir.PeerstoreFile)))
 	if err != nil {
 		if strings.Contains(err.Error(), "address already in use") {
-			return fmt.Errorf("port %d is in use: another node may be running there; pick another with -l", f.port)
+			return fmt.Errorf("port %d is in use: another node may be running there; pick another with -l", cfg.Port)
 		}
 		return err
 	}
@@ -143,7 +223,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if f.secio {
 		fmt.Fprintln(out, "note: -secio is not needed: every connection is always encrypted (Noise or TLS 1.3)")
 	}
-	printBanner(out, params, n.Status().Genesis, h, f.port)
+	printBanner(out, params, n.Status(), h, cfg.Port, dir.Path())
 
 	events, unsubscribe := n.Subscribe(4096)
 	defer unsubscribe()
@@ -165,16 +245,25 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		cancel()
 	}
 
-	repl(ctx, con, n, h, f.subject, stop)
+	repl(ctx, con, n, h, cfg.Subject, stop)
 	stop()
 	<-minerDone
+	if err := n.Err(); err != nil {
+		return err
+	}
 	fmt.Fprintln(out, "stopped")
 	return nil
 }
 
-func printBanner(out io.Writer, params chain.Params, genesis chain.Hash, h *p2p.Host, port int) {
+func isLoopback(ip string) bool {
+	a := net.ParseIP(ip)
+	return a != nil && a.IsLoopback()
+}
+
+func printBanner(out io.Writer, params chain.Params, st chain.Status, h *p2p.Host, port int, data string) {
 	fmt.Fprintf(out, "p2pchain node %s\n", h.ID())
-	fmt.Fprintf(out, "network %q, genesis %s, difficulty %d\n", params.Name, genesis.Short(), params.Difficulty)
+	fmt.Fprintf(out, "network %q, genesis %s, difficulty %d\n", params.Name, st.Genesis.Short(), params.Difficulty)
+	fmt.Fprintf(out, "data %s, height %d, tip %s\n", data, st.Height, st.Tip.Short())
 	fmt.Fprintln(out, "listening on:")
 	for _, a := range h.Addrs() {
 		fmt.Fprintf(out, "  %s\n", a)
@@ -216,6 +305,9 @@ func repl(ctx context.Context, con console, n *node.Node, h *p2p.Host, subject s
 		case <-ctx.Done():
 			_ = con.Close() // unblock the reader
 			return
+		case <-n.Done():
+			fmt.Fprintln(out, n.Err())
+			stop()
 		case line, ok := <-lines:
 			if !ok {
 				lines = nil

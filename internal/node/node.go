@@ -18,24 +18,47 @@ type Broadcaster interface {
 	BroadcastBlock(ctx context.Context, b *chain.Block) error
 }
 
+// Store is the node's durable copy of its chain and pending readings
+// (package store implements it).
+type Store interface {
+	// Commit records in one atomic, durable transaction new blocks, the
+	// main-chain changes they caused, and changes to the pending set.
+	Commit(blocks []*chain.Block, updates []*chain.Update, pendingAdd []chain.Reading, pendingRemove []chain.Hash) error
+	// AddPending durably records a submitted reading.
+	AddPending(r chain.Reading) error
+}
+
+// State is what a node starts from: the blocks and pending readings its
+// store holds.
+type State struct {
+	Main    []*chain.Block  // main chain from height 1, in order
+	Side    []*chain.Block  // blocks of other branches, parents first
+	Pending []chain.Reading // oldest first
+}
+
 // Node holds a chain, its pending readings and the node's signing key.
 type Node struct {
 	params chain.Params
 	key    ed25519.PrivateKey
 	log    *slog.Logger
 	now    func() time.Time
+	store  Store // nil: memory only
 
 	mu      sync.Mutex
 	chain   *chain.Chain
 	pool    *chain.Pool
 	changed chan struct{} // closed and replaced on every change of tip or pool
 	subs    map[chan Event]struct{}
+	failed  error         // set when the store failed: the node must stop
+	dead    chan struct{} // closed when failed is set
 }
 
 type config struct {
 	log      *slog.Logger
 	now      func() time.Time
 	poolSize int
+	store    Store
+	state    State
 }
 
 // Option configures a Node.
@@ -50,6 +73,12 @@ func WithClock(now func() time.Time) Option { return func(c *config) { c.now = n
 // WithPoolSize sets how many readings may wait to be mined (default 100000).
 func WithPoolSize(n int) Option { return func(c *config) { c.poolSize = n } }
 
+// WithStore makes the node durable: it starts from state (read from s) and
+// records every change in s before acknowledging it.
+func WithStore(s Store, state State) Option {
+	return func(c *config) { c.store, c.state = s, state }
+}
+
 // New returns a node on the network of params, signing readings with key.
 func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, error) {
 	cfg := config{log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now, poolSize: 100000}
@@ -63,11 +92,62 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 	if err != nil {
 		return nil, err
 	}
-	return &Node{
-		params: params, key: key, log: cfg.log, now: cfg.now,
+	n := &Node{
+		params: params, key: key, log: cfg.log, now: cfg.now, store: cfg.store,
 		chain: c, pool: chain.NewPool(cfg.poolSize),
-		changed: make(chan struct{}), subs: map[chan Event]struct{}{},
-	}, nil
+		changed: make(chan struct{}), subs: map[chan Event]struct{}{}, dead: make(chan struct{}),
+	}
+	if err := n.restore(cfg.state); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// restore rebuilds the chain and pending set from stored state. Blocks are
+// not validated again (they were before they were stored); a quick check
+// that the main chain comes out as stored catches a damaged store.
+func (n *Node) restore(st State) error {
+	for _, b := range append(st.Main, st.Side...) {
+		if _, err := n.chain.Restore(b); err != nil {
+			return fmt.Errorf("stored chain is inconsistent at height %d: %w", b.Header.Height, err)
+		}
+	}
+	if len(st.Main) > 0 {
+		want := st.Main[len(st.Main)-1]
+		if n.chain.TipHash() != want.Hash() || n.chain.Height() != want.Header.Height {
+			return fmt.Errorf("stored chain is inconsistent: stored tip %s at height %d, blocks give %s at height %d",
+				want.Hash().Short(), want.Header.Height, n.chain.TipHash().Short(), n.chain.Height())
+		}
+	}
+	for _, r := range st.Pending {
+		if !n.chain.HasReading(r.ID()) {
+			_ = n.pool.Add(r) // stored pending readings are never refused for space
+		}
+	}
+	return nil
+}
+
+// Done is closed when the node has failed (its store could not record a
+// change) and must stop; Err says why.
+func (n *Node) Done() <-chan struct{} { return n.dead }
+
+// Err returns why the node failed, or nil.
+func (n *Node) Err() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.failed
+}
+
+// failLocked records a storage failure. Memory and disk may now disagree, so
+// the node refuses all further changes; a restart reloads the last state the
+// store committed. n.mu must be held.
+func (n *Node) failLocked(err error) error {
+	if n.failed == nil {
+		n.failed = fmt.Errorf("storage failed, the node must stop: %w", err)
+		n.log.Error("storage failed; stopping", "err", err)
+		close(n.dead)
+	}
+	return n.failed
 }
 
 // Params returns the network parameters.
@@ -174,12 +254,22 @@ func (n *Node) SubmitReading(r chain.Reading) error {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.failed != nil {
+		return n.failed
+	}
 	id := r.ID()
 	if n.chain.HasReading(id) {
 		return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already in the chain"}
 	}
 	if err := n.pool.Add(r); err != nil {
 		return err
+	}
+	if n.store != nil {
+		// Durable before acknowledged.
+		if err := n.store.AddPending(r); err != nil {
+			n.pool.Remove(id)
+			return fmt.Errorf("reading not stored: %w", err)
+		}
 	}
 	n.signalLocked()
 	return nil
@@ -190,20 +280,85 @@ func (n *Node) SubmitReading(r chain.Reading) error {
 func (n *Node) AddBlock(_ context.Context, b *chain.Block) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	u, err := n.chain.AddBlock(b, n.now())
-	if err != nil {
-		return err
+	_, err := n.addLocked([]*chain.Block{b}, false)
+	return err
+}
+
+// AddBlocks adds blocks in order, as a sync receives them, skipping blocks it
+// already has, and records all it accepted in one store transaction. It stops
+// at the first block that is not accepted and returns how many were added,
+// and that block's error.
+func (n *Node) AddBlocks(_ context.Context, blocks []*chain.Block) (int, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.addLocked(blocks, true)
+}
+
+func (n *Node) addLocked(blocks []*chain.Block, skipKnown bool) (int, error) {
+	if n.failed != nil {
+		return 0, n.failed
 	}
-	n.pool.Apply(u)
-	if u.TipChanged {
-		n.signalLocked()
+	var (
+		added   []*chain.Block
+		updates []*chain.Update
+		err     error
+	)
+	now := n.now()
+	for _, b := range blocks {
+		var u *chain.Update
+		if u, err = n.chain.AddBlock(b, now); err != nil {
+			if skipKnown && errors.Is(err, chain.ErrDuplicateBlock) {
+				err = nil
+				continue
+			}
+			break
+		}
+		added, updates = append(added, b), append(updates, u)
+	}
+	if len(added) == 0 {
+		return 0, err
+	}
+	// The pending set changes for every reading that left or joined the
+	// main chain; record where each one ends up after all the updates.
+	touched := map[chain.Hash]bool{}
+	for _, u := range updates {
+		n.pool.Apply(u)
+		for _, r := range u.Returned {
+			touched[r.ID()] = true
+		}
+		for _, c := range u.Connected {
+			for _, id := range c.ReadingIDs() {
+				touched[id] = true
+			}
+		}
+	}
+	if n.store != nil {
+		var add []chain.Reading
+		var remove []chain.Hash
+		for id := range touched {
+			if r, ok := n.pool.Get(id); ok {
+				add = append(add, r)
+			} else {
+				remove = append(remove, id)
+			}
+		}
+		if serr := n.store.Commit(added, updates, add, remove); serr != nil {
+			return 0, n.failLocked(serr)
+		}
+	}
+	for _, u := range updates {
+		if !u.TipChanged {
+			continue
+		}
 		if len(u.Disconnected) > 0 {
 			n.log.Info("reorganised", "disconnected", len(u.Disconnected), "connected", len(u.Connected),
 				"returned_readings", len(u.Returned), "tip", n.chain.TipHash().Short(), "height", n.chain.Height())
 		}
-		n.publishLocked(Event{Kind: EventTip, Update: u, Height: n.chain.Height(), Tip: n.chain.TipHash()})
+		n.publishLocked(Event{Kind: EventTip, Update: u, Height: u.Connected[len(u.Connected)-1].Header.Height,
+			Tip: u.Connected[len(u.Connected)-1].Hash()})
 	}
-	return nil
+	n.signalLocked()
+	return len(added), err
 }
 
 // signalLocked wakes everything waiting for a change. n.mu must be held.

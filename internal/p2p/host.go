@@ -39,6 +39,10 @@ type Ledger interface {
 	// AddBlock validates and adds a block, returning the chain's rule error
 	// (see chain.IsPeerFault) if it is not accepted.
 	AddBlock(ctx context.Context, b *chain.Block) error
+	// AddBlocks adds a batch in order, skipping known blocks, and stops at
+	// the first block not accepted, returning how many were added and that
+	// block's error.
+	AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error)
 }
 
 // Host is a running p2pchain network endpoint.
@@ -52,6 +56,7 @@ type Host struct {
 	sync   *syncer
 	peers  *peerBook
 	mesh   *meshTracer
+	disc   *discovery
 
 	metrics counters
 	cancel  context.CancelFunc
@@ -69,6 +74,13 @@ type config struct {
 	listen       []string
 	log          *slog.Logger
 	syncInterval time.Duration
+
+	// discovery: bootstrap.go, mdns.go, dht.go, connmgr.go, peerstore.go
+	bootstrap           []string
+	mdns, dht           bool
+	rendezvousInterval  time.Duration
+	lowWater, highWater int
+	peerFile            string
 }
 
 // Option configures a Host.
@@ -106,6 +118,10 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		listen:       ListenAddrs("127.0.0.1", 0),
 		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 		syncInterval: 10 * time.Second,
+
+		rendezvousInterval: DefaultRendezvousInterval,
+		lowWater:           DefaultLowWater,
+		highWater:          DefaultHighWater,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -121,6 +137,21 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	self, err := peer.IDFromPrivateKey(priv)
+	if err != nil {
+		return nil, err
+	}
+	boots, err := parseBootstrap(cfg.bootstrap, self)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.rendezvousInterval <= 0 {
+		return nil, fmt.Errorf("rendezvous interval %v: want a positive duration", cfg.rendezvousInterval)
+	}
+	cm, err := newConnManager(cfg.lowWater, cfg.highWater)
+	if err != nil {
+		return nil, err
+	}
 	g := newGater()
 	lh, err := libp2p.New(
 		libp2p.Identity(priv),
@@ -130,14 +161,17 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(tls.ID, tls.New),
 		libp2p.ConnectionGater(g),
+		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
 	)
 	if err != nil {
+		_ = cm.Close()
 		return nil, fmt.Errorf("start libp2p host on %v: %w", cfg.listen, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	h := &Host{host: lh, ledger: ledger, log: cfg.log, gater: g, peers: newPeerBook(), mesh: newMeshTracer(), cancel: cancel}
 	h.sync = newSyncer(h, cfg.syncInterval)
+	h.disc = newDiscovery(h, cfg.lowWater)
 	params := ledger.Params()
 	h.ps, err = pubsub.NewGossipSub(ctx, lh,
 		pubsub.WithMessageIdFn(messageID),
@@ -162,18 +196,26 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		DisconnectedF: func(n network.Network, c network.Conn) {
 			if n.Connectedness(c.RemotePeer()) != network.Connected {
 				h.peers.forget(c.RemotePeer())
+				h.disc.disconnected(c.RemotePeer())
 			}
 		},
 	})
 	h.wg.Add(1)
 	go h.sync.loop(ctx)
+	if err := h.disc.start(ctx, &cfg, boots); err != nil {
+		_ = h.Close()
+		return nil, err
+	}
 	return h, nil
 }
 
-// Close stops the host and waits for its goroutines.
+// Close stops the host and waits for its goroutines. It writes the
+// peerstore file, if any, before it disconnects.
 func (h *Host) Close() error {
 	h.cancel()
+	h.disc.stop()
 	err := h.host.Close()
+	h.disc.closeDHT()
 	h.wg.Wait()
 	return err
 }

@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"errors"
 	"sync"
 	"time"
 
@@ -110,14 +109,11 @@ func (s *syncer) syncWith(ctx context.Context, p peer.ID) error {
 	s.h.log.Info("syncing", "peer", p, "height", ours.Height, "target", theirs.Height)
 	for theirs.Better(ours) {
 		blocks, err := s.h.requestBlocks(ctx, p, s.h.ledger.Locator(from), MaxBatch)
-		for _, b := range blocks {
-			aerr := s.h.ledger.AddBlock(ctx, b)
-			switch {
-			case aerr == nil, errors.Is(aerr, chain.ErrDuplicateBlock):
-			case chain.IsPeerFault(aerr):
-				s.h.refuse(p, "sent an invalid block: "+aerr.Error())
-				return aerr
-			default:
+		if len(blocks) > 0 {
+			if _, aerr := s.h.ledger.AddBlocks(ctx, blocks); aerr != nil {
+				if chain.IsPeerFault(aerr) {
+					s.h.refuse(p, "sent an invalid block: "+aerr.Error())
+				}
 				return aerr
 			}
 		}

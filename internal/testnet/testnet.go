@@ -27,9 +27,16 @@ type Config struct {
 	Log          *slog.Logger       // nil: discard
 	SyncInterval time.Duration      // 0: the p2p default
 	NoMiner      bool               // do not mine pending readings
+
+	Listen             []string      // nil: random TCP and QUIC ports on 127.0.0.1
+	Bootstrap          []string      // bootstrap peers (p2p.WithBootstrap)
+	DHT                bool          // run the DHT and its rendezvous (p2p.WithDHT)
+	RendezvousInterval time.Duration // 0: the p2p default
+	PeerstoreFile      string        // "": none (p2p.WithPeerstoreFile)
+	HostOptions        []p2p.Option  // further options for p2p.New, applied last
 }
 
-// Start starts a peer listening on random loopback ports.
+// Start starts a peer, by default listening on random loopback ports.
 func Start(ctx context.Context, cfg Config) (*Peer, error) {
 	key := cfg.Key
 	if key == nil {
@@ -40,7 +47,12 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 		key = k
 	}
 	var nopts []node.Option
-	hopts := []p2p.Option{p2p.WithKey(key), p2p.WithListenAddrs(p2p.ListenAddrs("127.0.0.1", 0)...)}
+	listen := cfg.Listen
+	if listen == nil {
+		listen = p2p.ListenAddrs("127.0.0.1", 0)
+	}
+	hopts := []p2p.Option{p2p.WithKey(key), p2p.WithListenAddrs(listen...),
+		p2p.WithBootstrap(cfg.Bootstrap...), p2p.WithDHT(cfg.DHT)}
 	if cfg.Log != nil {
 		nopts = append(nopts, node.WithLogger(cfg.Log))
 		hopts = append(hopts, p2p.WithLogger(cfg.Log))
@@ -48,6 +60,13 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 	if cfg.SyncInterval > 0 {
 		hopts = append(hopts, p2p.WithSyncInterval(cfg.SyncInterval))
 	}
+	if cfg.RendezvousInterval > 0 {
+		hopts = append(hopts, p2p.WithRendezvousInterval(cfg.RendezvousInterval))
+	}
+	if cfg.PeerstoreFile != "" {
+		hopts = append(hopts, p2p.WithPeerstoreFile(cfg.PeerstoreFile))
+	}
+	hopts = append(hopts, cfg.HostOptions...)
 	n, err := node.New(cfg.Params, key, nopts...)
 	if err != nil {
 		return nil, err

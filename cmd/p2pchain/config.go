@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/pelletier/go-toml/v2"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/datadir"
+)
+
+// nodeConfig is everything that configures a node. The config file in the
+// data directory sets it; flags given on the command line override the file.
+type nodeConfig struct {
+	Network    string   `toml:"network"`
+	Difficulty int      `toml:"difficulty"`
+	IP         string   `toml:"ip"`
+	Port       int      `toml:"port"`
+	Subject    string   `toml:"subject"`
+	Peers      []string `toml:"peers"`
+	MDNS       bool     `toml:"mdns"`
+	DHT        bool     `toml:"dht"`
+	LogLevel   string   `toml:"log_level"`
+}
+
+func defaultNodeConfig() nodeConfig {
+	return nodeConfig{
+		Network:    chain.DefaultParams().Name,
+		Difficulty: chain.DefaultDifficulty,
+		IP:         "127.0.0.1",
+		Subject:    "demo",
+		MDNS:       true,
+		LogLevel:   "info",
+	}
+}
+
+// defaultConfigFile is written to a new data directory: every setting with
+// its default and what it does.
+const defaultConfigFile = `# p2pchain node configuration. Flags given on the command line override it.
+
+# Network name and proof-of-work difficulty (leading zero bits). Together they
+# fix the genesis block: nodes that differ in either refuse each other.
+network = %q
+difficulty = %d
+
+# Where to listen, TCP and QUIC on the same port (0: any free port).
+# 127.0.0.1 keeps the node to this machine; 0.0.0.0 accepts peers from others.
+ip = "127.0.0.1"
+port = %d
+
+# Subject of readings typed at the prompt as a bare number.
+subject = "demo"
+
+# Bootstrap peers (full multiaddrs ending in /p2p/<peer ID>): dialled at start
+# and redialled with backoff whenever the connection drops.
+peers = []
+
+# Find peers on the local network by mDNS (idle while ip is a loopback address,
+# where no other machine could reach the node anyway).
+mdns = true
+
+# Find peers through the Kademlia DHT, by rendezvous on the network name,
+# starting from the bootstrap peers.
+dht = false
+
+# debug, info, warn or error.
+log_level = "info"
+`
+
+// loadConfig reads the config file of dir, writing a documented default one
+// first if there is none.
+func loadConfig(dir *datadir.Dir, base nodeConfig) (nodeConfig, error) {
+	path := dir.File(datadir.ConfigFile)
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		text := fmt.Sprintf(defaultConfigFile, base.Network, base.Difficulty, base.Port)
+		if err := dir.WriteFile(datadir.ConfigFile, []byte(text), 0o600); err != nil {
+			return base, fmt.Errorf("write config: %w", err)
+		}
+		data = []byte(text)
+	} else if err != nil {
+		return base, fmt.Errorf("read config: %w", err)
+	}
+	cfg := defaultNodeConfig()
+	d := toml.NewDecoder(bytes.NewReader(data))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&cfg); err != nil {
+		return base, fmt.Errorf("config file %s: %w (fix it, or move it away to get a fresh default)", path, err)
+	}
+	return cfg, nil
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/store"
+)
+
+// storeAdapter lets the node record its changes in the store.
+type storeAdapter struct{ s *store.Store }
+
+func (a storeAdapter) Commit(blocks []*chain.Block, updates []*chain.Update, add []chain.Reading, remove []chain.Hash) error {
+	return a.s.Commit(store.Commit{Blocks: blocks, Updates: updates, PendingAdd: add, PendingRemove: remove})
+}
+
+func (a storeAdapter) AddPending(r chain.Reading) error { return a.s.AddPending(r) }
+
+// openStore opens the chain store of a data directory and reads the state a
+// node starts from.
+func openStore(dir *datadir.Dir, params chain.Params) (*store.Store, node.State, error) {
+	st, err := store.Open(dir.File(datadir.StoreDir), params)
+	if errors.Is(err, store.ErrWrongNetwork) {
+		return nil, node.State{}, fmt.Errorf("%w: %s holds a chain of another network (name or difficulty differ); use another --data or the network it was made for", err, dir.Path())
+	}
+	if err != nil {
+		return nil, node.State{}, err
+	}
+	s, err := st.Load()
+	if err != nil {
+		st.Close()
+		return nil, node.State{}, err
+	}
+	return st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending}, nil
+}

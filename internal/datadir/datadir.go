@@ -1,0 +1,190 @@
+// Package datadir manages a node's data directory: the lock that keeps two
+// nodes out of one directory, the identity key, and where the chain store,
+// the config file and the remembered peers live.
+//
+// The identity key is created on first start (PKCS#8 PEM, mode 0600) and
+// reused after, so a node keeps its peer ID across restarts. The lock is an
+// advisory flock on the file LOCK, released by the kernel when the process
+// ends, even by kill -9, so a crashed node never leaves a stale lock.
+package datadir
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+)
+
+// File names inside a data directory.
+const (
+	LockFile      = "LOCK"
+	KeyFile       = "identity.key"
+	StoreDir      = "chain"
+	ConfigFile    = "config.toml"
+	PeerstoreFile = "peers.json"
+)
+
+// EnvHome names the environment variable that moves the default root of data
+// directories away from ~/.p2pchain.
+const EnvHome = "P2PCHAIN_HOME"
+
+// ErrLocked means another process holds the data directory.
+var ErrLocked = errors.New("data directory in use by another node")
+
+// Dir is an open, locked data directory.
+type Dir struct {
+	path string
+	lock *os.File
+}
+
+// Root returns the directory under which default data directories live:
+// $P2PCHAIN_HOME, or ~/.p2pchain.
+func Root() (string, error) {
+	if h := os.Getenv(EnvHome); h != "" {
+		return h, nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("no home directory (%w): give a data directory with --data", err)
+	}
+	return filepath.Join(home, ".p2pchain"), nil
+}
+
+// Default returns the default data directory of a node listening on port:
+// <root>/node-<port>, so demo nodes started with different -l ports keep
+// separate directories and find them again after a restart; <root>/default
+// for a node on a random port.
+func Default(port int) (string, error) {
+	root, err := Root()
+	if err != nil {
+		return "", err
+	}
+	name := "default"
+	if port != 0 {
+		name = "node-" + strconv.Itoa(port)
+	}
+	return filepath.Join(root, name), nil
+}
+
+// Open creates the directory if needed (mode 0700) and locks it.
+func Open(path string) (*Dir, error) {
+	if err := os.MkdirAll(path, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", path, err)
+	}
+	f, err := os.OpenFile(filepath.Join(path, LockFile), os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", path, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("%w: %s (pid %s); give this node its own directory with --data DIR or another -l port",
+				ErrLocked, path, readPID(filepath.Join(path, LockFile)))
+		}
+		return nil, fmt.Errorf("lock data directory %s: %w", path, err)
+	}
+	// Record who holds it, for the message above.
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return &Dir{path: path, lock: f}, nil
+}
+
+func readPID(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) == 0 {
+		return "unknown"
+	}
+	return string(b[:len(b)-1])
+}
+
+// Path returns the directory.
+func (d *Dir) Path() string { return d.path }
+
+// File returns the path of a file in the directory.
+func (d *Dir) File(name string) string { return filepath.Join(d.path, name) }
+
+// Close releases the lock.
+func (d *Dir) Close() error { return d.lock.Close() }
+
+// Key returns the node's identity key, creating it on first use. created
+// reports whether it was made now.
+func (d *Dir) Key() (key ed25519.PrivateKey, created bool, err error) {
+	path := d.File(KeyFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		_, key, err = ed25519.GenerateKey(rand.Reader)
+		if err != nil {
+			return nil, false, err
+		}
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, false, err
+		}
+		data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+		if err := writeFileAtomic(path, data, 0o600); err != nil {
+			return nil, false, fmt.Errorf("write identity key: %w", err)
+		}
+		return key, true, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("read identity key: %w", err)
+	}
+	key, err = parseKey(b)
+	if err != nil {
+		return nil, false, fmt.Errorf("identity key %s: %w (move it away to make a new identity, which changes the peer ID)", path, err)
+	}
+	return key, false, nil
+}
+
+func parseKey(b []byte) (ed25519.PrivateKey, error) {
+	blk, _ := pem.Decode(b)
+	if blk == nil || blk.Type != "PRIVATE KEY" {
+		return nil, errors.New("not a PEM private key")
+	}
+	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+	if err != nil {
+		return nil, err
+	}
+	key, ok := k.(ed25519.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("a %T, want an Ed25519 key", k)
+	}
+	return key, nil
+}
+
+// writeFileAtomic writes data to a temporary file, syncs it and renames it
+// over path, so a crash leaves the old file or the new one, never half.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// WriteFile writes a file of the directory atomically.
+func (d *Dir) WriteFile(name string, data []byte, perm os.FileMode) error {
+	return writeFileAtomic(d.File(name), data, perm)
+}

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// Commit is one atomic change of the store: what the node must persist after
+// its chain accepted blocks and its pending set changed.
+type Commit struct {
+	// Blocks are newly accepted blocks, of any branch.
+	Blocks []*chain.Block
+	// Updates are the chain's updates for those blocks, in the order the
+	// chain produced them. Those with TipChanged move the main-chain
+	// indexes; the others change no index.
+	Updates []*chain.Update
+	// PendingAdd are readings that became pending (submitted, or returned
+	// by a reorganisation), oldest first.
+	PendingAdd []chain.Reading
+	// PendingRemove are ids of readings that left the pending set.
+	PendingRemove []chain.Hash
+}
+
+// Commit applies c in one durable transaction: it returns after the change
+// is on disk, and after a crash the store holds all of it or none of it.
+//
+// For every update with TipChanged, the blocks of Disconnected leave the
+// height and reading indexes and the blocks of Connected enter them; the tip
+// is recorded with them. Each such update must follow the stored tip (the
+// first disconnected block is the tip, or the first connected block is its
+// child), as the chain's updates always do: otherwise Commit writes nothing
+// and returns ErrBadCommit. A connected block that is neither in Blocks nor
+// stored already is stored too.
+func (s *Store) Commit(c Commit) (err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+
+	b := s.db.NewBatch()
+	defer b.Close()
+	stored := make(map[chain.Hash]bool, len(c.Blocks))
+	for _, blk := range c.Blocks {
+		if blk == nil {
+			return errors.New("chain store: commit of a nil block")
+		}
+		h := blk.Hash()
+		if err := putBlock(b, h, blk); err != nil {
+			return err
+		}
+		stored[h] = true
+	}
+
+	t := *s.tip.Load()
+	for _, u := range c.Updates {
+		if u == nil || !u.TipChanged {
+			continue
+		}
+		for _, blk := range u.Disconnected {
+			if h := blk.Hash(); h != t.hash || blk.Header.Height != t.height {
+				return fmt.Errorf("chain store: %w: disconnects %s at height %d, tip is %s at %d",
+					ErrBadCommit, h.Short(), blk.Header.Height, t.hash.Short(), t.height)
+			}
+			b.Delete(keyHeight(blk.Header.Height), nil)
+			for _, id := range blk.ReadingIDs() {
+				b.Delete(keyReading(id), nil)
+			}
+			t = tipRecord{hash: blk.Header.Parent, height: blk.Header.Height - 1}
+		}
+		for _, blk := range u.Connected {
+			if blk.Header.Parent != t.hash || blk.Header.Height != t.height+1 {
+				return fmt.Errorf("chain store: %w: connects block at height %d on %s, tip is %s at %d",
+					ErrBadCommit, blk.Header.Height, blk.Header.Parent.Short(), t.hash.Short(), t.height)
+			}
+			h := blk.Hash()
+			if !stored[h] {
+				if err := s.ensureBlock(b, h, blk); err != nil {
+					return err
+				}
+				stored[h] = true
+			}
+			b.Set(keyHeight(blk.Header.Height), h[:], nil)
+			for _, id := range blk.ReadingIDs() {
+				b.Set(keyReading(id), h[:], nil)
+			}
+			t = tipRecord{hash: h, height: blk.Header.Height}
+		}
+		if t.hash != u.Hash {
+			return fmt.Errorf("chain store: %w: update of %s leaves the tip at %s", ErrBadCommit, u.Hash.Short(), t.hash.Short())
+		}
+	}
+	if old := s.tip.Load(); t != *old {
+		b.Set(keyTip, encodeTip(t.hash, t.height), nil)
+	}
+	for _, r := range c.PendingAdd {
+		if err := s.putPending(b, r); err != nil {
+			return err
+		}
+	}
+	for _, id := range c.PendingRemove {
+		b.Delete(keyPending(id), nil)
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return s.writeErr(err)
+	}
+	s.tip.Store(&t)
+	return nil
+}
+
+func putBlock(b *pebble.Batch, h chain.Hash, blk *chain.Block) error {
+	data, err := blk.MarshalBinary()
+	if err != nil {
+		return fmt.Errorf("chain store: block %s: %w", h.Short(), err)
+	}
+	return b.Set(keyBlock(h), data, nil)
+}
+
+// ensureBlock adds blk to b unless it is stored already.
+func (s *Store) ensureBlock(b *pebble.Batch, h chain.Hash, blk *chain.Block) error {
+	_, closer, err := s.db.Get(keyBlock(h))
+	if err == nil {
+		return s.readErr(closer.Close())
+	}
+	if !errors.Is(err, pebble.ErrNotFound) {
+		return s.readErr(err)
+	}
+	return putBlock(b, h, blk)
+}
+
+// putPending adds r to b with the next arrival number.
+func (s *Store) putPending(b *pebble.Batch, r chain.Reading) error {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+r.EncodedSize()), s.seq.Add(1))
+	v, err := r.AppendBinary(v)
+	if err != nil {
+		return fmt.Errorf("chain store: pending reading: %w", err)
+	}
+	return b.Set(keyPending(r.ID()), v, nil)
+}
+
+// AddPending stores a pending reading durably: once it returns nil, the
+// reading survives a crash (acknowledge a reading only then). Adding a
+// reading that is already pending moves it to the end of the arrival order.
+// Concurrent calls share their disk syncs.
+func (s *Store) AddPending(r chain.Reading) (err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := s.putPending(b, r); err != nil {
+		return err
+	}
+	return s.writeErr(b.Commit(pebble.Sync))
+}
+
+// RemovePending durably drops pending readings by id (unknown ids are
+// ignored). Readings that enter the main chain are better removed in the
+// same Commit that connects their block.
+func (s *Store) RemovePending(ids ...chain.Hash) (err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	if len(ids) == 0 {
+		return nil
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	for _, id := range ids {
+		b.Delete(keyPending(id), nil)
+	}
+	return s.writeErr(b.Commit(pebble.Sync))
+}

@@ -1,0 +1,59 @@
+package store
+
+import (
+	"encoding/binary"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// The layout (see docs/STORAGE.md): one ordered key space, partitioned by
+// the first byte of the key.
+//
+//	'm' + name            meta records (below)
+//	'b' + block hash      block, chain's binary encoding (all blocks, every branch)
+//	'h' + height (8, BE)  hash of the main-chain block at that height (0: genesis)
+//	'r' + reading id      hash of the main-chain block holding the reading
+//	'p' + reading id      pending reading: arrival number (8, BE) + reading encoding
+const (
+	prefixMeta    = 'm'
+	prefixBlock   = 'b'
+	prefixHeight  = 'h'
+	prefixReading = 'r'
+	prefixPending = 'p'
+)
+
+// Meta records.
+var (
+	keyVersion = []byte("mversion") // schemaVersion, 4 bytes BE
+	keyNetwork = []byte("mnetwork") // network name, for messages
+	keyGenesis = []byte("mgenesis") // genesis block hash
+	keyTip     = []byte("mtip")     // tip hash (32) + tip height (8, BE)
+)
+
+// schemaVersion is the version of this layout. A store of another version
+// is refused.
+const schemaVersion = 1
+
+func hashKey(prefix byte, h chain.Hash) []byte {
+	k := make([]byte, 1+chain.HashSize)
+	k[0] = prefix
+	copy(k[1:], h[:])
+	return k
+}
+
+func keyBlock(h chain.Hash) []byte    { return hashKey(prefixBlock, h) }
+func keyReading(id chain.Hash) []byte { return hashKey(prefixReading, id) }
+func keyPending(id chain.Hash) []byte { return hashKey(prefixPending, id) }
+
+func keyHeight(n uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefixHeight), n)
+}
+
+// prefixBounds returns the key range holding every key of prefix.
+func prefixBounds(prefix byte) (lower, upper []byte) {
+	return []byte{prefix}, []byte{prefix + 1}
+}
+
+func encodeTip(h chain.Hash, height uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(make([]byte, 0, chain.HashSize+8), h[:]...), height)
+}

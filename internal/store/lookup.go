@@ -1,0 +1,161 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// Tip returns the hash of the main-chain tip (the genesis block of a new
+// store).
+func (s *Store) Tip() chain.Hash { return s.tip.Load().hash }
+
+// Height returns the height of the main-chain tip.
+func (s *Store) Height() uint64 { return s.tip.Load().height }
+
+// Genesis returns the hash of the store's genesis block.
+func (s *Store) Genesis() chain.Hash { return s.genesis }
+
+// BlockByHash returns a stored block of any branch, or ErrNotFound.
+func (s *Store) BlockByHash(h chain.Hash) (b *chain.Block, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	return s.block(s.db, h)
+}
+
+func (s *Store) block(r reader, h chain.Hash) (*chain.Block, error) {
+	data, err := s.get(r, keyBlock(h))
+	if err != nil {
+		return nil, err
+	}
+	b, err := chain.DecodeBlock(data, s.params.MaxReadings)
+	if err != nil {
+		return nil, corrupt(s.path, "block %s: %v", h.Short(), err)
+	}
+	if got := b.Hash(); got != h {
+		return nil, corrupt(s.path, "block stored as %s has hash %s", h.Short(), got.Short())
+	}
+	return b, nil
+}
+
+// BlockAtHeight returns the main-chain block at height (0: genesis), or
+// ErrNotFound above the tip.
+func (s *Store) BlockAtHeight(height uint64) (b *chain.Block, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	return s.blockAt(snap, height)
+}
+
+func (s *Store) blockAt(r reader, height uint64) (*chain.Block, error) {
+	v, err := s.get(r, keyHeight(height))
+	if err != nil {
+		return nil, err
+	}
+	if len(v) != chain.HashSize {
+		return nil, corrupt(s.path, "height index entry %d of %d bytes", height, len(v))
+	}
+	b, err := s.block(r, chain.Hash(v))
+	if errors.Is(err, ErrNotFound) {
+		return nil, corrupt(s.path, "main block %s at height %d is missing", chain.Hash(v).Short(), height)
+	}
+	return b, err
+}
+
+// ReadingBlock returns the hash of the main-chain block holding the reading
+// with id, and false if no main-chain block holds it (or the store cannot be
+// read: other methods report that error).
+func (s *Store) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return chain.Hash{}, false
+	}
+	var v []byte
+	err := func() (err error) {
+		defer s.recoverPanic(&err)
+		v, err = s.get(s.db, keyReading(id))
+		return err
+	}()
+	if err != nil || len(v) != chain.HashSize {
+		return chain.Hash{}, false
+	}
+	return chain.Hash(v), true
+}
+
+// Walk calls fn for each main-chain block from height from up to the tip, in
+// order, on a consistent snapshot: Commits made meanwhile are not seen. It
+// stops at the first error of fn and returns it. A missing height or a block
+// that does not decode or does not link to the previous one is a
+// *CorruptError.
+func (s *Store) Walk(from uint64, fn func(*chain.Block) error) (err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	type entry struct {
+		height uint64
+		hash   chain.Hash
+	}
+	// Read the index in pages, so the walk holds few hashes at a time.
+	const page = 1024
+	next := from
+	var prev *chain.Hash
+	for {
+		var entries []entry
+		err := s.scan(snap, prefixHeight, keyHeight(next)[1:], func(k, v []byte) error {
+			if len(k) != 8 || len(v) != chain.HashSize {
+				return corrupt(s.path, "height index entry of %d+%d bytes", len(k), len(v))
+			}
+			entries = append(entries, entry{height: binary.BigEndian.Uint64(k), hash: chain.Hash(v)})
+			if len(entries) == page {
+				return errPageFull
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errPageFull) {
+			return err
+		}
+		for _, e := range entries {
+			if e.height != next {
+				return corrupt(s.path, "main chain: no block at height %d", next)
+			}
+			b, err := s.block(snap, e.hash)
+			if errors.Is(err, ErrNotFound) {
+				return corrupt(s.path, "main block %s at height %d is missing", e.hash.Short(), e.height)
+			}
+			if err != nil {
+				return err
+			}
+			if b.Header.Height != e.height || (prev != nil && b.Header.Parent != *prev) {
+				return corrupt(s.path, "main block at height %d does not link to the block at height %d", e.height, e.height-1)
+			}
+			if err := fn(b); err != nil {
+				return err
+			}
+			h := e.hash
+			prev = &h
+			next++
+		}
+		if len(entries) < page {
+			return nil
+		}
+	}
+}
+
+var errPageFull = fmt.Errorf("page full")

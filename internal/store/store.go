@@ -1,0 +1,341 @@
+package store
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// LockTimeout is how long Open waits for another process to release the
+// store before it gives up with ErrLocked.
+const LockTimeout = time.Second
+
+// formatVersion is Pebble's on-disk format, pinned so that upgrading the
+// library never silently rewrites a store into a format an older binary
+// cannot read.
+const formatVersion = pebble.FormatValueSeparation
+
+// Store is a node's chain store. Its methods are safe for concurrent use;
+// Commits are applied one at a time.
+type Store struct {
+	path    string
+	params  chain.Params
+	genesis chain.Hash
+
+	life sync.RWMutex // held shared by every operation, exclusively by Close
+	db   *pebble.DB   // nil once closed
+	lock *pebble.Lock
+
+	wmu sync.Mutex // serialises Commit
+	tip atomic.Pointer[tipRecord]
+	seq atomic.Uint64 // last arrival number given to a pending reading
+}
+
+type tipRecord struct {
+	hash   chain.Hash
+	height uint64
+}
+
+// Open opens the store in directory path for the network of params, or
+// creates it if path does not exist or is an empty directory. It fails with
+// ErrLocked (after LockTimeout) if another process has it open, with
+// ErrWrongNetwork if it was made for another genesis, and with a
+// *CorruptError if it is damaged or is not a store.
+func Open(path string, params chain.Params) (*Store, error) {
+	if err := params.Validate(); err != nil {
+		return nil, fmt.Errorf("chain store %s: %w", path, err)
+	}
+	info, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.MkdirAll(path, 0o700); err != nil {
+			return nil, fmt.Errorf("chain store: %w", err)
+		}
+	case err != nil:
+		return nil, fmt.Errorf("chain store: %w", err)
+	case !info.IsDir():
+		return nil, corrupt(path, "%s is a file, not a store directory", path)
+	}
+	lock, err := lockDir(path)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(path, params, lock)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// lockDir takes the store's lock file, retrying for LockTimeout while
+// another process holds it.
+func lockDir(path string) (*pebble.Lock, error) {
+	deadline := time.Now().Add(LockTimeout)
+	for {
+		l, err := pebble.LockDirectory(path, vfs.Default)
+		if err == nil {
+			return l, nil
+		}
+		if !lockConflict(err) {
+			return nil, fmt.Errorf("chain store %s: lock: %w", path, err)
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("chain store %s: %w: another node seems to use this data directory "+
+				"(stop it, or give this node a data directory of its own)", path, ErrLocked)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lockConflict reports whether err from pebble.LockDirectory means the lock
+// is held (by this or another process) rather than that the lock file
+// cannot be created.
+func lockConflict(err error) bool {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return false
+	}
+	var errno syscall.Errno
+	return errors.As(err, &errno) || strings.Contains(err.Error(), "lock held by current process")
+}
+
+// storeFiles reports whether directory path holds anything but the lock.
+func storeFiles(path string) (bool, error) {
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range entries {
+		if e.Name() != "LOCK" {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+func open(path string, params chain.Params, lock *pebble.Lock) (s *Store, err error) {
+	s = &Store{path: path, params: params, genesis: params.Genesis().Hash(), lock: lock}
+	defer s.recoverPanic(&err)
+	existing, err := storeFiles(path)
+	if err != nil {
+		return nil, fmt.Errorf("chain store: %w", err)
+	}
+	db, err := pebble.Open(path, &pebble.Options{
+		Lock:               lock,
+		ErrorIfNotExists:   existing,
+		FormatMajorVersion: formatVersion,
+		Logger:             quietLogger{},
+		EventListener:      eventListener(),
+	})
+	if err != nil {
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("chain store %s: %w", path, err)
+		}
+		if errors.Is(err, pebble.ErrDBDoesNotExist) {
+			return nil, corrupt(path, "the directory holds files but no store")
+		}
+		return nil, &CorruptError{Path: path, Err: err}
+	}
+	s.db = db
+	if err := s.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// init checks the meta records of an opened store, or writes them into an
+// empty one, and reads the tip and the last pending arrival number.
+func (s *Store) init() error {
+	genesis, err := s.get(s.db, keyGenesis)
+	if errors.Is(err, ErrNotFound) {
+		if empty, err := s.empty(); err != nil {
+			return err
+		} else if !empty {
+			return corrupt(s.path, "the meta records are missing")
+		}
+		return s.create()
+	}
+	if err != nil {
+		return err
+	}
+	version, err := s.get(s.db, keyVersion)
+	if err != nil {
+		return s.missing(err, "the schema version")
+	}
+	if len(version) != 4 {
+		return corrupt(s.path, "schema version record of %d bytes", len(version))
+	}
+	if v := binary.BigEndian.Uint32(version); v != schemaVersion {
+		return fmt.Errorf("chain store %s has layout version %d; this program reads version %d", s.path, v, schemaVersion)
+	}
+	if len(genesis) != chain.HashSize {
+		return corrupt(s.path, "genesis record of %d bytes", len(genesis))
+	}
+	if chain.Hash(genesis) != s.genesis {
+		network, _ := s.get(s.db, keyNetwork)
+		return fmt.Errorf("chain store %s: %w: it holds network %q (genesis %s), this node runs %q (genesis %s); "+
+			"use another data directory", s.path, ErrWrongNetwork, network, chain.Hash(genesis).Short(),
+			s.params.Name, s.genesis.Short())
+	}
+	tip, err := s.get(s.db, keyTip)
+	if err != nil {
+		return s.missing(err, "the tip record")
+	}
+	if len(tip) != chain.HashSize+8 {
+		return corrupt(s.path, "tip record of %d bytes", len(tip))
+	}
+	s.tip.Store(&tipRecord{hash: chain.Hash(tip[:chain.HashSize]), height: binary.BigEndian.Uint64(tip[chain.HashSize:])})
+	return s.scanPending(s.db, func(seq uint64, _ chain.Reading) {
+		s.seq.Store(max(s.seq.Load(), seq))
+	})
+}
+
+func (s *Store) missing(err error, what string) error {
+	if errors.Is(err, ErrNotFound) {
+		return corrupt(s.path, "%s is missing", what)
+	}
+	return err
+}
+
+// empty reports whether the store holds no record at all.
+func (s *Store) empty() (bool, error) {
+	it, err := s.db.NewIter(nil)
+	if err != nil {
+		return false, s.readErr(err)
+	}
+	any := it.First()
+	if err := it.Close(); err != nil {
+		return false, s.readErr(err)
+	}
+	return !any, nil
+}
+
+// create writes the meta records and the genesis block of a new store.
+func (s *Store) create() error {
+	g := s.params.Genesis()
+	data, err := g.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer b.Close()
+	b.Set(keyVersion, binary.BigEndian.AppendUint32(nil, schemaVersion), nil)
+	b.Set(keyNetwork, []byte(s.params.Name), nil)
+	b.Set(keyGenesis, s.genesis[:], nil)
+	b.Set(keyBlock(s.genesis), data, nil)
+	b.Set(keyHeight(0), s.genesis[:], nil)
+	b.Set(keyTip, encodeTip(s.genesis, 0), nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		return s.writeErr(err)
+	}
+	s.tip.Store(&tipRecord{hash: s.genesis})
+	return nil
+}
+
+// Path returns the store directory.
+func (s *Store) Path() string { return s.path }
+
+// Close flushes the store (so that the next Open need not replay a log) and
+// closes it. Calling Close again returns ErrClosed.
+func (s *Store) Close() (err error) {
+	s.life.Lock()
+	defer s.life.Unlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	db := s.db
+	s.db = nil
+	ferr := db.Flush()
+	cerr := db.Close()
+	lerr := s.lock.Close()
+	if err := errors.Join(ferr, cerr, lerr); err != nil {
+		return fmt.Errorf("chain store %s: close: %w", s.path, err)
+	}
+	return nil
+}
+
+// reader is what lookups need of a DB or a snapshot.
+type reader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// get returns a copy of the value of key, or ErrNotFound.
+func (s *Store) get(r reader, key []byte) ([]byte, error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, s.readErr(err)
+	}
+	out := append([]byte(nil), v...)
+	if err := closer.Close(); err != nil {
+		return nil, s.readErr(err)
+	}
+	return out, nil
+}
+
+// scan calls fn for every key of prefix in order, with the key without its
+// prefix. The slices are valid only during the call.
+func (s *Store) scan(r reader, prefix byte, from []byte, fn func(k, v []byte) error) error {
+	lower, upper := prefixBounds(prefix)
+	if from != nil {
+		lower = append([]byte{prefix}, from...)
+	}
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return s.readErr(err)
+	}
+	for it.First(); it.Valid(); it.Next() {
+		if err := fn(it.Key()[1:], it.Value()); err != nil {
+			it.Close()
+			return err
+		}
+	}
+	return s.readErr(it.Close())
+}
+
+// quietLogger drops Pebble's informational messages (they would clutter a
+// node's console) and keeps the first line of its errors (the store returns
+// the details).
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Errorf(format string, args ...any) {
+	msg, _, _ := strings.Cut(fmt.Sprintf(format, args...), "\n")
+	pebble.DefaultLogger.Errorf("chain store engine: %s", msg)
+}
+
+// Fatalf panics instead of exiting the process: in a call of the store the
+// panic becomes a *CorruptError.
+func (quietLogger) Fatalf(format string, args ...any) {
+	panic(fmt.Sprintf(format, args...))
+}
+
+// eventListener reports the engine's background errors and the corruption it
+// detects on one line each, instead of Pebble's default, which exits the
+// process on corruption. The store call that met the corruption returns a
+// *CorruptError.
+func eventListener() *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(err error) { quietLogger{}.Errorf("background error: %v", err) },
+		DataCorruption:  func(info pebble.DataCorruptionInfo) { quietLogger{}.Errorf("%s", info) },
+	}
+}
