@@ -10,9 +10,14 @@
 //	gossip.go  GossipSub topic per network for new blocks, with a validator
 //	sync.go    the client side: who to sync from, in batches, with progress
 //
+// Finding peers (see discovery.go): bootstrap peers kept connected with
+// backoff, peers remembered from the last run, mDNS on the LAN and a
+// Kademlia DHT rendezvous, all under a connection manager.
+//
 // Every message is length-prefixed (unsigned varint) and capped in size, and
 // every stream has a deadline, so a slow or hostile peer costs a bounded
-// amount. A peer on another genesis is disconnected and refused by the
-// connection gater; a peer that sends an invalid block is disconnected too.
+// amount. A peer on another genesis, and a peer that relays an invalid block
+// or breaks the blocks protocol, is disconnected and then refused by the
+// connection gater.
 // docs/PROTOCOL.md specifies the wire format.
 package p2p

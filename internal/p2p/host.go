@@ -18,6 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -178,6 +179,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		pubsub.WithMaxMessageSize(params.MaxBlockSize()+1024),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithRawTracer(h.mesh),
+		scoreOption(BlocksTopic(ledger.Status().Genesis)),
 	)
 	if err == nil {
 		err = h.joinBlocks(ctx)
@@ -257,6 +259,10 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 	}
 	if reason, refused := h.gater.isRefused(info.ID); refused {
 		return fmt.Errorf("peer %s is refused: %s", info.ID, reason)
+	}
+	// A user asking to connect means now: forget earlier failed dials.
+	if sw, ok := h.host.Network().(*swarm.Swarm); ok {
+		sw.Backoff().Clear(info.ID)
 	}
 	if err := h.host.Connect(ctx, *info); err != nil {
 		return fmt.Errorf("connect to %s: %w", addr, err)
