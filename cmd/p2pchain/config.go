@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/pelletier/go-toml/v2"
 
@@ -13,7 +14,8 @@ import (
 )
 
 // nodeConfig is everything that configures a node. The config file in the
-// data directory sets it; flags given on the command line override the file.
+// data directory sets it, P2PCHAIN_* environment variables override the
+// file, and flags given on the command line override both.
 type nodeConfig struct {
 	Network    string   `toml:"network"`
 	Difficulty int      `toml:"difficulty"`
@@ -91,4 +93,55 @@ func loadConfig(dir *datadir.Dir, base nodeConfig) (nodeConfig, error) {
 		return base, fmt.Errorf("config file %s: %w (fix it, or move it away to get a fresh default)", path, err)
 	}
 	return cfg, nil
+}
+
+// applyEnv overrides settings from P2PCHAIN_* environment variables
+// (P2PCHAIN_PORT, P2PCHAIN_PEERS as a comma-separated list, ...): they sit
+// between the config file and the flags.
+func applyEnv(cfg *nodeConfig, getenv func(string) string) error {
+	str := func(name string, dst *string) {
+		if v := getenv(name); v != "" {
+			*dst = v
+		}
+	}
+	num := func(name string, dst *int) error {
+		if v := getenv(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want a whole number", name, v)
+			}
+			*dst = n
+		}
+		return nil
+	}
+	boolean := func(name string, dst *bool) error {
+		if v := getenv(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s=%q: want true or false", name, v)
+			}
+			*dst = b
+		}
+		return nil
+	}
+	str("P2PCHAIN_NETWORK", &cfg.Network)
+	str("P2PCHAIN_IP", &cfg.IP)
+	str("P2PCHAIN_SUBJECT", &cfg.Subject)
+	str("P2PCHAIN_LOG_LEVEL", &cfg.LogLevel)
+	if v := getenv("P2PCHAIN_PEERS"); v != "" {
+		var l listFlag
+		_ = l.Set(v)
+		cfg.Peers = l
+	}
+	for _, err := range []error{
+		num("P2PCHAIN_DIFFICULTY", &cfg.Difficulty),
+		num("P2PCHAIN_PORT", &cfg.Port),
+		boolean("P2PCHAIN_MDNS", &cfg.MDNS),
+		boolean("P2PCHAIN_DHT", &cfg.DHT),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -26,6 +26,12 @@ type console interface {
 
 var errInterrupt = errors.New("interrupted")
 
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && readline.IsTerminal(int(f.Fd()))
+}
+
 func newConsole(in *os.File, out io.Writer) (console, error) {
 	if readline.IsTerminal(int(in.Fd())) && readline.IsTerminal(int(os.Stdout.Fd())) {
 		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", HistoryLimit: 200, InterruptPrompt: "^C"})

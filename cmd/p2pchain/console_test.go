@@ -1,6 +1,7 @@
 package main
 
 import (
+	"io"
 	"strings"
 	"testing"
 )
@@ -48,6 +49,42 @@ func TestParseInput(t *testing.T) {
 		}
 		if err != nil || got != tt.want {
 			t.Errorf("parseInput(%q) = %+v, %v; want %+v", tt.line, got, err, tt.want)
+		}
+	}
+}
+
+// TestConfigPrecedence: the file sets, the environment overrides the file,
+// flags override both.
+func TestConfigPrecedence(t *testing.T) {
+	file := defaultNodeConfig()
+	file.Port, file.Subject, file.Peers = 9000, "from-file", []string{"/file"}
+	env := map[string]string{"P2PCHAIN_PORT": "9001", "P2PCHAIN_DHT": "true", "P2PCHAIN_PEERS": "/a, /b"}
+	if err := applyEnv(&file, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if file.Port != 9001 || !file.DHT || file.Subject != "from-file" || len(file.Peers) != 2 || file.Peers[1] != "/b" {
+		t.Fatalf("after env: %+v", file)
+	}
+	flags, f, err := parseNodeFlags([]string{"-l", "9002", "--subject", "from-flag", "-peer", "/c"}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := f.merge(file, flags)
+	if cfg.Port != 9002 || cfg.Subject != "from-flag" || !cfg.DHT || cfg.Network != "p2pchain" {
+		t.Fatalf("after flags: %+v", cfg)
+	}
+	if got := strings.Join(cfg.Peers, " "); got != "/a /b /c" {
+		t.Fatalf("peers %q: flags add to the configured list", got)
+	}
+	for k, v := range map[string]string{"P2PCHAIN_PORT": "x", "P2PCHAIN_MDNS": "maybe"} {
+		c := defaultNodeConfig()
+		if err := applyEnv(&c, func(n string) string {
+			if n == k {
+				return v
+			}
+			return ""
+		}); err == nil || !strings.Contains(err.Error(), k) {
+			t.Errorf("%s=%s: error %v, want one naming the variable", k, v, err)
 		}
 	}
 }

@@ -238,7 +238,7 @@ func TestThreeTerminalDemo(t *testing.T) {
 	// A fourth node, started later, catches up from the peer it dials.
 	addr3 := n3.expect(`^  p2pchain node -l \d+ -d (/ip4/\S+)$`)[1]
 	n4 := start(t, "node4", "-l", "0", "-d", addr3)
-	n4.expect(`msg=synced .*height=2`)
+	n4.expect(`"msg":"synced".*"height":2`) // logs are JSON when not on a terminal
 	n4.type_("status")
 	n4.expect(`^height 2, tip`)
 

@@ -164,6 +164,9 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := applyEnv(&file, os.Getenv); err != nil {
+		return err
+	}
 	cfg := f.merge(file, flags)
 	if err := cfg.check(); err != nil {
 		return fmt.Errorf("%w (from %s)", err, dir.File(datadir.ConfigFile))
@@ -188,11 +191,17 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	}
 	defer con.Close()
 	out := con.Out()
-	logOut := io.Writer(stderr)
-	if con.Interactive() {
-		logOut = out
+	// Logs are text for people at a terminal and JSON for log collectors.
+	var log *slog.Logger
+	opts := &slog.HandlerOptions{Level: level}
+	switch {
+	case con.Interactive():
+		log = slog.New(slog.NewTextHandler(out, opts))
+	case isTerminal(stderr):
+		log = slog.New(slog.NewTextHandler(stderr, opts))
+	default:
+		log = slog.New(slog.NewJSONHandler(stderr, opts))
 	}
-	log := slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: level}))
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
