@@ -1,0 +1,273 @@
+package api
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Limits of the API.
+const (
+	// MaxBodyBytes is the largest request body accepted (413 above).
+	MaxBodyBytes = 4 << 10
+	// DefaultLimit is the page size when a request gives no limit.
+	DefaultLimit = 20
+	// MaxLimit is the largest page size; a larger limit is lowered to it.
+	MaxLimit = 100
+	// DefaultConnectTimeout bounds POST /api/v1/peers.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultPeerPoll is how often an event stream looks for peers that
+	// connected or left.
+	DefaultPeerPoll = time.Second
+	// heartbeat is how often an idle event stream sends a comment, so
+	// proxies and clients see it is alive.
+	heartbeat = 15 * time.Second
+)
+
+// Timeouts are the HTTP server's timeouts (see http.Server). Event streams
+// are exempt from Write.
+type Timeouts struct {
+	ReadHeader, Read, Write, Idle, Shutdown time.Duration
+}
+
+// DefaultTimeouts are the timeouts Serve uses unless WithTimeouts is given.
+var DefaultTimeouts = Timeouts{
+	ReadHeader: 5 * time.Second,
+	Read:       15 * time.Second,
+	Write:      30 * time.Second,
+	Idle:       2 * time.Minute,
+	Shutdown:   5 * time.Second,
+}
+
+type config struct {
+	token          string
+	log            *slog.Logger
+	gatherer       prometheus.Gatherer
+	hosts          []string
+	anyHost        bool
+	connectTimeout time.Duration
+	peerPoll       time.Duration
+	fallback       http.Handler
+	timeouts       Timeouts
+}
+
+// Option configures a Handler.
+type Option func(*config)
+
+// WithToken makes the write endpoints (POST) require the header
+// "Authorization: Bearer <token>". Reads stay open. Serve refuses a
+// non-loopback listener without a token.
+func WithToken(token string) Option { return func(c *config) { c.token = token } }
+
+// WithLogger sets the logger for server faults (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
+
+// WithGatherer sets where GET /metrics finds metrics beyond p2pchain's own
+// (default prometheus.DefaultGatherer, which holds go-libp2p's metrics and
+// the Go runtime's).
+func WithGatherer(g prometheus.Gatherer) Option { return func(c *config) { c.gatherer = g } }
+
+// WithAllowedHosts adds host names a request's Host header may carry, "*"
+// for any. IP addresses and "localhost" are always allowed; any other name
+// is refused (403), which stops DNS-rebinding attacks from web pages.
+func WithAllowedHosts(hosts ...string) Option {
+	return func(c *config) {
+		for _, h := range hosts {
+			if h == "*" {
+				c.anyHost = true
+			}
+			c.hosts = append(c.hosts, strings.ToLower(h))
+		}
+	}
+}
+
+// WithConnectTimeout bounds how long POST /api/v1/peers waits for a peer
+// (default DefaultConnectTimeout).
+func WithConnectTimeout(d time.Duration) Option { return func(c *config) { c.connectTimeout = d } }
+
+// WithPeerPoll sets how often event streams look for peers that connected
+// or left (default DefaultPeerPoll).
+func WithPeerPoll(d time.Duration) Option { return func(c *config) { c.peerPoll = d } }
+
+// WithFallback serves requests outside /api/ and /metrics with h (the web
+// explorer, for instance) instead of a JSON 404.
+func WithFallback(h http.Handler) Option { return func(c *config) { c.fallback = h } }
+
+// WithTimeouts sets the server timeouts Serve uses.
+func WithTimeouts(t Timeouts) Option { return func(c *config) { c.timeouts = t } }
+
+// Handler is the HTTP API of a node. Close it when done: it stops the
+// metrics' event counter and ends open event streams.
+type Handler struct {
+	svc     Service
+	cfg     config
+	mux     *http.ServeMux
+	root    http.Handler
+	metrics *metrics
+
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
+}
+
+// New returns the API of svc.
+func New(svc Service, opts ...Option) *Handler {
+	cfg := config{
+		log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
+		gatherer:       prometheus.DefaultGatherer,
+		connectTimeout: DefaultConnectTimeout,
+		peerPoll:       DefaultPeerPoll,
+		timeouts:       DefaultTimeouts,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	h := &Handler{svc: svc, cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{})}
+	h.metrics = newMetrics(h)
+	h.routes()
+	h.root = h.recoverer(h.checkHost(h.count(h.mux)))
+	return h
+}
+
+func (h *Handler) routes() {
+	m := h.mux
+	m.HandleFunc("GET /api/v1/status", h.status)
+	m.HandleFunc("GET /api/v1/blocks", h.blocks)
+	m.HandleFunc("GET /api/v1/blocks/{ref}", h.block)
+	m.HandleFunc("POST /api/v1/readings", h.write(h.submitReading))
+	m.HandleFunc("GET /api/v1/readings/{id}", h.reading)
+	m.HandleFunc("GET /api/v1/subjects/{subject}/readings", h.subjectReadings)
+	m.HandleFunc("GET /api/v1/peers", h.peers)
+	m.HandleFunc("POST /api/v1/peers", h.write(h.connect))
+	m.HandleFunc("GET /api/v1/events", h.events)
+	m.Handle("GET /metrics", h.metrics.handler())
+	m.HandleFunc("/api/", h.unrouted(nil))
+	m.HandleFunc("/metrics", h.unrouted(nil))
+	m.HandleFunc("/", h.unrouted(h.cfg.fallback))
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.ServeHTTP(w, r) }
+
+// Close stops the handler's background work and ends its event streams.
+// It is safe to call more than once.
+func (h *Handler) Close() error {
+	h.closeOnce.Do(func() {
+		close(h.done)
+		h.wg.Wait()
+	})
+	return nil
+}
+
+// unrouted answers a request no route took: 405 if the path exists with
+// other methods, else the fallback or a JSON 404.
+func (h *Handler) unrouted(fallback http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{http.MethodGet, http.MethodPost} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := h.mux.Handler(probe); pattern != "" && !strings.HasSuffix(pattern, "/") {
+				allow = append(allow, m)
+				if m == http.MethodGet {
+					allow = append(allow, http.MethodHead)
+				}
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, newError(http.StatusMethodNotAllowed, CodeMethod, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
+			return
+		}
+		if fallback != nil {
+			fallback.ServeHTTP(w, r)
+			return
+		}
+		writeError(w, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s (see docs/API.md)", r.Method, r.URL.Path))
+	}
+}
+
+// write guards a write endpoint: the bearer token, if one is set.
+func (h *Handler) write(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.token != "" {
+			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(h.cfg.token)) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="p2pchain"`)
+				writeError(w, newError(http.StatusUnauthorized, CodeUnauthorized,
+					"this endpoint needs the header Authorization: Bearer <token>; the token is in the node's data directory"))
+				return
+			}
+		}
+		next(w, r)
+	}
+}
+
+// checkHost refuses Host headers that name neither an IP address,
+// localhost nor an allowed host.
+func (h *Handler) checkHost(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.hostAllowed(r.Host) {
+			writeError(w, newError(http.StatusForbidden, CodeForbiddenHost,
+				"host %q is not allowed; use the node's IP address, or allow the name with the API's allowed hosts", r.Host))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (h *Handler) hostAllowed(hostport string) bool {
+	if h.cfg.anyHost {
+		return true
+	}
+	host := hostport
+	if hst, _, err := net.SplitHostPort(hostport); err == nil {
+		host = hst
+	}
+	host = strings.ToLower(strings.TrimSuffix(strings.Trim(host, "[]"), "."))
+	if host == "" || host == "localhost" || net.ParseIP(host) != nil {
+		return true // "": HTTP/1.0 without Host
+	}
+	for _, a := range h.cfg.hosts {
+		if a == host {
+			return true
+		}
+	}
+	return false
+}
+
+// recoverer turns a panic in a handler into a 500 with the JSON error
+// shape, and logs it.
+func (h *Handler) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.cfg.log.Error("api handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
+				writeError(w, newError(http.StatusInternalServerError, CodeInternal, "internal error; see the node's log"))
+			}
+		}()
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// writeJSON writes v as the response body with status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // the client may have gone; nothing to do about it
+}

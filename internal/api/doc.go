@@ -1,0 +1,34 @@
+// Package api is a node's HTTP API: JSON endpoints under /api/v1/, a stream
+// of server-sent events, and Prometheus metrics at /metrics. docs/API.md
+// describes every endpoint, its responses and its errors.
+//
+// It knows the node only through the Service interface it declares;
+// NodeService adapts a node.Node and its p2p.Host to it (that adapter is the
+// only code here that sees those packages, and neither imports this one).
+//
+//	h := api.New(api.NodeService{Node: n, Host: host}, api.WithToken(token))
+//	defer h.Close()
+//	err := h.Serve(ctx, ln) // until ctx ends, then a graceful shutdown
+//
+// What it guarantees:
+//
+//   - Every error is JSON of one shape, {"error": "...", "code": "..."},
+//     with a stable code (the Code* constants) and the right status.
+//   - Request bodies are JSON (415 otherwise) of at most MaxBodyBytes (413),
+//     with no unknown fields (400).
+//   - With a token (WithToken), write endpoints need "Authorization: Bearer
+//     <token>"; reads stay open. Serve refuses a non-loopback listener
+//     without a token.
+//   - Host headers other than IP addresses, localhost and WithAllowedHosts
+//     are refused, so a web page cannot reach a loopback API through DNS
+//     rebinding; requiring application/json bodies keeps other sites' forms
+//     from posting to it.
+//   - The server has read, write and idle timeouts; event streams are exempt
+//     from the write timeout and end when the server shuts down or the
+//     handler is closed.
+//   - Lookups of a block or reading that is not (yet) known answer 503
+//     (code "syncing", with Retry-After) instead of 404 while the node is
+//     catching up with a peer: it may be in blocks not downloaded yet.
+//     Writes are accepted while syncing: a submitted reading waits in the
+//     pending set.
+package api

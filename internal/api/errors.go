@@ -1,0 +1,74 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strconv"
+)
+
+// Error codes: the stable, machine-readable "code" of an error response.
+// Scripts match on these; the "error" text is for people and may change.
+const (
+	CodeBadJSON        = "bad_json"               // 400: the body is not one JSON object of the expected shape
+	CodeUnknownField   = "unknown_field"          // 400: the body has a field the endpoint does not know
+	CodeBadBPM         = "bad_bpm"                // 400: bpm missing, not a whole number or outside 20-300
+	CodeBadSubject     = "bad_subject"            // 400: subject missing, empty, too long or not printable ASCII
+	CodeBadParameter   = "bad_parameter"          // 400: a query parameter is malformed
+	CodeBadBlockRef    = "bad_block_ref"          // 400: neither a height nor a 64-hex-digit hash
+	CodeBadReadingID   = "bad_reading_id"         // 400: not a 64-hex-digit reading id
+	CodeBadMultiaddr   = "bad_multiaddr"          // 400: addr is not a full multiaddr with /p2p/<peer ID>, or is this node
+	CodeUnauthorized   = "unauthorized"           // 401: write without the right bearer token
+	CodeForbiddenHost  = "forbidden_host"         // 403: Host header not allowed (DNS rebinding guard)
+	CodeNotFound       = "not_found"              // 404: no such block, reading or path
+	CodeMethod         = "method_not_allowed"     // 405: the path exists with other methods (see Allow)
+	CodeKnownReading   = "reading_known"          // 409: the same reading is already pending or in the chain
+	CodeTooLarge       = "body_too_large"         // 413: the body is over MaxBodyBytes
+	CodeMediaType      = "unsupported_media_type" // 415: the body is not Content-Type: application/json
+	CodeInternal       = "internal"               // 500: a fault of the node; see its log
+	CodePeerFailed     = "peer_unreachable"       // 502: the peer could not be reached or refused us
+	CodeSyncing        = "syncing"                // 503: the node is catching up; what you asked for may come
+	CodePendingFull    = "pending_full"           // 503: too many readings wait to be mined
+	CodeNodeFailed     = "node_failed"            // 503: the node's storage failed and it is stopping
+	CodePeerTimeout    = "peer_timeout"           // 504: the peer did not answer in time
+	retryAfterSyncing  = 5                        // seconds, in Retry-After of 503 syncing
+	retryAfterPoolFull = 10                       // seconds, in Retry-After of 503 pending_full
+)
+
+// errorBody is the one shape of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+	Code  string `json:"code"`
+}
+
+// apiError is an error response about to be written.
+type apiError struct {
+	status     int
+	code       string
+	msg        string
+	retryAfter int // seconds; 0: no Retry-After header
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func newError(status int, code, format string, args ...any) *apiError {
+	return &apiError{status: status, code: code, msg: fmt.Sprintf(format, args...)}
+}
+
+// writeError writes e as the JSON error body.
+func writeError(w http.ResponseWriter, e *apiError) {
+	if e.retryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
+	}
+	writeJSON(w, e.status, errorBody{Error: e.msg, Code: e.code})
+}
+
+// notFound is a 404, or a 503 while the node is syncing: the thing asked
+// for may be in blocks not downloaded yet.
+func notFound(syncing bool, format string, args ...any) *apiError {
+	if syncing {
+		e := newError(http.StatusServiceUnavailable, CodeSyncing, format+"; the node is syncing, try again", args...)
+		e.retryAfter = retryAfterSyncing
+		return e
+	}
+	return newError(http.StatusNotFound, CodeNotFound, format, args...)
+}

@@ -1,0 +1,365 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"mime"
+	"net/http"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// exampleAddr shows what a good multiaddr looks like, in error messages.
+const exampleAddr = "/ip4/127.0.0.1/tcp/10000/p2p/12D3KooWAbC... (from the other node's status: addrs)"
+
+func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, newStatusView(h.svc.Status()))
+}
+
+// blocks lists main-chain blocks, newest first: GET /api/v1/blocks?from=H&limit=N.
+func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	from, fromSet, e := uintParam(q, "from")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	limit, e := limitParam(q)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if !fromSet {
+		from = math.MaxUint64 // the tip
+	}
+	blocks := h.svc.Blocks(from, limit)
+	tip := h.svc.Status().Chain.Height
+	v := blockListView{Height: tip, Limit: limit, Blocks: make([]blockSummary, 0, len(blocks))}
+	for _, b := range blocks {
+		v.Blocks = append(v.Blocks, newBlockSummary(b, max(tip, blocks[0].Header.Height)))
+	}
+	if n := len(blocks); n > 0 && blocks[n-1].Header.Height > 0 {
+		v.Next = fmt.Sprintf("/api/v1/blocks?from=%d&limit=%d", blocks[n-1].Header.Height-1, limit)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// block returns one block: GET /api/v1/blocks/{height or hash}.
+func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("ref")
+	var (
+		info BlockInfo
+		ok   bool
+	)
+	if len(ref) == 2*chain.HashSize {
+		hash, err := chain.ParseHash(strings.ToLower(ref))
+		if err != nil {
+			writeError(w, newError(http.StatusBadRequest, CodeBadBlockRef, "%q is not a block hash: want 64 hex digits", ref))
+			return
+		}
+		info, ok = h.svc.BlockByHash(hash)
+	} else {
+		height, err := strconv.ParseUint(ref, 10, 64)
+		if err != nil {
+			writeError(w, newError(http.StatusBadRequest, CodeBadBlockRef, "%q is neither a block height (a whole number from 0) nor a block hash (64 hex digits)", ref))
+			return
+		}
+		info, ok = h.svc.BlockByHeight(height)
+	}
+	if !ok {
+		writeError(w, notFound(h.syncing(), "no block %s", ref))
+		return
+	}
+	writeJSON(w, http.StatusOK, newBlockView(info))
+}
+
+// reading returns a reading and its status: GET /api/v1/readings/{id}.
+func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
+	id, err := chain.ParseHash(strings.ToLower(r.PathValue("id")))
+	if err != nil {
+		writeError(w, newError(http.StatusBadRequest, CodeBadReadingID, "%q is not a reading id: want 64 hex digits", r.PathValue("id")))
+		return
+	}
+	info, ok := h.svc.Reading(id)
+	if !ok {
+		writeError(w, notFound(h.syncing(), "no reading %s, pending or in the main chain", id))
+		return
+	}
+	writeJSON(w, http.StatusOK, newReadingView(info))
+}
+
+// subjectReadings pages through a subject's readings:
+// GET /api/v1/subjects/{subject}/readings?from=H|cursor=C&limit=N.
+func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
+	subject := r.PathValue("subject")
+	if err := chain.CheckSubject(subject); err != nil {
+		writeError(w, newError(http.StatusBadRequest, CodeBadSubject, "subject %q: %v", subject, err))
+		return
+	}
+	q := r.URL.Query()
+	from, fromSet, e := uintParam(q, "from")
+	if e == nil && q.Has("cursor") && fromSet {
+		e = newError(http.StatusBadRequest, CodeBadParameter, "give from or cursor, not both")
+	}
+	var limit int
+	if e == nil {
+		limit, e = limitParam(q)
+	}
+	start := Cursor{Height: math.MaxUint64, Index: chain.MaxReadingsLimit}
+	if fromSet {
+		start.Height = from
+	}
+	if e == nil && q.Has("cursor") {
+		start, e = parseCursor(q.Get("cursor"))
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	page := h.svc.SubjectReadings(subject, start, limit)
+	v := subjectView{Subject: subject, Height: page.Tip, Limit: limit, Pending: []chain.Reading{}, Readings: make([]readingView, 0, len(page.Readings))}
+	if !q.Has("cursor") && !fromSet {
+		// The first page also shows the readings still waiting to be mined.
+		if p := h.svc.PendingOf(subject, limit); p != nil {
+			v.Pending = p
+		}
+	}
+	for _, ri := range page.Readings {
+		v.Readings = append(v.Readings, newReadingView(ri))
+	}
+	if page.More {
+		v.Next = fmt.Sprintf("/api/v1/subjects/%s/readings?cursor=%d.%d&limit=%d", url.PathEscape(subject), page.Next.Height, page.Next.Index, limit)
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (h *Handler) peers(w http.ResponseWriter, _ *http.Request) {
+	ps := h.svc.Peers()
+	v := peersView{Count: len(ps), Peers: make([]peerView, 0, len(ps))}
+	for _, p := range ps {
+		v.Peers = append(v.Peers, newPeerView(p))
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
+// submitReading adds a reading: POST /api/v1/readings {"subject": "alice", "bpm": 72}.
+func (h *Handler) submitReading(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Subject *string         `json:"subject"`
+		BPM     json.RawMessage `json:"bpm"`
+	}
+	if e := decodeBody(w, r, &body, `{"subject": "alice", "bpm": 72}`); e != nil {
+		writeError(w, e)
+		return
+	}
+	if body.Subject == nil {
+		writeError(w, newError(http.StatusBadRequest, CodeBadSubject, `subject is required, e.g. {"subject": "alice", "bpm": 72}`))
+		return
+	}
+	raw := string(body.BPM)
+	if raw == "" || raw == "null" {
+		writeError(w, newError(http.StatusBadRequest, CodeBadBPM, `bpm is required, e.g. {"subject": "alice", "bpm": 72}`))
+		return
+	}
+	bpm, err := strconv.Atoi(raw)
+	if err != nil {
+		writeError(w, newError(http.StatusBadRequest, CodeBadBPM, "bpm %s: want a whole number from %d to %d", raw, chain.MinBPM, chain.MaxBPM))
+		return
+	}
+	rd, err := h.svc.Submit(*body.Subject, bpm)
+	if err != nil {
+		writeError(w, h.submitError(err))
+		return
+	}
+	id := rd.ID()
+	w.Header().Set("Location", "/api/v1/readings/"+id.String())
+	writeJSON(w, http.StatusAccepted, submitView{ID: id, Status: readingPending})
+}
+
+// submitError maps an error of Service.Submit to a response.
+func (h *Handler) submitError(err error) *apiError {
+	switch chain.CodeOf(err) {
+	case chain.ErrBadBPM:
+		return newError(http.StatusBadRequest, CodeBadBPM, "bpm: %s", ruleDetail(err))
+	case chain.ErrBadSubject:
+		return newError(http.StatusBadRequest, CodeBadSubject, "subject: %s", ruleDetail(err))
+	case chain.ErrKnownReading:
+		return newError(http.StatusConflict, CodeKnownReading, "%v", err)
+	case chain.ErrPoolFull:
+		e := newError(http.StatusServiceUnavailable, CodePendingFull, "%v", err)
+		e.retryAfter = retryAfterPoolFull
+		return e
+	case 0:
+		// Not a rule error: the node's storage failed (it is stopping),
+		// or something unforeseen.
+		h.cfg.log.Error("submit reading", "err", err)
+		return newError(http.StatusServiceUnavailable, CodeNodeFailed, "the reading was not stored: %v", err)
+	}
+	h.cfg.log.Error("submit reading", "err", err)
+	return newError(http.StatusInternalServerError, CodeInternal, "the reading was not accepted: %v", err)
+}
+
+// ruleDetail returns the detail of a rule error (its text without the code
+// name).
+func ruleDetail(err error) string {
+	var re *chain.RuleError
+	if errors.As(err, &re) && re.Detail != "" {
+		return re.Detail
+	}
+	return err.Error()
+}
+
+// connect dials a peer: POST /api/v1/peers {"addr": "<multiaddr>"}.
+func (h *Handler) connect(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Addr *string `json:"addr"`
+	}
+	if e := decodeBody(w, r, &body, `{"addr": "`+exampleAddr+`"}`); e != nil {
+		writeError(w, e)
+		return
+	}
+	if body.Addr == nil || *body.Addr == "" {
+		writeError(w, newError(http.StatusBadRequest, CodeBadMultiaddr, "addr is required: a full multiaddr such as %s", exampleAddr))
+		return
+	}
+	addr := strings.TrimSpace(*body.Addr)
+	m, err := ma.NewMultiaddr(addr)
+	if err != nil {
+		writeError(w, newError(http.StatusBadRequest, CodeBadMultiaddr, "%q is not a multiaddr (%v); want e.g. %s", addr, err, exampleAddr))
+		return
+	}
+	info, err := peer.AddrInfoFromP2pAddr(m)
+	if err != nil {
+		writeError(w, newError(http.StatusBadRequest, CodeBadMultiaddr, "%q has no /p2p/<peer ID> part (%v); want e.g. %s", addr, err, exampleAddr))
+		return
+	}
+	if info.ID.String() == h.svc.Status().PeerID {
+		writeError(w, newError(http.StatusBadRequest, CodeBadMultiaddr, "%q is this node itself", addr))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.connectTimeout)
+	defer cancel()
+	if err := h.svc.Connect(ctx, addr); err != nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
+			writeError(w, newError(http.StatusGatewayTimeout, CodePeerTimeout, "peer %s did not answer within %v: %v", info.ID, h.cfg.connectTimeout, err))
+			return
+		}
+		writeError(w, newError(http.StatusBadGateway, CodePeerFailed, "%v", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, connectView{ID: info.ID.String(), Connected: true})
+}
+
+func (h *Handler) syncing() bool { return h.svc.Status().Sync.Syncing }
+
+// decodeBody decodes a JSON request body of at most MaxBodyBytes into v,
+// refusing other content types, unknown fields and trailing data. example
+// shows a good body, for error messages.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any, example string) *apiError {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		return newError(http.StatusUnsupportedMediaType, CodeMediaType,
+			"content type %q: send a JSON body with the header Content-Type: application/json", ct)
+	}
+	tooLarge := newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is over %d bytes", MaxBodyBytes)
+	if r.ContentLength > MaxBodyBytes {
+		return tooLarge
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if _, terr := dec.Token(); terr != io.EOF {
+			err = terr
+			if err == nil {
+				err = errors.New("data after the JSON object")
+			}
+		}
+	}
+	if err == nil {
+		return nil
+	}
+	var (
+		tooBig *http.MaxBytesError
+		syn    *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+	)
+	switch {
+	case errors.As(err, &tooBig):
+		return tooLarge
+	case errors.Is(err, io.EOF):
+		return newError(http.StatusBadRequest, CodeBadJSON, "the body is empty; want a JSON object such as %s", example)
+	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
+		return newError(http.StatusBadRequest, CodeBadJSON, "the body is not valid JSON (%v); want a JSON object such as %s", err, example)
+	case errors.As(err, &typ) && typ.Field == "":
+		return newError(http.StatusBadRequest, CodeBadJSON, "the body is a JSON %s; want a JSON object such as %s", typ.Value, example)
+	case errors.As(err, &typ) && typ.Field == "subject":
+		return newError(http.StatusBadRequest, CodeBadSubject, "subject: want a string, got a JSON %s", typ.Value)
+	case errors.As(err, &typ):
+		return newError(http.StatusBadRequest, CodeBadJSON, "field %q: want a JSON %s, got a JSON %s", typ.Field, jsonKind(typ), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return newError(http.StatusBadRequest, CodeUnknownField, "%s; want a JSON object such as %s", strings.TrimPrefix(err.Error(), "json: "), example)
+	}
+	return newError(http.StatusBadRequest, CodeBadJSON, "%s; want a JSON object such as %s", strings.TrimPrefix(err.Error(), "json: "), example)
+}
+
+func jsonKind(e *json.UnmarshalTypeError) string {
+	if e.Type != nil && e.Type.Kind() == reflect.String {
+		return "string"
+	}
+	return "value of another type"
+}
+
+// uintParam parses an optional whole-number query parameter.
+func uintParam(q url.Values, name string) (uint64, bool, *apiError) {
+	if !q.Has(name) {
+		return 0, false, nil
+	}
+	s := q.Get(name)
+	v, err := strconv.ParseUint(s, 10, 64)
+	if err != nil {
+		return 0, false, newError(http.StatusBadRequest, CodeBadParameter, "%s=%q: want a whole number from 0", name, s)
+	}
+	return v, true, nil
+}
+
+// limitParam parses the page size: DefaultLimit if absent, at least 1,
+// lowered to MaxLimit.
+func limitParam(q url.Values) (int, *apiError) {
+	v, set, e := uintParam(q, "limit")
+	switch {
+	case e != nil:
+		return 0, e
+	case !set:
+		return DefaultLimit, nil
+	case v == 0:
+		return 0, newError(http.StatusBadRequest, CodeBadParameter, "limit=0: want 1 to %d", MaxLimit)
+	}
+	return int(min(v, MaxLimit)), nil
+}
+
+// parseCursor parses the cursor of a next link: "HEIGHT.INDEX".
+func parseCursor(s string) (Cursor, *apiError) {
+	bad := newError(http.StatusBadRequest, CodeBadParameter, "cursor=%q: use the next link of the previous page", s)
+	hs, is, ok := strings.Cut(s, ".")
+	if !ok {
+		return Cursor{}, bad
+	}
+	height, err1 := strconv.ParseUint(hs, 10, 64)
+	index, err2 := strconv.ParseUint(is, 10, 16)
+	if err1 != nil || err2 != nil || index > chain.MaxReadingsLimit {
+		return Cursor{}, bad
+	}
+	return Cursor{Height: height, Index: int(index)}, nil
+}

@@ -1,0 +1,191 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// metrics is what GET /metrics serves: p2pchain's own metrics in a registry
+// of the handler, gathered together with the process-wide gatherer that
+// holds go-libp2p's metrics.
+//
+// Most values are read from the Service at scrape time (collector). Counts
+// of main-chain changes come from the node's events, counted by a goroutine
+// for the handler's lifetime: they start at zero when the handler does.
+type metrics struct {
+	h   *Handler
+	reg *prometheus.Registry
+
+	connected    prometheus.Counter
+	disconnected prometheus.Counter
+	reorgs       prometheus.Counter
+	reorgDepth   prometheus.Histogram
+	requests     *prometheus.CounterVec
+}
+
+func newMetrics(h *Handler) *metrics {
+	m := &metrics{
+		h:   h,
+		reg: prometheus.NewRegistry(),
+		connected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "p2pchain_blocks_connected_total",
+			Help: "Blocks that joined the main chain (mined here or received), since the API started.",
+		}),
+		disconnected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "p2pchain_blocks_disconnected_total",
+			Help: "Blocks that left the main chain in reorganisations, since the API started.",
+		}),
+		reorgs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "p2pchain_reorgs_total",
+			Help: "Reorganisations of the main chain, since the API started.",
+		}),
+		reorgDepth: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "p2pchain_reorg_depth_blocks",
+			Help:    "Blocks disconnected per reorganisation.",
+			Buckets: []float64{1, 2, 3, 5, 10, 20, 50, 100, 500},
+		}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "p2pchain_api_requests_total",
+			Help: "HTTP API requests by route and status code.",
+		}, []string{"route", "code"}),
+	}
+	m.reg.MustRegister(m.connected, m.disconnected, m.reorgs, m.reorgDepth, m.requests, collector{h})
+	events, stop := h.svc.Subscribe(4096)
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		defer stop()
+		for {
+			select {
+			case <-h.done:
+				return
+			case e, ok := <-events:
+				if !ok {
+					return
+				}
+				m.connected.Add(float64(e.Connected))
+				if e.Disconnected > 0 {
+					m.disconnected.Add(float64(e.Disconnected))
+					m.reorgs.Inc()
+					m.reorgDepth.Observe(float64(e.Disconnected))
+				}
+			}
+		}
+	}()
+	return m
+}
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(prometheus.Gatherers{m.reg, m.h.cfg.gatherer}, promhttp.HandlerOpts{
+		ErrorLog:      slogPrinter{m.h},
+		ErrorHandling: promhttp.ContinueOnError, // a broken metric must not hide the others
+	})
+}
+
+type slogPrinter struct{ h *Handler }
+
+func (p slogPrinter) Println(v ...any) { p.h.cfg.log.Warn("metrics", "err", v) }
+
+// collector reads the node's state at each scrape.
+type collector struct{ h *Handler }
+
+var (
+	descHeight     = prometheus.NewDesc("p2pchain_chain_height", "Height of the main-chain tip.", nil, nil)
+	descWork       = prometheus.NewDesc("p2pchain_chain_work", "Cumulative proof of work of the main chain (expected hashes).", nil, nil)
+	descTipAge     = prometheus.NewDesc("p2pchain_tip_age_seconds", "Time since the tip block's timestamp.", nil, nil)
+	descKnown      = prometheus.NewDesc("p2pchain_blocks_known", "Blocks the node knows, genesis and side branches included.", nil, nil)
+	descRejected   = prometheus.NewDesc("p2pchain_blocks_rejected_total", "Blocks refused as invalid, by reason.", []string{"reason"}, nil)
+	descPending    = prometheus.NewDesc("p2pchain_pending_readings", "Readings waiting to be mined.", nil, nil)
+	descPeers      = prometheus.NewDesc("p2pchain_peers", "Connected peers.", nil, nil)
+	descMesh       = prometheus.NewDesc("p2pchain_gossip_mesh_peers", "Peers in the GossipSub mesh for blocks.", nil, nil)
+	descSyncing    = prometheus.NewDesc("p2pchain_syncing", "1 while the node is catching up with a peer, else 0.", nil, nil)
+	descSyncTarget = prometheus.NewDesc("p2pchain_sync_target_height", "Height the current sync aims for (the tip height when not syncing).", nil, nil)
+	descSyncProg   = prometheus.NewDesc("p2pchain_sync_progress_ratio", "Progress of the current sync, 0 to 1 (1 when not syncing).", nil, nil)
+	descGossip     = prometheus.NewDesc("p2pchain_gossip_bytes_total", "Bytes of blocks moved by gossip.", []string{"direction"}, nil)
+	descSyncBytes  = prometheus.NewDesc("p2pchain_sync_bytes_total", "Bytes of blocks moved by the sync protocol.", []string{"direction"}, nil)
+	descFound      = prometheus.NewDesc("p2pchain_discovery_found_total", "Peers found by discovery, by source.", []string{"source"}, nil)
+	descDials      = prometheus.NewDesc("p2pchain_discovery_dials_total", "Dials made by discovery.", nil, nil)
+	descDialErrors = prometheus.NewDesc("p2pchain_discovery_dial_errors_total", "Dials made by discovery that failed.", nil, nil)
+)
+
+func (c collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descHeight, descWork, descTipAge, descKnown, descRejected, descPending,
+		descPeers, descMesh, descSyncing, descSyncTarget, descSyncProg, descGossip, descSyncBytes, descFound, descDials, descDialErrors} {
+		ch <- d
+	}
+}
+
+func (c collector) Collect(ch chan<- prometheus.Metric) {
+	st, n := c.h.svc.Status(), c.h.svc.Counters()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	w, _ := work(st.Chain.Work).Float64()
+	gauge(descHeight, float64(st.Chain.Height))
+	gauge(descWork, w)
+	gauge(descTipAge, time.Since(time.UnixMilli(st.TipTime)).Seconds())
+	gauge(descKnown, float64(n.KnownBlocks))
+	counter(descRejected, n.RejectedBlocks, "invalid")
+	gauge(descPending, float64(st.Pending))
+	gauge(descPeers, float64(st.Peers))
+	gauge(descMesh, float64(n.MeshPeers))
+	sync := syncView(st)
+	syncing, target := 0.0, st.Chain.Height
+	if st.Sync.Syncing {
+		syncing, target = 1, st.Sync.Target
+	}
+	gauge(descSyncing, syncing)
+	gauge(descSyncTarget, float64(target))
+	gauge(descSyncProg, sync.Progress)
+	counter(descGossip, n.GossipBytesIn, "in")
+	counter(descGossip, n.GossipBytesOut, "out")
+	counter(descSyncBytes, n.SyncBytesIn, "in")
+	counter(descSyncBytes, n.SyncBytesOut, "out")
+	counter(descFound, n.MDNSFound, "mdns")
+	counter(descFound, n.DHTFound, "dht")
+	counter(descDials, n.Dials)
+	counter(descDialErrors, n.DialErrors)
+}
+
+// count records each request in p2pchain_api_requests_total by the route
+// that served it.
+func (h *Handler) count(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+		next.ServeHTTP(sw, r)
+		route := r.Pattern // set by the mux on r
+		if route == "" || route == "/" || route == "/api/" || route == "/metrics" {
+			route = "other"
+		}
+		h.metrics.requests.WithLabelValues(route, strconv.Itoa(sw.status)).Inc()
+	})
+}
+
+// statusWriter remembers the status code. Unwrap lets
+// http.ResponseController reach the connection (to flush event streams).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+	wrote  bool
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

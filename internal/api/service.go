@@ -1,0 +1,144 @@
+package api
+
+import (
+	"context"
+	"math/big"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// Service is what the API needs from a running node. NodeService adapts a
+// node and its network host to it; every method is called from many
+// goroutines at once and must not block for long (Connect excepted).
+type Service interface {
+	// Status returns the node's identity and chain summary.
+	Status() Status
+	// Blocks returns up to limit main-chain blocks from height from
+	// downwards (from above the tip means the tip).
+	Blocks(from uint64, limit int) []*chain.Block
+	// BlockByHash returns a known block of any branch.
+	BlockByHash(h chain.Hash) (BlockInfo, bool)
+	// BlockByHeight returns the main-chain block at a height.
+	BlockByHeight(height uint64) (BlockInfo, bool)
+	// Reading looks a reading up in the main chain and the pending set.
+	Reading(id chain.Hash) (ReadingInfo, bool)
+	// SubjectReadings returns a page of a subject's main-chain readings,
+	// newest first, starting strictly before from.
+	SubjectReadings(subject string, from Cursor, limit int) SubjectPage
+	// PendingOf returns up to limit pending readings of a subject, newest
+	// first.
+	PendingOf(subject string, limit int) []chain.Reading
+	// Submit signs a reading with the node's key and adds it to the
+	// pending set. Rule errors (chain.CodeOf) say what was wrong with it.
+	Submit(subject string, bpm int) (chain.Reading, error)
+	// Peers returns the connected peers.
+	Peers() []Peer
+	// Connect dials a peer given as a full multiaddr, until ctx ends.
+	Connect(ctx context.Context, addr string) error
+	// Subscribe returns the main chain's changes and a function that ends
+	// them (and closes the channel). A subscriber more than buffer events
+	// behind misses events.
+	Subscribe(buffer int) (<-chan ChainEvent, func())
+	// Counters returns the network's counters, for metrics.
+	Counters() Counters
+}
+
+// Status is a node's identity and chain summary.
+type Status struct {
+	PeerID     string
+	Addrs      []string // full multiaddrs, with /p2p/<peer ID>
+	Network    string
+	Difficulty uint32
+	Chain      chain.Status
+	TipTime    int64  // tip block time, Unix milliseconds
+	Pending    int    // readings waiting to be mined
+	Peers      int    // connected peers
+	BestPeer   uint64 // highest height a connected peer reported
+	Sync       SyncState
+}
+
+// SyncState is the progress of the node's current catch-up, if any.
+type SyncState struct {
+	Syncing bool
+	Peer    string
+	From    uint64 // height when the sync started
+	Height  uint64 // height now
+	Target  uint64 // the peer's height
+}
+
+// BlockInfo is a block and where it stands in the chain.
+type BlockInfo struct {
+	Block *chain.Block
+	Main  bool   // on the main chain
+	Tip   uint64 // main-chain height when looked up
+}
+
+// ReadingInfo is a reading and where it is.
+type ReadingInfo struct {
+	Reading chain.Reading
+	Pending bool
+	Height  uint64     // when not pending
+	Block   chain.Hash // when not pending
+	Tip     uint64     // main-chain height when looked up
+}
+
+// Cursor is a position in the main chain's readings, newest first: a page
+// starts with the readings of block Height at indexes below Index, then
+// goes on down the chain.
+type Cursor struct {
+	Height uint64
+	Index  int
+}
+
+// SubjectPage is a page of a subject's readings.
+type SubjectPage struct {
+	Readings []ReadingInfo
+	Next     Cursor // where the next page starts, if More
+	More     bool   // false once the scan reached the genesis block
+	Tip      uint64
+}
+
+// Peer is a connected peer.
+type Peer struct {
+	ID     string
+	Addrs  []string
+	Height uint64     // from its last status message; 0 before the first
+	Tip    chain.Hash // likewise
+}
+
+// ChainEvent is a change of the main chain.
+type ChainEvent struct {
+	Height    uint64     // new tip height
+	Tip       chain.Hash // new tip hash
+	Connected int        // blocks that joined the main chain
+	// A reorganisation (Disconnected > 0) also gives the blocks that left
+	// the main chain, the old tip and the number of readings that went
+	// back to the pending set.
+	Disconnected int
+	OldTip       chain.Hash
+	ForkHeight   uint64 // height of the last block both branches share
+	Returned     int
+}
+
+// Counters are the network's counters since the host started.
+type Counters struct {
+	GossipBytesIn, GossipBytesOut uint64
+	SyncBytesIn, SyncBytesOut     uint64
+	// RejectedBlocks counts blocks refused as invalid from gossip (the
+	// relaying peer was penalised), all reasons together.
+	RejectedBlocks uint64
+	MeshPeers      int
+	KnownBlocks    int // blocks in the node's tree, genesis and side branches included
+	MDNSFound      uint64
+	DHTFound       uint64
+	Dials          uint64
+	DialErrors     uint64
+}
+
+// work returns w, or zero.
+func work(w *big.Int) *big.Int {
+	if w == nil {
+		return new(big.Int)
+	}
+	return w
+}

@@ -1,0 +1,189 @@
+package api
+
+import (
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// The JSON bodies of responses. Blocks and readings themselves use their
+// JSON form from package chain (the form of export files too), so a client
+// can decode them with chain.Block and chain.Reading and check their hashes;
+// the API adds where they stand beside them.
+
+type statusView struct {
+	PeerID     string   `json:"peer_id"`
+	Addrs      []string `json:"addrs"`
+	Network    string   `json:"network"`
+	Difficulty uint32   `json:"difficulty"`
+	Genesis    string   `json:"genesis"`
+	Tip        string   `json:"tip"`
+	Height     uint64   `json:"height"`
+	TipTime    int64    `json:"tip_time"`
+	TotalWork  string   `json:"total_work"`
+	Peers      int      `json:"peers"`
+	Pending    int      `json:"pending"`
+	Sync       syncJSON `json:"sync"`
+}
+
+// Sync states.
+const (
+	syncStateSyncing = "syncing"  // catching up with a peer
+	syncStateBehind  = "behind"   // a peer reports a higher tip; a sync is about to start
+	syncStateSynced  = "synced"   // no connected peer reports a higher tip
+	syncStateNoPeers = "no_peers" // nobody to sync with
+)
+
+type syncJSON struct {
+	State    string  `json:"state"`
+	Progress float64 `json:"progress"` // 0 to 1
+	Peer     string  `json:"peer,omitempty"`
+	From     uint64  `json:"from,omitempty"`
+	Height   uint64  `json:"height"`
+	Target   uint64  `json:"target"`
+}
+
+func syncView(st Status) syncJSON {
+	s := syncJSON{Progress: 1, Height: st.Chain.Height, Target: max(st.Chain.Height, st.BestPeer)}
+	switch {
+	case st.Sync.Syncing:
+		s.State, s.Peer, s.From, s.Height, s.Target = syncStateSyncing, st.Sync.Peer, st.Sync.From, st.Sync.Height, st.Sync.Target
+		if st.Sync.Target > 0 {
+			s.Progress = min(1, float64(st.Sync.Height)/float64(st.Sync.Target))
+		}
+	case st.Peers == 0:
+		s.State = syncStateNoPeers
+	case st.BestPeer > st.Chain.Height:
+		s.State = syncStateBehind
+		s.Progress = float64(st.Chain.Height) / float64(st.BestPeer)
+	default:
+		s.State = syncStateSynced
+	}
+	return s
+}
+
+func newStatusView(st Status) statusView {
+	addrs := st.Addrs
+	if addrs == nil {
+		addrs = []string{}
+	}
+	return statusView{
+		PeerID: st.PeerID, Addrs: addrs, Network: st.Network, Difficulty: st.Difficulty,
+		Genesis: st.Chain.Genesis.String(), Tip: st.Chain.Tip.String(), Height: st.Chain.Height,
+		TipTime: st.TipTime, TotalWork: work(st.Chain.Work).String(),
+		Peers: st.Peers, Pending: st.Pending, Sync: syncView(st),
+	}
+}
+
+// blockSummary is a block in a list: its header, without the readings.
+type blockSummary struct {
+	Height        uint64     `json:"height"`
+	Hash          chain.Hash `json:"hash"`
+	Parent        chain.Hash `json:"parent"`
+	Time          int64      `json:"time"`
+	Root          chain.Hash `json:"root"`
+	Difficulty    uint32     `json:"difficulty"`
+	Nonce         uint64     `json:"nonce"`
+	Version       uint32     `json:"version"`
+	Readings      int        `json:"reading_count"`
+	Confirmations uint64     `json:"confirmations"`
+}
+
+func newBlockSummary(b *chain.Block, tip uint64) blockSummary {
+	h := &b.Header
+	s := blockSummary{
+		Height: h.Height, Hash: h.Hash(), Parent: h.Parent, Time: h.Time, Root: h.Root,
+		Difficulty: h.Difficulty, Nonce: h.Nonce, Version: h.Version, Readings: len(b.Readings),
+	}
+	if h.Height <= tip {
+		s.Confirmations = tip - h.Height + 1
+	}
+	return s
+}
+
+type blockListView struct {
+	Height uint64         `json:"height"` // the tip's
+	Limit  int            `json:"limit"`
+	Blocks []blockSummary `json:"blocks"`
+	Next   string         `json:"next,omitempty"` // the next page's URL
+}
+
+type blockView struct {
+	Block         *chain.Block `json:"block"`
+	Main          bool         `json:"main"`
+	Confirmations uint64       `json:"confirmations"`
+}
+
+func newBlockView(b BlockInfo) blockView {
+	v := blockView{Block: b.Block, Main: b.Main}
+	if b.Main && b.Block.Header.Height <= b.Tip {
+		v.Confirmations = b.Tip - b.Block.Header.Height + 1
+	}
+	return v
+}
+
+// Reading statuses.
+const (
+	readingPending = "pending"  // waiting to be mined
+	readingInBlock = "in_block" // in a main-chain block
+)
+
+type readingView struct {
+	Reading       chain.Reading `json:"reading"`
+	Status        string        `json:"status"`
+	Height        *uint64       `json:"height,omitempty"`
+	Block         *chain.Hash   `json:"block,omitempty"`
+	Confirmations uint64        `json:"confirmations"`
+}
+
+func newReadingView(r ReadingInfo) readingView {
+	if r.Pending {
+		return readingView{Reading: r.Reading, Status: readingPending}
+	}
+	v := readingView{Reading: r.Reading, Status: readingInBlock, Height: &r.Height, Block: &r.Block}
+	if r.Height <= r.Tip {
+		v.Confirmations = r.Tip - r.Height + 1
+	}
+	return v
+}
+
+type subjectView struct {
+	Subject  string          `json:"subject"`
+	Height   uint64          `json:"height"` // the tip's when the scan started
+	Limit    int             `json:"limit"`
+	Pending  []chain.Reading `json:"pending"`
+	Readings []readingView   `json:"readings"`
+	Next     string          `json:"next,omitempty"`
+}
+
+type peerView struct {
+	ID     string   `json:"id"`
+	Addrs  []string `json:"addrs"`
+	Height uint64   `json:"height"`        // from the peer's last status; 0 before the first
+	Tip    string   `json:"tip,omitempty"` // likewise
+}
+
+func newPeerView(p Peer) peerView {
+	addrs := p.Addrs
+	if addrs == nil {
+		addrs = []string{}
+	}
+	v := peerView{ID: p.ID, Addrs: addrs, Height: p.Height}
+	if !p.Tip.IsZero() {
+		v.Tip = p.Tip.String()
+	}
+	return v
+}
+
+type peersView struct {
+	Count int        `json:"count"`
+	Peers []peerView `json:"peers"`
+}
+
+type submitView struct {
+	ID     chain.Hash `json:"id"`
+	Status string     `json:"status"`
+}
+
+type connectView struct {
+	ID        string `json:"id"`
+	Connected bool   `json:"connected"`
+}

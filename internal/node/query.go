@@ -1,0 +1,219 @@
+package node
+
+import (
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// Read-only queries for the HTTP API and other tools. Each one answers from
+// one consistent view of the chain: it takes the node's mutex once (or, for
+// the long scan of SubjectReadings, once per bounded chunk).
+
+// BlockInfo is a block and where it stands in the node's chain at the time
+// of the lookup.
+type BlockInfo struct {
+	Block *chain.Block // shared: do not modify
+	Main  bool         // on the main chain (false: a side branch)
+	Tip   uint64       // main-chain height when looked up
+}
+
+// Confirmations is the number of main-chain blocks from the block up to
+// and including the tip: 1 for the tip itself, 0 off the main chain.
+func (b BlockInfo) Confirmations() uint64 {
+	if !b.Main || b.Block.Header.Height > b.Tip {
+		return 0
+	}
+	return b.Tip - b.Block.Header.Height + 1
+}
+
+// BlockByHash returns a known block of any branch by its hash.
+func (n *Node) BlockByHash(h chain.Hash) (BlockInfo, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	b, ok := n.chain.Block(h)
+	if !ok {
+		return BlockInfo{}, false
+	}
+	return BlockInfo{Block: b, Main: n.chain.IsMain(h), Tip: n.chain.Height()}, true
+}
+
+// BlockByHeight returns the main-chain block at height.
+func (n *Node) BlockByHeight(height uint64) (BlockInfo, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	b, ok := n.chain.BlockAt(height)
+	if !ok {
+		return BlockInfo{}, false
+	}
+	return BlockInfo{Block: b, Main: true, Tip: n.chain.Height()}, true
+}
+
+// TipBlock returns the main-chain tip.
+func (n *Node) TipBlock() *chain.Block {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.chain.Tip()
+}
+
+// KnownBlocks returns how many blocks the node knows, genesis and side
+// branches included. Blocks are never forgotten while the node runs, so it
+// only grows.
+func (n *Node) KnownBlocks() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.chain.Len()
+}
+
+// ReadingInfo is a reading and where it is: pending, or in a main-chain
+// block.
+type ReadingInfo struct {
+	Reading chain.Reading
+	Pending bool
+	Height  uint64     // of the block holding it, when not pending
+	Block   chain.Hash // the block holding it, when not pending
+	Tip     uint64     // main-chain height when looked up
+}
+
+// Confirmations is the number of main-chain blocks from the reading's block
+// up to and including the tip; 0 while pending.
+func (r ReadingInfo) Confirmations() uint64 {
+	if r.Pending || r.Height > r.Tip {
+		return 0
+	}
+	return r.Tip - r.Height + 1
+}
+
+// LocateReading looks a reading up in the main chain, then in the pending
+// set. It costs one map lookup (the chain indexes reading ids).
+func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	tip := n.chain.Height()
+	if r, b, ok := n.chain.FindReading(id); ok {
+		return ReadingInfo{Reading: r, Height: b.Header.Height, Block: b.Hash(), Tip: tip}, true
+	}
+	if r, ok := n.pool.Get(id); ok {
+		return ReadingInfo{Reading: r, Pending: true, Tip: tip}, true
+	}
+	return ReadingInfo{}, false
+}
+
+// PendingOf returns up to limit pending readings of subject, newest first.
+// It scans the whole pending set (at most the pool size, 100,000 by
+// default): O(pending) under the node's mutex.
+func (n *Node) PendingOf(subject string, limit int) []chain.Reading {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	all := n.pool.All()
+	var out []chain.Reading
+	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
+		if all[i].Subject == subject {
+			out = append(out, all[i])
+		}
+	}
+	return out
+}
+
+// ReadingPos is a position in the main chain's readings, ordered newest
+// first: by block height, then by index in the block, both descending.
+type ReadingPos struct {
+	Height uint64 // block height
+	Index  int    // index of a reading in that block
+}
+
+// StartAt is the position just before every reading of the block at height:
+// a scan from it begins with that block's last reading.
+func StartAt(height uint64) ReadingPos {
+	return ReadingPos{Height: height, Index: chain.MaxReadingsLimit}
+}
+
+// SubjectPage is one page of a subject's main-chain readings.
+type SubjectPage struct {
+	Readings []ReadingInfo // newest first
+	// Next is where the next page starts (pass it back as from); More is
+	// false when the scan reached the genesis block.
+	Next ReadingPos
+	More bool
+	Tip  uint64 // main-chain height when the scan started
+}
+
+// Scan bounds of SubjectReadings.
+const (
+	// MaxScanReadings is the most readings one SubjectReadings call
+	// examines: it bounds the cost of a page for a subject with few readings
+	// in a long chain.
+	MaxScanReadings = 1 << 16
+	// scanChunk is how many readings are examined per hold of the mutex, so
+	// a long scan never stalls the miner or the network for long.
+	scanChunk = 4096
+)
+
+// SubjectReadings returns up to limit main-chain readings of subject,
+// newest first, starting strictly before position from (use StartAt(h) to
+// start with block h's readings; a height above the tip means the tip).
+//
+// There is no subject index yet: it scans the main chain downwards,
+// comparing subjects, examining at most MaxScanReadings readings per call,
+// so a page may hold fewer than limit readings while More is true; the
+// caller continues from Next. The cost of a call is O(readings examined),
+// with the node's mutex taken once per chunk of about 4,096 readings. A
+// reorganisation during a scan may make a page mix blocks of the old and
+// the new main chain; each reading returned was on the main chain when it
+// was read.
+func (n *Node) SubjectReadings(subject string, from ReadingPos, limit int) SubjectPage {
+	var page SubjectPage
+	n.mu.Lock()
+	page.Tip = n.chain.Height()
+	n.mu.Unlock()
+	if from.Height > page.Tip {
+		from = StartAt(page.Tip)
+	}
+	if limit <= 0 {
+		return SubjectPage{Next: from, More: true, Tip: page.Tip}
+	}
+	pos, examined := from, 0
+	for {
+		n.mu.Lock()
+		chunk, full := 0, false
+		for chunk < scanChunk && !full {
+			b, ok := n.chain.BlockAt(pos.Height)
+			if !ok {
+				// The chain got shorter meanwhile (a reorganisation):
+				// go on from the new tip.
+				pos = StartAt(n.chain.Height())
+				continue
+			}
+			var hash chain.Hash
+			i := min(pos.Index, len(b.Readings))
+			for i--; i >= 0; i-- {
+				chunk++
+				r := &b.Readings[i]
+				if r.Subject != subject {
+					continue
+				}
+				if hash.IsZero() {
+					hash = b.Hash()
+				}
+				page.Readings = append(page.Readings, ReadingInfo{Reading: *r, Height: pos.Height, Block: hash, Tip: n.chain.Height()})
+				if full = len(page.Readings) == limit; full {
+					break
+				}
+			}
+			switch {
+			case full:
+				pos.Index = i // the next page starts before reading i
+			case pos.Height == 0:
+				n.mu.Unlock()
+				return page // reached genesis: no more
+			default:
+				pos = StartAt(pos.Height - 1)
+				chunk++ // an empty block still costs a lookup
+			}
+		}
+		n.mu.Unlock()
+		examined += chunk
+		if full || examined >= MaxScanReadings {
+			page.Next, page.More = pos, true
+			return page
+		}
+	}
+}
