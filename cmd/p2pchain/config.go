@@ -26,6 +26,7 @@ type nodeConfig struct {
 	MDNS       bool     `toml:"mdns"`
 	DHT        bool     `toml:"dht"`
 	LogLevel   string   `toml:"log_level"`
+	API        string   `toml:"api"`
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -36,6 +37,7 @@ func defaultNodeConfig() nodeConfig {
 		Subject:    "demo",
 		MDNS:       true,
 		LogLevel:   "info",
+		API:        "127.0.0.1:0",
 	}
 }
 
@@ -70,6 +72,12 @@ dht = false
 
 # debug, info, warn or error.
 log_level = "info"
+
+# Address of the HTTP API and web explorer (port 0: any free port; the node
+# prints the URL and writes it to the file "api" beside this one, where the
+# client commands find it). Off loopback, writes need the bearer token the
+# node generates into "api.token". "off" disables the API.
+api = "127.0.0.1:0"
 `
 
 // loadConfig reads the config file of dir, writing a documented default one
@@ -128,6 +136,7 @@ func applyEnv(cfg *nodeConfig, getenv func(string) string) error {
 	str("P2PCHAIN_IP", &cfg.IP)
 	str("P2PCHAIN_SUBJECT", &cfg.Subject)
 	str("P2PCHAIN_LOG_LEVEL", &cfg.LogLevel)
+	str("P2PCHAIN_API", &cfg.API)
 	if v := getenv("P2PCHAIN_PEERS"); v != "" {
 		var l listFlag
 		_ = l.Set(v)

@@ -2,7 +2,12 @@
 //
 //	p2pchain node -l 10000                   start a node (the first of the demo)
 //	p2pchain node -l 10001 -d MULTIADDR      start a node that dials another
-//	p2pchain version                         print the version
+//	p2pchain add 72 --subject alice          add a reading through the running node
+//	p2pchain status | peers | blocks         ask the running node
+//	p2pchain verify --data DIR               check a stopped node's chain offline
+//
+// Client commands find the running node's API through the api file in its
+// data directory; --api or --data choose when several nodes run.
 //
 // Flags take one dash or two (-seed 1 and --seed 1 are the same). Flags
 // given without a subcommand start a node, as in the classic demo.
@@ -28,6 +33,18 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"node", "run a node (the daemon), with a prompt when started in a terminal", runNode},
+		{"init", "create a data directory, identity and config file; print the peer ID", runInit},
+		{"id", "print a data directory's peer ID", runID},
+		{"add", "add a reading through the running node: add BPM [--subject S]", runAdd},
+		{"status", "show the running node's chain, peers and sync state", runStatus},
+		{"peers", "list the running node's peers", runPeers},
+		{"blocks", "list blocks, newest first: blocks [--from H] [--limit N]", runBlocks},
+		{"block", "show one block and its readings: block HASH|HEIGHT", runBlock},
+		{"readings", "list a subject's readings: readings --subject S", runReadings},
+		{"connect", "make the running node connect to a peer: connect MULTIADDR", runConnect},
+		{"verify", "re-check a data directory's whole chain offline (node stopped)", runVerify},
+		{"export", "write the chain as JSON lines, one block per line", runExport},
+		{"import", "load and check a chain exported as JSON lines into a new data directory", runImport},
 		{"version", "print the version", func(_ []string, stdout, _ io.Writer) error {
 			_, err := fmt.Fprintf(stdout, "p2pchain %s\n", version)
 			return err

@@ -61,6 +61,7 @@ func parseNodeFlags(args []string, stderr io.Writer) (nodeConfig, nodeFlags, err
 	fs.BoolVar(&cfg.MDNS, "mdns", cfg.MDNS, "find peers on the LAN by mDNS (idle while listening on loopback only)")
 	fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "find peers through the Kademlia DHT, by rendezvous on the network name")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
+	fs.StringVar(&cfg.API, "api", cfg.API, `HTTP API and explorer address, e.g. 127.0.0.1:5001 ("off" to disable)`)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: p2pchain node [-l PORT] [-d MULTIADDR] [-seed N] [flags]")
 		fmt.Fprintln(stderr, "\nRuns a node. In a terminal it shows a > prompt: type a heart rate to add a reading.")
@@ -93,6 +94,7 @@ func (f nodeFlags) merge(file, flags nodeConfig) nodeConfig {
 		"mdns":       func() { cfg.MDNS = flags.MDNS },
 		"dht":        func() { cfg.DHT = flags.DHT },
 		"log-level":  func() { cfg.LogLevel = flags.LogLevel },
+		"api":        func() { cfg.API = flags.API },
 	} {
 		if f.set[name] {
 			apply()
@@ -229,10 +231,22 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	}
 	defer h.Close()
 
+	apiURL, apiDone, err := startAPI(ctx, dir, cfg.API, n, h, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		stop()
+		<-apiDone
+	}()
+
 	if f.secio {
 		fmt.Fprintln(out, "note: -secio is not needed: every connection is always encrypted (Noise or TLS 1.3)")
 	}
 	printBanner(out, params, n.Status(), h, cfg.Port, dir.Path())
+	if apiURL != "" {
+		fmt.Fprintf(out, "explorer and API: %s/\n", apiURL)
+	}
 
 	events, unsubscribe := n.Subscribe(4096)
 	defer unsubscribe()

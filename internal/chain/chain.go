@@ -156,13 +156,30 @@ func (c *Chain) AddBlock(b *Block, now time.Time) (*Update, error) {
 	if _, ok := c.index[hash]; ok {
 		return nil, ruleErr(ErrDuplicateBlock, "block %s", hash.Short())
 	}
-	h := &b.Header
-	if h.Height == 0 {
+	if b.Header.Height == 0 {
 		return nil, ruleErr(ErrBadGenesis, "block %s claims height 0", hash.Short())
 	}
 	if err := CheckBlock(b, c.params); err != nil {
 		return nil, err
 	}
+	return c.addChecked(b, hash, now)
+}
+
+// AddCheckedBlock is AddBlock for a block that passed CheckBlock with this
+// chain's parameters already (on any goroutine): it checks rules 6 to 9.
+func (c *Chain) AddCheckedBlock(b *Block, now time.Time) (*Update, error) {
+	hash := b.Hash()
+	if _, ok := c.index[hash]; ok {
+		return nil, ruleErr(ErrDuplicateBlock, "block %s", hash.Short())
+	}
+	if b.Header.Height == 0 {
+		return nil, ruleErr(ErrBadGenesis, "block %s claims height 0", hash.Short())
+	}
+	return c.addChecked(b, hash, now)
+}
+
+func (c *Chain) addChecked(b *Block, hash Hash, now time.Time) (*Update, error) {
+	h := &b.Header
 	// Rules 6 to 8: the block's place in the tree and its time.
 	parent, ok := c.index[h.Parent]
 	if !ok {

@@ -28,6 +28,8 @@ const (
 	StoreDir      = "chain"
 	ConfigFile    = "config.toml"
 	PeerstoreFile = "peers.json"
+	APIFile       = "api"       // the running node's API URL, for client commands
+	TokenFile     = "api.token" // bearer token for API writes when it listens off loopback
 )
 
 // EnvHome names the environment variable that moves the default root of data
@@ -187,4 +189,22 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 // WriteFile writes a file of the directory atomically.
 func (d *Dir) WriteFile(name string, data []byte, perm os.FileMode) error {
 	return writeFileAtomic(d.File(name), data, perm)
+}
+
+// ReadKey reads the identity key of the data directory at path without
+// locking it or creating anything, so it works while a node runs there.
+func ReadKey(path string) (ed25519.PrivateKey, error) {
+	file := filepath.Join(path, KeyFile)
+	b, err := os.ReadFile(file)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("%s has no identity yet: run 'p2pchain init --data %s' or start a node there", path, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read identity key: %w", err)
+	}
+	key, err := parseKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("identity key %s: %w", file, err)
+	}
+	return key, nil
 }

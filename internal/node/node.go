@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -278,9 +280,11 @@ func (n *Node) SubmitReading(r chain.Reading) error {
 // AddBlock validates a block from a peer (or the miner) and adds it. It
 // returns the chain's rule error if the block is not accepted.
 func (n *Node) AddBlock(_ context.Context, b *chain.Block) error {
+	blocks := []*chain.Block{b}
+	checks := checkBlocks(blocks, n.params)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	_, err := n.addLocked([]*chain.Block{b}, false)
+	_, err := n.addLocked(blocks, checks, false)
 	return err
 }
 
@@ -289,12 +293,35 @@ func (n *Node) AddBlock(_ context.Context, b *chain.Block) error {
 // at the first block that is not accepted and returns how many were added,
 // and that block's error.
 func (n *Node) AddBlocks(_ context.Context, blocks []*chain.Block) (int, error) {
+	checks := checkBlocks(blocks, n.params)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.addLocked(blocks, true)
+	return n.addLocked(blocks, checks, true)
 }
 
-func (n *Node) addLocked(blocks []*chain.Block, skipKnown bool) (int, error) {
+// checkBlocks runs chain.CheckBlock (proof of work, readings root,
+// signatures: everything that needs no chain state, and nearly all the CPU
+// time of accepting a block) on every core, before the caller takes the lock.
+func checkBlocks(blocks []*chain.Block, params chain.Params) []error {
+	errs := make([]error, len(blocks))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(blocks)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(blocks); i = int(next.Add(1) - 1) {
+				errs[i] = chain.CheckBlock(blocks[i], params)
+			}
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// addLocked adds blocks whose CheckBlock verdicts are checks. n.mu must be
+// held.
+func (n *Node) addLocked(blocks []*chain.Block, checks []error, skipKnown bool) (int, error) {
 	if n.failed != nil {
 		return 0, n.failed
 	}
@@ -304,9 +331,14 @@ func (n *Node) addLocked(blocks []*chain.Block, skipKnown bool) (int, error) {
 		err     error
 	)
 	now := n.now()
-	for _, b := range blocks {
+	for i, b := range blocks {
 		var u *chain.Update
-		if u, err = n.chain.AddBlock(b, now); err != nil {
+		if n.chain.HasBlock(b.Hash()) {
+			u, err = nil, &chain.RuleError{Code: chain.ErrDuplicateBlock, Detail: "block " + b.Hash().Short()}
+		} else if err = checks[i]; err == nil {
+			u, err = n.chain.AddCheckedBlock(b, now)
+		}
+		if err != nil {
 			if skipKnown && errors.Is(err, chain.ErrDuplicateBlock) {
 				err = nil
 				continue

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+
+	"github.com/p2pchain/p2pchain/internal/api"
+	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/explorer"
+	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/p2p"
+)
+
+// startAPI serves the HTTP API and the explorer until ctx ends, and records
+// the URL in the data directory's api file for the client commands. done is
+// closed once the server has stopped and the file is gone. addr "off"
+// disables the API (url is then empty).
+func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, h *p2p.Host, log *slog.Logger) (url string, done <-chan struct{}, err error) {
+	closed := make(chan struct{})
+	if addr == "off" {
+		close(closed)
+		return "", closed, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return "", nil, fmt.Errorf("API address %s is in use: pick another with -api (or -api off)", addr)
+	}
+	if err != nil {
+		return "", nil, fmt.Errorf("API address %q: %w (want HOST:PORT such as 127.0.0.1:5001)", addr, err)
+	}
+	opts := []api.Option{api.WithFallback(explorer.Handler()), api.WithLogger(log)}
+	if !api.IsLoopback(ln.Addr()) {
+		token, err := apiToken(dir)
+		if err != nil {
+			ln.Close()
+			return "", nil, err
+		}
+		opts = append(opts, api.WithToken(token))
+	}
+	handler := api.New(api.NodeService{Node: n, Host: h}, opts...)
+	url = "http://" + localAddr(ln.Addr().(*net.TCPAddr))
+	if err := dir.WriteFile(datadir.APIFile, []byte(url+"\n"), 0o600); err != nil {
+		ln.Close()
+		handler.Close()
+		return "", nil, fmt.Errorf("write api file: %w", err)
+	}
+	go func() {
+		defer close(closed)
+		defer os.Remove(dir.File(datadir.APIFile))
+		defer handler.Close()
+		if err := handler.Serve(ctx, ln); err != nil {
+			log.Error("API server stopped", "err", err)
+		}
+	}()
+	return url, closed, nil
+}
+
+// localAddr is how a client on this machine reaches a listener: through
+// loopback when it listens on every interface.
+func localAddr(a *net.TCPAddr) string {
+	if a.IP.IsUnspecified() {
+		if a.IP.To4() == nil {
+			return fmt.Sprintf("[::1]:%d", a.Port)
+		}
+		return fmt.Sprintf("127.0.0.1:%d", a.Port)
+	}
+	return a.String()
+}
+
+// apiToken returns the API token of the data directory, making it on first use.
+func apiToken(dir *datadir.Dir) (string, error) {
+	b, err := os.ReadFile(dir.File(datadir.TokenFile))
+	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read API token: %w", err)
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", err
+	}
+	token := hex.EncodeToString(raw)
+	if err := dir.WriteFile(datadir.TokenFile, []byte(token+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write API token: %w", err)
+	}
+	return token, nil
+}

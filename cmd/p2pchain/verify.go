@@ -1,0 +1,513 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/store"
+)
+
+// p2pchain verify re-checks a data directory's whole stored chain offline.
+// This file also holds what the offline tools (verify, export, import) share:
+// their flags, how they find and lock a data directory, the chain replay and
+// the progress display.
+
+func runVerify(args []string, stdout, stderr io.Writer) error {
+	t, err := parseToolFlags("verify", args, stderr, nil,
+		"Usage: p2pchain verify [--data DIR | -l PORT] [--network NAME --difficulty BITS]",
+		"Re-checks the whole stored chain of a data directory offline: every block's hash,",
+		"link, height, proof of work and readings root, every reading's signature, no",
+		"reading twice; then the store's indexes, side branches and pending readings.",
+		"The node must be stopped. Exits non-zero on any fault, naming the height and why.")
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	dir, params, err := t.openExisting()
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	st, err := openToolStore(dir, params)
+	if err != nil {
+		return storeFault(dir, err, "")
+	}
+	defer st.Close()
+
+	start := time.Now()
+	tipHash, tipHeight := st.Tip(), st.Height()
+	fmt.Fprintf(stderr, "verifying %s: network %q, difficulty %d, %d blocks\n", dir.Path(), params.Name, params.Difficulty, tipHeight)
+	r, err := newReplay(params, farFuture)
+	if err != nil {
+		return err
+	}
+	bar := newProgress(stderr, "verify", tipHeight)
+	err = walkChecked(ctx, st, params, func(b *chain.Block) error {
+		if err := r.extendChecked(b); err != nil {
+			return err
+		}
+		bar.update(r.blocks, r.blocks)
+		return nil
+	})
+	bar.finish(r.blocks, r.blocks)
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: blocks up to height %d are valid", r.c.Height())
+	}
+	if err != nil {
+		return r.fault(dir, err)
+	}
+	if r.c.Height() != tipHeight || r.c.TipHash() != tipHash {
+		return &verifyFault{dir: dir.Path(), height: r.c.Height() + 1, valid: r.c.Height(),
+			err: fmt.Errorf("the store records its tip as #%d %s, but its main chain ends at #%d %s",
+				tipHeight, tipHash.Short(), r.c.Height(), r.c.TipHash().Short())}
+	}
+
+	// The rest of the store, as a node reads it at start: the indexes, the
+	// side branches (replayed too) and the pending readings.
+	state, err := st.Load()
+	if err != nil {
+		return storeFault(dir, err, "")
+	}
+	for _, b := range state.Side {
+		if _, err := r.c.AddBlock(b, farFuture); err != nil {
+			return &verifyFault{dir: dir.Path(), height: b.Header.Height, hash: b.Hash(), side: true, valid: tipHeight, err: err}
+		}
+	}
+	if r.c.TipHash() != tipHash {
+		return &verifyFault{dir: dir.Path(), height: r.c.Height(), hash: r.c.TipHash(), side: true, valid: tipHeight,
+			err: fmt.Errorf("a side branch has more work than the recorded main chain (tip #%d %s)", tipHeight, tipHash.Short())}
+	}
+
+	took := time.Since(start)
+	fmt.Fprintf(stdout, "chain OK: %d blocks, %d readings, network %q, difficulty %d\n", r.blocks, r.readings, params.Name, params.Difficulty)
+	fmt.Fprintf(stdout, "tip #%d %s\n", tipHeight, tipHash)
+	fmt.Fprintf(stdout, "also %d side-branch blocks and %d pending readings\n", len(state.Side), len(state.Pending))
+	fmt.Fprintf(stdout, "checked in %s: %s blocks/s, %s readings/s\n", roundDuration(took), perSecond(r.blocks, took), perSecond(r.readings, took))
+	return nil
+}
+
+// farFuture is the clock verify passes to the chain: blocks were checked
+// against the node's clock when they arrived, so the rule that a block may
+// not be from the future must not fire now.
+var farFuture = time.UnixMilli(math.MaxInt64 / 2)
+
+// verifyFault is a block of the stored chain that breaks a rule, or damage
+// met at a height.
+type verifyFault struct {
+	dir    string // the data directory
+	height uint64
+	hash   chain.Hash // zero if unknown
+	side   bool       // the block is on a side branch
+	valid  uint64     // the main chain is valid up to this height
+	err    error
+}
+
+func (f *verifyFault) Error() string {
+	var sb strings.Builder
+	where := "the main chain"
+	if f.side {
+		where = "a side branch"
+	}
+	fmt.Fprintf(&sb, "FAULT at height %d of %s", f.height, where)
+	if !f.hash.IsZero() {
+		fmt.Fprintf(&sb, " (block %s)", f.hash.Short())
+	}
+	fmt.Fprintf(&sb, ": %v\n", f.err)
+	fmt.Fprintf(&sb, "  blocks up to height %d are valid; ", f.valid)
+	sb.WriteString(recovery(f.dir))
+	return sb.String()
+}
+
+func (f *verifyFault) Unwrap() error { return f.err }
+
+// recovery says how to get a good chain again.
+func recovery(dir string) string {
+	s := filepath.Join(dir, datadir.StoreDir)
+	return fmt.Sprintf("to recover, move the store away (mv %s %s.bad) and start the node again:\n"+
+		"  it syncs the chain from its peers (or import an export of a good copy with p2pchain import)", s, s)
+}
+
+// storeFault reports an error of opening or reading the store: damage the
+// same way as a fault, anything else as it is.
+func storeFault(dir *datadir.Dir, err error, where string) error {
+	var ce *store.CorruptError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	return fmt.Errorf("FAULT%s: the store %s is damaged: %v\n  %s", where, ce.Path, ce.Err, recovery(dir.Path()))
+}
+
+// replay re-checks blocks by adding them, parents first, to a fresh chain:
+// the same rules a node applies to a block from a peer.
+type replay struct {
+	c        *chain.Chain
+	now      time.Time
+	blocks   uint64 // blocks added
+	readings uint64 // readings in them
+}
+
+func newReplay(params chain.Params, now time.Time) (*replay, error) {
+	c, err := chain.New(params)
+	if err != nil {
+		return nil, err
+	}
+	return &replay{c: c, now: now}, nil
+}
+
+// extend adds b, which must be the child of the tip.
+func (r *replay) extend(b *chain.Block) error { return r.add(b, r.c.AddBlock) }
+
+// extendChecked adds b, which must be the child of the tip and have passed
+// chain.CheckBlock.
+func (r *replay) extendChecked(b *chain.Block) error { return r.add(b, r.c.AddCheckedBlock) }
+
+func (r *replay) add(b *chain.Block, add func(*chain.Block, time.Time) (*chain.Update, error)) error {
+	if b.Header.Height != r.c.Height()+1 {
+		return fmt.Errorf("block at height %d follows height %d", b.Header.Height, r.c.Height())
+	}
+	u, err := add(b, r.now)
+	if err != nil {
+		return err
+	}
+	if u.TipChanged && len(u.Disconnected) == 0 && len(u.Connected) == 1 {
+		r.blocks++
+		r.readings += uint64(len(b.Readings))
+		return nil
+	}
+	return fmt.Errorf("block %s did not extend the tip", u.Hash.Short())
+}
+
+// fault turns an error met while walking the stored main chain into the
+// fault at the next height.
+func (r *replay) fault(dir *datadir.Dir, err error) error {
+	var w *walkError
+	if !errors.As(err, &w) {
+		return storeFault(dir, err, fmt.Sprintf(" at height %d", r.c.Height()+1))
+	}
+	return &verifyFault{dir: dir.Path(), height: w.b.Header.Height, hash: w.b.Hash(), valid: r.c.Height(), err: w.err}
+}
+
+// walkError is an error of the function walkBlocks calls, with its block.
+type walkError struct {
+	b   *chain.Block
+	err error
+}
+
+func (e *walkError) Error() string { return e.err.Error() }
+func (e *walkError) Unwrap() error { return e.err }
+
+// walkBlocks calls fn for each main-chain block from height from, in order.
+// The store is read and decoded on another goroutine, ahead of fn. An error
+// of fn comes back as a *walkError; errors of the store as they are.
+func walkBlocks(ctx context.Context, st *store.Store, from uint64, fn func(*chain.Block) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	blocks := make(chan *chain.Block, 256)
+	walked := make(chan error, 1)
+	go func() {
+		defer close(blocks)
+		walked <- st.Walk(from, func(b *chain.Block) error {
+			select {
+			case blocks <- b:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	for b := range blocks {
+		if err := fn(b); err != nil {
+			cancel()
+			for range blocks { // let the walk end
+			}
+			return &walkError{b: b, err: err}
+		}
+	}
+	if err := <-walked; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// walkChecked is walkBlocks with chain.CheckBlock (proof of work, readings
+// root, signatures: the costly, context-free rules) run on all cores ahead
+// of fn, which gets only blocks that passed it.
+func walkChecked(ctx context.Context, st *store.Store, params chain.Params, fn func(*chain.Block) error) error {
+	type item struct {
+		b    *chain.Block
+		done chan error // CheckBlock's verdict
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	work := make(chan item, 1024)  // to the checkers, in any order
+	order := make(chan item, 1024) // to fn, in chain order
+	for range runtime.NumCPU() {
+		go func() {
+			for it := range work {
+				it.done <- chain.CheckBlock(it.b, params)
+			}
+		}()
+	}
+	walked := make(chan error, 1)
+	go func() {
+		defer close(order)
+		defer close(work)
+		walked <- st.Walk(1, func(b *chain.Block) error {
+			it := item{b, make(chan error, 1)}
+			select {
+			case order <- it:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			work <- it
+			return nil
+		})
+	}()
+	for it := range order {
+		err := <-it.done
+		if err == nil {
+			err = fn(it.b)
+		}
+		if err != nil {
+			cancel()
+			for rest := range order { // let the walk and the checkers end
+				<-rest.done
+			}
+			return &walkError{b: it.b, err: err}
+		}
+	}
+	if err := <-walked; err != nil {
+		return err
+	}
+	return ctx.Err()
+}
+
+// toolFlags are the flags of the offline tools.
+type toolFlags struct {
+	dir  dirFlags   // --data and -l
+	cfg  nodeConfig // -l, --network and --difficulty, over the defaults
+	f    nodeFlags  // which flags were given
+	args []string   // arguments that are not flags
+}
+
+// parseToolFlags parses the flags common to the offline tools, and extra
+// ones that add defines. Flags may come before or after other arguments.
+func parseToolFlags(name string, args []string, stderr io.Writer, add func(*flag.FlagSet), usage ...string) (*toolFlags, error) {
+	t := &toolFlags{cfg: defaultNodeConfig(), f: nodeFlags{set: map[string]bool{}}}
+	fs := flag.NewFlagSet("p2pchain "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	t.dir.register(fs)
+	fs.Func("network", "`name` of the network (default: the data directory's config file, or $P2PCHAIN_NETWORK)", func(s string) error {
+		t.cfg.Network = s
+		return nil
+	})
+	fs.Func("difficulty", "proof-of-work difficulty in `bits` (default: the config file, or $P2PCHAIN_DIFFICULTY)", func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 || n > chain.MaxDifficulty {
+			return fmt.Errorf("want a whole number from 0 to %d", chain.MaxDifficulty)
+		}
+		t.cfg.Difficulty = n
+		return nil
+	})
+	if add != nil {
+		add(fs)
+	}
+	fs.Usage = func() {
+		for _, l := range usage {
+			fmt.Fprintln(stderr, l)
+		}
+		fmt.Fprintln(stderr, "\nFlags (one dash or two):")
+		fs.PrintDefaults()
+	}
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		t.args = append(t.args, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	fs.Visit(func(fl *flag.Flag) { t.f.set[fl.Name] = true })
+	t.cfg.Port = t.dir.port
+	if t.cfg.Port < 0 || t.cfg.Port > 65535 {
+		return nil, fmt.Errorf("port %d: a port is 0 to 65535", t.cfg.Port)
+	}
+	return t, nil
+}
+
+// path returns the data directory the flags name, as the node finds it:
+// --data, $P2PCHAIN_DATA, or the default directory of the -l port.
+func (t *toolFlags) path() (string, error) { return t.dir.path() }
+
+// open locks the data directory at path, with a message for the tools when
+// a node holds it.
+func (t *toolFlags) open(path string) (*datadir.Dir, error) {
+	dir, err := openDataDir(nodeFlags{data: path}, t.cfg.Port)
+	if errors.Is(err, datadir.ErrLocked) {
+		pid := "unknown"
+		if b, rerr := os.ReadFile(filepath.Join(path, datadir.LockFile)); rerr == nil && len(strings.TrimSpace(string(b))) > 0 {
+			pid = strings.TrimSpace(string(b))
+		}
+		return nil, fmt.Errorf("%s is in use by a running node (pid %s): stop the node first; "+
+			"the offline tools need the data directory to themselves", path, pid)
+	}
+	return dir, err
+}
+
+// openExisting locks the data directory of a node, which must hold a chain
+// store, and returns its network parameters: those of its config file,
+// overridden by --network and --difficulty as for the node.
+func (t *toolFlags) openExisting() (*datadir.Dir, chain.Params, error) {
+	path, err := t.path()
+	if err != nil {
+		return nil, chain.Params{}, err
+	}
+	if _, err := os.Stat(filepath.Join(path, datadir.StoreDir)); err != nil {
+		if _, derr := os.Stat(path); derr != nil {
+			return nil, chain.Params{}, fmt.Errorf("no data directory %s (give the node's --data DIR or -l PORT)", path)
+		}
+		return nil, chain.Params{}, fmt.Errorf("%s holds no chain (no %s): is it a node's data directory?", path, datadir.StoreDir)
+	}
+	dir, err := t.open(path)
+	if err != nil {
+		return nil, chain.Params{}, err
+	}
+	file, err := loadConfig(dir, t.cfg)
+	if err == nil {
+		params, perr := t.params(file)
+		if perr == nil {
+			return dir, params, nil
+		}
+		err = fmt.Errorf("%w (from %s and the flags)", perr, dir.File(datadir.ConfigFile))
+	}
+	dir.Close()
+	return nil, chain.Params{}, err
+}
+
+// params applies the environment and the flags over a config file's
+// settings, as the node does, and returns the network parameters.
+func (t *toolFlags) params(file nodeConfig) (chain.Params, error) {
+	if err := applyEnv(&file, os.Getenv); err != nil {
+		return chain.Params{}, err
+	}
+	cfg := t.f.merge(file, t.cfg)
+	if cfg.Difficulty < 0 || cfg.Difficulty > chain.MaxDifficulty {
+		return chain.Params{}, fmt.Errorf("difficulty %d: must be 0 to %d", cfg.Difficulty, chain.MaxDifficulty)
+	}
+	return cfg.params()
+}
+
+// openToolStore opens the chain store of dir.
+func openToolStore(dir *datadir.Dir, params chain.Params) (*store.Store, error) {
+	st, err := store.Open(dir.File(datadir.StoreDir), params)
+	switch {
+	case errors.Is(err, store.ErrWrongNetwork):
+		return nil, fmt.Errorf("%w\n  give the --network and --difficulty the chain was made with (those the node runs with)", err)
+	case errors.Is(err, store.ErrLocked):
+		return nil, fmt.Errorf("%w: stop the node that uses %s first", err, dir.Path())
+	}
+	return st, err
+}
+
+// progress shows how far a long task is on stderr: a bar redrawn in place
+// when stderr is a terminal, otherwise a line every few seconds (nothing for
+// a task shorter than that).
+type progress struct {
+	w     io.Writer
+	tty   bool
+	what  string
+	total uint64 // in the unit of pos; 0 if unknown
+	start time.Time
+	next  time.Time
+	every time.Duration
+	drawn bool
+}
+
+func newProgress(w io.Writer, what string, total uint64) *progress {
+	p := &progress{w: w, tty: isTerminal(w), what: what, total: total, start: time.Now(), every: 5 * time.Second}
+	if p.tty {
+		p.every = 100 * time.Millisecond
+	}
+	p.next = p.start.Add(p.every)
+	return p
+}
+
+// update reports blocks done, and pos of total (blocks, or bytes of input).
+func (p *progress) update(blocks, pos uint64) {
+	if now := time.Now(); !now.Before(p.next) {
+		p.next = now.Add(p.every)
+		p.draw(blocks, pos, now)
+	}
+}
+
+// finish draws the final state if anything was drawn, and ends the line.
+func (p *progress) finish(blocks, pos uint64) {
+	if p.drawn && p.tty {
+		p.draw(blocks, pos, time.Now())
+		fmt.Fprintln(p.w)
+	}
+}
+
+func (p *progress) draw(blocks, pos uint64, now time.Time) {
+	p.drawn = true
+	el := now.Sub(p.start)
+	speed := fmt.Sprintf("%d blocks, %s blocks/s", blocks, perSecond(blocks, el))
+	if !p.tty {
+		if p.total > 0 {
+			fmt.Fprintf(p.w, "%s: %.0f%%, %s\n", p.what, 100*float64(min(pos, p.total))/float64(p.total), speed)
+		} else {
+			fmt.Fprintf(p.w, "%s: %s\n", p.what, speed)
+		}
+		return
+	}
+	if p.total == 0 {
+		fmt.Fprintf(p.w, "\r%s  %s\x1b[K", p.what, speed)
+		return
+	}
+	const width = 30
+	frac := float64(min(pos, p.total)) / float64(p.total)
+	filled := int(frac * width)
+	left := ""
+	if frac > 0 && frac < 1 {
+		left = ", " + max(time.Second, time.Duration(float64(el)*(1-frac)/frac)).Round(time.Second).String() + " left"
+	}
+	fmt.Fprintf(p.w, "\r%s [%s%s] %3.0f%%  %s%s\x1b[K", p.what,
+		strings.Repeat("#", filled), strings.Repeat(".", width-filled), 100*frac, speed, left)
+}
+
+// perSecond formats n per second over d.
+func perSecond(n uint64, d time.Duration) string {
+	if d <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f", float64(n)/d.Seconds())
+}
+
+// roundDuration shortens a duration for people.
+func roundDuration(d time.Duration) time.Duration {
+	switch {
+	case d >= 10*time.Second:
+		return d.Round(time.Second)
+	case d >= time.Second:
+		return d.Round(10 * time.Millisecond)
+	}
+	return d.Round(time.Millisecond)
+}
