@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -744,6 +745,14 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.waitMetrics("p2pchain_blocks_connected_total 1")
+	// A block with a broken readings root is counted under its rule's name.
+	bad, _ := e.peer.Node.BlockByHeight(1)
+	forged := *bad.Block
+	forged.Header.Nonce++
+	forged.Header.Root[0] ^= 1
+	if err := e.peer.Node.AddBlock(e.ctx, &forged); !errors.Is(err, chain.ErrBadRoot) {
+		t.Fatalf("forged block: %v", err)
+	}
 	r := e.get("/metrics")
 	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
 		t.Fatalf("metrics: %d %q", r.status, r.header.Get("Content-Type"))
@@ -751,7 +760,7 @@ func TestMetrics(t *testing.T) {
 	text := string(r.body)
 	for _, name := range []string{
 		"p2pchain_chain_height 1", "p2pchain_chain_work", "p2pchain_tip_age_seconds", "p2pchain_blocks_known 2",
-		"p2pchain_blocks_connected_total 1", "p2pchain_blocks_rejected_total{reason=", "p2pchain_reorgs_total 0",
+		"p2pchain_blocks_connected_total 1", `p2pchain_blocks_rejected_total{reason="readings root mismatch"} 1`, "p2pchain_reorgs_total 0",
 		"p2pchain_reorg_depth_blocks_bucket", "p2pchain_pending_readings 0", "p2pchain_peers 1", "p2pchain_gossip_mesh_peers",
 		"p2pchain_syncing", "p2pchain_sync_progress_ratio", "p2pchain_sync_target_height",
 		`p2pchain_gossip_bytes_total{direction="out"}`, `p2pchain_sync_bytes_total{direction="in"}`,

@@ -132,7 +132,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descWork, w)
 	gauge(descTipAge, time.Since(time.UnixMilli(st.TipTime)).Seconds())
 	gauge(descKnown, float64(n.KnownBlocks))
-	counter(descRejected, n.RejectedBlocks, "invalid")
+	for reason, count := range n.Rejected {
+		counter(descRejected, count, reason)
+	}
 	gauge(descPending, float64(st.Pending))
 	gauge(descPeers, float64(st.Peers))
 	gauge(descMesh, float64(n.MeshPeers))

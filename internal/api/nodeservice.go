@@ -135,7 +135,7 @@ func (s NodeService) Counters() Counters {
 	t, d := s.Host.Traffic(), s.Host.DiscoveryStats()
 	return Counters{
 		GossipBytesIn: t.GossipIn, GossipBytesOut: t.GossipOut, SyncBytesIn: t.SyncIn, SyncBytesOut: t.SyncOut,
-		RejectedBlocks: t.Rejected, MeshPeers: s.Host.MeshPeers(), KnownBlocks: s.Node.KnownBlocks(),
+		Rejected: s.Node.Rejected(), MeshPeers: s.Host.MeshPeers(), KnownBlocks: s.Node.KnownBlocks(),
 		MDNSFound: d.MDNSFound, DHTFound: d.DHTFound, Dials: d.Dials, DialErrors: d.DialErrors,
 	}
 }

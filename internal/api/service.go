@@ -124,15 +124,15 @@ type ChainEvent struct {
 type Counters struct {
 	GossipBytesIn, GossipBytesOut uint64
 	SyncBytesIn, SyncBytesOut     uint64
-	// RejectedBlocks counts blocks refused as invalid from gossip (the
-	// relaying peer was penalised), all reasons together.
-	RejectedBlocks uint64
-	MeshPeers      int
-	KnownBlocks    int // blocks in the node's tree, genesis and side branches included
-	MDNSFound      uint64
-	DHTFound       uint64
-	Dials          uint64
-	DialErrors     uint64
+	// Rejected counts blocks from peers refused as invalid (gossip and
+	// sync), by the name of the broken rule.
+	Rejected    map[string]uint64
+	MeshPeers   int
+	KnownBlocks int // blocks in the node's tree, genesis and side branches included
+	MDNSFound   uint64
+	DHTFound    uint64
+	Dials       uint64
+	DialErrors  uint64
 }
 
 // work returns w, or zero.

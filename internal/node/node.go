@@ -53,6 +53,8 @@ type Node struct {
 	subs    map[chan Event]struct{}
 	failed  error         // set when the store failed: the node must stop
 	dead    chan struct{} // closed when failed is set
+
+	rejected map[chain.ErrorCode]uint64 // invalid blocks received, by rule
 }
 
 type config struct {
@@ -98,6 +100,7 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		params: params, key: key, log: cfg.log, now: cfg.now, store: cfg.store,
 		chain: c, pool: chain.NewPool(cfg.poolSize),
 		changed: make(chan struct{}), subs: map[chan Event]struct{}{}, dead: make(chan struct{}),
+		rejected: map[chain.ErrorCode]uint64{},
 	}
 	if err := n.restore(cfg.state); err != nil {
 		return nil, err
@@ -347,6 +350,9 @@ func (n *Node) addLocked(blocks []*chain.Block, checks []error, skipKnown bool) 
 		}
 		added, updates = append(added, b), append(updates, u)
 	}
+	if chain.IsPeerFault(err) {
+		n.rejected[chain.CodeOf(err)]++
+	}
 	if len(added) == 0 {
 		return 0, err
 	}
@@ -391,6 +397,18 @@ func (n *Node) addLocked(blocks []*chain.Block, checks []error, skipKnown bool) 
 	}
 	n.signalLocked()
 	return len(added), err
+}
+
+// Rejected returns how many invalid blocks the node refused, by the name of
+// the rule they broke.
+func (n *Node) Rejected() map[string]uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := make(map[string]uint64, len(n.rejected))
+	for code, count := range n.rejected {
+		out[code.String()] = count
+	}
+	return out
 }
 
 // signalLocked wakes everything waiting for a change. n.mu must be held.
