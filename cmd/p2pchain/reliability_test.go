@@ -33,9 +33,9 @@ import (
 	"github.com/p2pchain/p2pchain/internal/store"
 )
 
-// crashDifficulty makes mining real but short work (about 2^8 hashes a
+// crashDifficulty makes mining real but short work (about 2^14 hashes, 2 ms, a
 // block), so blocks are mined and received all the time.
-const crashDifficulty = 8
+const crashDifficulty = 14
 
 // killRounds returns how many times TestKillNineWhileMining kills the node:
 // $P2PCHAIN_KILL_ROUNDS, or 3.
@@ -134,15 +134,25 @@ func TestKillNineWhileMining(t *testing.T) {
 			typeOne()
 			time.Sleep(randDur(rng, 120*time.Millisecond))
 		}
-		burst := rng.IntN(5)
+		// The kill comes either a random 0-20 ms after the burst, or as
+		// soon as the first reading of the burst is acknowledged: the
+		// moment when that reading is stored as pending but most likely
+		// not yet in a mined block.
+		burst := 1 + rng.IntN(4)
+		ackedBefore := len(acknowledged(a))
 		for i := 0; i < burst; i++ {
 			typeOne()
 		}
-		var lastWait time.Duration
+		when := "on the first acknowledgement of the burst"
 		if rng.IntN(2) == 0 {
-			lastWait = randDur(rng, 20*time.Millisecond)
+			wait := randDur(rng, 20*time.Millisecond)
+			when = fmt.Sprintf("%v after the burst", wait.Round(time.Millisecond))
+			time.Sleep(wait)
+		} else {
+			for end := time.Now().Add(5 * time.Second); len(acknowledged(a)) == ackedBefore && time.Now().Before(end); {
+				time.Sleep(time.Millisecond)
+			}
 		}
-		time.Sleep(lastWait)
 		kill9(t, a)
 		checkNoPanic(t, a)
 
@@ -158,9 +168,9 @@ func TestKillNineWhileMining(t *testing.T) {
 			t.Fatalf("round %d: the store is at height %d after the kill, it was at %d after the previous one",
 				round, sum.height, last.height)
 		}
-		t.Logf("round %d: caught up to height %d, typed %d readings over %v + a burst of %d, killed %v after the last one; "+
+		t.Logf("round %d: caught up to height %d, typed %d readings in %v (the last %d in a burst), killed %s; "+
 			"%d acknowledged; store after the kill: height %d tip %s, %d pending, %d side blocks",
-			round, target, typed, window.Round(time.Millisecond), burst, lastWait.Round(time.Millisecond),
+			round, target, typed, window.Round(time.Millisecond), burst, when,
 			len(ids), sum.height, sum.tip, sum.pending, sum.side)
 		last = sum
 	}
