@@ -349,24 +349,15 @@ func overwriteMiddle(path string) error {
 	return os.WriteFile(path, data, 0o600)
 }
 
-// knownCorruptionGap reports damage that the store cannot tell from a crash
-// and that therefore silently loses its last commits: the tail of the newest
-// write-ahead log of a crashed store. Pebble treats a torn tail of the
-// newest log as the normal end of a crash and replays what is before it.
-// The test logs these cases instead of failing; see the report of issue 3
-// for the store change that would detect them.
-func knownCorruptionGap(f corruptFixture, file string, newestLog string) bool {
-	return f.crashed && file == newestLog
-}
-
 // TestCorruptStoreRefused damages each file of the chain store of a real
 // node (stopped cleanly, and killed) in several ways and starts a node on
 // it. Either the node refuses to start, with a non-zero exit, no panic, and
 // a message naming the store directory and the way out (p2pchain verify, or
 // move the store away and re-sync), or the damage did not matter and the
 // node starts with exactly the chain it had. A node that starts with a
-// shorter or different chain is a failure, except for the known gap
-// (knownCorruptionGap), which is logged. The summary of every case is logged
+// shorter or different chain is a failure: that includes damage to the
+// newest log of a crashed store, which the store catches through its
+// commits file. The summary of every case is logged
 // at the end (go test -v -run TestCorruptStoreRefused ./cmd/p2pchain).
 func TestCorruptStoreRefused(t *testing.T) {
 	if testing.Short() {
@@ -386,19 +377,11 @@ func TestCorruptStoreRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var files, logs []string
+		var files []string
 		for _, e := range entries {
 			if e.Name() != "LOCK" {
 				files = append(files, e.Name())
 			}
-			if strings.HasSuffix(e.Name(), ".log") {
-				logs = append(logs, e.Name())
-			}
-		}
-		sort.Strings(logs)
-		newestLog := ""
-		if len(logs) > 0 {
-			newestLog = logs[len(logs)-1]
 		}
 		// An undamaged copy starts with the chain it had: the control.
 		cases := []struct{ file, damage string }{{"", "none"}}
@@ -410,7 +393,7 @@ func TestCorruptStoreRefused(t *testing.T) {
 		for _, c := range cases {
 			t.Run(f.name+"/"+c.file+"/"+c.damage, func(t *testing.T) {
 				t.Parallel()
-				outcome := tryDamagedStore(t, f, c.file, c.damage, knownCorruptionGap(f, c.file, newestLog))
+				outcome := tryDamagedStore(t, f, c.file, c.damage)
 				mu.Lock()
 				outcomes = append(outcomes, fmt.Sprintf("  %-8s %-40s %-35s %s", f.name, c.file, c.damage, outcome))
 				mu.Unlock()
@@ -420,8 +403,8 @@ func TestCorruptStoreRefused(t *testing.T) {
 }
 
 // tryDamagedStore applies one damage to a copy of fixture f, starts a node on
-// it and returns what happened: "refused", "same chain" or "KNOWN GAP ...".
-func tryDamagedStore(t *testing.T, f corruptFixture, file, damage string, knownGap bool) string {
+// it and returns what happened: "refused" or "same chain".
+func tryDamagedStore(t *testing.T, f corruptFixture, file, damage string) string {
 	t.Helper()
 	data := filepath.Join(t.TempDir(), "data")
 	if err := copyDataDir(f.dir, data); err != nil {
@@ -481,10 +464,6 @@ func tryDamagedStore(t *testing.T, f corruptFixture, file, damage string, knownG
 	}
 	msg := fmt.Sprintf("%s: the node started silently with height %d tip %s and %d pending; the store had height %d tip %s and %d pending",
 		what, ban.height, ban.tip, st.pending, f.want.height, f.want.tip, f.want.pending)
-	if knownGap {
-		t.Logf("KNOWN GAP: %s", msg)
-		return fmt.Sprintf("KNOWN GAP: height %d, was %d", ban.height, f.want.height)
-	}
 	t.Errorf("%s (%s)", msg, repro)
 	return "SILENTLY CHANGED"
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -334,4 +335,82 @@ func size(t *testing.T, file string) int64 {
 		t.Fatal(err)
 	}
 	return info.Size()
+}
+
+// TestCrashedStoreLostLog: a store that crashed (its writes only in the
+// engine's log) and then lost the end of that log must not open as a
+// silently shorter chain: the commits file shows that committed writes are
+// missing.
+func TestCrashedStoreLostLog(t *testing.T) {
+	f := smallFixture(t)
+	path := filepath.Join(t.TempDir(), "chain")
+	n := newNode(t, mustOpen(t, path))
+	for _, b := range f.main {
+		n.add(b)
+	}
+	pending := makeReadings(f.params, "pending", 3, 5)
+	for _, r := range pending {
+		n.submit(r)
+	}
+	// Copy the files while the store is open, as a crash leaves them.
+	crashed := filepath.Join(t.TempDir(), "chain")
+	copyDir(t, path, crashed)
+	if err := n.store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logs, _ := filepath.Glob(filepath.Join(crashed, "*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no log in the crashed store")
+	}
+	sort.Strings(logs)
+	newest := logs[len(logs)-1]
+
+	// Undamaged, the crashed copy opens with everything.
+	intact := filepath.Join(t.TempDir(), "chain")
+	copyDir(t, crashed, intact)
+	st, err := openLoad(t, intact)
+	if err != nil || len(st.Main) != len(f.main) || len(st.Pending) != len(pending) {
+		t.Fatalf("crashed store without damage: %v", err)
+	}
+
+	fi, err := os.Stat(newest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, size := range []int64{0, fi.Size() / 2, fi.Size() - 1} {
+		damaged := filepath.Join(t.TempDir(), "chain")
+		copyDir(t, crashed, damaged)
+		if err := os.Truncate(filepath.Join(damaged, filepath.Base(newest)), size); err != nil {
+			t.Fatal(err)
+		}
+		what := fmt.Sprintf("crashed store with its newest log cut to %d of %d bytes", size, fi.Size())
+		_, err = openLoad(t, damaged)
+		wantCorrupt(t, what, damaged, err)
+		if !strings.Contains(err.Error(), "committed writes are missing") {
+			t.Fatalf("%s: message does not say what was lost: %v", what, err)
+		}
+	}
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	if err := os.MkdirAll(to, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || e.Name() == "LOCK" {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(from, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 }

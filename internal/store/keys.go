@@ -28,7 +28,14 @@ var (
 	keyNetwork = []byte("mnetwork") // network name, for messages
 	keyGenesis = []byte("mgenesis") // genesis block hash
 	keyTip     = []byte("mtip")     // tip hash (32) + tip height (8, BE)
+	keyCommits = []byte("mcommits") // number of write batches committed so far, 8 bytes BE
 )
+
+// commitsFile, beside the engine's files, repeats the commit count after
+// each durable write (without a sync of its own). Pebble takes a damaged end
+// of its newest log for the torn tail of a crash and drops it silently; a
+// count on disk ahead of the store's shows that committed writes were lost.
+const commitsFile = "COMMITS"
 
 // schemaVersion is the version of this layout. A store of another version
 // is refused.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -39,9 +40,10 @@ type Store struct {
 	db   *pebble.DB   // nil once closed
 	lock *pebble.Lock
 
-	wmu sync.Mutex // serialises Commit
-	tip atomic.Pointer[tipRecord]
-	seq atomic.Uint64 // last arrival number given to a pending reading
+	wmu     sync.Mutex // serialises writes, so the commit count is in order
+	commits uint64     // write batches committed; guarded by wmu
+	tip     atomic.Pointer[tipRecord]
+	seq     atomic.Uint64 // last arrival number given to a pending reading
 }
 
 type tipRecord struct {
@@ -168,6 +170,11 @@ func (s *Store) init() error {
 		} else if !empty {
 			return corrupt(s.path, "the meta records are missing")
 		}
+		// An empty engine in a directory whose commits file counts writes
+		// has lost everything: never start it over as a new store.
+		if err := s.checkCommits(); err != nil {
+			return err
+		}
 		return s.create()
 	}
 	if err != nil {
@@ -200,9 +207,38 @@ func (s *Store) init() error {
 		return corrupt(s.path, "tip record of %d bytes", len(tip))
 	}
 	s.tip.Store(&tipRecord{hash: chain.Hash(tip[:chain.HashSize]), height: binary.BigEndian.Uint64(tip[chain.HashSize:])})
+	if err := s.checkCommits(); err != nil {
+		return err
+	}
 	return s.scanPending(s.db, func(seq uint64, _ chain.Reading) {
 		s.seq.Store(max(s.seq.Load(), seq))
 	})
+}
+
+// checkCommits reads the store's commit count and compares it with the
+// commits file: a file ahead of the store means the engine dropped writes
+// that had been committed (a damaged newest log), and the chain would come
+// back silently shorter.
+func (s *Store) checkCommits() error {
+	v, err := s.get(s.db, keyCommits)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		v = make([]byte, 8) // nothing written since the store was made
+	case err != nil:
+		return err
+	case len(v) != 8:
+		return corrupt(s.path, "commit count record of %d bytes", len(v))
+	}
+	s.commits = binary.BigEndian.Uint64(v)
+	side, err := os.ReadFile(filepath.Join(s.path, commitsFile))
+	if err != nil || len(side) != 8 {
+		return nil // missing or torn by a power cut: nothing to compare
+	}
+	if n := binary.BigEndian.Uint64(side); n > s.commits {
+		return corrupt(s.path, "%d committed writes are missing (the store holds %d of %d): its newest log file is damaged",
+			n-s.commits, s.commits, n)
+	}
+	return nil
 }
 
 func (s *Store) missing(err error, what string) error {
