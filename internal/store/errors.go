@@ -62,7 +62,16 @@ func (s *Store) readErr(err error) error {
 	case errors.Is(err, fs.ErrPermission):
 		return fmt.Errorf("chain store %s: %w", s.path, err)
 	}
-	return &CorruptError{Path: s.path, Err: err}
+	return &CorruptError{Path: s.path, Err: corruptionDetail(err)}
+}
+
+// corruptionDetail names the damaged file when the engine says which one,
+// instead of its internal error wrapping.
+func corruptionDetail(err error) error {
+	if info := pebble.ExtractDataCorruptionInfo(err); info != nil && info.Details != nil {
+		return fmt.Errorf("file %s: %v", info.Path, info.Details)
+	}
+	return err
 }
 
 // writeErr classifies an error met while writing: only the engine's
@@ -75,7 +84,7 @@ func (s *Store) writeErr(err error) error {
 	case errors.As(err, &ce), errors.Is(err, ErrClosed):
 		return err
 	case pebble.IsCorruptionError(err):
-		return &CorruptError{Path: s.path, Err: err}
+		return &CorruptError{Path: s.path, Err: corruptionDetail(err)}
 	}
 	return fmt.Errorf("chain store %s: %w", s.path, err)
 }
