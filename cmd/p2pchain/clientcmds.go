@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/api"
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
 
@@ -33,26 +34,6 @@ func query(c *client, stdout io.Writer, path string, view any, show func(w *tabw
 	return w.Flush()
 }
 
-type statusJSON struct {
-	PeerID     string   `json:"peer_id"`
-	Addrs      []string `json:"addrs"`
-	Network    string   `json:"network"`
-	Difficulty uint32   `json:"difficulty"`
-	Genesis    string   `json:"genesis"`
-	Tip        string   `json:"tip"`
-	Height     uint64   `json:"height"`
-	TipTime    int64    `json:"tip_time"`
-	TotalWork  string   `json:"total_work"`
-	Peers      int      `json:"peers"`
-	Pending    int      `json:"pending"`
-	Sync       struct {
-		State    string  `json:"state"`
-		Progress float64 `json:"progress"`
-		Height   uint64  `json:"height"`
-		Target   uint64  `json:"target"`
-	} `json:"sync"`
-}
-
 func runStatus(args []string, stdout, stderr io.Writer) error {
 	var cf clientFlags
 	fs := newFlagSet("status", "[--json]", stderr, &cf)
@@ -63,7 +44,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var s statusJSON
+	var s api.StatusView
 	return query(c, stdout, "/api/v1/status", &s, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "peer ID\t%s\n", s.PeerID)
 		fmt.Fprintf(w, "network\t%s (difficulty %d, genesis %s)\n", s.Network, s.Difficulty, short(s.Genesis))

@@ -9,7 +9,8 @@ import (
 // can decode them with chain.Block and chain.Reading and check their hashes;
 // the API adds where they stand beside them.
 
-type statusView struct {
+// StatusView is the body of GET /api/v1/status; clients decode it too.
+type StatusView struct {
 	PeerID     string   `json:"peer_id"`
 	Addrs      []string `json:"addrs"`
 	Network    string   `json:"network"`
@@ -21,7 +22,7 @@ type statusView struct {
 	TotalWork  string   `json:"total_work"`
 	Peers      int      `json:"peers"`
 	Pending    int      `json:"pending"`
-	Sync       syncJSON `json:"sync"`
+	Sync       SyncView `json:"sync"`
 }
 
 // Sync states.
@@ -32,7 +33,8 @@ const (
 	syncStateNoPeers = "no_peers" // nobody to sync with
 )
 
-type syncJSON struct {
+// SyncView is the sync state inside StatusView.
+type SyncView struct {
 	State    string  `json:"state"`
 	Progress float64 `json:"progress"` // 0 to 1
 	Peer     string  `json:"peer,omitempty"`
@@ -41,8 +43,8 @@ type syncJSON struct {
 	Target   uint64  `json:"target"`
 }
 
-func syncView(st Status) syncJSON {
-	s := syncJSON{Progress: 1, Height: st.Chain.Height, Target: max(st.Chain.Height, st.BestPeer)}
+func syncView(st Status) SyncView {
+	s := SyncView{Progress: 1, Height: st.Chain.Height, Target: max(st.Chain.Height, st.BestPeer)}
 	switch {
 	case st.Sync.Syncing:
 		s.State, s.Peer, s.From, s.Height, s.Target = syncStateSyncing, st.Sync.Peer, st.Sync.From, st.Sync.Height, st.Sync.Target
@@ -60,12 +62,12 @@ func syncView(st Status) syncJSON {
 	return s
 }
 
-func newStatusView(st Status) statusView {
+func newStatusView(st Status) StatusView {
 	addrs := st.Addrs
 	if addrs == nil {
 		addrs = []string{}
 	}
-	return statusView{
+	return StatusView{
 		PeerID: st.PeerID, Addrs: addrs, Network: st.Network, Difficulty: st.Difficulty,
 		Genesis: st.Chain.Genesis.String(), Tip: st.Chain.Tip.String(), Height: st.Chain.Height,
 		TipTime: st.TipTime, TotalWork: work(st.Chain.Work).String(),
