@@ -348,8 +348,9 @@ func repl(ctx context.Context, con console, n *node.Node, h *p2p.Host, subject s
 					fmt.Fprintf(out, "reading not added: %v\n", err)
 					continue
 				}
-				id := r.ID()
-				fmt.Fprintf(out, "reading %s: %s %d bpm, pending (mining)\n", id.Short(), r.Subject, r.BPM)
+				// The full id is the receipt: p2pchain readings and the
+				// explorer find the reading by it.
+				fmt.Fprintf(out, "reading %s: %s %d bpm, pending (mining)\n", r.ID(), r.Subject, r.BPM)
 			case "help":
 				fmt.Fprintln(out, promptHelp)
 			case "status":

@@ -109,7 +109,7 @@ func TestKillNineWhileMining(t *testing.T) {
 	env := []string{"P2PCHAIN_HOME=" + t.TempDir(), "P2PCHAIN_DATA="}
 	args := []string{"--data", data, "-l", "0", "-difficulty", diff, "-d", addrB, "-subject", "crash"}
 
-	acked := map[string]int{} // acknowledged reading id prefix -> round
+	acked := map[string]int{} // acknowledged reading id -> round
 	var last storeSummary     // the store left by the last kill
 	begin := time.Now()
 	for round := 1; round <= rounds; round++ {
@@ -159,7 +159,7 @@ func TestKillNineWhileMining(t *testing.T) {
 		ids := acknowledged(a)
 		for _, id := range ids {
 			if r, dup := acked[id]; dup {
-				t.Fatalf("round %d: reading id prefix %s was acknowledged in round %d too", round, id, r)
+				t.Fatalf("round %d: reading %s was acknowledged in round %d too", round, id, r)
 			}
 			acked[id] = round
 		}
@@ -278,9 +278,9 @@ func drainOutput(p *proc) {
 	}
 }
 
-var ackLine = regexp.MustCompile(`^reading (\w+): \S+ \d+ bpm, pending`)
+var ackLine = regexp.MustCompile(`^reading ([0-9a-f]{64}): \S+ \d+ bpm, pending`)
 
-// acknowledged returns the id prefixes of the readings p acknowledged.
+// acknowledged returns the ids of the readings p acknowledged.
 func acknowledged(p *proc) []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -313,7 +313,7 @@ func checkStoreCopy(t *testing.T, dir string, params chain.Params, acked map[str
 
 // checkStore opens the store in dir, verifies its whole chain by replaying
 // every block through chain.AddBlock, and checks that every acknowledged
-// reading (by id prefix) is in the main chain or pending.
+// reading (by id) is in the main chain or pending.
 func checkStore(t *testing.T, dir string, params chain.Params, acked map[string]int) storeSummary {
 	t.Helper()
 	s, err := store.Open(dir, params)
@@ -341,7 +341,7 @@ func checkStore(t *testing.T, dir string, params chain.Params, acked map[string]
 		}
 		for _, r := range b.Readings {
 			id := r.ID()
-			where[id.Short()] = fmt.Sprintf("block %d", b.Header.Height)
+			where[id.String()] = fmt.Sprintf("block %d", b.Header.Height)
 		}
 	}
 	for _, b := range st.Side {
@@ -358,10 +358,10 @@ func checkStore(t *testing.T, dir string, params chain.Params, acked map[string]
 			t.Fatalf("stored pending reading does not verify: %v", err)
 		}
 		id := r.ID()
-		if w, dup := where[id.Short()]; dup {
+		if w, dup := where[id.String()]; dup {
 			t.Fatalf("reading %s is pending and in %s", id.Short(), w)
 		}
-		where[id.Short()] = "pending"
+		where[id.String()] = "pending"
 	}
 	var lost []string
 	for id, round := range acked {

@@ -131,8 +131,7 @@ func TestRestartKeepsPendingReadings(t *testing.T) {
 	}
 	var got []string
 	for _, r := range st.Pending {
-		id := r.ID()
-		got = append(got, id.Short())
+		got = append(got, r.ID().String())
 	}
 	if !slices.Equal(got, ids) {
 		t.Errorf("stored pending readings %v, want the acknowledged %v in that order", got, ids)
