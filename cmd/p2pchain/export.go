@@ -39,15 +39,11 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	dir, params, err := t.openExisting()
+	dir, params, st, err := t.openChain()
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
-	st, err := openToolStore(dir, params)
-	if err != nil {
-		return storeFault(dir, err, "")
-	}
 	defer st.Close()
 
 	start := time.Now()

@@ -39,15 +39,11 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	dir, params, err := t.openExisting()
+	dir, params, st, err := t.openChain()
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
-	st, err := openToolStore(dir, params)
-	if err != nil {
-		return storeFault(dir, err, "")
-	}
 	defer st.Close()
 
 	start := time.Now()
@@ -413,6 +409,22 @@ func (t *toolFlags) params(file nodeConfig) (chain.Params, error) {
 		return chain.Params{}, fmt.Errorf("difficulty %d: must be 0 to %d", cfg.Difficulty, chain.MaxDifficulty)
 	}
 	return cfg.params()
+}
+
+// openChain opens the data directory (openExisting) and its chain store,
+// for the tools that read a stopped node's chain.
+func (t *toolFlags) openChain() (*datadir.Dir, chain.Params, *store.Store, error) {
+	dir, params, err := t.openExisting()
+	if err != nil {
+		return nil, chain.Params{}, nil, err
+	}
+	st, err := openToolStore(dir, params)
+	if err != nil {
+		err = storeFault(dir, err, "")
+		dir.Close()
+		return nil, chain.Params{}, nil, err
+	}
+	return dir, params, st, nil
 }
 
 // openToolStore opens the chain store of dir.
