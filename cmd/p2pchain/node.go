@@ -136,15 +136,9 @@ func parseLevel(s string) (slog.Level, error) {
 
 // openDataDir opens the data directory the flags name, or the default one.
 func openDataDir(f nodeFlags, port int) (*datadir.Dir, error) {
-	path := f.data
-	if path == "" {
-		path = os.Getenv(envData)
-	}
-	if path == "" {
-		var err error
-		if path, err = datadir.Default(port); err != nil {
-			return nil, err
-		}
+	path, err := dirFlags{data: f.data, port: port}.path()
+	if err != nil {
+		return nil, err
 	}
 	return datadir.Open(path)
 }

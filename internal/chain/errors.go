@@ -13,7 +13,6 @@ type ErrorCode int
 // The error codes. Keep String in step when adding one.
 const (
 	ErrMalformed        ErrorCode = iota + 1 // bytes do not decode canonically
-	ErrTooLarge                              // block or message over its size limit
 	ErrBadVersion                            // unknown header version
 	ErrBadDifficulty                         // difficulty is not the network's
 	ErrBadPoW                                // header hash above the target
@@ -36,7 +35,6 @@ const (
 
 var codeNames = map[ErrorCode]string{
 	ErrMalformed:        "malformed",
-	ErrTooLarge:         "too large",
 	ErrBadVersion:       "bad version",
 	ErrBadDifficulty:    "bad difficulty",
 	ErrBadPoW:           "insufficient proof of work",

@@ -129,7 +129,7 @@ func (d *Dir) Key() (key ed25519.PrivateKey, created bool, err error) {
 			return nil, false, err
 		}
 		data := pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
-		if err := writeFileAtomic(path, data, 0o600); err != nil {
+		if err := WriteFileAtomic(path, data, 0o600); err != nil {
 			return nil, false, fmt.Errorf("write identity key: %w", err)
 		}
 		return key, true, nil
@@ -160,19 +160,24 @@ func parseKey(b []byte) (ed25519.PrivateKey, error) {
 	return key, nil
 }
 
-// writeFileAtomic writes data to a temporary file, syncs it and renames it
-// over path, so a crash leaves the old file or the new one, never half.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+// WriteFileAtomic replaces path with data: it writes a temporary file beside
+// it, syncs it, renames it over path and syncs the directory, so a crash
+// leaves the old file or the new one, never a part.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
+	defer os.Remove(tmp.Name()) // no-op after the rename
+	if err := tmp.Chmod(perm); err != nil {
 		tmp.Close()
 		return err
 	}
-	if err := tmp.Chmod(perm); err != nil {
+	if _, err := tmp.Write(data); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -183,12 +188,19 @@ func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), path)
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return err
+	}
+	if d, err := os.Open(dir); err == nil { // make the rename durable
+		_ = d.Sync()
+		d.Close()
+	}
+	return nil
 }
 
 // WriteFile writes a file of the directory atomically.
 func (d *Dir) WriteFile(name string, data []byte, perm os.FileMode) error {
-	return writeFileAtomic(d.File(name), data, perm)
+	return WriteFileAtomic(d.File(name), data, perm)
 }
 
 // ReadKey reads the identity key of the data directory at path without

@@ -12,7 +12,8 @@
 //
 // Finding peers (see discovery.go): bootstrap peers kept connected with
 // backoff, peers remembered from the last run, mDNS on the LAN and a
-// Kademlia DHT rendezvous, all under a connection manager.
+// Kademlia DHT rendezvous, all under a connection manager. score.go sets
+// GossipSub peer scoring; mesh.go follows which peers are in the mesh.
 //
 // Every message is length-prefixed (unsigned varint) and capped in size, and
 // every stream has a deadline, so a slow or hostile peer costs a bounded

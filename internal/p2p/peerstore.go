@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
@@ -17,6 +16,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/datadir"
 )
 
 // WithPeerstoreFile makes the host remember its peers across restarts in a
@@ -211,44 +211,7 @@ func (f *peerFile) save(keep func(peer.ID) bool) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(f.path, append(data, '\n'), 0o600)
-}
-
-// writeFileAtomic replaces path with data: readers see the old file or the
-// new one, never a part.
-func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // no-op after the rename
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		_ = d.Sync()
-		d.Close()
-	}
-	return nil
+	return datadir.WriteFileAtomic(f.path, append(data, '\n'), 0o600)
 }
 
 // startPeerFile dials the remembered peers and starts writing the file every

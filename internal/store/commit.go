@@ -38,18 +38,13 @@ type Commit struct {
 // child), as the chain's updates always do: otherwise Commit writes nothing
 // and returns ErrBadCommit. A connected block that is neither in Blocks nor
 // stored already is stored too.
-func (s *Store) Commit(c Commit) (err error) {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if s.db == nil {
-		return ErrClosed
-	}
-	defer s.recoverPanic(&err)
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
+func (s *Store) Commit(c Commit) error {
+	var t tipRecord
+	return s.write(func(b *pebble.Batch) error { return s.fillCommit(b, c, &t) }, func() { s.tip.Store(&t) })
+}
 
-	b := s.db.NewBatch()
-	defer b.Close()
+// fillCommit adds c to b and leaves the tip it leads to in tip.
+func (s *Store) fillCommit(b *pebble.Batch, c Commit, tip *tipRecord) error {
 	stored := make(map[chain.Hash]bool, len(c.Blocks))
 	for _, blk := range c.Blocks {
 		if blk == nil {
@@ -111,13 +106,37 @@ func (s *Store) Commit(c Commit) (err error) {
 	for _, id := range c.PendingRemove {
 		b.Delete(keyPending(id), nil)
 	}
+	*tip = t
+	return nil
+}
+
+// write fills a new batch and commits it durably with the next commit count,
+// holding the store open and the write lock throughout; committed, if not
+// nil, runs under the same lock once the batch is on disk. An empty batch is
+// not written.
+func (s *Store) write(fill func(b *pebble.Batch) error, committed func()) (err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	s.wmu.Lock()
+	defer s.wmu.Unlock()
+	b := s.db.NewBatch()
+	defer b.Close()
+	if err := fill(b); err != nil {
+		return err
+	}
 	if b.Empty() {
 		return nil
 	}
 	if err := s.commitCounted(b); err != nil {
 		return err
 	}
-	s.tip.Store(&t)
+	if committed != nil {
+		committed()
+	}
 	return nil
 }
 
@@ -172,42 +191,20 @@ func (s *Store) putPending(b *pebble.Batch, r chain.Reading) error {
 // reading survives a crash (acknowledge a reading only then). Adding a
 // reading that is already pending moves it to the end of the arrival order.
 // Writes are serialised (each is one synced batch).
-func (s *Store) AddPending(r chain.Reading) (err error) {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if s.db == nil {
-		return ErrClosed
-	}
-	defer s.recoverPanic(&err)
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	b := s.db.NewBatch()
-	defer b.Close()
-	if err := s.putPending(b, r); err != nil {
-		return err
-	}
-	return s.commitCounted(b)
+func (s *Store) AddPending(r chain.Reading) error {
+	return s.write(func(b *pebble.Batch) error { return s.putPending(b, r) }, nil)
 }
 
 // RemovePending durably drops pending readings by id (unknown ids are
 // ignored). Readings that enter the main chain are better removed in the
 // same Commit that connects their block.
-func (s *Store) RemovePending(ids ...chain.Hash) (err error) {
-	s.life.RLock()
-	defer s.life.RUnlock()
-	if s.db == nil {
-		return ErrClosed
-	}
-	defer s.recoverPanic(&err)
-	if len(ids) == 0 {
+func (s *Store) RemovePending(ids ...chain.Hash) error {
+	return s.write(func(b *pebble.Batch) error {
+		for _, id := range ids {
+			if err := b.Delete(keyPending(id), nil); err != nil {
+				return err
+			}
+		}
 		return nil
-	}
-	s.wmu.Lock()
-	defer s.wmu.Unlock()
-	b := s.db.NewBatch()
-	defer b.Close()
-	for _, id := range ids {
-		b.Delete(keyPending(id), nil)
-	}
-	return s.commitCounted(b)
+	}, nil)
 }
