@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/pelletier/go-toml/v2"
 
@@ -27,6 +28,7 @@ type nodeConfig struct {
 	DHT        bool     `toml:"dht"`
 	LogLevel   string   `toml:"log_level"`
 	API        string   `toml:"api"`
+	Checkpoint string   `toml:"checkpoint"`
 }
 
 func defaultNodeConfig() nodeConfig {
@@ -78,6 +80,11 @@ log_level = "info"
 # client commands find it). Off loopback, writes need the bearer token the
 # node generates into "api.token". "off" disables the API.
 api = "127.0.0.1:0"
+
+# A block this node requires on its chain, as HEIGHT:HASH, copied from a node
+# you trust (its p2pchain status). A new node with a checkpoint cannot be led
+# onto another branch below it by the peers it meets first. Empty: none.
+checkpoint = ""
 `
 
 // loadConfig reads the config file of dir, writing a documented default one
@@ -137,6 +144,7 @@ func applyEnv(cfg *nodeConfig, getenv func(string) string) error {
 	str("P2PCHAIN_SUBJECT", &cfg.Subject)
 	str("P2PCHAIN_LOG_LEVEL", &cfg.LogLevel)
 	str("P2PCHAIN_API", &cfg.API)
+	str("P2PCHAIN_CHECKPOINT", &cfg.Checkpoint)
 	if v := getenv("P2PCHAIN_PEERS"); v != "" {
 		var l listFlag
 		_ = l.Set(v)
@@ -153,4 +161,21 @@ func applyEnv(cfg *nodeConfig, getenv func(string) string) error {
 		}
 	}
 	return nil
+}
+
+// parseCheckpoint reads a checkpoint given as HEIGHT:HASH ("" is none).
+func parseCheckpoint(s string) (*chain.Checkpoint, error) {
+	if s == "" {
+		return nil, nil
+	}
+	hs, hashText, ok := strings.Cut(s, ":")
+	height, err := strconv.ParseUint(hs, 10, 64)
+	if !ok || err != nil || height == 0 {
+		return nil, fmt.Errorf("checkpoint %q: want HEIGHT:HASH with a height above 0, e.g. 120:%s", s, strings.Repeat("0", 64))
+	}
+	hash, err := chain.ParseHash(hashText)
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint %q: %w", s, err)
+	}
+	return &chain.Checkpoint{Height: height, Hash: hash}, nil
 }

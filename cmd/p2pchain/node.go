@@ -62,6 +62,7 @@ func parseNodeFlags(args []string, stderr io.Writer) (nodeConfig, nodeFlags, err
 	fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "find peers through the Kademlia DHT, by rendezvous on the network name")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
 	fs.StringVar(&cfg.API, "api", cfg.API, `HTTP API and explorer address, e.g. 127.0.0.1:5001 ("off" to disable)`)
+	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "HEIGHT:HASH of a block this node requires on its chain (from a node you trust)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: p2pchain node [-l PORT] [-d MULTIADDR] [-seed N] [flags]")
 		fmt.Fprintln(stderr, "\nRuns a node. In a terminal it shows a > prompt: type a heart rate to add a reading.")
@@ -207,7 +208,11 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer st.Close()
-	n, err := node.New(params, key, node.WithLogger(log), node.WithStore(storeAdapter{st}, state))
+	cp, err := parseCheckpoint(cfg.Checkpoint)
+	if err != nil {
+		return err
+	}
+	n, err := node.New(params, key, node.WithLogger(log), node.WithStore(st, state), node.WithCheckpoint(cp))
 	if err != nil {
 		return fmt.Errorf("%w (check the store with p2pchain verify --data %s)", err, dir.Path())
 	}

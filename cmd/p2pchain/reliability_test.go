@@ -354,7 +354,7 @@ func checkStore(t *testing.T, dir string, params chain.Params, acked map[string]
 			c.TipHash().Short(), c.Height(), s.Tip().Short(), s.Height())
 	}
 	for _, r := range st.Pending {
-		if err := chain.CheckReading(&r, params, now.UnixMilli()); err != nil {
+		if err := chain.CheckReading(&r, params, now.UnixMilli(), nil); err != nil {
 			t.Fatalf("stored pending reading does not verify: %v", err)
 		}
 		id := r.ID()

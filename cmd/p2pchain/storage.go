@@ -10,15 +10,6 @@ import (
 	"github.com/p2pchain/p2pchain/internal/store"
 )
 
-// storeAdapter lets the node record its changes in the store.
-type storeAdapter struct{ s *store.Store }
-
-func (a storeAdapter) Commit(blocks []*chain.Block, updates []*chain.Update, add []chain.Reading, remove []chain.Hash) error {
-	return a.s.Commit(store.Commit{Blocks: blocks, Updates: updates, PendingAdd: add, PendingRemove: remove})
-}
-
-func (a storeAdapter) AddPending(r chain.Reading) error { return a.s.AddPending(r) }
-
 // openStore opens the chain store of a data directory and reads the state a
 // node starts from.
 func openStore(dir *datadir.Dir, params chain.Params) (*store.Store, node.State, error) {

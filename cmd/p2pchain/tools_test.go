@@ -54,7 +54,7 @@ func buildOn(t testing.TB, p chain.Params, parent *chain.Block, n, k int, subjec
 			b.Readings = append(b.Readings, r)
 		}
 		b.Header = chain.Header{Version: chain.HeaderVersion, Height: uint64(h), Parent: parent.Hash(),
-			Time: p.GenesisTime + int64(h)*1000 + int64(k), Root: chain.MerkleRoot(b.ReadingIDs()), Difficulty: p.Difficulty}
+			Time: p.GenesisTime + int64(h)*1000 + int64(k), Root: b.ReadingsRoot(), Count: uint32(len(b.Readings)), Difficulty: p.Difficulty}
 		if f := tm.before[h]; f != nil {
 			f(b)
 		}
@@ -241,14 +241,15 @@ func TestVerifyFaults(t *testing.T) {
 		tm     tamper
 		reason string
 	}{
-		{"bad signature", 7, tamper{after: map[int]func(*chain.Block){7: func(b *chain.Block) {
-			b.Readings[1].Sig[5] ^= 1 // not hashed: the header stays the same
+		{"bad signature", 7, tamper{before: map[int]func(*chain.Block){7: func(b *chain.Block) {
+			b.Readings[1].Sig[5] ^= 1
+			b.Header.Root = b.ReadingsRoot() // made so: the header commits to the bad signature
 		}}}, "bad signature"},
 		{"reading twice", 9, tamper{
 			after: map[int]func(*chain.Block){3: func(b *chain.Block) { dup = b.Readings[0] }},
 			before: map[int]func(*chain.Block){9: func(b *chain.Block) {
 				b.Readings[0] = dup
-				b.Header.Root = chain.MerkleRoot(b.ReadingIDs())
+				b.Header.Root, b.Header.Count = b.ReadingsRoot(), uint32(len(b.Readings))
 			}},
 		}, "already in block at height 3"},
 		{"no proof of work", 5, tamper{after: map[int]func(*chain.Block){5: func(b *chain.Block) {
@@ -258,7 +259,10 @@ func TestVerifyFaults(t *testing.T) {
 		}}}, "insufficient proof of work"},
 		{"wrong readings root", 4, tamper{before: map[int]func(*chain.Block){4: func(b *chain.Block) {
 			b.Header.Root[0] ^= 1
-		}}}, "readings root mismatch"},
+		}}}, "readings do not match its header's readings root"},
+		{"signature changed on disk", 8, tamper{after: map[int]func(*chain.Block){8: func(b *chain.Block) {
+			b.Readings[1].Sig[5] ^= 1 // the header commits to it: damage
+		}}}, "readings do not match its header's readings root"},
 		{"time before parent", 6, tamper{before: map[int]func(*chain.Block){6: func(b *chain.Block) {
 			b.Header.Time = p.GenesisTime
 		}}}, "time before parent"},
@@ -268,6 +272,13 @@ func TestVerifyFaults(t *testing.T) {
 			data := filepath.Join(t.TempDir(), "data")
 			writeDataDir(t, data, p, buildChain(t, p, 12, 2, tt.tm))
 			r := runTool(t, nil, nil, "verify", "--data", data)
+			if strings.Contains(tt.reason, "readings do not match") {
+				// A body that does not match its header is damage the
+				// store itself catches on reading.
+				wantFail(t, r, fmt.Sprintf("FAULT at height %d: the store ", tt.height), tt.reason,
+					"mv "+filepath.Join(data, "chain"), "syncs the chain from its peers")
+				return
+			}
 			wantFail(t, r, fmt.Sprintf("FAULT at height %d of the main chain (block ", tt.height), tt.reason,
 				fmt.Sprintf("blocks up to height %d are valid", tt.height-1),
 				"mv "+filepath.Join(data, "chain"), "syncs the chain from its peers")
@@ -284,7 +295,10 @@ func TestVerifySideBranches(t *testing.T) {
 	t.Parallel()
 	p := toolParams(2)
 	main := buildChain(t, p, 10, 2, tamper{})
-	badSig := tamper{after: map[int]func(*chain.Block){7: func(b *chain.Block) { b.Readings[0].Sig[0] ^= 1 }}}
+	badSig := tamper{before: map[int]func(*chain.Block){7: func(b *chain.Block) {
+		b.Readings[0].Sig[0] ^= 1
+		b.Header.Root = b.ReadingsRoot()
+	}}}
 	for _, tt := range []struct {
 		name string
 		side []*chain.Block
@@ -443,6 +457,10 @@ func TestImportRejects(t *testing.T) {
 	badSig := *blocks[4]
 	badSig.Readings = append([]chain.Reading(nil), badSig.Readings...)
 	badSig.Readings[0].Sig[0] ^= 1
+	badSig.Header.Root = badSig.ReadingsRoot() // a block made with a bad signature, not one damaged later
+	if err := chain.Solve(context.Background(), &badSig.Header); err != nil {
+		t.Fatal(err)
+	}
 	badSigLine, _ := badSig.MarshalJSON()
 	with := func(i int, line string) []string {
 		out := append([]string(nil), lines...)

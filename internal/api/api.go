@@ -24,9 +24,12 @@ const (
 	MaxLimit = 100
 	// DefaultConnectTimeout bounds POST /api/v1/peers.
 	DefaultConnectTimeout = 10 * time.Second
-	// DefaultPeerPoll is how often an event stream looks for peers that
-	// connected or left.
+	// DefaultPeerPoll is how often the event streams' one poller looks for
+	// peers that connected or left.
 	DefaultPeerPoll = time.Second
+	// DefaultMaxStreams is how many event streams may be open at once;
+	// one more is refused with 503 too_many_streams.
+	DefaultMaxStreams = 64
 	// heartbeat is how often an idle event stream sends a comment, so
 	// proxies and clients see it is alive.
 	heartbeat = 15 * time.Second
@@ -55,6 +58,7 @@ type config struct {
 	anyHost        bool
 	connectTimeout time.Duration
 	peerPoll       time.Duration
+	maxStreams     int
 	fallback       http.Handler
 	timeouts       Timeouts
 }
@@ -63,8 +67,10 @@ type config struct {
 type Option func(*config)
 
 // WithToken makes the write endpoints (POST) require the header
-// "Authorization: Bearer <token>". Reads stay open. Serve refuses a
-// non-loopback listener without a token.
+// "Authorization: Bearer <token>", and so does the event stream for a
+// client off loopback (which may also give it as ?access_token=<token>).
+// Other reads stay open. Serve refuses a non-loopback listener without a
+// token.
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
 
 // WithLogger sets the logger for server faults (default: discard).
@@ -97,6 +103,16 @@ func WithConnectTimeout(d time.Duration) Option { return func(c *config) { c.con
 // or left (default DefaultPeerPoll).
 func WithPeerPoll(d time.Duration) Option { return func(c *config) { c.peerPoll = d } }
 
+// WithMaxStreams sets how many event streams may be open at once (default
+// DefaultMaxStreams; n below 1 keeps the default).
+func WithMaxStreams(n int) Option {
+	return func(c *config) {
+		if n >= 1 {
+			c.maxStreams = n
+		}
+	}
+}
+
 // WithFallback serves requests outside /api/ and /metrics with h (the web
 // explorer, for instance) instead of a JSON 404.
 func WithFallback(h http.Handler) Option { return func(c *config) { c.fallback = h } }
@@ -112,6 +128,8 @@ type Handler struct {
 	mux     *http.ServeMux
 	root    http.Handler
 	metrics *metrics
+	streams chan struct{} // a slot per open event stream; capacity maxStreams
+	peerHub peerHub
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -125,12 +143,14 @@ func New(svc Service, opts ...Option) *Handler {
 		gatherer:       prometheus.DefaultGatherer,
 		connectTimeout: DefaultConnectTimeout,
 		peerPoll:       DefaultPeerPoll,
+		maxStreams:     DefaultMaxStreams,
 		timeouts:       DefaultTimeouts,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	h := &Handler{svc: svc, cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{})}
+	h := &Handler{svc: svc, cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{}),
+		streams: make(chan struct{}, cfg.maxStreams)}
 	h.metrics = newMetrics(h)
 	h.routes()
 	h.root = h.recoverer(h.checkHost(h.count(h.mux)))
@@ -161,7 +181,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.root.Ser
 // It is safe to call more than once.
 func (h *Handler) Close() error {
 	h.closeOnce.Do(func() {
+		// Under the peer poller's lock, so that no poller starts (and joins
+		// wg) once Wait may have begun.
+		h.peerHub.mu.Lock()
 		close(h.done)
+		h.peerHub.mu.Unlock()
 		h.wg.Wait()
 	})
 	return nil
@@ -198,17 +222,34 @@ func (h *Handler) unrouted(fallback http.Handler) http.HandlerFunc {
 // write guards a write endpoint: the bearer token, if one is set.
 func (h *Handler) write(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if h.cfg.token != "" {
-			got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-			if !ok || subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(h.cfg.token)) != 1 {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="p2pchain"`)
-				writeError(w, newError(http.StatusUnauthorized, CodeUnauthorized,
-					"this endpoint needs the header Authorization: Bearer <token>; the token is in the node's data directory"))
-				return
-			}
+		if !h.bearerOK(r) {
+			unauthorized(w, "this endpoint needs the header Authorization: Bearer <token>; the token is in the node's data directory")
+			return
 		}
 		next(w, r)
 	}
+}
+
+// bearerOK reports whether r carries "Authorization: Bearer <token>", or
+// no token is set.
+func (h *Handler) bearerOK(r *http.Request) bool {
+	if h.cfg.token == "" {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && h.isToken(strings.TrimSpace(got))
+}
+
+// isToken compares s with the token in constant time. It is false when no
+// token is set.
+func (h *Handler) isToken(s string) bool {
+	return h.cfg.token != "" && subtle.ConstantTimeCompare([]byte(s), []byte(h.cfg.token)) == 1
+}
+
+// unauthorized writes a 401 that asks for the bearer token.
+func unauthorized(w http.ResponseWriter, msg string) {
+	w.Header().Set("WWW-Authenticate", `Bearer realm="p2pchain"`)
+	writeError(w, newError(http.StatusUnauthorized, CodeUnauthorized, "%s", msg))
 }
 
 // checkHost refuses Host headers that name neither an IP address,

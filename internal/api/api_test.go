@@ -173,6 +173,8 @@ type statusJSON struct {
 	Height     uint64   `json:"height"`
 	TipTime    int64    `json:"tip_time"`
 	TotalWork  string   `json:"total_work"`
+	FinalH     uint64   `json:"finalized_height"`
+	FinalHash  string   `json:"finalized_hash"`
 	Peers      int      `json:"peers"`
 	Pending    int      `json:"pending"`
 	Sync       struct {
@@ -189,7 +191,8 @@ func TestStatus(t *testing.T) {
 	params := e.peer.Node.Params()
 	if st.PeerID != e.peer.Host.ID().String() || st.Network != "api" || st.Height != 0 ||
 		st.Genesis != params.Genesis().Hash().String() || st.Tip != st.Genesis || st.TotalWork != "1" ||
-		st.Peers != 0 || st.Pending != 0 || st.Sync.State != "no_peers" || st.Sync.Progress != 1 {
+		st.Peers != 0 || st.Pending != 0 || st.Sync.State != "no_peers" || st.Sync.Progress != 1 ||
+		st.FinalH != 0 || st.FinalHash != st.Genesis {
 		t.Errorf("fresh node status %+v", st)
 	}
 	if len(st.Addrs) == 0 || !strings.HasSuffix(st.Addrs[0], "/p2p/"+st.PeerID) {

@@ -17,8 +17,9 @@
 //   - Request bodies are JSON (415 otherwise) of at most MaxBodyBytes (413),
 //     with no unknown fields (400).
 //   - With a token (WithToken), write endpoints need "Authorization: Bearer
-//     <token>"; reads stay open. Serve refuses a non-loopback listener
-//     without a token.
+//     <token>", and so does the event stream for a client off loopback (or
+//     ?access_token=<token>, for browsers' EventSource); other reads stay
+//     open. Serve refuses a non-loopback listener without a token.
 //   - Host headers other than IP addresses, localhost and WithAllowedHosts
 //     are refused, so a web page cannot reach a loopback API through DNS
 //     rebinding; requiring application/json bodies keeps other sites' forms
@@ -26,6 +27,9 @@
 //   - The server has read, write and idle timeouts; event streams are exempt
 //     from the write timeout and end when the server shuts down or the
 //     handler is closed.
+//   - At most WithMaxStreams event streams are open at once (503
+//     too_many_streams beyond), and they share one peer poller, so their
+//     cost is bounded whoever opens them.
 //   - Lookups of a block or reading that is not (yet) known answer 503
 //     (code "syncing", with Retry-After) instead of 404 while the node is
 //     catching up with a peer: it may be in blocks not downloaded yet.

@@ -29,9 +29,11 @@ const (
 	CodeSyncing        = "syncing"                // 503: the node is catching up; what you asked for may come
 	CodePendingFull    = "pending_full"           // 503: too many readings wait to be mined
 	CodeNodeFailed     = "node_failed"            // 503: the node's storage failed and it is stopping
+	CodeTooManyStreams = "too_many_streams"       // 503: the node serves as many event streams as it allows
 	CodePeerTimeout    = "peer_timeout"           // 504: the peer did not answer in time
 	retryAfterSyncing  = 5                        // seconds, in Retry-After of 503 syncing
 	retryAfterPoolFull = 10                       // seconds, in Retry-After of 503 pending_full
+	retryAfterStreams  = 10                       // seconds, in Retry-After of 503 too_many_streams
 )
 
 // errorBody is the one shape of every error response.

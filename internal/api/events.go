@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -45,21 +46,48 @@ type peerEvent struct {
 	Addrs []string `json:"addrs,omitempty"`
 }
 
+// peerBuffer is how many peer events a stream may fall behind before it
+// misses some.
+const peerBuffer = 64
+
 // events streams changes as server-sent events: GET /api/v1/events.
 //
+// Off loopback, a stream needs the token when one is set: in the
+// Authorization header like a write, or as ?access_token= because
+// browsers' EventSource cannot set headers. At most maxStreams are open at
+// once; one more is refused with 503 before anything is set up for it.
+//
 // Chain events come from the node as they happen. Peer events come from
-// polling the connected peers every peerPoll (package p2p has no
-// connection hook for outsiders yet), so a peer that comes and goes between
-// two polls is not reported. A stream that falls behind by more than its
-// buffer misses chain events: a client that sees heights jump should
-// read /api/v1/status.
+// the handler's one peer poller (peerHub), so a peer that comes and goes
+// between two polls is not reported. A stream that falls behind by more
+// than its buffers misses events: a client that sees heights jump should
+// read /api/v1/status, one that doubts its peers /api/v1/peers.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.token != "" && !isLoopbackHost(r.RemoteAddr) &&
+		!h.bearerOK(r) && !h.isToken(r.URL.Query().Get("access_token")) {
+		unauthorized(w, "an event stream from another machine needs the header Authorization: Bearer <token> "+
+			"or ?access_token=<token>; the token is in the node's data directory")
+		return
+	}
+	select {
+	case h.streams <- struct{}{}:
+		defer func() { <-h.streams }()
+	default:
+		e := newError(http.StatusServiceUnavailable, CodeTooManyStreams,
+			"this node already serves %d event streams, as many as it allows; try again later", cap(h.streams))
+		e.retryAfter = retryAfterStreams
+		writeError(w, e)
+		return
+	}
+
 	rc := http.NewResponseController(w)
 	// A stream lives longer than the server's write timeout allows other
 	// responses; the server's shutdown ends it instead.
 	_ = rc.SetWriteDeadline(time.Time{})
-	chainEvents, stop := h.svc.Subscribe(256)
-	defer stop()
+	chainEvents, stopChain := h.svc.Subscribe(256)
+	defer stopChain()
+	peerEvents, peers, stopPeers := h.subscribePeers()
+	defer stopPeers()
 
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
@@ -80,17 +108,11 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 
 	st := h.svc.Status()
-	known := map[string]bool{}
-	for _, p := range h.svc.Peers() {
-		known[p.ID] = true
-	}
 	fmt.Fprint(bw, "retry: 3000\n\n")
-	if send(EventReady, readyEvent{Height: st.Chain.Height, Hash: st.Chain.Tip, Peers: len(known)}) != nil {
+	if send(EventReady, readyEvent{Height: st.Chain.Height, Hash: st.Chain.Tip, Peers: peers}) != nil {
 		return
 	}
 
-	poll := time.NewTicker(h.cfg.peerPoll)
-	defer poll.Stop()
 	beat := time.NewTicker(heartbeat)
 	defer beat.Stop()
 	for {
@@ -111,20 +133,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			if err == nil {
 				err = send(EventTip, tipEvent{Height: e.Height, Hash: e.Tip, Connected: e.Connected})
 			}
-		case <-poll.C:
-			now := map[string]bool{}
-			for _, p := range h.svc.Peers() {
-				now[p.ID] = true
-				if !known[p.ID] && err == nil {
-					err = send(EventPeerConnected, peerEvent{ID: p.ID, Addrs: p.Addrs})
-				}
-			}
-			for id := range known {
-				if !now[id] && err == nil {
-					err = send(EventPeerGone, peerEvent{ID: id})
-				}
-			}
-			known = now
+		case c := <-peerEvents:
+			err = send(c.name, c.peer)
 		case <-beat.C:
 			fmt.Fprint(bw, ": keep-alive\n\n")
 			if err = bw.Flush(); err == nil {
@@ -135,4 +145,113 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			return // the client went away
 		}
 	}
+}
+
+// peerChange is a peer event for the streams.
+type peerChange struct {
+	name string // EventPeerConnected or EventPeerGone
+	peer peerEvent
+}
+
+// peerHub is the one poller of the connected peers behind every event
+// stream (package p2p has no connection hook for outsiders yet). It runs
+// while streams are subscribed: the first starts it, the last to leave (or
+// Close) stops it. Every peerPoll it diffs the connected peers against the
+// last poll and sends the changes to each stream without blocking: a
+// stream whose buffer is full misses them, and the poller goes on.
+type peerHub struct {
+	mu    sync.Mutex
+	subs  map[chan peerChange]struct{}
+	known map[string]bool // connected peers at the last poll
+	stop  chan struct{}   // closed to stop the running poller; nil when none runs
+}
+
+// subscribePeers subscribes a stream to the peer poller, starting it if
+// none runs. It returns the stream's channel, the number of connected
+// peers that its events follow on from, and the function that
+// unsubscribes. Once the handler is closed the channel is nil.
+func (h *Handler) subscribePeers() (<-chan peerChange, int, func()) {
+	p := &h.peerHub
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-h.done:
+		return nil, 0, func() {}
+	default:
+	}
+	if p.stop == nil {
+		p.known = nil
+		p.update(h.svc.Peers())
+		p.subs = map[chan peerChange]struct{}{}
+		p.stop = make(chan struct{})
+		h.wg.Add(1) // Close takes p.mu before it waits, and we checked h.done under it
+		go h.pollPeers(p.stop)
+	}
+	ch := make(chan peerChange, peerBuffer)
+	p.subs[ch] = struct{}{}
+	return ch, len(p.known), func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		delete(p.subs, ch)
+		if len(p.subs) == 0 && p.stop != nil {
+			close(p.stop)
+			p.stop = nil
+		}
+	}
+}
+
+// pollPeers is the poller started by subscribePeers; it runs until stop
+// is closed or the handler is.
+func (h *Handler) pollPeers(stop <-chan struct{}) {
+	defer h.wg.Done()
+	p := &h.peerHub
+	tick := time.NewTicker(h.cfg.peerPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-h.done:
+			return
+		case <-tick.C:
+		}
+		now := h.svc.Peers()
+		p.mu.Lock()
+		select {
+		case <-stop: // the streams left during the poll; a new poller may own p now
+			p.mu.Unlock()
+			return
+		default:
+		}
+		changes := p.update(now)
+		for ch := range p.subs {
+			for _, c := range changes {
+				select {
+				case ch <- c:
+				default: // the stream is behind: it misses this event
+				}
+			}
+		}
+		p.mu.Unlock()
+	}
+}
+
+// update makes now the known peers and returns what changed. The caller
+// holds p.mu.
+func (p *peerHub) update(now []Peer) []peerChange {
+	var changes []peerChange
+	set := make(map[string]bool, len(now))
+	for _, q := range now {
+		if !p.known[q.ID] && !set[q.ID] {
+			changes = append(changes, peerChange{EventPeerConnected, peerEvent{ID: q.ID, Addrs: q.Addrs}})
+		}
+		set[q.ID] = true
+	}
+	for id := range p.known {
+		if !set[id] {
+			changes = append(changes, peerChange{EventPeerGone, peerEvent{ID: id}})
+		}
+	}
+	p.known = set
+	return changes
 }

@@ -29,6 +29,7 @@ func (s NodeService) Status() Status {
 		TipTime:    s.Node.TipBlock().Header.Time,
 		Pending:    s.Node.Pending(),
 	}
+	st.FinalHeight, st.Final = s.Node.Final()
 	for _, a := range s.Host.Addrs() {
 		st.Addrs = append(st.Addrs, a.String())
 	}

@@ -58,8 +58,12 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 
 // IsLoopback reports whether addr is a loopback address (127.0.0.0/8 or
 // ::1).
-func IsLoopback(addr net.Addr) bool {
-	host := addr.String()
+func IsLoopback(addr net.Addr) bool { return isLoopbackHost(addr.String()) }
+
+// isLoopbackHost reports whether hostport ("host:port" or a bare host) is
+// a loopback IP address; names, localhost included, are not.
+func isLoopbackHost(hostport string) bool {
+	host := hostport
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}

@@ -51,6 +51,10 @@ type Status struct {
 	Difficulty uint32
 	Chain      chain.Status
 	TipTime    int64  // tip block time, Unix milliseconds
+	// FinalHeight and Final are the highest final block: it never leaves
+	// the main chain (docs/PROTOCOL.md 4.7).
+	FinalHeight uint64
+	Final       chain.Hash
 	Pending    int    // readings waiting to be mined
 	Peers      int    // connected peers
 	BestPeer   uint64 // highest height a connected peer reported

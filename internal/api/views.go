@@ -20,9 +20,13 @@ type StatusView struct {
 	Height     uint64   `json:"height"`
 	TipTime    int64    `json:"tip_time"`
 	TotalWork  string   `json:"total_work"`
-	Peers      int      `json:"peers"`
-	Pending    int      `json:"pending"`
-	Sync       SyncView `json:"sync"`
+	// FinalizedHeight and FinalizedHash: the highest final block, which
+	// never leaves the main chain.
+	FinalizedHeight uint64   `json:"finalized_height"`
+	FinalizedHash   string   `json:"finalized_hash"`
+	Peers           int      `json:"peers"`
+	Pending         int      `json:"pending"`
+	Sync            SyncView `json:"sync"`
 }
 
 // Sync states.
@@ -71,6 +75,7 @@ func newStatusView(st Status) StatusView {
 		PeerID: st.PeerID, Addrs: addrs, Network: st.Network, Difficulty: st.Difficulty,
 		Genesis: st.Chain.Genesis.String(), Tip: st.Chain.Tip.String(), Height: st.Chain.Height,
 		TipTime: st.TipTime, TotalWork: work(st.Chain.Work).String(),
+		FinalizedHeight: st.FinalHeight, FinalizedHash: st.Final.String(),
 		Peers: st.Peers, Pending: st.Pending, Sync: syncView(st),
 	}
 }

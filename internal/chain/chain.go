@@ -1,28 +1,68 @@
 package chain
 
 import (
+	"errors"
 	"fmt"
 	"math/big"
+	"sort"
 	"time"
 )
 
-// entry is one known, fully validated block in the block tree.
+// entry is one known, fully validated block in the block tree. Once a
+// main-chain block is final and the chain has a BodySource, its body (block
+// and ids) is dropped from memory and read back from the source on demand.
 type entry struct {
-	block  *Block
-	hash   Hash
-	ids    []Hash // reading ids, cached
-	parent *entry
-	height uint64
-	work   *big.Int // cumulative work from genesis up to and including this block
+	header   Header
+	block    *Block // nil once the body is dropped
+	hash     Hash
+	ids      []Hash // reading ids, cached; nil once the body is dropped
+	parent   *entry
+	height   uint64
+	children int       // known blocks whose parent this is
+	since    time.Time // when it joined the main chain (main-chain blocks)
 }
 
-// Chain is the tree of every valid block a node knows, and the main chain:
-// the branch with the most work. It is not safe for concurrent use.
+// BodySource reads back a block the owner stored: the chain calls it for a
+// final main-chain block whose body it dropped. The owner checks what it
+// read against the hash (and its readings root) and reports damage as an
+// error, so that a damaged body is never served.
+type BodySource func(Hash) (*Block, error)
+
+// Limits on side branches (blocks off the main chain). Only branches that
+// fork above the final depth are kept at all; within that window an
+// attacker can still mine siblings, each at the price of a block, and these
+// caps bound what they hold. When a cap is reached the side leaf with the
+// least work makes room, or the new block is refused (ErrTooManyForks) if it
+// has less work than every leaf.
+const (
+	MaxSideBlocks = 1 << 15
+	MaxSideBytes  = 16 << 20
+)
+
+// TieWindow is how long a new tip can still be displaced by a block of equal
+// work with a lower hash. Two blocks mined at the same time on different
+// nodes reach each other well within it, and every node then picks the
+// lower hash; a sibling made later than that never displaces an
+// established tip, whatever its hash.
+const TieWindow = 2 * time.Second
+
+// Chain is the tree of every valid block a node knows within the final
+// depth, and the main chain: the branch with the most work. It is not safe
+// for concurrent use.
 type Chain struct {
-	params   Params
-	index    map[Hash]*entry
-	main     []*entry        // main[h] is the main-chain block at height h
-	readings map[Hash]uint64 // reading id -> height of the main-chain block holding it
+	params    Params
+	work      *big.Int // work of one block: the network's difficulty is fixed
+	bodies    BodySource
+	keptFrom  uint64 // main blocks from this height up have their body in memory
+	final     uint64 // height of the highest final block
+	index     map[Hash]*entry
+	main      []*entry        // main[h] is the main-chain block at height h
+	readings  map[Hash]uint64 // reading id -> height of the main-chain block holding it
+	side      map[Hash]*entry // blocks off the main chain
+	sideBytes int             // their encoded size
+	tipSince  time.Time       // when the tip became the tip; zero if restored
+	cp        *Checkpoint     // the block this node requires, if any
+	sigs      *SigCache       // signatures verified, shared with the owner
 }
 
 // Status summarises a chain for peers: enough to tell whose tip is better.
@@ -33,17 +73,17 @@ type Status struct {
 	Work    *big.Int
 }
 
-// Better reports whether s has a better tip than o by the fork-choice rule.
-func (s Status) Better(o Status) bool { return betterTip(s.Work, s.Tip, o.Work, o.Tip) }
-
-func betterTip(workA *big.Int, hashA Hash, workB *big.Int, hashB Hash) bool {
-	if c := workA.Cmp(workB); c != 0 {
+// Better reports whether s has a tip worth fetching from o's point of view:
+// more work, or equal work and a lower hash (which wins only within
+// TieWindow; see (*Chain).Process).
+func (s Status) Better(o Status) bool {
+	if c := s.Work.Cmp(o.Work); c != 0 {
 		return c > 0
 	}
-	return hashA.Less(hashB)
+	return s.Tip.Less(o.Tip)
 }
 
-// Update says what AddBlock changed and what the caller must do about it.
+// Update says what Process changed and what the caller must do about it.
 type Update struct {
 	Hash   Hash   // the block added
 	Height uint64 // its height
@@ -57,6 +97,15 @@ type Update struct {
 	// Returned lists readings of disconnected blocks that are not in the new
 	// main chain: the owner must put them back into its pending set.
 	Returned []Reading
+	// Adopted lists readings of a side branch that ties the main chain's
+	// work without winning, that the main chain lacks: the owner should add
+	// them to its pending set (space permitting), so that the next block
+	// holds them and the tie ends with every reading on one chain.
+	Adopted []Reading
+	// Pruned lists blocks dropped from the tree: side branches that fork
+	// below the final depth, or that made room under the side-branch caps.
+	// The owner deletes them from its store.
+	Pruned []Hash
 }
 
 // New returns a chain holding only the genesis block of p.
@@ -65,14 +114,60 @@ func New(p Params) (*Chain, error) {
 		return nil, fmt.Errorf("network parameters: %w", err)
 	}
 	g := p.Genesis()
-	e := &entry{block: g, hash: g.Hash(), height: 0, work: BlockWork(p.Difficulty)}
+	e := &entry{header: g.Header, block: g, hash: g.Hash(), height: 0}
 	return &Chain{
 		params:   p,
+		work:     BlockWork(p.Difficulty),
 		index:    map[Hash]*entry{e.hash: e},
 		main:     []*entry{e},
 		readings: map[Hash]uint64{},
+		side:     map[Hash]*entry{},
+		keptFrom: 1,
 	}, nil
 }
+
+// SetBodySource lets the chain drop the bodies of final main-chain blocks
+// from memory (it keeps their headers and the reading index) and read them
+// back through src. Without one every body stays in memory.
+func (c *Chain) SetBodySource(src BodySource) {
+	c.bodies = src
+	c.dropFinalBodies()
+}
+
+// dropFinalBodies forgets the bodies of final main-chain blocks, if the
+// chain can read them back.
+func (c *Chain) dropFinalBodies() {
+	if c.bodies == nil {
+		return
+	}
+	for ; c.keptFrom <= c.final; c.keptFrom++ {
+		e := c.main[c.keptFrom]
+		e.block, e.ids = nil, nil
+	}
+}
+
+// body returns e's block, from memory or the body source.
+func (c *Chain) body(e *entry) (*Block, error) {
+	if e.block != nil {
+		return e.block, nil
+	}
+	b, err := c.bodies(e.hash)
+	if err != nil {
+		return nil, fmt.Errorf("block %s at height %d: %w", e.hash.Short(), e.height, err)
+	}
+	return b, nil
+}
+
+// workAt is the cumulative work of a chain whose tip is at height: the
+// difficulty is the network's for every block.
+func (c *Chain) workAt(height uint64) *big.Int {
+	return new(big.Int).Mul(new(big.Int).SetUint64(height+1), c.work)
+}
+
+// SetSigCache makes the chain skip signatures that cache holds as verified,
+// and add those it verifies. The owner shares the cache with whatever
+// verifies signatures outside its lock (a batch from a sync, on all cores).
+func (c *Chain) SetSigCache(cache *SigCache) { c.sigs = cache }
 
 // Params returns the network parameters.
 func (c *Chain) Params() Params { return c.params }
@@ -91,22 +186,104 @@ func (c *Chain) TipHash() Hash { return c.tip().hash }
 // Height returns the height of the main-chain tip.
 func (c *Chain) Height() uint64 { return c.tip().height }
 
+// FinalHeight returns the height of the highest final block: no block at or
+// below it can leave the main chain. A main-chain block becomes final once
+// it has at least Params.MaxReorgDepth blocks on top of it and has been on
+// the main chain for Params.FinalAge, as of the latest time the chain was
+// given (Process, Advance). With a checkpoint the chain is below, nothing
+// but genesis is final yet: the checkpoint, not the depth, decides which
+// branch is followed up to it. The final height never goes down.
+func (c *Chain) FinalHeight() uint64 { return c.final }
+
+// Advance moves the final height up to what now allows (see FinalHeight)
+// and returns it. Process calls it; an owner calls it to let time make
+// blocks final while no block arrives. Side branches that fall below the
+// final height are pruned by the next block Process accepts.
+func (c *Chain) Advance(now time.Time) uint64 {
+	d := uint64(c.params.MaxReorgDepth)
+	if c.cp != nil && c.Height() < c.cp.Height {
+		return c.final
+	}
+	for next := c.final + 1; next+d <= c.Height(); next++ {
+		if e := c.main[next]; !now.IsZero() && now.Sub(e.since) < c.params.FinalAge {
+			break
+		}
+		c.final = next
+	}
+	c.dropFinalBodies()
+	return c.final
+}
+
+// Checkpoint is a block a node requires on its main chain, learnt from a
+// source the operator trusts (another node's `p2pchain status`). It is the
+// node's own policy, not a network parameter.
+type Checkpoint struct {
+	Height uint64
+	Hash   Hash
+}
+
+// SetCheckpoint makes the chain refuse every block at cp.Height but cp.Hash
+// (ErrCheckpoint), and hold no block final below it until its main chain
+// reaches it, so that a new node led onto another branch by its first
+// peers still moves to the branch through the checkpoint. It fails if the
+// main chain already holds another block at that height.
+func (c *Chain) SetCheckpoint(cp Checkpoint) error {
+	if cp.Height == 0 {
+		return errors.New("checkpoint at height 0: the genesis block is fixed by the network")
+	}
+	if cp.Height < uint64(len(c.main)) && c.main[cp.Height].hash != cp.Hash {
+		return ruleErr(ErrCheckpoint, "the main chain holds %s at height %d, the checkpoint is %s",
+			c.main[cp.Height].hash.Short(), cp.Height, cp.Hash.Short())
+	}
+	c.cp = &cp
+	if c.Height() < cp.Height {
+		// Nothing above the dropped bodies is final until the checkpoint
+		// is reached (call SetCheckpoint before SetBodySource).
+		c.final = c.keptFrom - 1
+	}
+	return nil
+}
+
 // Status returns the chain's status.
 func (c *Chain) Status() Status {
 	t := c.tip()
-	return Status{Genesis: c.Genesis(), Tip: t.hash, Height: t.height, Work: new(big.Int).Set(t.work)}
+	return Status{Genesis: c.Genesis(), Tip: t.hash, Height: t.height, Work: c.workAt(t.height)}
 }
 
 // Len returns the number of blocks in the tree, side branches included.
 func (c *Chain) Len() int { return len(c.index) }
 
-// Block returns a known block by hash, on the main chain or not.
+// SideLen returns the number of blocks off the main chain and their encoded
+// size in bytes.
+func (c *Chain) SideLen() (blocks, bytes int) { return len(c.side), c.sideBytes }
+
+// Block returns a known block by hash, on the main chain or not. A body
+// that cannot be read back is not found (LoadBlock says why).
 func (c *Chain) Block(h Hash) (*Block, bool) {
+	b, err := c.LoadBlock(h)
+	return b, err == nil
+}
+
+// ErrNotKnown is returned by LoadBlock for a hash the chain does not know.
+var ErrNotKnown = errors.New("block not known")
+
+// LoadBlock returns a known block by hash, on the main chain or not, or why
+// its body could not be read back.
+func (c *Chain) LoadBlock(h Hash) (*Block, error) {
 	e, ok := c.index[h]
 	if !ok {
-		return nil, false
+		return nil, ErrNotKnown
 	}
-	return e.block, true
+	return c.body(e)
+}
+
+// Header returns the header of a known block.
+func (c *Chain) Header(h Hash) (Header, bool) {
+	e, ok := c.index[h]
+	if !ok {
+		return Header{}, false
+	}
+	return e.header, true
 }
 
 // HasBlock reports whether the block is known.
@@ -117,7 +294,16 @@ func (c *Chain) BlockAt(height uint64) (*Block, bool) {
 	if height >= uint64(len(c.main)) {
 		return nil, false
 	}
-	return c.main[height].block, true
+	b, err := c.body(c.main[height])
+	return b, err == nil
+}
+
+// HashAt returns the hash of the main-chain block at height.
+func (c *Chain) HashAt(height uint64) (Hash, bool) {
+	if height >= uint64(len(c.main)) {
+		return Hash{}, false
+	}
+	return c.main[height].hash, true
 }
 
 // IsMain reports whether the block with hash h is on the main chain.
@@ -136,10 +322,13 @@ func (c *Chain) FindReading(id Hash) (Reading, *Block, bool) {
 	if !ok {
 		return Reading{}, nil, false
 	}
-	e := c.main[h]
-	for i, rid := range e.ids {
-		if rid == id {
-			return e.block.Readings[i], e.block, true
+	b, err := c.body(c.main[h])
+	if err != nil {
+		return Reading{}, nil, false
+	}
+	for i := range b.Readings {
+		if b.Readings[i].ID() == id {
+			return b.Readings[i], b, true
 		}
 	}
 	return Reading{}, nil, false // unreachable while the index is consistent
@@ -148,98 +337,253 @@ func (c *Chain) FindReading(id Hash) (Reading, *Block, bool) {
 // HasReading reports whether a reading is in the main chain.
 func (c *Chain) HasReading(id Hash) bool { _, ok := c.readings[id]; return ok }
 
-// AddBlock validates b against every rule and adds it to the block tree. If
-// it gives a better tip, the main chain moves to it (reorganising if needed).
-// now is the caller's clock, used only for the future-time rule.
-func (c *Chain) AddBlock(b *Block, now time.Time) (*Update, error) {
+// Flags change how Process treats a block.
+type Flags uint8
+
+const (
+	// Restored marks a block read back from the node's own store, which
+	// the node validated before it stored it: its signatures and the
+	// future-time rule are not checked again (the readings root, which
+	// commits to every signature, is), and it cannot displace a tip of
+	// equal work.
+	Restored Flags = 1 << iota
+)
+
+// Process is the one entry point for a block: it checks every rule, in the
+// order of the package doc (cheap checks first: a known block costs one
+// header hash, a block on an unknown parent a header and no signature), and
+// adds the block to the tree. If it gives a better tip, the main chain moves
+// to it (reorganising if needed). now is the caller's clock, used for the
+// future-time rule and the tie window.
+func (c *Chain) Process(b *Block, now time.Time, flags Flags) (*Update, error) {
 	hash := b.Hash()
-	if _, ok := c.index[hash]; ok {
-		return nil, ruleErr(ErrDuplicateBlock, "block %s", hash.Short())
-	}
-	if b.Header.Height == 0 {
-		return nil, ruleErr(ErrBadGenesis, "block %s claims height 0", hash.Short())
-	}
-	if err := CheckBlock(b, c.params); err != nil {
+	parent, err := c.checkContext(&b.Header, hash, now, flags)
+	if err != nil {
 		return nil, err
 	}
-	return c.addChecked(b, hash, now)
+	// Rule 6: the body against the header, no signature yet.
+	ids, err := CheckBody(b, c.params)
+	if err != nil {
+		return nil, err
+	}
+	// Rule 7: signatures, the costly part.
+	if flags&Restored == 0 {
+		if err := CheckSignatures(b, ids, c.sigs); err != nil {
+			return nil, err
+		}
+	}
+	// Rule 8: no reading already in an ancestor.
+	if err := c.checkAncestry(parent, ids); err != nil {
+		return nil, err
+	}
+	return c.insert(b, hash, ids, parent, now, flags&Restored != 0)
 }
 
-// AddCheckedBlock is AddBlock for a block that passed CheckBlock with this
-// chain's parameters already (on any goroutine): it checks rules 6 to 9.
-func (c *Chain) AddCheckedBlock(b *Block, now time.Time) (*Update, error) {
-	hash := b.Hash()
+// CheckContext checks rules 2 to 5 of a header (Process's checks before the
+// body): not known, a valid header, a known parent, and its place in the
+// tree. It adds nothing to the tree (it may move the final height up to
+// now, as Advance does). An owner uses it to decide, under its lock, which
+// blocks deserve their signatures checked outside it.
+func (c *Chain) CheckContext(h *Header, now time.Time) error {
+	_, err := c.checkContext(h, h.Hash(), now, 0)
+	return err
+}
+
+func (c *Chain) checkContext(h *Header, hash Hash, now time.Time, flags Flags) (*entry, error) {
+	c.Advance(now)
+	// Rule 2: a block is processed once.
 	if _, ok := c.index[hash]; ok {
 		return nil, ruleErr(ErrDuplicateBlock, "block %s", hash.Short())
 	}
-	if b.Header.Height == 0 {
+	// Rule 3: the header alone.
+	if h.Height == 0 {
 		return nil, ruleErr(ErrBadGenesis, "block %s claims height 0", hash.Short())
 	}
-	return c.addChecked(b, hash, now)
-}
-
-func (c *Chain) addChecked(b *Block, hash Hash, now time.Time) (*Update, error) {
-	h := &b.Header
-	// Rules 6 to 8: the block's place in the tree and its time.
+	if err := CheckHeader(h, c.params); err != nil {
+		return nil, err
+	}
+	// Rules 4 and 5: the block's place in the tree, its time and its depth.
 	parent, ok := c.index[h.Parent]
 	if !ok {
 		return nil, ruleErr(ErrUnknownParent, "block %s at height %d has parent %s", hash.Short(), h.Height, h.Parent.Short())
 	}
-	if h.Height != parent.height+1 {
-		return nil, ruleErr(ErrBadHeight, "height %d on a parent at %d", h.Height, parent.height)
+	linkNow := now
+	if flags&Restored != 0 {
+		linkNow = time.Time{}
 	}
-	if h.Time < parent.block.Header.Time {
-		return nil, ruleErr(ErrTimeBeforeParent, "time %d before parent's %d", h.Time, parent.block.Header.Time)
-	}
-	if limit := now.Add(c.params.MaxFutureDrift).UnixMilli(); h.Time > limit {
-		return nil, ruleErr(ErrTimeTooNew, "time %d is %d ms ahead of now", h.Time, h.Time-now.UnixMilli())
-	}
-	// Rule 9: no reading already in an ancestor.
-	ids := b.ReadingIDs()
-	if err := c.checkAncestry(parent, ids); err != nil {
+	if err := CheckLink(h, &parent.header, linkNow, c.params); err != nil {
 		return nil, err
 	}
-
-	return c.insert(b, hash, ids, parent), nil
+	if c.cp != nil && h.Height == c.cp.Height && hash != c.cp.Hash {
+		return nil, ruleErr(ErrCheckpoint, "block %s at height %d is not the checkpoint %s", hash.Short(), h.Height, c.cp.Hash.Short())
+	}
+	// The branch's fork point, not only a main-chain parent: Advance can
+	// raise the final height above a side branch before the next tip
+	// change prunes it, and that branch must not grow past a final block.
+	fork := parent
+	for !c.onMain(fork) {
+		fork = fork.parent
+	}
+	if fork.height < c.FinalHeight() {
+		return nil, ruleErr(ErrForkTooDeep, "block at height %d forks from the main chain at %d, below the final height %d",
+			h.Height, fork.height, c.FinalHeight())
+	}
+	return parent, nil
 }
+
+// CheckLink checks that h follows parent: height one more, time not before
+// the parent's and, unless now is zero, not more than Params.MaxFutureDrift
+// ahead of now.
+func CheckLink(h, parent *Header, now time.Time, p Params) error {
+	if h.Height != parent.Height+1 {
+		return ruleErr(ErrBadHeight, "height %d on a parent at %d", h.Height, parent.Height)
+	}
+	if h.Time < parent.Time {
+		return ruleErr(ErrTimeBeforeParent, "time %d before parent's %d", h.Time, parent.Time)
+	}
+	if !now.IsZero() {
+		if limit := addMillis(now.UnixMilli(), p.MaxFutureDrift.Milliseconds()); h.Time > limit {
+			return ruleErr(ErrTimeTooNew, "time %d is %d ms ahead of now", h.Time, h.Time-now.UnixMilli())
+		}
+	}
+	return nil
+}
+
+// AddBlock is Process without flags: a block from a peer or the miner.
+func (c *Chain) AddBlock(b *Block, now time.Time) (*Update, error) { return c.Process(b, now, 0) }
+
+// Restore is Process with Restored: a block read back from the node's own
+// store at start-up, now being the time of the start. Blocks must come
+// parents first. Restored blocks count as joining the main chain at now:
+// a node that was down does not hold its newest blocks final until it has
+// been up with them for Params.FinalAge.
+func (c *Chain) Restore(b *Block, now time.Time) (*Update, error) { return c.Process(b, now, Restored) }
 
 // insert puts a checked block into the tree and moves the tip to it if it is
-// better.
-func (c *Chain) insert(b *Block, hash Hash, ids []Hash, parent *entry) *Update {
-	e := &entry{block: b, hash: hash, ids: ids, parent: parent, height: b.Header.Height,
-		work: new(big.Int).Add(parent.work, BlockWork(b.Header.Difficulty))}
-	c.index[hash] = e
+// better: more work, or equal work, a lower hash and a tip younger than
+// TieWindow (never for a restored block, nor over a restored tip).
+func (c *Chain) insert(b *Block, hash Hash, ids []Hash, parent *entry, now time.Time, restored bool) (*Update, error) {
+	e := &entry{header: b.Header, block: b, hash: hash, ids: ids, parent: parent, height: b.Header.Height}
+	t := c.tip()
+	cmp := cmpHeight(e.height, t.height) // every block has the same work
+	wins := cmp > 0 || (cmp == 0 && !restored && !c.tipSince.IsZero() && hash.Less(t.hash) && now.Sub(c.tipSince) < TieWindow)
 	u := &Update{Hash: hash, Height: e.height}
-	if t := c.tip(); betterTip(e.work, e.hash, t.work, t.hash) {
-		c.setTip(e, u)
+	if !wins {
+		if err := c.makeRoom(e, b.EncodedSize(), u); err != nil {
+			return nil, err
+		}
 	}
-	return u
+	c.index[hash] = e
+	parent.children++
+	if wins {
+		since := now
+		c.setTip(e, u, now, restored)
+		c.Advance(since)
+		c.prune(u)
+		return u, nil
+	}
+	c.addSide(e)
+	if cmp == 0 && !restored {
+		u.Adopted = c.missingReadings(e)
+	}
+	return u, nil
 }
 
-// Restore adds a block that this node validated before, read back from its
-// own store at start-up: it checks only that the block links to a known
-// parent at the right height, not its proof of work, signatures or readings,
-// which is what makes a restart with a long chain fast. Blocks must come
-// parents first. Fork choice runs as in AddBlock, and the Update is returned
-// for the caller to compare against what it had stored. Never use it for
-// blocks from anywhere but the node's own store.
-func (c *Chain) Restore(b *Block) (*Update, error) {
-	hash := b.Hash()
-	if _, ok := c.index[hash]; ok {
-		return nil, ruleErr(ErrDuplicateBlock, "block %s", hash.Short())
+func (c *Chain) addSide(e *entry) {
+	c.side[e.hash] = e
+	c.sideBytes += e.block.EncodedSize()
+}
+
+// dropSide removes a side block from the tree.
+func (c *Chain) dropSide(e *entry, u *Update) {
+	delete(c.side, e.hash)
+	delete(c.index, e.hash)
+	c.sideBytes -= e.block.EncodedSize()
+	e.parent.children--
+	u.Pruned = append(u.Pruned, e.hash)
+}
+
+// makeRoom keeps the side branches within MaxSideBlocks and MaxSideBytes
+// before e (size bytes) joins them: side leaves with the least work go
+// first, and e is refused if it has less work than every leaf.
+func (c *Chain) makeRoom(e *entry, size int, u *Update) error {
+	for len(c.side)+1 > MaxSideBlocks || c.sideBytes+size > MaxSideBytes {
+		var least *entry
+		for _, s := range c.side {
+			if s.children == 0 && s != e.parent && (least == nil || s.height < least.height ||
+				(s.height == least.height && least.hash.Less(s.hash))) {
+				least = s
+			}
+		}
+		if least == nil || e.height <= least.height {
+			return ruleErr(ErrTooManyForks, "%d side blocks (%d bytes) kept, and block %s has no more work than any",
+				len(c.side), c.sideBytes, e.hash.Short())
+		}
+		c.dropSide(least, u)
 	}
-	parent, ok := c.index[b.Header.Parent]
-	if !ok {
-		return nil, ruleErr(ErrUnknownParent, "stored block %s at height %d has parent %s", hash.Short(), b.Header.Height, b.Header.Parent.Short())
+	return nil
+}
+
+// prune drops the side branches that fork below the final height:
+// they can no longer win.
+func (c *Chain) prune(u *Update) {
+	final := c.FinalHeight()
+	if final == 0 || len(c.side) == 0 {
+		return
 	}
-	if b.Header.Height != parent.height+1 {
-		return nil, ruleErr(ErrBadHeight, "stored block at height %d on a parent at %d", b.Header.Height, parent.height)
+	// The fork point of each side block, each found once.
+	fork := make(map[*entry]*entry, len(c.side))
+	find := func(e *entry) *entry {
+		if c.onMain(e) {
+			return e
+		}
+		if f, ok := fork[e]; ok {
+			return f
+		}
+		var path []*entry
+		x := e
+		for ; !c.onMain(x); x = x.parent {
+			if f, ok := fork[x]; ok {
+				x = f
+				break
+			}
+			path = append(path, x)
+		}
+		for _, p := range path {
+			fork[p] = x
+		}
+		return x
 	}
-	return c.insert(b, hash, b.ReadingIDs(), parent), nil
+	var dead []*entry
+	for _, s := range c.side {
+		if find(s).height < final {
+			dead = append(dead, s)
+		}
+	}
+	// Children before parents, so that each drop removes a leaf.
+	sort.Slice(dead, func(i, j int) bool { return dead[i].height > dead[j].height })
+	for _, s := range dead {
+		c.dropSide(s, u)
+	}
+}
+
+// missingReadings returns the readings of e's branch, from the fork point
+// up, that the main chain does not hold.
+func (c *Chain) missingReadings(e *entry) []Reading {
+	var out []Reading
+	for x := e; !c.onMain(x); x = x.parent {
+		for i, id := range x.ids {
+			if _, ok := c.readings[id]; !ok {
+				out = append(out, x.block.Readings[i])
+			}
+		}
+	}
+	return out
 }
 
 // checkAncestry reports ErrDuplicateReading if one of ids is in parent or
-// any of its ancestors.
+// any of its ancestors. Side ancestors are few (a side branch forks above
+// the final depth); main-chain ancestors are found through the index.
 func (c *Chain) checkAncestry(parent *entry, ids []Hash) error {
 	if len(ids) == 0 {
 		return nil
@@ -248,7 +592,6 @@ func (c *Chain) checkAncestry(parent *entry, ids []Hash) error {
 	for _, id := range ids {
 		want[id] = struct{}{}
 	}
-	// Side-branch ancestors: check their readings one by one.
 	x := parent
 	for ; !c.onMain(x); x = x.parent {
 		for _, id := range x.ids {
@@ -268,14 +611,16 @@ func (c *Chain) checkAncestry(parent *entry, ids []Hash) error {
 
 // setTip makes e the main-chain tip, disconnecting the old branch down to the
 // fork point and connecting the new one, and records both in u.
-func (c *Chain) setTip(e *entry, u *Update) {
+func (c *Chain) setTip(e *entry, u *Update, now time.Time, restored bool) {
 	var path []*entry // new branch, tip first
 	fork := e
 	for ; !c.onMain(fork); fork = fork.parent {
 		path = append(path, fork)
 	}
+	var gone []*entry
 	for h := c.tip().height; h > fork.height; h-- {
 		old := c.main[h]
+		gone = append(gone, old)
 		u.Disconnected = append(u.Disconnected, old.block)
 		for _, id := range old.ids {
 			delete(c.readings, id)
@@ -284,11 +629,19 @@ func (c *Chain) setTip(e *entry, u *Update) {
 	c.main = c.main[:fork.height+1]
 	for i := len(path) - 1; i >= 0; i-- {
 		n := path[i]
+		if _, ok := c.side[n.hash]; ok {
+			delete(c.side, n.hash)
+			c.sideBytes -= n.block.EncodedSize()
+		}
+		n.since = now
 		c.main = append(c.main, n)
 		u.Connected = append(u.Connected, n.block)
 		for _, id := range n.ids {
 			c.readings[id] = n.height
 		}
+	}
+	for _, old := range gone {
+		c.addSide(old)
 	}
 	for _, b := range u.Disconnected {
 		for i := range b.Readings {
@@ -297,7 +650,21 @@ func (c *Chain) setTip(e *entry, u *Update) {
 			}
 		}
 	}
+	c.tipSince = now
+	if restored {
+		c.tipSince = time.Time{} // an established tip: never displaced on equal work
+	}
 	u.TipChanged = true
+}
+
+func cmpHeight(a, b uint64) int {
+	switch {
+	case a > b:
+		return 1
+	case a < b:
+		return -1
+	}
+	return 0
 }
 
 // MaxLocator is the most hashes a block locator may hold.
@@ -364,7 +731,10 @@ func (c *Chain) BlocksAfter(locator []Hash, max, maxBytes int) ([]*Block, error)
 	var out []*Block
 	size := 0
 	for h := from.height + 1; h < uint64(len(c.main)) && len(out) < max; h++ {
-		b := c.main[h].block
+		b, err := c.body(c.main[h])
+		if err != nil {
+			return out, err
+		}
 		size += b.EncodedSize()
 		if len(out) > 0 && size > maxBytes {
 			break
@@ -387,8 +757,9 @@ func (c *Chain) NewBlock(readings []Reading, now time.Time) *Block {
 		Version:    HeaderVersion,
 		Height:     t.height + 1,
 		Parent:     t.hash,
-		Time:       max(now.UnixMilli(), t.block.Header.Time),
-		Root:       MerkleRoot(b.ReadingIDs()),
+		Time:       max(now.UnixMilli(), t.header.Time),
+		Root:       b.ReadingsRoot(),
+		Count:      uint32(len(b.Readings)),
 		Difficulty: c.params.Difficulty,
 	}
 	return b

@@ -9,21 +9,38 @@
 // readings back into the pending set). A Chain is not safe for concurrent use;
 // its owner (package node) serialises access.
 //
-// Rules checked for every block, in order (see CheckBlock and (*Chain).AddBlock):
+// Process is the one entry point for a block. It checks the rules in this
+// order, cheapest first, so that a block that is known, or that fails on its
+// header, costs one header hash and no signature:
 //
 //  1. the encoding is canonical and within the size limits (DecodeBlock);
-//  2. the header version is known and the difficulty is the network's;
-//  3. the header hash meets the proof-of-work target;
-//  4. the block holds at most Params.MaxReadings readings, no reading twice,
-//     and its readings root is the Merkle root of the reading ids;
-//  5. every reading's time is after genesis and not after its block's time
-//     plus Params.MaxFutureDrift, its subject and BPM are in range, and its
-//     Ed25519 signature verifies;
-//  6. the parent is known (otherwise ErrUnknownParent: the caller syncs);
-//  7. the height is the parent's plus one and the time is not before the parent's;
-//  8. the time is not more than Params.MaxFutureDrift ahead of now
-//     (ErrTimeTooNew: not the sender's fault, the block may be valid later);
-//  9. no reading of the block is already in one of its ancestors.
+//  2. the block is not known already (ErrDuplicateBlock: not a fault);
+//  3. the header alone (CheckHeader): height above 0, a known version, the
+//     network's difficulty, a reading count within Params.MaxReadings, and
+//     the header hash meets the proof-of-work target;
+//  4. the parent is known (otherwise ErrUnknownParent: the caller syncs);
+//  5. the height is the parent's plus one, the time is not before the
+//     parent's and not more than Params.MaxFutureDrift ahead of now
+//     (ErrTimeTooNew: not the sender's fault), and the block's branch does
+//     not fork from the main chain below the final height (ErrForkTooDeep);
+//  6. the body against the header without a signature (CheckBody): the
+//     count matches, no reading twice, the readings root (which commits to
+//     every reading, signatures included) matches, every reading's subject,
+//     BPM, author key and time (after genesis, not after its block's time
+//     plus the drift) are in range;
+//  7. every reading's Ed25519 signature verifies (CheckSignatures, through
+//     the shared SigCache so that each signature is verified once);
+//  8. no reading of the block is already in one of its ancestors.
+//
+// Finality: a main-chain block is final (FinalHeight) once it has at least
+// Params.MaxReorgDepth blocks on top of it and has been on the main chain
+// for Params.FinalAge by the clock the caller passes in. Branches that fork
+// below the final height are refused (rule 5) and side branches that
+// fall below it are pruned (Update.Pruned), so the tree holds the main chain
+// plus at most MaxSideBlocks blocks of recent forks. With a BodySource the
+// bodies of final blocks leave memory: the chain keeps their headers and the
+// reading index only. A Checkpoint (the node's own policy) holds finality
+// back until the main chain reaches it.
 //
 // Error contract: every rule violation is a *RuleError whose Code is an
 // ErrorCode. ErrorCode values are errors themselves, so callers test with
@@ -31,8 +48,13 @@
 // IsPeerFault tells the codes that prove a sender misbehaved apart from
 // those that do not (duplicate, unknown parent, time too new).
 //
-// Fork choice: the valid chain with the most cumulative work wins; on equal
-// work, the tip with the lower hash wins, so all nodes pick the same tip.
+// Fork choice: the valid chain with the most cumulative work wins. On equal
+// work the tip stays, unless it became the tip less than TieWindow ago and
+// the newcomer has a lower hash: blocks mined at the same moment resolve
+// alike on every node, and a sibling made later never displaces an
+// established tip. The readings of a tying branch that lost are offered to
+// the owner (Update.Adopted), so the next block ends the tie with every
+// reading on one chain.
 // Readings of blocks abandoned by a reorganisation are returned in the Update
 // so that the owner puts them back into its Pool: no reading is lost.
 package chain

@@ -22,7 +22,8 @@ func seq(from byte) (h chain.Hash) {
 
 // TestHeaderKnownAnswer checks the header encoding against bytes written out
 // by hand from the documented layout: version (4), height (8), parent (32),
-// time (8), root (32), difficulty (4), nonce (8), big-endian.
+// time (8), root (32), reading count (4), difficulty (4), nonce (8),
+// big-endian.
 func TestHeaderKnownAnswer(t *testing.T) {
 	h := chain.Header{
 		Version:    0x01020304,
@@ -30,6 +31,7 @@ func TestHeaderKnownAnswer(t *testing.T) {
 		Parent:     seq(0x20),
 		Time:       -2,
 		Root:       seq(0x60),
+		Count:      0x8a8b8c8d,
 		Difficulty: 0x0a0b0c0d,
 		Nonce:      0xf1f2f3f4f5f6f7f8,
 	}
@@ -39,14 +41,15 @@ func TestHeaderKnownAnswer(t *testing.T) {
 		"202122232425262728292a2b2c2d2e2f303132333435363738393a3b3c3d3e3f",
 		"fffffffffffffffe",
 		"606162636465666768696a6b6c6d6e6f707172737475767778797a7b7c7d7e7f",
+		"8a8b8c8d",
 		"0a0b0c0d",
 		"f1f2f3f4f5f6f7f8",
 	}, ""))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if chain.HeaderSize != 96 || len(want) != 96 {
-		t.Fatalf("HeaderSize %d, vector %d bytes; want 96", chain.HeaderSize, len(want))
+	if chain.HeaderSize != 100 || len(want) != 100 {
+		t.Fatalf("HeaderSize %d, vector %d bytes; want 100", chain.HeaderSize, len(want))
 	}
 	got, err := h.MarshalBinary()
 	if err != nil {
@@ -60,7 +63,7 @@ func TestHeaderKnownAnswer(t *testing.T) {
 		off  int
 		want byte
 	}{{0, 0x01}, {3, 0x04}, {4, 0x11}, {11, 0x18}, {12, 0x20}, {43, 0x3f}, {44, 0xff}, {51, 0xfe},
-		{52, 0x60}, {83, 0x7f}, {84, 0x0a}, {87, 0x0d}, {88, 0xf1}, {95, 0xf8}} {
+		{52, 0x60}, {83, 0x7f}, {84, 0x8a}, {87, 0x8d}, {88, 0x0a}, {91, 0x0d}, {92, 0xf1}, {99, 0xf8}} {
 		if got[c.off] != c.want {
 			t.Errorf("byte %d = %#02x, want %#02x", c.off, got[c.off], c.want)
 		}
@@ -93,8 +96,8 @@ func TestHeaderRoundTrip(t *testing.T) {
 	for _, h := range []chain.Header{
 		{},
 		chain.DefaultParams().Genesis().Header,
-		{Version: math.MaxUint32, Height: math.MaxUint64, Parent: seq(1), Time: math.MinInt64, Root: seq(2), Difficulty: math.MaxUint32, Nonce: math.MaxUint64},
-		{Version: 1, Height: 1, Time: math.MaxInt64, Nonce: 1},
+		{Version: math.MaxUint32, Height: math.MaxUint64, Parent: seq(1), Time: math.MinInt64, Root: seq(2), Count: math.MaxUint32, Difficulty: math.MaxUint32, Nonce: math.MaxUint64},
+		{Version: chain.HeaderVersion, Height: 1, Time: math.MaxInt64, Count: 1, Nonce: 1},
 	} {
 		enc, err := h.MarshalBinary()
 		if err != nil || len(enc) != chain.HeaderSize {
@@ -108,7 +111,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 			t.Fatalf("round trip: %+v, %v; want %+v", back, err, h)
 		}
 	}
-	enc := headerBytes(&chain.Header{Version: 1})
+	enc := headerBytes(&chain.Header{Version: chain.HeaderVersion})
 	for _, n := range []int{0, 1, chain.HeaderSize - 1} {
 		var h chain.Header
 		checkCode(t, h.UnmarshalBinary(enc[:n]), chain.ErrMalformed)
@@ -208,6 +211,9 @@ func TestBlockEncoding(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%d readings: %v", n, err)
 		}
+		if b.Header.Count != uint32(n) {
+			t.Fatalf("%d readings: header count %d", n, b.Header.Count)
+		}
 		if back.Header != b.Header || len(back.Readings) != n || back.Hash() != b.Hash() {
 			t.Fatalf("%d readings: round trip changed the block", n)
 		}
@@ -242,17 +248,35 @@ func TestBlockEncoding(t *testing.T) {
 			checkCode(t, err, chain.ErrMalformed)
 		}
 	}
+	// The header's count and the block's count field are written apart: a
+	// block whose header says one thing and whose body holds another decodes
+	// (decoding checks the layout only) and breaks a rule.
+	b := testBlock(t, 2)
+	b.Header.Count = 3
+	enc, err := b.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := binary.BigEndian.Uint32(enc[chain.HeaderSize:]); got != 2 {
+		t.Fatalf("count field %d, want the number of readings, 2", got)
+	}
+	back, err := chain.DecodeBlock(enc, 8)
+	if err != nil || back.Header.Count != 3 || len(back.Readings) != 2 {
+		t.Fatalf("decoding a block with two counts: %v", err)
+	}
+	checkCode(t, chain.CheckBlock(back, testParams(0)), chain.ErrBadCount)
+
 	// A reading with a too long subject does not encode into a block.
-	b := testBlock(t, 1)
+	b = testBlock(t, 1)
 	b.Readings[0].Subject = strings.Repeat("x", 300)
-	_, err := b.MarshalBinary()
+	_, err = b.MarshalBinary()
 	checkCode(t, err, chain.ErrBadSubject)
 }
 
 // TestDecodeBlockHugeCount feeds counts far beyond what the data holds: they
 // must be refused before any allocation proportional to the count.
 func TestDecodeBlockHugeCount(t *testing.T) {
-	head := headerBytes(&chain.Header{Version: 1, Height: 1})
+	head := headerBytes(&chain.Header{Version: chain.HeaderVersion, Height: 1})
 	withCount := func(n uint32, extra int) []byte {
 		b := binary.BigEndian.AppendUint32(bytes.Clone(head), n)
 		return append(b, make([]byte, extra)...)

@@ -31,6 +31,11 @@ const (
 	ErrBadGenesis                            // a second genesis or a different one
 	ErrPoolFull                              // pending set at capacity
 	ErrKnownReading                          // reading already pending or in the chain
+	ErrBadKey                                // author key not canonical or of small order
+	ErrBadCount                              // header's reading count differs from the block's
+	ErrForkTooDeep                           // block would replace a final block (see Params.MaxReorgDepth)
+	ErrTooManyForks                          // side branches at their cap and this one has the least work
+	ErrCheckpoint                            // block conflicts with the node's checkpoint
 )
 
 var codeNames = map[ErrorCode]string{
@@ -53,6 +58,11 @@ var codeNames = map[ErrorCode]string{
 	ErrBadGenesis:       "bad genesis",
 	ErrPoolFull:         "pending set full",
 	ErrKnownReading:     "reading already known",
+	ErrBadKey:           "bad author key",
+	ErrBadCount:         "bad reading count",
+	ErrForkTooDeep:      "fork below the final depth",
+	ErrTooManyForks:     "too many side branches",
+	ErrCheckpoint:       "checkpoint mismatch",
 }
 
 // String returns a short lower-case name of the code, stable for metrics labels.
@@ -97,10 +107,13 @@ func CodeOf(err error) ErrorCode {
 
 // IsPeerFault reports whether err proves that whoever sent the data broke the
 // rules (and may be penalised). Duplicates, unknown parents, blocks from the
-// near future and local conditions such as a full pool are not peer faults.
+// near future, local conditions such as a full pool, and blocks that are
+// valid but conflict with what this node holds final (an honest peer cut off
+// for longer than the final depth sends those too) are not peer faults.
 func IsPeerFault(err error) bool {
 	switch CodeOf(err) {
-	case 0, ErrUnknownParent, ErrDuplicateBlock, ErrTimeTooNew, ErrPoolFull, ErrKnownReading:
+	case 0, ErrUnknownParent, ErrDuplicateBlock, ErrTimeTooNew, ErrPoolFull, ErrKnownReading,
+		ErrForkTooDeep, ErrTooManyForks, ErrCheckpoint:
 		return false
 	}
 	return true

@@ -29,7 +29,7 @@ func Example() {
 		fmt.Println(err)
 		return
 	}
-	if err := chain.CheckReading(&r, params, now.UnixMilli()); err != nil {
+	if err := chain.CheckReading(&r, params, now.UnixMilli(), nil); err != nil {
 		fmt.Println(err)
 		return
 	}

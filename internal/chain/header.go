@@ -7,12 +7,15 @@ import (
 	"math/bits"
 )
 
-// HeaderVersion is the only header version defined so far.
-const HeaderVersion = 1
+// HeaderVersion is the header version of protocol version 2, the only one a
+// node accepts. Version 1 (no reading count, a readings root over ids only)
+// let one block have many encodings under one hash and is retired.
+const HeaderVersion = 2
 
 // HeaderSize is the size of an encoded header: version (4), height (8),
-// parent (32), time (8), readings root (32), difficulty (4), nonce (8).
-const HeaderSize = 4 + 8 + HashSize + 8 + HashSize + 4 + 8
+// parent (32), time (8), readings root (32), reading count (4),
+// difficulty (4), nonce (8).
+const HeaderSize = 4 + 8 + HashSize + 8 + HashSize + 4 + 4 + 8
 
 // Header is the hashed part of a block. All integers are encoded big-endian
 // at fixed widths, in this field order, so the hash is the same everywhere.
@@ -20,8 +23,9 @@ type Header struct {
 	Version    uint32
 	Height     uint64
 	Parent     Hash
-	Time       int64 // Unix milliseconds
-	Root       Hash  // Merkle root of the reading ids
+	Time       int64  // Unix milliseconds
+	Root       Hash   // Merkle root of the readings, signatures included (merkle.go)
+	Count      uint32 // number of readings: the Merkle tree's size
 	Difficulty uint32
 	Nonce      uint64
 }
@@ -33,6 +37,7 @@ func (h *Header) AppendBinary(b []byte) []byte {
 	b = append(b, h.Parent[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(h.Time))
 	b = append(b, h.Root[:]...)
+	b = binary.BigEndian.AppendUint32(b, h.Count)
 	b = binary.BigEndian.AppendUint32(b, h.Difficulty)
 	return binary.BigEndian.AppendUint64(b, h.Nonce)
 }
@@ -52,8 +57,9 @@ func (h *Header) UnmarshalBinary(b []byte) error {
 	copy(h.Parent[:], b[12:44])
 	h.Time = int64(binary.BigEndian.Uint64(b[44:]))
 	copy(h.Root[:], b[52:84])
-	h.Difficulty = binary.BigEndian.Uint32(b[84:])
-	h.Nonce = binary.BigEndian.Uint64(b[88:])
+	h.Count = binary.BigEndian.Uint32(b[84:])
+	h.Difficulty = binary.BigEndian.Uint32(b[88:])
+	h.Nonce = binary.BigEndian.Uint64(b[92:])
 	return nil
 }
 

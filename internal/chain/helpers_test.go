@@ -34,6 +34,14 @@ func testParams(difficulty uint32) chain.Params {
 	return p
 }
 
+// deepParams returns testParams(0) with a final depth large enough for tests
+// that are about something else than finality and make long forks.
+func deepParams() chain.Params {
+	p := testParams(0)
+	p.MaxReorgDepth = 1000
+	return p
+}
+
 // at returns the time ms milliseconds after the genesis of p.
 func at(p chain.Params, ms int64) time.Time { return time.UnixMilli(p.GenesisTime + ms) }
 
@@ -62,15 +70,56 @@ func sign(key ed25519.PrivateKey, subject string, bpm uint16, ms int64) chain.Re
 // readingID is the documented reading id: SHA-256 of the signed content.
 func readingID(r *chain.Reading) chain.Hash { return sha256.Sum256(readingContent(r)) }
 
-// headerBytes is the documented 96-byte header encoding.
+// headerBytes is the documented 100-byte header encoding: version (4),
+// height (8), parent (32), time (8), readings root (32), reading count (4),
+// difficulty (4), nonce (8), all integers big-endian.
 func headerBytes(h *chain.Header) []byte {
 	b := binary.BigEndian.AppendUint32(nil, h.Version)
 	b = binary.BigEndian.AppendUint64(b, h.Height)
 	b = append(b, h.Parent[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(h.Time))
 	b = append(b, h.Root[:]...)
+	b = binary.BigEndian.AppendUint32(b, h.Count)
 	b = binary.BigEndian.AppendUint32(b, h.Difficulty)
 	return binary.BigEndian.AppendUint64(b, h.Nonce)
+}
+
+// leafHash is the documented Merkle leaf of the reading with id id and
+// signature sig at position index of a block of size readings:
+// SHA-256(0x00 || index (4, BE) || size (4, BE) || id || signature).
+func leafHash(id chain.Hash, sig [64]byte, index, size int) chain.Hash {
+	b := []byte{0}
+	b = binary.BigEndian.AppendUint32(b, uint32(index))
+	b = binary.BigEndian.AppendUint32(b, uint32(size))
+	b = append(b, id[:]...)
+	return sha256.Sum256(append(b, sig[:]...))
+}
+
+// readingLeaves returns the documented Merkle leaves of readings, in order.
+func readingLeaves(rs []chain.Reading) []chain.Hash {
+	out := make([]chain.Hash, len(rs))
+	for i := range rs {
+		out[i] = leafHash(readingID(&rs[i]), rs[i].Sig, i, len(rs))
+	}
+	return out
+}
+
+// blockRoot is the documented readings root of readings (refRoot over
+// readingLeaves, merkle_test.go).
+func blockRoot(rs []chain.Reading) chain.Hash { return refRoot(readingLeaves(rs)) }
+
+// blockOn returns an unsolved block on parent holding readings, with the
+// header fields set from the documentation rather than by NewBlock.
+func blockOn(parent *chain.Block, p chain.Params, rs []chain.Reading, ms int64) *chain.Block {
+	return &chain.Block{Readings: rs, Header: chain.Header{
+		Version:    chain.HeaderVersion,
+		Height:     parent.Header.Height + 1,
+		Parent:     sha256.Sum256(headerBytes(&parent.Header)),
+		Time:       ms,
+		Root:       blockRoot(rs),
+		Count:      uint32(len(rs)),
+		Difficulty: p.Difficulty,
+	}}
 }
 
 // leadingZeroBits counts the leading zero bits of SHA-256(headerBytes(h)).

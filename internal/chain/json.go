@@ -19,12 +19,15 @@ import (
 // in this order:
 //
 //	{"height":1,"hash":"…","parent":"…","time":1767225600000,"root":"…",
-//	 "difficulty":18,"nonce":210993,"version":1,"readings":[
+//	 "difficulty":18,"nonce":210993,"version":2,"readings":[
 //	  {"id":"…","subject":"alice","bpm":72,"time":1767225599000,
 //	   "author":"…(64 hex digits)","sig":"…(128 hex digits)"}]}
 //
 // hash (the header hash) and id (the reading id) are informational: they
 // follow from the other fields, and decoding checks that they match them.
+// The header's reading count is not written: it is the length of
+// "readings", so a block whose header count differs from its readings (which
+// breaks a rule) has no JSON form that decodes.
 // Decoding requires every field ("readings" may be []), refuses unknown fields,
 // hex of the wrong length, a subject that has no binary form and more than
 // MaxReadingsLimit readings, and fails with a *RuleError of code ErrMalformed
@@ -131,12 +134,13 @@ func (b *Block) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	h.Height, h.Time, h.Difficulty, h.Nonce, h.Version = *in.Height, *in.Time, *in.Difficulty, *in.Nonce, *in.Version
-	if got := h.Hash(); got != hash {
-		return ruleErr(ErrMalformed, "block at height %d: hash %s does not match its header, which hashes to %s", h.Height, hash, got)
-	}
 	raws := *in.Readings
 	if len(raws) > MaxReadingsLimit {
 		return ruleErr(ErrMalformed, "block at height %d: %d readings, no network allows more than %d", h.Height, len(raws), MaxReadingsLimit)
+	}
+	h.Count = uint32(len(raws)) // the header's count is the length of "readings"
+	if got := h.Hash(); got != hash {
+		return ruleErr(ErrMalformed, "block at height %d: hash %s does not match its header, which hashes to %s", h.Height, hash, got)
 	}
 	if len(raws) > 0 {
 		nb.Readings = make([]Reading, len(raws))

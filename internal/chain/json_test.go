@@ -47,7 +47,7 @@ func mustJSON(t testing.TB, v any) []byte {
 func TestBlockJSONForm(t *testing.T) {
 	empty, full := jsonFixture(t)
 	h := empty.Header
-	want := fmt.Sprintf(`{"height":1,"hash":"%s","parent":"%s","time":%d,"root":"%s","difficulty":4,"nonce":%d,"version":1,"readings":[]}`,
+	want := fmt.Sprintf(`{"height":1,"hash":"%s","parent":"%s","time":%d,"root":"%s","difficulty":4,"nonce":%d,"version":2,"readings":[]}`,
 		hex.EncodeToString(headerHash(&h)), hex.EncodeToString(h.Parent[:]), h.Time, hex.EncodeToString(h.Root[:]), h.Nonce)
 	if got := string(mustJSON(t, empty)); got != want {
 		t.Fatalf("empty block:\n got %s\nwant %s", got, want)
@@ -149,6 +149,7 @@ func TestBlockJSONRejects(t *testing.T) {
 		{"unknown field", mutate(t, valid, func(m map[string]any) { m["extra"] = 1 }), `unknown field "extra"`, chain.ErrMalformed},
 		{"unknown reading field", mutate(t, valid, r0(func(r map[string]any) { r["note"] = "x" })), `unknown field "note"`, chain.ErrMalformed},
 		{"hash does not match", mutate(t, valid, func(m map[string]any) { m["nonce"] = json.Number("12345678") }), "does not match its header", chain.ErrMalformed},
+		{"reading dropped", mutate(t, valid, func(m map[string]any) { m["readings"] = m["readings"].([]any)[:2] }), "does not match its header", chain.ErrMalformed},
 		{"hash of another block", mutate(t, valid, func(m map[string]any) { m["hash"] = strings.Repeat("00", 32) }), "does not match its header", chain.ErrMalformed},
 		{"hash too short", mutate(t, valid, func(m map[string]any) { m["hash"] = m["hash"].(string)[1:] }), `"hash": want 64 hex digits, got 63`, chain.ErrMalformed},
 		{"parent not hex", mutate(t, valid, func(m map[string]any) { m["parent"] = strings.Repeat("zz", 32) }), `"parent": encoding/hex`, chain.ErrMalformed},

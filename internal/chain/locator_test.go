@@ -89,10 +89,11 @@ func bitLen(n int) int {
 }
 
 // forkedChains returns a chain a (20 blocks) and a chain b that shares its
-// first 8 blocks and then follows its own branch of 7 blocks.
+// first 8 blocks and then follows its own branch of 7 blocks. The fork is
+// deeper than the default final depth: the chains use deepParams.
 func forkedChains(t *testing.T) (a, b *chain.Chain, aBlocks, bBlocks []*chain.Block) {
 	t.Helper()
-	p := testParams(0)
+	p := deepParams()
 	a, b = mustChain(t, p), mustChain(t, p)
 	rs := poolReadings(60)
 	common := growChain(t, a, 8, func(i int) []chain.Reading { return rs[i : i+1] })
@@ -193,7 +194,7 @@ func TestBlocksAfter(t *testing.T) {
 // that branch's ancestors, so a peer whose main chain is that branch
 // continues exactly after it (what a sync of a long fork needs).
 func TestLocatorFromSideBranch(t *testing.T) {
-	p := testParams(0)
+	p := deepParams() // the side branch forks 35 blocks down
 	c, d := mustChain(t, p), mustChain(t, p)
 	common := growChain(t, c, 5, nil)
 	for _, b := range common {
@@ -236,7 +237,7 @@ func TestLocatorFromSideBranch(t *testing.T) {
 // included, has the same tip and readings as the original; Restore refuses
 // blocks that do not link.
 func TestRestore(t *testing.T) {
-	p := testParams(0)
+	p := deepParams() // as forkedChains
 	a, b, aBlocks, bBlocks := forkedChains(t)
 	_ = b
 	for _, blk := range bBlocks[8:] { // b's own branch becomes a side branch of a
@@ -244,7 +245,7 @@ func TestRestore(t *testing.T) {
 	}
 	r := mustChain(t, p)
 	for _, blk := range append(aBlocks, bBlocks[8:]...) {
-		if _, err := r.Restore(blk); err != nil {
+		if _, err := r.Restore(blk, at(p, 1e9)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -258,8 +259,8 @@ func TestRestore(t *testing.T) {
 	}
 	orphan := *aBlocks[3]
 	orphan.Header.Parent = chain.Hash{9}
-	_, err := mustChain(t, p).Restore(&orphan)
+	_, err := mustChain(t, p).Restore(&orphan, at(p, 1e9))
 	checkCode(t, err, chain.ErrUnknownParent)
-	_, err = r.Restore(aBlocks[0])
+	_, err = r.Restore(aBlocks[0], at(p, 1e9))
 	checkCode(t, err, chain.ErrDuplicateBlock)
 }

@@ -1,30 +1,57 @@
 package chain
 
-import "errors"
+import (
+	"encoding/binary"
+	"errors"
+)
 
-// The readings root is a Merkle tree over the reading ids in block order, in
-// the shape of RFC 6962 (Certificate Transparency): leaves and inner nodes are
-// hashed with different prefixes, so a leaf can never pass for a node, and an
-// odd node is carried up instead of duplicated, so no two lists share a root.
+// The readings root is a Merkle tree over a block's readings in block order,
+// in the shape of RFC 6962 (Certificate Transparency): leaves and inner
+// nodes are hashed with different prefixes, so a leaf can never pass for a
+// node, and an odd node is carried up instead of duplicated, so no two lists
+// share a root. Each leaf commits to the whole reading (its id and its
+// signature), to its position and to the size of the tree, so that the block
+// hash commits to every byte of the block (one encoding per block) and a
+// proof holds for one position of one tree only.
 //
-//	leaf  = SHA-256(0x00 || id)
+//	leaf  = SHA-256(0x00 || index (4, BE) || size (4, BE) || reading id || signature)
 //	node  = SHA-256(0x01 || left || right)
 //	split = the largest power of two smaller than n
 //	empty = SHA-256("")
 
-// MerkleRoot returns the root of the tree over ids.
-func MerkleRoot(ids []Hash) Hash {
-	if len(ids) == 0 {
-		return taggedHash("")
-	}
-	level := make([]Hash, len(ids))
-	for i := range ids {
-		level[i] = leafHash(ids[i])
-	}
-	return subtreeRoot(level)
+// LeafHash returns the Merkle leaf of a reading with id id and signature sig
+// at position index of a block of size readings.
+func LeafHash(id Hash, sig *[64]byte, index, size int) Hash {
+	var pos [8]byte
+	binary.BigEndian.PutUint32(pos[0:], uint32(index))
+	binary.BigEndian.PutUint32(pos[4:], uint32(size))
+	return taggedHash("\x00", pos[:], id[:], sig[:])
 }
 
-func leafHash(id Hash) Hash   { return taggedHash("\x00", id[:]) }
+// Leaves returns the Merkle leaves of b's readings, whose ids are ids.
+func (b *Block) leaves(ids []Hash) []Hash {
+	out := make([]Hash, len(b.Readings))
+	for i := range b.Readings {
+		out[i] = LeafHash(ids[i], &b.Readings[i].Sig, i, len(b.Readings))
+	}
+	return out
+}
+
+// Leaves returns the Merkle leaves of b's readings, in block order.
+func (b *Block) Leaves() []Hash { return b.leaves(b.ReadingIDs()) }
+
+// ReadingsRoot returns the Merkle root of b's readings: the value its
+// header's Root must hold.
+func (b *Block) ReadingsRoot() Hash { return MerkleRoot(b.Leaves()) }
+
+// MerkleRoot returns the root of the tree over leaves (see LeafHash).
+func MerkleRoot(leaves []Hash) Hash {
+	if len(leaves) == 0 {
+		return taggedHash("")
+	}
+	return subtreeRoot(leaves)
+}
+
 func nodeHash(l, r Hash) Hash { return taggedHash("\x01", l[:], r[:]) }
 func splitPoint(n int) int {
 	k := 1
@@ -43,15 +70,11 @@ func subtreeRoot(leaves []Hash) Hash {
 	return nodeHash(subtreeRoot(leaves[:k]), subtreeRoot(leaves[k:]))
 }
 
-// MerkleProof returns the audit path proving that ids[index] is in the tree:
-// the sibling hashes from the leaf up to the root.
-func MerkleProof(ids []Hash, index int) ([]Hash, error) {
-	if index < 0 || index >= len(ids) {
+// MerkleProof returns the audit path proving that leaves[index] is in the
+// tree: the sibling hashes from the leaf up to the root.
+func MerkleProof(leaves []Hash, index int) ([]Hash, error) {
+	if index < 0 || index >= len(leaves) {
 		return nil, errors.New("merkle proof: index out of range")
-	}
-	leaves := make([]Hash, len(ids))
-	for i := range ids {
-		leaves[i] = leafHash(ids[i])
 	}
 	return auditPath(leaves, index), nil
 }
@@ -67,14 +90,16 @@ func auditPath(leaves []Hash, index int) []Hash {
 	return append(auditPath(leaves[k:], index-k), subtreeRoot(leaves[:k]))
 }
 
-// VerifyMerkleProof reports whether proof shows that id is leaf index of a
-// tree of size leaves with the given root (RFC 6962, section 2.1.1).
-func VerifyMerkleProof(root, id Hash, index, size int, proof []Hash) bool {
-	if index < 0 || index >= size {
+// VerifyMerkleProof reports whether proof shows that leaf is position index
+// of a tree of size leaves with the given root (RFC 6962, section 2.1.1).
+// The leaf must have been computed for the same index and size (LeafHash),
+// so a proof never holds for another position or another tree size.
+func VerifyMerkleProof(root, leaf Hash, index, size int, proof []Hash) bool {
+	if index < 0 || index >= size || len(proof) > 32 {
 		return false
 	}
 	fn, sn := index, size-1
-	r := leafHash(id)
+	r := leaf
 	for _, p := range proof {
 		if sn == 0 {
 			return false

@@ -4,16 +4,18 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 )
 
 // Limits that hold on every network.
 const (
-	MinBPM           = 20   // lowest plausible heart rate
-	MaxBPM           = 300  // highest plausible heart rate
-	MaxSubjectLen    = 64   // bytes
-	MaxDifficulty    = 64   // leading zero bits; more would take years per block
-	MaxReadingsLimit = 4096 // upper bound for Params.MaxReadings
+	MinBPM           = 20      // lowest plausible heart rate
+	MaxBPM           = 300     // highest plausible heart rate
+	MaxSubjectLen    = 64      // bytes
+	MaxDifficulty    = 64      // leading zero bits; more would take years per block
+	MaxReadingsLimit = 4096    // upper bound for Params.MaxReadings
+	MaxDepthLimit    = 1 << 16 // upper bound for Params.MaxReorgDepth
 )
 
 // Params are the parameters of a network. Every node of a network must use the
@@ -33,7 +35,27 @@ type Params struct {
 	// MaxFutureDrift is how far ahead of a node's clock a block or reading
 	// time may be.
 	MaxFutureDrift time.Duration
+	// MaxReorgDepth is the most main-chain blocks a reorganisation may
+	// disconnect. A block with at least MaxReorgDepth blocks on top of it
+	// (and FinalAge on the main chain) is final: no branch that forks below
+	// it is accepted, stored or relayed, and the readings it holds keep
+	// their confirmations.
+	MaxReorgDepth uint32
+	// FinalAge is how long a block must also have been on a node's main
+	// chain before it is final there. Depth alone would make a network
+	// that mines many blocks a second split for good over a partition of
+	// a second; with the age, partitions shorter than FinalAge heal.
+	FinalAge time.Duration
 }
+
+// Finality defaults: a block is final once it has at least 6 blocks on top
+// of it and has been on the node's main chain for a minute. docs/PROTOCOL.md
+// (finality) says what it costs an attacker to rewrite the blocks above it,
+// and what a partition longer than that costs the network.
+const (
+	DefaultMaxReorgDepth = 6
+	DefaultFinalAge      = time.Minute
+)
 
 // DefaultDifficulty makes a block take tens of milliseconds on one core of a
 // current machine: enough that blocks are not free, fast enough for a demo.
@@ -47,6 +69,8 @@ func DefaultParams() Params {
 		GenesisTime:    time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixMilli(),
 		MaxReadings:    1024,
 		MaxFutureDrift: 2 * time.Minute,
+		MaxReorgDepth:  DefaultMaxReorgDepth,
+		FinalAge:       DefaultFinalAge,
 	}
 }
 
@@ -67,8 +91,12 @@ func (p Params) Validate() error {
 		return fmt.Errorf("difficulty %d is above the maximum %d", p.Difficulty, MaxDifficulty)
 	case p.MaxReadings < 1 || p.MaxReadings > MaxReadingsLimit:
 		return fmt.Errorf("max readings %d must be between 1 and %d", p.MaxReadings, MaxReadingsLimit)
-	case p.MaxFutureDrift < 0:
-		return errors.New("max future drift must not be negative")
+	case p.MaxFutureDrift < 0 || p.MaxFutureDrift > 24*time.Hour:
+		return errors.New("max future drift must be between 0 and 24h")
+	case p.MaxReorgDepth < 1 || p.MaxReorgDepth > MaxDepthLimit:
+		return fmt.Errorf("max reorganisation depth %d must be between 1 and %d", p.MaxReorgDepth, MaxDepthLimit)
+	case p.FinalAge < 0 || p.FinalAge > 24*time.Hour:
+		return errors.New("final age must be between 0 and 24h")
 	}
 	return nil
 }
@@ -80,19 +108,33 @@ func (p Params) MaxBlockSize() int {
 
 // Genesis returns the network's genesis block. Its header holds the
 // difficulty and genesis time, and its parent field a tagged hash of the
-// other parameters (name, max readings, max future drift), so nodes that
-// differ in any parameter have different genesis blocks and refuse each
-// other at the handshake. It needs no proof of work.
+// other parameters (max readings, max future drift, max reorganisation
+// depth, final age, name), so nodes that differ in any parameter have different genesis
+// blocks and refuse each other at the handshake. It needs no proof of work.
 func (p Params) Genesis() *Block {
-	var rules [12]byte
+	var rules [24]byte
 	binary.BigEndian.PutUint32(rules[0:], uint32(p.MaxReadings))
 	binary.BigEndian.PutUint64(rules[4:], uint64(p.MaxFutureDrift.Milliseconds()))
+	binary.BigEndian.PutUint32(rules[12:], p.MaxReorgDepth)
+	binary.BigEndian.PutUint64(rules[16:], uint64(p.FinalAge.Milliseconds()))
 	return &Block{Header: Header{
 		Version:    HeaderVersion,
 		Height:     0,
-		Parent:     taggedHash("p2pchain/genesis/v1", rules[:], []byte(p.Name)),
+		Parent:     taggedHash("p2pchain/genesis/v2", rules[:], []byte(p.Name)),
 		Time:       p.GenesisTime,
 		Root:       MerkleRoot(nil),
 		Difficulty: p.Difficulty,
 	}}
+}
+
+// addMillis returns t + d, saturated at the int64 limits: block and reading
+// times come from peers, and a time near the limit must not wrap around.
+func addMillis(t, d int64) int64 {
+	switch {
+	case d > 0 && t > math.MaxInt64-d:
+		return math.MaxInt64
+	case d < 0 && t < math.MinInt64-d:
+		return math.MinInt64
+	}
+	return t + d
 }

@@ -99,7 +99,8 @@ func (p *Pool) All() []Reading { return p.Take(len(p.items)) }
 
 // Apply brings the pool in step with a chain update: readings now in the main
 // chain leave it, readings returned by a reorganisation come back (even past
-// the pool's limit: an accepted reading is never dropped).
+// the pool's limit: an accepted reading is never dropped), and readings
+// adopted from a tying branch join while there is room.
 func (p *Pool) Apply(u *Update) {
 	for _, b := range u.Connected {
 		for i := range b.Readings {
@@ -108,6 +109,11 @@ func (p *Pool) Apply(u *Update) {
 	}
 	for _, r := range u.Returned {
 		if id := r.ID(); !p.Has(id) {
+			p.put(id, r)
+		}
+	}
+	for _, r := range u.Adopted {
+		if id := r.ID(); !p.Has(id) && len(p.items) < p.max {
 			p.put(id, r)
 		}
 	}

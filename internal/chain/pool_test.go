@@ -121,6 +121,16 @@ func TestPoolApply(t *testing.T) {
 	if !slices.Equal(pool.All(), want) {
 		t.Fatal("empty update changed the pool")
 	}
+	// Adopted readings (of a tying branch) join only while there is room,
+	// unlike returned ones, and only once.
+	pool = chain.NewPool(3)
+	if err := pool.Add(rs[0]); err != nil {
+		t.Fatal(err)
+	}
+	pool.Apply(&chain.Update{Adopted: []chain.Reading{rs[0], rs[1], rs[1], rs[2], rs[3]}})
+	if got, want := pool.All(), rs[:3]; !slices.Equal(got, want) {
+		t.Fatalf("after adopting: %v, want %v", ids(got), ids(want))
+	}
 }
 
 // TestPoolMany exercises the bookkeeping behind the order with many adds

@@ -3,6 +3,7 @@ package chain
 import (
 	"crypto/ed25519"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"time"
 )
@@ -80,18 +81,82 @@ func (r *Reading) ID() Hash {
 	return taggedHash("", r.content(buf[:0]))
 }
 
-// Check verifies the reading on its own: subject, BPM range and signature.
+// Check verifies the reading on its own: its fields (CheckFields) and its
+// signature.
 func (r *Reading) Check() error {
+	if err := r.CheckFields(); err != nil {
+		return err
+	}
+	return r.CheckSignature()
+}
+
+// CheckFields checks everything of the reading but its signature, the cheap
+// part: subject, BPM range and author key.
+func (r *Reading) CheckFields() error {
 	if err := CheckSubject(r.Subject); err != nil {
 		return err
 	}
 	if r.BPM < MinBPM || r.BPM > MaxBPM {
 		return ruleErr(ErrBadBPM, "%d is outside %d-%d", r.BPM, MinBPM, MaxBPM)
 	}
+	return CheckAuthorKey(r.Author)
+}
+
+// CheckSignature verifies the reading's Ed25519 signature (RFC 8032, with
+// the canonical-S check of Go's crypto/ed25519).
+func (r *Reading) CheckSignature() error {
 	if !ed25519.Verify(r.Author[:], r.signingBytes(), r.Sig[:]) {
 		return ruleErr(ErrBadSignature, "reading %s", r.ID().Short())
 	}
 	return nil
+}
+
+// smallOrder lists the encodings of the eight points of small order on
+// Ed25519 (and the two that differ from one only in the sign of x = 0,
+// which RFC 8032 forbids). A signature "verifies" under such a key for many
+// messages without any private key behind it.
+var smallOrder = [...][32]byte{
+	hexKey("0100000000000000000000000000000000000000000000000000000000000000"), // identity
+	hexKey("0100000000000000000000000000000000000000000000000000000000000080"),
+	hexKey("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"), // order 2
+	hexKey("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"),
+	hexKey("0000000000000000000000000000000000000000000000000000000000000000"), // order 4
+	hexKey("0000000000000000000000000000000000000000000000000000000000000080"),
+	hexKey("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"), // order 8
+	hexKey("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac03fa"),
+	hexKey("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05"),
+	hexKey("26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc85"),
+}
+
+func hexKey(s string) (k [32]byte) {
+	if _, err := hex.Decode(k[:], []byte(s)); err != nil {
+		panic(err)
+	}
+	return k
+}
+
+// CheckAuthorKey refuses author keys that are not the canonical encoding of
+// a point (y at least 2^255-19) or that are points of small order.
+func CheckAuthorKey(k [ed25519.PublicKeySize]byte) error {
+	// y is little-endian in the low 255 bits; canonical means y < p.
+	if k[31]&0x7f == 0x7f && k[0] >= 0xed && allFF(k[1:31]) {
+		return ruleErr(ErrBadKey, "author key %x is not a canonical encoding", k[:4])
+	}
+	for i := range smallOrder {
+		if k == smallOrder[i] {
+			return ruleErr(ErrBadKey, "author key %x is a point of small order", k[:4])
+		}
+	}
+	return nil
+}
+
+func allFF(b []byte) bool {
+	for _, c := range b {
+		if c != 0xff {
+			return false
+		}
+	}
+	return true
 }
 
 // EncodedSize is the size of r on the wire.

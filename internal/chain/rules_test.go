@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strings"
 	"testing"
@@ -76,12 +77,17 @@ func breakPoW(b *chain.Block) {
 	}
 }
 
-func resetRoot(b *chain.Block) { b.Header.Root = chain.MerkleRoot(b.ReadingIDs()) }
+// resetRoot sets the header's count and readings root to the block's readings.
+func resetRoot(b *chain.Block) {
+	b.Header.Count = uint32(len(b.Readings))
+	b.Header.Root = blockRoot(b.Readings)
+}
 
 // notPeerFault lists the codes the package doc says do not prove misbehaviour.
 var notPeerFault = map[chain.ErrorCode]bool{
 	chain.ErrUnknownParent: true, chain.ErrDuplicateBlock: true, chain.ErrTimeTooNew: true,
-	chain.ErrPoolFull: true, chain.ErrKnownReading: true,
+	chain.ErrPoolFull: true, chain.ErrKnownReading: true, chain.ErrForkTooDeep: true, chain.ErrTooManyForks: true,
+	chain.ErrCheckpoint: true,
 }
 
 type ruleRow struct {
@@ -95,7 +101,7 @@ type ruleRow struct {
 	// block replaces the whole construction.
 	block func(f *ruleFixture) *chain.Block
 	want  chain.ErrorCode
-	// sane: CheckBlock fails with want too (rules 2 to 5). Otherwise
+	// sane: CheckBlock fails with want too (rules 3, 6 and 7). Otherwise
 	// CheckBlock must accept the block: the rule needs the chain.
 	sane bool
 	// pow: the row is about proof of work and needs a difficulty above 0.
@@ -126,6 +132,12 @@ func ruleRows() []ruleRow {
 		return func(f *ruleFixture, b *chain.Block) { b.Header.Time = ms(f) }
 	}
 	drift := func(f *ruleFixture) int64 { return f.p.MaxFutureDrift.Milliseconds() }
+	setCount := func(n func(b *chain.Block) int) func(f *ruleFixture, b *chain.Block) {
+		return func(_ *ruleFixture, b *chain.Block) { b.Header.Count = uint32(n(b)) }
+	}
+	author := func(key [32]byte) func(f *ruleFixture) []chain.Reading {
+		return tampered(func(r *chain.Reading) { r.Author = key })
+	}
 	return []ruleRow{
 		// Accepted blocks, at the edges of the rules.
 		{name: "valid block", want: 0},
@@ -144,27 +156,38 @@ func ruleRows() []ruleRow {
 		{name: "time at now plus drift", edit: blockTime(func(f *ruleFixture) int64 { return f.now.UnixMilli() + drift(f) })},
 		{name: "block on side tip", on: onS2},
 
-		// Rule 2: version and difficulty.
-		{name: "version 2", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Version = 2 }, want: chain.ErrBadVersion, sane: true},
+		// Rule 3: the header alone.
+		{name: "version 1 (retired)", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Version = 1 }, want: chain.ErrBadVersion, sane: true},
+		{name: "version 3", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Version = 3 }, want: chain.ErrBadVersion, sane: true},
 		{name: "version 0", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Version = 0 }, want: chain.ErrBadVersion, sane: true},
 		{name: "difficulty above network's", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Difficulty++ }, want: chain.ErrBadDifficulty, sane: true},
 		{name: "difficulty below network's", pow: true, edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Difficulty-- }, want: chain.ErrBadDifficulty, sane: true},
-		// Rule 3: proof of work.
-		{name: "hash above target", pow: true, post: func(_ *ruleFixture, b *chain.Block) { breakPoW(b) }, want: chain.ErrBadPoW, sane: true},
-		// Rule 4: count, duplicates, root.
 		{name: "too many readings", edit: func(f *ruleFixture, b *chain.Block) {
 			b.Readings = f.fresh[:ruleMaxReadings+1]
 			resetRoot(b)
 		}, want: chain.ErrTooManyReadings, sane: true},
+		{name: "header count above the limit", edit: setCount(func(*chain.Block) int { return ruleMaxReadings + 1 }), want: chain.ErrTooManyReadings, sane: true},
+		{name: "header count 2^32-1", edit: setCount(func(*chain.Block) int { return 1<<32 - 1 }), want: chain.ErrTooManyReadings, sane: true},
+		{name: "hash above target", pow: true, post: func(_ *ruleFixture, b *chain.Block) { breakPoW(b) }, want: chain.ErrBadPoW, sane: true},
+
+		// Rule 6: the body against the header.
+		{name: "header count one above", edit: setCount(func(b *chain.Block) int { return len(b.Readings) + 1 }), want: chain.ErrBadCount, sane: true},
+		{name: "header count one below", edit: setCount(func(b *chain.Block) int { return len(b.Readings) - 1 }), want: chain.ErrBadCount, sane: true},
+		{name: "reading dropped", reads: reads(func(f *ruleFixture) []chain.Reading { return f.fresh[:2] }),
+			edit: func(_ *ruleFixture, b *chain.Block) { b.Readings = b.Readings[:1] }, want: chain.ErrBadCount, sane: true},
+		{name: "empty block with a count", edit: func(_ *ruleFixture, b *chain.Block) { b.Readings = nil }, want: chain.ErrBadCount, sane: true},
 		{name: "reading twice in block", reads: reads(func(f *ruleFixture) []chain.Reading { return []chain.Reading{f.fresh[0], f.fresh[1], f.fresh[0]} }),
 			want: chain.ErrDuplicateReading, sane: true},
 		{name: "root bit flipped", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Root[31] ^= 1 }, want: chain.ErrBadRoot, sane: true},
 		{name: "readings reordered", reads: reads(func(f *ruleFixture) []chain.Reading { return f.fresh[:2] }),
 			edit: func(_ *ruleFixture, b *chain.Block) { b.Readings[0], b.Readings[1] = b.Readings[1], b.Readings[0] }, want: chain.ErrBadRoot, sane: true},
-		{name: "reading dropped", reads: reads(func(f *ruleFixture) []chain.Reading { return f.fresh[:2] }),
-			edit: func(_ *ruleFixture, b *chain.Block) { b.Readings = b.Readings[:1] }, want: chain.ErrBadRoot, sane: true},
-		{name: "empty block with a root", edit: func(_ *ruleFixture, b *chain.Block) { b.Readings = nil }, want: chain.ErrBadRoot, sane: true},
-		// Rule 5: readings.
+		{name: "reading dropped, count fixed", reads: reads(func(f *ruleFixture) []chain.Reading { return f.fresh[:2] }),
+			edit: func(_ *ruleFixture, b *chain.Block) { b.Readings = b.Readings[:1]; b.Header.Count = 1 }, want: chain.ErrBadRoot, sane: true},
+		{name: "reading replaced", edit: func(f *ruleFixture, b *chain.Block) { b.Readings = []chain.Reading{f.fresh[1]} }, want: chain.ErrBadRoot, sane: true},
+		{name: "empty block with a root", edit: func(_ *ruleFixture, b *chain.Block) { b.Readings = nil; b.Header.Count = 0 }, want: chain.ErrBadRoot, sane: true},
+		{name: "signature byte changed under the header", edit: func(_ *ruleFixture, b *chain.Block) {
+			b.Readings[0].Sig[17] ^= 0x04 // NewBlock copied the readings
+		}, want: chain.ErrBadRoot, sane: true},
 		{name: "reading before genesis", reads: badReading("p", 70, func(f *ruleFixture) int64 { return f.p.GenesisTime - 1 }), want: chain.ErrBadReadingTime, sane: true},
 		{name: "reading after block plus drift", reads: badReading("p", 70, func(f *ruleFixture) int64 { return f.a3.Header.Time + drift(f) + 1 }),
 			edit: blockTime(func(f *ruleFixture) int64 { return f.a3.Header.Time }), want: chain.ErrBadReadingTime, sane: true},
@@ -178,6 +201,11 @@ func ruleRows() []ruleRow {
 		{name: "bpm above maximum", reads: badReading("p", chain.MaxBPM+1, early), want: chain.ErrBadBPM, sane: true},
 		{name: "bpm zero", reads: badReading("p", 0, early), want: chain.ErrBadBPM, sane: true},
 		{name: "bpm 65535", reads: badReading("p", 65535, early), want: chain.ErrBadBPM, sane: true},
+		{name: "author key of small order", reads: author(smallOrderKeys[0]), want: chain.ErrBadKey, sane: true},
+		{name: "author key of order 8", reads: author(smallOrderKeys[9]), want: chain.ErrBadKey, sane: true},
+		{name: "author key not canonical", reads: author(nonCanonicalKey(2, false)), want: chain.ErrBadKey, sane: true},
+
+		// Rule 7: signatures.
 		{name: "signature bit flipped", reads: tampered(func(r *chain.Reading) { r.Sig[10] ^= 0x40 }), want: chain.ErrBadSignature, sane: true},
 		{name: "signature zero", reads: tampered(func(r *chain.Reading) { r.Sig = [64]byte{} }), want: chain.ErrBadSignature, sane: true},
 		{name: "bpm changed after signing", reads: tampered(func(r *chain.Reading) { r.BPM++ }), want: chain.ErrBadSignature, sane: true},
@@ -187,7 +215,7 @@ func ruleRows() []ruleRow {
 			copy(r.Author[:], testKey(7).Public().(ed25519.PublicKey))
 		}), want: chain.ErrBadSignature, sane: true},
 
-		// Rules that need the chain.
+		// Rules 2, 4 and 5: they need the chain.
 		{name: "unknown parent", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Parent = sha256.Sum256([]byte("nowhere")) }, want: chain.ErrUnknownParent},
 		{name: "height skips one", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Height++ }, want: chain.ErrBadHeight},
 		{name: "height of parent", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Height-- }, want: chain.ErrBadHeight},
@@ -203,10 +231,12 @@ func ruleRows() []ruleRow {
 		{name: "time before genesis", on: onG, reads: reads(func(*ruleFixture) []chain.Reading { return nil }),
 			edit: blockTime(func(f *ruleFixture) int64 { return f.p.GenesisTime - 1 }), want: chain.ErrTimeBeforeParent},
 		{name: "time past now plus drift", edit: blockTime(func(f *ruleFixture) int64 { return f.now.UnixMilli() + drift(f) + 1 }), want: chain.ErrTimeTooNew},
+		{name: "time at the int64 limit", edit: blockTime(func(*ruleFixture) int64 { return math.MaxInt64 }), want: chain.ErrTimeTooNew},
 		{name: "duplicate block", block: func(f *ruleFixture) *chain.Block { return f.a3 }, want: chain.ErrDuplicateBlock},
 		{name: "duplicate side block", block: func(f *ruleFixture) *chain.Block { return f.s1 }, want: chain.ErrDuplicateBlock},
 		{name: "genesis again", block: func(f *ruleFixture) *chain.Block { return f.g }, want: chain.ErrDuplicateBlock, noCheck: true},
-		// Rule 9: readings of ancestors.
+
+		// Rule 8: readings of ancestors.
 		{name: "reading of parent", reads: one(func(f *ruleFixture) chain.Reading { return f.ra3 }), want: chain.ErrDuplicateReading},
 		{name: "reading of main ancestor", reads: one(func(f *ruleFixture) chain.Reading { return f.ra1 }), want: chain.ErrDuplicateReading},
 		{name: "reading of side parent", on: onS2, reads: one(func(f *ruleFixture) chain.Reading { return f.rs2 }), want: chain.ErrDuplicateReading},
@@ -214,41 +244,6 @@ func ruleRows() []ruleRow {
 		{name: "ancestor reading among fresh ones", reads: reads(func(f *ruleFixture) []chain.Reading {
 			return []chain.Reading{f.fresh[0], f.fresh[1], f.ra2}
 		}), want: chain.ErrDuplicateReading},
-
-		// Order of the checks, as listed in the package doc.
-		{name: "order: duplicate block before everything", block: func(f *ruleFixture) *chain.Block {
-			b := *f.a3
-			b.Readings = nil // the hash stays a3's
-			return &b
-		}, want: chain.ErrDuplicateBlock, noCheck: true},
-		{name: "order: height 0 before version", on: onG, edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Height, b.Header.Version = 0, 9 }, want: chain.ErrBadGenesis, noCheck: true},
-		{name: "order: version before root", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Version = 2; b.Header.Root = chain.Hash{} },
-			want: chain.ErrBadVersion, sane: true},
-		{name: "order: difficulty before PoW", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Difficulty++ },
-			post: func(_ *ruleFixture, b *chain.Block) { breakPoW(b) }, want: chain.ErrBadDifficulty, sane: true},
-		{name: "order: PoW before unknown parent", pow: true, edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Parent = chain.Hash{1} },
-			post: func(_ *ruleFixture, b *chain.Block) { breakPoW(b) }, want: chain.ErrBadPoW, sane: true},
-		{name: "order: PoW before bad signature", pow: true, reads: tampered(func(r *chain.Reading) { r.Sig[0] ^= 1 }),
-			post: func(_ *ruleFixture, b *chain.Block) { breakPoW(b) }, want: chain.ErrBadPoW, sane: true},
-		{name: "order: count before root", edit: func(f *ruleFixture, b *chain.Block) { b.Readings = f.fresh[:ruleMaxReadings+1] },
-			want: chain.ErrTooManyReadings, sane: true},
-		{name: "order: duplicate before root", edit: func(f *ruleFixture, b *chain.Block) { b.Readings = append(b.Readings, b.Readings[0]) },
-			want: chain.ErrDuplicateReading, sane: true},
-		{name: "order: root before signature", reads: tampered(func(r *chain.Reading) { r.Sig[0] ^= 1 }),
-			edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Root[0] ^= 1 }, want: chain.ErrBadRoot, sane: true},
-		{name: "order: reading time before signature", reads: one(func(f *ruleFixture) chain.Reading {
-			r := sign(testKey(0), "p", 70, f.p.GenesisTime-5)
-			r.Sig[0] ^= 1
-			return r
-		}), want: chain.ErrBadReadingTime, sane: true},
-		{name: "order: signature before unknown parent", reads: tampered(func(r *chain.Reading) { r.Sig[0] ^= 1 }),
-			edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Parent = chain.Hash{1} }, want: chain.ErrBadSignature, sane: true},
-		{name: "order: unknown parent before height", edit: func(_ *ruleFixture, b *chain.Block) { b.Header.Parent = chain.Hash{1}; b.Header.Height = 99 },
-			want: chain.ErrUnknownParent},
-		{name: "order: height before time", edit: func(f *ruleFixture, b *chain.Block) { b.Header.Height++; b.Header.Time = f.p.GenesisTime },
-			want: chain.ErrBadHeight},
-		{name: "order: time too new before ancestry", reads: one(func(f *ruleFixture) chain.Reading { return f.ra1 }),
-			edit: blockTime(func(f *ruleFixture) int64 { return f.now.UnixMilli() + drift(f) + 1 }), want: chain.ErrTimeTooNew},
 	}
 }
 
@@ -365,6 +360,8 @@ func TestCheckReading(t *testing.T) {
 		{"bpm above maximum", sign(key, "p", chain.MaxBPM+1, nowMs), chain.ErrBadBPM},
 		{"signature flipped", tamper(func(r *chain.Reading) { r.Sig[63] ^= 0x80 }), chain.ErrBadSignature},
 		{"author flipped", tamper(func(r *chain.Reading) { r.Author[0] ^= 1 }), chain.ErrBadSignature},
+		{"author of small order", tamper(func(r *chain.Reading) { r.Author = smallOrderKeys[4] }), chain.ErrBadKey},
+		{"author not canonical", tamper(func(r *chain.Reading) { r.Author = nonCanonicalKey(0, true) }), chain.ErrBadKey},
 		{"bpm changed", tamper(func(r *chain.Reading) { r.BPM = 73 }), chain.ErrBadSignature},
 		{"subject changed", tamper(func(r *chain.Reading) { r.Subject = "patient-2" }), chain.ErrBadSignature},
 		{"time changed", tamper(func(r *chain.Reading) { r.Time-- }), chain.ErrBadSignature},
@@ -376,7 +373,7 @@ func TestCheckReading(t *testing.T) {
 	}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
-			err := chain.CheckReading(&row.r, p, nowMs)
+			err := chain.CheckReading(&row.r, p, nowMs, nil)
 			checkCode(t, err, row.want)
 			if row.want != 0 && !chain.IsPeerFault(err) {
 				t.Errorf("IsPeerFault(%v) = false", err)
@@ -469,13 +466,16 @@ func TestGenesis(t *testing.T) {
 	}
 
 	// The genesis header, derived by hand from the documented layout.
-	// parent = SHA-256("p2pchain/genesis/v1" || u32 max readings ||
-	// u64 max future drift in ms || name), integers big-endian.
+	// parent = SHA-256("p2pchain/genesis/v2" || u32 max readings ||
+	// u64 max future drift in ms || u32 max reorganisation depth ||
+	// u64 final age in ms || name), integers big-endian.
 	rules := binary.BigEndian.AppendUint32(nil, uint32(p.MaxReadings))
 	rules = binary.BigEndian.AppendUint64(rules, uint64(p.MaxFutureDrift.Milliseconds()))
-	parent := sha256.Sum256(append(append([]byte("p2pchain/genesis/v1"), rules...), p.Name...))
-	want := chain.Header{Version: 1, Height: 0, Parent: parent, Time: p.GenesisTime,
-		Root: sha256.Sum256(nil), Difficulty: p.Difficulty}
+	rules = binary.BigEndian.AppendUint32(rules, p.MaxReorgDepth)
+	rules = binary.BigEndian.AppendUint64(rules, uint64(p.FinalAge.Milliseconds()))
+	parent := sha256.Sum256(append(append([]byte("p2pchain/genesis/v2"), rules...), p.Name...))
+	want := chain.Header{Version: 2, Height: 0, Parent: parent, Time: p.GenesisTime,
+		Root: sha256.Sum256(nil), Count: 0, Difficulty: p.Difficulty}
 	if g1.Header != want || len(g1.Readings) != 0 {
 		t.Fatalf("genesis header %+v\nwant %+v", g1.Header, want)
 	}
@@ -494,6 +494,8 @@ func TestGenesis(t *testing.T) {
 		"test params":  func(p *chain.Params) { *p = chain.TestParams(p.Name) },
 		"max readings": func(p *chain.Params) { p.MaxReadings-- },
 		"drift":        func(p *chain.Params) { p.MaxFutureDrift += time.Millisecond },
+		"reorg depth":  func(p *chain.Params) { p.MaxReorgDepth++ },
+		"final age":    func(p *chain.Params) { p.FinalAge += time.Millisecond },
 	} {
 		q := p
 		change(&q)
@@ -523,6 +525,14 @@ func TestParamsValidate(t *testing.T) {
 		{"one reading", func(p *chain.Params) { p.MaxReadings = 1 }, true},
 		{"readings limit", func(p *chain.Params) { p.MaxReadings = chain.MaxReadingsLimit }, true},
 		{"no drift", func(p *chain.Params) { p.MaxFutureDrift = 0 }, true},
+		{"reorg depth 1", func(p *chain.Params) { p.MaxReorgDepth = 1 }, true},
+		{"reorg depth limit", func(p *chain.Params) { p.MaxReorgDepth = chain.MaxDepthLimit }, true},
+		{"reorg depth 0", func(p *chain.Params) { p.MaxReorgDepth = 0 }, false},
+		{"no final age", func(p *chain.Params) { p.FinalAge = 0 }, true},
+		{"final age a day", func(p *chain.Params) { p.FinalAge = 24 * time.Hour }, true},
+		{"final age over a day", func(p *chain.Params) { p.FinalAge = 24*time.Hour + 1 }, false},
+		{"negative final age", func(p *chain.Params) { p.FinalAge = -1 }, false},
+		{"reorg depth above limit", func(p *chain.Params) { p.MaxReorgDepth = chain.MaxDepthLimit + 1 }, false},
 		{"empty name", func(p *chain.Params) { p.Name = "" }, false},
 		{"name too long", func(p *chain.Params) { p.Name = strings.Repeat("n", 65) }, false},
 		{"difficulty too high", func(p *chain.Params) { p.Difficulty = chain.MaxDifficulty + 1 }, false},
@@ -538,14 +548,17 @@ func TestParamsValidate(t *testing.T) {
 		}
 	}
 	p := chain.DefaultParams()
-	if got, want := p.MaxBlockSize(), 96+4+p.MaxReadings*(1+64+2+8+32+64); got != want {
+	if p.MaxReorgDepth != 6 || chain.DefaultMaxReorgDepth != 6 {
+		t.Errorf("default max reorganisation depth %d, want 6", p.MaxReorgDepth)
+	}
+	if got, want := p.MaxBlockSize(), 100+4+p.MaxReadings*(1+64+2+8+32+64); got != want {
 		t.Errorf("MaxBlockSize = %d, want %d", got, want)
 	}
 }
 
 func TestErrorCodes(t *testing.T) {
 	names := map[string]bool{}
-	for c := chain.ErrMalformed; c <= chain.ErrKnownReading; c++ {
+	for c := chain.ErrMalformed; c <= chain.ErrCheckpoint; c++ {
 		s := c.String()
 		if s == "" || strings.HasPrefix(s, "ErrorCode(") || names[s] {
 			t.Errorf("code %d has name %q (empty, missing or repeated)", int(c), s)
@@ -575,7 +588,10 @@ func TestErrorCodes(t *testing.T) {
 	if s := chain.ErrorCode(99).String(); s != "ErrorCode(99)" {
 		t.Errorf("unknown code: %q", s)
 	}
-	if len(notPeerFault) != 5 {
+	if next := chain.ErrCheckpoint + 1; next.String() != fmt.Sprintf("ErrorCode(%d)", int(next)) {
+		t.Error("a code after ErrCheckpoint has a name: extend the loop above")
+	}
+	if len(notPeerFault) != 8 {
 		t.Fatal("notPeerFault table edited without the tests")
 	}
 	for _, err := range []error{nil, errors.New("disk full"), context.Canceled} {

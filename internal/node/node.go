@@ -23,11 +23,14 @@ type Broadcaster interface {
 // Store is the node's durable copy of its chain and pending readings
 // (package store implements it).
 type Store interface {
-	// Commit records in one atomic, durable transaction new blocks, the
+	// Apply records in one atomic, durable transaction new blocks, the
 	// main-chain changes they caused, and changes to the pending set.
-	Commit(blocks []*chain.Block, updates []*chain.Update, pendingAdd []chain.Reading, pendingRemove []chain.Hash) error
+	Apply(blocks []*chain.Block, updates []*chain.Update, pendingAdd []chain.Reading, pendingRemove []chain.Hash) error
 	// AddPending durably records a submitted reading.
 	AddPending(r chain.Reading) error
+	// BlockByHash reads back a stored block. The node keeps the bodies of
+	// final blocks only in the store.
+	BlockByHash(h chain.Hash) (*chain.Block, error)
 }
 
 // State is what a node starts from: the blocks and pending readings its
@@ -55,7 +58,18 @@ type Node struct {
 	dead    chan struct{} // closed when failed is set
 
 	rejected map[chain.ErrorCode]uint64 // invalid blocks received, by rule
+	orphans  *orphanPool                // blocks waiting for their parent (guarded by mu)
+
+	sigs *chain.SigCache // signatures verified; safe for concurrent use
+
+	flightMu sync.Mutex
+	inFlight map[chain.Hash]chan struct{} // blocks being validated, closed when done
 }
+
+// SigCacheSize is how many verified reading signatures a node remembers
+// (about 100 bytes each): more than the readings of the blocks a sync
+// checks ahead of its lock, and of a full pending set.
+const SigCacheSize = 1 << 17
 
 type config struct {
 	log      *slog.Logger
@@ -63,6 +77,7 @@ type config struct {
 	poolSize int
 	store    Store
 	state    State
+	cp       *chain.Checkpoint
 }
 
 // Option configures a Node.
@@ -83,6 +98,10 @@ func WithStore(s Store, state State) Option {
 	return func(c *config) { c.store, c.state = s, state }
 }
 
+// WithCheckpoint makes the node require a block on its chain (nil: none);
+// see chain.SetCheckpoint.
+func WithCheckpoint(cp *chain.Checkpoint) Option { return func(c *config) { c.cp = cp } }
+
 // New returns a node on the network of params, signing readings with key.
 func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, error) {
 	cfg := config{log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now, poolSize: 100000}
@@ -100,21 +119,48 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		params: params, key: key, log: cfg.log, now: cfg.now, store: cfg.store,
 		chain: c, pool: chain.NewPool(cfg.poolSize),
 		changed: make(chan struct{}), subs: map[chan Event]struct{}{}, dead: make(chan struct{}),
-		rejected: map[chain.ErrorCode]uint64{},
+		rejected: map[chain.ErrorCode]uint64{}, orphans: newOrphanPool(),
+		sigs: chain.NewSigCache(SigCacheSize), inFlight: map[chain.Hash]chan struct{}{},
 	}
+	c.SetSigCache(n.sigs)
 	if err := n.restore(cfg.state); err != nil {
 		return nil, err
+	}
+	if cfg.cp != nil {
+		if err := c.SetCheckpoint(*cfg.cp); err != nil {
+			return nil, fmt.Errorf("checkpoint: %w; this data directory holds another chain: move its chain directory away and let the node sync again", err)
+		}
+	}
+	if n.store != nil {
+		c.SetBodySource(n.readBody)
 	}
 	return n, nil
 }
 
-// restore rebuilds the chain and pending set from stored state. Blocks are
-// not validated again (they were before they were stored); a quick check
-// that the main chain comes out as stored catches a damaged store.
+// restore rebuilds the chain and pending set from stored state. Signatures
+// are not verified again (they were before the blocks were stored), but
+// every header's proof of work and difficulty, and every body against its
+// header's readings root (which commits to the signatures), are: a block
+// altered on disk is reported, never served. Side blocks that fork below
+// the final depth are dropped; the next commit that prunes forgets them.
 func (n *Node) restore(st State) error {
-	for _, b := range append(st.Main, st.Side...) {
-		if _, err := n.chain.Restore(b); err != nil {
-			return fmt.Errorf("stored chain is inconsistent at height %d: %w", b.Header.Height, err)
+	now := n.now()
+	for _, b := range st.Main {
+		if _, err := n.chain.Restore(b, now); err != nil {
+			return fmt.Errorf("stored main-chain block %s at height %d is damaged: %w; "+
+				"run `p2pchain verify` on the data directory, or move its chain directory away and let the node sync again",
+				b.Hash().Short(), b.Header.Height, err)
+		}
+	}
+	for _, b := range st.Side {
+		if _, err := n.chain.Restore(b, now); err != nil {
+			if errors.Is(err, chain.ErrForkTooDeep) || errors.Is(err, chain.ErrUnknownParent) ||
+				errors.Is(err, chain.ErrTooManyForks) {
+				continue // a branch that can no longer win
+			}
+			return fmt.Errorf("stored side block %s at height %d is damaged: %w; "+
+				"run `p2pchain verify` on the data directory, or move its chain directory away and let the node sync again",
+				b.Hash().Short(), b.Header.Height, err)
 		}
 	}
 	if len(st.Main) > 0 {
@@ -130,6 +176,23 @@ func (n *Node) restore(st State) error {
 		}
 	}
 	return nil
+}
+
+// readBody reads a final block's body back from the store for the chain,
+// checking it against the header the chain holds: a body that does not
+// match is damage, reported and never served.
+func (n *Node) readBody(h chain.Hash) (*chain.Block, error) {
+	b, err := n.store.BlockByHash(h)
+	if err == nil {
+		if hdr, ok := n.chain.Header(h); !ok || b.Header != hdr {
+			err = errors.New("the stored block does not match its header")
+		}
+	}
+	if err != nil {
+		n.log.Error("cannot read a stored block; run `p2pchain verify` on the data directory", "block", h.Short(), "err", err)
+		return nil, err
+	}
+	return b, nil
 }
 
 // Done is closed when the node has failed (its store could not record a
@@ -166,6 +229,23 @@ func (n *Node) Status() chain.Status {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return n.chain.Status()
+}
+
+// FinalHeight returns the height of the node's highest final block, as of
+// now (see chain.Chain.FinalHeight).
+func (n *Node) FinalHeight() uint64 {
+	h, _ := n.Final()
+	return h
+}
+
+// Final returns the height and hash of the node's highest final block, as
+// of now.
+func (n *Node) Final() (uint64, chain.Hash) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	h := n.chain.Advance(n.now())
+	hash, _ := n.chain.HashAt(h)
+	return h, hash
 }
 
 // Locator returns a block locator starting at the known block from (the tip
@@ -254,15 +334,15 @@ func (n *Node) Submit(subject string, bpm int) (chain.Reading, error) {
 // pending set after checking it.
 func (n *Node) SubmitReading(r chain.Reading) error {
 	now := n.now()
-	if err := chain.CheckReading(&r, n.params, now.UnixMilli()); err != nil {
+	if err := chain.CheckReading(&r, n.params, now.UnixMilli(), n.sigs); err != nil {
 		return err
 	}
+	id := r.ID()
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.failed != nil {
 		return n.failed
 	}
-	id := r.ID()
 	if n.chain.HasReading(id) {
 		return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already in the chain"}
 	}
@@ -281,52 +361,169 @@ func (n *Node) SubmitReading(r chain.Reading) error {
 }
 
 // AddBlock validates a block from a peer (or the miner) and adds it. It
-// returns the chain's rule error if the block is not accepted.
-func (n *Node) AddBlock(_ context.Context, b *chain.Block) error {
-	blocks := []*chain.Block{b}
-	checks := checkBlocks(blocks, n.params)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	_, err := n.addLocked(blocks, checks, false)
+// returns the chain's rule error if the block is not accepted. A block whose
+// parent is unknown waits in a small orphan pool (ErrUnknownParent is still
+// returned, so the caller syncs) and is added when its parent arrives.
+func (n *Node) AddBlock(ctx context.Context, b *chain.Block) error {
+	_, err := n.process(ctx, []*chain.Block{b}, false)
 	return err
 }
 
 // AddBlocks adds blocks in order, as a sync receives them, skipping blocks it
 // already has, and records all it accepted in one store transaction. It stops
-// at the first block that is not accepted and returns how many were added,
-// and that block's error.
-func (n *Node) AddBlocks(_ context.Context, blocks []*chain.Block) (int, error) {
-	checks := checkBlocks(blocks, n.params)
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.addLocked(blocks, checks, true)
+// at the first block that is not accepted and returns how many blocks were
+// newly added, and that block's error.
+func (n *Node) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error) {
+	return n.process(ctx, blocks, true)
 }
 
-// checkBlocks runs chain.CheckBlock (proof of work, readings root,
-// signatures: everything that needs no chain state, and nearly all the CPU
-// time of accepting a block) on every core, before the caller takes the lock.
-func checkBlocks(blocks []*chain.Block, params chain.Params) []error {
-	errs := make([]error, len(blocks))
+// process is the node's one path for blocks, from gossip, sync or the miner.
+// The chain's rules run in their order (chain.Process) under the lock; the
+// signatures, nearly all the CPU time of a block, are verified before the
+// lock is taken, on every core, into the shared signature cache, and only
+// for blocks that passed the cheap checks (not known, header and proof of
+// work, known parent, place in the tree). A block being validated by
+// another goroutine is waited for, not validated twice.
+func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown bool) (int, error) {
+	hashes := make([]chain.Hash, len(blocks))
+	for i, b := range blocks {
+		hashes[i] = b.Hash()
+	}
+	release, err := n.claim(ctx, hashes)
+	if err != nil {
+		return 0, err
+	}
+
+	n.mu.Lock()
+	worth := n.precheckLocked(blocks, hashes)
+	n.mu.Unlock()
+	n.verifySignatures(blocks, worth)
+
+	n.mu.Lock()
+	added, tips, err := n.addLocked(blocks, hashes, skipKnown)
+	var ready []*chain.Block
+	if err != nil && errors.Is(err, chain.ErrUnknownParent) && len(blocks) == 1 {
+		n.orphans.add(blocks[0], hashes[0], n.params)
+	}
+	for _, h := range tips {
+		ready = append(ready, n.orphans.children(h)...)
+	}
+	n.mu.Unlock()
+	// Release the claim before the orphans: one of them may be a block of
+	// this very batch, arrived by gossip before the batch connected it.
+	release()
+
+	// Orphans whose parent arrived: add them too (each may free others).
+	for _, o := range ready {
+		if _, oerr := n.process(ctx, []*chain.Block{o}, false); oerr != nil {
+			n.log.Debug("orphan block not accepted", "height", o.Header.Height, "err", oerr)
+		}
+	}
+	return added, err
+}
+
+// claim marks hashes as being validated by the caller, first waiting until
+// none of them is being validated by another goroutine. release ends the
+// claim.
+func (n *Node) claim(ctx context.Context, hashes []chain.Hash) (release func(), err error) {
+	for {
+		n.flightMu.Lock()
+		var busy chan struct{}
+		for _, h := range hashes {
+			if ch, ok := n.inFlight[h]; ok {
+				busy = ch
+				break
+			}
+		}
+		if busy == nil {
+			done := make(chan struct{})
+			for _, h := range hashes {
+				n.inFlight[h] = done
+			}
+			n.flightMu.Unlock()
+			return func() {
+				n.flightMu.Lock()
+				for _, h := range hashes {
+					if n.inFlight[h] == done {
+						delete(n.inFlight, h)
+					}
+				}
+				n.flightMu.Unlock()
+				close(done)
+			}, nil
+		}
+		n.flightMu.Unlock()
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
+
+// precheckLocked returns which blocks are worth verifying signatures for:
+// those that pass chain.CheckContext, and in a batch those that follow such
+// a block and pass its header and link checks. n.mu must be held.
+func (n *Node) precheckLocked(blocks []*chain.Block, hashes []chain.Hash) []bool {
+	worth := make([]bool, len(blocks))
+	now := n.now()
+	for i, b := range blocks {
+		err := n.chain.CheckContext(&b.Header, now)
+		if errors.Is(err, chain.ErrUnknownParent) && i > 0 && worth[i-1] && b.Header.Parent == hashes[i-1] {
+			err = chain.CheckHeader(&b.Header, n.params)
+			if err == nil {
+				err = chain.CheckLink(&b.Header, &blocks[i-1].Header, now, n.params)
+			}
+		}
+		worth[i] = err == nil
+	}
+	return worth
+}
+
+// verifySignatures checks, on every core, the body and the signatures of
+// the blocks marked worth, into the signature cache. Errors are left for
+// chain.Process to report in rule order.
+func (n *Node) verifySignatures(blocks []*chain.Block, worth []bool) {
+	var todo []*chain.Block
+	for i, b := range blocks {
+		if worth[i] && len(b.Readings) > 0 {
+			todo = append(todo, b)
+		}
+	}
+	if len(todo) == 0 {
+		return
+	}
+	if len(todo) == 1 && len(todo[0].Readings) < 64 {
+		n.verifyOne(todo[0])
+		return
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(runtime.GOMAXPROCS(0), len(blocks)) {
+	for range min(runtime.GOMAXPROCS(0), len(todo)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(blocks); i = int(next.Add(1) - 1) {
-				errs[i] = chain.CheckBlock(blocks[i], params)
+			for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
+				n.verifyOne(todo[i])
 			}
 		}()
 	}
 	wg.Wait()
-	return errs
 }
 
-// addLocked adds blocks whose CheckBlock verdicts are checks. n.mu must be
-// held.
-func (n *Node) addLocked(blocks []*chain.Block, checks []error, skipKnown bool) (int, error) {
+func (n *Node) verifyOne(b *chain.Block) {
+	if ids, err := chain.CheckBody(b, n.params); err == nil {
+		_ = chain.CheckSignatures(b, ids, n.sigs)
+	}
+}
+
+// addLocked runs blocks through chain.Process in order and persists what
+// was accepted in one commit. It returns how many blocks were added, the
+// hashes of those added (whose orphans may now connect) and the error of
+// the first block not accepted. n.mu must be held.
+func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown bool) (int, []chain.Hash, error) {
 	if n.failed != nil {
-		return 0, n.failed
+		return 0, nil, n.failed
 	}
 	var (
 		added   []*chain.Block
@@ -334,13 +531,9 @@ func (n *Node) addLocked(blocks []*chain.Block, checks []error, skipKnown bool) 
 		err     error
 	)
 	now := n.now()
-	for i, b := range blocks {
+	for _, b := range blocks {
 		var u *chain.Update
-		if n.chain.HasBlock(b.Hash()) {
-			u, err = nil, &chain.RuleError{Code: chain.ErrDuplicateBlock, Detail: "block " + b.Hash().Short()}
-		} else if err = checks[i]; err == nil {
-			u, err = n.chain.AddCheckedBlock(b, now)
-		}
+		u, err = n.chain.Process(b, now, 0)
 		if err != nil {
 			if skipKnown && errors.Is(err, chain.ErrDuplicateBlock) {
 				err = nil
@@ -354,14 +547,18 @@ func (n *Node) addLocked(blocks []*chain.Block, checks []error, skipKnown bool) 
 		n.rejected[chain.CodeOf(err)]++
 	}
 	if len(added) == 0 {
-		return 0, err
+		return 0, nil, err
 	}
 	// The pending set changes for every reading that left or joined the
-	// main chain; record where each one ends up after all the updates.
+	// main chain, or was adopted from a tying branch; record where each one
+	// ends up after all the updates.
 	touched := map[chain.Hash]bool{}
 	for _, u := range updates {
 		n.pool.Apply(u)
 		for _, r := range u.Returned {
+			touched[r.ID()] = true
+		}
+		for _, r := range u.Adopted {
 			touched[r.ID()] = true
 		}
 		for _, c := range u.Connected {
@@ -380,8 +577,8 @@ func (n *Node) addLocked(blocks []*chain.Block, checks []error, skipKnown bool) 
 				remove = append(remove, id)
 			}
 		}
-		if serr := n.store.Commit(added, updates, add, remove); serr != nil {
-			return 0, n.failLocked(serr)
+		if serr := n.store.Apply(added, updates, add, remove); serr != nil {
+			return 0, nil, n.failLocked(serr)
 		}
 	}
 	for _, u := range updates {
@@ -396,7 +593,24 @@ func (n *Node) addLocked(blocks []*chain.Block, checks []error, skipKnown bool) 
 			Tip: u.Connected[len(u.Connected)-1].Hash()})
 	}
 	n.signalLocked()
-	return len(added), err
+	var got []chain.Hash
+	for _, b := range added {
+		if n.chain.HasBlock(b.Hash()) {
+			got = append(got, b.Hash())
+		}
+	}
+	return len(added), got, err
+}
+
+// SignaturesVerified returns how many reading signatures the node has
+// verified since it started (each one once: see chain.SigCache).
+func (n *Node) SignaturesVerified() uint64 { return n.sigs.Added() }
+
+// Orphans returns how many blocks wait in the orphan pool for their parent.
+func (n *Node) Orphans() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.orphans.len()
 }
 
 // Rejected returns how many invalid blocks the node refused, by the name of

@@ -24,7 +24,9 @@ const BlocksProtocol = "/p2pchain/blocks/1.0.0"
 const (
 	// MaxBatch is the most blocks one request returns.
 	MaxBatch = 512
-	// maxBatchBytes caps one response's encoded blocks (beyond the first).
+	// maxBatchBytes caps one response's encoded blocks, the first block
+	// excepted (it is always sent): a client holds at most maxBatchBytes
+	// plus one block of the largest size.
 	maxBatchBytes = 8 << 20
 	// maxRequestSize is the largest blocks request: count (2), locator
 	// length (1), locator hashes.
@@ -73,10 +75,19 @@ func DecodeBlocksRequest(b []byte) (BlocksRequest, error) {
 	return r, nil
 }
 
-// handleBlocks serves a blocks request.
+// handleBlocks serves a blocks request, within the peer's limits (peers.go):
+// a stream over its stream or request limit is reset before the request is
+// read, and the response is cut to the bytes its bucket holds (a request
+// that would get not even its first block is reset).
 func (h *Host) handleBlocks(s network.Stream) {
 	_ = s.SetDeadline(time.Now().Add(blocksTimeout))
 	p := s.Conn().RemotePeer()
+	done, why := h.peers.openStream(p, protoBlocks, time.Now())
+	if why != "" {
+		h.overLimit(s, p, BlocksProtocol, why)
+		return
+	}
+	defer done()
 	r := msgio.NewVarintReaderSize(s, maxRequestSize)
 	msg, err := r.ReadMsg()
 	if err != nil {
@@ -91,10 +102,19 @@ func (h *Host) handleBlocks(s network.Stream) {
 		_ = s.Reset()
 		return
 	}
-	blocks, err := h.ledger.BlocksAfter(req.Locator, min(int(req.Max), MaxBatch), maxBatchBytes)
+	allowance := h.peers.sendAllowance(p, time.Now(), maxBatchBytes)
+	blocks, err := h.ledger.BlocksAfter(req.Locator, min(int(req.Max), MaxBatch), allowance)
 	if err != nil {
 		h.log.Debug("blocks: cannot serve", "peer", p, "err", err)
 		_ = s.Reset()
+		return
+	}
+	total := 0
+	for _, b := range blocks {
+		total += b.EncodedSize()
+	}
+	if !h.peers.spend(p, time.Now(), total) {
+		h.overLimit(s, p, BlocksProtocol, "bytes served")
 		return
 	}
 	w := msgio.NewVarintWriter(s)
@@ -113,11 +133,26 @@ func (h *Host) handleBlocks(s network.Stream) {
 	_ = s.Close()
 }
 
-// requestBlocks asks p for up to max blocks after locator.
+// overLimit resets a stream that p opened over one of its limits.
+func (h *Host) overLimit(s network.Stream, p peer.ID, proto, limit string) {
+	h.metrics.streamsReset.Add(1)
+	h.log.Debug("stream over the peer's limit: reset", "peer", p, "protocol", proto, "limit", limit)
+	_ = s.Reset()
+}
+
+// errBrokeProtocol marks an error after which the peer has been refused.
+var errBrokeProtocol = errors.New("peer broke the protocol and is refused")
+
+// requestBlocks asks p for up to max blocks after locator. It holds at most
+// max blocks and maxBatchBytes plus one block of the largest size: a peer
+// that sends more, or a block over the size limit or malformed, is refused
+// (the error then wraps errBrokeProtocol). The blocks read before any error
+// are returned with it.
 func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Hash, max int) ([]*chain.Block, error) {
 	ctx, cancel := context.WithTimeout(ctx, blocksTimeout)
 	defer cancel()
-	req, err := BlocksRequest{Max: uint16(min(max, MaxBatch)), Locator: locator}.Encode()
+	max = min(max, MaxBatch)
+	req, err := BlocksRequest{Max: uint16(max), Locator: locator}.Encode()
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +168,14 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 	}
 	_ = s.CloseWrite()
 	params := h.ledger.Params()
+	maxBytes := maxBatchBytes + params.MaxBlockSize()
+	total := 0
+	defer func() { h.peers.fetched(p, total) }()
+	broke := func(reason string) error {
+		_ = s.Reset()
+		h.refuse(p, reason)
+		return fmt.Errorf("blocks: %s: %w", reason, errBrokeProtocol)
+	}
 	r := msgio.NewVarintReaderSize(s, params.MaxBlockSize())
 	var out []*chain.Block
 	for {
@@ -141,26 +184,26 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 			return out, nil
 		}
 		if errors.Is(err, msgio.ErrMsgTooLarge) {
-			_ = s.Reset()
-			h.refuse(p, "sent a block over the size limit")
-			return out, fmt.Errorf("blocks: %w", err)
+			return out, broke("sent a block over the size limit")
 		}
 		if err != nil {
 			_ = s.Reset()
 			return out, fmt.Errorf("blocks: read: %w", err)
 		}
 		h.metrics.syncBytesIn.Add(uint64(len(msg)))
+		total += len(msg)
+		if len(out) == max {
+			r.ReleaseMsg(msg)
+			return out, broke(fmt.Sprintf("sent more than the %d blocks asked for", max))
+		}
+		if total > maxBytes {
+			r.ReleaseMsg(msg)
+			return out, broke(fmt.Sprintf("sent more than %d bytes of blocks", maxBytes))
+		}
 		b, err := chain.DecodeBlock(msg, params.MaxReadings)
 		r.ReleaseMsg(msg)
 		if err != nil {
-			_ = s.Reset()
-			h.refuse(p, "sent a malformed block: "+err.Error())
-			return out, fmt.Errorf("blocks: %w", err)
-		}
-		if len(out) == max {
-			_ = s.Reset()
-			h.refuse(p, "sent more blocks than asked for")
-			return out, fmt.Errorf("blocks: peer sent more than the %d blocks asked for", max)
+			return out, broke("sent a malformed block: " + err.Error())
 		}
 		out = append(out, b)
 	}

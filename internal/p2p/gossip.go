@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
@@ -54,11 +55,15 @@ func (h *Host) joinBlocks(ctx context.Context) error {
 	return nil
 }
 
-// validateBlock decides the fate of a gossiped block: the ledger adds it, and
-// its verdict maps to GossipSub's. Invalid blocks are rejected and the peer
-// that relayed them is cut off; duplicates and blocks from the near future are ignored, and a
-// block whose parent is unknown is ignored and starts a sync with the peer
-// that relayed it.
+// validateBlock decides the fate of a gossiped block, cheap checks first:
+// size, then the relayer's budget (GossipBlocksPerSecond: over it the block
+// is ignored and counted, without blame), then decoding, and only then the
+// ledger, whose verdict maps to GossipSub's. Malformed, oversized and
+// invalid blocks are rejected, counted, and the peer that relayed them is
+// cut off; duplicates, blocks from the near future and valid blocks that
+// fork below our final blocks are ignored (not relayed); a block whose
+// parent is unknown is ignored and makes the sync manager ask the relayer
+// for its status.
 func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	if from == h.host.ID() {
 		return pubsub.ValidationAccept // our own block, added before publishing
@@ -70,10 +75,17 @@ func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Messag
 		h.refuse(from, fmt.Sprintf("relayed a %d-byte block, over the %d-byte limit", len(m.Data), params.MaxBlockSize()))
 		return pubsub.ValidationReject
 	}
-	b, err := chain.DecodeBlock(m.Data, params.MaxReadings)
-	if err == nil {
-		err = h.ledger.AddBlock(ctx, b)
+	if !h.peers.gossipAllowed(from, time.Now()) {
+		h.metrics.gossipThrottled.Add(1)
+		return pubsub.ValidationIgnore
 	}
+	b, err := chain.DecodeBlock(m.Data, params.MaxReadings)
+	if err != nil {
+		h.metrics.rejected.Add(1)
+		h.refuse(from, "relayed bytes that are not a block: "+err.Error())
+		return pubsub.ValidationReject
+	}
+	err = h.ledger.AddBlock(ctx, b)
 	switch {
 	case err == nil:
 		h.peers.sawBlock(from, b.Header.Height, b.Hash())
@@ -88,6 +100,8 @@ func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Messag
 		h.refuse(from, "relayed an invalid block: "+err.Error())
 		return pubsub.ValidationReject
 	default:
+		// Duplicates, ErrTimeTooNew, ErrForkTooDeep, ErrTooManyForks and
+		// local failures: not the relayer's fault, not worth relaying.
 		return pubsub.ValidationIgnore
 	}
 }

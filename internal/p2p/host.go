@@ -41,9 +41,13 @@ type Ledger interface {
 	// (see chain.IsPeerFault) if it is not accepted.
 	AddBlock(ctx context.Context, b *chain.Block) error
 	// AddBlocks adds a batch in order, skipping known blocks, and stops at
-	// the first block not accepted, returning how many were added and that
-	// block's error.
+	// the first block not accepted, returning how many were newly added and
+	// that block's error.
 	AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error)
+	// TipBlock returns the main-chain tip, which a sync announces.
+	TipBlock() *chain.Block
+	// IsMainChain reports whether hash is a block of the main chain.
+	IsMainChain(hash chain.Hash) bool
 }
 
 // Host is a running p2pchain network endpoint.
@@ -54,7 +58,7 @@ type Host struct {
 	ledger Ledger
 	log    *slog.Logger
 	gater  *gater
-	sync   *syncer
+	sync   *syncManager
 	peers  *peerBook
 	mesh   *meshTracer
 	disc   *discovery
@@ -67,7 +71,9 @@ type Host struct {
 type counters struct {
 	gossipBytesIn, gossipBytesOut atomic.Uint64
 	syncBytesIn, syncBytesOut     atomic.Uint64
-	rejected                      atomic.Uint64
+	rejected                      atomic.Uint64 // gossiped blocks rejected
+	gossipThrottled               atomic.Uint64 // gossiped blocks over their relayer's budget
+	streamsReset                  atomic.Uint64 // streams reset for a peer's limits
 }
 
 type config struct {
@@ -75,6 +81,7 @@ type config struct {
 	listen       []string
 	log          *slog.Logger
 	syncInterval time.Duration
+	limits       limits // peers.go; tests shrink them
 
 	// discovery: bootstrap.go, mdns.go, dht.go, connmgr.go, peerstore.go
 	bootstrap           []string
@@ -119,6 +126,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		listen:       ListenAddrs("127.0.0.1", 0),
 		log:          slog.New(slog.NewTextHandler(io.Discard, nil)),
 		syncInterval: 10 * time.Second,
+		limits:       defaultLimits(),
 
 		rendezvousInterval: DefaultRendezvousInterval,
 		lowWater:           DefaultLowWater,
@@ -146,6 +154,9 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.syncInterval <= 0 {
+		return nil, fmt.Errorf("sync interval %v: want a positive duration", cfg.syncInterval)
+	}
 	if cfg.rendezvousInterval <= 0 {
 		return nil, fmt.Errorf("rendezvous interval %v: want a positive duration", cfg.rendezvousInterval)
 	}
@@ -170,8 +181,8 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		return nil, fmt.Errorf("start libp2p host on %v: %w", cfg.listen, err)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	h := &Host{host: lh, ledger: ledger, log: cfg.log, gater: g, peers: newPeerBook(), mesh: newMeshTracer(), cancel: cancel}
-	h.sync = newSyncer(h, cfg.syncInterval)
+	h := &Host{host: lh, ledger: ledger, log: cfg.log, gater: g, peers: newPeerBook(cfg.limits), mesh: newMeshTracer(), cancel: cancel}
+	h.sync = newSyncManager(h, cfg.syncInterval)
 	h.disc = newDiscovery(h, cfg.lowWater)
 	params := ledger.Params()
 	h.ps, err = pubsub.NewGossipSub(ctx, lh,
@@ -193,6 +204,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	lh.SetStreamHandler(BlocksProtocol, h.handleBlocks)
 	lh.Network().Notify(&network.NotifyBundle{
 		ConnectedF: func(_ network.Network, c network.Conn) {
+			h.peers.add(c.RemotePeer())
 			h.sync.request(c.RemotePeer()) // handshake, then catch up if behind
 		},
 		DisconnectedF: func(n network.Network, c network.Conn) {
@@ -270,7 +282,12 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 	return nil
 }
 
-// refuse cuts a peer off: disconnect now and refuse it from now on.
+// connected reports whether the host has a connection to p.
+func (h *Host) connected(p peer.ID) bool {
+	return h.host.Network().Connectedness(p) == network.Connected
+}
+
+// refuse cuts a peer off: disconnect now and refuse it for RefuseFor.
 func (h *Host) refuse(p peer.ID, reason string) {
 	h.log.Warn("refusing peer", "peer", p, "reason", reason)
 	h.gater.refuse(p, reason)
@@ -282,8 +299,14 @@ func (h *Host) refuse(p peer.ID, reason string) {
 type PeerInfo struct {
 	ID     peer.ID
 	Addrs  []ma.Multiaddr
-	Height uint64 // from its last status, 0 if none yet
+	Height uint64 // from its last status, 0 if none yet: a claim, not proven
 	Tip    chain.Hash
+
+	Strikes        int       // useless syncs from it lately (MaxStrikes: refused)
+	Backoff        time.Time // no sync from it before this
+	ServedBytes    uint64    // bytes of blocks we sent it
+	ServedRequests uint64    // status and blocks streams of its we served
+	Resets         uint64    // its streams we reset for its limits
 }
 
 // Peers returns the connected peers, sorted by ID.
@@ -297,18 +320,27 @@ func (h *Host) Peers() []PeerInfo {
 		if st, ok := h.peers.status(p); ok {
 			info.Height, info.Tip = st.Height, st.Tip
 		}
+		ps := h.peers.stats(p)
+		info.Strikes, info.Backoff = ps.strikes, ps.backoff
+		info.ServedBytes, info.ServedRequests, info.Resets = ps.servedBytes, ps.servedRequests, ps.resets
 		out = append(out, info)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
-// Sync returns the progress of the current catch-up.
+// Sync returns the progress of the current catch-up (zero if none).
 func (h *Host) Sync() SyncState { return h.sync.State() }
 
-// Traffic counts bytes of block data moved by gossip and by sync.
+// LastSync returns the final progress of the last finished catch-up.
+func (h *Host) LastSync() SyncState { return h.sync.Last() }
+
+// Traffic counts bytes of block data moved by gossip and by sync, and what
+// peers' limits cut.
 type Traffic struct {
 	GossipIn, GossipOut, SyncIn, SyncOut, Rejected uint64
+	GossipThrottled                                uint64 // gossiped blocks ignored: their relayer was over its budget
+	StreamsReset                                   uint64 // peers' streams reset: over their stream, request or byte limits
 }
 
 // Traffic returns the byte counters.
@@ -316,44 +348,8 @@ func (h *Host) Traffic() Traffic {
 	return Traffic{
 		GossipIn: h.metrics.gossipBytesIn.Load(), GossipOut: h.metrics.gossipBytesOut.Load(),
 		SyncIn: h.metrics.syncBytesIn.Load(), SyncOut: h.metrics.syncBytesOut.Load(),
-		Rejected: h.metrics.rejected.Load(),
+		Rejected:        h.metrics.rejected.Load(),
+		GossipThrottled: h.metrics.gossipThrottled.Load(),
+		StreamsReset:    h.metrics.streamsReset.Load(),
 	}
-}
-
-// peerBook remembers the last status each connected peer sent.
-type peerBook struct {
-	mu sync.Mutex
-	st map[peer.ID]chain.Status
-}
-
-func newPeerBook() *peerBook { return &peerBook{st: map[peer.ID]chain.Status{}} }
-
-func (b *peerBook) setStatus(p peer.ID, s chain.Status) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.st[p] = s
-}
-
-// sawBlock notes that p relayed a valid block: p has it, so its height is at
-// least the block's.
-func (b *peerBook) sawBlock(p peer.ID, height uint64, hash chain.Hash) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if s, ok := b.st[p]; ok && height > s.Height {
-		s.Height, s.Tip = height, hash
-		b.st[p] = s
-	}
-}
-
-func (b *peerBook) status(p peer.ID) (chain.Status, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s, ok := b.st[p]
-	return s, ok
-}
-
-func (b *peerBook) forget(p peer.ID) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	delete(b.st, p)
 }

@@ -52,10 +52,17 @@ func DecodeStatus(b []byte) (chain.Status, error) {
 	return s, nil
 }
 
-// handleStatus answers a peer's handshake with our status.
+// handleStatus answers a peer's handshake with our status. A stream over
+// the peer's stream or request limit (peers.go) is reset unread.
 func (h *Host) handleStatus(s network.Stream) {
 	_ = s.SetDeadline(time.Now().Add(statusTimeout))
 	p := s.Conn().RemotePeer()
+	done, why := h.peers.openStream(p, protoStatus, time.Now())
+	if why != "" {
+		h.overLimit(s, p, StatusProtocol, why)
+		return
+	}
+	defer done()
 	theirs, err := readStatus(s)
 	if err != nil {
 		h.log.Debug("status: bad request", "peer", p, "err", err)
@@ -75,9 +82,7 @@ func (h *Host) handleStatus(s network.Stream) {
 		time.AfterFunc(500*time.Millisecond, func() { h.refuse(p, otherNetwork(theirs, ours)) })
 		return
 	}
-	if h.checkPeerStatus(p, theirs, ours) && theirs.Better(ours) {
-		h.sync.request(p)
-	}
+	h.checkPeerStatus(p, theirs, ours)
 }
 
 func otherNetwork(theirs, ours chain.Status) string {
@@ -114,14 +119,15 @@ func (h *Host) exchangeStatus(ctx context.Context, p peer.ID) (chain.Status, err
 // errOtherNetwork is returned by the handshake with a peer on another genesis.
 var errOtherNetwork = errors.New("peer is on another network (different genesis)")
 
-// checkPeerStatus records a peer's status, or cuts the peer off and returns
-// false if it is on another network.
+// checkPeerStatus records a peer's status for the sync manager, which it
+// wakes, or cuts the peer off and returns false if it is on another network.
 func (h *Host) checkPeerStatus(p peer.ID, theirs, ours chain.Status) bool {
 	if theirs.Genesis != ours.Genesis {
 		h.refuse(p, otherNetwork(theirs, ours))
 		return false
 	}
-	h.peers.setStatus(p, theirs)
+	h.peers.setStatus(p, theirs, time.Now())
+	h.sync.wake()
 	return true
 }
 

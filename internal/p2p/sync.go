@@ -2,6 +2,8 @@ package p2p
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"sync"
 	"time"
 
@@ -10,155 +12,410 @@ import (
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
 
-// syncer decides when and from whom to catch up. Its loop runs at most one
-// sync per peer at a time; a request for a peer already being synced makes it
-// run once more afterwards. It also polls every peer now and then, so a node
-// that missed a gossiped block still catches up.
-type syncer struct {
-	h        *Host
-	interval time.Duration
-	requests chan peer.ID
+// The sync manager: the client side of catching up. One manager per host
+// runs at most one sync at a time, from the peer that claims the best tip.
+// Its bookkeeping (what each peer claims, strikes, back-offs: peers.go) is
+// kept apart from the networking that carries a sync (this file), in the
+// manner of btcd's syncManager and CometBFT's block pool.
+//
+// Statuses come from the handshakes of both directions (a new connection
+// makes each side ask the other), from a poll of every peer each interval,
+// and from a peer that relayed a block whose parent we lack. Whenever one
+// arrives, or a sync ends, or a back-off runs out, the manager looks for the
+// best claim better than our tip, from a peer not in a back-off, and syncs
+// from it. A claim is never trusted until blocks prove it: a sync that gets
+// nothing new while the peer still claims better ends at once and costs the
+// peer a strike and a back-off, and MaxStrikes strikes get it refused.
 
-	mu    sync.Mutex
-	state SyncState
-}
+const (
+	// statusFresh: a status younger than this is not asked for again when
+	// a peer relays a block whose parent we lack (the poll asks anyway).
+	statusFresh = time.Second
+	// announceBatches: a long sync announces our tip by gossip every this
+	// many batches, besides at its end.
+	announceBatches = 64
+	// progressLog is how often a running sync logs its progress.
+	progressLog = 3 * time.Second
+	// addTimeout bounds the ledger's work on one batch (512 blocks of the
+	// largest size take well under a minute to verify): one sync at a time
+	// must never mean no sync ever again.
+	addTimeout = 5 * time.Minute
+)
 
-// SyncState is the progress of the current catch-up, if any.
+// SyncState is the progress of a catch-up. Target and Total rest on the
+// peer's claimed status: they are estimates that its blocks may prove wrong,
+// and they grow if the peer moves on while we sync.
 type SyncState struct {
 	Syncing bool
 	Peer    peer.ID
 	From    uint64 // our height when the sync started
-	Height  uint64 // our height now
-	Target  uint64 // the peer's height
+	Height  uint64 // height of the last block received
+	Target  uint64 // the height the peer claims (at least Height)
+
+	Done  uint64        // blocks received and accepted so far
+	Total uint64        // Done plus the blocks the peer claims are left (at least Done)
+	Rate  float64       // blocks per second so far
+	Left  time.Duration // time left at that rate; 0 when unknown
+
+	Started time.Time
+	Result  string // how a finished sync ended: "done", "failed", "useless", "fork too deep", "refused"
 }
 
-func newSyncer(h *Host, interval time.Duration) *syncer {
-	return &syncer{h: h, interval: interval, requests: make(chan peer.ID, 64)}
+// syncManager decides when and from whom to catch up, and runs the syncs.
+type syncManager struct {
+	h        *Host
+	interval time.Duration
+	wakeCh   chan struct{} // something changed: look for a peer to sync from
+	polls    chan peer.ID  // peers to ask for their status
+
+	mu    sync.Mutex
+	state SyncState // the running sync (zero if none)
+	last  SyncState // the last finished one
 }
 
-// request asks for a sync with p. It never blocks: if the queue is full the
-// next poll covers p.
-func (s *syncer) request(p peer.ID) {
+// syncResult is what a sync did.
+type syncResult struct {
+	peer    peer.ID
+	outcome syncOutcome
+	added   int // blocks new to us
+	err     error
+}
+
+func newSyncManager(h *Host, interval time.Duration) *syncManager {
+	return &syncManager{h: h, interval: interval, wakeCh: make(chan struct{}, 1), polls: make(chan peer.ID, 64)}
+}
+
+// wake makes the manager look for a peer to sync from. It never blocks.
+func (m *syncManager) wake() {
 	select {
-	case s.requests <- p:
+	case m.wakeCh <- struct{}{}:
 	default:
 	}
 }
 
-func (s *syncer) loop(ctx context.Context) {
-	defer s.h.wg.Done()
-	active, again := map[peer.ID]bool{}, map[peer.ID]bool{}
-	done := make(chan peer.ID)
-	start := func(p peer.ID) {
-		if active[p] {
-			again[p] = true
-			return
-		}
-		active[p] = true
-		s.h.wg.Add(1)
-		go func() {
-			defer s.h.wg.Done()
-			if err := s.syncWith(ctx, p); err != nil && ctx.Err() == nil {
-				s.h.log.Debug("sync ended", "peer", p, "err", err)
-			}
-			select {
-			case done <- p:
-			case <-ctx.Done():
-			}
-		}()
+// request asks the manager to learn p's status (p may have blocks we lack).
+// It never blocks: if the queue is full, the next poll covers p.
+func (m *syncManager) request(p peer.ID) {
+	select {
+	case m.polls <- p:
+	default:
 	}
-	t := time.NewTicker(s.interval)
-	defer t.Stop()
+}
+
+func (m *syncManager) loop(ctx context.Context) {
+	defer m.h.wg.Done()
+	tick := time.NewTicker(m.interval)
+	defer tick.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	done := make(chan syncResult, 1)
+	running := false
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case p := <-s.requests:
-			start(p)
-		case p := <-done:
-			delete(active, p)
-			if again[p] {
-				delete(again, p)
-				start(p)
+		case <-tick.C:
+			m.h.peers.sweep(m.h.connected)
+			for _, p := range m.h.host.Network().Peers() {
+				m.poll(ctx, p, true)
 			}
-		case <-t.C:
-			for _, p := range s.h.host.Network().Peers() {
-				start(p)
-			}
+		case p := <-m.polls:
+			m.poll(ctx, p, false)
+		case <-m.wakeCh:
+		case <-retry.C:
+		case r := <-done:
+			running = false
+			m.ended(r)
 		}
+		if running {
+			continue
+		}
+		p, theirs, ok, next := m.h.peers.best(m.h.ledger.Status(), time.Now())
+		if !ok {
+			if !next.IsZero() {
+				retry.Reset(time.Until(next) + 10*time.Millisecond)
+			}
+			continue
+		}
+		running = true
+		m.h.wg.Add(1)
+		go func() {
+			defer m.h.wg.Done()
+			done <- m.run(ctx, p, theirs) // done has room: one sync at a time
+		}()
 	}
 }
 
-// syncWith catches up with p: a status handshake, then batches of blocks
-// until our tip is at least as good as p's. Each request's locator starts at
-// the last block of the previous batch, so a long branch that has not yet
-// overtaken our main chain is fetched block after block, never twice.
-func (s *syncer) syncWith(ctx context.Context, p peer.ID) error {
-	theirs, err := s.h.exchangeStatus(ctx, p)
-	if err != nil {
-		return err
+// poll runs a status exchange with p in the background, unless one is
+// running or (force false) p's status is fresh. Its result wakes the
+// manager.
+func (m *syncManager) poll(ctx context.Context, p peer.ID, force bool) {
+	if !m.h.peers.startPoll(p, time.Now(), statusFresh, force) {
+		return
 	}
-	ours := s.h.ledger.Status()
+	m.h.wg.Add(1)
+	go func() {
+		defer m.h.wg.Done()
+		defer m.h.peers.endPoll(p)
+		if _, err := m.h.exchangeStatus(ctx, p); err != nil && ctx.Err() == nil {
+			m.h.log.Debug("status exchange failed", "peer", p, "err", err)
+		}
+	}()
+}
+
+// ended books a finished sync and acts on the verdict.
+func (m *syncManager) ended(r syncResult) {
+	v := m.h.peers.syncEnded(r.peer, r.outcome, r.added > 0, time.Now())
+	switch {
+	case v.refuse:
+		m.h.refuse(r.peer, fmt.Sprintf("claimed a better chain than it had, %d times", m.h.peers.lim.maxStrikes))
+	case v.warnFork:
+		m.h.log.Warn("peer is on a chain that forks below our final blocks; not syncing from it for a while",
+			"peer", r.peer, "backoff", m.h.peers.lim.forkBackoff, "err", r.err)
+	}
+}
+
+// run catches up with p, whose claimed status is theirs: batches of blocks
+// until our tip is at least as good as p's (asking p again for its status
+// when we reach its claim, in case it moved on). Each request's locator
+// starts at the last block of the previous batch, so a long branch that has
+// not yet overtaken our main chain is fetched block after block, never
+// twice.
+func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (res syncResult) {
+	res.peer = p
+	ours := m.h.ledger.Status()
 	if !theirs.Better(ours) {
-		return nil
+		return res // syncDone: nothing to fetch
 	}
-	start, lastLog := time.Now(), time.Now()
-	from, fromHeight := ours.Tip, ours.Height
-	s.setState(SyncState{Syncing: true, Peer: p, From: fromHeight, Height: fromHeight, Target: theirs.Height})
-	defer s.setState(SyncState{})
-	s.h.log.Info("syncing", "peer", p, "height", ours.Height, "target", theirs.Height)
-	for theirs.Better(ours) {
-		blocks, err := s.h.requestBlocks(ctx, p, s.h.ledger.Locator(from), MaxBatch)
+	announced := ours.Tip
+	pr := newProgress(p, ours.Height, theirs.Height, time.Now())
+	m.setState(pr.st)
+	m.h.log.Info("syncing", "peer", p, "height", ours.Height, "claimed_height", theirs.Height)
+	defer func() {
+		if res.added > 0 {
+			m.announce(ctx, &announced)
+		}
+		m.finish(pr.end(res.outcome))
+		st := pr.st
+		took := time.Since(st.Started).Round(time.Millisecond).Seconds()
+		if res.outcome == syncDone {
+			now := m.h.ledger.Status()
+			m.h.log.Info("synced", "peer", p, "height", now.Height, "tip", now.Tip.Short(), "blocks", st.Done,
+				"new", res.added, "seconds", took)
+			return
+		}
+		m.h.log.Debug("sync ended", "peer", p, "result", res.outcome.String(), "done", st.Done, "new", res.added,
+			"height", m.h.ledger.Status().Height, "seconds", took, "err", res.err)
+	}()
+
+	from := ours.Tip
+	var sideHeight uint64 // highest known side-branch block a batch led to
+	lastLog := time.Now()
+	for batch := 1; ; batch++ {
+		if err := m.h.paceFetch(ctx, p); err != nil {
+			return res.end(syncFailed, err)
+		}
+		blocks, err := m.h.requestBlocks(ctx, p, m.h.ledger.Locator(from), MaxBatch)
+		if errors.Is(err, errBrokeProtocol) {
+			return res.end(syncRefused, err)
+		}
 		if len(blocks) > 0 {
-			if _, aerr := s.h.ledger.AddBlocks(ctx, blocks); aerr != nil {
-				if chain.IsPeerFault(aerr) {
-					s.h.refuse(p, "sent an invalid block: "+aerr.Error())
-				}
-				return aerr
+			pr.first(blocks[0].Header.Height)
+			actx, cancel := context.WithTimeout(ctx, addTimeout)
+			n, aerr := m.h.ledger.AddBlocks(actx, blocks)
+			cancel()
+			res.added += n
+			if aerr != nil {
+				pr.batch(n, blocks[len(blocks)-1].Header.Height, time.Now())
+				return m.addFailed(p, aerr, res)
 			}
+			last := blocks[len(blocks)-1]
+			if n == 0 && err == nil && !knownBranch(m.h.ledger, last, &sideHeight) &&
+				theirs.Better(m.h.ledger.Status()) {
+				return res.end(syncUseless, fmt.Errorf("a batch of %d blocks we already had, from a peer claiming height %d", len(blocks), theirs.Height))
+			}
+			pr.batch(len(blocks), last.Header.Height, time.Now())
+			from = last.Hash()
 		}
 		if err != nil {
-			return err
+			return res.end(syncFailed, err)
 		}
-		if len(blocks) == 0 {
-			return nil // the peer has nothing after our locator: it moved to another branch
+		if len(blocks) == 0 && theirs.Better(m.h.ledger.Status()) {
+			return res.end(syncUseless, fmt.Errorf("nothing after our locator, from a peer claiming height %d", theirs.Height))
 		}
-		from = blocks[len(blocks)-1].Hash()
-		ours = s.h.ledger.Status()
-		got := blocks[len(blocks)-1].Header.Height
-		s.setState(SyncState{Syncing: true, Peer: p, From: fromHeight, Height: got, Target: max(theirs.Height, got)})
-		if time.Since(lastLog) > 2*time.Second {
+		m.setState(pr.st)
+		if time.Since(lastLog) >= progressLog {
 			lastLog = time.Now()
-			s.h.log.Info("syncing", "peer", p, "height", got, "target", theirs.Height,
-				"percent", percent(got, theirs.Height))
+			st := pr.st
+			m.h.log.Info("syncing", "peer", p, "done", st.Done, "target", fmt.Sprintf("~%d", st.Total),
+				"blocks_per_s", int(st.Rate), "left", st.Left.Round(time.Second), "height", st.Height)
 		}
-		if !theirs.Better(ours) {
-			// Caught up with what the peer had; ask whether it moved on.
-			if theirs, err = s.h.exchangeStatus(ctx, p); err != nil {
-				return err
+		if batch%announceBatches == 0 {
+			m.announce(ctx, &announced)
+		}
+		if ours := m.h.ledger.Status(); !theirs.Better(ours) {
+			// We have what the peer claimed; ask whether it moved on.
+			if theirs, err = m.h.exchangeStatus(ctx, p); err != nil {
+				if errors.Is(err, errOtherNetwork) {
+					return res.end(syncRefused, err)
+				}
+				return res.end(syncFailed, err)
 			}
+			if !theirs.Better(ours) {
+				return res.end(syncDone, nil)
+			}
+			pr.claimed(theirs.Height)
 		}
 	}
-	s.h.log.Info("synced", "peer", p, "height", ours.Height, "tip", ours.Tip.Short(),
-		"seconds", time.Since(start).Round(time.Millisecond).Seconds())
-	return nil
 }
 
-func percent(a, b uint64) int {
-	if b == 0 {
-		return 100
+func (r syncResult) end(o syncOutcome, err error) syncResult {
+	r.outcome, r.err = o, err
+	return r
+}
+
+// addFailed ends a sync whose batch the ledger did not take in full.
+func (m *syncManager) addFailed(p peer.ID, err error, res syncResult) syncResult {
+	switch {
+	case chain.IsPeerFault(err):
+		m.h.refuse(p, "sent an invalid block during sync: "+err.Error())
+		return res.end(syncRefused, err)
+	case errors.Is(err, chain.ErrForkTooDeep):
+		// Valid blocks, maybe an honest peer cut off from us for long,
+		// but useless: its chain conflicts with our final blocks.
+		return res.end(syncForked, err)
+	case errors.Is(err, chain.ErrUnknownParent):
+		// Our locator's blocks are known to us; blocks that follow none of
+		// them do not answer the request.
+		return res.end(syncUseless, fmt.Errorf("blocks that do not follow our locator: %w", err))
+	default:
+		return res.end(syncFailed, err)
 	}
-	return int(min(100, a*100/b))
 }
 
-func (s *syncer) setState(st SyncState) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.state = st
+// knownBranch reports whether a batch of blocks we all had led along a side
+// branch we hold, higher than any such batch before in this sync: an honest
+// peer does that when an earlier sync fetched part of its branch and ended
+// before the branch overtook our main chain. Heights only grow, so this
+// costs at most our known side blocks.
+func knownBranch(l Ledger, last *chain.Block, sideHeight *uint64) bool {
+	if last.Header.Height <= *sideHeight || l.IsMainChain(last.Hash()) {
+		return false
+	}
+	*sideHeight = last.Header.Height
+	return true
 }
 
-func (s *syncer) State() SyncState {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.state
+// announce publishes our tip by gossip if it is not the last one announced,
+// so peers behind us start catching up now, not at their next poll.
+func (m *syncManager) announce(ctx context.Context, last *chain.Hash) {
+	tip := m.h.ledger.TipBlock()
+	if tip == nil || tip.Hash() == *last {
+		return
+	}
+	*last = tip.Hash()
+	if err := m.h.BroadcastBlock(ctx, tip); err != nil && ctx.Err() == nil {
+		m.h.log.Debug("cannot announce the tip", "height", tip.Header.Height, "err", err)
+	}
+}
+
+func (m *syncManager) setState(st SyncState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state = st
+}
+
+func (m *syncManager) finish(st SyncState) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state, m.last = SyncState{}, st
+}
+
+// State returns the running sync's progress (zero if none).
+func (m *syncManager) State() SyncState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.state
+}
+
+// Last returns the last finished sync's final progress.
+func (m *syncManager) Last() SyncState {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.last
+}
+
+// progress computes a sync's SyncState.
+type progress struct {
+	st    SyncState
+	base  uint64 // height the peer's blocks start after (From until known)
+	seen  bool   // base is known
+	claim uint64 // the height the peer claims
+}
+
+func newProgress(p peer.ID, from, claim uint64, now time.Time) *progress {
+	pr := &progress{st: SyncState{Syncing: true, Peer: p, From: from, Height: from, Started: now}, base: from, claim: claim}
+	pr.update(now)
+	return pr
+}
+
+// first learns where the peer's blocks start: below our height if its
+// branch forks from ours.
+func (pr *progress) first(height uint64) {
+	if !pr.seen && height > 0 {
+		pr.seen, pr.base = true, min(pr.base, height-1)
+	}
+}
+
+func (pr *progress) batch(n int, last uint64, now time.Time) {
+	pr.st.Done += uint64(n)
+	if n > 0 {
+		pr.st.Height = last
+	}
+	pr.update(now)
+}
+
+func (pr *progress) claimed(height uint64) { pr.claim = max(pr.claim, height); pr.update(time.Now()) }
+
+func (pr *progress) update(now time.Time) {
+	st := &pr.st
+	st.Target = max(pr.claim, st.Height)
+	st.Total = st.Done
+	if pr.claim > pr.base {
+		st.Total = max(st.Done, pr.claim-pr.base)
+	}
+	st.Rate, st.Left = 0, 0
+	if secs := now.Sub(st.Started).Seconds(); secs > 0 && st.Done > 0 {
+		st.Rate = float64(st.Done) / secs
+		st.Left = time.Duration(float64(st.Total-st.Done) / st.Rate * float64(time.Second))
+	}
+}
+
+func (pr *progress) end(o syncOutcome) SyncState {
+	pr.update(time.Now())
+	pr.st.Syncing, pr.st.Result = false, o.String()
+	return pr.st
+}
+
+// paceFetch waits until a blocks request to p keeps within p's limits
+// (section 14), which we take to be ours: a request token, and room in its
+// byte bucket for at least one block of the largest size.
+func (h *Host) paceFetch(ctx context.Context, p peer.ID) error {
+	bytes, reqs, ok := h.peers.fetchLimiters(p)
+	if !ok {
+		return errors.New("no state for the peer: disconnected")
+	}
+	if err := reqs.Wait(ctx); err != nil {
+		return err
+	}
+	need := float64(h.ledger.Params().MaxBlockSize())
+	if t := bytes.Tokens(); t < need {
+		wait := time.Duration((need - t) / float64(bytes.Limit()) * float64(time.Second))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
+	return nil
 }

@@ -31,7 +31,8 @@ type Commit struct {
 // Commit applies c in one durable transaction: it returns after the change
 // is on disk, and after a crash the store holds all of it or none of it.
 //
-// For every update with TipChanged, the blocks of Disconnected leave the
+// The blocks of every update's Pruned are deleted. For every update with
+// TipChanged, the blocks of Disconnected leave the
 // height and reading indexes and the blocks of Connected enter them; the tip
 // is recorded with them. Each such update must follow the stored tip (the
 // first disconnected block is the tip, or the first connected block is its
@@ -41,6 +42,13 @@ type Commit struct {
 func (s *Store) Commit(c Commit) error {
 	var t tipRecord
 	return s.write(func(b *pebble.Batch) error { return s.fillCommit(b, c, &t) }, func() { s.tip.Store(&t) })
+}
+
+// Apply is Commit with the commit's fields as arguments: the shape in which
+// the node (package node) records its changes, so that a *Store is the
+// node's store as it is.
+func (s *Store) Apply(blocks []*chain.Block, updates []*chain.Update, pendingAdd []chain.Reading, pendingRemove []chain.Hash) error {
+	return s.Commit(Commit{Blocks: blocks, Updates: updates, PendingAdd: pendingAdd, PendingRemove: pendingRemove})
 }
 
 // fillCommit adds c to b and leaves the tip it leads to in tip.
@@ -59,7 +67,16 @@ func (s *Store) fillCommit(b *pebble.Batch, c Commit, tip *tipRecord) error {
 
 	t := *s.tip.Load()
 	for _, u := range c.Updates {
-		if u == nil || !u.TipChanged {
+		if u == nil {
+			continue
+		}
+		// Side blocks the chain dropped (below the final depth, or over the
+		// side-branch caps) leave the store in the same transaction.
+		for _, h := range u.Pruned {
+			b.Delete(keyBlock(h), nil)
+			delete(stored, h)
+		}
+		if !u.TipChanged {
 			continue
 		}
 		for _, blk := range u.Disconnected {

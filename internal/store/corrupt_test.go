@@ -265,6 +265,11 @@ func TestCorruptRecords(t *testing.T) {
 			data, _ := tip.MarshalBinary()
 			b.Set(keyBlock(mid.Hash()), data, nil)
 		}},
+		{"block body changed under its hash", func(b *pebble.Batch) {
+			data, _ := mid.MarshalBinary()
+			data[len(data)-1] ^= 1 // the last signature's last byte
+			b.Set(keyBlock(mid.Hash()), data, nil)
+		}},
 		{"block bytes cut", func(b *pebble.Batch) {
 			data, _ := mid.MarshalBinary()
 			b.Set(keyBlock(mid.Hash()), data[:len(data)-3], nil)

@@ -55,8 +55,13 @@ func testKey(i int) ed25519.PrivateKey {
 	return k
 }
 
-// testParams are the parameters of every store test.
-func testParams() chain.Params { return chain.TestParams("storetest") }
+// testParams are the parameters of every store test: a final depth above
+// the fixture's 100-block reorganisation, which the store must hold.
+func testParams() chain.Params {
+	p := chain.TestParams("storetest")
+	p.MaxReorgDepth = 2 * forkDepth
+	return p
+}
 
 // blockTime is the time of main block i (0-based), in ms after genesis.
 func blockTime(i int) int64 { return int64(i) * 1000 }
@@ -135,7 +140,8 @@ func newFixture(tb testing.TB, n, extra int) *fixture {
 			Height:     parent.Height + 1,
 			Parent:     parent.Hash(),
 			Time:       max(p.GenesisTime+blockTime(forkAt+i)+501, parent.Time),
-			Root:       chain.MerkleRoot(b.ReadingIDs()),
+			Root:       b.ReadingsRoot(),
+			Count:      uint32(len(b.Readings)),
 			Difficulty: p.Difficulty,
 		}
 		if err := chain.Solve(context.Background(), &b.Header); err != nil {

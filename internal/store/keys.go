@@ -38,8 +38,9 @@ var (
 const commitsFile = "COMMITS"
 
 // schemaVersion is the version of this layout. A store of another version
-// is refused.
-const schemaVersion = 1
+// is refused. Version 2 holds blocks of protocol version 2 (100-byte
+// headers); version 1 stores hold blocks of the retired protocol 1.
+const schemaVersion = 2
 
 func hashKey(prefix byte, h chain.Hash) []byte {
 	k := make([]byte, 1+chain.HashSize)

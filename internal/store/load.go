@@ -26,7 +26,9 @@ type State struct {
 
 // Load reads the whole store from one consistent snapshot and checks it
 // quickly: every main-chain height from genesis to the recorded tip is
-// present, each block decodes, is stored under its own header hash, has the
+// present, each block decodes, is stored under its own header hash, its
+// readings match its header's readings root (which commits to every byte
+// of the body, so a body changed on disk is caught), has the
 // height of its index entry and the previous main block as its parent, the
 // tip record names the last main block, and every side block's parent is
 // stored. It does not re-check proof of work, Merkle roots or signatures
@@ -190,6 +192,10 @@ func (s *Store) loadBlocks(r reader) (map[chain.Hash]*chain.Block, error) {
 				}
 				if h := b.Hash(); h != raws[i].key {
 					errs[w] = corrupt(s.path, "block stored as %s has hash %s", raws[i].key.Short(), h.Short())
+					return
+				}
+				if uint64(len(b.Readings)) != uint64(b.Header.Count) || b.ReadingsRoot() != b.Header.Root {
+					errs[w] = corrupt(s.path, "block %s: its readings do not match its header's readings root", raws[i].key.Short())
 					return
 				}
 				decoded[i] = b

@@ -41,6 +41,11 @@ func (s *Store) block(r reader, h chain.Hash) (*chain.Block, error) {
 	if got := b.Hash(); got != h {
 		return nil, corrupt(s.path, "block stored as %s has hash %s", h.Short(), got.Short())
 	}
+	// The header's readings root commits to every byte of the body: a body
+	// changed on disk is caught here, before it is served or sent.
+	if uint64(len(b.Readings)) != uint64(b.Header.Count) || b.ReadingsRoot() != b.Header.Root {
+		return nil, corrupt(s.path, "block %s: its readings do not match its header's readings root", h.Short())
+	}
 	return b, nil
 }
 

@@ -188,7 +188,8 @@ func (s *Store) init() error {
 		return corrupt(s.path, "schema version record of %d bytes", len(version))
 	}
 	if v := binary.BigEndian.Uint32(version); v != schemaVersion {
-		return fmt.Errorf("chain store %s has layout version %d; this program reads version %d", s.path, v, schemaVersion)
+		return fmt.Errorf("chain store %s has layout version %d; this program reads version %d (protocol %d blocks): "+
+			"move the directory away and let the node sync again from its peers", s.path, v, schemaVersion, chain.HeaderVersion)
 	}
 	if len(genesis) != chain.HashSize {
 		return corrupt(s.path, "genesis record of %d bytes", len(genesis))

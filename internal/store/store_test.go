@@ -43,6 +43,7 @@ type node struct {
 	chain *chain.Chain
 	pool  *chain.Pool
 	store *Store
+	clock time.Time // advances a minute a block, so that no tip is displaced by an equal-work sibling
 }
 
 func newNode(t testing.TB, s *Store) *node {
@@ -56,13 +57,23 @@ func newNode(t testing.TB, s *Store) *node {
 // add adds b to the chain and commits the result as a node would.
 func (n *node) add(b *chain.Block) *chain.Update {
 	n.t.Helper()
-	u, err := n.chain.AddBlock(b, time.UnixMilli(b.Header.Time))
+	n.clock = time.UnixMilli(max(n.clock.Add(time.Minute).UnixMilli(), b.Header.Time))
+	u, err := n.chain.AddBlock(b, n.clock)
 	if err != nil {
 		n.t.Fatalf("AddBlock %d: %v", b.Header.Height, err)
 	}
 	before := n.pool.All()
+	was := map[chain.Hash]bool{}
+	for _, r := range before {
+		was[r.ID()] = true
+	}
 	n.pool.Apply(u)
-	c := Commit{Blocks: []*chain.Block{b}, Updates: []*chain.Update{u}, PendingAdd: u.Returned}
+	c := Commit{Blocks: []*chain.Block{b}, Updates: []*chain.Update{u}}
+	for _, r := range n.pool.All() { // returned by a reorganisation, or adopted from a tie
+		if !was[r.ID()] {
+			c.PendingAdd = append(c.PendingAdd, r)
+		}
+	}
 	for _, r := range before {
 		if !n.pool.Has(r.ID()) {
 			c.PendingRemove = append(c.PendingRemove, r.ID())
@@ -157,13 +168,14 @@ func (n *node) checkLoad(st *State) {
 	if len(st.Side)+len(st.Main)+1 != n.chain.Len() {
 		t.Fatalf("Load: %d main + %d side blocks, chain knows %d", len(st.Main), len(st.Side), n.chain.Len())
 	}
-	// Rebuilding from the state must give the same chain: parents first.
+	// Rebuilding from the state as a node does must give the same chain:
+	// parents first.
 	c, err := chain.New(testParams())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range append(slices.Clone(st.Main), st.Side...) {
-		if _, err := c.AddBlock(b, time.UnixMilli(b.Header.Time)); err != nil {
+		if _, err := c.Restore(b, n.clock); err != nil {
 			t.Fatalf("rebuild: block %d: %v", b.Header.Height, err)
 		}
 	}

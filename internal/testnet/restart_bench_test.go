@@ -43,16 +43,6 @@ func restartKey() ed25519.PrivateKey {
 	return ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
 }
 
-// storeAdapter lets a node record its changes in a store, as the p2pchain
-// binary does.
-type storeAdapter struct{ s *store.Store }
-
-func (a storeAdapter) Commit(blocks []*chain.Block, updates []*chain.Update, add []chain.Reading, remove []chain.Hash) error {
-	return a.s.Commit(store.Commit{Blocks: blocks, Updates: updates, PendingAdd: add, PendingRemove: remove})
-}
-
-func (a storeAdapter) AddPending(r chain.Reading) error { return a.s.AddPending(r) }
-
 // restartStore returns the path of a closed store holding restartBlocks
 // main-chain blocks (1 to 4 readings each), a side branch and pending
 // readings, building it if the cache has none.
@@ -144,7 +134,7 @@ func buildRestartStore(path string) error {
 		}
 		// The blocks are valid by construction; Restore skips re-checking
 		// 250k signatures.
-		u, err := c.Restore(blk)
+		u, err := c.Restore(blk, at(i))
 		if err != nil {
 			return fmt.Errorf("block %d: %w", i, err)
 		}
@@ -168,7 +158,7 @@ func buildRestartStore(path string) error {
 		}
 		blk := &chain.Block{Readings: rs}
 		blk.Header = chain.Header{Version: chain.HeaderVersion, Height: h, Parent: parent.Hash(),
-			Time: parent.Header.Time + 500, Root: chain.MerkleRoot(blk.ReadingIDs()), Difficulty: params.Difficulty}
+			Time: parent.Header.Time + 500, Root: blk.ReadingsRoot(), Count: uint32(len(blk.Readings)), Difficulty: params.Difficulty}
 		if err := chain.Solve(context.Background(), &blk.Header); err != nil {
 			return err
 		}
@@ -220,7 +210,7 @@ func BenchmarkRestart(b *testing.B) {
 		return node.State{Main: st.Main, Side: st.Side, Pending: st.Pending}
 	}
 	newNode := func(b *testing.B, s *store.Store, st node.State) *node.Node {
-		n, err := node.New(params, key, node.WithStore(storeAdapter{s}, st))
+		n, err := node.New(params, key, node.WithStore(s, st))
 		if err != nil {
 			b.Fatal(err)
 		}

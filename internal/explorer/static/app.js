@@ -236,7 +236,9 @@ async function search(q) {
 // --- live updates --------------------------------------------------------------
 
 function listen() {
-  const es = new EventSource(`${api}/events`);
+  // EventSource cannot send headers: off loopback the token goes in the query.
+  const streamToken = localStorage.getItem("p2pchain-token");
+  const es = new EventSource(streamToken ? `${api}/events?access_token=${encodeURIComponent(streamToken)}` : `${api}/events`);
   const live = (on) => { const l = $("live"); if (l) l.classList.toggle("off", !on); };
   es.addEventListener("open", () => live(true));
   es.addEventListener("error", () => live(false));

@@ -1,0 +1,91 @@
+package node
+
+import (
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// Limits of the orphan pool: blocks that arrived before their parent.
+const (
+	maxOrphans     = 64
+	maxOrphanBytes = 8 << 20
+)
+
+// orphanPool keeps a few blocks whose parent is not known yet, so that a
+// block gossiped ahead of its parent connects when the parent arrives
+// instead of waiting for the next sync. Only blocks whose header and body
+// check out (proof of work, readings root; no signature) are kept, at most
+// maxOrphans blocks and maxOrphanBytes, the oldest leaving first. It is
+// guarded by the node's mutex.
+type orphanPool struct {
+	blocks   map[chain.Hash]*chain.Block
+	byParent map[chain.Hash][]chain.Hash
+	order    []chain.Hash // arrival order
+	bytes    int
+}
+
+func newOrphanPool() *orphanPool {
+	return &orphanPool{blocks: map[chain.Hash]*chain.Block{}, byParent: map[chain.Hash][]chain.Hash{}}
+}
+
+// add keeps b, whose parent is unknown, if it passes the checks that need
+// no chain and no signature.
+func (o *orphanPool) add(b *chain.Block, hash chain.Hash, p chain.Params) {
+	if _, ok := o.blocks[hash]; ok {
+		return
+	}
+	size := b.EncodedSize()
+	if size > maxOrphanBytes || chain.CheckHeader(&b.Header, p) != nil {
+		return
+	}
+	if _, err := chain.CheckBody(b, p); err != nil {
+		return
+	}
+	for len(o.order) >= maxOrphans || o.bytes+size > maxOrphanBytes {
+		o.remove(o.order[0])
+	}
+	o.blocks[hash] = b
+	o.byParent[b.Header.Parent] = append(o.byParent[b.Header.Parent], hash)
+	o.order = append(o.order, hash)
+	o.bytes += size
+}
+
+// remove drops one orphan.
+func (o *orphanPool) remove(hash chain.Hash) {
+	b, ok := o.blocks[hash]
+	if !ok {
+		return
+	}
+	delete(o.blocks, hash)
+	o.bytes -= b.EncodedSize()
+	for i, h := range o.order {
+		if h == hash {
+			o.order = append(o.order[:i], o.order[i+1:]...)
+			break
+		}
+	}
+	kids := o.byParent[b.Header.Parent]
+	for i, h := range kids {
+		if h == hash {
+			kids = append(kids[:i], kids[i+1:]...)
+			break
+		}
+	}
+	if len(kids) == 0 {
+		delete(o.byParent, b.Header.Parent)
+	} else {
+		o.byParent[b.Header.Parent] = kids
+	}
+}
+
+// children takes out and returns the orphans whose parent is parent.
+func (o *orphanPool) children(parent chain.Hash) []*chain.Block {
+	var out []*chain.Block
+	for _, h := range append([]chain.Hash(nil), o.byParent[parent]...) {
+		out = append(out, o.blocks[h])
+		o.remove(h)
+	}
+	return out
+}
+
+// len returns the number of orphans kept.
+func (o *orphanPool) len() int { return len(o.blocks) }

@@ -1,0 +1,603 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-msgio"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
+)
+
+// Tests of the limits on what one peer may cost: the sync manager's
+// strikes, the caps on a blocks response, the server's rate limits, the
+// gossip budget and the bounded tables. Attackers are bare libp2p hosts on
+// 127.0.0.1 that speak docs/PROTOCOL.md as they please.
+
+// withLimits lets a test change the host's limits.
+func withLimits(f func(*limits)) Option { return func(c *config) { f(&c.limits) } }
+
+// victim is a host with a node behind it.
+type victim struct {
+	*Host
+	node *node.Node
+}
+
+func startVictim(t *testing.T, ctx context.Context, params chain.Params, opts ...Option) victim {
+	t.Helper()
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(params, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := New(ctx, n, append([]Option{WithKey(key), WithListenAddrs("/ip4/127.0.0.1/tcp/0")}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return victim{Host: h, node: n}
+}
+
+// rawHost is a bare libp2p host, closed at the end of the test.
+func rawHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+func connectRaw(t *testing.T, ctx context.Context, raw host.Host, v victim) {
+	t.Helper()
+	if err := raw.Connect(ctx, peer.AddrInfo{ID: v.ID(), Addrs: v.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s: %v", what, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// buildBlocks makes n blocks on genesis of params (difficulty 0), each with
+// perBlock readings whose subjects are subjectLen bytes long.
+func buildBlocks(t *testing.T, params chain.Params, n, perBlock, subjectLen int) []*chain.Block {
+	t.Helper()
+	c, err := chain.New(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []*chain.Block
+	for i := range n {
+		at := time.UnixMilli(params.GenesisTime).Add(time.Duration(i+1) * time.Second)
+		rs := make([]chain.Reading, perBlock)
+		for j := range rs {
+			subject := fmt.Sprintf("%d-%d-", i, j)
+			subject += strings.Repeat("s", max(0, subjectLen-len(subject)))
+			if rs[j], err = chain.NewReading(key, subject, chain.MinBPM+j%100, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := c.NewBlock(rs, at)
+		if err := chain.Solve(context.Background(), &b.Header); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AddBlock(b, at); err != nil {
+			t.Fatalf("block %d: %v", i+1, err)
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// lyingStatus answers every status exchange with a claim of a chain far
+// better than anyone's, on the asker's genesis.
+func lyingStatus(s network.Stream) {
+	defer s.Close()
+	r := msgio.NewVarintReaderSize(s, statusSize)
+	msg, err := r.ReadMsg()
+	if err != nil {
+		_ = s.Reset()
+		return
+	}
+	theirs, err := DecodeStatus(msg)
+	if err != nil {
+		_ = s.Reset()
+		return
+	}
+	lie := chain.Status{Genesis: theirs.Genesis, Tip: chain.Hash{0xba, 0xd}, Height: 1 << 40, Work: new(big.Int).Lsh(big.NewInt(1), 200)}
+	b, _ := EncodeStatus(lie)
+	_ = msgio.NewVarintWriter(s).WriteMsg(b)
+}
+
+// serveBlocks answers every blocks request with send (after reading the
+// request) and counts the requests.
+func serveBlocks(count *atomic.Int32, send func(w msgio.WriteCloser)) network.StreamHandler {
+	return func(s network.Stream) {
+		count.Add(1)
+		r := msgio.NewVarintReaderSize(s, maxRequestSize)
+		if _, err := r.ReadMsg(); err != nil {
+			_ = s.Reset()
+			return
+		}
+		send(msgio.NewVarintWriter(s))
+		_ = s.Close()
+	}
+}
+
+// TestLiarStruckAndRefused: a peer that claims a huge tip and then sends
+// only blocks the victim has, or nothing, ends each sync after one batch,
+// is struck and backed off, and after MaxStrikes syncs is refused; the
+// victim is not left syncing.
+func TestLiarStruckAndRefused(t *testing.T) {
+	params := chain.TestParams("liar")
+	blocks := buildBlocks(t, params, 5, 1, 8)
+	for _, tc := range []struct {
+		name string
+		send func(w msgio.WriteCloser)
+	}{
+		{"known blocks", func(w msgio.WriteCloser) {
+			for _, b := range blocks {
+				data, _ := b.MarshalBinary()
+				if w.WriteMsg(data) != nil {
+					return
+				}
+			}
+		}},
+		{"empty response", func(msgio.WriteCloser) {}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := testContext(t, 60*time.Second)
+			v := startVictim(t, ctx, params, withLimits(func(l *limits) {
+				l.uselessBackoff = 50 * time.Millisecond
+			}))
+			if _, err := v.node.AddBlocks(ctx, blocks); err != nil {
+				t.Fatal(err)
+			}
+			liar := rawHost(t)
+			var requests atomic.Int32
+			liar.SetStreamHandler(StatusProtocol, lyingStatus)
+			liar.SetStreamHandler(BlocksProtocol, serveBlocks(&requests, tc.send))
+			connectRaw(t, ctx, liar, v)
+
+			waitUntil(t, ctx, "the liar is refused", func() bool { return !v.gater.allowed(liar.ID()) })
+			if reason, _ := v.gater.isRefused(liar.ID()); !strings.Contains(reason, "claimed a better chain") {
+				t.Errorf("refused for %q", reason)
+			}
+			if got := requests.Load(); got != MaxStrikes {
+				t.Errorf("%d blocks requests to the liar, want %d (one batch per sync)", got, MaxStrikes)
+			}
+			waitUntil(t, ctx, "the victim stops syncing", func() bool { return !v.Sync().Syncing })
+			last := v.LastSync()
+			if last.Peer != liar.ID() || last.Result != syncUseless.String() || last.Done != 0 {
+				t.Errorf("last sync %+v, want a useless one from the liar with nothing done", last)
+			}
+			if h := v.node.Status().Height; h != uint64(len(blocks)) {
+				t.Errorf("victim at height %d, want %d", h, len(blocks))
+			}
+		})
+	}
+}
+
+// TestResponseByteCap: a peer that answers a blocks request with more bytes
+// than the cap (many blocks of the largest size) is cut off once it passes
+// the cap, and the victim's heap grows by no more than a few times the cap.
+func TestResponseByteCap(t *testing.T) {
+	ctx := testContext(t, 90*time.Second)
+	params := chain.TestParams("bytecap")
+	large := buildBlocks(t, params, 1, params.MaxReadings, chain.MaxSubjectLen)[0]
+	data, err := large.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) < params.MaxBlockSize()*9/10 {
+		t.Fatalf("block of %d bytes, want nearly %d", len(data), params.MaxBlockSize())
+	}
+	limit := maxBatchBytes + params.MaxBlockSize()
+	copies := MaxBatch // without the byte cap the victim would hold them all
+	if copies*len(data) < 4*limit {
+		t.Fatalf("%d copies of %d bytes do not exceed the cap enough", copies, len(data))
+	}
+
+	v := startVictim(t, ctx, params)
+	flood := rawHost(t)
+	var requests, sent atomic.Int32
+	flood.SetStreamHandler(StatusProtocol, lyingStatus)
+	flood.SetStreamHandler(BlocksProtocol, serveBlocks(&requests, func(w msgio.WriteCloser) {
+		for range copies {
+			if w.WriteMsg(data) != nil {
+				return
+			}
+			sent.Add(1)
+		}
+	}))
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	before := ms.HeapInuse
+	var peak atomic.Uint64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var ms runtime.MemStats
+		for {
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse > peak.Load() {
+				peak.Store(ms.HeapInuse)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+		}
+	}()
+	connectRaw(t, ctx, flood, v)
+	waitUntil(t, ctx, "the flooding peer is refused", func() bool { return !v.gater.allowed(flood.ID()) })
+	close(stop)
+	wg.Wait()
+
+	if reason, _ := v.gater.isRefused(flood.ID()); !strings.Contains(reason, "bytes of blocks") {
+		t.Errorf("refused for %q, want the byte cap", reason)
+	}
+	growth := int64(peak.Load()) - int64(before)
+	t.Logf("the peer wrote %d blocks; heap in use grew by at most %d MiB (cap %d MiB, unbounded would hold %d MiB)",
+		sent.Load(), growth>>20, limit>>20, copies*len(data)>>20)
+	if growth > int64(6*limit) {
+		t.Errorf("heap in use grew by %d bytes, over 6 times the %d-byte cap", growth, limit)
+	}
+	if h := v.node.Status().Height; h != 0 {
+		t.Errorf("victim at height %d", h)
+	}
+}
+
+// TestServeRateLimit: a peer flooding blocks requests gets its streams
+// reset beyond the request and stream limits, and is served no more bytes
+// than its bucket allows.
+func TestServeRateLimit(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("flood")
+	const rateBytes, burst = 64 << 10, 128 << 10
+	v := startVictim(t, ctx, params, withLimits(func(l *limits) {
+		l.sendRate, l.sendBurst = rateBytes, burst
+		l.blocksRate, l.blocksBurst = 20, 10
+	}))
+	blocks := buildBlocks(t, params, 20, 10, 16)
+	if _, err := v.node.AddBlocks(ctx, blocks); err != nil {
+		t.Fatal(err)
+	}
+	flood := rawHost(t)
+	connectRaw(t, ctx, flood, v)
+	req, err := BlocksRequest{Max: MaxBatch, Locator: []chain.Hash{v.node.Status().Genesis}}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var received, answered, reset atomic.Int64
+	start := time.Now()
+	const workers, length = 4, 2 * time.Second
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Since(start) < length && ctx.Err() == nil {
+				s, err := flood.NewStream(ctx, v.ID(), BlocksProtocol)
+				if err != nil {
+					t.Errorf("open stream: %v", err)
+					return
+				}
+				_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := msgio.NewVarintWriter(s).WriteMsg(req); err != nil {
+					reset.Add(1)
+					_ = s.Reset()
+					continue
+				}
+				_ = s.CloseWrite()
+				r := msgio.NewVarintReaderSize(s, params.MaxBlockSize())
+				var got int64
+				for {
+					msg, err := r.ReadMsg()
+					if errors.Is(err, io.EOF) {
+						answered.Add(1)
+						break
+					}
+					if err != nil {
+						reset.Add(1)
+						break
+					}
+					got += int64(len(msg))
+					r.ReleaseMsg(msg)
+				}
+				received.Add(got)
+				_ = s.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	bound := float64(burst) + rateBytes*elapsed.Seconds()*1.5
+	st := v.peers.stats(flood.ID())
+	t.Logf("%v: %d streams answered (%d bytes), %d reset; victim counts %d bytes, %d requests, %d resets",
+		elapsed.Round(time.Millisecond), answered.Load(), received.Load(), reset.Load(), st.servedBytes, st.servedRequests, st.resets)
+	if answered.Load() == 0 || received.Load() == 0 {
+		t.Fatal("nothing was served")
+	}
+	if reset.Load() == 0 || st.resets == 0 || v.Traffic().StreamsReset == 0 {
+		t.Error("no stream was reset")
+	}
+	if float64(received.Load()) > bound || float64(st.servedBytes) > bound {
+		t.Errorf("served %d bytes (victim counts %d) in %v, over the bucket's %.0f", received.Load(), st.servedBytes, elapsed, bound)
+	}
+}
+
+// TestStatusRateLimit: status exchanges beyond the request limit are reset.
+func TestStatusRateLimit(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("statusflood")
+	const rate, burst, tries = 1, 5, 30
+	v := startVictim(t, ctx, params, withLimits(func(l *limits) { l.statusRate, l.statusBurst = rate, burst }))
+	flood := rawHost(t)
+	connectRaw(t, ctx, flood, v)
+	ours, err := EncodeStatus(v.node.Status())
+	if err != nil {
+		t.Fatal(err)
+	}
+	answered, reset := 0, 0
+	start := time.Now()
+	for range tries {
+		s, err := flood.NewStream(ctx, v.ID(), StatusProtocol)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+		_ = msgio.NewVarintWriter(s).WriteMsg(ours)
+		_ = s.CloseWrite()
+		if _, err := msgio.NewVarintReaderSize(s, statusSize).ReadMsg(); err != nil {
+			reset++
+		} else {
+			answered++
+		}
+		_ = s.Close()
+	}
+	elapsed := time.Since(start)
+	t.Logf("%v: %d status exchanges answered, %d reset", elapsed.Round(time.Millisecond), answered, reset)
+	if answered < burst || float64(answered) > burst+rate*elapsed.Seconds()*1.5+1 || reset == 0 {
+		t.Errorf("%d answered and %d reset of %d in %v: want the burst answered and the rest mostly reset", answered, reset, tries, elapsed)
+	}
+}
+
+// gossiper is a bare host in the victim's blocks topic.
+func gossiper(t *testing.T, ctx context.Context, v victim) (host.Host, *pubsub.Topic) {
+	t.Helper()
+	h := rawHost(t)
+	ps, err := pubsub.NewGossipSub(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := ps.Join(BlocksTopic(v.node.Status().Genesis))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := topic.Subscribe(); err != nil {
+		t.Fatal(err)
+	}
+	connectRaw(t, ctx, h, v)
+	waitUntil(t, ctx, "the victim joins the topic", func() bool { return len(topic.ListPeers()) > 0 })
+	return h, topic
+}
+
+// TestGossipRejectedCounted: oversized and malformed gossip is rejected,
+// counted and gets its relayer refused.
+func TestGossipRejectedCounted(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("gossipjunk")
+	v := startVictim(t, ctx, params)
+	for _, tc := range []struct {
+		name string
+		data func(i int) []byte
+	}{
+		{"oversized", func(i int) []byte { b := make([]byte, params.MaxBlockSize()+1); b[0] = byte(i); return b }},
+		{"malformed", func(i int) []byte { return []byte(fmt.Sprintf("not a block %d", i)) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, topic := gossiper(t, ctx, v)
+			before := v.Traffic().Rejected
+			for i := 0; v.Traffic().Rejected == before; i++ {
+				if ctx.Err() != nil {
+					t.Fatal("never rejected")
+				}
+				_ = topic.Publish(ctx, tc.data(i))
+				time.Sleep(50 * time.Millisecond)
+			}
+			waitUntil(t, ctx, "the relayer is refused", func() bool { return !v.gater.allowed(h.ID()) })
+		})
+	}
+}
+
+// TestGossipBudget: a peer relaying blocks faster than its budget gets the
+// excess ignored and counted, without blame.
+func TestGossipBudget(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("gossipbudget")
+	v := startVictim(t, ctx, params, withLimits(func(l *limits) { l.gossipRate, l.gossipBurst = 1, 3 }))
+	// Blocks 2 and up of a chain whose block 1 the victim never gets:
+	// well formed, each with an unknown parent.
+	blocks := buildBlocks(t, params, 31, 1, 8)[1:]
+	h, topic := gossiper(t, ctx, v)
+	for i, b := range blocks {
+		data, _ := b.MarshalBinary()
+		for ctx.Err() == nil {
+			// The first copies may go out before the victim's side of the
+			// topic is ready: publish the first block until it arrives.
+			if err := topic.Publish(ctx, data); err != nil {
+				t.Fatal(err)
+			}
+			if i > 0 || v.Traffic().GossipIn > 0 {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitUntil(t, ctx, "blocks over the budget are throttled", func() bool { return v.Traffic().GossipThrottled > 0 })
+	time.Sleep(200 * time.Millisecond)
+	if !v.gater.allowed(h.ID()) || v.Traffic().Rejected != 0 {
+		t.Error("a peer over its gossip budget was blamed")
+	}
+	if got := v.peers.stats(h.ID()).gossipThrottled; got == 0 {
+		t.Error("the peer's throttled blocks are not counted")
+	}
+}
+
+// TestGaterBounded: the refused list stays at its cap, evicting the oldest,
+// and forgets a peer after RefuseFor.
+func TestGaterBounded(t *testing.T) {
+	g := newGater()
+	now := time.Unix(1e9, 0)
+	g.now = func() time.Time { return now }
+	id := func(i int) peer.ID { return peer.ID(fmt.Sprintf("peer-%d", i)) }
+	for i := range MaxRefused + 100 {
+		g.refuse(id(i), "test")
+		now = now.Add(time.Millisecond)
+	}
+	if n := g.size(); n != MaxRefused {
+		t.Fatalf("%d refused peers, want the cap %d", n, MaxRefused)
+	}
+	if g.allowed(id(MaxRefused+99)) || !g.allowed(id(0)) || !g.allowed(id(99)) || g.allowed(id(100)) {
+		t.Fatal("eviction is not oldest first")
+	}
+	g.refuse(id(100), "again") // refreshed: now the newest
+	now = now.Add(RefuseFor - time.Second)
+	if g.allowed(id(100)) {
+		t.Fatal("a peer was forgotten before RefuseFor")
+	}
+	if !g.allowed(id(150)) {
+		t.Fatal("a peer refused more than RefuseFor ago is still refused")
+	}
+	now = now.Add(2 * time.Second)
+	if !g.allowed(id(100)) {
+		t.Fatal("a peer was refused for longer than RefuseFor")
+	}
+}
+
+// TestPeerBookBounded: per-peer state is capped and dropped on disconnect.
+func TestPeerBookBounded(t *testing.T) {
+	lim := defaultLimits()
+	lim.peers = 2
+	b := newPeerBook(lim)
+	for i := range 3 {
+		b.add(peer.ID(fmt.Sprintf("p%d", i)))
+	}
+	if n := b.len(); n != 2 {
+		t.Fatalf("%d peer states, want the cap 2", n)
+	}
+	if _, why := b.openStream("p9", protoStatus, time.Now()); why == "" {
+		t.Fatal("a peer beyond the cap was served")
+	}
+
+	ctx := testContext(t, 30*time.Second)
+	v := startVictim(t, ctx, chain.TestParams("peerbook"))
+	raw := rawHost(t)
+	connectRaw(t, ctx, raw, v)
+	waitUntil(t, ctx, "the peer gets a state", func() bool { return v.peers.len() == 1 })
+	_ = raw.Close()
+	waitUntil(t, ctx, "the state is dropped", func() bool { return v.peers.len() == 0 })
+}
+
+// TestSyncBookkeeping: strikes, back-offs and the choice of peer.
+func TestSyncBookkeeping(t *testing.T) {
+	lim := defaultLimits()
+	b := newPeerBook(lim)
+	now := time.Unix(1e9, 0)
+	ours := chain.Status{Tip: chain.Hash{9}, Height: 10, Work: big.NewInt(10)}
+	claim := func(p peer.ID, work int64) {
+		b.setStatus(p, chain.Status{Tip: chain.Hash{byte(work)}, Height: uint64(work), Work: big.NewInt(work)}, now)
+	}
+	claim("honest", 20)
+	claim("liar", 1000)
+	claim("behind", 5)
+	if p, _, ok, _ := b.best(ours, now); !ok || p != "liar" {
+		t.Fatalf("best %q, want the best claim", p)
+	}
+	for i := 1; i < lim.maxStrikes; i++ {
+		if v := b.syncEnded("liar", syncUseless, false, now); v.refuse {
+			t.Fatalf("refused after %d strikes", i)
+		}
+		if p, _, _, retry := b.best(ours, now); p != "honest" || !retry.IsZero() {
+			t.Fatalf("best %q during the liar's back-off, want the next claim", p)
+		}
+		wait := b.stats("liar").backoff.Sub(now)
+		if want := lim.uselessBackoff << (i - 1); wait != want {
+			t.Fatalf("back-off %v after strike %d, want %v", wait, i, want)
+		}
+		now = now.Add(wait)
+	}
+	if v := b.syncEnded("liar", syncUseless, false, now); !v.refuse {
+		t.Fatal("not refused after MaxStrikes useless syncs")
+	}
+	b.forget("liar") // as Host.refuse does
+	// Strikes are forgotten strikeMemory after the last one.
+	b.syncEnded("honest", syncUseless, false, now)
+	now = now.Add(lim.strikeMemory + time.Second)
+	b.syncEnded("honest", syncUseless, false, now)
+	if s := b.stats("honest").strikes; s != 1 {
+		t.Fatalf("%d strikes, want the old one forgotten", s)
+	}
+	// Failures back off, more each time, up to the maximum; progress resets.
+	for range 30 {
+		b.syncEnded("behind", syncFailed, false, now)
+	}
+	if wait := b.stats("behind").backoff.Sub(now); wait != lim.maxFailDelay {
+		t.Fatalf("back-off %v after many failures, want %v", wait, lim.maxFailDelay)
+	}
+	// A too-deep fork: a long back-off, logged once.
+	if v := b.syncEnded("honest", syncForked, false, now); !v.warnFork {
+		t.Fatal("first deep fork not flagged for a warning")
+	}
+	if v := b.syncEnded("honest", syncForked, false, now); v.warnFork {
+		t.Fatal("deep fork flagged twice")
+	}
+	if _, _, ok, retry := b.best(ours, now); ok || !retry.Equal(now.Add(lim.forkBackoff)) {
+		t.Fatalf("a peer in back-off was chosen, or retry %v is wrong", retry)
+	}
+}

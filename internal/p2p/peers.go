@@ -1,0 +1,462 @@
+package p2p
+
+import (
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// What one peer may ask of us (the server side of the stream protocols and
+// the gossip validator). A stream over a limit is reset before its request
+// is read. docs/PROTOCOL.md section 14 states them as rules clients must
+// respect; the reference client paces itself to them (sync.go).
+const (
+	// ServeBytesPerSecond and ServeBytesBurst bound the encoded blocks sent
+	// to one peer: a token bucket. A blocks response is cut to the tokens
+	// there are, and a request that would get not even its first block is
+	// reset.
+	ServeBytesPerSecond = 4 << 20
+	ServeBytesBurst     = 8 << 20
+	// StatusRequestsPerSecond and StatusRequestsBurst bound the status
+	// exchanges one peer opens with us.
+	StatusRequestsPerSecond = 10
+	StatusRequestsBurst     = 20
+	// BlocksRequestsPerSecond and BlocksRequestsBurst bound the blocks
+	// requests of one peer. An honest sync of small blocks makes a few dozen
+	// a second, limited by its own validation, not by this.
+	BlocksRequestsPerSecond = 50
+	BlocksRequestsBurst     = 100
+	// MaxStreamsPerPeer is how many streams of one protocol one peer may
+	// have open with us at once.
+	MaxStreamsPerPeer = 2
+	// GossipBlocksPerSecond and GossipBlocksBurst bound the gossiped blocks
+	// of one peer that we validate: over the budget a block is ignored (not
+	// forwarded, no penalty); it reaches us again through a sync. An honest
+	// peer relays the blocks of every miner of the network, so the budget is
+	// well above what a network mines (about 20 blocks a second per core at
+	// the default difficulty); each block that gets as far as its
+	// signatures has cost its maker a proof of work and a signature per
+	// reading, so the budget bounds a peer's count, not its price.
+	GossipBlocksPerSecond = 100
+	GossipBlocksBurst     = 200
+	// maxPeerStates caps the per-peer table. Entries exist only for
+	// connected peers; a peer beyond the cap is not served and not synced
+	// from until others leave.
+	maxPeerStates = 1024
+)
+
+// The sync manager's patience (local policy).
+const (
+	// MaxStrikes is how many useless syncs (section 13: the peer's claimed
+	// tip proved false) get a peer refused.
+	MaxStrikes = 3
+	// strikeMemory is how long strikes are remembered after the last one.
+	strikeMemory = time.Hour
+	// uselessBackoff is how long no sync is made from a peer after its
+	// first strike; it doubles with each further strike.
+	uselessBackoff = 30 * time.Second
+	// failBackoff is the pause after a sync that failed (a stream error, a
+	// timeout) without adding a block; it doubles with each such failure in
+	// a row, up to maxFailBackoff. retryBackoff is the pause after a failed
+	// sync that did add blocks.
+	failBackoff    = 2 * time.Second
+	maxFailBackoff = 5 * time.Minute
+	retryBackoff   = time.Second
+	// forkBackoff is how long no sync is made from a peer whose chain
+	// forks below our final blocks (chain.ErrForkTooDeep).
+	forkBackoff = time.Hour
+)
+
+// limits are the numbers above, gathered so that tests can shrink them.
+type limits struct {
+	sendRate                  rate.Limit
+	sendBurst                 int
+	statusRate, blocksRate    rate.Limit
+	statusBurst, blocksBurst  int
+	streams                   int
+	gossipRate                rate.Limit
+	gossipBurst               int
+	peers                     int
+	maxStrikes                int
+	strikeMemory              time.Duration
+	uselessBackoff, failDelay time.Duration
+	maxFailDelay, retryDelay  time.Duration
+	forkBackoff               time.Duration
+}
+
+func defaultLimits() limits {
+	return limits{
+		sendRate: ServeBytesPerSecond, sendBurst: ServeBytesBurst,
+		statusRate: StatusRequestsPerSecond, statusBurst: StatusRequestsBurst,
+		blocksRate: BlocksRequestsPerSecond, blocksBurst: BlocksRequestsBurst,
+		streams:    MaxStreamsPerPeer,
+		gossipRate: GossipBlocksPerSecond, gossipBurst: GossipBlocksBurst,
+		peers:      maxPeerStates,
+		maxStrikes: MaxStrikes, strikeMemory: strikeMemory,
+		uselessBackoff: uselessBackoff, failDelay: failBackoff, maxFailDelay: maxFailBackoff,
+		retryDelay: retryBackoff, forkBackoff: forkBackoff,
+	}
+}
+
+// The stream protocols, as indexes into per-protocol state.
+const (
+	protoStatus = iota
+	protoBlocks
+	numProtocols
+)
+
+// peerState is all the host keeps about one connected peer. It is dropped
+// when the peer disconnects.
+type peerState struct {
+	// What the peer claims of its chain: its last status (from a handshake
+	// in either direction or a poll), raised by valid blocks it relays.
+	// Never trusted until blocks prove it.
+	status   chain.Status
+	statusAt time.Time // zero: no status yet
+	polling  bool      // a status exchange we opened is in flight
+
+	// Sync bookkeeping (see syncEnded).
+	strikes    int       // useless syncs, forgotten strikeMemory after the last
+	uselessAt  time.Time // when the last useless sync ended
+	fails      int       // failed syncs in a row that added nothing
+	backoff    time.Time // no sync from the peer before this
+	forkWarned bool      // its too-deep fork was logged at warn
+
+	// Server side: what it costs us.
+	send           *rate.Limiter               // bytes of blocks sent to it
+	reqs           [numProtocols]*rate.Limiter // streams it opens
+	open           [numProtocols]int           // streams of ours open now
+	servedBytes    uint64
+	servedRequests uint64
+	resets         uint64 // streams reset for a limit
+
+	// Client side: our blocks requests to it keep within its limits.
+	fetchBytes, fetchReqs *rate.Limiter
+
+	// Gossip: its blocks we validate.
+	gossip          *rate.Limiter
+	gossipThrottled uint64
+}
+
+// peerBook holds the peerState of every connected peer, at most lim.peers
+// of them.
+type peerBook struct {
+	lim limits
+
+	mu    sync.Mutex
+	peers map[peer.ID]*peerState
+}
+
+func newPeerBook(lim limits) *peerBook {
+	return &peerBook{lim: lim, peers: map[peer.ID]*peerState{}}
+}
+
+// add makes the state of a newly connected peer, unless the table is full.
+func (b *peerBook) add(p peer.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.getLocked(p, true)
+}
+
+// getLocked returns p's state; create says to make it if there is none and
+// the table has room. Only a peer that just talked to us is created (it is
+// connected, or was a moment ago: sweep drops the leftovers). b.mu must be
+// held.
+func (b *peerBook) getLocked(p peer.ID, create bool) *peerState {
+	if s, ok := b.peers[p]; ok || !create {
+		return s
+	}
+	if len(b.peers) >= b.lim.peers {
+		return nil
+	}
+	l := b.lim
+	s := &peerState{
+		send:       rate.NewLimiter(l.sendRate, l.sendBurst),
+		reqs:       [numProtocols]*rate.Limiter{rate.NewLimiter(l.statusRate, l.statusBurst), rate.NewLimiter(l.blocksRate, l.blocksBurst)},
+		fetchBytes: rate.NewLimiter(l.sendRate, l.sendBurst),
+		fetchReqs:  rate.NewLimiter(l.blocksRate, l.blocksBurst),
+		gossip:     rate.NewLimiter(l.gossipRate, l.gossipBurst),
+	}
+	b.peers[p] = s
+	return s
+}
+
+func (b *peerBook) forget(p peer.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	delete(b.peers, p)
+}
+
+// sweep drops the state of peers no longer connected (a handler that ran
+// after the disconnection may have made one).
+func (b *peerBook) sweep(connected func(peer.ID) bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for p := range b.peers {
+		if !connected(p) {
+			delete(b.peers, p)
+		}
+	}
+}
+
+func (b *peerBook) len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.peers)
+}
+
+// setStatus records p's claimed status.
+func (b *peerBook) setStatus(p peer.ID, st chain.Status, now time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.getLocked(p, true); s != nil {
+		s.status, s.statusAt = st, now
+	}
+}
+
+// sawBlock notes that p relayed a valid block: p has it, so its height is at
+// least the block's.
+func (b *peerBook) sawBlock(p peer.ID, height uint64, hash chain.Hash) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.getLocked(p, false); s != nil && !s.statusAt.IsZero() && height > s.status.Height {
+		s.status.Height, s.status.Tip = height, hash
+	}
+}
+
+func (b *peerBook) status(p peer.ID) (chain.Status, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, false)
+	if s == nil || s.statusAt.IsZero() {
+		return chain.Status{}, false
+	}
+	return s.status, true
+}
+
+// startPoll reports whether a status exchange with p should start now, and
+// if so marks one in flight: not if one is, nor (unless force) if p's status
+// is younger than fresh.
+func (b *peerBook) startPoll(p peer.ID, now time.Time, fresh time.Duration, force bool) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, false)
+	if s == nil || s.polling || (!force && !s.statusAt.IsZero() && now.Sub(s.statusAt) < fresh) {
+		return false
+	}
+	s.polling = true
+	return true
+}
+
+func (b *peerBook) endPoll(p peer.ID) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.getLocked(p, false); s != nil {
+		s.polling = false
+	}
+}
+
+// openStream admits a stream of protocol proto that p opened, or reports
+// why not: p has no state (the table is full), too many streams open, or
+// too many requests lately. done must be called when the stream ends.
+func (b *peerBook) openStream(p peer.ID, proto int, now time.Time) (done func(), refused string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, true)
+	switch {
+	case s == nil:
+		return nil, "no room for the peer"
+	case s.open[proto] >= b.lim.streams:
+		s.resets++
+		return nil, "too many streams at once"
+	case !s.reqs[proto].AllowN(now, 1):
+		s.resets++
+		return nil, "too many requests"
+	}
+	s.open[proto]++
+	s.servedRequests++
+	return func() {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		s.open[proto]--
+	}, ""
+}
+
+// sendAllowance returns how many bytes of blocks p may be sent now, at most
+// max.
+func (b *peerBook) sendAllowance(p peer.ID, now time.Time, max int) int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, false)
+	if s == nil {
+		return 0
+	}
+	return int(min(float64(max), s.send.TokensAt(now)))
+}
+
+// spend takes n bytes from p's send bucket, or reports false (and counts a
+// reset) if there are not enough.
+func (b *peerBook) spend(p peer.ID, now time.Time, n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, false)
+	if s == nil {
+		return false
+	}
+	if n > 0 && !s.send.AllowN(now, n) {
+		s.resets++
+		return false
+	}
+	s.servedBytes += uint64(n)
+	return true
+}
+
+// gossipAllowed takes one block from p's gossip budget, or counts p's block
+// as throttled and reports false.
+func (b *peerBook) gossipAllowed(p peer.ID, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, true)
+	if s == nil {
+		return false
+	}
+	if !s.gossip.AllowN(now, 1) {
+		s.gossipThrottled++
+		return false
+	}
+	return true
+}
+
+// fetchLimiters returns the limiters that pace our blocks requests to p.
+func (b *peerBook) fetchLimiters(p peer.ID) (bytes, reqs *rate.Limiter, ok bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, false)
+	if s == nil {
+		return nil, nil, false
+	}
+	return s.fetchBytes, s.fetchReqs, true
+}
+
+// peerStats is what PeerInfo shows of a peerState.
+type peerStats struct {
+	servedBytes, servedRequests, resets, gossipThrottled uint64
+	strikes                                              int
+	backoff                                              time.Time
+}
+
+func (b *peerBook) stats(p peer.ID) peerStats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, false)
+	if s == nil {
+		return peerStats{}
+	}
+	return peerStats{servedBytes: s.servedBytes, servedRequests: s.servedRequests, resets: s.resets,
+		gossipThrottled: s.gossipThrottled, strikes: s.strikes, backoff: s.backoff}
+}
+
+// Sync bookkeeping: which peer to catch up from, and what a finished sync
+// says about the peer. No networking here; sync.go does that.
+
+// best returns the peer to sync from: of the peers not in a back-off, the
+// one whose claimed tip is best, if better than ours. When there is none,
+// retry is the earliest end of a back-off of a peer that claims a better tip
+// (zero if none does).
+func (b *peerBook) best(ours chain.Status, now time.Time) (p peer.ID, theirs chain.Status, ok bool, retry time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, s := range b.peers {
+		if s.statusAt.IsZero() || !s.status.Better(ours) {
+			continue
+		}
+		if now.Before(s.backoff) {
+			if retry.IsZero() || s.backoff.Before(retry) {
+				retry = s.backoff
+			}
+			continue
+		}
+		if !ok || s.status.Better(theirs) || (!theirs.Better(s.status) && id < p) {
+			p, theirs, ok = id, s.status, true
+		}
+	}
+	if ok {
+		retry = time.Time{}
+	}
+	return p, theirs, ok, retry
+}
+
+// syncOutcome is how a sync ended.
+type syncOutcome int
+
+const (
+	syncDone    syncOutcome = iota // caught up with what the peer claimed
+	syncFailed                     // a stream, timeout or local error: no blame
+	syncUseless                    // the peer's claim proved false: a strike
+	syncForked                     // its chain forks below our final blocks
+	syncRefused                    // it broke the rules and is refused already
+)
+
+func (o syncOutcome) String() string {
+	return [...]string{"done", "failed", "useless", "fork too deep", "refused"}[o]
+}
+
+// verdict is what the manager must do after syncEnded.
+type verdict struct {
+	refuse   bool // strikes reached the limit: refuse the peer
+	warnFork bool // first too-deep fork of this peer: log it at warn
+}
+
+// syncEnded records the outcome of a sync from p (progressed: it added at
+// least one block) and sets p's back-off.
+func (b *peerBook) syncEnded(p peer.ID, o syncOutcome, progressed bool, now time.Time) verdict {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, false)
+	if s == nil {
+		return verdict{}
+	}
+	l := b.lim
+	var v verdict
+	switch o {
+	case syncDone:
+		s.fails, s.backoff = 0, time.Time{}
+	case syncFailed:
+		if progressed {
+			s.fails, s.backoff = 0, now.Add(l.retryDelay)
+			break
+		}
+		s.fails++
+		s.backoff = now.Add(min(l.failDelay<<min(s.fails-1, 20), l.maxFailDelay))
+	case syncUseless:
+		if now.Sub(s.uselessAt) > l.strikeMemory {
+			s.strikes = 0
+		}
+		s.strikes++
+		s.uselessAt = now
+		s.backoff = now.Add(l.uselessBackoff << min(s.strikes-1, 20))
+		v.refuse = s.strikes >= l.maxStrikes
+	case syncForked:
+		s.backoff = now.Add(l.forkBackoff)
+		v.warnFork = !s.forkWarned
+		s.forkWarned = true
+	}
+	return v
+}
+
+// fetched takes n bytes that p sent us from the bucket that paces our blocks
+// requests to it (it may go below zero: the next request waits).
+func (b *peerBook) fetched(p peer.ID, n int) {
+	if n <= 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.getLocked(p, false); s != nil {
+		s.fetchBytes.ReserveN(time.Now(), min(n, s.fetchBytes.Burst()))
+	}
+}
