@@ -50,15 +50,15 @@ type Status struct {
 	Network    string
 	Difficulty uint32
 	Chain      chain.Status
-	TipTime    int64  // tip block time, Unix milliseconds
+	TipTime    int64 // tip block time, Unix milliseconds
 	// FinalHeight and Final are the highest final block: it never leaves
 	// the main chain (docs/PROTOCOL.md 4.7).
 	FinalHeight uint64
 	Final       chain.Hash
-	Pending    int    // readings waiting to be mined
-	Peers      int    // connected peers
-	BestPeer   uint64 // highest height a connected peer reported
-	Sync       SyncState
+	Pending     int    // readings waiting to be mined
+	Peers       int    // connected peers
+	BestPeer    uint64 // highest height a connected peer reported
+	Sync        SyncState
 }
 
 // SyncState is the progress of the node's current catch-up, if any.
