@@ -61,6 +61,7 @@ type config struct {
 	maxStreams     int
 	fallback       http.Handler
 	timeouts       Timeouts
+	shutdown       func()
 }
 
 // Option configures a Handler.
@@ -117,6 +118,11 @@ func WithMaxStreams(n int) Option {
 // explorer, for instance) instead of a JSON 404.
 func WithFallback(h http.Handler) Option { return func(c *config) { c.fallback = h } }
 
+// WithShutdown offers POST /api/v1/shutdown, which calls fn (once, in a
+// goroutine of its own, after the 202 answer is sent) to stop the node.
+// Without it that endpoint answers 404 not_supported.
+func WithShutdown(fn func()) Option { return func(c *config) { c.shutdown = fn } }
+
 // WithTimeouts sets the server timeouts Serve uses.
 func WithTimeouts(t Timeouts) Option { return func(c *config) { c.timeouts = t } }
 
@@ -131,9 +137,10 @@ type Handler struct {
 	streams chan struct{} // a slot per open event stream; capacity maxStreams
 	peerHub peerHub
 
-	done      chan struct{}
-	closeOnce sync.Once
-	wg        sync.WaitGroup
+	done         chan struct{}
+	closeOnce    sync.Once
+	shutdownOnce sync.Once
+	wg           sync.WaitGroup
 }
 
 // New returns the API of svc.
@@ -167,6 +174,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/v1/subjects/{subject}/readings", h.subjectReadings)
 	m.HandleFunc("GET /api/v1/peers", h.peers)
 	m.HandleFunc("POST /api/v1/peers", h.write(h.connect))
+	m.HandleFunc("POST /api/v1/shutdown", h.write(h.shutdown))
 	m.HandleFunc("GET /api/v1/events", h.events)
 	m.Handle("GET /metrics", h.metrics.handler())
 	m.HandleFunc("/api/", h.unrouted(nil))

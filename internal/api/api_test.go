@@ -266,7 +266,8 @@ func TestSubmitReading(t *testing.T) {
 	}
 
 	want(t, "unknown reading", e.get("/api/v1/readings/"+strings.Repeat("ab", 32)), http.StatusNotFound, api.CodeNotFound)
-	for _, bad := range []string{"xyz", strings.Repeat("a", 63), strings.Repeat("g", 64), strings.Repeat("a", 65)} {
+	want(t, "unknown reading prefix", e.get("/api/v1/readings/"+strings.Repeat("a", 63)), http.StatusNotFound, api.CodeNotFound)
+	for _, bad := range []string{"xyz", "abc", strings.Repeat("g", 64), strings.Repeat("a", 65)} {
 		want(t, "reading id "+bad, e.get("/api/v1/readings/"+bad), http.StatusBadRequest, api.CodeBadReadingID)
 	}
 }
@@ -478,7 +479,10 @@ func TestBlockByRef(t *testing.T) {
 	}
 	want(t, "height above the tip", e.get("/api/v1/blocks/6"), 404, api.CodeNotFound)
 	want(t, "unknown hash", e.get("/api/v1/blocks/"+strings.Repeat("0", 64)), 404, api.CodeNotFound)
-	for _, bad := range []string{"abc", "-1", "1.5", "0x10", strings.Repeat("a", 63), strings.Repeat("z", 64), "99999999999999999999999"} {
+	// Too large for a height: a hash prefix of digits that no block has.
+	want(t, "unknown prefix", e.get("/api/v1/blocks/99999999999999999999999"), 404, api.CodeNotFound)
+	want(t, "unknown prefix", e.get("/api/v1/blocks/"+strings.Repeat("a", 63)), 404, api.CodeNotFound)
+	for _, bad := range []string{"abc", "-1", "1.5", "0x10", "007", strings.Repeat("z", 64), strings.Repeat("a", 65)} {
 		want(t, "block ref "+bad, e.get("/api/v1/blocks/"+bad), 400, api.CodeBadBlockRef)
 	}
 }
@@ -764,6 +768,9 @@ func TestMetrics(t *testing.T) {
 	for _, name := range []string{
 		"p2pchain_chain_height 1", "p2pchain_chain_work", "p2pchain_tip_age_seconds", "p2pchain_blocks_known 2",
 		"p2pchain_blocks_connected_total 1", `p2pchain_blocks_rejected_total{reason="readings root mismatch"} 1`, "p2pchain_reorgs_total 0",
+		// Every reason is there from the start, so that rate alerts see the first.
+		`p2pchain_blocks_rejected_total{reason="malformed"} 0`, `p2pchain_blocks_rejected_total{reason="oversized"} 0`,
+		`p2pchain_blocks_rejected_total{reason="bad signature"} 0`,
 		"p2pchain_reorg_depth_blocks_bucket", "p2pchain_pending_readings 0", "p2pchain_peers 1", "p2pchain_gossip_mesh_peers",
 		"p2pchain_syncing", "p2pchain_sync_progress_ratio", "p2pchain_sync_target_height",
 		`p2pchain_gossip_bytes_total{direction="out"}`, `p2pchain_sync_bytes_total{direction="in"}`,

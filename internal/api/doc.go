@@ -30,6 +30,11 @@
 //   - At most WithMaxStreams event streams are open at once (503
 //     too_many_streams beyond), and they share one peer poller, so their
 //     cost is bounded whoever opens them.
+//   - Blocks and readings are found by their whole hash or its first
+//     chain.MinPrefixDigits or more hex digits; a prefix that several
+//     start with is 400 "ambiguous", listing candidates.
+//   - POST /api/v1/shutdown stops the node through WithShutdown's
+//     function (404 not_supported without one), guarded like every write.
 //   - Lookups of a block or reading that is not (yet) known answer 503
 //     (code "syncing", with Retry-After) instead of 404 while the node is
 //     catching up with a peer: it may be in blocks not downloaded yet.

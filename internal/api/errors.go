@@ -14,12 +14,14 @@ const (
 	CodeBadBPM         = "bad_bpm"                // 400: bpm missing, not a whole number or outside 20-300
 	CodeBadSubject     = "bad_subject"            // 400: subject missing, empty, too long or not printable ASCII
 	CodeBadParameter   = "bad_parameter"          // 400: a query parameter is malformed
-	CodeBadBlockRef    = "bad_block_ref"          // 400: neither a height nor a 64-hex-digit hash
-	CodeBadReadingID   = "bad_reading_id"         // 400: not a 64-hex-digit reading id
+	CodeBadBlockRef    = "bad_block_ref"          // 400: neither a height nor a hash or hash prefix (4 to 64 hex digits)
+	CodeBadReadingID   = "bad_reading_id"         // 400: not a reading id or id prefix (4 to 64 hex digits)
+	CodeAmbiguous      = "ambiguous"              // 400: more than one block or reading starts with the prefix given
 	CodeBadMultiaddr   = "bad_multiaddr"          // 400: addr is not a full multiaddr with /p2p/<peer ID>, or is this node
 	CodeUnauthorized   = "unauthorized"           // 401: write without the right bearer token
 	CodeForbiddenHost  = "forbidden_host"         // 403: Host header not allowed (DNS rebinding guard)
 	CodeNotFound       = "not_found"              // 404: no such block, reading or path
+	CodeNotSupported   = "not_supported"          // 404: the node does not offer this (POST /api/v1/shutdown without WithShutdown)
 	CodeMethod         = "method_not_allowed"     // 405: the path exists with other methods (see Allow)
 	CodeKnownReading   = "reading_known"          // 409: the same reading is already pending or in the chain
 	CodeTooLarge       = "body_too_large"         // 413: the body is over MaxBodyBytes
@@ -36,10 +38,13 @@ const (
 	retryAfterStreams  = 10                       // seconds, in Retry-After of 503 too_many_streams
 )
 
-// errorBody is the one shape of every error response.
+// errorBody is the one shape of every error response. Candidates is only in
+// an "ambiguous" error: the first few full hashes that start with the
+// prefix given.
 type errorBody struct {
-	Error string `json:"error"`
-	Code  string `json:"code"`
+	Error      string   `json:"error"`
+	Code       string   `json:"code"`
+	Candidates []string `json:"candidates,omitempty"`
 }
 
 // apiError is an error response about to be written.
@@ -47,7 +52,8 @@ type apiError struct {
 	status     int
 	code       string
 	msg        string
-	retryAfter int // seconds; 0: no Retry-After header
+	retryAfter int      // seconds; 0: no Retry-After header
+	candidates []string // for CodeAmbiguous
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -61,7 +67,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
-	writeJSON(w, e.status, errorBody{Error: e.msg, Code: e.code})
+	writeJSON(w, e.status, errorBody{Error: e.msg, Code: e.code, Candidates: e.candidates})
 }
 
 // notFound is a 404, or a 503 while the node is syncing: the thing asked

@@ -55,40 +55,109 @@ func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// block returns one block: GET /api/v1/blocks/{height or hash}.
+// block returns one block: GET /api/v1/blocks/{height, hash or hash prefix}.
+// A whole number without leading zeros is a height; when no block has that
+// height, a number of at least chain.MinPrefixDigits digits is tried as a
+// hash prefix too (a prefix may be all digits).
 func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("ref")
-	var (
-		info BlockInfo
-		ok   bool
-	)
-	if len(ref) == 2*chain.HashSize {
-		hash, err := chain.ParseHash(strings.ToLower(ref))
-		if err != nil {
-			writeError(w, newError(http.StatusBadRequest, CodeBadBlockRef, "%q is not a block hash: want 64 hex digits", ref))
+	height, isHeight := parseHeight(ref)
+	if isHeight {
+		if info, ok := h.svc.BlockByHeight(height); ok {
+			writeJSON(w, http.StatusOK, newBlockView(info))
 			return
 		}
-		info, ok = h.svc.BlockByHash(hash)
-	} else {
-		height, err := strconv.ParseUint(ref, 10, 64)
-		if err != nil {
-			writeError(w, newError(http.StatusBadRequest, CodeBadBlockRef, "%q is neither a block height (a whole number from 0) nor a block hash (64 hex digits)", ref))
+		if len(ref) < chain.MinPrefixDigits {
+			writeError(w, notFound(h.syncing(), "no block at height %d", height))
 			return
 		}
-		info, ok = h.svc.BlockByHeight(height)
 	}
-	if !ok {
+	p, err := chain.ParseHashPrefix(ref)
+	if err != nil {
+		writeError(w, newError(http.StatusBadRequest, CodeBadBlockRef,
+			"%q is neither a block height (a whole number from 0, without leading zeros) nor a block hash or its first %d to 64 hex digits",
+			ref, chain.MinPrefixDigits))
+		return
+	}
+	hash, e := h.resolve(p, "block", h.svc.BlocksWithPrefix)
+	if e != nil && isHeight && (e.code == CodeNotFound || e.code == CodeSyncing) {
+		e = notFound(h.syncing(), "no block at height %d, nor one whose hash starts with %s", height, p)
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	info, ok := h.svc.BlockByHash(hash)
+	if !ok { // gone since the lookup (a side branch pruned)
 		writeError(w, notFound(h.syncing(), "no block %s", ref))
 		return
 	}
 	writeJSON(w, http.StatusOK, newBlockView(info))
 }
 
-// reading returns a reading and its status: GET /api/v1/readings/{id}.
+// parseHeight parses a block height: a whole number without leading zeros
+// that fits 64 bits.
+func parseHeight(s string) (uint64, bool) {
+	if s == "" || (len(s) > 1 && s[0] == '0') {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(s, 10, 64)
+	return v, err == nil
+}
+
+// Candidates listed in an ambiguous error.
+const maxCandidates = 5
+
+// resolve returns the one hash that starts with p, found by lookup (a
+// Service method), or the error to answer: not found (or syncing),
+// ambiguous with the first candidates, or the node's fault. what names the
+// kind of thing looked up, for messages.
+func (h *Handler) resolve(p chain.HashPrefix, what string, lookup func(chain.HashPrefix, int) (Matches, error)) (chain.Hash, *apiError) {
+	if p.Len() == 2*chain.HashSize {
+		return p.Low(), nil // a whole hash: its own lookup says whether it is known
+	}
+	m, err := lookup(p, maxCandidates)
+	switch {
+	case err != nil:
+		h.cfg.log.Error("lookup by hash prefix", "prefix", p.String(), "err", err)
+		return chain.Hash{}, newError(http.StatusInternalServerError, CodeInternal, "cannot look up %s %s: %v", what, p, err)
+	case m.Count == 0:
+		return chain.Hash{}, notFound(h.syncing(), "no %s starts with %s", what, p)
+	case m.Count == 1 && !m.More:
+		return m.Hashes[0], nil
+	}
+	count := strconv.Itoa(m.Count)
+	if m.More {
+		count = "more than " + count
+	}
+	// Each shown to a few digits past the prefix.
+	shorts := make([]string, len(m.Hashes))
+	e := &apiError{status: http.StatusBadRequest, code: CodeAmbiguous}
+	for i, c := range m.Hashes {
+		shorts[i] = c.String()[:min(max(p.Len()+2, 10), 2*chain.HashSize)]
+		e.candidates = append(e.candidates, c.String())
+	}
+	list := strings.Join(shorts, ", ")
+	if len(m.Hashes) < m.Count || m.More {
+		list += ", …"
+	}
+	e.msg = fmt.Sprintf("ambiguous: %s %ss start with %s (%s); give more digits", count, what, p, list)
+	return chain.Hash{}, e
+}
+
+// reading returns a reading and its status: GET /api/v1/readings/{id or
+// id prefix}.
 func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
-	id, err := chain.ParseHash(strings.ToLower(r.PathValue("id")))
+	ref := r.PathValue("id")
+	p, err := chain.ParseHashPrefix(ref)
 	if err != nil {
-		writeError(w, newError(http.StatusBadRequest, CodeBadReadingID, "%q is not a reading id: want 64 hex digits", r.PathValue("id")))
+		writeError(w, newError(http.StatusBadRequest, CodeBadReadingID,
+			"%q is not a reading id: want its 64 hex digits, or its first %d or more", ref, chain.MinPrefixDigits))
+		return
+	}
+	id, e := h.resolve(p, "reading", h.svc.ReadingsWithPrefix)
+	if e != nil {
+		writeError(w, e)
 		return
 	}
 	info, ok := h.svc.Reading(id)
@@ -259,6 +328,42 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, connectView{ID: info.ID.String(), Connected: true})
+}
+
+// shutdown asks the node to stop: POST /api/v1/shutdown with an empty body
+// or {}. Like every write it must be Content-Type: application/json, which
+// a web page cannot send cross-origin without the node's consent: no site a
+// browser visits can stop the node. It answers 202 first and calls the
+// shutdown function (WithShutdown) once the answer is on its way, without
+// waiting for the node to stop.
+func (h *Handler) shutdown(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.shutdown == nil {
+		writeError(w, newError(http.StatusNotFound, CodeNotSupported, "this node cannot be stopped through its API; stop its process"))
+		return
+	}
+	ct := r.Header.Get("Content-Type")
+	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+		writeError(w, newError(http.StatusUnsupportedMediaType, CodeMediaType,
+			"content type %q: send the header Content-Type: application/json (the body may be empty)", ct))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		writeError(w, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is over %d bytes", MaxBodyBytes))
+		return
+	case err != nil:
+		writeError(w, newError(http.StatusBadRequest, CodeBadJSON, "cannot read the body: %v", err))
+		return
+	}
+	if b := strings.TrimSpace(string(body)); b != "" && b != "{}" {
+		writeError(w, newError(http.StatusBadRequest, CodeBadJSON, "send an empty body or {}"))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, shutdownView{Stopping: true})
+	_ = http.NewResponseController(w).Flush()
+	h.shutdownOnce.Do(func() { go h.cfg.shutdown() })
 }
 
 func (h *Handler) syncing() bool { return h.svc.Status().Sync.Syncing }

@@ -98,7 +98,7 @@ var (
 	descWork       = prometheus.NewDesc("p2pchain_chain_work", "Cumulative proof of work of the main chain (expected hashes).", nil, nil)
 	descTipAge     = prometheus.NewDesc("p2pchain_tip_age_seconds", "Time since the tip block's timestamp.", nil, nil)
 	descKnown      = prometheus.NewDesc("p2pchain_blocks_known", "Blocks the node knows, genesis and side branches included.", nil, nil)
-	descRejected   = prometheus.NewDesc("p2pchain_blocks_rejected_total", "Blocks refused as invalid, by reason.", []string{"reason"}, nil)
+	descRejected   = prometheus.NewDesc("p2pchain_blocks_rejected_total", "Blocks from peers (gossip or sync) refused, by reason: the broken rule's name, malformed, or oversized.", []string{"reason"}, nil)
 	descPending    = prometheus.NewDesc("p2pchain_pending_readings", "Readings waiting to be mined.", nil, nil)
 	descPeers      = prometheus.NewDesc("p2pchain_peers", "Connected peers.", nil, nil)
 	descMesh       = prometheus.NewDesc("p2pchain_gossip_mesh_peers", "Peers in the GossipSub mesh for blocks.", nil, nil)

@@ -61,6 +61,18 @@ func (s NodeService) BlockByHeight(height uint64) (BlockInfo, bool) {
 	return BlockInfo(b), ok
 }
 
+// BlocksWithPrefix implements Service.
+func (s NodeService) BlocksWithPrefix(p chain.HashPrefix, limit int) (Matches, error) {
+	m, err := s.Node.BlocksWithPrefix(p, limit)
+	return Matches(m), err
+}
+
+// ReadingsWithPrefix implements Service.
+func (s NodeService) ReadingsWithPrefix(p chain.HashPrefix, limit int) (Matches, error) {
+	m, err := s.Node.ReadingsWithPrefix(p, limit)
+	return Matches(m), err
+}
+
 // Reading implements Service.
 func (s NodeService) Reading(id chain.Hash) (ReadingInfo, bool) {
 	r, ok := s.Node.LocateReading(id)
@@ -131,12 +143,17 @@ func (s NodeService) Subscribe(buffer int) (<-chan ChainEvent, func()) {
 	return out, stop
 }
 
-// Counters implements Service.
+// Counters implements Service. Rejected adds the blocks the host refused
+// before the node saw them (oversized, and malformed: the same reason as
+// the chain's own ErrMalformed) to those the node refused by rule.
 func (s NodeService) Counters() Counters {
 	t, d := s.Host.Traffic(), s.Host.DiscoveryStats()
+	rejected := s.Node.Rejected()
+	rejected[chain.ErrMalformed.String()] += t.Malformed
+	rejected[RejectedOversized] += t.Oversized
 	return Counters{
 		GossipBytesIn: t.GossipIn, GossipBytesOut: t.GossipOut, SyncBytesIn: t.SyncIn, SyncBytesOut: t.SyncOut,
-		Rejected: s.Node.Rejected(), MeshPeers: s.Host.MeshPeers(), KnownBlocks: s.Node.KnownBlocks(),
+		Rejected: rejected, MeshPeers: s.Host.MeshPeers(), KnownBlocks: s.Node.KnownBlocks(),
 		MDNSFound: d.MDNSFound, DHTFound: d.DHTFound, Dials: d.Dials, DialErrors: d.DialErrors,
 	}
 }

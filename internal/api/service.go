@@ -20,8 +20,15 @@ type Service interface {
 	BlockByHash(h chain.Hash) (BlockInfo, bool)
 	// BlockByHeight returns the main-chain block at a height.
 	BlockByHeight(height uint64) (BlockInfo, bool)
+	// BlocksWithPrefix finds the known blocks of any branch whose hash
+	// starts with p, returning up to limit of them; an error is the node's
+	// fault (its storage).
+	BlocksWithPrefix(p chain.HashPrefix, limit int) (Matches, error)
 	// Reading looks a reading up in the main chain and the pending set.
 	Reading(id chain.Hash) (ReadingInfo, bool)
+	// ReadingsWithPrefix finds the main-chain and pending readings whose id
+	// starts with p, like BlocksWithPrefix.
+	ReadingsWithPrefix(p chain.HashPrefix, limit int) (Matches, error)
 	// SubjectReadings returns a page of a subject's main-chain readings,
 	// newest first, starting strictly before from.
 	SubjectReadings(subject string, from Cursor, limit int) SubjectPage
@@ -86,6 +93,13 @@ type ReadingInfo struct {
 	Tip     uint64     // main-chain height when looked up
 }
 
+// Matches is what a lookup by hash prefix found.
+type Matches struct {
+	Hashes []chain.Hash // the first matches in hash order, at most the number asked for
+	Count  int          // how many match, up to a bound (the node's: 100)
+	More   bool         // more than Count match
+}
+
 // Cursor is a position in the main chain's readings, newest first: a page
 // starts with the readings of block Height at indexes below Index, then
 // goes on down the chain.
@@ -129,7 +143,10 @@ type Counters struct {
 	GossipBytesIn, GossipBytesOut uint64
 	SyncBytesIn, SyncBytesOut     uint64
 	// Rejected counts blocks from peers refused as invalid (gossip and
-	// sync), by the name of the broken rule.
+	// sync), by the name of the broken rule (chain.ErrorCode's String),
+	// "malformed" for bytes that do not decode as a block and
+	// RejectedOversized for blocks over the network's size limit. Both
+	// reasons are always present, so alerts see a zero before the first.
 	Rejected    map[string]uint64
 	MeshPeers   int
 	KnownBlocks int // blocks in the node's tree, genesis and side branches included
@@ -138,6 +155,10 @@ type Counters struct {
 	Dials       uint64
 	DialErrors  uint64
 }
+
+// RejectedOversized is the reason, in Counters.Rejected and the metric
+// p2pchain_blocks_rejected_total, of blocks over the network's size limit.
+const RejectedOversized = "oversized"
 
 // work returns w, or zero.
 func work(w *big.Int) *big.Int {

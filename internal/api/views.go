@@ -194,3 +194,8 @@ type connectView struct {
 	ID        string `json:"id"`
 	Connected bool   `json:"connected"`
 }
+
+// shutdownView is the body of POST /api/v1/shutdown's 202.
+type shutdownView struct {
+	Stopping bool `json:"stopping"`
+}

@@ -2,6 +2,7 @@ package explorer_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"github.com/p2pchain/p2pchain/internal/api"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/explorer"
+	"github.com/p2pchain/p2pchain/internal/p2p"
 	"github.com/p2pchain/p2pchain/internal/testnet"
 )
 
@@ -41,6 +43,25 @@ func serve(t *testing.T, p *testnet.Peer) string {
 	return srv.URL
 }
 
+// newTab starts a headless Chromium for the test and returns its first tab.
+func newTab(t *testing.T, ctx context.Context, browser string) context.Context {
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+		chromedp.ExecPath(browser),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	tab, cancel := chromedp.NewContext(alloc)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	return tab
+}
+
 // TestBrowserSubmitAppearsOnOtherNode: in a real headless Chromium, a reading
 // submitted through node A's explorer form appears in the live block list of
 // node C's explorer, C knowing A only through B.
@@ -63,18 +84,7 @@ func TestBrowserSubmitAppearsOnOtherNode(t *testing.T) {
 	}
 	urlA, urlC := serve(t, peers[0]), serve(t, peers[2])
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browser),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	defer cancelAlloc()
-	tabC, cancelC := chromedp.NewContext(alloc)
-	defer cancelC()
+	tabC := newTab(t, ctx, browser)
 
 	// Node C's page is open and showing its (empty) chain.
 	if err := chromedp.Do(tabC,
@@ -118,6 +128,12 @@ func TestBrowserSubmitAppearsOnOtherNode(t *testing.T) {
 		t.Fatalf("node C shows block 1 with readings %q, want \"alice 77\"", row)
 	}
 
+	href, err := chromedp.Run(tabC, chromedp.AttributeValue(`#blocks tr[data-height="1"] td.mono a`, "href"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hash := href.Value[strings.LastIndex(href.Value, "/")+1:]
+
 	// The subject page charts it, and search finds the subject.
 	if err := chromedp.Do(tabC,
 		chromedp.SetValue(`#q`, "alice"),
@@ -126,11 +142,100 @@ func TestBrowserSubmitAppearsOnOtherNode(t *testing.T) {
 	); err != nil {
 		t.Fatalf("subject page: %v", err)
 	}
+	// A short block hash, as the list shows it, finds its block; a hex
+	// string that names nothing says so, rather than showing a subject
+	// with no readings.
+	if err := chromedp.Do(tabC,
+		chromedp.SetValue(`#q`, hash[:8]),
+		chromedp.Click(`#search button`),
+		chromedp.WaitVisible(`#view h2`),
+	); err != nil {
+		t.Fatalf("search a short hash: %v", err)
+	}
+	if err := waitText(tabC, `#view h2`, "Block 1"); err != nil {
+		t.Fatalf("search %s: %v", hash[:8], err)
+	}
+	if err := chromedp.Do(tabC,
+		chromedp.SetValue(`#q`, "fedcba9876"),
+		chromedp.Click(`#search button`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitText(tabC, `#view h2`, "Not found"); err != nil {
+		t.Fatalf("search for a hash nothing has: %v", err)
+	}
+
+	// Back to the subject, for the screenshot.
+	if err := chromedp.Do(tabC,
+		chromedp.SetValue(`#q`, "alice"),
+		chromedp.Click(`#search button`),
+		chromedp.WaitVisible(`svg.chart circle`),
+	); err != nil {
+		t.Fatalf("subject page again: %v", err)
+	}
 	shot, err := chromedp.Run(tabC, chromedp.FullScreenshot(100) /* PNG */)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if dir := os.Getenv("P2PCHAIN_SCREENSHOTS"); dir != "" {
 		_ = os.WriteFile(filepath.Join(dir, "explorer-subject.png"), shot, 0o644)
+	}
+}
+
+// waitText waits until the element of sel shows text (pages are drawn
+// after their API calls return).
+func waitText(ctx context.Context, sel, text string) error {
+	var got string
+	for i := 0; i < 100; i++ {
+		var err error
+		if got, err = chromedp.Run(ctx, chromedp.Text(sel)); err != nil {
+			return err
+		}
+		if got == text {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("%s shows %q, want %q", sel, got, text)
+}
+
+// TestBrowserAmbiguousHash: a short hash that several blocks start with
+// lists them, as a search and as a block link, instead of picking one.
+func TestBrowserAmbiguousHash(t *testing.T) {
+	browser := findBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	params := chain.TestParams("browser-short")
+	params.Difficulty = 16 // every mined block's hash starts with 0000
+	p, err := testnet.Start(ctx, testnet.Config{Params: params, NoMiner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	blocks, err := testnet.BuildChain(params, p2p.KeyFromSeed(5), 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Node.AddBlocks(ctx, blocks); err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, p)
+	tab := newTab(t, ctx, browser)
+	for _, page := range []string{"/#/search/0000", "/#/block/0000"} {
+		if err := chromedp.Do(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(url+page)); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitText(tab, `#view h2`, "Ambiguous"); err != nil {
+			t.Fatalf("%s: %v", page, err)
+		}
+		links, err := chromedp.Run(tab, chromedp.Text(`#view ul`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range blocks {
+			if !strings.Contains(links, b.Hash().String()) {
+				t.Errorf("%s does not list block %s: %q", page, b.Hash().Short(), links)
+			}
+		}
 	}
 }

@@ -3,7 +3,11 @@
 // origin. It shows the tip, the peers and the recent blocks, updated live
 // from the API's event stream; a block and its readings; a subject's
 // readings as a BPM-over-time chart; a form to submit a reading; and a
-// search box for a height, a block hash, a reading id or a subject.
+// search box for a height, a block hash or reading id (whole, or its first
+// 4 or more digits: an ambiguous prefix lists what it could mean), or a
+// subject (compared as typed: "Alice" and "alice" are two subjects). A hex
+// string that names no block, reading or subject with readings is "not
+// found", never an empty subject page.
 //
 // It is plain HTML, CSS and JavaScript with no build step and no external
 // resources, so it works offline and the node serves it as it is.

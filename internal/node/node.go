@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,6 +32,12 @@ type Store interface {
 	// BlockByHash reads back a stored block. The node keeps the bodies of
 	// final blocks only in the store.
 	BlockByHash(h chain.Hash) (*chain.Block, error)
+	// BlocksWithPrefix and ReadingsWithPrefix return, in order, up to limit
+	// hashes of stored blocks (any branch), and of main-chain and pending
+	// readings, that start with p: the ordered indexes that lookups by a
+	// short hash search.
+	BlocksWithPrefix(p chain.HashPrefix, limit int) ([]chain.Hash, error)
+	ReadingsWithPrefix(p chain.HashPrefix, limit int) ([]chain.Hash, error)
 }
 
 // State is what a node starts from: the blocks and pending readings its
@@ -614,11 +621,19 @@ func (n *Node) Orphans() int {
 }
 
 // Rejected returns how many invalid blocks the node refused, by the name of
-// the rule they broke.
+// the rule they broke: every rule a peer can break, 0 for those no block
+// broke yet (a counter that appears only at its first count hides that
+// count from rate-based alerts).
 func (n *Node) Rejected() map[string]uint64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := make(map[string]uint64, len(n.rejected))
+	out := map[string]uint64{}
+	// The codes are consecutive from 1; past the last, String has no name.
+	for code := chain.ErrorCode(1); !strings.HasPrefix(code.String(), "ErrorCode("); code++ {
+		if chain.IsPeerFault(code) {
+			out[code.String()] = 0
+		}
+	}
 	for code, count := range n.rejected {
 		out[code.String()] = count
 	}

@@ -1,6 +1,9 @@
 package node
 
 import (
+	"bytes"
+	"slices"
+
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
 
@@ -216,4 +219,78 @@ func (n *Node) SubjectReadings(subject string, from ReadingPos, limit int) Subje
 			return page
 		}
 	}
+}
+
+// MaxMatches is the most matches a lookup by hash prefix counts: past it, a
+// prefix is reported as matching more than MaxMatches.
+const MaxMatches = 100
+
+// Matches is what a lookup by hash prefix found.
+type Matches struct {
+	Hashes []chain.Hash // the first matches in hash order, at most the number asked for
+	Count  int          // how many match, at most MaxMatches
+	More   bool         // more than MaxMatches match
+}
+
+// BlocksWithPrefix finds the known blocks, on the main chain or not, whose
+// hash starts with p (a short hash a person typed), and returns up to limit
+// of them. With a store it seeks in the store's ordered block index, O(log
+// blocks + MaxMatches); a node without a store examines every block it
+// knows.
+func (n *Node) BlocksWithPrefix(p chain.HashPrefix, limit int) (Matches, error) {
+	var found []chain.Hash
+	if n.store != nil {
+		// The store may hold a few side blocks the chain dropped at
+		// restore: keep those the chain knows.
+		stored, err := n.store.BlocksWithPrefix(p, MaxMatches+1)
+		if err != nil {
+			return Matches{}, err
+		}
+		n.mu.Lock()
+		for _, h := range stored {
+			if n.chain.HasBlock(h) {
+				found = append(found, h)
+			}
+		}
+		n.mu.Unlock()
+	} else {
+		n.mu.Lock()
+		found = n.chain.BlocksWithPrefix(p, MaxMatches+1)
+		n.mu.Unlock()
+	}
+	return matches(found, limit), nil
+}
+
+// ReadingsWithPrefix finds the main-chain and pending readings whose id
+// starts with p, and returns up to limit of them; its cost is that of
+// BlocksWithPrefix, over readings.
+func (n *Node) ReadingsWithPrefix(p chain.HashPrefix, limit int) (Matches, error) {
+	var found []chain.Hash
+	if n.store != nil {
+		stored, err := n.store.ReadingsWithPrefix(p, MaxMatches+1)
+		if err != nil {
+			return Matches{}, err
+		}
+		n.mu.Lock()
+		for _, id := range stored {
+			if n.chain.HasReading(id) || n.pool.Has(id) {
+				found = append(found, id)
+			}
+		}
+		n.mu.Unlock()
+	} else {
+		n.mu.Lock()
+		found = append(n.chain.ReadingsWithPrefix(p, MaxMatches+1), n.pool.WithPrefix(p, MaxMatches+1)...)
+		n.mu.Unlock()
+	}
+	return matches(found, limit), nil
+}
+
+// matches sorts found and sums it up, keeping up to limit hashes.
+func matches(found []chain.Hash, limit int) Matches {
+	slices.SortFunc(found, func(a, b chain.Hash) int { return bytes.Compare(a[:], b[:]) })
+	found = slices.Compact(found)
+	m := Matches{Count: min(len(found), MaxMatches), More: len(found) > MaxMatches}
+	m.Hashes = found[:min(len(found), max(limit, 0))]
+	return m
 }

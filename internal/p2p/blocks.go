@@ -184,6 +184,7 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 			return out, nil
 		}
 		if errors.Is(err, msgio.ErrMsgTooLarge) {
+			h.metrics.oversized.Add(1)
 			return out, broke("sent a block over the size limit")
 		}
 		if err != nil {
@@ -203,6 +204,7 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 		b, err := chain.DecodeBlock(msg, params.MaxReadings)
 		r.ReleaseMsg(msg)
 		if err != nil {
+			h.metrics.malformed.Add(1)
 			return out, broke("sent a malformed block: " + err.Error())
 		}
 		out = append(out, b)

@@ -23,8 +23,15 @@
 //
 // Finding peers (see discovery.go): bootstrap peers kept connected with
 // backoff, peers remembered from the last run, mDNS on the LAN and a
-// Kademlia DHT rendezvous, all under a connection manager. score.go sets
-// GossipSub peer scoring; mesh.go follows which peers are in the mesh.
+// Kademlia DHT rendezvous named after the genesis hash (RendezvousNamespace),
+// all under a connection manager. score.go sets GossipSub peer scoring;
+// mesh.go follows which peers are in the mesh, as they join and leave.
+//
+// Listening (listen.go): TCP without port reuse, so that a port another
+// process holds is refused for TCP as for QUIC; New checks that every
+// address it was given is listened on, and fails with an error wrapping
+// ErrPortInUse that names the port otherwise. Identify announces
+// WithUserAgent's agent and IdentifyProtocolVersion.
 //
 // Every message is length-prefixed (unsigned varint) and capped in size, and
 // every stream has a deadline, so a slow or hostile peer costs a bounded

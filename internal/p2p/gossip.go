@@ -72,6 +72,7 @@ func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Messag
 	params := h.ledger.Params()
 	if len(m.Data) > params.MaxBlockSize() {
 		h.metrics.rejected.Add(1)
+		h.metrics.oversized.Add(1)
 		h.refuse(from, fmt.Sprintf("relayed a %d-byte block, over the %d-byte limit", len(m.Data), params.MaxBlockSize()))
 		return pubsub.ValidationReject
 	}
@@ -82,6 +83,7 @@ func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Messag
 	b, err := chain.DecodeBlock(m.Data, params.MaxReadings)
 	if err != nil {
 		h.metrics.rejected.Add(1)
+		h.metrics.malformed.Add(1)
 		h.refuse(from, "relayed bytes that are not a block: "+err.Error())
 		return pubsub.ValidationReject
 	}

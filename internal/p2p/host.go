@@ -72,6 +72,7 @@ type counters struct {
 	gossipBytesIn, gossipBytesOut atomic.Uint64
 	syncBytesIn, syncBytesOut     atomic.Uint64
 	rejected                      atomic.Uint64 // gossiped blocks rejected
+	malformed, oversized          atomic.Uint64 // blocks from peers (gossip or sync) that never reached the ledger
 	gossipThrottled               atomic.Uint64 // gossiped blocks over their relayer's budget
 	streamsReset                  atomic.Uint64 // streams reset for a peer's limits
 }
@@ -89,6 +90,8 @@ type config struct {
 	rendezvousInterval  time.Duration
 	lowWater, highWater int
 	peerFile            string
+
+	userAgent string
 }
 
 // Option configures a Host.
@@ -98,7 +101,7 @@ type Option func(*config)
 func WithKey(k ed25519.PrivateKey) Option { return func(c *config) { c.key = k } }
 
 // WithListenAddrs sets the multiaddrs to listen on (default: a random TCP and
-// QUIC port on 127.0.0.1).
+// QUIC port on 127.0.0.1). New fails unless it listens on every one.
 func WithListenAddrs(addrs ...string) Option { return func(c *config) { c.listen = addrs } }
 
 // WithLogger sets the logger (default: discard).
@@ -107,6 +110,18 @@ func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
 // WithSyncInterval sets how often every peer is asked for its status
 // (default 10 s).
 func WithSyncInterval(d time.Duration) Option { return func(c *config) { c.syncInterval = d } }
+
+// DefaultUserAgent is the agent version Identify announces unless
+// WithUserAgent sets another.
+const DefaultUserAgent = "p2pchain"
+
+// IdentifyProtocolVersion is the protocol version Identify announces: the
+// p2pchain protocol this host speaks (docs/PROTOCOL.md), informative only.
+var IdentifyProtocolVersion = fmt.Sprintf("p2pchain/%d", chain.HeaderVersion)
+
+// WithUserAgent sets the agent version Identify announces to peers, such as
+// "p2pchain/0.1.0" (default DefaultUserAgent).
+func WithUserAgent(ua string) Option { return func(c *config) { c.userAgent = ua } }
 
 // ListenAddrs returns the TCP and QUIC multiaddrs for ip and port (0: random).
 func ListenAddrs(ip string, port int) []string {
@@ -120,7 +135,10 @@ func ListenAddrs(ip string, port int) []string {
 	}
 }
 
-// New starts a host serving ledger. Close stops it.
+// New starts a host serving ledger. Close stops it. It fails, listening on
+// nothing, if it cannot listen on each of its listen addresses; when a port
+// is taken (by another node, most likely) the error wraps ErrPortInUse and
+// names the port and the transport.
 func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	cfg := config{
 		listen:       ListenAddrs("127.0.0.1", 0),
@@ -131,6 +149,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		rendezvousInterval: DefaultRendezvousInterval,
 		lowWater:           DefaultLowWater,
 		highWater:          DefaultHighWater,
+		userAgent:          DefaultUserAgent,
 	}
 	for _, o := range opts {
 		o(&cfg)
@@ -164,21 +183,46 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	if err != nil {
 		return nil, err
 	}
+	listen, err := parseListen(cfg.listen)
+	if err == nil {
+		// A port in use is found before go-libp2p logs its own failure.
+		err = listenFailure(listen)
+	}
+	if err != nil {
+		_ = cm.Close()
+		return nil, err
+	}
 	g := newGater()
 	lh, err := libp2p.New(
 		libp2p.Identity(priv),
-		libp2p.ListenAddrStrings(cfg.listen...),
-		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.ListenAddrs(listen...),
+		// Without port reuse, a TCP port another process listens on is an
+		// error here, as a UDP port is, instead of two nodes sharing it.
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport()),
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Security(tls.ID, tls.New),
 		libp2p.ConnectionGater(g),
 		libp2p.ConnectionManager(cm),
 		libp2p.DisableRelay(),
+		libp2p.UserAgent(cfg.userAgent),
+		libp2p.ProtocolVersion(IdentifyProtocolVersion),
 	)
 	if err != nil {
 		_ = cm.Close()
+		if perr := listenFailure(listen); perr != nil {
+			return nil, perr
+		}
 		return nil, fmt.Errorf("start libp2p host on %v: %w", cfg.listen, err)
+	}
+	// The swarm starts when at least one address listens and only logs the
+	// others: every address asked for must listen.
+	if missing := notListening(lh, listen); len(missing) > 0 {
+		_ = lh.Close()
+		if perr := listenFailure(missing); perr != nil {
+			return nil, perr
+		}
+		return nil, fmt.Errorf("could not listen on %v; try again, or pick another port", missing)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	h := &Host{host: lh, ledger: ledger, log: cfg.log, gater: g, peers: newPeerBook(cfg.limits), mesh: newMeshTracer(), cancel: cancel}
@@ -338,9 +382,15 @@ func (h *Host) LastSync() SyncState { return h.sync.Last() }
 // Traffic counts bytes of block data moved by gossip and by sync, and what
 // peers' limits cut.
 type Traffic struct {
-	GossipIn, GossipOut, SyncIn, SyncOut, Rejected uint64
-	GossipThrottled                                uint64 // gossiped blocks ignored: their relayer was over its budget
-	StreamsReset                                   uint64 // peers' streams reset: over their stream, request or byte limits
+	GossipIn, GossipOut, SyncIn, SyncOut uint64
+	Rejected                             uint64 // gossiped blocks rejected: oversized, malformed or invalid
+	// Oversized and Malformed count blocks from peers, by gossip or sync,
+	// that the host refused before the ledger saw them: over the network's
+	// block size limit, or bytes that do not decode as a block. (The
+	// ledger counts the invalid blocks it refuses itself.)
+	Oversized, Malformed uint64
+	GossipThrottled      uint64 // gossiped blocks ignored: their relayer was over its budget
+	StreamsReset         uint64 // peers' streams reset: over their stream, request or byte limits
 }
 
 // Traffic returns the byte counters.
@@ -349,6 +399,8 @@ func (h *Host) Traffic() Traffic {
 		GossipIn: h.metrics.gossipBytesIn.Load(), GossipOut: h.metrics.gossipBytesOut.Load(),
 		SyncIn: h.metrics.syncBytesIn.Load(), SyncOut: h.metrics.syncBytesOut.Load(),
 		Rejected:        h.metrics.rejected.Load(),
+		Oversized:       h.metrics.oversized.Load(),
+		Malformed:       h.metrics.malformed.Load(),
 		GossipThrottled: h.metrics.gossipThrottled.Load(),
 		StreamsReset:    h.metrics.streamsReset.Load(),
 	}

@@ -434,11 +434,14 @@ func TestGossipRejectedCounted(t *testing.T) {
 	params := chain.TestParams("gossipjunk")
 	v := startVictim(t, ctx, params)
 	for _, tc := range []struct {
-		name string
-		data func(i int) []byte
+		name  string
+		data  func(i int) []byte
+		count func(Traffic) uint64 // the reason's own counter (the metric's label)
 	}{
-		{"oversized", func(i int) []byte { b := make([]byte, params.MaxBlockSize()+1); b[0] = byte(i); return b }},
-		{"malformed", func(i int) []byte { return []byte(fmt.Sprintf("not a block %d", i)) }},
+		{"oversized", func(i int) []byte { b := make([]byte, params.MaxBlockSize()+1); b[0] = byte(i); return b },
+			func(t Traffic) uint64 { return t.Oversized }},
+		{"malformed", func(i int) []byte { return []byte(fmt.Sprintf("not a block %d", i)) },
+			func(t Traffic) uint64 { return t.Malformed }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h, topic := gossiper(t, ctx, v)
@@ -451,6 +454,38 @@ func TestGossipRejectedCounted(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			}
 			waitUntil(t, ctx, "the relayer is refused", func() bool { return !v.gater.allowed(h.ID()) })
+			if tc.count(v.Traffic()) == 0 {
+				t.Errorf("rejected, but not counted as %s: %+v", tc.name, v.Traffic())
+			}
+		})
+	}
+}
+
+// TestSyncRejectedCounted: a peer that answers a sync with bytes that are
+// not a block, or with a block over the size limit, is refused, and the
+// block is counted under its reason like gossip's.
+func TestSyncRejectedCounted(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("syncjunk")
+	for _, tc := range []struct {
+		name  string
+		data  []byte
+		count func(Traffic) uint64
+	}{
+		{"oversized", make([]byte, params.MaxBlockSize()+1), func(t Traffic) uint64 { return t.Oversized }},
+		{"malformed", []byte("not a block"), func(t Traffic) uint64 { return t.Malformed }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			v := startVictim(t, ctx, params)
+			peer := rawHost(t)
+			var requests atomic.Int32
+			peer.SetStreamHandler(StatusProtocol, lyingStatus)
+			peer.SetStreamHandler(BlocksProtocol, serveBlocks(&requests, func(w msgio.WriteCloser) { _ = w.WriteMsg(tc.data) }))
+			connectRaw(t, ctx, peer, v)
+			waitUntil(t, ctx, "the peer is refused", func() bool { return !v.gater.allowed(peer.ID()) })
+			if tc.count(v.Traffic()) != 1 {
+				t.Errorf("counted %+v, want one %s block", v.Traffic(), tc.name)
+			}
 		})
 	}
 }

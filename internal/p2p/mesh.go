@@ -12,6 +12,11 @@ import (
 // meshTracer follows GossipSub's mesh: which peers we forward blocks to at
 // once. A peer that is only subscribed, not grafted yet, gets a block later
 // through a sync; tests and the status page want to know the difference.
+//
+// A peer leaves the mesh by a prune (traced as Prune), when we leave the
+// topic (Leave, then a Prune per peer) or when its stream to us closes, as
+// it does when it disconnects: GossipSub then drops it from every mesh
+// without a Prune, and only OnClosedOutboundStream tells.
 type meshTracer struct {
 	mu   sync.Mutex
 	mesh map[string]map[peer.ID]struct{}
@@ -34,6 +39,20 @@ func (t *meshTracer) Prune(p peer.ID, topic string) {
 	delete(t.mesh[topic], p)
 }
 
+func (t *meshTracer) Leave(topic string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	delete(t.mesh, topic)
+}
+
+func (t *meshTracer) OnClosedOutboundStream(p peer.ID) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, peers := range t.mesh {
+		delete(peers, p)
+	}
+}
+
 func (t *meshTracer) size(topic string) int {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -42,9 +61,7 @@ func (t *meshTracer) size(topic string) int {
 
 // The rest of pubsub.RawTracer is of no interest here.
 func (t *meshTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
-func (t *meshTracer) OnClosedOutboundStream(peer.ID)                       {}
 func (t *meshTracer) Join(string)                                          {}
-func (t *meshTracer) Leave(string)                                         {}
 func (t *meshTracer) ValidateMessage(*pubsub.Message)                      {}
 func (t *meshTracer) DeliverMessage(*pubsub.Message)                       {}
 func (t *meshTracer) RejectMessage(*pubsub.Message, string)                {}

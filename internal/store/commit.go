@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"path/filepath"
 
@@ -168,10 +169,39 @@ func (s *Store) commitCounted(b *pebble.Batch) error {
 		return s.writeErr(err)
 	}
 	s.commits = n
-	// Best effort, no sync: the check at Open only trusts a count that is
-	// ahead of the store, which a crash or power cut cannot cause.
-	_ = os.WriteFile(filepath.Join(s.path, commitsFile), binary.BigEndian.AppendUint64(nil, n), 0o600)
+	s.writeCommitsFile(n)
 	return nil
+}
+
+// writeCommitsFile records n in the commits file: the count (8 bytes, BE)
+// and its CRC-32C (4 bytes, BE). Best effort, no sync: the check at Open
+// only trusts a well-formed count that is ahead of the store, which a crash
+// or power cut cannot cause.
+func (s *Store) writeCommitsFile(n uint64) {
+	_ = os.WriteFile(filepath.Join(s.path, commitsFile), encodeCommits(n), 0o600)
+}
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+func encodeCommits(n uint64) []byte {
+	b := binary.BigEndian.AppendUint64(make([]byte, 0, commitsFileSize), n)
+	return binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// decodeCommits reads the commits file's count. ok is false for a file that
+// is damaged: a checksum that fails, or a length other than commitsFileSize
+// and the old format's 8 bytes (a count without a checksum, still read).
+func decodeCommits(b []byte) (n uint64, ok bool) {
+	switch len(b) {
+	case 8:
+		return binary.BigEndian.Uint64(b), true
+	case commitsFileSize:
+		if crc32.Checksum(b[:8], castagnoli) != binary.BigEndian.Uint32(b[8:]) {
+			return 0, false
+		}
+		return binary.BigEndian.Uint64(b), true
+	}
+	return 0, false
 }
 
 func putBlock(b *pebble.Batch, h chain.Hash, blk *chain.Block) error {

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -417,5 +420,82 @@ func copyDir(t *testing.T, from, to string) {
 		if err := os.WriteFile(filepath.Join(to, e.Name()), data, 0o600); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestCommitsFileDamaged: a damaged commits file is the counter's damage,
+// not lost writes. Every flipped byte of it, and a file cut short, opens the
+// intact store with a warning and rewrites the file from the store's own
+// count; a well-formed count ahead of the store, in the current format or
+// the old 8-byte one, is still reported as lost writes.
+func TestCommitsFileDamaged(t *testing.T) {
+	src, _ := damaged(t)
+	good, err := os.ReadFile(filepath.Join(src, commitsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	count, ok := decodeCommits(good)
+	if len(good) != commitsFileSize || !ok || count == 0 {
+		t.Fatalf("commits file of %d bytes, count %d (%v)", len(good), count, ok)
+	}
+
+	open := func(t *testing.T, path string) (*State, string, error) {
+		t.Helper()
+		var logged bytes.Buffer
+		s, err := Open(path, testParams(), WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+		if err != nil {
+			return nil, logged.String(), err
+		}
+		defer s.Close()
+		st, err := s.Load()
+		return st, logged.String(), err
+	}
+	var damages [][]byte
+	for i := range good {
+		for _, flip := range []byte{0x01, 0x80, 0xff} {
+			d := bytes.Clone(good)
+			d[i] ^= flip
+			damages = append(damages, d)
+		}
+	}
+	damages = append(damages, good[:commitsFileSize-1], good[:9], append(bytes.Clone(good), 0))
+	for i, d := range damages {
+		path, _ := damaged(t)
+		file := filepath.Join(path, commitsFile)
+		if err := os.WriteFile(file, d, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		st, logged, err := open(t, path)
+		wantCorruptOrSame(t, fmt.Sprintf("damage %d (%x)", i, d), path, st, err)
+		if err != nil {
+			t.Fatalf("damage %d (%x): a damaged commits file reported as a damaged store: %v", i, d, err)
+		}
+		if !strings.Contains(logged, "commits file is damaged") {
+			t.Errorf("damage %d (%x): no warning; logged %q", i, d, logged)
+		}
+		if now, _ := os.ReadFile(file); !bytes.Equal(now, good) {
+			t.Errorf("damage %d: commits file now %x, want it rewritten as %x", i, now, good)
+		}
+	}
+
+	// Well-formed counts ahead of the store are lost writes.
+	for _, ahead := range [][]byte{encodeCommits(count + 3), binary.BigEndian.AppendUint64(nil, count+3)} {
+		path, _ := damaged(t)
+		if err := os.WriteFile(filepath.Join(path, commitsFile), ahead, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := open(t, path)
+		wantCorrupt(t, fmt.Sprintf("count ahead (%d bytes)", len(ahead)), path, err)
+		if !strings.Contains(err.Error(), "3 committed writes are missing") {
+			t.Errorf("count ahead: %v", err)
+		}
+	}
+	// The old format, not ahead, opens without a word.
+	path, _ := damaged(t)
+	if err := os.WriteFile(filepath.Join(path, commitsFile), binary.BigEndian.AppendUint64(nil, count), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, logged, err := open(t, path); err != nil || logged != "" {
+		t.Errorf("old-format commits file: %v, logged %q", err, logged)
 	}
 }

@@ -35,7 +35,13 @@ var (
 // each durable write (without a sync of its own). Pebble takes a damaged end
 // of its newest log for the torn tail of a crash and drops it silently; a
 // count on disk ahead of the store's shows that committed writes were lost.
-const commitsFile = "COMMITS"
+// The count carries a CRC-32C, so that a damaged file is not taken for lost
+// writes: commitsFileSize bytes, the count (8, BE) then its checksum (4,
+// BE). Files of 8 bytes, the count alone, were written before the checksum.
+const (
+	commitsFile     = "COMMITS"
+	commitsFileSize = 12
+)
 
 // schemaVersion is the version of this layout. A store of another version
 // is refused. Version 2 holds blocks of protocol version 2 (100-byte

@@ -1,9 +1,11 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
@@ -164,3 +166,58 @@ func (s *Store) Walk(from uint64, fn func(*chain.Block) error) (err error) {
 }
 
 var errPageFull = fmt.Errorf("page full")
+
+// BlocksWithPrefix returns the hashes of stored blocks (any branch) that
+// start with p, in order, at most limit of them: a seek in the ordered block
+// index, O(log blocks + limit).
+func (s *Store) BlocksWithPrefix(p chain.HashPrefix, limit int) ([]chain.Hash, error) {
+	return s.withPrefix(p, limit, prefixBlock)
+}
+
+// ReadingsWithPrefix returns the ids of main-chain and pending readings that
+// start with p, in order, at most limit of them: seeks in the ordered
+// reading and pending indexes, O(log readings + limit).
+func (s *Store) ReadingsWithPrefix(p chain.HashPrefix, limit int) ([]chain.Hash, error) {
+	return s.withPrefix(p, limit, prefixReading, prefixPending)
+}
+
+// withPrefix returns up to limit hashes that start with p among the keys of
+// the given hash-keyed indexes, in order, without repeats.
+func (s *Store) withPrefix(p chain.HashPrefix, limit int, indexes ...byte) (out []chain.Hash, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	if limit <= 0 {
+		return nil, nil
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	low := p.Low()
+	seen := map[chain.Hash]bool{}
+	for _, index := range indexes {
+		n := 0
+		err := s.scan(snap, index, low[:], func(k, _ []byte) error {
+			if len(k) != chain.HashSize {
+				return corrupt(s.path, "index %q key of %d bytes", index, len(k))
+			}
+			h := chain.Hash(k)
+			if !p.Matches(h) || n == limit {
+				return errPageFull // past the prefix: the keys are in order
+			}
+			n++
+			if !seen[h] {
+				seen[h] = true
+				out = append(out, h)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, errPageFull) {
+			return nil, err
+		}
+	}
+	slices.SortFunc(out, func(a, b chain.Hash) int { return bytes.Compare(a[:], b[:]) })
+	return out[:min(len(out), limit)], nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -35,6 +36,7 @@ type Store struct {
 	path    string
 	params  chain.Params
 	genesis chain.Hash
+	log     *slog.Logger
 
 	life sync.RWMutex // held shared by every operation, exclusively by Close
 	db   *pebble.DB   // nil once closed
@@ -51,12 +53,19 @@ type tipRecord struct {
 	height uint64
 }
 
+// Option configures Open.
+type Option func(*Store)
+
+// WithLogger sets where the store reports what it repaired by itself, such
+// as a damaged commits file (default slog.Default()).
+func WithLogger(l *slog.Logger) Option { return func(s *Store) { s.log = l } }
+
 // Open opens the store in directory path for the network of params, or
 // creates it if path does not exist or is an empty directory. It fails with
 // ErrLocked (after LockTimeout) if another process has it open, with
 // ErrWrongNetwork if it was made for another genesis, and with a
 // *CorruptError if it is damaged or is not a store.
-func Open(path string, params chain.Params) (*Store, error) {
+func Open(path string, params chain.Params, opts ...Option) (*Store, error) {
 	if err := params.Validate(); err != nil {
 		return nil, fmt.Errorf("chain store %s: %w", path, err)
 	}
@@ -75,7 +84,7 @@ func Open(path string, params chain.Params) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := open(path, params, lock)
+	s, err := open(path, params, lock, opts)
 	if err != nil {
 		lock.Close()
 		return nil, err
@@ -129,8 +138,11 @@ func storeFiles(path string) (bool, error) {
 	return false, nil
 }
 
-func open(path string, params chain.Params, lock *pebble.Lock) (s *Store, err error) {
-	s = &Store{path: path, params: params, genesis: params.Genesis().Hash(), lock: lock}
+func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s *Store, err error) {
+	s = &Store{path: path, params: params, genesis: params.Genesis().Hash(), lock: lock, log: slog.Default()}
+	for _, o := range opts {
+		o(s)
+	}
 	defer s.recoverPanic(&err)
 	existing, err := storeFiles(path)
 	if err != nil {
@@ -231,11 +243,22 @@ func (s *Store) checkCommits() error {
 		return corrupt(s.path, "commit count record of %d bytes", len(v))
 	}
 	s.commits = binary.BigEndian.Uint64(v)
-	side, err := os.ReadFile(filepath.Join(s.path, commitsFile))
-	if err != nil || len(side) != 8 {
-		return nil // missing or torn by a power cut: nothing to compare
+	file := filepath.Join(s.path, commitsFile)
+	side, err := os.ReadFile(file)
+	if err != nil || len(side) == 0 {
+		return nil // missing, or emptied by a power cut: nothing to compare
 	}
-	if n := binary.BigEndian.Uint64(side); n > s.commits {
+	n, ok := decodeCommits(side)
+	if !ok {
+		// The counter is damaged, not the store: say so, and count on
+		// from the store's own number.
+		s.log.Warn("chain store: the commits file is damaged (its checksum fails); "+
+			"it is rewritten from the store's own count, which cannot show lost writes this once",
+			"file", file, "count", s.commits)
+		s.writeCommitsFile(s.commits)
+		return nil
+	}
+	if n > s.commits {
 		return corrupt(s.path, "%d committed writes are missing (the store holds %d of %d): its newest log file is damaged",
 			n-s.commits, s.commits, n)
 	}

@@ -379,3 +379,69 @@ func TestLockedByProcess(t *testing.T) {
 	stop()
 	mustOpen(t, path).Close()
 }
+
+// TestPrefixLookups: blocks and readings by the start of their hash agree
+// with a scan of everything stored, in order and up to the limit.
+func TestPrefixLookups(t *testing.T) {
+	path, _ := damaged(t) // a copy of the pristine store
+	_, st := pristine(t)
+	s := mustOpen(t, path)
+	defer s.Close()
+
+	blocks := []chain.Hash{testParams().Genesis().Hash()}
+	var readings []chain.Hash
+	for _, b := range st.Main {
+		blocks = append(blocks, b.Hash())
+		readings = append(readings, b.ReadingIDs()...)
+	}
+	for _, b := range st.Side {
+		blocks = append(blocks, b.Hash())
+	}
+	for _, r := range st.Pending {
+		readings = append(readings, r.ID())
+	}
+	check := func(what string, all []chain.Hash, lookup func(chain.HashPrefix, int) ([]chain.Hash, error)) {
+		t.Helper()
+		for i, h := range all {
+			if i%7 != 0 {
+				continue
+			}
+			for _, digits := range []int{4, 5, 9, 64} {
+				p, err := chain.ParseHashPrefix(h.String()[:digits])
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []chain.Hash
+				for _, x := range all {
+					if p.Matches(x) {
+						want = append(want, x)
+					}
+				}
+				slices.SortFunc(want, func(a, b chain.Hash) int { return strings.Compare(a.String(), b.String()) })
+				for _, limit := range []int{1, 3, 1000} {
+					got, err := lookup(p, limit)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if w := want[:min(limit, len(want))]; !slices.Equal(got, w) {
+						t.Fatalf("%s with prefix %s, limit %d: got %d hashes, want %d", what, p, limit, len(got), len(w))
+					}
+				}
+			}
+		}
+	}
+	check("blocks", blocks, s.BlocksWithPrefix)
+	check("readings", readings, s.ReadingsWithPrefix)
+	if got, err := s.BlocksWithPrefix(mustPrefix(t, "ffffffff"), 10); err != nil || len(got) != 0 {
+		t.Errorf("no block starts with ffffffff: %v, %v", got, err)
+	}
+}
+
+func mustPrefix(t *testing.T, s string) chain.HashPrefix {
+	t.Helper()
+	p, err := chain.ParseHashPrefix(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}

@@ -17,10 +17,15 @@ const link = (href, text, cls) => el("a", cls ? { href, class: cls } : { href },
 const short = (h) => h.slice(0, 10);
 const when = (ms) => new Date(ms).toLocaleString();
 
+// get reads an API path; a failure throws an Error with the API's message,
+// its status and code, and the candidates of an "ambiguous" prefix.
 async function get(path) {
   const r = await fetch(api + path, { headers: { Accept: "application/json" } });
   const body = await r.json().catch(() => ({}));
-  if (!r.ok) throw Object.assign(new Error(body.error || r.statusText), { status: r.status });
+  if (!r.ok) {
+    throw Object.assign(new Error(body.error || r.statusText),
+      { status: r.status, code: body.code, candidates: body.candidates || [] });
+  }
   return body;
 }
 
@@ -207,30 +212,80 @@ async function showSubject(subject) {
 
 // --- routing and search ------------------------------------------------------
 
+// problem shows why a page could not be shown: an ambiguous short hash
+// with links to the hashes it could mean, or a plain "Not found".
+function problem(e, kind) {
+  if (e.code === "ambiguous") {
+    return el("section", {}, el("h2", {}, "Ambiguous"), el("p", {}, e.message),
+      el("ul", { class: "candidates" }, ...e.candidates.map((h) =>
+        el("li", { class: "mono" }, link(`#/${kind}/${h}`, h)))));
+  }
+  return el("section", {}, el("h2", {}, "Not found"),
+    el("p", { class: "error" }, e.message), link("#/", "back to the latest blocks"));
+}
+
 async function route() {
   const [, page, arg] = location.hash.match(/^#\/(\w+)\/(.+)$/) || [];
   try {
     if (page === "block") await showBlock(decodeURIComponent(arg));
     else if (page === "reading") await showReading(decodeURIComponent(arg));
     else if (page === "subject") await showSubject(decodeURIComponent(arg));
+    else if (page === "search") await showSearch(decodeURIComponent(arg));
     else await showHome();
   } catch (e) {
-    $("view").replaceChildren(el("section", {}, el("h2", {}, "Not found"),
-      el("p", { class: "error" }, e.message), link("#/", "back to the latest blocks")));
+    $("view").replaceChildren(problem(e, page === "reading" ? "reading" : "block"));
   }
 }
 
-async function search(q) {
+// search goes to what q names: a block by height, a block or a reading by
+// its hash or its first digits (at least 4), else a subject.
+function search(q) {
   q = q.trim();
   if (!q) return;
-  if (/^\d+$/.test(q)) { location.hash = `#/block/${q}`; return; }
-  if (/^[0-9a-f]{64}$/i.test(q)) {
-    const h = q.toLowerCase();
-    try { await get(`/blocks/${h}`); location.hash = `#/block/${h}`; return; } catch (e) { /* not a block */ }
-    location.hash = `#/reading/${h}`;
-    return;
+  const target = `#/search/${encodeURIComponent(q)}`;
+  if (location.hash === target) route(); else location.hash = target;
+}
+
+async function showSearch(q) {
+  const height = /^(0|[1-9]\d*)$/.test(q);
+  if (height && q.length < 4) { location.replace(`#/block/${q}`); return; }
+  const hex = /^[0-9a-f]{4,64}$/i.test(q);
+  if (height || hex) {
+    // A height, or a short hash of a block or of a reading: whichever exists.
+    const found = [];
+    const tries = [["block", () => get(`/blocks/${q}`).then((v) => v.block)]];
+    if (hex) tries.push(["reading", () => get(`/readings/${q}`).then((v) => v.reading)]);
+    for (const [kind, lookup] of tries) {
+      try {
+        const x = await lookup();
+        if (kind === "block" && height && String(x.height) === q) { location.replace(`#/block/${x.hash}`); return; }
+        found.push({ kind, hashes: [kind === "block" ? x.hash : x.id] });
+      } catch (e) {
+        if (e.code === "ambiguous") found.push({ kind, hashes: e.candidates, ambiguous: true });
+      }
+    }
+    if (found.length === 1 && !found[0].ambiguous) {
+      location.replace(`#/${found[0].kind}/${found[0].hashes[0]}`);
+      return;
+    }
+    if (found.length > 0) {
+      const items = found.flatMap((f) => f.hashes.map((h) =>
+        el("li", { class: "mono" }, `${f.kind} `, link(`#/${f.kind}/${h}`, h))));
+      $("view").replaceChildren(el("section", {}, el("h2", {}, "Ambiguous"),
+        el("p", {}, `More than one block or reading starts with ${q}; type more digits.`),
+        el("ul", { class: "candidates" }, ...items)));
+      return;
+    }
+    // Neither: a subject only if it has readings (a subject may look hex).
+    const v = await get(`/subjects/${encodeURIComponent(q)}/readings?limit=1`).catch(() => null);
+    if (!v || v.readings.length + v.pending.length === 0) {
+      $("view").replaceChildren(el("section", {}, el("h2", {}, "Not found"),
+        el("p", { class: "error" }, `Nothing matches ${q}: no block, reading or subject.`),
+        link("#/", "back to the latest blocks")));
+      return;
+    }
   }
-  location.hash = `#/subject/${encodeURIComponent(q)}`;
+  location.replace(`#/subject/${encodeURIComponent(q)}`);
 }
 
 // --- live updates --------------------------------------------------------------
