@@ -8,25 +8,35 @@ import (
 	"time"
 )
 
-// entry is one known, fully validated block in the block tree. Once a
-// main-chain block is final and the chain has a BodySource, its body (block
-// and ids) is dropped from memory and read back from the source on demand.
+// entry is one known, fully validated block in the block tree. With an
+// Archive, Compact drops the body of an older main-chain block (block) from
+// memory, and once the block is final its reading ids too (ids); both are
+// read back from the archive on demand.
 type entry struct {
 	header   Header
 	block    *Block // nil once the body is dropped
 	hash     Hash
-	ids      []Hash // reading ids, cached; nil once the body is dropped
+	ids      []Hash // reading ids, cached; nil once the block is final and compacted
 	parent   *entry
 	height   uint64
 	children int       // known blocks whose parent this is
 	since    time.Time // when it joined the main chain (main-chain blocks)
 }
 
-// BodySource reads back a block the owner stored: the chain calls it for a
-// final main-chain block whose body it dropped. The owner checks what it
-// read against the hash (and its readings root) and reports damage as an
-// error, so that a damaged body is never served.
-type BodySource func(Hash) (*Block, error)
+// Archive is the owner's durable copy of the chain (its store), from which
+// the chain reads back what Compact let go of. Block checks what it read
+// against its hash and readings root and reports damage as an error, so
+// that a damaged body is never served. ReadingBlock returns the main-chain
+// block holding a reading, as of the owner's last commit.
+type Archive interface {
+	BlockByHash(h Hash) (*Block, error)
+	ReadingBlock(id Hash) (Hash, bool)
+}
+
+// KeepBodies is how many of the newest main-chain blocks keep their body in
+// memory when the chain has an Archive: enough for a reorganisation to
+// disconnect without reading back, and for peers that sync the tip.
+const KeepBodies = 32
 
 // Limits on side branches (blocks off the main chain). Only branches that
 // fork above the final depth are kept at all; within that window an
@@ -52,8 +62,9 @@ const TieWindow = 2 * time.Second
 type Chain struct {
 	params    Params
 	work      *big.Int // work of one block: the network's difficulty is fixed
-	bodies    BodySource
+	archive   Archive
 	keptFrom  uint64 // main blocks from this height up have their body in memory
+	idsFrom   uint64 // main blocks from this height up have their readings in the readings map
 	final     uint64 // height of the highest final block
 	index     map[Hash]*entry
 	main      []*entry        // main[h] is the main-chain block at height h
@@ -123,39 +134,82 @@ func New(p Params) (*Chain, error) {
 		readings: map[Hash]uint64{},
 		side:     map[Hash]*entry{},
 		keptFrom: 1,
+		idsFrom:  1,
 	}, nil
 }
 
-// SetBodySource lets the chain drop the bodies of final main-chain blocks
-// from memory (it keeps their headers and the reading index) and read them
-// back through src. Without one every body stays in memory.
-func (c *Chain) SetBodySource(src BodySource) {
-	c.bodies = src
-	c.dropFinalBodies()
-}
+// SetArchive gives the chain the owner's durable copy of it. From then on
+// Compact may drop from memory what the archive holds; without an archive
+// everything stays in memory.
+func (c *Chain) SetArchive(a Archive) { c.archive = a }
 
-// dropFinalBodies forgets the bodies of final main-chain blocks, if the
-// chain can read them back.
-func (c *Chain) dropFinalBodies() {
-	if c.bodies == nil {
+// Compact lets go of what the archive holds for good, so that memory does
+// not grow with the chain beyond its headers: the bodies of main-chain
+// blocks below the newest KeepBodies, and the reading index entries and
+// reading ids of final blocks (a final block never leaves the main chain,
+// so the archive's reading index answers for it). The owner calls it after
+// each durable commit of the chain's updates, never before: what is
+// dropped must already be in the archive.
+func (c *Chain) Compact() {
+	if c.archive == nil {
 		return
 	}
-	for ; c.keptFrom <= c.final; c.keptFrom++ {
-		e := c.main[c.keptFrom]
-		e.block, e.ids = nil, nil
+	for ; c.idsFrom <= c.final; c.idsFrom++ {
+		e := c.main[c.idsFrom]
+		for _, id := range c.idsOf(e) {
+			delete(c.readings, id)
+		}
+		e.ids = nil
+	}
+	for ; c.keptFrom+KeepBodies <= c.Height(); c.keptFrom++ {
+		c.main[c.keptFrom].block = nil
 	}
 }
 
-// body returns e's block, from memory or the body source.
+// idsOf returns e's reading ids, from memory or from its body.
+func (c *Chain) idsOf(e *entry) []Hash {
+	if e.ids != nil || e.header.Count == 0 {
+		return e.ids
+	}
+	if b, err := c.body(e); err == nil {
+		return b.ReadingIDs()
+	}
+	return nil
+}
+
+// body returns e's block, from memory or the archive.
 func (c *Chain) body(e *entry) (*Block, error) {
 	if e.block != nil {
 		return e.block, nil
 	}
-	b, err := c.bodies(e.hash)
+	if c.archive == nil {
+		return nil, fmt.Errorf("block %s at height %d: body not in memory and no archive", e.hash.Short(), e.height)
+	}
+	b, err := c.archive.BlockByHash(e.hash)
 	if err != nil {
 		return nil, fmt.Errorf("block %s at height %d: %w", e.hash.Short(), e.height, err)
 	}
 	return b, nil
+}
+
+// mainReading returns the height of the main-chain block holding reading
+// id: from the readings map, or for a final block whose entries Compact
+// dropped, from the archive.
+func (c *Chain) mainReading(id Hash) (uint64, bool) {
+	if h, ok := c.readings[id]; ok {
+		return h, true
+	}
+	if c.idsFrom == 1 {
+		return 0, false // nothing compacted: the map is complete
+	}
+	bh, ok := c.archive.ReadingBlock(id)
+	if !ok {
+		return 0, false
+	}
+	if e, ok := c.index[bh]; ok && e.height < c.idsFrom && c.onMain(e) {
+		return e.height, true
+	}
+	return 0, false
 }
 
 // workAt is the cumulative work of a chain whose tip is at height: the
@@ -210,7 +264,6 @@ func (c *Chain) Advance(now time.Time) uint64 {
 		}
 		c.final = next
 	}
-	c.dropFinalBodies()
 	return c.final
 }
 
@@ -237,9 +290,9 @@ func (c *Chain) SetCheckpoint(cp Checkpoint) error {
 	}
 	c.cp = &cp
 	if c.Height() < cp.Height {
-		// Nothing above the dropped bodies is final until the checkpoint
-		// is reached (call SetCheckpoint before SetBodySource).
-		c.final = c.keptFrom - 1
+		// Nothing is final until the checkpoint is reached, but what
+		// Compact already let go of (call SetCheckpoint before Compact).
+		c.final = c.idsFrom - 1
 	}
 	return nil
 }
@@ -318,7 +371,7 @@ func (c *Chain) onMain(e *entry) bool {
 
 // FindReading returns a main-chain reading by id and the block holding it.
 func (c *Chain) FindReading(id Hash) (Reading, *Block, bool) {
-	h, ok := c.readings[id]
+	h, ok := c.mainReading(id)
 	if !ok {
 		return Reading{}, nil, false
 	}
@@ -335,7 +388,7 @@ func (c *Chain) FindReading(id Hash) (Reading, *Block, bool) {
 }
 
 // HasReading reports whether a reading is in the main chain.
-func (c *Chain) HasReading(id Hash) bool { _, ok := c.readings[id]; return ok }
+func (c *Chain) HasReading(id Hash) bool { _, ok := c.mainReading(id); return ok }
 
 // Flags change how Process treats a block.
 type Flags uint8
@@ -472,6 +525,8 @@ func (c *Chain) insert(b *Block, hash Hash, ids []Hash, parent *entry, now time.
 		if err := c.makeRoom(e, b.EncodedSize(), u); err != nil {
 			return nil, err
 		}
+	} else if err := c.loadBranch(parent); err != nil {
+		return nil, err
 	}
 	c.index[hash] = e
 	parent.children++
@@ -573,7 +628,7 @@ func (c *Chain) missingReadings(e *entry) []Reading {
 	var out []Reading
 	for x := e; !c.onMain(x); x = x.parent {
 		for i, id := range x.ids {
-			if _, ok := c.readings[id]; !ok {
+			if _, ok := c.mainReading(id); !ok {
 				out = append(out, x.block.Readings[i])
 			}
 		}
@@ -602,7 +657,7 @@ func (c *Chain) checkAncestry(parent *entry, ids []Hash) error {
 	}
 	// Main-chain ancestors: x is the fork point; use the index.
 	for _, id := range ids {
-		if at, ok := c.readings[id]; ok && at <= x.height {
+		if at, ok := c.mainReading(id); ok && at <= x.height {
 			return ruleErr(ErrDuplicateReading, "reading %s already in block at height %d", id.Short(), at)
 		}
 	}
@@ -611,6 +666,7 @@ func (c *Chain) checkAncestry(parent *entry, ids []Hash) error {
 
 // setTip makes e the main-chain tip, disconnecting the old branch down to the
 // fork point and connecting the new one, and records both in u.
+// The bodies of the blocks it disconnects must be in memory (loadBranch).
 func (c *Chain) setTip(e *entry, u *Update, now time.Time, restored bool) {
 	var path []*entry // new branch, tip first
 	fork := e
@@ -655,6 +711,27 @@ func (c *Chain) setTip(e *entry, u *Update, now time.Time, restored bool) {
 		c.tipSince = time.Time{} // an established tip: never displaced on equal work
 	}
 	u.TipChanged = true
+	c.keptFrom = min(c.keptFrom, fork.height+1)
+}
+
+// loadBranch reads back from the archive the bodies Compact dropped of the
+// main-chain blocks a reorganisation to the branch of parent would
+// disconnect: they become side blocks, which keep their bodies.
+func (c *Chain) loadBranch(parent *entry) error {
+	fork := parent
+	for !c.onMain(fork) {
+		fork = fork.parent
+	}
+	for h := c.tip().height; h > fork.height; h-- {
+		if old := c.main[h]; old.block == nil {
+			b, err := c.body(old)
+			if err != nil {
+				return fmt.Errorf("reorganisation from height %d: %w", fork.height, err)
+			}
+			old.block = b
+		}
+	}
+	return nil
 }
 
 func cmpHeight(a, b uint64) int {
@@ -718,6 +795,22 @@ func (c *Chain) ancestor(e *entry, height uint64) *entry {
 // at most maxBytes of encoded blocks. It fails with ErrBadGenesis if no
 // locator hash is on the main chain (the peer is on another network).
 func (c *Chain) BlocksAfter(locator []Hash, max, maxBytes int) ([]*Block, error) {
+	hashes, blocks, err := c.MainAfter(locator, max)
+	if err != nil {
+		return nil, err
+	}
+	load := func(Hash) (*Block, error) { return nil, errors.New("body not in memory and no archive") }
+	if c.archive != nil {
+		load = c.archive.BlockByHash
+	}
+	return FillBlocks(hashes, blocks, maxBytes, load)
+}
+
+// MainAfter is the first half of BlocksAfter, for an owner that reads
+// bodies outside its lock: the hashes of up to max main-chain blocks after
+// the highest locator hash on the main chain, and those of the blocks whose
+// bodies are in memory (nil for the others). FillBlocks completes it.
+func (c *Chain) MainAfter(locator []Hash, max int) ([]Hash, []*Block, error) {
 	var from *entry
 	for _, h := range locator {
 		if e, ok := c.index[h]; ok && c.onMain(e) {
@@ -726,14 +819,33 @@ func (c *Chain) BlocksAfter(locator []Hash, max, maxBytes int) ([]*Block, error)
 		}
 	}
 	if from == nil {
-		return nil, ruleErr(ErrBadGenesis, "no locator hash is on this chain")
+		return nil, nil, ruleErr(ErrBadGenesis, "no locator hash is on this chain")
 	}
+	var hashes []Hash
+	var blocks []*Block
+	for h := from.height + 1; h < uint64(len(c.main)) && len(hashes) < max; h++ {
+		hashes, blocks = append(hashes, c.main[h].hash), append(blocks, c.main[h].block)
+	}
+	return hashes, blocks, nil
+}
+
+// FillBlocks is the second half of BlocksAfter: it reads the missing
+// bodies with load, in order, and stops before maxBytes of encoded blocks
+// (the first block always goes). An error of load ends the list there; it
+// is returned only if no block could be given.
+func FillBlocks(hashes []Hash, blocks []*Block, maxBytes int, load func(Hash) (*Block, error)) ([]*Block, error) {
 	var out []*Block
 	size := 0
-	for h := from.height + 1; h < uint64(len(c.main)) && len(out) < max; h++ {
-		b, err := c.body(c.main[h])
-		if err != nil {
-			return out, err
+	for i, h := range hashes {
+		b := blocks[i]
+		if b == nil {
+			var err error
+			if b, err = load(h); err != nil {
+				if len(out) == 0 {
+					return nil, fmt.Errorf("block %s: %w", h.Short(), err)
+				}
+				return out, nil
+			}
 		}
 		size += b.EncodedSize()
 		if len(out) > 0 && size > maxBytes {

@@ -37,9 +37,11 @@
 // for Params.FinalAge by the clock the caller passes in. Branches that fork
 // below the final height are refused (rule 5) and side branches that
 // fall below it are pruned (Update.Pruned), so the tree holds the main chain
-// plus at most MaxSideBlocks blocks of recent forks. With a BodySource the
-// bodies of final blocks leave memory: the chain keeps their headers and the
-// reading index only. A Checkpoint (the node's own policy) holds finality
+// plus at most MaxSideBlocks blocks of recent forks. With an Archive (the
+// owner's store) and a call to Compact after each durable commit, the bodies
+// of all but the newest KeepBodies main-chain blocks, and the reading index
+// of final blocks, leave memory: the chain keeps headers, and reads the rest
+// back from the archive. A Checkpoint (the node's own policy) holds finality
 // back until the main chain reaches it.
 //
 // Error contract: every rule violation is a *RuleError whose Code is an

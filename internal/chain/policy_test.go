@@ -63,68 +63,151 @@ func TestCheckpoint(t *testing.T) {
 	}
 }
 
-// TestBodySource: with a BodySource, the chain drops the bodies of final
-// blocks and reads them back on demand; headers and the reading index stay
-// in memory. A body the source cannot give is not found, with the reason.
-func TestBodySource(t *testing.T) {
+// mapArchive is an Archive over maps, as a store would hold the chain.
+type mapArchive struct {
+	blocks   map[chain.Hash]*chain.Block
+	readings map[chain.Hash]chain.Hash // reading id -> main-chain block
+	reads    int
+}
+
+func newMapArchive(c *chain.Chain) *mapArchive {
+	a := &mapArchive{blocks: map[chain.Hash]*chain.Block{}, readings: map[chain.Hash]chain.Hash{}}
+	for h := uint64(1); h <= c.Height(); h++ {
+		b, _ := c.BlockAt(h)
+		a.blocks[b.Hash()] = b
+		for i := range b.Readings {
+			a.readings[readingID(&b.Readings[i])] = b.Hash()
+		}
+	}
+	return a
+}
+
+var errLost = errors.New("disk damaged")
+
+func (a *mapArchive) BlockByHash(h chain.Hash) (*chain.Block, error) {
+	a.reads++
+	if b, ok := a.blocks[h]; ok {
+		return b, nil
+	}
+	return nil, errLost
+}
+
+func (a *mapArchive) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
+	h, ok := a.readings[id]
+	return h, ok
+}
+
+// TestArchive: with an archive, Compact drops the bodies of all but the
+// newest KeepBodies main-chain blocks and the reading index of final
+// blocks; both are read back on demand, and the rules still see every
+// reading. A body the archive lost is not found, with the reason.
+func TestArchive(t *testing.T) {
 	p := testParams(0)
 	p.FinalAge = 0
 	p.MaxReorgDepth = 2
 	c := mustChain(t, p)
-	rs := poolReadings(10)
-	blocks := growChain(t, c, 8, func(i int) []chain.Reading { return rs[i : i+1] })
-	stored := map[chain.Hash]*chain.Block{}
-	for _, b := range blocks {
-		stored[b.Hash()] = b
+	n := chain.KeepBodies + 8
+	rs := poolReadings(n + 1)
+	blocks := growChain(t, c, n, func(i int) []chain.Reading { return rs[i : i+1] })
+	a := newMapArchive(c)
+	c.SetArchive(a)
+	c.Compact()
+	if c.FinalHeight() != uint64(n-2) {
+		t.Fatalf("FinalHeight %d, want %d", c.FinalHeight(), n-2)
 	}
-	reads := 0
-	broken := errors.New("disk damaged")
-	c.SetBodySource(func(h chain.Hash) (*chain.Block, error) {
-		reads++
-		if b, ok := stored[h]; ok {
-			return b, nil
-		}
-		return nil, broken
-	})
-	if c.FinalHeight() != 6 {
-		t.Fatalf("FinalHeight %d, want 6", c.FinalHeight())
+	// Old blocks come from the archive, the newest from memory.
+	if b, ok := c.BlockAt(3); !ok || b != blocks[2] || a.reads != 1 {
+		t.Fatalf("old block 3: ok %v, %d reads", ok, a.reads)
 	}
-	// Final blocks come from the source, the others from memory.
-	if b, ok := c.BlockAt(3); !ok || b != blocks[2] || reads != 1 {
-		t.Fatalf("final block 3: ok %v, %d reads", ok, reads)
+	if b, ok := c.BlockAt(uint64(n)); !ok || b != blocks[n-1] || a.reads != 1 {
+		t.Fatalf("the tip was read from the archive (%d reads)", a.reads)
 	}
-	if b, ok := c.BlockAt(8); !ok || b != blocks[7] || reads != 1 {
-		t.Fatalf("block 8, not final, was read from the source (%d reads)", reads)
-	}
+	// A final block's reading is found through the archive's index.
 	if r, b, ok := c.FindReading(readingID(&rs[1])); !ok || r != rs[1] || b != blocks[1] {
 		t.Fatal("a reading of a final block is not found")
 	}
-	if h, ok := c.Header(blocks[0].Hash()); !ok || h != blocks[0].Header || reads != 2 {
-		t.Fatalf("Header read a body (%d reads)", reads)
+	if !c.HasReading(readingID(&rs[1])) || c.HasReading(readingID(&rs[n])) {
+		t.Fatal("HasReading does not see through the archive")
+	}
+	if h, ok := c.Header(blocks[0].Hash()); !ok || h != blocks[0].Header {
+		t.Fatal("Header of an old block")
 	}
 	// A reading of a final block is still known to the rules.
 	now := time.UnixMilli(c.Tip().Header.Time + 1000)
 	_, err := c.AddBlock(mine(t, c, rs[2:3], now), now)
 	checkCode(t, err, chain.ErrDuplicateReading)
 
-	// A body the source lost.
-	delete(stored, blocks[1].Hash())
+	// A body the archive lost.
+	delete(a.blocks, blocks[1].Hash())
 	if _, ok := c.BlockAt(2); ok {
 		t.Fatal("a lost body was found")
 	}
-	if _, ok := c.Block(blocks[1].Hash()); ok {
-		t.Fatal("a lost body was found by hash")
-	}
-	if _, err := c.LoadBlock(blocks[1].Hash()); !errors.Is(err, broken) {
+	if _, err := c.LoadBlock(blocks[1].Hash()); !errors.Is(err, errLost) {
 		t.Fatalf("LoadBlock of a lost body: %v", err)
 	}
 	if _, err := c.LoadBlock(chain.Hash{7}); !errors.Is(err, chain.ErrNotKnown) {
 		t.Fatalf("LoadBlock of an unknown hash: %v", err)
 	}
-	if _, err := c.BlocksAfter([]chain.Hash{c.Genesis()}, 100, 1<<20); !errors.Is(err, broken) {
-		t.Fatalf("BlocksAfter over a lost body: %v", err)
+	// Serving stops before a lost body, and fails if it is the first.
+	if got, err := c.BlocksAfter([]chain.Hash{c.Genesis()}, 100, 1<<20); err != nil || len(got) != 1 {
+		t.Fatalf("BlocksAfter up to a lost body: %d blocks, %v; want block 1 alone", len(got), err)
 	}
-	if !c.HasBlock(blocks[1].Hash()) || !c.HasReading(readingID(&rs[1])) {
-		t.Fatal("the lost body's block or reading left the index")
+	if _, err := c.BlocksAfter([]chain.Hash{blocks[0].Hash()}, 100, 1<<20); !errors.Is(err, errLost) {
+		t.Fatalf("BlocksAfter starting at a lost body: %v", err)
+	}
+}
+
+// TestArchiveDeepReorg: while the final age holds finality back, a
+// reorganisation may disconnect blocks whose bodies Compact dropped: they
+// are read back from the archive first, and if that fails the chain does
+// not change.
+func TestArchiveDeepReorg(t *testing.T) {
+	p := testParams(0)
+	p.FinalAge = 24 * time.Hour
+	p.MaxReorgDepth = 2
+	c := mustChain(t, p)
+	n := chain.KeepBodies + 8
+	rs := poolReadings(2 * n)
+	blocks := growChain(t, c, n, func(i int) []chain.Reading { return rs[i : i+1] })
+	a := newMapArchive(c)
+	c.SetArchive(a)
+	c.Compact()
+	if c.FinalHeight() != 0 {
+		t.Fatalf("FinalHeight %d, want 0 within the final age", c.FinalHeight())
+	}
+	// A better branch from block 1.
+	var branch []*chain.Block
+	parent := blocks[0]
+	for i := 0; i < n; i++ {
+		b := solve(t, blockOn(parent, p, rs[n+i:n+i+1], parent.Header.Time+1))
+		branch = append(branch, b)
+		parent = b
+	}
+	now := time.UnixMilli(c.Tip().Header.Time).Add(10 * time.Minute) // past the tie window: the tip stays on equal work
+	for _, b := range branch[:n-1] {
+		if u := mustAdd(t, c, b, now); u.TipChanged {
+			t.Fatalf("branch block %d changed the tip early", b.Header.Height)
+		}
+	}
+	lost := blocks[3]
+	delete(a.blocks, lost.Hash())
+	if _, err := c.AddBlock(branch[n-1], now); !errors.Is(err, errLost) {
+		t.Fatalf("reorganisation over a lost body: %v", err)
+	}
+	if c.TipHash() != blocks[n-1].Hash() || c.HasBlock(branch[n-1].Hash()) {
+		t.Fatal("a failed reorganisation changed the chain")
+	}
+	a.blocks[lost.Hash()] = lost
+	u := mustAdd(t, c, branch[n-1], now)
+	if len(u.Disconnected) != n-1 || len(u.Connected) != n {
+		t.Fatalf("reorganisation: %d disconnected, %d connected", len(u.Disconnected), len(u.Connected))
+	}
+	for i, b := range u.Disconnected {
+		if b == nil || b.Hash() != blocks[n-1-i].Hash() {
+			t.Fatalf("disconnected block %d is not block %d", i, n-i)
+		}
+	}
+	if len(u.Returned) != n-1 {
+		t.Fatalf("%d readings returned, want %d", len(u.Returned), n-1)
 	}
 }

@@ -29,9 +29,10 @@ type Store interface {
 	Apply(blocks []*chain.Block, updates []*chain.Update, pendingAdd []chain.Reading, pendingRemove []chain.Hash) error
 	// AddPending durably records a submitted reading.
 	AddPending(r chain.Reading) error
-	// BlockByHash reads back a stored block. The node keeps the bodies of
-	// final blocks only in the store.
-	BlockByHash(h chain.Hash) (*chain.Block, error)
+	// BlockByHash and ReadingBlock read back what the chain let go of
+	// (chain.Archive): bodies of all but its newest blocks, and where the
+	// readings of final blocks are.
+	chain.Archive
 	// BlocksWithPrefix and ReadingsWithPrefix return, in order, up to limit
 	// hashes of stored blocks (any branch), and of main-chain and pending
 	// readings, that start with p: the ordered indexes that lookups by a
@@ -139,7 +140,8 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		}
 	}
 	if n.store != nil {
-		c.SetBodySource(n.readBody)
+		c.SetArchive(archive{n})
+		c.Compact()
 	}
 	return n, nil
 }
@@ -185,10 +187,15 @@ func (n *Node) restore(st State) error {
 	return nil
 }
 
-// readBody reads a final block's body back from the store for the chain,
-// checking it against the header the chain holds: a body that does not
-// match is damage, reported and never served.
-func (n *Node) readBody(h chain.Hash) (*chain.Block, error) {
+// archive is the node's store as the chain's archive: a body read back is
+// checked against the header the chain holds (the store checks it against
+// its hash and readings root), and damage is logged with what to do.
+type archive struct{ n *Node }
+
+func (a archive) ReadingBlock(id chain.Hash) (chain.Hash, bool) { return a.n.store.ReadingBlock(id) }
+
+func (a archive) BlockByHash(h chain.Hash) (*chain.Block, error) {
+	n := a.n
 	b, err := n.store.BlockByHash(h)
 	if err == nil {
 		if hdr, ok := n.chain.Header(h); !ok || b.Header != hdr {
@@ -264,10 +271,20 @@ func (n *Node) Locator(from chain.Hash) []chain.Hash {
 }
 
 // BlocksAfter serves main-chain blocks after a locator.
+// Bodies no longer in memory are read from the store after the lock is
+// released, so that serving a peer never holds up the chain.
 func (n *Node) BlocksAfter(locator []chain.Hash, max, maxBytes int) ([]*chain.Block, error) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.chain.BlocksAfter(locator, max, maxBytes)
+	hashes, blocks, err := n.chain.MainAfter(locator, max)
+	n.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	load := func(chain.Hash) (*chain.Block, error) { return nil, errors.New("no store") }
+	if n.store != nil {
+		load = n.store.BlockByHash
+	}
+	return chain.FillBlocks(hashes, blocks, maxBytes, load)
 }
 
 // Pending returns the number of readings waiting to be mined.
@@ -587,6 +604,7 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 		if serr := n.store.Apply(added, updates, add, remove); serr != nil {
 			return 0, nil, n.failLocked(serr)
 		}
+		n.chain.Compact() // durable now: what the store holds may leave memory
 	}
 	for _, u := range updates {
 		if !u.TipChanged {

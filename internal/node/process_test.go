@@ -223,9 +223,10 @@ func TestRestoreDropsDeadBranches(t *testing.T) {
 	}
 }
 
-// With a store, the node keeps final blocks' headers in memory and reads
-// their bodies back from the store, checked, when asked.
-func TestFinalBodiesComeFromStore(t *testing.T) {
+// With a store, the node keeps only the newest blocks' bodies in memory and
+// reads older ones back from the store, checked, when asked; once blocks
+// are final their readings are found through the store's index.
+func TestOldBodiesComeFromStore(t *testing.T) {
 	params := chain.TestParams("bodies")
 	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params)
 	if err != nil {
@@ -246,31 +247,43 @@ func TestFinalBodiesComeFromStore(t *testing.T) {
 	}
 	b := newBuilder(t, params)
 	var blocks []*chain.Block
-	for i := range int(params.MaxReorgDepth) + 10 {
+	for i := range chain.KeepBodies + 10 {
 		blocks = append(blocks, b.block(chain.Hash{}, fmt.Sprintf("p%d", i)))
 	}
-	if _, err := n.AddBlocks(context.Background(), blocks); err != nil {
+	ctx := context.Background()
+	if _, err := n.AddBlocks(ctx, blocks); err != nil {
 		t.Fatal(err)
-	}
-	if got, _ := n.BlockAt(1); got != blocks[0] {
-		t.Fatal("block 1 was dropped from memory before it was final")
-	}
-	mu.Lock()
-	clock = clock.Add(params.FinalAge)
-	mu.Unlock()
-	if got, want := n.FinalHeight(), uint64(len(blocks))-uint64(params.MaxReorgDepth); got != want {
-		t.Fatalf("final height %d, want %d", got, want)
 	}
 	got, ok := n.BlockAt(1)
 	if !ok || got == blocks[0] || got.Hash() != blocks[0].Hash() {
 		t.Fatalf("block 1: %v, ok %v; want a copy read back from the store", got, ok)
 	}
+	if got, _ := n.BlockAt(n.Status().Height); got != blocks[len(blocks)-1] {
+		t.Fatal("the tip block was read back, want the one in memory")
+	}
+	// Time makes the old blocks final; the next commit lets their readings
+	// leave memory, and the store's index answers for them.
+	mu.Lock()
+	clock = clock.Add(params.FinalAge)
+	mu.Unlock()
+	if err := n.AddBlock(ctx, b.block(chain.Hash{}, "next")); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := n.FinalHeight(), uint64(len(blocks)+1)-uint64(params.MaxReorgDepth); got != want {
+		t.Fatalf("final height %d, want %d", got, want)
+	}
 	id := blocks[0].Readings[0].ID()
 	if rs, ok := n.FindReading(id); !ok || rs.Height != 1 || rs.Reading.ID() != id {
 		t.Fatalf("reading of a final block: %+v, %v", rs, ok)
 	}
-	// The tip's block is not final: it is the one in memory.
-	if got, _ := n.BlockAt(n.Status().Height); got != blocks[len(blocks)-1] {
-		t.Fatal("the tip block was read back, want the one in memory")
+	// The rules still see it: a block repeating it is refused.
+	dup := b.block(chain.Hash{}, "dup")
+	dup.Readings = append(dup.Readings, blocks[0].Readings[0])
+	dup.Header.Root, dup.Header.Count = dup.ReadingsRoot(), uint32(len(dup.Readings))
+	if err := chain.Solve(ctx, &dup.Header); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.AddBlock(ctx, dup); !errors.Is(err, chain.ErrDuplicateReading) {
+		t.Fatalf("a block repeating a final block's reading: %v", err)
 	}
 }
