@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -22,26 +23,25 @@ import (
 // startAPI serves the HTTP API and the explorer until ctx ends, and records
 // the URL in the data directory's api file for the client commands. done is
 // closed once the server has stopped and the file is gone. addr "off"
-// disables the API (url is then empty).
-func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, h *p2p.Host, log *slog.Logger) (url string, done <-chan struct{}, err error) {
+// disables the API (url is then empty). note, if not empty, says that the
+// default port was taken and which one the API took instead. POST
+// /api/v1/shutdown calls shutdown.
+func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, h *p2p.Host, log *slog.Logger, shutdown func()) (url, note string, done <-chan struct{}, err error) {
 	closed := make(chan struct{})
 	if addr == "off" {
 		close(closed)
-		return "", closed, nil
+		return "", "", closed, nil
 	}
-	ln, err := net.Listen("tcp", addr)
-	if errors.Is(err, syscall.EADDRINUSE) {
-		return "", nil, fmt.Errorf("API address %s is in use: pick another with -api (or -api off)", addr)
-	}
+	ln, note, err := listenAPI(addr)
 	if err != nil {
-		return "", nil, fmt.Errorf("API address %q: %w (want HOST:PORT such as 127.0.0.1:5001)", addr, err)
+		return "", "", nil, err
 	}
-	opts := []api.Option{api.WithFallback(explorer.Handler()), api.WithLogger(log)}
+	opts := []api.Option{api.WithFallback(explorer.Handler()), api.WithLogger(log), api.WithShutdown(shutdown)}
 	if !api.IsLoopback(ln.Addr()) {
 		token, err := apiToken(dir)
 		if err != nil {
 			ln.Close()
-			return "", nil, err
+			return "", "", nil, err
 		}
 		opts = append(opts, api.WithToken(token))
 	}
@@ -50,7 +50,7 @@ func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, 
 	if err := dir.WriteFile(datadir.APIFile, []byte(url+"\n"), 0o600); err != nil {
 		ln.Close()
 		handler.Close()
-		return "", nil, fmt.Errorf("write api file: %w", err)
+		return "", "", nil, fmt.Errorf("write api file: %w", err)
 	}
 	go func() {
 		defer close(closed)
@@ -60,7 +60,52 @@ func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, 
 			log.Error("API server stopped", "err", err)
 		}
 	}()
-	return url, closed, nil
+	return url, note, closed, nil
+}
+
+// listenAPI listens on addr. On the default port (DefaultAPIPort) it moves
+// to the next free port up to lastAPIPort, then to any free port, and note
+// says so; any other port must be free.
+func listenAPI(addr string) (ln net.Listener, note string, err error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("API address %q: %w (want HOST:PORT such as 127.0.0.1:%d, or off)", addr, err, DefaultAPIPort)
+	}
+	if port == strconv.Itoa(DefaultAPIPort) {
+		return listenFrom(host, DefaultAPIPort, lastAPIPort)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return nil, "", fmt.Errorf("API address %s is in use (another node?): pick another with -api HOST:PORT, "+
+			"-api %s to take the first free port from %d, or -api off", addr, net.JoinHostPort(host, strconv.Itoa(DefaultAPIPort)), DefaultAPIPort)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("API address %q: %w (want HOST:PORT such as 127.0.0.1:%d, or off)", addr, err, DefaultAPIPort)
+	}
+	return ln, "", nil
+}
+
+// listenFrom listens on host at the first free port from first to last,
+// else on any free port; note says when it is not first.
+func listenFrom(host string, first, last int) (net.Listener, string, error) {
+	for p := first; p <= last; p++ {
+		ln, err := net.Listen("tcp", net.JoinHostPort(host, strconv.Itoa(p)))
+		if errors.Is(err, syscall.EADDRINUSE) || errors.Is(err, syscall.EACCES) {
+			continue
+		}
+		if err != nil {
+			return nil, "", fmt.Errorf("API address %s: %w", net.JoinHostPort(host, strconv.Itoa(p)), err)
+		}
+		if p == first {
+			return ln, "", nil
+		}
+		return ln, fmt.Sprintf("API port %d in use, using %d", first, p), nil
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		return nil, "", fmt.Errorf("API address %s: %w", net.JoinHostPort(host, "0"), err)
+	}
+	return ln, fmt.Sprintf("API ports %d to %d in use, using %d", first, last, ln.Addr().(*net.TCPAddr).Port), nil
 }
 
 // localAddr is how a client on this machine reaches a listener: through

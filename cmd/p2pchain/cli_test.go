@@ -3,7 +3,6 @@ package main
 import (
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -14,8 +13,8 @@ import (
 // and returns its combined output and whether it succeeded.
 func cli(t *testing.T, home string, args ...string) (string, bool) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(os.Environ(), "P2PCHAIN_HOME="+home, "P2PCHAIN_DATA=")
+	cmd := installed(args...)
+	cmd.Env = append(cmd.Env, "P2PCHAIN_HOME="+home, "P2PCHAIN_DATA=")
 	out, err := cmd.CombinedOutput()
 	return string(out), err == nil
 }

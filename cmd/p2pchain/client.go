@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net/http"
@@ -18,97 +17,108 @@ import (
 )
 
 // client talks to a running node's HTTP API. The client commands find the
-// node by themselves: --api URL, else the api file of --data DIR (or
-// $P2PCHAIN_DATA), else the api files of every data directory under
-// ~/.p2pchain (or $P2PCHAIN_HOME) whose node answers; several answering
-// nodes are listed and the user picks one.
+// node as target says: --api URL; else the api file of the data directory
+// that --data DIR, $P2PCHAIN_DATA or -l PORT names; else the api files of
+// every data directory under ~/.p2pchain (or $P2PCHAIN_HOME) whose node
+// answers; several answering nodes are listed and the user picks one.
 type client struct {
 	base  string
 	token string
 	http  *http.Client
-	json  bool // print raw JSON instead of tables
+	json  bool   // print raw JSON instead of tables
+	dir   string // the node's data directory, "" if only --api named it
 }
 
-// clientFlags adds the flags every client command takes.
+// clientFlags are the flags every client command takes: how to find the node
+// (-l, --data, --api) and --json.
 type clientFlags struct {
-	api, data string
-	json      bool
+	target
+	json bool
 }
 
-func (c *clientFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&c.api, "api", "", "URL of the node's API, e.g. http://127.0.0.1:5001 (default: found from the data directory)")
-	fs.StringVar(&c.data, "data", "", "data directory of the node to talk to")
-	fs.BoolVar(&c.json, "json", false, "print the API's JSON instead of a table")
+func (c *clientFlags) register(fs *cmdFlags) {
+	c.registerClient(fs)
+	fs.jsonFlag(&c.json, "the API's answer")
 }
 
-// newFlagSet returns a flag set for a client command with the common flags.
-func newFlagSet(name, usage string, stderr io.Writer, cf *clientFlags) *flag.FlagSet {
-	fs := flag.NewFlagSet("p2pchain "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// newClientFlags returns the flag set of a client command, with the common
+// flags.
+func newClientFlags(name string, h help, stdout io.Writer, cf *clientFlags) *cmdFlags {
+	fs := newCmdFlags(name, h, stdout)
 	cf.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: p2pchain %s %s\n\nFlags (one dash or two):\n", name, usage)
-		fs.PrintDefaults()
-	}
 	return fs
 }
 
 func (c *clientFlags) connect() (*client, error) {
 	cl := &client{http: &http.Client{Timeout: 30 * time.Second}, json: c.json}
-	switch {
-	case c.api != "":
+	if c.api != "" {
 		cl.base = strings.TrimRight(c.api, "/")
 		if !strings.Contains(cl.base, "://") {
 			cl.base = "http://" + cl.base
 		}
-		if c.data != "" {
-			cl.token = readToken(c.data)
+		if dir, ok, _ := c.explicit(); ok {
+			cl.token, cl.dir = readToken(dir), dir
 		}
 		return cl, nil
-	case c.data != "" || os.Getenv(envData) != "":
-		dir := c.data
-		if dir == "" {
-			dir = os.Getenv(envData)
-		}
+	}
+	dir, ok, err := c.explicit()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
 		url, err := readAPIFile(dir)
 		if err != nil {
 			return nil, err
 		}
-		cl.base, cl.token = url, readToken(dir)
+		cl.base, cl.token, cl.dir = url, readToken(dir), dir
 		return cl, nil
 	}
 	root, err := datadir.Root()
 	if err != nil {
 		return nil, err
 	}
-	files, _ := filepath.Glob(filepath.Join(root, "*", datadir.APIFile))
 	var live []string
-	for _, f := range files {
-		dir := filepath.Dir(f)
-		url, err := readAPIFile(dir)
-		if err != nil {
-			continue
-		}
-		probe := &client{base: url, http: &http.Client{Timeout: 2 * time.Second}}
-		if probe.get(context.Background(), "/api/v1/status", nil) == nil {
-			cl.base, cl.token = url, readToken(dir)
-			live = append(live, fmt.Sprintf("  --data %s   (%s)", dir, url))
+	for _, dir := range listDataDirs(root) {
+		if url, ok := liveAPI(dir); ok {
+			cl.base, cl.token, cl.dir = url, readToken(dir), dir
+			live = append(live, dir)
 		}
 	}
 	switch len(live) {
 	case 0:
-		return nil, fmt.Errorf("no running node found under %s: start one with 'p2pchain node', or give --api URL or --data DIR", root)
+		return nil, fmt.Errorf("no running node found under %s: start one with '%s node', or give --api URL, --data DIR or -l PORT",
+			root, invocation())
 	case 1:
 		return cl, nil
 	default:
-		return nil, fmt.Errorf("%d nodes are running; choose one with --data or --api:\n%s", len(live), strings.Join(live, "\n"))
+		return nil, fmt.Errorf("%d nodes are running; choose one with --data DIR, -l PORT or --api URL:\n%s", len(live), listChoices(live))
 	}
 }
 
+// probeHTTP asks a node whether it runs: it answers at once or not at all.
+var probeHTTP = &http.Client{Timeout: 2 * time.Second}
+
+// liveAPI returns the API URL of the node running on dir, if one answers.
+func liveAPI(dir string) (string, bool) {
+	url, err := readAPIFile(dir)
+	if err != nil {
+		return "", false
+	}
+	probe := &client{base: url, http: probeHTTP}
+	return url, probe.get(context.Background(), "/api/v1/status", nil) == nil
+}
+
+// readAPIFile returns the API URL of the node running on dir. A node that
+// crashed leaves its api file behind, and with the fixed default port
+// another node may answer there now: the file counts only while a process
+// holds the directory.
 func readAPIFile(dir string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, datadir.APIFile))
+	if _, inUse := datadir.InUse(dir); err == nil && !inUse {
+		err = os.ErrNotExist
+	}
 	if errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("no node is running on %s (it has no %s file): start it with 'p2pchain node --data %s'", dir, datadir.APIFile, dir)
+		return "", fmt.Errorf("no node is running on %s: start it with '%s node --data %s'", dir, invocation(), dir)
 	}
 	if err != nil {
 		return "", err
@@ -162,7 +172,7 @@ func (c *client) do(ctx context.Context, method, path string, body, out any) err
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the node at %s: %w (is 'p2pchain node' running? give --api or --data to pick another)", c.base, err)
+		return fmt.Errorf("cannot reach the node at %s: %w (is the node running? give --api URL, --data DIR or -l PORT to pick another)", c.base, err)
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))

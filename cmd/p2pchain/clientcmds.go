@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -34,10 +37,22 @@ func query(c *client, stdout io.Writer, path string, view any, show func(w *tabw
 	return w.Flush()
 }
 
+// clientHelp adds to a client command's description how it finds the node.
+func clientHelp(h help) help {
+	h.about = append(h.about, "",
+		"It talks to the running node found through the api file in its data directory:",
+		"give -l PORT or --data DIR (as the node was started), or --api URL, when several run.")
+	return h
+}
+
 func runStatus(args []string, stdout, stderr io.Writer) error {
 	var cf clientFlags
-	fs := newFlagSet("status", "[--json]", stderr, &cf)
-	if err := parseNone(fs, args); err != nil {
+	fs := newClientFlags("status", clientHelp(help{
+		usage:    "[-l PORT | --data DIR | --api URL] [--json]",
+		about:    []string{"Shows the running node's peer ID, network, height and tip, peers, sync state and pending readings."},
+		examples: []string{"status", "status -l 10000", "status --json"},
+	}), stdout, &cf)
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	c, err := cf.connect()
@@ -70,24 +85,22 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 
 func runPeers(args []string, stdout, stderr io.Writer) error {
 	var cf clientFlags
-	fs := newFlagSet("peers", "[--json]", stderr, &cf)
-	if err := parseNone(fs, args); err != nil {
+	fs := newClientFlags("peers", clientHelp(help{
+		usage:    "[-l PORT | --data DIR | --api URL] [--json]",
+		about:    []string{"Lists the running node's connected peers: peer ID, address and the height each reported."},
+		examples: []string{"peers", "peers -l 10001 --json"},
+	}), stdout, &cf)
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	c, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	var v struct {
-		Peers []struct {
-			ID     string   `json:"id"`
-			Addrs  []string `json:"addrs"`
-			Height uint64   `json:"height"`
-		} `json:"peers"`
-	}
+	var v peersView
 	return query(c, stdout, "/api/v1/peers", &v, func(w *tabwriter.Writer) {
 		if len(v.Peers) == 0 {
-			fmt.Fprintln(w, "no peers (connect one with: p2pchain connect MULTIADDR)")
+			fmt.Fprintf(w, "no peers (connect one with: %s connect MULTIADDR)\n", invocation())
 			return
 		}
 		fmt.Fprintln(w, "PEER\tADDRESS\tHEIGHT")
@@ -101,21 +114,67 @@ func runPeers(args []string, stdout, stderr io.Writer) error {
 	})
 }
 
+// peersView is the answer of GET /api/v1/peers.
+type peersView struct {
+	Peers []struct {
+		ID     string   `json:"id"`
+		Addrs  []string `json:"addrs"`
+		Height uint64   `json:"height"`
+	} `json:"peers"`
+}
+
+// limitFlag adds --limit: a page size of 1 to api.MaxLimit. A larger one is
+// lowered to api.MaxLimit, as the API does, and the command says so.
+func limitFlag(fs *cmdFlags, what string) *int {
+	limit := api.DefaultLimit
+	fs.Func("limit", fmt.Sprintf("how many %s, `N` from 1 to %d (default %d)", what, api.MaxLimit, api.DefaultLimit), func(s string) error {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 {
+			return fmt.Errorf("want a number of %s from 1 to %d", what, api.MaxLimit)
+		}
+		limit = n
+		return nil
+	})
+	return &limit
+}
+
+// clampLimit lowers a page size to what the API serves, saying so on w.
+func clampLimit(limit int, w io.Writer) int {
+	if limit > api.MaxLimit {
+		fmt.Fprintf(w, "note: --limit %d lowered to %d, the most one page holds (the API does the same); page back with --from\n", limit, api.MaxLimit)
+		return api.MaxLimit
+	}
+	return limit
+}
+
 func runBlocks(args []string, stdout, stderr io.Writer) error {
 	var cf clientFlags
-	fs := newFlagSet("blocks", "[--from HEIGHT] [--limit N] [--json]", stderr, &cf)
-	from := fs.Int64("from", -1, "newest height to list (default: the tip)")
-	limit := fs.Int("limit", 20, "how many blocks (at most 100)")
-	if err := parseNone(fs, args); err != nil {
+	fs := newClientFlags("blocks", clientHelp(help{
+		usage: "[--from HEIGHT] [--limit N] [-l PORT | --data DIR | --api URL] [--json]",
+		about: []string{"Lists main-chain blocks, newest first: height, hash, time and number of readings.",
+			fmt.Sprintf("A page holds at most %d blocks; --from pages back from a height.", api.MaxLimit)},
+		examples: []string{"blocks", "blocks --limit 5", "blocks --from 120 --limit 50"},
+	}), stdout, &cf)
+	from := int64(-1)
+	fs.Func("from", "newest `HEIGHT` to list (default: the tip)", func(s string) error {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || n < 0 {
+			return errors.New("want a block height, 0 or more")
+		}
+		from = n
+		return nil
+	})
+	limit := limitFlag(fs, "blocks")
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
 	c, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	q := url.Values{"limit": {strconv.Itoa(*limit)}}
-	if *from >= 0 {
-		q.Set("from", strconv.FormatInt(*from, 10))
+	q := url.Values{"limit": {strconv.Itoa(clampLimit(*limit, stderr))}}
+	if from >= 0 {
+		q.Set("from", strconv.FormatInt(from, 10))
 	}
 	var v struct {
 		Blocks []struct {
@@ -139,11 +198,20 @@ func runBlocks(args []string, stdout, stderr io.Writer) error {
 
 func runBlock(args []string, stdout, stderr io.Writer) error {
 	var cf clientFlags
-	fs := newFlagSet("block", "HASH|HEIGHT [--json]", stderr, &cf)
-	ref, err := parseOne(fs, args, "a block hash or height")
+	fs := newClientFlags("block", clientHelp(help{
+		usage: "HEIGHT|HASH [-l PORT | --data DIR | --api URL] [--json]",
+		about: []string{"Shows one block, by height (main chain) or by hash (or a unique prefix of one),",
+			"with its header, whether it is on the main chain, and its readings."},
+		examples: []string{"block 12", "block 00003c9155", "block 12 --json"},
+	}), stdout, &cf)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
+	if len(pos) != 1 {
+		return usagef("block", "want one block height or hash")
+	}
+	ref := pos[0]
 	c, err := cf.connect()
 	if err != nil {
 		return err
@@ -177,14 +245,30 @@ func runBlock(args []string, stdout, stderr io.Writer) error {
 
 func runReadings(args []string, stdout, stderr io.Writer) error {
 	var cf clientFlags
-	fs := newFlagSet("readings", "--subject S [--limit N] [--json]", stderr, &cf)
-	subject := fs.String("subject", "", "the subject whose readings to list (required)")
-	limit := fs.Int("limit", 20, "how many readings (at most 100)")
-	if err := parseNone(fs, args); err != nil {
+	fs := newClientFlags("readings", clientHelp(help{
+		usage: "SUBJECT [--limit N] [-l PORT | --data DIR | --api URL] [--json]",
+		about: []string{"Lists a subject's readings, newest first, pending ones and those in blocks with",
+			"their confirmations. Subjects are case-sensitive: alice and Alice are two subjects."},
+		examples: []string{"readings alice", "readings --subject alice --limit 5", "readings alice --json"},
+	}), stdout, &cf)
+	subject := fs.String("subject", "", "the `SUBJECT` whose readings to list (or give it as the argument)")
+	limit := limitFlag(fs, "readings")
+	pos, err := fs.parse(args)
+	if err != nil {
 		return err
 	}
-	if *subject == "" {
-		return fmt.Errorf("--subject is required (e.g. p2pchain readings --subject alice)")
+	switch {
+	case len(pos) > 1:
+		return usagef("readings", "unexpected argument %q: give one subject", pos[1])
+	case len(pos) == 1 && *subject != "" && pos[0] != *subject:
+		return usagef("readings", "two subjects given: %q and --subject %q", pos[0], *subject)
+	case len(pos) == 1:
+		*subject = pos[0]
+	case *subject == "":
+		return usagef("readings", "--subject is required (e.g. %s readings alice)", invocation())
+	}
+	if err := chain.CheckSubject(*subject); err != nil {
+		return fmt.Errorf("subject %q: %v", *subject, err)
 	}
 	c, err := cf.connect()
 	if err != nil {
@@ -198,8 +282,12 @@ func runReadings(args []string, stdout, stderr io.Writer) error {
 			Confirmations uint64        `json:"confirmations"`
 		} `json:"readings"`
 	}
-	path := fmt.Sprintf("/api/v1/subjects/%s/readings?limit=%d", url.PathEscape(*subject), *limit)
+	path := fmt.Sprintf("/api/v1/subjects/%s/readings?limit=%d", url.PathEscape(*subject), clampLimit(*limit, stderr))
 	return query(c, stdout, path, &v, func(w *tabwriter.Writer) {
+		if len(v.Pending)+len(v.Readings) == 0 {
+			fmt.Fprintf(w, "no readings of subject %q (subjects are case-sensitive)\n", *subject)
+			return
+		}
 		fmt.Fprintln(w, "TIME\tBPM\tWHERE\tREADING")
 		for _, r := range v.Pending {
 			fmt.Fprintf(w, "%s\t%d\tpending\t%s\n", time.UnixMilli(r.Time).UTC().Format(time.DateTime), r.BPM, r.ID())
@@ -213,17 +301,21 @@ func runReadings(args []string, stdout, stderr io.Writer) error {
 
 func runAdd(args []string, stdout, stderr io.Writer) error {
 	var cf clientFlags
-	fs := newFlagSet("add", "BPM [--subject S] [--json]", stderr, &cf)
-	subject := fs.String("subject", "demo", "subject of the reading")
-	rate, err := parseOne(fs, args, "a heart rate in beats per minute, e.g. 72")
+	fs := newClientFlags("add", clientHelp(help{
+		usage: "BPM [SUBJECT] [--subject S] [-l PORT | --data DIR | --api URL] [--json]",
+		about: []string{"Adds a reading (a heart rate in beats per minute) through the running node, which",
+			"signs it, keeps it pending and mines it into a block. Prints the reading's id: the receipt.",
+			"The subject may come before or after the rate, as at the prompt (alice 72); it is",
+			"case-sensitive. Without one, the reading is for subject demo."},
+		examples: []string{"add 72", "add alice 72", "add 72 alice", "add 72 --subject alice -l 10000"},
+	}), stdout, &cf)
+	subject := fs.String("subject", "", "`SUBJECT` of the reading (default demo)")
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
-	in, err := parseInput(*subject+" "+rate, *subject)
-	if err != nil || in.cmd != "" {
-		if err == nil {
-			err = fmt.Errorf("not a heart rate: %q", rate)
-		}
+	in, err := addArgs(pos, *subject)
+	if err != nil {
 		return err
 	}
 	c, err := cf.connect()
@@ -247,65 +339,117 @@ func runAdd(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
+// addArgs reads add's arguments: BPM, or a subject and BPM in either order
+// (the prompt's "alice 72" and "72 alice"), with --subject as flag.
+func addArgs(pos []string, flagSubject string) (input, error) {
+	isRate := func(s string) bool { _, err := strconv.Atoi(s); return err == nil }
+	var subject, rate string
+	switch len(pos) {
+	case 0:
+		return input{}, usagef("add", "want a heart rate in beats per minute, e.g. %s add 72", invocation())
+	case 1:
+		rate = pos[0]
+	case 2:
+		subject, rate = pos[0], pos[1] // as at the prompt: alice 72
+		if !isRate(rate) && isRate(subject) {
+			subject, rate = rate, subject // 72 alice
+		}
+	default:
+		return input{}, usagef("add", "want a heart rate and at most one subject, e.g. add alice 72; got %q", strings.Join(pos, " "))
+	}
+	switch {
+	case subject != "" && flagSubject != "" && subject != flagSubject:
+		return input{}, usagef("add", "two subjects given: %q and --subject %q", subject, flagSubject)
+	case subject == "":
+		subject = flagSubject
+	}
+	if subject == "" {
+		subject = "demo"
+	}
+	in, err := parseInput(subject+" "+rate, subject)
+	if err == nil && in.cmd != "" {
+		err = fmt.Errorf("not a heart rate: %q", rate)
+	}
+	return in, err
+}
+
 func runConnect(args []string, stdout, stderr io.Writer) error {
 	var cf clientFlags
-	fs := newFlagSet("connect", "MULTIADDR", stderr, &cf)
-	addr, err := parseOne(fs, args, "a peer's full multiaddr, e.g. /ip4/127.0.0.1/tcp/10000/p2p/12D3KooW...")
+	fs := newClientFlags("connect", clientHelp(help{
+		usage: "MULTIADDR [-l PORT | --data DIR | --api URL] [--json]",
+		about: []string{"Makes the running node connect to a peer, given as a full multiaddr ending in",
+			"/p2p/<peer ID> (the banner of the other node prints it). Fails, with the reason,",
+			"unless the peer is connected when the command ends."},
+		examples: []string{"connect /ip4/127.0.0.1/tcp/10001/p2p/12D3KooW...", "connect -l 10000 /ip4/127.0.0.1/tcp/10001/p2p/12D3KooW..."},
+	}), stdout, &cf)
+	pos, err := fs.parse(args)
 	if err != nil {
 		return err
 	}
+	if len(pos) != 1 {
+		return usagef("connect", "want a peer's full multiaddr, e.g. /ip4/127.0.0.1/tcp/10000/p2p/12D3KooW...")
+	}
+	addr := pos[0]
+	id := peerIDOf(addr)
 	c, err := cf.connect()
 	if err != nil {
 		return err
 	}
-	var raw json.RawMessage
-	if err := c.post(context.Background(), "/api/v1/peers", map[string]string{"addr": addr}, &raw); err != nil {
+	ctx := context.Background()
+	// The node keeps one connection per peer: to one it is connected to
+	// already, it dials nothing, whatever address it is given.
+	var before peersView
+	if err := c.get(ctx, "/api/v1/peers", &before); err != nil {
 		return err
+	}
+	already := before.find(id)
+	var raw json.RawMessage
+	if err := c.post(ctx, "/api/v1/peers", map[string]string{"addr": addr}, &raw); err != nil {
+		return err
+	}
+	var after peersView
+	if err := c.get(ctx, "/api/v1/peers", &after); err != nil {
+		return err
+	}
+	via := after.find(id)
+	if via == nil {
+		return fmt.Errorf("the node answered that it connected to %s, but the peer is not among its peers: "+
+			"it closed the connection (another network, or refused); see the node's log", id)
 	}
 	if c.json {
 		return printJSON(stdout, raw)
 	}
-	_, err = fmt.Fprintf(stdout, "connected to %s\n", addr)
+	switch {
+	case already != nil && !slices.Contains(already, addr):
+		_, err = fmt.Fprintf(stdout, "already connected to %s through %s; %s was not dialled (one connection per peer is enough)\n",
+			id, strings.Join(already, ", "), addr)
+	case !slices.Contains(via, addr):
+		_, err = fmt.Fprintf(stdout, "connected to %s through %s (an address the node knew; %s did not answer first)\n",
+			id, strings.Join(via, ", "), addr)
+	default:
+		_, err = fmt.Fprintf(stdout, "connected to %s\n", addr)
+	}
 	return err
 }
 
-func parseNone(fs interface {
-	Parse([]string) error
-	NArg() int
-	Arg(int) string
-}, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (see -h)", fs.Arg(0))
+// find returns the connection addresses of peer id, or nil if it is not
+// connected.
+func (v peersView) find(id string) []string {
+	for _, p := range v.Peers {
+		if p.ID == id && id != "" {
+			return append([]string{}, p.Addrs...)
+		}
 	}
 	return nil
 }
 
-// parseOne parses flags around exactly one positional argument.
-func parseOne(fs interface {
-	Parse([]string) error
-	NArg() int
-	Arg(int) string
-	Args() []string
-}, args []string, what string) (string, error) {
-	// Accept flags after the argument too (p2pchain add 72 --subject alice).
-	var pos []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			return "", err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+// peerIDOf returns the peer ID at the end of a multiaddr ("" if none).
+func peerIDOf(addr string) string {
+	i := strings.LastIndex(addr, "/p2p/")
+	if i < 0 {
+		return ""
 	}
-	if len(pos) != 1 {
-		return "", fmt.Errorf("want %s (see -h)", what)
-	}
-	return pos[0], nil
+	return strings.Trim(addr[i+len("/p2p/"):], "/")
 }
 
 func short(h string) string {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/chzyer/readline"
 
@@ -21,7 +22,12 @@ type console interface {
 	ReadLine() (string, error) // io.EOF at end of input, errInterrupt on Ctrl-C
 	Out() io.Writer
 	Interactive() bool
+	SetPrompt(string) // in a terminal: what the prompt shows before "> "
+	// Close ends a ReadLine in progress at once, without waiting for a key,
+	// and gives the terminal back as it was.
 	Close() error
+	// Restore gives the terminal back as it was, for a forced exit.
+	Restore()
 }
 
 var errInterrupt = errors.New("interrupted")
@@ -34,16 +40,24 @@ func isTerminal(w io.Writer) bool {
 
 func newConsole(in *os.File, out io.Writer) (console, error) {
 	if readline.IsTerminal(int(in.Fd())) && readline.IsTerminal(int(os.Stdout.Fd())) {
-		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", HistoryLimit: 200, InterruptPrompt: "^C"})
+		// The line editor reads stdin on a goroutine of its own; its Close
+		// waits for that read to end. Through a cancelable reader, closing
+		// ends the read at once instead of at the next key.
+		stdin := readline.NewCancelableStdin(in)
+		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", HistoryLimit: 200, InterruptPrompt: "^C", Stdin: stdin})
 		if err != nil {
 			return nil, fmt.Errorf("terminal: %w", err)
 		}
-		return &ttyConsole{rl}, nil
+		return &ttyConsole{rl: rl, stdin: stdin}, nil
 	}
 	return &plainConsole{in: bufio.NewScanner(in), out: out}, nil
 }
 
-type ttyConsole struct{ rl *readline.Instance }
+type ttyConsole struct {
+	rl    *readline.Instance
+	stdin *readline.CancelableStdin
+	once  sync.Once
+}
 
 func (c *ttyConsole) ReadLine() (string, error) {
 	line, err := c.rl.Readline()
@@ -54,7 +68,19 @@ func (c *ttyConsole) ReadLine() (string, error) {
 }
 func (c *ttyConsole) Out() io.Writer    { return c.rl.Stdout() }
 func (c *ttyConsole) Interactive() bool { return true }
-func (c *ttyConsole) Close() error      { return c.rl.Close() }
+func (c *ttyConsole) SetPrompt(p string) {
+	c.rl.SetPrompt(p + "> ")
+	c.rl.Refresh()
+}
+func (c *ttyConsole) Close() error {
+	var err error
+	c.once.Do(func() {
+		c.stdin.Close() // first: it ends the editor's pending read
+		err = c.rl.Close()
+	})
+	return err
+}
+func (c *ttyConsole) Restore() { _ = c.rl.Terminal.ExitRawMode() }
 
 // plainConsole serves pipes and files: no prompt, no line editing.
 type plainConsole struct {
@@ -73,7 +99,9 @@ func (c *plainConsole) ReadLine() (string, error) {
 }
 func (c *plainConsole) Out() io.Writer    { return c.out }
 func (c *plainConsole) Interactive() bool { return false }
+func (c *plainConsole) SetPrompt(string)  {}
 func (c *plainConsole) Close() error      { return nil }
+func (c *plainConsole) Restore()          {}
 
 // input is one parsed line typed at the prompt.
 type input struct {
@@ -91,7 +119,8 @@ commands:
   peers       connected peers
   chain [N]   the last N blocks (default 10)
   help        this text
-  quit        stop the node (Ctrl-C and Ctrl-D too)`
+  quit        stop the node (exit, Ctrl-C and Ctrl-D too)
+subjects are case-sensitive: alice and Alice are two subjects`
 
 // parseInput reads a prompt line. Commands come first; anything else must be
 // a reading: "BPM" or "SUBJECT BPM".

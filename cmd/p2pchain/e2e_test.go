@@ -36,6 +36,16 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// installed returns the command that runs the binary as an installed one
+// runs: found on $PATH by its bare name, so that the commands it prints
+// ("p2pchain node -l ...") run as printed.
+func installed(args ...string) *exec.Cmd {
+	cmd := exec.Command(binary, args...)
+	cmd.Args[0] = "p2pchain"
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binary)+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return cmd
+}
+
 // proc is a running p2pchain process whose output the test reads.
 type proc struct {
 	t     *testing.T
@@ -58,8 +68,8 @@ func start(t *testing.T, name string, args ...string) *proc {
 // startEnv runs p2pchain with extra environment variables.
 func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
-	p := &proc{t: t, name: name, cmd: exec.Command(binary, args...), exit: make(chan error, 1)}
-	p.cmd.Env = append(os.Environ(), env...)
+	p := &proc{t: t, name: name, cmd: installed(args...), exit: make(chan error, 1)}
+	p.cmd.Env = append(p.cmd.Env, env...)
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)

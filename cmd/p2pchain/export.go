@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -23,18 +22,21 @@ import (
 
 func runExport(args []string, stdout, stderr io.Writer) error {
 	var out string
-	t, err := parseToolFlags("export", args, stderr, func(fs *flag.FlagSet) {
+	t, err := parseToolFlags("export", args, stdout, func(fs *cmdFlags) {
 		fs.StringVar(&out, "out", "", "write to `FILE` instead of standard output (replaced only when complete)")
-	},
-		"Usage: p2pchain export [--data DIR | -l PORT] [--out FILE]",
-		"Writes the main chain as JSON lines, one block per line from height 1 to the tip",
-		"(line N is the block at height N; genesis follows from the network and is left out).",
-		"The node must be stopped. p2pchain import reads the file back.")
+	}, help{
+		usage: "[--data DIR | -l PORT] [--out FILE]",
+		about: []string{"Writes the main chain as JSON lines, one block per line from height 1 to the tip",
+			"(line N is the block at height N; genesis follows from the network and is left out).",
+			"The node must be stopped. p2pchain import reads the file back. Without --data or -l",
+			"it exports the only data directory there is."},
+		examples: []string{"export --out chain.jsonl", "export -l 10000 --out chain.jsonl", "export --data /srv/p2pchain | gzip > chain.jsonl.gz"},
+	})
 	if err != nil {
 		return err
 	}
 	if len(t.args) > 0 {
-		return fmt.Errorf("unexpected argument %q (write to a file with --out FILE)", t.args[0])
+		return usagef("export", "unexpected argument %q (write to a file with --out FILE)", t.args[0])
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -38,18 +38,21 @@ const (
 const maxImportLine = 64<<10 + chain.MaxReadingsLimit<<10
 
 func runImport(args []string, stdout, stderr io.Writer) (err error) {
-	t, err := parseToolFlags("import", args, stderr, nil,
-		"Usage: p2pchain import [--data NEWDIR | -l PORT] [--network NAME] [--difficulty BITS] FILE|-",
-		"Loads a chain written by p2pchain export (JSON lines; - reads standard input) into a",
-		"new data directory, checking every block as a node does, and writes the directory's",
-		"config file so that p2pchain node --data NEWDIR runs on that chain. The network name",
-		"defaults to p2pchain, the difficulty to that of the file's first block. A directory",
-		"that already holds a chain is refused; a failed import leaves nothing behind.")
+	var asJSON bool
+	t, err := parseToolFlags("import", args, stdout, func(fs *cmdFlags) { fs.jsonFlag(&asJSON, "the summary") }, help{
+		usage: "[--data NEWDIR | -l PORT] [--network NAME] [--difficulty BITS] [--json] FILE|-",
+		about: []string{"Loads a chain written by p2pchain export (JSON lines; - reads standard input) into a",
+			"new data directory, checking every block as a node does, and writes the directory's",
+			"config file so that p2pchain node --data NEWDIR runs on that chain. The network name",
+			"defaults to p2pchain, the difficulty to that of the file's first block. A directory",
+			"that already holds a chain is refused; a failed import leaves nothing behind."},
+		examples: []string{"import --data /srv/p2pchain/new --network p2pchain chain.jsonl", "import -l 10005 - < chain.jsonl"},
+	})
 	if err != nil {
 		return err
 	}
 	if len(t.args) != 1 {
-		return errors.New("give the file to import, or - for standard input (see p2pchain import -h)")
+		return usagef("import", "give the file to import, or - for standard input")
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -60,7 +63,7 @@ func runImport(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	defer in.Close()
 
-	path, err := t.path()
+	path, err := t.newDir()
 	if err != nil {
 		return err
 	}
@@ -181,11 +184,15 @@ func runImport(args []string, stdout, stderr io.Writer) (err error) {
 	}
 
 	took := time.Since(start)
+	if asJSON {
+		return writeJSON(stdout, map[string]any{"data": path, "network": params.Name, "difficulty": params.Difficulty,
+			"blocks": r.blocks, "readings": r.readings, "height": r.c.Height(), "tip": r.c.TipHash().String(), "seconds": took.Seconds()})
+	}
 	fmt.Fprintf(stdout, "imported %d blocks (%d readings) into %s: network %q, difficulty %d\n",
 		r.blocks, r.readings, path, params.Name, params.Difficulty)
 	fmt.Fprintf(stdout, "tip #%d %s\n", r.c.Height(), r.c.TipHash())
 	fmt.Fprintf(stdout, "checked and stored in %s: %s blocks/s\n", roundDuration(took), perSecond(r.blocks, took))
-	fmt.Fprintf(stdout, "start a node on it with: p2pchain node --data %s\n", path)
+	fmt.Fprintf(stdout, "start a node on it with: %s node --data %s\n", invocation(), path)
 	return nil
 }
 

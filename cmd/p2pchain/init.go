@@ -1,53 +1,47 @@
 package main
 
 import (
-	"flag"
+	"context"
+	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/p2pchain/p2pchain/internal/datadir"
 	"github.com/p2pchain/p2pchain/internal/p2p"
 )
 
-// dirFlags picks a data directory the way the node command does: --data,
-// else $P2PCHAIN_DATA, else the default directory of -l PORT.
-type dirFlags struct {
-	data string
-	port int
-}
-
-func (d *dirFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&d.data, "data", "", "data directory (default $"+envData+", or ~/.p2pchain/node-PORT)")
-	fs.IntVar(&d.port, "l", 0, "the listen port whose default data directory to use")
-}
-
-func (d dirFlags) path() (string, error) {
-	switch {
-	case d.data != "":
-		return d.data, nil
-	case os.Getenv(envData) != "":
-		return os.Getenv(envData), nil
-	}
-	return datadir.Default(d.port)
-}
-
 func runInit(args []string, stdout, stderr io.Writer) error {
-	var d dirFlags
-	cfg := defaultNodeConfig()
-	fs := flag.NewFlagSet("p2pchain init", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	d.register(fs)
-	fs.StringVar(&cfg.Network, "network", cfg.Network, "network name")
-	fs.IntVar(&cfg.Difficulty, "difficulty", cfg.Difficulty, "proof-of-work difficulty in leading zero bits")
-	if err := parseNone(fs, args); err != nil {
+	var (
+		t       target
+		asJSON  bool
+		network string
+		diff    int
+	)
+	def := defaultNodeConfig()
+	fs := newCmdFlags("init", help{
+		usage: "[--data DIR | -l PORT] [--network NAME] [--difficulty BITS] [--json]",
+		about: []string{"Creates a data directory: the identity key (the peer ID), and config.toml with every",
+			"setting documented, network and difficulty from the flags. Prints the peer ID.",
+			"On a directory made already it changes nothing and prints the same. A node started",
+			"later with the same --data or -l uses it."},
+		examples: []string{"init -l 10000", "init --data /srv/p2pchain --network clinic --difficulty 16", "init -l 10000 --json"},
+	}, stdout)
+	t.registerDir(fs)
+	fs.StringVar(&network, "network", def.Network, "network `NAME` (nodes of different networks refuse each other)")
+	fs.IntVar(&diff, "difficulty", def.Difficulty, "proof-of-work difficulty in leading zero `BITS`")
+	fs.jsonFlag(&asJSON, "the peer ID and paths")
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
-	cfg.Port = d.port
+	cfg := def
+	cfg.Network, cfg.Difficulty, cfg.Port = network, diff, t.port
 	if err := cfg.check(); err != nil {
 		return err
 	}
-	path, err := d.path()
+	if _, err := cfg.params(); err != nil {
+		return err
+	}
+	path, err := t.newDir()
 	if err != nil {
 		return err
 	}
@@ -67,35 +61,111 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if asJSON {
+		return writeJSON(stdout, map[string]any{"peer_id": id.String(), "data": dir.Path(),
+			"config": dir.File(datadir.ConfigFile), "created": created})
+	}
 	if created {
 		fmt.Fprintf(stdout, "initialised %s\n", dir.Path())
 	} else {
 		fmt.Fprintf(stdout, "%s was already initialised; nothing changed\n", dir.Path())
 	}
-	fmt.Fprintf(stdout, "peer ID  %s\nconfig   %s\nstart it with: p2pchain node --data %s\n", id, dir.File(datadir.ConfigFile), dir.Path())
+	fmt.Fprintf(stdout, "peer ID  %s\nconfig   %s\nstart it with: %s\n", id, dir.File(datadir.ConfigFile), startCommand(t, dir.Path()))
 	return nil
 }
 
+// startCommand is the command that starts a node on the data directory the
+// target names: the same -l or --data the user gave.
+func startCommand(t target, path string) string {
+	if t.data == "" && t.portSet {
+		return fmt.Sprintf("%s node -l %d", invocation(), t.port)
+	}
+	return fmt.Sprintf("%s node --data %s", invocation(), path)
+}
+
 func runID(args []string, stdout, stderr io.Writer) error {
-	var d dirFlags
-	fs := flag.NewFlagSet("p2pchain id", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	d.register(fs)
-	if err := parseNone(fs, args); err != nil {
+	var (
+		t      target
+		seed   int64
+		asJSON bool
+	)
+	fs := newCmdFlags("id", help{
+		usage: "[--data DIR | -l PORT] [-seed N] [--json]",
+		about: []string{"Prints the peer ID of a node: that of the node running on the data directory if one",
+			"runs (it may run with -seed), else that of the directory's identity key. With -seed N,",
+			"the identity the node gets from -seed N. Without --data or -l it uses the only data",
+			"directory there is, or the only one whose node runs."},
+		examples: []string{"id", "id -l 10000", "id -l 10000 -seed 1", "id --data /srv/p2pchain --json"},
+	}, stdout)
+	t.registerDir(fs)
+	fs.Int64Var(&seed, "seed", 0, "print the identity that node -seed `N` uses (0: the data directory's)")
+	fs.jsonFlag(&asJSON, "the peer ID and where it comes from")
+	if err := fs.noArgs(args); err != nil {
 		return err
 	}
-	path, err := d.path()
+	id, path, source, err := peerIDFor(t, seed, stderr)
 	if err != nil {
 		return err
 	}
-	key, err := datadir.ReadKey(path)
-	if err != nil {
-		return err
-	}
-	id, err := p2p.PeerID(key)
-	if err != nil {
-		return err
+	if asJSON {
+		v := map[string]any{"peer_id": id, "source": source}
+		if path != "" {
+			v["data"] = path
+		}
+		return writeJSON(stdout, v)
 	}
 	_, err = fmt.Fprintln(stdout, id)
+	return err
+}
+
+// peerIDFor finds the peer ID that id prints, the data directory it belongs
+// to ("" for a seed) and where it came from: "seed", "running node" or
+// "identity key".
+func peerIDFor(t target, seed int64, stderr io.Writer) (id, path, source string, err error) {
+	if seed != 0 {
+		pid, err := p2p.PeerID(p2p.KeyFromSeed(seed))
+		return pid.String(), "", "seed", err
+	}
+	path, err = t.existingDir(func(d string) bool { _, ok := liveAPI(d); return ok })
+	if err != nil {
+		return "", "", "", err
+	}
+	var fromKey string
+	if key, kerr := datadir.ReadKey(path); kerr == nil {
+		pid, err := p2p.PeerID(key)
+		if err != nil {
+			return "", "", "", err
+		}
+		fromKey = pid.String()
+	} else {
+		err = kerr
+	}
+	// A running node may use another identity (-seed): its own word wins.
+	if url, ok := liveAPI(path); ok {
+		c := &client{base: url, http: probeHTTP}
+		var st struct {
+			PeerID string `json:"peer_id"`
+		}
+		if c.get(context.Background(), "/api/v1/status", &st) == nil && st.PeerID != "" {
+			if fromKey != "" && fromKey != st.PeerID {
+				fmt.Fprintf(stderr, "note: the node running on %s uses peer ID %s (started with -seed); the directory's identity key is %s\n",
+					path, st.PeerID, fromKey)
+			}
+			return st.PeerID, path, "running node", nil
+		}
+	}
+	if fromKey == "" {
+		return "", "", "", err
+	}
+	return fromKey, path, "identity key", nil
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
 }

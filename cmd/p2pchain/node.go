@@ -10,6 +10,8 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/p2pchain/p2pchain/internal/datadir"
 	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/p2p"
+	"github.com/p2pchain/p2pchain/internal/store"
 )
 
 // listFlag collects a flag given several times or as a comma-separated list.
@@ -43,82 +46,76 @@ type nodeFlags struct {
 	set   map[string]bool // flags given on the command line
 }
 
-func parseNodeFlags(args []string, stderr io.Writer) (nodeConfig, nodeFlags, error) {
+var nodeHelp = help{
+	usage: "[-l PORT] [-d MULTIADDR] [-seed N] [flags]",
+	about: []string{"Runs a node. In a terminal it shows a > prompt: type a heart rate (72, or alice 72)",
+		"to add a reading, help for the prompt's commands, quit to stop. Ctrl-C, SIGTERM and",
+		"p2pchain stop stop it too (a second Ctrl-C or signal forces the exit).",
+		"",
+		"Settings come from config.toml in the data directory, then P2PCHAIN_* environment",
+		"variables, then these flags. The data directory is --data DIR, else $P2PCHAIN_DATA,",
+		"else ~/.p2pchain/node-PORT with -l PORT (~/.p2pchain/default without)."},
+	examples: []string{
+		"node -l 10000 -seed 1",
+		"node -l 10001 -d /ip4/127.0.0.1/tcp/10000/p2p/12D3KooW...",
+		"node --data /srv/p2pchain -ip 0.0.0.0 -l 10000 -peer /ip4/192.0.2.7/tcp/10000/p2p/12D3KooW...",
+	},
+}
+
+// nodeFlagSet returns the node command's flags, which set cfg and f.
+func nodeFlagSet(cfg *nodeConfig, f *nodeFlags, stdout io.Writer) *cmdFlags {
+	fs := newCmdFlags("node", nodeHelp, stdout)
+	fs.IntVar(&cfg.Port, "l", cfg.Port, "`PORT` to listen on, TCP and QUIC (0: any free port)")
+	fs.StringVar(&cfg.IP, "ip", cfg.IP, "`ADDRESS` to listen on (0.0.0.0 for every interface)")
+	fs.Var(&f.dial, "d", "`MULTIADDR` of a peer to dial, e.g. /ip4/127.0.0.1/tcp/10000/p2p/12D3KooW... (repeatable)")
+	fs.Var(&f.peers, "peer", "bootstrap peer `MULTIADDR`, kept connected (repeatable; adds to the config file's peers)")
+	fs.Int64Var(&f.seed, "seed", 0, "derive a fixed identity from `N`, for demos (0: the data directory's identity)")
+	fs.BoolVar(&f.secio, "secio", false, "accepted for the classic demo; connections are always encrypted")
+	fs.StringVar(&f.data, "data", "", "data directory `DIR` (default $"+envData+", else ~/.p2pchain/node-PORT with -l PORT, else ~/.p2pchain/default)")
+	fs.StringVar(&cfg.Subject, "subject", cfg.Subject, "`SUBJECT` of readings typed as a bare number (case-sensitive)")
+	fs.StringVar(&cfg.Network, "network", cfg.Network, "network `NAME` (nodes of different networks refuse each other)")
+	fs.IntVar(&cfg.Difficulty, "difficulty", cfg.Difficulty, "proof-of-work difficulty in leading zero `BITS` (part of the network's identity)")
+	fs.BoolVar(&cfg.MDNS, "mdns", cfg.MDNS, "find peers on the LAN by mDNS (idle while listening on loopback only)")
+	fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "find peers through the Kademlia DHT, by rendezvous on the network's genesis hash")
+	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `LEVEL`: debug, info, warn or error")
+	fs.StringVar(&cfg.API, "api", cfg.API, fmt.Sprintf("HTTP API and explorer `ADDRESS` (HOST:PORT; on port %d the next free port up to %d is taken if it is in use; \"off\" to disable)", DefaultAPIPort, lastAPIPort))
+	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "`HEIGHT:HASH` of a block this node requires on its chain (from a node you trust)")
+	return fs
+}
+
+func parseNodeFlags(args []string, stdout io.Writer) (nodeConfig, nodeFlags, error) {
 	cfg := defaultNodeConfig()
 	f := nodeFlags{set: map[string]bool{}}
-	fs := flag.NewFlagSet("p2pchain node", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.IntVar(&cfg.Port, "l", cfg.Port, "port to listen on, TCP and QUIC (0: any free port)")
-	fs.StringVar(&cfg.IP, "ip", cfg.IP, "address to listen on (0.0.0.0 for every interface)")
-	fs.Var(&f.dial, "d", "multiaddr of a peer to dial, e.g. /ip4/127.0.0.1/tcp/10000/p2p/12D3KooW... (repeatable)")
-	fs.Var(&f.peers, "peer", "bootstrap peer multiaddr, kept connected (repeatable; adds to the config file's peers)")
-	fs.Int64Var(&f.seed, "seed", 0, "derive a fixed identity from this number, for demos (0: the data directory's identity)")
-	fs.BoolVar(&f.secio, "secio", false, "accepted for the classic demo; connections are always encrypted")
-	fs.StringVar(&f.data, "data", "", "data directory (default $"+envData+", or ~/.p2pchain/node-PORT)")
-	fs.StringVar(&cfg.Subject, "subject", cfg.Subject, "subject of readings typed as a bare number")
-	fs.StringVar(&cfg.Network, "network", cfg.Network, "network name (nodes of different networks refuse each other)")
-	fs.IntVar(&cfg.Difficulty, "difficulty", cfg.Difficulty, "proof-of-work difficulty in leading zero bits (part of the network's identity)")
-	fs.BoolVar(&cfg.MDNS, "mdns", cfg.MDNS, "find peers on the LAN by mDNS (idle while listening on loopback only)")
-	fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "find peers through the Kademlia DHT, by rendezvous on the network name")
-	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log level: debug, info, warn or error")
-	fs.StringVar(&cfg.API, "api", cfg.API, `HTTP API and explorer address, e.g. 127.0.0.1:5001 ("off" to disable)`)
-	fs.StringVar(&cfg.Checkpoint, "checkpoint", cfg.Checkpoint, "HEIGHT:HASH of a block this node requires on its chain (from a node you trust)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: p2pchain node [-l PORT] [-d MULTIADDR] [-seed N] [flags]")
-		fmt.Fprintln(stderr, "\nRuns a node. In a terminal it shows a > prompt: type a heart rate to add a reading.")
-		fmt.Fprintln(stderr, "Settings come from the config file in the data directory; flags override them.")
-		fmt.Fprintln(stderr, "\nFlags (one dash or two):")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
+	fs := nodeFlagSet(&cfg, &f, stdout)
+	pos, err := fs.parse(args)
+	if err != nil {
 		return cfg, f, err
 	}
-	if fs.NArg() > 0 {
-		return cfg, f, fmt.Errorf("unexpected argument %q (flags start with -; see p2pchain node -h)", fs.Arg(0))
+	if len(pos) > 0 {
+		return cfg, f, usagef("node", "unexpected argument %q (flags start with -)", pos[0])
 	}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	for _, s := range settings {
+		if f.set[s.flag] {
+			if err := cfg.checkKey(s.key); err != nil {
+				return cfg, f, &usageError{cmd: "node", err: fmt.Errorf("-%s: %w", s.flag, err)}
+			}
+		}
+	}
 	return cfg, f, nil
 }
 
-// envData names the environment variable that sets the data directory.
-const envData = "P2PCHAIN_DATA"
-
-// merge applies the flags given on the command line over the file's config.
+// merge applies the flags given on the command line over the file's config
+// (and the environment's): -peer adds to the file's peers.
 func (f nodeFlags) merge(file, flags nodeConfig) nodeConfig {
 	cfg := file
-	for name, apply := range map[string]func(){
-		"l":          func() { cfg.Port = flags.Port },
-		"ip":         func() { cfg.IP = flags.IP },
-		"subject":    func() { cfg.Subject = flags.Subject },
-		"network":    func() { cfg.Network = flags.Network },
-		"difficulty": func() { cfg.Difficulty = flags.Difficulty },
-		"mdns":       func() { cfg.MDNS = flags.MDNS },
-		"dht":        func() { cfg.DHT = flags.DHT },
-		"log-level":  func() { cfg.LogLevel = flags.LogLevel },
-		"api":        func() { cfg.API = flags.API },
-	} {
-		if f.set[name] {
-			apply()
+	for _, s := range settings {
+		if s.key != "peers" && f.set[s.flag] {
+			cfg.field(s.key).Set(flags.field(s.key))
 		}
 	}
 	cfg.Peers = append(append([]string(nil), cfg.Peers...), f.peers...)
 	return cfg
-}
-
-func (c nodeConfig) check() error {
-	if c.Port < 0 || c.Port > 65535 {
-		return fmt.Errorf("port %d: a port is 0 to 65535", c.Port)
-	}
-	if c.Difficulty < 0 || c.Difficulty > chain.MaxDifficulty {
-		return fmt.Errorf("difficulty %d: must be 0 to %d", c.Difficulty, chain.MaxDifficulty)
-	}
-	if err := chain.CheckSubject(c.Subject); err != nil {
-		return fmt.Errorf("subject %q: %w", c.Subject, err)
-	}
-	if _, err := parseLevel(c.LogLevel); err != nil {
-		return err
-	}
-	return nil
 }
 
 func (c nodeConfig) params() (chain.Params, error) {
@@ -135,44 +132,90 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// openDataDir opens the data directory the flags name, or the default one.
-func openDataDir(f nodeFlags, port int) (*datadir.Dir, error) {
-	path, err := dirFlags{data: f.data, port: port}.path()
-	if err != nil {
-		return nil, err
-	}
-	return datadir.Open(path)
+// nodeSettings are a node's settings and where each came from.
+type nodeSettings struct {
+	cfg   nodeConfig
+	file  configFile
+	flags nodeFlags
 }
 
+// from says where the value of a setting came from.
+func (s nodeSettings) from(key string) string { return source(key, s.file, s.flags.set, os.Getenv) }
+
+// settle reads the config file of dir, the environment and the flags into
+// the node's settings, and checks them, naming where a bad value came from.
+func settle(dir *datadir.Dir, flags nodeConfig, f nodeFlags) (nodeSettings, error) {
+	file, cf, err := readConfig(dir)
+	if err != nil {
+		return nodeSettings{}, err
+	}
+	if err := applyEnv(&file, os.Getenv); err != nil {
+		return nodeSettings{}, err
+	}
+	s := nodeSettings{cfg: f.merge(file, flags), file: cf, flags: f}
+	for _, st := range settings {
+		if err := s.cfg.checkKey(st.key); err != nil {
+			return s, fmt.Errorf("%w (from %s)", err, s.from(st.key))
+		}
+	}
+	return s, nil
+}
+
+// wrongNetwork explains a store of another network: where this node's
+// network name and difficulty came from, and what to do.
+func (s nodeSettings) wrongNetwork(err error) error {
+	return fmt.Errorf("%w\n  the network %q comes from %s, the difficulty %d from %s:\n"+
+		"  set network and difficulty in %s to those the chain was made with (or give --network and --difficulty), or use another data directory",
+		err, s.cfg.Network, s.from("network"), s.cfg.Difficulty, s.from("difficulty"), s.file.path)
+}
+
+// nodeMemoryLimit is the node's soft memory limit unless GOMEMLIMIT sets
+// another.
+const nodeMemoryLimit = 192 << 20
+
 func runNode(args []string, stdout, stderr io.Writer) error {
-	flags, f, err := parseNodeFlags(args, stderr)
+	flags, f, err := parseNodeFlags(args, stdout)
 	if err != nil {
 		return err
 	}
-	if err := flags.check(); err != nil {
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// A soft limit: the collector works harder near it instead of
+		// letting the heap double, so a node under a flood of blocks stays
+		// well inside its memory budget (docs/SECURITY.md).
+		debug.SetMemoryLimit(nodeMemoryLimit)
+	}
+	path, err := target{data: f.data, port: flags.Port, portSet: f.set["l"]}.newDir()
+	if err != nil {
 		return err
 	}
-	dir, err := openDataDir(f, flags.Port)
+	dir, err := datadir.Open(path)
 	if err != nil {
 		return err
 	}
 	defer dir.Close()
-	file, err := loadConfig(dir, flags)
+	set, err := settle(dir, flags, f)
 	if err != nil {
 		return err
 	}
-	if err := applyEnv(&file, os.Getenv); err != nil {
-		return err
-	}
-	cfg := f.merge(file, flags)
-	if err := cfg.check(); err != nil {
-		return fmt.Errorf("%w (from %s)", err, dir.File(datadir.ConfigFile))
-	}
+	cfg := set.cfg
 	params, err := cfg.params()
 	if err != nil {
 		return err
 	}
 	level, _ := parseLevel(cfg.LogLevel)
+	cp, err := parseCheckpoint(cfg.Checkpoint)
+	if err != nil {
+		return err
+	}
+	// A new directory gets the documented config file now. One whose file
+	// was deleted gets it back once its chain has opened with these
+	// settings, and the banner says so.
+	hadChain := fileOrDirExists(dir.File(datadir.StoreDir))
+	if set.file.missing && !hadChain {
+		if err := writeConfig(dir, cfg); err != nil {
+			return err
+		}
+	}
 
 	key, _, err := dir.Key()
 	if err != nil {
@@ -193,63 +236,87 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	opts := &slog.HandlerOptions{Level: level}
 	switch {
 	case con.Interactive():
-		log = slog.New(slog.NewTextHandler(out, opts))
+		// The prompt shows a sync's progress: no log line per batch.
+		log = slog.New(dropMessages(slog.NewTextHandler(out, opts), "syncing", "synced"))
 	case isTerminal(stderr):
 		log = slog.New(slog.NewTextHandler(stderr, opts))
 	default:
 		log = slog.New(slog.NewJSONHandler(stderr, opts))
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go watchSignals(ctx, sigs, cancel,
+		func(s os.Signal) { fmt.Fprintf(out, "%s: stopping (once more to force the exit)\n", s) },
+		func(s os.Signal) {
+			con.Restore()
+			fmt.Fprintf(stderr, "%s again: exiting at once (the store is crash-safe: nothing acknowledged is lost)\n", s)
+			os.Exit(1)
+		})
 
-	st, state, err := openStore(dir, params)
+	st, state, err := openStore(dir, params, store.WithLogger(log))
+	if errors.Is(err, store.ErrWrongNetwork) {
+		return set.wrongNetwork(err)
+	}
 	if err != nil {
 		return err
 	}
 	defer st.Close()
-	cp, err := parseCheckpoint(cfg.Checkpoint)
-	if err != nil {
-		return err
+	var notes []string
+	if set.file.missing && hadChain {
+		if err := writeConfig(dir, cfg); err != nil {
+			return err
+		}
+		notes = append(notes, fmt.Sprintf("note: %s was missing: wrote a default one with network %q and difficulty %d, which the chain here was made with",
+			set.file.path, cfg.Network, cfg.Difficulty))
 	}
 	n, err := node.New(params, key, node.WithLogger(log), node.WithStore(st, state), node.WithCheckpoint(cp))
 	if err != nil {
-		return fmt.Errorf("%w (check the store with p2pchain verify --data %s)", err, dir.Path())
+		return fmt.Errorf("%w (check the store with %s verify --data %s)", err, invocation(), dir.Path())
 	}
 	h, err := p2p.New(ctx, n, p2p.WithKey(key), p2p.WithLogger(log),
 		p2p.WithListenAddrs(p2p.ListenAddrs(cfg.IP, cfg.Port)...),
 		p2p.WithBootstrap(append(append([]string(nil), cfg.Peers...), f.dial...)...),
 		p2p.WithMDNS(cfg.MDNS && !isLoopback(cfg.IP)),
 		p2p.WithDHT(cfg.DHT),
-		p2p.WithPeerstoreFile(dir.File(datadir.PeerstoreFile)))
+		p2p.WithPeerstoreFile(dir.File(datadir.PeerstoreFile)),
+		p2p.WithUserAgent("p2pchain/"+version))
 	if err != nil {
-		if strings.Contains(err.Error(), "address already in use") {
-			return fmt.Errorf("port %d is in use: another node may be running there; pick another with -l", cfg.Port)
-		}
-		return err
+		return err // p2p.ErrPortInUse names the port and says what to do
 	}
 	defer h.Close()
 
-	apiURL, apiDone, err := startAPI(ctx, dir, cfg.API, n, h, log)
+	apiURL, apiNote, apiDone, err := startAPI(ctx, dir, cfg.API, n, h, log, cancel)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		stop()
+		cancel()
 		<-apiDone
 	}()
 
 	if f.secio {
-		fmt.Fprintln(out, "note: -secio is not needed: every connection is always encrypted (Noise or TLS 1.3)")
+		notes = append(notes, "note: -secio is not needed: every connection is always encrypted (Noise or TLS 1.3)")
 	}
 	printBanner(out, params, n.Status(), h, cfg.Port, dir.Path())
+	for _, l := range notes {
+		fmt.Fprintln(out, l)
+	}
+	if apiNote != "" {
+		fmt.Fprintln(out, apiNote)
+	}
 	if apiURL != "" {
 		fmt.Fprintf(out, "explorer and API: %s/\n", apiURL)
 	}
 
+	sv := newSyncView(con, h)
+	go sv.run(ctx)
 	events, unsubscribe := n.Subscribe(4096)
 	defer unsubscribe()
-	go printEvents(out, events)
+	go printEvents(out, events, sv.active)
 
 	minerDone := make(chan struct{})
 	go func() {
@@ -258,23 +325,62 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	}()
 
 	for _, a := range f.dial {
-		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
 		if err := h.Connect(dctx, a); err != nil {
 			fmt.Fprintf(out, "could not connect to %s: %v\n  check that the node there runs and that the address ends in /p2p/<its peer ID>\n", a, err)
 		} else {
 			fmt.Fprintf(out, "connected to %s\n", a)
 		}
-		cancel()
+		dcancel()
 	}
 
-	repl(ctx, con, n, h, cfg.Subject, stop)
-	stop()
+	repl(ctx, con, n, h, cfg.Subject, cancel)
+	cancel()
 	<-minerDone
 	if err := n.Err(); err != nil {
 		return err
 	}
 	fmt.Fprintln(out, "stopped")
 	return nil
+}
+
+// watchSignals stops the node (cancel) at the first SIGINT or SIGTERM, with
+// a note; once the node is stopping, for whatever reason, the next signal
+// forces the exit.
+func watchSignals(ctx context.Context, sigs <-chan os.Signal, cancel func(), note, force func(os.Signal)) {
+	select {
+	case s := <-sigs:
+		note(s)
+		cancel()
+	case <-ctx.Done():
+	}
+	force(<-sigs)
+}
+
+// dropMessages is a log handler that leaves out records with these messages.
+func dropMessages(h slog.Handler, msgs ...string) slog.Handler { return &dropHandler{h, msgs} }
+
+type dropHandler struct {
+	slog.Handler
+	msgs []string
+}
+
+func (d *dropHandler) Handle(ctx context.Context, r slog.Record) error {
+	if slices.Contains(d.msgs, r.Message) {
+		return nil
+	}
+	return d.Handler.Handle(ctx, r)
+}
+func (d *dropHandler) WithAttrs(a []slog.Attr) slog.Handler {
+	return &dropHandler{d.Handler.WithAttrs(a), d.msgs}
+}
+func (d *dropHandler) WithGroup(g string) slog.Handler {
+	return &dropHandler{d.Handler.WithGroup(g), d.msgs}
+}
+
+func fileOrDirExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
 
 func isLoopback(ip string) bool {
@@ -295,7 +401,7 @@ func printBanner(out io.Writer, params chain.Params, st chain.Status, h *p2p.Hos
 		if port != 0 {
 			next = port + 1
 		}
-		fmt.Fprintf(out, "start another node with:\n  p2pchain node -l %d -d %s\n", next, a)
+		fmt.Fprintf(out, "start another node with:\n  %s node -l %d -d %s\n", invocation(), next, a)
 	}
 	fmt.Fprintln(out, `type a heart rate (72, or "alice 72") to add a reading; help lists commands`)
 }
@@ -371,7 +477,7 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 	fmt.Fprintf(out, "height %d, tip %s, work %s\n", st.Height, st.Tip.Short(), st.Work)
 	fmt.Fprintf(out, "peers %d (%d in the block gossip mesh), pending readings %d\n", len(h.Peers()), h.MeshPeers(), n.Pending())
 	if s := h.Sync(); s.Syncing {
-		fmt.Fprintf(out, "syncing from %s: height %d of %d\n", s.Peer, s.Height, s.Target)
+		fmt.Fprintf(out, "syncing from %s: height %d of %d, %s\n", s.Peer, s.Height, s.Target, strings.TrimSpace(syncPrompt(s)))
 	}
 }
 
@@ -420,8 +526,9 @@ func blockLine(b *chain.Block) string {
 }
 
 // printEvents shows new blocks as they join the main chain. When many arrive
-// at once (a sync), it prints one summary line instead of one per block.
-func printEvents(out io.Writer, events <-chan node.Event) {
+// at once it prints one summary line instead of one per block, and none
+// while syncing says a sync shows its own progress.
+func printEvents(out io.Writer, events <-chan node.Event, syncing func() bool) {
 	for e := range events {
 		batch := []node.Event{e}
 	drain:
@@ -445,11 +552,13 @@ func printEvents(out io.Writer, events <-chan node.Event) {
 			connected = append(connected, ev.Update.Connected...)
 		}
 		last := batch[len(batch)-1]
-		if len(connected) <= 5 {
+		switch {
+		case syncing(): // the sync shows its progress, and its end
+		case len(connected) <= 5:
 			for _, b := range connected {
 				fmt.Fprintf(out, "block %s\n", blockLine(b))
 			}
-		} else {
+		case !syncing():
 			fmt.Fprintf(out, "received %d blocks, now at #%d %s\n", len(connected), last.Height, last.Tip.Short())
 		}
 	}

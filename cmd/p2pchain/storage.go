@@ -12,8 +12,8 @@ import (
 
 // openStore opens the chain store of a data directory and reads the state a
 // node starts from.
-func openStore(dir *datadir.Dir, params chain.Params) (*store.Store, node.State, error) {
-	st, err := store.Open(dir.File(datadir.StoreDir), params)
+func openStore(dir *datadir.Dir, params chain.Params, opts ...store.Option) (*store.Store, node.State, error) {
+	st, err := store.Open(dir.File(datadir.StoreDir), params, opts...)
 	if errors.Is(err, store.ErrWrongNetwork) {
 		return nil, node.State{}, fmt.Errorf("%w: %s holds a chain of another network (name or difficulty differ); use another --data or the network it was made for", err, dir.Path())
 	}

@@ -140,8 +140,8 @@ func (r toolResult) String() string {
 // as its input (nil: none) and extra environment variables.
 func runTool(t *testing.T, stdin io.Reader, env []string, args ...string) toolResult {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
-	cmd.Env = append(append(os.Environ(), "P2PCHAIN_HOME="+t.TempDir()), env...)
+	cmd := installed(args...)
+	cmd.Env = append(append(cmd.Env, "P2PCHAIN_HOME="+t.TempDir()), env...)
 	cmd.Stdin = stdin
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut

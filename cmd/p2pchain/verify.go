@@ -27,14 +27,21 @@ import (
 // the progress display.
 
 func runVerify(args []string, stdout, stderr io.Writer) error {
-	t, err := parseToolFlags("verify", args, stderr, nil,
-		"Usage: p2pchain verify [--data DIR | -l PORT] [--network NAME --difficulty BITS]",
-		"Re-checks the whole stored chain of a data directory offline: every block's hash,",
-		"link, height, proof of work and readings root, every reading's signature, no",
-		"reading twice; then the store's indexes, side branches and pending readings.",
-		"The node must be stopped. Exits non-zero on any fault, naming the height and why.")
+	var asJSON bool
+	t, err := parseToolFlags("verify", args, stdout, func(fs *cmdFlags) { fs.jsonFlag(&asJSON, "the summary") }, help{
+		usage: "[--data DIR | -l PORT] [--network NAME --difficulty BITS] [--json]",
+		about: []string{"Re-checks the whole stored chain of a data directory offline: every block's hash,",
+			"link, height, proof of work and readings root, every reading's signature (on all",
+			"cores), no reading twice; then the store's indexes, side branches and pending",
+			"readings. The node must be stopped. Exits non-zero on any fault, naming the",
+			"height and why. Without --data or -l it checks the only data directory there is."},
+		examples: []string{"verify", "verify -l 10000", "verify --data /srv/p2pchain --json"},
+	})
 	if err != nil {
 		return err
+	}
+	if len(t.args) > 0 {
+		return usagef("verify", "unexpected argument %q", t.args[0])
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -91,6 +98,11 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 	}
 
 	took := time.Since(start)
+	if asJSON {
+		return writeJSON(stdout, map[string]any{"ok": true, "data": dir.Path(), "network": params.Name, "difficulty": params.Difficulty,
+			"blocks": r.blocks, "readings": r.readings, "height": tipHeight, "tip": tipHash.String(),
+			"side_blocks": len(state.Side), "pending": len(state.Pending), "seconds": took.Seconds()})
+	}
 	fmt.Fprintf(stdout, "chain OK: %d blocks, %d readings, network %q, difficulty %d\n", r.blocks, r.readings, params.Name, params.Difficulty)
 	fmt.Fprintf(stdout, "tip #%d %s\n", tipHeight, tipHash)
 	fmt.Fprintf(stdout, "also %d side-branch blocks and %d pending readings\n", len(state.Side), len(state.Pending))
@@ -299,24 +311,25 @@ func walkChecked(ctx context.Context, st *store.Store, params chain.Params, sigs
 
 // toolFlags are the flags of the offline tools.
 type toolFlags struct {
-	dir  dirFlags   // --data and -l
-	cfg  nodeConfig // -l, --network and --difficulty, over the defaults
-	f    nodeFlags  // which flags were given
-	args []string   // arguments that are not flags
+	target            // --data and -l
+	cfg    nodeConfig // --network and --difficulty, over the defaults
+	f      nodeFlags  // which flags were given
+	args   []string   // arguments that are not flags
+	fs     *cmdFlags  // the flag set, for its name
 }
 
 // parseToolFlags parses the flags common to the offline tools, and extra
 // ones that add defines. Flags may come before or after other arguments.
-func parseToolFlags(name string, args []string, stderr io.Writer, add func(*flag.FlagSet), usage ...string) (*toolFlags, error) {
+func parseToolFlags(name string, args []string, stdout io.Writer, add func(*cmdFlags), h help) (*toolFlags, error) {
 	t := &toolFlags{cfg: defaultNodeConfig(), f: nodeFlags{set: map[string]bool{}}}
-	fs := flag.NewFlagSet("p2pchain "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	t.dir.register(fs)
-	fs.Func("network", "`name` of the network (default: the data directory's config file, or $P2PCHAIN_NETWORK)", func(s string) error {
+	fs := newCmdFlags(name, h, stdout)
+	t.fs = fs
+	t.registerDir(fs)
+	fs.Func("network", "`NAME` of the network (default: the data directory's config file, or $P2PCHAIN_NETWORK)", func(s string) error {
 		t.cfg.Network = s
 		return nil
 	})
-	fs.Func("difficulty", "proof-of-work difficulty in `bits` (default: the config file, or $P2PCHAIN_DIFFICULTY)", func(s string) error {
+	fs.Func("difficulty", "proof-of-work difficulty in `BITS` (default: the config file, or $P2PCHAIN_DIFFICULTY)", func(s string) error {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 0 || n > chain.MaxDifficulty {
 			return fmt.Errorf("want a whole number from 0 to %d", chain.MaxDifficulty)
@@ -327,103 +340,96 @@ func parseToolFlags(name string, args []string, stderr io.Writer, add func(*flag
 	if add != nil {
 		add(fs)
 	}
-	fs.Usage = func() {
-		for _, l := range usage {
-			fmt.Fprintln(stderr, l)
-		}
-		fmt.Fprintln(stderr, "\nFlags (one dash or two):")
-		fs.PrintDefaults()
+	pos, err := fs.parse(args)
+	if err != nil {
+		return nil, err
 	}
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		t.args = append(t.args, fs.Arg(0))
-		args = fs.Args()[1:]
-	}
+	t.args = pos
 	fs.Visit(func(fl *flag.Flag) { t.f.set[fl.Name] = true })
-	t.cfg.Port = t.dir.port
-	if t.cfg.Port < 0 || t.cfg.Port > 65535 {
-		return nil, fmt.Errorf("port %d: a port is 0 to 65535", t.cfg.Port)
-	}
+	t.cfg.Port = t.port
 	return t, nil
 }
-
-// path returns the data directory the flags name, as the node finds it:
-// --data, $P2PCHAIN_DATA, or the default directory of the -l port.
-func (t *toolFlags) path() (string, error) { return t.dir.path() }
 
 // open locks the data directory at path, with a message for the tools when
 // a node holds it.
 func (t *toolFlags) open(path string) (*datadir.Dir, error) {
-	dir, err := openDataDir(nodeFlags{data: path}, t.cfg.Port)
+	dir, err := datadir.Open(path)
 	if errors.Is(err, datadir.ErrLocked) {
 		pid := "unknown"
 		if b, rerr := os.ReadFile(filepath.Join(path, datadir.LockFile)); rerr == nil && len(strings.TrimSpace(string(b))) > 0 {
 			pid = strings.TrimSpace(string(b))
 		}
-		return nil, fmt.Errorf("%s is in use by a running node (pid %s): stop the node first; "+
-			"the offline tools need the data directory to themselves", path, pid)
+		return nil, fmt.Errorf("%s is in use by a running node (pid %s): stop the node first (%s stop --data %s); "+
+			"the offline tools need the data directory to themselves", path, pid, invocation(), path)
 	}
 	return dir, err
 }
 
 // openExisting locks the data directory of a node, which must hold a chain
-// store, and returns its network parameters: those of its config file,
-// overridden by --network and --difficulty as for the node.
-func (t *toolFlags) openExisting() (*datadir.Dir, chain.Params, error) {
-	path, err := t.path()
+// store, and returns its settings: those of its config file (which it does
+// not write), overridden by the environment and --network and --difficulty
+// as for the node.
+func (t *toolFlags) openExisting() (*datadir.Dir, nodeSettings, error) {
+	path, err := t.existingDir(nil)
 	if err != nil {
-		return nil, chain.Params{}, err
+		return nil, nodeSettings{}, err
 	}
 	if _, err := os.Stat(filepath.Join(path, datadir.StoreDir)); err != nil {
 		if _, derr := os.Stat(path); derr != nil {
-			return nil, chain.Params{}, fmt.Errorf("no data directory %s (give the node's --data DIR or -l PORT)", path)
+			return nil, nodeSettings{}, fmt.Errorf("no data directory %s (give the node's --data DIR or -l PORT)", path)
 		}
-		return nil, chain.Params{}, fmt.Errorf("%s holds no chain (no %s): is it a node's data directory?", path, datadir.StoreDir)
+		return nil, nodeSettings{}, fmt.Errorf("%s holds no chain (no %s): is it a node's data directory?", path, datadir.StoreDir)
 	}
 	dir, err := t.open(path)
 	if err != nil {
-		return nil, chain.Params{}, err
+		return nil, nodeSettings{}, err
 	}
-	file, err := loadConfig(dir, t.cfg)
-	if err == nil {
-		params, perr := t.params(file)
-		if perr == nil {
-			return dir, params, nil
-		}
-		err = fmt.Errorf("%w (from %s and the flags)", perr, dir.File(datadir.ConfigFile))
+	set, err := t.settings(dir)
+	if err != nil {
+		dir.Close()
+		return nil, nodeSettings{}, err
 	}
-	dir.Close()
-	return nil, chain.Params{}, err
+	return dir, set, nil
 }
 
-// params applies the environment and the flags over a config file's
-// settings, as the node does, and returns the network parameters.
-func (t *toolFlags) params(file nodeConfig) (chain.Params, error) {
+// settings reads the data directory's config file, the environment and the
+// flags into the tool's settings, as the node does.
+func (t *toolFlags) settings(dir *datadir.Dir) (nodeSettings, error) {
+	file, cf, err := readConfig(dir)
+	if err != nil {
+		return nodeSettings{}, err
+	}
 	if err := applyEnv(&file, os.Getenv); err != nil {
-		return chain.Params{}, err
+		return nodeSettings{}, err
 	}
-	cfg := t.f.merge(file, t.cfg)
-	if cfg.Difficulty < 0 || cfg.Difficulty > chain.MaxDifficulty {
-		return chain.Params{}, fmt.Errorf("difficulty %d: must be 0 to %d", cfg.Difficulty, chain.MaxDifficulty)
+	set := nodeSettings{cfg: t.f.merge(file, t.cfg), file: cf, flags: t.f}
+	for _, key := range []string{"network", "difficulty"} {
+		if err := set.cfg.checkKey(key); err != nil {
+			return set, fmt.Errorf("%w (from %s)", err, set.from(key))
+		}
 	}
-	return cfg.params()
+	return set, nil
 }
 
 // openChain opens the data directory (openExisting) and its chain store,
 // for the tools that read a stopped node's chain.
 func (t *toolFlags) openChain() (*datadir.Dir, chain.Params, *store.Store, error) {
-	dir, params, err := t.openExisting()
+	dir, set, err := t.openExisting()
 	if err != nil {
+		return nil, chain.Params{}, nil, err
+	}
+	params, err := set.cfg.params()
+	if err != nil {
+		dir.Close()
 		return nil, chain.Params{}, nil, err
 	}
 	st, err := openToolStore(dir, params)
 	if err != nil {
-		err = storeFault(dir, err, "")
+		if errors.Is(err, store.ErrWrongNetwork) {
+			err = set.wrongNetwork(err)
+		} else {
+			err = storeFault(dir, err, "")
+		}
 		dir.Close()
 		return nil, chain.Params{}, nil, err
 	}
@@ -434,8 +440,6 @@ func (t *toolFlags) openChain() (*datadir.Dir, chain.Params, *store.Store, error
 func openToolStore(dir *datadir.Dir, params chain.Params) (*store.Store, error) {
 	st, err := store.Open(dir.File(datadir.StoreDir), params)
 	switch {
-	case errors.Is(err, store.ErrWrongNetwork):
-		return nil, fmt.Errorf("%w\n  give the --network and --difficulty the chain was made with (those the node runs with)", err)
 	case errors.Is(err, store.ErrLocked):
 		return nil, fmt.Errorf("%w: stop the node that uses %s first", err, dir.Path())
 	}

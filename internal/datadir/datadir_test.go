@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -106,4 +107,33 @@ func TestDefaultPerPort(t *testing.T) {
 	if a == b || a != "/x/node-10000" || c != "/x/default" {
 		t.Fatalf("defaults %s %s %s", a, b, c)
 	}
+}
+
+// TestInUse: InUse sees a held directory and its pid, and a released or
+// missing one as free, creating nothing.
+func TestInUse(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "none")
+	if _, inUse := InUse(missing); inUse {
+		t.Fatal("a missing directory is in use")
+	}
+	if _, err := os.Stat(missing); !os.IsNotExist(err) {
+		t.Fatalf("InUse created %s", missing)
+	}
+	d, err := Open(filepath.Join(t.TempDir(), "node"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, inUse := InUse(d.Path())
+	if !inUse || pid != strconv.Itoa(os.Getpid()) {
+		t.Fatalf("held directory: pid %q in use %v; want %d, true", pid, inUse, os.Getpid())
+	}
+	d.Close()
+	if _, inUse := InUse(d.Path()); inUse {
+		t.Fatal("released directory still in use")
+	}
+	d, err = Open(d.Path()) // InUse left no lock behind
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Close()
 }

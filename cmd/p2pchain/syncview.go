@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/p2p"
+)
+
+// syncView shows the progress of the host's catch-up syncs: in a terminal in
+// the prompt, redrawn in place ("sync 12000/36708 blocks 33%, 2400 blocks/s,
+// 10s left > "), and when a sync ends as one line. Block lines are held back
+// meanwhile (active).
+type syncView struct {
+	con   console
+	out   io.Writer
+	state func() p2p.SyncState // the running sync
+	last  func() p2p.SyncState // the last finished one
+	every time.Duration
+
+	showing atomic.Bool // a sync is shown and its end not printed yet
+}
+
+func newSyncView(con console, h *p2p.Host) *syncView {
+	return &syncView{con: con, out: con.Out(), state: h.Sync, last: h.LastSync, every: 200 * time.Millisecond}
+}
+
+// active reports whether a sync runs or its end is still to be printed.
+func (v *syncView) active() bool { return v.showing.Load() || v.state().Syncing }
+
+func (v *syncView) run(ctx context.Context) {
+	t := time.NewTicker(v.every)
+	defer t.Stop()
+	var cur p2p.SyncState
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		v.step(&cur)
+	}
+}
+
+// step looks at the sync once: cur is the running sync last seen.
+func (v *syncView) step(cur *p2p.SyncState) {
+	s := v.state()
+	if s.Syncing {
+		v.showing.Store(true)
+		*cur = s
+		v.con.SetPrompt(syncPrompt(s))
+		return
+	}
+	if !v.showing.Load() {
+		return
+	}
+	v.con.SetPrompt("")
+	end := v.last()
+	if !end.Started.Equal(cur.Started) {
+		end = *cur // the host moved on: report what was seen
+	}
+	fmt.Fprintln(v.out, syncSummary(end))
+	v.showing.Store(false)
+}
+
+// syncPrompt is a running sync's progress, to show before the prompt.
+func syncPrompt(s p2p.SyncState) string {
+	pct := 0.0
+	if s.Total > 0 {
+		pct = 100 * float64(s.Done) / float64(s.Total)
+	}
+	p := fmt.Sprintf("sync %d/%d blocks %.0f%%, %.0f blocks/s", s.Done, s.Total, pct, s.Rate)
+	if s.Left > 0 {
+		p += fmt.Sprintf(", %s left", max(s.Left, time.Second).Round(time.Second))
+	}
+	return p + " "
+}
+
+// syncSummary is the line that reports a finished sync.
+func syncSummary(s p2p.SyncState) string {
+	took := ""
+	if s.Rate > 0 {
+		took = fmt.Sprintf(" in %s (%.0f blocks/s)", roundDuration(time.Duration(float64(s.Done)/s.Rate*float64(time.Second))), s.Rate)
+	}
+	if s.Result == "" || s.Result == "done" {
+		return fmt.Sprintf("synced %d blocks from %s%s, now at #%d", s.Done, s.Peer, took, s.Height)
+	}
+	return fmt.Sprintf("sync from %s ended (%s) after %d blocks%s, at #%d", s.Peer, s.Result, s.Done, took, s.Height)
+}
