@@ -503,7 +503,10 @@ func (v *attackVictim) validBlocks(ctx context.Context) string {
 		victimHeight = st.Height
 	}
 	sent := 0
-	for end := time.Now().Add(v.d); time.Now().Before(end) && ctx.Err() == nil; {
+	// At least enough blocks for some to become final (attacks 3b and 5
+	// need them), however slow the machine (or the race detector) is.
+	least := int(v.params.MaxReorgDepth) + 4
+	for end := time.Now().Add(v.d); (time.Now().Before(end) || sent < least) && ctx.Err() == nil; {
 		if v.tip().Header.Height >= victimHeight+validLead {
 			poll()
 			continue

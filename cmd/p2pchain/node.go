@@ -171,7 +171,7 @@ func (s nodeSettings) wrongNetwork(err error) error {
 
 // nodeMemoryLimit is the node's soft memory limit unless GOMEMLIMIT sets
 // another.
-const nodeMemoryLimit = 192 << 20
+const nodeMemoryLimit = 160 << 20
 
 func runNode(args []string, stdout, stderr io.Writer) error {
 	flags, f, err := parseNodeFlags(args, stdout)

@@ -75,9 +75,11 @@ type Node struct {
 }
 
 // SigCacheSize is how many verified reading signatures a node remembers
-// (about 100 bytes each): more than the readings of the blocks a sync
-// checks ahead of its lock, and of a full pending set.
-const SigCacheSize = 1 << 17
+// (about 200 bytes each with the map, 13 MB in all): more than the readings
+// of the largest batch a sync checks ahead of its lock (8 MiB of blocks,
+// about 49,000 readings). A signature that fell out is verified again,
+// never trusted.
+const SigCacheSize = 1 << 16
 
 type config struct {
 	log      *slog.Logger
