@@ -29,11 +29,11 @@ import (
 
 // restartBenchVersion names the cached store's shape; change it whenever the
 // store built by buildRestartStore would differ.
-const restartBenchVersion = "v1"
+const restartBenchVersion = "v2"
 
 const (
 	restartBlocks  = 100_000 // main chain
-	restartSide    = 50      // side branch, forking 100 blocks below the tip
+	restartSide    = 4       // side branch, forking 5 blocks below the tip (within the final depth)
 	restartPending = 100     // pending readings
 )
 
@@ -149,7 +149,7 @@ func buildRestartStore(path string) error {
 	}
 
 	// A side branch with less work than the main chain.
-	parent := main[restartBlocks-101]
+	parent := main[restartBlocks-6]
 	for i := 0; i < restartSide; i++ {
 		h := parent.Header.Height + 1
 		rs, err := readings(int(h), 1, "side")
@@ -178,7 +178,7 @@ func buildRestartStore(path string) error {
 }
 
 // BenchmarkRestart measures what a node does at start with a chain of 100k
-// blocks (+50 side blocks, 100 pending readings), warm page cache:
+// blocks (+4 side blocks, 100 pending readings), warm page cache:
 //
 //   - Open: store.Open + Close (the engine opens its files, reads the meta records);
 //   - Load: store.Open + Load + Close (every block read, decoded, hashed and linked);
