@@ -65,6 +65,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "network\t%s (difficulty %d, genesis %s)\n", s.Network, s.Difficulty, short(s.Genesis))
 		fmt.Fprintf(w, "height\t%d\n", s.Height)
 		fmt.Fprintf(w, "tip\t%s (%s)\n", s.Tip, age(s.TipTime))
+		fmt.Fprintf(w, "final\t#%d %s (never leaves the chain)\n", s.FinalizedHeight, short(s.FinalizedHash))
 		fmt.Fprintf(w, "total work\t%s\n", s.TotalWork)
 		fmt.Fprintf(w, "peers\t%d\n", s.Peers)
 		fmt.Fprintf(w, "pending readings\t%d\n", s.Pending)

@@ -475,6 +475,9 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 	st := n.Status()
 	fmt.Fprintf(out, "peer %s\n", h.ID())
 	fmt.Fprintf(out, "height %d, tip %s, work %s\n", st.Height, st.Tip.Short(), st.Work)
+	final, finalHash := n.Final()
+	fmt.Fprintf(out, "final up to height %d (%s): blocks %d deep and %v on this chain never leave it\n",
+		final, finalHash.Short(), n.Params().MaxReorgDepth, n.Params().FinalAge)
 	fmt.Fprintf(out, "peers %d (%d in the block gossip mesh), pending readings %d\n", len(h.Peers()), h.MeshPeers(), n.Pending())
 	if s := h.Sync(); s.Syncing {
 		fmt.Fprintf(out, "syncing from %s: height %d of %d, %s\n", s.Peer, s.Height, s.Target, strings.TrimSpace(syncPrompt(s)))
