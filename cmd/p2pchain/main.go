@@ -5,6 +5,7 @@
 //	p2pchain add 72 --subject alice          add a reading through the running node
 //	p2pchain status | peers | blocks         ask the running node
 //	p2pchain verify --data DIR               check a stopped node's chain offline
+//	p2pchain testnet --nodes 5               run five connected nodes in one process
 //
 // Every command chooses its node the same way (target.go): --data DIR, else
 // $P2PCHAIN_DATA, else -l PORT's default directory; client commands also
@@ -47,6 +48,7 @@ func commands() []command {
 		{"connect", "make the running node connect to a peer: connect MULTIADDR", runConnect},
 		{"stop", "stop the running node and wait until it has stopped", runStop},
 		{"verify", "re-check a data directory's whole chain offline (node stopped)", runVerify},
+		{"testnet", "run N connected nodes in this process, each with its API: testnet --nodes N", runTestnet},
 		{"export", "write the chain as JSON lines, one block per line", runExport},
 		{"import", "load and check a chain exported as JSON lines into a new data directory", runImport},
 		{"version", "print the version", runVersion},

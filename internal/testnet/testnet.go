@@ -36,6 +36,7 @@ type Config struct {
 	RendezvousInterval time.Duration // 0: the p2p default
 	PeerstoreFile      string        // "": none (p2p.WithPeerstoreFile)
 	HostOptions        []p2p.Option  // further options for p2p.New, applied last
+	NodeOptions        []node.Option // further options for node.New, applied last (node.WithStore)
 }
 
 // Start starts a peer, by default listening on random loopback ports.
@@ -72,6 +73,7 @@ func Start(ctx context.Context, cfg Config) (*Peer, error) {
 		hopts = append(hopts, p2p.WithPeerstoreFile(cfg.PeerstoreFile))
 	}
 	hopts = append(hopts, cfg.HostOptions...)
+	nopts = append(nopts, cfg.NodeOptions...)
 	n, err := node.New(cfg.Params, key, nopts...)
 	if err != nil {
 		return nil, err

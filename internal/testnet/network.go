@@ -1,0 +1,316 @@
+package testnet
+
+// A network of durable nodes, as the p2pchain testnet command runs it: each
+// node with its own data directory (identity key and chain store), wired by
+// a topology, optionally under a steady load of readings.
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/store"
+)
+
+// Topology says which nodes of a network dial which. Node i dials only
+// nodes before it, so a network is connected whatever the topology.
+type Topology struct {
+	Kind string // "line", "ring", "random" or "full"
+	K    int    // random: how many earlier nodes each node dials
+}
+
+// ParseTopology reads line, ring, random:K (K at least 1) or full.
+func ParseTopology(s string) (Topology, error) {
+	kind, k, hasK := strings.Cut(s, ":")
+	switch {
+	case (kind == "line" || kind == "ring" || kind == "full") && !hasK:
+		return Topology{Kind: kind}, nil
+	case kind == "random" && hasK:
+		n, err := strconv.Atoi(k)
+		if err != nil || n < 1 {
+			return Topology{}, fmt.Errorf("topology %q: K in random:K is a whole number of at least 1", s)
+		}
+		return Topology{Kind: kind, K: n}, nil
+	}
+	return Topology{}, fmt.Errorf("topology %q: use line, ring, random:K or full", s)
+}
+
+func (t Topology) String() string {
+	if t.Kind == "random" {
+		return "random:" + strconv.Itoa(t.K)
+	}
+	return t.Kind
+}
+
+// Links returns the dials of a network of n nodes: [i, j] means node i
+// dials node j, always j < i. line: each node dials the one before; ring:
+// line, and the last dials the first; random:K: each node dials K distinct
+// earlier nodes drawn by rng (all of them when there are fewer); full:
+// every pair.
+func (t Topology) Links(n int, rng *rand.Rand) [][2]int {
+	var out [][2]int
+	for i := 1; i < n; i++ {
+		switch t.Kind {
+		case "line", "ring":
+			out = append(out, [2]int{i, i - 1})
+		case "full":
+			for j := 0; j < i; j++ {
+				out = append(out, [2]int{i, j})
+			}
+		case "random":
+			for _, j := range rng.Perm(i)[:min(t.K, i)] {
+				out = append(out, [2]int{i, j})
+			}
+		}
+	}
+	if t.Kind == "ring" && n > 2 {
+		out = append(out, [2]int{n - 1, 0})
+	}
+	return out
+}
+
+// NetworkConfig says how to start a network.
+type NetworkConfig struct {
+	Nodes    int
+	Topology Topology
+	Params   chain.Params
+	Dir      string       // node i keeps its data in Dir/node-i (created if need be)
+	Log      *slog.Logger // nil: discard; each node's lines carry node=i
+	Seed     uint64       // seed of the random topology (0: a random one)
+	NoMiner  bool         // do not mine pending readings
+}
+
+// Network is a running network of durable nodes. Peers[i], Dirs[i] and
+// Stores[i] belong to node i.
+type Network struct {
+	Peers  []*Peer
+	Dirs   []*datadir.Dir
+	Stores []*store.Store
+	Links  [][2]int // the dials made (Topology.Links)
+}
+
+// StartNetwork starts cfg.Nodes nodes on random loopback ports, each with
+// its data directory's identity and a durable store, and connects them by
+// cfg.Topology. It does not wait for the links to be up: see WaitPeers.
+// On error it closes what it started.
+func StartNetwork(ctx context.Context, cfg NetworkConfig) (_ *Network, err error) {
+	if cfg.Nodes < 1 {
+		return nil, fmt.Errorf("a network needs at least one node, not %d", cfg.Nodes)
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	net := &Network{}
+	defer func() {
+		if err != nil {
+			net.Close()
+		}
+	}()
+	for i := 0; i < cfg.Nodes; i++ {
+		if err := net.start(ctx, cfg, i, log.With("node", i)); err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	net.Links = cfg.Topology.Links(cfg.Nodes, rand.New(rand.NewPCG(seed, seed)))
+	for _, l := range net.Links {
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := net.Peers[l[0]].Connect(dctx, net.Peers[l[1]])
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("node %d dialing node %d: %w", l[0], l[1], err)
+		}
+	}
+	return net, nil
+}
+
+// start starts node i, the way the node command does: the data directory
+// locked, its identity key, its store loaded into the node.
+func (net *Network) start(ctx context.Context, cfg NetworkConfig, i int, log *slog.Logger) error {
+	dir, err := datadir.Open(filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i)))
+	if err != nil {
+		return err
+	}
+	net.Dirs = append(net.Dirs, dir)
+	key, _, err := dir.Key()
+	if err != nil {
+		return err
+	}
+	st, err := store.Open(dir.File(datadir.StoreDir), cfg.Params, store.WithLogger(log))
+	if err != nil {
+		return err
+	}
+	net.Stores = append(net.Stores, st)
+	s, err := st.Load()
+	if err != nil {
+		return err
+	}
+	p, err := Start(ctx, Config{Params: cfg.Params, Key: key, Log: log, NoMiner: cfg.NoMiner,
+		NodeOptions: []node.Option{node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending})}})
+	if err != nil {
+		return err
+	}
+	net.Peers = append(net.Peers, p)
+	return nil
+}
+
+// Degrees returns how many peers each node has once every link is up.
+func (net *Network) Degrees() []int {
+	d := make([]int, len(net.Peers))
+	seen := map[[2]int]bool{}
+	for _, l := range net.Links {
+		a, b := min(l[0], l[1]), max(l[0], l[1])
+		if !seen[[2]int{a, b}] {
+			seen[[2]int{a, b}] = true
+			d[a]++
+			d[b]++
+		}
+	}
+	return d
+}
+
+// WaitPeers waits until every node is connected to at least the peers its
+// links give it.
+func (net *Network) WaitPeers(ctx context.Context) error {
+	want := net.Degrees()
+	err := WaitFor(ctx, func() bool {
+		for i, p := range net.Peers {
+			if len(p.Host.Peers()) < want[i] {
+				return false
+			}
+		}
+		return true
+	})
+	if err != nil {
+		var desc []string
+		for i, p := range net.Peers {
+			desc = append(desc, fmt.Sprintf("node %d: %d of %d", i, len(p.Host.Peers()), want[i]))
+		}
+		return fmt.Errorf("peers not all connected (%s): %w", strings.Join(desc, ", "), err)
+	}
+	return nil
+}
+
+// Close stops every node at once, then closes their stores and unlocks
+// their directories.
+func (net *Network) Close() error {
+	var wg sync.WaitGroup
+	errs := make([]error, len(net.Peers))
+	for i, p := range net.Peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = p.Close()
+		}()
+	}
+	wg.Wait()
+	for _, s := range net.Stores {
+		errs = append(errs, s.Close())
+	}
+	for _, d := range net.Dirs {
+		errs = append(errs, d.Close())
+	}
+	net.Peers, net.Stores, net.Dirs = nil, nil, nil
+	return errors.Join(errs...)
+}
+
+// Heights returns each node's chain height.
+func (net *Network) Heights() []uint64 {
+	out := make([]uint64, len(net.Peers))
+	for i, p := range net.Peers {
+		out[i] = p.Node.Status().Height
+	}
+	return out
+}
+
+// Load submits readings to a network's nodes in turn at a steady rate.
+type Load struct {
+	net  *Network
+	done chan struct{}
+
+	mu          sync.Mutex
+	submitted   int
+	failed      int
+	lastErr     error
+	confirmed   int
+	unconfirmed []chain.Hash // submitted, not yet seen on node 0's main chain
+}
+
+// LoadStats counts a load's readings so far.
+type LoadStats struct {
+	Submitted int   // accepted by the node they were submitted to
+	Failed    int   // refused (LastErr says why)
+	Confirmed int   // of those submitted, in a block of node 0's main chain
+	LastErr   error // the last refusal
+}
+
+// StartLoad submits perSecond readings a second until ctx ends, round-robin
+// over the nodes through node.Submit (subject "load", heart rates cycling
+// from 60 to 119). Wait for its end with Wait.
+func (net *Network) StartLoad(ctx context.Context, perSecond float64) *Load {
+	l := &Load{net: net, done: make(chan struct{})}
+	go l.run(ctx, perSecond)
+	return l
+}
+
+func (l *Load) run(ctx context.Context, perSecond float64) {
+	defer close(l.done)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	start, sent := time.Now(), 0
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			for due := int(now.Sub(start).Seconds() * perSecond); sent < due; sent++ {
+				p := l.net.Peers[sent%len(l.net.Peers)]
+				r, err := p.Node.Submit("load", 60+sent%60)
+				l.mu.Lock()
+				if err != nil {
+					l.failed++
+					l.lastErr = err
+				} else {
+					l.submitted++
+					l.unconfirmed = append(l.unconfirmed, r.ID())
+				}
+				l.mu.Unlock()
+			}
+		}
+	}
+}
+
+// Wait waits until the load has stopped.
+func (l *Load) Wait() { <-l.done }
+
+// Stats counts the readings so far, looking up on node 0 those not yet
+// confirmed.
+func (l *Load) Stats() LoadStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n0 := l.net.Peers[0].Node
+	left := l.unconfirmed[:0]
+	for _, id := range l.unconfirmed {
+		if info, ok := n0.LocateReading(id); ok && !info.Pending {
+			l.confirmed++
+			continue
+		}
+		left = append(left, id)
+	}
+	l.unconfirmed = left
+	return LoadStats{Submitted: l.submitted, Failed: l.failed, Confirmed: l.confirmed, LastErr: l.lastErr}
+}
