@@ -184,17 +184,20 @@ func TestBrowserSubmitAppearsOnOtherNode(t *testing.T) {
 
 // waitText waits until the element of sel shows text (pages are drawn
 // after their API calls return).
+// waitText waits until sel shows text. The page may re-render between
+// finding the element and reading it (the browser then answers "No node
+// with given id"): such an error is retried like a wrong text.
 func waitText(ctx context.Context, sel, text string) error {
 	var got string
+	var err error
 	for i := 0; i < 100; i++ {
-		var err error
-		if got, err = chromedp.Run(ctx, chromedp.Text(sel)); err != nil {
-			return err
-		}
-		if got == text {
+		if got, err = chromedp.Run(ctx, chromedp.Text(sel)); err == nil && got == text {
 			return nil
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", sel, err)
 	}
 	return fmt.Errorf("%s shows %q, want %q", sel, got, text)
 }
