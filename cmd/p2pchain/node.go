@@ -246,16 +246,13 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go watchSignals(ctx, sigs, cancel,
+	defer stopOnSignals(ctx, cancel,
 		func(s os.Signal) { fmt.Fprintf(out, "%s: stopping (once more to force the exit)\n", s) },
 		func(s os.Signal) {
 			con.Restore()
 			fmt.Fprintf(stderr, "%s again: exiting at once (the store is crash-safe: nothing acknowledged is lost)\n", s)
 			os.Exit(1)
-		})
+		})()
 
 	st, state, err := openStore(dir, params, store.WithLogger(log))
 	if errors.Is(err, store.ErrWrongNetwork) {
@@ -347,6 +344,15 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 // watchSignals stops the node (cancel) at the first SIGINT or SIGTERM, with
 // a note; once the node is stopping, for whatever reason, the next signal
 // forces the exit.
+// stopOnSignals runs watchSignals on SIGINT and SIGTERM until the returned
+// function is called.
+func stopOnSignals(ctx context.Context, cancel func(), note, force func(os.Signal)) (stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go watchSignals(ctx, sigs, cancel, note, force)
+	return func() { signal.Stop(sigs) }
+}
+
 func watchSignals(ctx context.Context, sigs <-chan os.Signal, cancel func(), note, force func(os.Signal)) {
 	select {
 	case s := <-sigs:

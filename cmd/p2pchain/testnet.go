@@ -10,9 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -111,15 +109,12 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	go watchSignals(ctx, sigs, cancel,
+	defer stopOnSignals(ctx, cancel,
 		func(s os.Signal) { fmt.Fprintf(stderr, "%s: stopping the testnet (once more to force the exit)\n", s) },
 		func(s os.Signal) {
 			fmt.Fprintf(stderr, "%s again: exiting at once\n", s)
 			os.Exit(1)
-		})
+		})()
 
 	net, err := testnet.StartNetwork(ctx, testnet.NetworkConfig{Nodes: f.nodes, Topology: f.top, Params: params, Dir: dir, Log: log})
 	if ctx.Err() != nil {

@@ -72,44 +72,32 @@ func (p HashPrefix) Matches(h Hash) bool {
 // known block, O(blocks): an owner with an ordered index of block hashes
 // (package store keeps one) should search that instead.
 func (c *Chain) BlocksWithPrefix(p HashPrefix, limit int) []Hash {
-	var out []Hash
-	for h := range c.index {
-		if len(out) == limit {
-			break
-		}
-		if p.Matches(h) {
-			out = append(out, h)
-		}
-	}
-	return out
+	return withPrefix(c.index, p, limit)
 }
 
 // ReadingsWithPrefix returns up to limit ids of main-chain readings that
-// start with p, in no particular order. It examines every main-chain
-// reading, O(readings); see BlocksWithPrefix.
+// start with p, in no particular order. It examines the reading index,
+// O(readings), which holds every main-chain reading only while the chain
+// has no Archive (Compact drops those of final blocks); see BlocksWithPrefix.
 func (c *Chain) ReadingsWithPrefix(p HashPrefix, limit int) []Hash {
-	var out []Hash
-	for id := range c.readings {
-		if len(out) == limit {
-			break
-		}
-		if p.Matches(id) {
-			out = append(out, id)
-		}
-	}
-	return out
+	return withPrefix(c.readings, p, limit)
 }
 
 // WithPrefix returns up to limit ids of pending readings that start with
 // prefix, in no particular order: O(pending readings).
 func (p *Pool) WithPrefix(prefix HashPrefix, limit int) []Hash {
+	return withPrefix(p.items, prefix, limit)
+}
+
+// withPrefix returns up to limit keys of m that start with p.
+func withPrefix[V any](m map[Hash]V, p HashPrefix, limit int) []Hash {
 	var out []Hash
-	for id := range p.items {
+	for h := range m {
 		if len(out) == limit {
 			break
 		}
-		if prefix.Matches(id) {
-			out = append(out, id)
+		if p.Matches(h) {
+			out = append(out, h)
 		}
 	}
 	return out
