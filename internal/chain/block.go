@@ -4,11 +4,25 @@ import (
 	"encoding/binary"
 )
 
-// Block is a header and the readings it commits to.
+// Block is a header and the readings it commits to. On an authority
+// network a block may also carry membership changes (committed to by the
+// header's Root, see ReadingsRoot) and carries a seal: the commit of the
+// authorities that decided it. The seal is outside the block hash (the
+// authorities sign the hash), so one block may travel with different
+// seals, each of which a node checks before it accepts the block.
 type Block struct {
 	Header   Header
 	Readings []Reading
+	// Changes holds whole membership changes of ChangeSize bytes each, in
+	// the order they apply (package bft decodes them).
+	Changes []byte
+	// Seal is the encoded commit that made the block final (package bft).
+	Seal []byte
 }
+
+// hasTrailer reports whether b's encoding carries the trailer of changes
+// and seal.
+func (b *Block) hasTrailer() bool { return len(b.Changes) > 0 || len(b.Seal) > 0 }
 
 // Hash returns the block hash: the hash of its header.
 func (b *Block) Hash() Hash { return b.Header.Hash() }
@@ -28,11 +42,16 @@ func (b *Block) EncodedSize() int {
 	for i := range b.Readings {
 		n += b.Readings[i].EncodedSize()
 	}
+	if b.hasTrailer() {
+		n += 2 + len(b.Changes) + 4 + len(b.Seal)
+	}
 	return n
 }
 
 // AppendBinary appends the wire encoding of b: the header, the number of
-// readings as a big-endian uint32, then each reading.
+// readings as a big-endian uint32, then each reading; then, only if the
+// block has changes or a seal, the trailer: the number of changes as a
+// uint16, the changes, the seal's length as a uint32 and the seal.
 func (b *Block) AppendBinary(buf []byte) ([]byte, error) {
 	buf = b.Header.AppendBinary(buf)
 	buf = binary.BigEndian.AppendUint32(buf, uint32(len(b.Readings)))
@@ -41,6 +60,15 @@ func (b *Block) AppendBinary(buf []byte) ([]byte, error) {
 		if buf, err = b.Readings[i].AppendBinary(buf); err != nil {
 			return buf, err
 		}
+	}
+	if b.hasTrailer() {
+		if len(b.Changes)%ChangeSize != 0 || len(b.Changes) > MaxChanges*ChangeSize || len(b.Seal) > MaxSealSize {
+			return buf, ruleErr(ErrMalformed, "block: %d bytes of changes and a %d-byte seal", len(b.Changes), len(b.Seal))
+		}
+		buf = binary.BigEndian.AppendUint16(buf, uint16(len(b.Changes)/ChangeSize))
+		buf = append(buf, b.Changes...)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(b.Seal)))
+		buf = append(buf, b.Seal...)
 	}
 	return buf, nil
 }
@@ -82,7 +110,41 @@ func DecodeBlock(data []byte, maxReadings int) (*Block, error) {
 		rest = rest[n:]
 	}
 	if len(rest) != 0 {
-		return nil, ruleErr(ErrMalformed, "block: %d trailing bytes", len(rest))
+		if err := b.decodeTrailer(rest); err != nil {
+			return nil, err
+		}
 	}
 	return b, nil
+}
+
+// decodeTrailer decodes the changes and seal that follow the readings. A
+// trailer with neither is not canonical (the block would encode without it).
+func (b *Block) decodeTrailer(rest []byte) error {
+	if len(rest) < 6 {
+		return ruleErr(ErrMalformed, "block: %d trailing bytes", len(rest))
+	}
+	n := int(binary.BigEndian.Uint16(rest))
+	if n > MaxChanges {
+		return ruleErr(ErrMalformed, "block: %d membership changes, at most %d", n, MaxChanges)
+	}
+	rest = rest[2:]
+	if len(rest) < n*ChangeSize+4 {
+		return ruleErr(ErrMalformed, "block: %d changes cannot fit in %d bytes", n, len(rest))
+	}
+	changes, rest := rest[:n*ChangeSize], rest[n*ChangeSize:]
+	size := binary.BigEndian.Uint32(rest)
+	rest = rest[4:]
+	if size > MaxSealSize || uint64(size) != uint64(len(rest)) {
+		return ruleErr(ErrMalformed, "block: a %d-byte seal in %d bytes (at most %d)", size, len(rest), MaxSealSize)
+	}
+	if n == 0 && size == 0 {
+		return ruleErr(ErrMalformed, "block: empty trailer")
+	}
+	if n > 0 {
+		b.Changes = append([]byte(nil), changes...)
+	}
+	if size > 0 {
+		b.Seal = append([]byte(nil), rest...)
+	}
+	return nil
 }

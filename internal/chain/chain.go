@@ -254,6 +254,11 @@ func (c *Chain) FinalHeight() uint64 { return c.final }
 // blocks final while no block arrives. Side branches that fall below the
 // final height are pruned by the next block Process accepts.
 func (c *Chain) Advance(now time.Time) uint64 {
+	if c.params.Consensus == Authority {
+		// Every block joins an authority chain final (Process).
+		c.final = c.Height()
+		return c.final
+	}
 	d := uint64(c.params.MaxReorgDepth)
 	if c.cp != nil && c.Height() < c.cp.Height {
 		return c.final
@@ -400,6 +405,15 @@ const (
 	// commits to every signature, is), and it cannot displace a tip of
 	// equal work.
 	Restored Flags = 1 << iota
+	// Sealed marks a block of an authority network whose seal the owner
+	// verified (package bft: the commit of the authorities of its height,
+	// and its membership changes against the schedule). On an authority
+	// network Process accepts no other block but restored ones; a sealed
+	// block is final as soon as it joins the chain.
+	Sealed
+	// Check runs every rule and adds nothing: an authority judges a
+	// proposed block (which has no seal yet) on the tip with it.
+	Check
 )
 
 // Process is the one entry point for a block: it checks every rule, in the
@@ -428,6 +442,13 @@ func (c *Chain) Process(b *Block, now time.Time, flags Flags) (*Update, error) {
 	// Rule 8: no reading already in an ancestor.
 	if err := c.checkAncestry(parent, ids); err != nil {
 		return nil, err
+	}
+	if flags&Check != 0 {
+		return &Update{Hash: hash, Height: b.Header.Height}, nil
+	}
+	// Rule 9, authority networks: the owner verified the seal.
+	if c.params.Consensus == Authority && flags&(Sealed|Restored) == 0 {
+		return nil, ruleErr(ErrBadSeal, "block %s at height %d has no verified seal", hash.Short(), b.Header.Height)
 	}
 	return c.insert(b, hash, ids, parent, now, flags&Restored != 0)
 }

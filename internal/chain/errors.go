@@ -36,6 +36,7 @@ const (
 	ErrForkTooDeep                           // block would replace a final block (see Params.MaxReorgDepth)
 	ErrTooManyForks                          // side branches at their cap and this one has the least work
 	ErrCheckpoint                            // block conflicts with the node's checkpoint
+	ErrBadSeal                               // authority network: missing, malformed or unverified seal or membership changes; proof of work: a seal at all
 )
 
 var codeNames = map[ErrorCode]string{
@@ -63,6 +64,7 @@ var codeNames = map[ErrorCode]string{
 	ErrForkTooDeep:      "fork below the final depth",
 	ErrTooManyForks:     "too many side branches",
 	ErrCheckpoint:       "checkpoint mismatch",
+	ErrBadSeal:          "bad seal",
 }
 
 // String returns a short lower-case name of the code, stable for metrics labels.

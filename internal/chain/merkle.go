@@ -40,9 +40,18 @@ func (b *Block) leaves(ids []Hash) []Hash {
 // Leaves returns the Merkle leaves of b's readings, in block order.
 func (b *Block) Leaves() []Hash { return b.leaves(b.ReadingIDs()) }
 
-// ReadingsRoot returns the Merkle root of b's readings: the value its
-// header's Root must hold.
-func (b *Block) ReadingsRoot() Hash { return MerkleRoot(b.Leaves()) }
+// ReadingsRoot returns the value b's header's Root must hold: the Merkle
+// root of its readings or, when the block carries membership changes,
+// SHA-256(0x02 || that Merkle root || the changes).
+func (b *Block) ReadingsRoot() Hash { return bodyRoot(MerkleRoot(b.Leaves()), b.Changes) }
+
+// bodyRoot binds membership changes, if any, to the readings' Merkle root.
+func bodyRoot(readings Hash, changes []byte) Hash {
+	if len(changes) == 0 {
+		return readings
+	}
+	return taggedHash("\x02", readings[:], changes)
+}
 
 // MerkleRoot returns the root of the tree over leaves (see LeafHash).
 func MerkleRoot(leaves []Hash) Hash {

@@ -46,7 +46,55 @@ type Params struct {
 	// that mines many blocks a second split for good over a partition of
 	// a second; with the age, partitions shorter than FinalAge heal.
 	FinalAge time.Duration
+	// Consensus is how the network agrees on blocks: ProofOfWork (the
+	// default, open to anyone) or Authority (a known set of signers whose
+	// votes make each block final; see package bft and docs/PROTOCOL.md).
+	Consensus Consensus
+	// Commitment is, on an authority network, the hash of the consensus
+	// parameters the chain does not interpret itself (the authority set,
+	// the block interval, the timeouts: see package netfile). The genesis
+	// block commits to it, so nodes with different network files refuse
+	// each other at the handshake. Zero on a proof-of-work network.
+	Commitment Hash
 }
+
+// Consensus is the kind of agreement a network runs.
+type Consensus uint8
+
+// The kinds of consensus.
+const (
+	// ProofOfWork: anyone mines; the chain with the most work wins and a
+	// block is final by depth and age (Params.MaxReorgDepth, FinalAge).
+	ProofOfWork Consensus = 0
+	// Authority: a known set of authorities proposes blocks in turn and
+	// votes on each; a block joins a chain only with its seal, the
+	// commit of more than two thirds of them, and is final at once.
+	// Blocks carry no proof of work (Difficulty 0).
+	Authority Consensus = 1
+)
+
+// String returns "pow" or "authority", the names the API and network files use.
+func (c Consensus) String() string {
+	switch c {
+	case ProofOfWork:
+		return "pow"
+	case Authority:
+		return "authority"
+	}
+	return fmt.Sprintf("consensus(%d)", uint8(c))
+}
+
+// Limits of the block trailer that authority networks use (see Block).
+const (
+	// ChangeSize is the size of one encoded membership change (package
+	// bft decodes it): op (1), height (8), key (32).
+	ChangeSize = 1 + 8 + 32
+	// MaxChanges is the most membership changes one block may carry.
+	MaxChanges = 16
+	// MaxSealSize is the largest seal: a commit of 256 authorities
+	// (bft.MaxMessageSize).
+	MaxSealSize = 47 + 66*256
+)
 
 // Finality defaults: a block is final once it has at least 6 blocks on top
 // of it and has been on the node's main chain for a minute. docs/PROTOCOL.md
@@ -97,30 +145,49 @@ func (p Params) Validate() error {
 		return fmt.Errorf("max reorganisation depth %d must be between 1 and %d", p.MaxReorgDepth, MaxDepthLimit)
 	case p.FinalAge < 0 || p.FinalAge > 24*time.Hour:
 		return errors.New("final age must be between 0 and 24h")
+	case p.Consensus != ProofOfWork && p.Consensus != Authority:
+		return fmt.Errorf("unknown consensus %d", p.Consensus)
+	case p.Consensus == Authority && p.Difficulty != 0:
+		return errors.New("an authority network has no proof of work: difficulty must be 0")
+	case p.Consensus == Authority && p.Commitment.IsZero():
+		return errors.New("an authority network needs the commitment to its authority set (see package netfile)")
+	case p.Consensus == ProofOfWork && !p.Commitment.IsZero():
+		return errors.New("a proof-of-work network has no consensus commitment")
 	}
 	return nil
 }
 
 // MaxBlockSize is the largest encoded block these parameters allow.
 func (p Params) MaxBlockSize() int {
-	return HeaderSize + 4 + p.MaxReadings*MaxReadingSize
+	n := HeaderSize + 4 + p.MaxReadings*MaxReadingSize
+	if p.Consensus == Authority {
+		n += 2 + MaxChanges*ChangeSize + 4 + MaxSealSize
+	}
+	return n
 }
 
 // Genesis returns the network's genesis block. Its header holds the
 // difficulty and genesis time, and its parent field a tagged hash of the
 // other parameters (max readings, max future drift, max reorganisation
-// depth, final age, name), so nodes that differ in any parameter have different genesis
-// blocks and refuse each other at the handshake. It needs no proof of work.
+// depth, final age, name and, on an authority network, the consensus kind
+// and the commitment to its authority set), so nodes that differ in any
+// parameter have different genesis blocks and refuse each other at the
+// handshake. It needs no proof of work.
 func (p Params) Genesis() *Block {
 	var rules [24]byte
 	binary.BigEndian.PutUint32(rules[0:], uint32(p.MaxReadings))
 	binary.BigEndian.PutUint64(rules[4:], uint64(p.MaxFutureDrift.Milliseconds()))
 	binary.BigEndian.PutUint32(rules[12:], p.MaxReorgDepth)
 	binary.BigEndian.PutUint64(rules[16:], uint64(p.FinalAge.Milliseconds()))
+	parent := taggedHash("p2pchain/genesis/v2", rules[:], []byte(p.Name))
+	if p.Consensus != ProofOfWork {
+		// Proof-of-work genesis blocks stay what they were.
+		parent = taggedHash("p2pchain/genesis/v2", rules[:], []byte{byte(p.Consensus)}, p.Commitment[:], []byte(p.Name))
+	}
 	return &Block{Header: Header{
 		Version:    HeaderVersion,
 		Height:     0,
-		Parent:     taggedHash("p2pchain/genesis/v2", rules[:], []byte(p.Name)),
+		Parent:     parent,
 		Time:       p.GenesisTime,
 		Root:       MerkleRoot(nil),
 		Difficulty: p.Difficulty,

@@ -558,7 +558,7 @@ func TestParamsValidate(t *testing.T) {
 
 func TestErrorCodes(t *testing.T) {
 	names := map[string]bool{}
-	for c := chain.ErrMalformed; c <= chain.ErrCheckpoint; c++ {
+	for c := chain.ErrMalformed; c <= chain.ErrBadSeal; c++ {
 		s := c.String()
 		if s == "" || strings.HasPrefix(s, "ErrorCode(") || names[s] {
 			t.Errorf("code %d has name %q (empty, missing or repeated)", int(c), s)
@@ -588,8 +588,8 @@ func TestErrorCodes(t *testing.T) {
 	if s := chain.ErrorCode(99).String(); s != "ErrorCode(99)" {
 		t.Errorf("unknown code: %q", s)
 	}
-	if next := chain.ErrCheckpoint + 1; next.String() != fmt.Sprintf("ErrorCode(%d)", int(next)) {
-		t.Error("a code after ErrCheckpoint has a name: extend the loop above")
+	if next := chain.ErrBadSeal + 1; next.String() != fmt.Sprintf("ErrorCode(%d)", int(next)) {
+		t.Error("a code after ErrBadSeal has a name: extend the loop above")
 	}
 	if len(notPeerFault) != 8 {
 		t.Fatal("notPeerFault table edited without the tests")

@@ -1,13 +1,18 @@
 package node
 
-import "github.com/p2pchain/p2pchain/internal/chain"
+import (
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
 
 // EventKind tells events apart.
 type EventKind int
 
 // Event kinds.
 const (
-	EventTip EventKind = iota + 1 // the main chain changed
+	EventTip   EventKind = iota + 1 // the main chain changed
+	EventFinal                      // the final height rose
 )
 
 // Event reports a change of the node's state to subscribers.
@@ -16,6 +21,12 @@ type Event struct {
 	Update *chain.Update // what changed (shared: do not modify)
 	Height uint64        // tip height after the change
 	Tip    chain.Hash    // tip hash after the change
+	// EventFinal: the new final height and hash, and for each reading
+	// submitted at this node that became final with them, the time from
+	// its submission to now.
+	Final     uint64
+	FinalHash chain.Hash
+	Latencies []time.Duration
 }
 
 // Subscribe returns a channel of events and a function to stop them. A

@@ -88,6 +88,7 @@ type config struct {
 	store    Store
 	state    State
 	cp       *chain.Checkpoint
+	auth     *Authority
 }
 
 // Option configures a Node.
@@ -325,6 +326,7 @@ type ReadingStatus struct {
 	Reading chain.Reading
 	Pending bool
 	Height  uint64 // when not pending
+	Final   bool   // its block is final (see chain.Chain.FinalHeight)
 }
 
 // FindReading looks a reading up in the main chain and the pending set.
@@ -332,7 +334,8 @@ func (n *Node) FindReading(id chain.Hash) (ReadingStatus, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if r, b, ok := n.chain.FindReading(id); ok {
-		return ReadingStatus{Reading: r, Height: b.Header.Height}, true
+		n.chain.Advance(n.now())
+		return ReadingStatus{Reading: r, Height: b.Header.Height, Final: b.Header.Height <= n.chain.FinalHeight()}, true
 	}
 	if r, ok := n.pool.Get(id); ok {
 		return ReadingStatus{Reading: r, Pending: true}, true
