@@ -1,11 +1,27 @@
 package node
 
 import (
+	"context"
+	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/bft"
+	"github.com/p2pchain/p2pchain/internal/chain"
 )
+
+// An authority network (chain.Authority) replaces mining by the consensus
+// of package bft: the node's consensus loop (runAuthority) owns a
+// bft.Machine, feeds it the consensus messages peers send (HandleConsensus)
+// and does what each bft.Update says: persist the machine's state before
+// its messages leave, judge proposed blocks on the tip, build a block when
+// it is this node's turn, send messages (a proposal travels with its
+// block), and apply the decided block with its commit as seal. Every
+// block, decided here or received from a peer, joins the chain through the
+// one path for blocks (process), which checks its seal against the
+// authority set of its height (bft.CheckSeal) before the chain's rules;
+// the chain then holds it final at once.
 
 // Authority configures a node on an authority network (package netfile
 // reads it from the network file).
@@ -35,18 +51,596 @@ type ConsensusInfo struct {
 	Approved    []bft.Change // membership changes this node's operator approved, not yet in a block
 }
 
+// Limits of the consensus owner.
+const (
+	// maxCandidates bounds the proposed blocks kept for the height being
+	// decided: one per accepted proposal, and a proposer signs one per round.
+	maxCandidates = 16
+	// consensusQueue is how many peer messages wait for the consensus
+	// loop; past it a message is ignored (not a fault: gossip resends).
+	consensusQueue = 1024
+	// maxApproved bounds the membership changes an operator approves ahead.
+	maxApproved = bft.MaxAuthorities
+	// maxEvidence bounds the evidence kept in memory.
+	maxEvidence = 1024
+	// maxSubmitted bounds the readings whose submission time the node keeps
+	// to report their time to finality.
+	maxSubmitted = 1 << 16
+	// rebroadcastAge is how long a pending reading waits before a follower
+	// sends it again (gossip may have lost it; peers drop repeats for two
+	// minutes, so this only helps after a loss).
+	rebroadcastAge = 5 * time.Second
+)
+
+// errConsensusBusy: the consensus loop is not taking messages (not a fault).
+var errConsensusBusy = errors.New("consensus: busy, message ignored")
+
+var errNotAuthority = errors.New("this network has no authorities: membership changes need an authority network (p2pchain network new)")
+
+// consensus is the state of an authority network's node that the
+// consensus loop owns, and what it shares under Node.mu.
+type consensus struct {
+	net  chain.Hash
+	auth Authority
+	m    *bft.Machine // the loop's only
+	in   chan consensusInput
+
+	// The loop's own.
+	height    uint64                      // the height the machine decides, or will: the tip's + 1
+	started   bool                        // the machine runs height
+	lastBlock time.Time                   // when the tip was applied: the block interval counts from it
+	cands     map[chain.Hash]*chain.Block // blocks proposed at height
+	want      map[chain.Hash]bool         // blocks the machine asked to judge that we do not hold
+	deadline  time.Time
+
+	// Guarded by Node.mu.
+	sched    *bft.Schedule
+	approved []bft.Change
+	evidence []*bft.Evidence
+	info     ConsensusInfo
+}
+
+type consensusInput struct {
+	msg   bft.Message
+	block *chain.Block // with a proposal, if it came with one
+	reply chan error
+}
+
+func newConsensus(p chain.Params, a Authority, key ed25519.PrivateKey) (*consensus, error) {
+	if p.Consensus != chain.Authority {
+		return nil, errors.New("node: authority settings on a proof-of-work network")
+	}
+	if a.Set == nil {
+		return nil, errors.New("node: an authority network needs its authority set")
+	}
+	if a.Interval <= 0 {
+		a.Interval = 5 * time.Second
+	}
+	if a.Timeouts == (bft.Timeouts{}) {
+		a.Timeouts = bft.DefaultTimeouts()
+	}
+	net := p.Genesis().Hash()
+	c := &consensus{
+		net: net, auth: a,
+		m:     bft.NewMachine(bft.Config{Network: net, Key: key, Timeouts: a.Timeouts}),
+		in:    make(chan consensusInput, consensusQueue),
+		sched: bft.NewSchedule(a.Set),
+		cands: map[chain.Hash]*chain.Block{}, want: map[chain.Hash]bool{},
+	}
+	c.info = ConsensusInfo{Kind: p.Consensus.String(), Self: -1}
+	return c, nil
+}
+
 // Consensus returns the consensus state of the node's network.
 func (n *Node) Consensus() ConsensusInfo {
-	return ConsensusInfo{Kind: n.params.Consensus.String(), Self: -1}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cons == nil {
+		return ConsensusInfo{Kind: n.params.Consensus.String(), Self: -1}
+	}
+	info := n.cons.info
+	info.Evidence = append([]*bft.Evidence(nil), n.cons.evidence...)
+	info.Approved = append([]bft.Change(nil), n.cons.approved...)
+	return info
+}
+
+// AuthoritySet returns the authority set of a height (nil on a
+// proof-of-work network).
+func (n *Node) AuthoritySet(height uint64) *bft.Set {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cons == nil {
+		return nil
+	}
+	return n.cons.sched.SetAt(height)
 }
 
 // Approve records that this node's operator approves a membership change:
 // an authority proposes the changes it approves and prevotes only for
 // blocks whose changes it approves, so a change takes effect once more
-// than two thirds of the authorities approved it. It fails on a
-// proof-of-work network and for a change the current schedule refuses.
+// than two thirds of the authorities approved it. A change with Height 0
+// takes effect at the height after the block that carries it. It fails
+// on a proof-of-work network and for a change the current schedule
+// refuses.
 func (n *Node) Approve(c bft.Change) error {
-	return errNotAuthority
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cons == nil {
+		return errNotAuthority
+	}
+	at := n.chain.Height() + 1
+	probe := c
+	if probe.Height == 0 {
+		probe.Height = at + 1
+	}
+	if err := n.cons.sched.Check(at, probe); err != nil {
+		return fmt.Errorf("change refused: %w", err)
+	}
+	for _, a := range n.cons.approved {
+		if a.Op == c.Op && a.Key == c.Key {
+			return fmt.Errorf("change refused: %s of %s is already approved", opName(c.Op), c.Key.String()[:10])
+		}
+	}
+	if len(n.cons.approved) >= maxApproved {
+		return fmt.Errorf("change refused: %d changes already wait for a block", maxApproved)
+	}
+	n.cons.approved = append(n.cons.approved, c)
+	n.signalLocked()
+	return nil
 }
 
-var errNotAuthority = errors.New("this network has no authorities: membership changes need an authority network (p2pchain network new)")
+func opName(op bft.Op) string {
+	if op == bft.OpRemove {
+		return "removal"
+	}
+	return "addition"
+}
+
+// approvesLocked reports whether this node's operator approved every
+// change. n.mu must be held.
+func (c *consensus) approvesLocked(changes []bft.Change) bool {
+	for _, ch := range changes {
+		ok := false
+		for _, a := range c.approved {
+			if a.Op == ch.Op && a.Key == ch.Key && (a.Height == 0 || a.Height == ch.Height) {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// checkSealLocked checks the seal and changes of a block on an authority
+// network against the schedule as of the tip (bft.CheckSeal), returning
+// the changes to apply when it joins. A failure is a chain.ErrBadSeal.
+// n.mu must be held.
+func (n *Node) checkSealLocked(b *chain.Block) ([]bft.Change, error) {
+	_, changes, err := bft.CheckSeal(n.cons.net, n.cons.sched, b)
+	if err != nil {
+		return nil, &chain.RuleError{Code: chain.ErrBadSeal, Detail: fmt.Sprintf("block %s at height %d: %v", b.Hash().Short(), b.Header.Height, err)}
+	}
+	return changes, nil
+}
+
+// connectedLocked applies the changes of a block that joined the chain
+// and forgets the approvals they used. n.mu must be held.
+func (n *Node) connectedLocked(b *chain.Block, changes []bft.Change) {
+	if len(changes) == 0 {
+		return
+	}
+	_ = n.cons.sched.Apply(b.Header.Height, changes...) // checked by checkSealLocked
+	kept := n.cons.approved[:0]
+	for _, a := range n.cons.approved {
+		used := false
+		for _, ch := range changes {
+			used = used || (a.Op == ch.Op && a.Key == ch.Key)
+		}
+		if !used {
+			kept = append(kept, a)
+		}
+	}
+	n.cons.approved = kept
+	n.log.Info("authority set changes", "height", b.Header.Height, "changes", len(changes))
+}
+
+// HandleConsensus takes a consensus message from a peer: a bft message,
+// for a proposal followed by the proposed block's encoding. It returns nil
+// when the message was accepted (new, verified: worth relaying), an error
+// for which bft.IsPeerFault or chain.IsPeerFault is true when the sender
+// broke the protocol, and another error when the message is merely of no
+// use (old, duplicate, or the node is busy). Cheap checks come first: the
+// encoding, then the proposer's signature, and only then the block's
+// reading signatures (into the shared cache, outside every lock).
+func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
+	c := n.cons
+	if c == nil {
+		return errNotAuthority
+	}
+	if len(data) == 0 {
+		return &bft.RuleError{Code: bft.ErrMalformed, Detail: "empty consensus message"}
+	}
+	size := len(data)
+	if bft.Kind(data[0]) == bft.KindProposal && size > bft.ProposalSize {
+		size = bft.ProposalSize
+	}
+	msg, err := bft.DecodeMessage(data[:size])
+	if err != nil {
+		return err
+	}
+	var blk *chain.Block
+	if p, ok := msg.(*bft.Proposal); ok && size < len(data) {
+		blk, err = chain.DecodeBlock(data[size:], n.params.MaxReadings)
+		if err != nil {
+			return err
+		}
+		if blk.Hash() != p.Hash || len(blk.Seal) > 0 {
+			return &bft.RuleError{Code: bft.ErrMalformed, Detail: "a proposal with another block, or a sealed one"}
+		}
+		n.mu.Lock()
+		set := c.sched.SetAt(p.Height)
+		n.mu.Unlock()
+		if err := p.Verify(c.net, set); err != nil {
+			return err
+		}
+		n.verifySignatures([]*chain.Block{blk}, []bool{true})
+	}
+	in := consensusInput{msg: msg, block: blk, reply: make(chan error, 1)}
+	select {
+	case c.in <- in:
+	default:
+		return errConsensusBusy
+	}
+	select {
+	case err := <-in.reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.dead:
+		return n.Err()
+	}
+}
+
+// ReceiveReading takes a reading gossiped by a peer into the pending set
+// (authority networks: readings travel to the proposers). Known readings
+// give chain.ErrKnownReading.
+func (n *Node) ReceiveReading(r chain.Reading) error {
+	if n.cons == nil {
+		return errNotAuthority
+	}
+	return n.addReading(r, false)
+}
+
+// runAuthority is the consensus loop of an authority network: it runs
+// until ctx ends or the node fails.
+func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
+	c := n.cons
+	if err := n.resumeConsensus(ctx, b); err != nil {
+		return err
+	}
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	rebroadcast := time.NewTicker(rebroadcastAge)
+	defer rebroadcast.Stop()
+	for {
+		now := n.now()
+		n.mu.Lock()
+		changed := n.changed
+		tip := n.chain.Height()
+		busy := n.pool.Len() > 0 || len(c.approved) > 0
+		n.mu.Unlock()
+		if tip+1 > c.height {
+			// The chain moved on: our decision applied, or blocks from peers.
+			c.height, c.started, c.lastBlock = tip+1, false, now
+			clear(c.cands)
+			clear(c.want)
+		}
+		if !c.started && (busy || !now.Before(c.lastBlock.Add(c.auth.Interval)) || !n.authorityAt(c.height)) {
+			n.startHeight(ctx, b, now)
+		}
+		wake := c.deadline
+		if !c.started {
+			wake = c.lastBlock.Add(c.auth.Interval)
+		}
+		if wake.IsZero() {
+			wake = now.Add(time.Hour)
+		}
+		timer.Reset(max(wake.Sub(n.now()), time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-n.dead:
+			return n.Err()
+		case in := <-c.in:
+			n.receive(ctx, b, in)
+		case <-timer.C:
+			if c.started {
+				n.handle(ctx, b, c.m.Tick(n.now()))
+			}
+		case <-rebroadcast.C:
+			n.rebroadcast(ctx, b)
+		case <-changed:
+		}
+	}
+}
+
+// authorityAt reports whether this node is an authority at height.
+func (n *Node) authorityAt(height uint64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.cons.sched.SetAt(height).Index(bft.KeyOf(n.key))
+	return ok
+}
+
+// resumeConsensus starts the machine after a restart: from the state this
+// authority persisted if it is of the height after the tip (it then signs
+// nothing that contradicts what it signed before the restart), else fresh.
+func (n *Node) resumeConsensus(ctx context.Context, b Broadcaster) error {
+	c := n.cons
+	n.mu.Lock()
+	tip := n.chain.Height()
+	set := c.sched.SetAt(tip + 1)
+	n.mu.Unlock()
+	c.height, c.lastBlock = tip+1, n.now()
+	if n.store == nil {
+		return nil
+	}
+	raw, err := n.store.Consensus()
+	if err != nil {
+		return fmt.Errorf("read the consensus state: %w", err)
+	}
+	if raw == nil {
+		return nil
+	}
+	var st bft.State
+	if err := st.UnmarshalBinary(raw); err != nil {
+		return fmt.Errorf("the stored consensus state is damaged (%w); an authority that restarts without it may sign twice: "+
+			"run `p2pchain verify`, and restore the data directory from a backup or remove this node from the authority set", err)
+	}
+	if st.Height != c.height {
+		return nil // a height already decided
+	}
+	c.started = true
+	n.handle(ctx, b, c.m.Resume(st, set, n.now()))
+	n.log.Info("consensus resumed", "height", st.Height, "round", st.Round, "step", st.Step.String())
+	return nil
+}
+
+// startHeight starts the machine at c.height.
+func (n *Node) startHeight(ctx context.Context, b Broadcaster, now time.Time) {
+	c := n.cons
+	n.mu.Lock()
+	set := c.sched.SetAt(c.height)
+	n.mu.Unlock()
+	c.started = true
+	n.handle(ctx, b, c.m.Start(c.height, set, now))
+}
+
+// receive gives a peer's message to the machine and answers its sender.
+func (n *Node) receive(ctx context.Context, b Broadcaster, in consensusInput) {
+	c := n.cons
+	h, _ := in.msg.At()
+	if h == c.height && !c.started {
+		n.startHeight(ctx, b, n.now()) // a peer started the height: join it
+	}
+	u, err := c.m.Receive(in.msg, n.now())
+	in.reply <- err
+	if err == nil && in.block != nil && h == c.height && len(c.cands) < maxCandidates {
+		hash := in.block.Hash()
+		if _, ok := c.cands[hash]; !ok {
+			c.cands[hash] = in.block
+			if c.want[hash] {
+				delete(c.want, hash)
+				u.Validate = append(u.Validate, hash)
+			}
+		}
+	}
+	n.handle(ctx, b, u)
+}
+
+// handle does what an Update says, in its order, and what the machine
+// says in return, until nothing is left.
+func (n *Node) handle(ctx context.Context, b Broadcaster, u bft.Update) {
+	c := n.cons
+	for todo := []bft.Update{u}; len(todo) > 0; {
+		u, todo = todo[0], todo[1:]
+		if u.State != nil && n.store != nil {
+			// Durable before the messages of the same step leave.
+			if err := n.store.SaveConsensus(u.State.AppendBinary(nil)); err != nil {
+				n.mu.Lock()
+				_ = n.failLocked(fmt.Errorf("save the consensus state: %w", err))
+				n.mu.Unlock()
+				return
+			}
+		}
+		for _, h := range u.Validate {
+			if blk, ok := c.cands[h]; ok {
+				todo = append(todo, c.m.Validated(h, n.judge(blk), n.now()))
+			} else if len(c.want) < maxCandidates {
+				c.want[h] = true
+			}
+		}
+		for _, msg := range u.Messages {
+			n.send(ctx, b, msg)
+		}
+		if len(u.Evidence) > 0 {
+			n.recordEvidence(u.Evidence)
+		}
+		if u.NeedBlock {
+			if blk := n.buildBlock(); blk != nil {
+				c.cands[blk.Hash()] = blk
+				todo = append(todo, c.m.Propose(c.height, blk.Hash(), n.now()))
+			}
+		}
+		if u.Commit != nil {
+			n.decided(ctx, b, u.Commit)
+		}
+		c.deadline = u.Deadline
+	}
+	n.mu.Lock()
+	c.info.Height, c.info.Round, c.info.Step = c.m.Height(), c.m.Round(), c.m.Step().String()
+	if set := c.m.Set(); set != nil {
+		c.info.Authorities = set.Keys()
+	}
+	c.info.Self = c.m.Index()
+	n.mu.Unlock()
+}
+
+// send gives a message to the peers; a proposal goes with its block.
+func (n *Node) send(ctx context.Context, b Broadcaster, msg bft.Message) {
+	if b == nil {
+		return
+	}
+	var data []byte
+	switch x := msg.(type) {
+	case *bft.Proposal:
+		data = x.AppendBinary(nil)
+		if blk, ok := n.cons.cands[x.Hash]; ok {
+			var err error
+			if data, err = blk.AppendBinary(data); err != nil {
+				return
+			}
+		}
+	case *bft.Vote:
+		data = x.AppendBinary(nil)
+	case *bft.Commit:
+		data = x.AppendBinary(nil)
+	default:
+		return
+	}
+	if err := b.BroadcastConsensus(ctx, data); err != nil && ctx.Err() == nil {
+		n.log.Debug("send consensus message", "kind", msg.Kind().String(), "err", err)
+	}
+}
+
+// judge reports whether a proposed block is valid on the tip: the chain's
+// rules (chain.Check), its membership changes against the schedule and,
+// when this node is an authority, approved by its operator.
+func (n *Node) judge(blk *chain.Block) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if blk.Header.Parent != n.chain.TipHash() {
+		return false
+	}
+	if _, err := n.chain.Process(blk, n.now(), chain.Check); err != nil {
+		n.log.Debug("proposed block refused", "height", blk.Header.Height, "err", err)
+		return false
+	}
+	changes, err := bft.DecodeChanges(blk.Changes)
+	if err == nil {
+		err = n.cons.sched.Check(blk.Header.Height, changes...)
+	}
+	if err != nil {
+		n.log.Debug("proposed block's membership changes refused", "height", blk.Header.Height, "err", err)
+		return false
+	}
+	if _, self := n.cons.sched.SetAt(blk.Header.Height).Index(bft.KeyOf(n.key)); self && !n.cons.approvesLocked(changes) {
+		n.log.Info("proposed block carries a membership change this node's operator has not approved: voting nil",
+			"height", blk.Header.Height)
+		return false
+	}
+	return true
+}
+
+// buildBlock makes this authority's proposal: the pending readings and the
+// approved membership changes the schedule accepts, on the tip.
+func (n *Node) buildBlock() *chain.Block {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.chain.Height()+1 != n.cons.height {
+		return nil
+	}
+	blk := n.chain.NewBlock(n.pool.Take(n.params.MaxReadings), n.now())
+	var changes []bft.Change
+	for _, a := range n.cons.approved {
+		if len(changes) == chain.MaxChanges {
+			break
+		}
+		ch := a
+		if ch.Height == 0 {
+			ch.Height = blk.Header.Height + 1
+		}
+		if n.cons.sched.Check(blk.Header.Height, append(changes, ch)...) == nil {
+			changes = append(changes, ch)
+		}
+	}
+	if len(changes) > 0 {
+		blk.Changes = bft.EncodeChanges(changes)
+		blk.Header.Root = blk.ReadingsRoot()
+	}
+	return blk
+}
+
+// decided applies the block of a commit, sealed with it, and relays it.
+func (n *Node) decided(ctx context.Context, b Broadcaster, cm *bft.Commit) {
+	c := n.cons
+	n.mu.Lock()
+	c.info.Decided++
+	c.info.Rounds += uint64(cm.Round)
+	if cm.Round > 0 {
+		c.info.MissedTurns++
+	}
+	n.mu.Unlock()
+	blk, ok := c.cands[cm.Hash]
+	if !ok {
+		n.log.Info("decided a block this node does not hold; it comes by gossip or sync", "height", cm.Height, "block", cm.Hash.Short())
+		return
+	}
+	sealed := *blk
+	sealed.Seal = cm.AppendBinary(nil)
+	err := n.AddBlock(ctx, &sealed)
+	if err != nil && !errors.Is(err, chain.ErrDuplicateBlock) {
+		n.log.Warn("decided block not accepted", "height", cm.Height, "err", err)
+		return
+	}
+	if b != nil && err == nil {
+		if err := b.BroadcastBlock(ctx, &sealed); err != nil && ctx.Err() == nil {
+			n.log.Debug("relay decided block", "height", cm.Height, "err", err)
+		}
+	}
+}
+
+// recordEvidence keeps evidence of equivocating authorities, in memory
+// and in the store.
+func (n *Node) recordEvidence(evs []*bft.Evidence) {
+	n.mu.Lock()
+	for _, ev := range evs {
+		if len(n.cons.evidence) < maxEvidence {
+			n.cons.evidence = append(n.cons.evidence, ev)
+		}
+		n.log.Warn("an authority signed contradicting messages", "height", ev.Height(),
+			"authority", ev.Offender(n.cons.sched.SetAt(ev.Height())))
+	}
+	n.mu.Unlock()
+	if n.store == nil {
+		return
+	}
+	for _, ev := range evs {
+		if err := n.store.AddEvidence(ev.AppendBinary(nil)); err != nil {
+			n.log.Warn("store evidence", "err", err)
+		}
+	}
+}
+
+// rebroadcast sends again the readings that have waited long in the pending
+// set, for a follower whose first send was lost.
+func (n *Node) rebroadcast(ctx context.Context, b Broadcaster) {
+	if b == nil {
+		return
+	}
+	n.mu.Lock()
+	var old []chain.Reading
+	cutoff := n.now().Add(-rebroadcastAge)
+	for _, r := range n.pool.Take(256) {
+		if t, ok := n.submitted[r.ID()]; !ok || t.Before(cutoff) {
+			old = append(old, r)
+		}
+	}
+	n.mu.Unlock()
+	for _, r := range old {
+		_ = b.BroadcastReading(ctx, r)
+	}
+}

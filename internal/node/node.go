@@ -13,12 +13,17 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
 
-// Broadcaster relays a block the node has accepted to its peers.
+// Broadcaster relays to the node's peers a block the node has accepted and,
+// on an authority network, its consensus messages and the readings
+// submitted to it (which must reach the proposers).
 type Broadcaster interface {
 	BroadcastBlock(ctx context.Context, b *chain.Block) error
+	BroadcastConsensus(ctx context.Context, msg []byte) error
+	BroadcastReading(ctx context.Context, r chain.Reading) error
 }
 
 // Store is the node's durable copy of its chain and pending readings
@@ -39,6 +44,12 @@ type Store interface {
 	// short hash search.
 	BlocksWithPrefix(p chain.HashPrefix, limit int) ([]chain.Hash, error)
 	ReadingsWithPrefix(p chain.HashPrefix, limit int) ([]chain.Hash, error)
+	// SaveConsensus durably records an authority's consensus state, which
+	// Consensus returns (nil if none); AddEvidence records evidence of an
+	// equivocating authority (authority networks).
+	SaveConsensus(state []byte) error
+	Consensus() ([]byte, error)
+	AddEvidence(ev []byte) error
 }
 
 // State is what a node starts from: the blocks and pending readings its
@@ -72,6 +83,11 @@ type Node struct {
 
 	flightMu sync.Mutex
 	inFlight map[chain.Hash]chan struct{} // blocks being validated, closed when done
+
+	cons      *consensus               // authority networks; nil on proof of work
+	submitted map[chain.Hash]time.Time // readings submitted here, not yet final (guarded by mu)
+	finalSeen uint64                   // the final height last reported (guarded by mu)
+	outbox    chan chain.Reading       // submitted readings to send to peers (authority networks)
 }
 
 // SigCacheSize is how many verified reading signatures a node remembers
@@ -132,8 +148,18 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		changed: make(chan struct{}), subs: map[chan Event]struct{}{}, dead: make(chan struct{}),
 		rejected: map[chain.ErrorCode]uint64{}, orphans: newOrphanPool(),
 		sigs: chain.NewSigCache(SigCacheSize), inFlight: map[chain.Hash]chan struct{}{},
+		submitted: map[chain.Hash]time.Time{},
 	}
 	c.SetSigCache(n.sigs)
+	switch {
+	case cfg.auth != nil:
+		if n.cons, err = newConsensus(params, *cfg.auth, key); err != nil {
+			return nil, err
+		}
+		n.outbox = make(chan chain.Reading, 4096)
+	case params.Consensus == chain.Authority:
+		return nil, errors.New("node: an authority network needs its authority set (the network file)")
+	}
 	if err := n.restore(cfg.state); err != nil {
 		return nil, err
 	}
@@ -146,6 +172,7 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		c.SetArchive(archive{n.store, n.log})
 		c.Compact()
 	}
+	n.finalSeen = c.Advance(n.now())
 	return n, nil
 }
 
@@ -158,7 +185,16 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 func (n *Node) restore(st State) error {
 	now := n.now()
 	for _, b := range st.Main {
-		if _, err := n.chain.Restore(b, now); err != nil {
+		_, err := n.chain.Restore(b, now)
+		if err == nil && n.cons != nil {
+			// Its seal was checked before it was stored; its changes shape
+			// the authority sets of the heights after it.
+			var changes []bft.Change
+			if changes, err = bft.DecodeChanges(b.Changes); err == nil {
+				err = n.cons.sched.Apply(b.Header.Height, changes...)
+			}
+		}
+		if err != nil {
 			return fmt.Errorf("stored main-chain block %s at height %d is damaged: %w; "+
 				"run `p2pchain verify` on the data directory, or move its chain directory away and let the node sync again",
 				b.Hash().Short(), b.Header.Height, err)
@@ -354,8 +390,15 @@ func (n *Node) Submit(subject string, bpm int) (chain.Reading, error) {
 }
 
 // SubmitReading adds a signed reading (from this node or a client) to the
-// pending set after checking it.
+// pending set after checking it. On an authority network the node then
+// sends it to its peers, so that it reaches the proposers.
 func (n *Node) SubmitReading(r chain.Reading) error {
+	return n.addReading(r, true)
+}
+
+// addReading checks a reading and adds it to the pending set; local: it was
+// submitted here (not gossiped by a peer).
+func (n *Node) addReading(r chain.Reading, local bool) error {
 	now := n.now()
 	if err := chain.CheckReading(&r, n.params, now.UnixMilli(), n.sigs); err != nil {
 		return err
@@ -377,6 +420,15 @@ func (n *Node) SubmitReading(r chain.Reading) error {
 		if err := n.store.AddPending(r); err != nil {
 			n.pool.Remove(id)
 			return fmt.Errorf("reading not stored: %w", err)
+		}
+	}
+	if local && len(n.submitted) < maxSubmitted {
+		n.submitted[id] = now
+	}
+	if local && n.outbox != nil {
+		select {
+		case n.outbox <- r:
+		default: // sent again later (rebroadcast)
 		}
 	}
 	n.signalLocked()
@@ -556,7 +608,7 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 	now := n.now()
 	for _, b := range blocks {
 		var u *chain.Update
-		u, err = n.chain.Process(b, now, 0)
+		u, err = n.processLocked(b, now)
 		if err != nil {
 			if skipKnown && errors.Is(err, chain.ErrDuplicateBlock) {
 				err = nil
@@ -605,6 +657,7 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 		}
 		n.chain.Compact() // durable now: what the store holds may leave memory
 	}
+	n.finalLocked(now)
 	for _, u := range updates {
 		if !u.TipChanged {
 			continue
@@ -663,9 +716,16 @@ func (n *Node) signalLocked() {
 	n.changed = make(chan struct{})
 }
 
-// Run mines pending readings until ctx ends, relaying each block it finds
-// through b.
+// Run makes blocks until ctx ends: on a proof-of-work network it mines
+// pending readings, relaying each block it finds through b; on an
+// authority network it runs the consensus (runAuthority).
 func (n *Node) Run(ctx context.Context, b Broadcaster) error {
+	if n.cons != nil {
+		if b != nil {
+			go n.sendReadings(ctx, b)
+		}
+		return n.runAuthority(ctx, b)
+	}
 	for {
 		n.mu.Lock()
 		changed := n.changed
@@ -731,4 +791,77 @@ func (n *Node) mine(ctx context.Context, blk *chain.Block, changed <-chan struct
 		return fmt.Errorf("mine block %d: %w", blk.Header.Height, err)
 	}
 	return nil
+}
+
+// processLocked is chain.Process for a block from a peer, the miner or the
+// consensus: on an authority network the block's seal and membership
+// changes are checked against the authority set of its height after the
+// cheap checks (known, header, parent, place) and before the chain's body
+// and signature rules, and its changes apply once it joins. n.mu must be
+// held.
+func (n *Node) processLocked(b *chain.Block, now time.Time) (*chain.Update, error) {
+	if n.cons == nil {
+		return n.chain.Process(b, now, 0)
+	}
+	if err := n.chain.CheckContext(&b.Header, now); err != nil {
+		return nil, err
+	}
+	changes, err := n.checkSealLocked(b)
+	if err != nil {
+		return nil, err
+	}
+	u, err := n.chain.Process(b, now, chain.Sealed)
+	if err != nil {
+		return nil, err
+	}
+	n.connectedLocked(b, changes)
+	return u, nil
+}
+
+// finalLocked reports a rise of the final height to subscribers
+// (EventFinal), with the time to finality of the readings submitted here
+// that it made final. n.mu must be held.
+func (n *Node) finalLocked(now time.Time) {
+	final := n.chain.Advance(now)
+	if final <= n.finalSeen {
+		return
+	}
+	from := n.finalSeen + 1
+	if final-from > 64 {
+		from = final - 64 // older blocks' readings: their time is not reported
+	}
+	n.finalSeen = final
+	var lat []time.Duration
+	if len(n.submitted) > 0 {
+		for h := from; h <= final; h++ {
+			b, ok := n.chain.BlockAt(h)
+			if !ok {
+				continue
+			}
+			for i := range b.Readings {
+				id := b.Readings[i].ID()
+				if t, ok := n.submitted[id]; ok {
+					lat = append(lat, now.Sub(t))
+					delete(n.submitted, id)
+				}
+			}
+		}
+	}
+	hash, _ := n.chain.HashAt(final)
+	n.publishLocked(Event{Kind: EventFinal, Height: n.chain.Height(), Tip: n.chain.TipHash(), Final: final, FinalHash: hash, Latencies: lat})
+}
+
+// sendReadings sends the readings submitted here to the peers (authority
+// networks), outside every lock.
+func (n *Node) sendReadings(ctx context.Context, b Broadcaster) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case r := <-n.outbox:
+			if err := b.BroadcastReading(ctx, r); err != nil && ctx.Err() == nil {
+				n.log.Debug("send reading", "err", err)
+			}
+		}
+	}
 }

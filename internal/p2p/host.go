@@ -25,6 +25,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
 
@@ -62,6 +63,11 @@ type Host struct {
 	peers  *peerBook
 	mesh   *meshTracer
 	disc   *discovery
+
+	// Authority networks (consensus.go).
+	cons      ConsensusLedger
+	consTopic *pubsub.Topic
+	readTopic *pubsub.Topic
 
 	metrics counters
 	cancel  context.CancelFunc
@@ -231,13 +237,16 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	params := ledger.Params()
 	h.ps, err = pubsub.NewGossipSub(ctx, lh,
 		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithMaxMessageSize(params.MaxBlockSize()+1024),
+		pubsub.WithMaxMessageSize(nonceSize+bft.ProposalSize+params.MaxBlockSize()+1024),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
 		pubsub.WithRawTracer(h.mesh),
 		scoreOption(BlocksTopic(ledger.Status().Genesis)),
 	)
 	if err == nil {
 		err = h.joinBlocks(ctx)
+	}
+	if err == nil {
+		err = h.joinConsensus(ctx)
 	}
 	if err != nil {
 		cancel()

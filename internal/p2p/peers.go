@@ -43,6 +43,11 @@ const (
 	// reading, so the budget bounds a peer's count, not its price.
 	GossipBlocksPerSecond = 100
 	GossipBlocksBurst     = 200
+	// GossipMessagesPerSecond and GossipMessagesBurst bound the consensus
+	// messages and readings (authority networks) we validate from one
+	// relayer: each costs at most a signature or two to check.
+	GossipMessagesPerSecond = 2000
+	GossipMessagesBurst     = 4000
 	// maxPeerStates caps the per-peer table. Entries exist only for
 	// connected peers; a peer beyond the cap is not served and not synced
 	// from until others leave.
@@ -140,6 +145,7 @@ type peerState struct {
 	// Gossip: its blocks we validate.
 	gossip          *rate.Limiter
 	gossipThrottled uint64
+	msgs            *rate.Limiter // consensus messages and readings
 }
 
 // peerBook holds the peerState of every connected peer, at most lim.peers
@@ -180,6 +186,7 @@ func (b *peerBook) getLocked(p peer.ID, create bool) *peerState {
 		fetchBytes: rate.NewLimiter(l.sendRate, l.sendBurst),
 		fetchReqs:  rate.NewLimiter(l.blocksRate, l.blocksBurst),
 		gossip:     rate.NewLimiter(l.gossipRate, l.gossipBurst),
+		msgs:       rate.NewLimiter(GossipMessagesPerSecond, GossipMessagesBurst),
 	}
 	b.peers[p] = s
 	return s
@@ -325,6 +332,22 @@ func (b *peerBook) gossipAllowed(p peer.ID, now time.Time) bool {
 		return false
 	}
 	if !s.gossip.AllowN(now, 1) {
+		s.gossipThrottled++
+		return false
+	}
+	return true
+}
+
+// messageAllowed takes one message from p's budget for consensus messages
+// and readings, or counts it as throttled and reports false.
+func (b *peerBook) messageAllowed(p peer.ID, now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, true)
+	if s == nil {
+		return false
+	}
+	if !s.msgs.AllowN(now, 1) {
 		s.gossipThrottled++
 		return false
 	}

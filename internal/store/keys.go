@@ -14,7 +14,9 @@ import (
 //	'h' + height (8, BE)  hash of the main-chain block at that height (0: genesis)
 //	'r' + reading id      hash of the main-chain block holding the reading
 //	'p' + reading id      pending reading: arrival number (8, BE) + reading encoding
+//	'e' + SHA-256(e)      evidence of an equivocating authority (authority networks), its encoding
 const (
+	prefixEvidence = 'e'
 	prefixMeta    = 'm'
 	prefixBlock   = 'b'
 	prefixHeight  = 'h'
@@ -29,6 +31,7 @@ var (
 	keyGenesis = []byte("mgenesis") // genesis block hash
 	keyTip     = []byte("mtip")     // tip hash (32) + tip height (8, BE)
 	keyCommits = []byte("mcommits") // number of write batches committed so far, 8 bytes BE
+	keyBFT     = []byte("mbft")     // an authority's consensus state (bft.State encoding)
 )
 
 // commitsFile, beside the engine's files, repeats the commit count after
