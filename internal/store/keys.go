@@ -17,11 +17,11 @@ import (
 //	'e' + SHA-256(e)      evidence of an equivocating authority (authority networks), its encoding
 const (
 	prefixEvidence = 'e'
-	prefixMeta    = 'm'
-	prefixBlock   = 'b'
-	prefixHeight  = 'h'
-	prefixReading = 'r'
-	prefixPending = 'p'
+	prefixMeta     = 'm'
+	prefixBlock    = 'b'
+	prefixHeight   = 'h'
+	prefixReading  = 'r'
+	prefixPending  = 'p'
 )
 
 // Meta records.
