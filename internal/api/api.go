@@ -175,6 +175,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/v1/peers", h.peers)
 	m.HandleFunc("POST /api/v1/peers", h.write(h.connect))
 	m.HandleFunc("POST /api/v1/shutdown", h.write(h.shutdown))
+	m.HandleFunc("GET /api/v1/consensus", h.consensus)
+	m.HandleFunc("POST /api/v1/authorities", h.write(h.approve))
 	m.HandleFunc("GET /api/v1/events", h.events)
 	m.Handle("GET /metrics", h.metrics.handler())
 	m.HandleFunc("/api/", h.unrouted(nil))

@@ -35,6 +35,13 @@
 //     start with is 400 "ambiguous", listing candidates.
 //   - POST /api/v1/shutdown stops the node through WithShutdown's
 //     function (404 not_supported without one), guarded like every write.
+//   - Finality is visible on both kinds of network: blocks and readings
+//     say whether they are final, the status gives the final block, the
+//     stream has "final" events, and p2pchain_finality_seconds times
+//     readings from submission to final. On an authority network
+//     GET /api/v1/consensus shows the BFT state and POST
+//     /api/v1/authorities approves membership changes (409 not_authority
+//     on proof of work).
 //   - Lookups of a block or reading that is not (yet) known answer 503
 //     (code "syncing", with Retry-After) instead of 404 while the node is
 //     catching up with a peer: it may be in blocks not downloaded yet.

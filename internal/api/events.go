@@ -18,6 +18,7 @@ const (
 	EventReorg         = "reorg"          // the main chain reorganised (a tip event follows)
 	EventPeerConnected = "peer-connected" // a peer connected
 	EventPeerGone      = "peer-gone"      // a peer disconnected
+	EventFinal         = "final"          // the final height rose
 )
 
 type readyEvent struct {
@@ -39,6 +40,11 @@ type reorgEvent struct {
 	NewTip     chain.Hash `json:"new_tip"`
 	Height     uint64     `json:"height"`
 	Returned   int        `json:"returned_readings"` // back in the pending set, to be mined again
+}
+
+type finalEvent struct {
+	Height uint64     `json:"height"`
+	Hash   chain.Hash `json:"hash"`
 }
 
 type peerEvent struct {
@@ -125,6 +131,10 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		case e, ok := <-chainEvents:
 			if !ok {
 				return
+			}
+			if f := e.Final; f != nil {
+				err = send(EventFinal, finalEvent{Height: f.Height, Hash: f.Hash})
+				break
 			}
 			if e.Disconnected > 0 {
 				err = send(EventReorg, reorgEvent{Depth: e.Disconnected, ForkHeight: e.ForkHeight, OldTip: e.OldTip,

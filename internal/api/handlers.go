@@ -43,11 +43,17 @@ func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
 	if !fromSet {
 		from = math.MaxUint64 // the tip
 	}
+	// The status first: main-chain blocks at or below its final height
+	// are final whatever happens to the chain meanwhile.
+	st := h.svc.Status()
 	blocks := h.svc.Blocks(from, limit)
-	tip := h.svc.Status().Chain.Height
+	tip := st.Chain.Height
+	if len(blocks) > 0 {
+		tip = max(tip, blocks[0].Header.Height)
+	}
 	v := blockListView{Height: tip, Limit: limit, Blocks: make([]blockSummary, 0, len(blocks))}
 	for _, b := range blocks {
-		v.Blocks = append(v.Blocks, newBlockSummary(b, max(tip, blocks[0].Header.Height)))
+		v.Blocks = append(v.Blocks, newBlockSummary(b, tip, st.FinalHeight))
 	}
 	if n := len(blocks); n > 0 && blocks[n-1].Header.Height > 0 {
 		v.Next = fmt.Sprintf("/api/v1/blocks?from=%d&limit=%d", blocks[n-1].Header.Height-1, limit)
@@ -364,6 +370,56 @@ func (h *Handler) shutdown(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, shutdownView{Stopping: true})
 	_ = http.NewResponseController(w).Flush()
 	h.shutdownOnce.Do(func() { go h.cfg.shutdown() })
+}
+
+// consensus shows the consensus state: GET /api/v1/consensus.
+func (h *Handler) consensus(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, newConsensusView(h.svc.Consensus()))
+}
+
+// approve records the operator's approval of a membership change of an
+// authority network: POST /api/v1/authorities
+// {"op": "add", "peer_id": "12D3KooW...", "height": 0}.
+func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
+	const example = `{"op": "add", "peer_id": "12D3KooW...", "height": 0}`
+	var body struct {
+		Op     *string `json:"op"`
+		PeerID *string `json:"peer_id"`
+		Height uint64  `json:"height"`
+	}
+	if e := decodeBody(w, r, &body, example); e != nil {
+		writeError(w, e)
+		return
+	}
+	if body.Op == nil || (*body.Op != OpAdd && *body.Op != OpRemove) {
+		got := "none"
+		if body.Op != nil {
+			got = strconv.Quote(*body.Op)
+		}
+		writeError(w, newError(http.StatusBadRequest, CodeBadOp, `op %s: want "add" or "remove", e.g. %s`, got, example))
+		return
+	}
+	if body.PeerID == nil || strings.TrimSpace(*body.PeerID) == "" {
+		writeError(w, newError(http.StatusBadRequest, CodeBadPeerID, "peer_id is required: the peer ID of the authority, e.g. %s", example))
+		return
+	}
+	id := strings.TrimSpace(*body.PeerID)
+	key, err := parsePeerKey(id)
+	if err != nil {
+		writeError(w, newError(http.StatusBadRequest, CodeBadPeerID, "peer_id %q is not the peer ID of an Ed25519 key (%v); an authority's peer ID starts with 12D3KooW", id, err))
+		return
+	}
+	if kind := h.svc.Consensus().Kind; kind != ConsensusAuthority {
+		writeError(w, newError(http.StatusConflict, CodeNotAuthority,
+			"this node's network runs %s consensus and has no authorities; membership changes need an authority network", kind))
+		return
+	}
+	c := Change{Op: *body.Op, Height: body.Height, Key: key}
+	if err := h.svc.Approve(c); err != nil {
+		writeError(w, newError(http.StatusConflict, CodeChangeRefused, "%s %s: %v", c.Op, id, err))
+		return
+	}
+	writeJSON(w, http.StatusAccepted, approveView{changeView: changeView{Op: c.Op, PeerID: keyPeerID(key), Height: c.Height}, Approved: true})
 }
 
 func (h *Handler) syncing() bool { return h.svc.Status().Sync.Syncing }

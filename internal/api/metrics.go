@@ -15,7 +15,13 @@ import (
 //
 // Most values are read from the Service at scrape time (collector). Counts
 // of main-chain changes come from the node's events, counted by a goroutine
-// for the handler's lifetime: they start at zero when the handler does.
+// for the handler's lifetime: they start at zero when the handler does. So
+// does p2pchain_finality_seconds, fed by the node's finality events.
+//
+// The consensus metrics are registered on every node, so dashboards and
+// alerts need no special case: on a proof-of-work network the
+// p2pchain_consensus_* series stay zero (p2pchain_finalized_height and
+// p2pchain_finality_seconds apply to both kinds).
 type metrics struct {
 	h   *Handler
 	reg *prometheus.Registry
@@ -24,6 +30,7 @@ type metrics struct {
 	disconnected prometheus.Counter
 	reorgs       prometheus.Counter
 	reorgDepth   prometheus.Histogram
+	finality     prometheus.Histogram
 	requests     *prometheus.CounterVec
 }
 
@@ -48,12 +55,19 @@ func newMetrics(h *Handler) *metrics {
 			Help:    "Blocks disconnected per reorganisation.",
 			Buckets: []float64{1, 2, 3, 5, 10, 20, 50, 100, 500},
 		}),
+		finality: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "p2pchain_finality_seconds",
+			Help: "Time from a reading's submission at this node to its block becoming final, since the API started.",
+			// Authority networks finalise in seconds; proof of work takes
+			// MaxReorgDepth blocks and FinalAge (minutes).
+			Buckets: []float64{0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800, 3600},
+		}),
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "p2pchain_api_requests_total",
 			Help: "HTTP API requests by route and status code.",
 		}, []string{"route", "code"}),
 	}
-	m.reg.MustRegister(m.connected, m.disconnected, m.reorgs, m.reorgDepth, m.requests, collector{h})
+	m.reg.MustRegister(m.connected, m.disconnected, m.reorgs, m.reorgDepth, m.finality, m.requests, collector{h})
 	events, stop := h.svc.Subscribe(4096)
 	h.wg.Add(1)
 	go func() {
@@ -66,6 +80,12 @@ func newMetrics(h *Handler) *metrics {
 			case e, ok := <-events:
 				if !ok {
 					return
+				}
+				if f := e.Final; f != nil {
+					for _, d := range f.Latencies {
+						m.finality.Observe(d.Seconds())
+					}
+					continue
 				}
 				m.connected.Add(float64(e.Connected))
 				if e.Disconnected > 0 {
@@ -110,11 +130,20 @@ var (
 	descFound      = prometheus.NewDesc("p2pchain_discovery_found_total", "Peers found by discovery, by source.", []string{"source"}, nil)
 	descDials      = prometheus.NewDesc("p2pchain_discovery_dials_total", "Dials made by discovery.", nil, nil)
 	descDialErrors = prometheus.NewDesc("p2pchain_discovery_dial_errors_total", "Dials made by discovery that failed.", nil, nil)
+	descFinal      = prometheus.NewDesc("p2pchain_finalized_height", "Height of the highest final block (it never leaves the main chain).", nil, nil)
+	descConsHeight = prometheus.NewDesc("p2pchain_consensus_height", "Height the authorities are deciding (0 on proof of work).", nil, nil)
+	descConsRound  = prometheus.NewDesc("p2pchain_consensus_round", "Round of the height being decided (0 on proof of work).", nil, nil)
+	descConsAuth   = prometheus.NewDesc("p2pchain_consensus_authorities", "Authorities in the set of the height being decided (0 on proof of work).", nil, nil)
+	descDecided    = prometheus.NewDesc("p2pchain_consensus_decided_total", "Heights this node saw decided since it started.", nil, nil)
+	descRounds     = prometheus.NewDesc("p2pchain_consensus_rounds_total", "Rounds after round 0 that the decided heights took, since the node started.", nil, nil)
+	descMissed     = prometheus.NewDesc("p2pchain_consensus_missed_turns_total", "Decided heights whose round-0 proposer missed its turn, since the node started.", nil, nil)
+	descEvidence   = prometheus.NewDesc("p2pchain_consensus_evidence", "Equivocations (evidence of faulty authorities) the node holds.", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descWork, descTipAge, descKnown, descRejected, descPending,
-		descPeers, descMesh, descSyncing, descSyncTarget, descSyncProg, descGossip, descSyncBytes, descFound, descDials, descDialErrors} {
+		descPeers, descMesh, descSyncing, descSyncTarget, descSyncProg, descGossip, descSyncBytes, descFound, descDials, descDialErrors,
+		descFinal, descConsHeight, descConsRound, descConsAuth, descDecided, descRounds, descMissed, descEvidence} {
 		ch <- d
 	}
 }
@@ -154,6 +183,18 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descFound, n.DHTFound, "dht")
 	counter(descDials, n.Dials)
 	counter(descDialErrors, n.DialErrors)
+	gauge(descFinal, float64(st.FinalHeight))
+	var cs Consensus // zero on proof of work
+	if st.Authority != nil {
+		cs = *st.Authority
+	}
+	gauge(descConsHeight, float64(cs.Height))
+	gauge(descConsRound, float64(cs.Round))
+	gauge(descConsAuth, float64(len(cs.Authorities)))
+	counter(descDecided, cs.Decided)
+	counter(descRounds, cs.Rounds)
+	counter(descMissed, cs.MissedTurns)
+	gauge(descEvidence, float64(len(cs.Evidence)))
 }
 
 // count records each request in p2pchain_api_requests_total by the route

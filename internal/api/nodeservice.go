@@ -2,7 +2,9 @@ package api
 
 import (
 	"context"
+	"fmt"
 
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/p2p"
@@ -30,6 +32,11 @@ func (s NodeService) Status() Status {
 		Pending:    s.Node.Pending(),
 	}
 	st.FinalHeight, st.Final = s.Node.Final()
+	st.Consensus = params.Consensus.String()
+	if params.Consensus == chain.Authority {
+		c := s.Consensus()
+		st.Authority = &c
+	}
 	for _, a := range s.Host.Addrs() {
 		st.Addrs = append(st.Addrs, a.String())
 	}
@@ -49,16 +56,31 @@ func (s NodeService) Status() Status {
 // Blocks implements Service.
 func (s NodeService) Blocks(from uint64, limit int) []*chain.Block { return s.Node.Blocks(from, limit) }
 
+// The final height is read before a block or reading is looked up: a
+// main-chain block at or below it is then final (final blocks never leave
+// the main chain), whatever changed in between.
+
 // BlockByHash implements Service.
 func (s NodeService) BlockByHash(h chain.Hash) (BlockInfo, bool) {
+	final := s.Node.FinalHeight()
 	b, ok := s.Node.BlockByHash(h)
-	return BlockInfo(b), ok
+	return blockInfo(b, final), ok
 }
 
 // BlockByHeight implements Service.
 func (s NodeService) BlockByHeight(height uint64) (BlockInfo, bool) {
+	final := s.Node.FinalHeight()
 	b, ok := s.Node.BlockByHeight(height)
-	return BlockInfo(b), ok
+	return blockInfo(b, final), ok
+}
+
+func blockInfo(b node.BlockInfo, final uint64) BlockInfo {
+	return BlockInfo{Block: b.Block, Main: b.Main, Tip: b.Tip, Final: b.Main && b.Block != nil && b.Block.Header.Height <= final}
+}
+
+func readingInfo(r node.ReadingInfo, final uint64) ReadingInfo {
+	return ReadingInfo{Reading: r.Reading, Pending: r.Pending, Height: r.Height, Block: r.Block, Tip: r.Tip,
+		Final: !r.Pending && r.Height <= final}
 }
 
 // BlocksWithPrefix implements Service.
@@ -75,16 +97,18 @@ func (s NodeService) ReadingsWithPrefix(p chain.HashPrefix, limit int) (Matches,
 
 // Reading implements Service.
 func (s NodeService) Reading(id chain.Hash) (ReadingInfo, bool) {
+	final := s.Node.FinalHeight()
 	r, ok := s.Node.LocateReading(id)
-	return ReadingInfo(r), ok
+	return readingInfo(r, final), ok
 }
 
 // SubjectReadings implements Service.
 func (s NodeService) SubjectReadings(subject string, from Cursor, limit int) SubjectPage {
+	final := s.Node.FinalHeight()
 	p := s.Node.SubjectReadings(subject, node.ReadingPos(from), limit)
 	out := SubjectPage{Next: Cursor(p.Next), More: p.More, Tip: p.Tip}
 	for _, r := range p.Readings {
-		out.Readings = append(out.Readings, ReadingInfo(r))
+		out.Readings = append(out.Readings, readingInfo(r, final))
 	}
 	return out
 }
@@ -125,6 +149,14 @@ func (s NodeService) Subscribe(buffer int) (<-chan ChainEvent, func()) {
 	go func() {
 		defer close(out)
 		for e := range in {
+			if e.Kind == node.EventFinal {
+				ev := ChainEvent{Final: &FinalEvent{Height: e.Final, Hash: e.FinalHash, Latencies: e.Latencies}}
+				select {
+				case out <- ev:
+				default:
+				}
+				continue
+			}
 			if e.Kind != node.EventTip || e.Update == nil {
 				continue
 			}
@@ -156,4 +188,62 @@ func (s NodeService) Counters() Counters {
 		Rejected: rejected, MeshPeers: s.Host.MeshPeers(), KnownBlocks: s.Node.KnownBlocks(),
 		MDNSFound: d.MDNSFound, DHTFound: d.DHTFound, Dials: d.Dials, DialErrors: d.DialErrors,
 	}
+}
+
+// Consensus implements Service.
+func (s NodeService) Consensus() Consensus {
+	ci := s.Node.Consensus()
+	c := Consensus{Kind: ci.Kind, Height: ci.Height, Round: ci.Round, Step: ci.Step, Self: ci.Self,
+		Decided: ci.Decided, Rounds: ci.Rounds, MissedTurns: ci.MissedTurns}
+	for _, k := range ci.Authorities {
+		c.Authorities = append(c.Authorities, Key(k))
+	}
+	// The offender of a proposal is the proposer of its round, which takes
+	// the set of its height: known here for the current height only.
+	var set *bft.Set
+	for _, e := range ci.Evidence {
+		if e == nil || e.A == nil || e.B == nil {
+			continue
+		}
+		ev := Evidence{Height: e.Height(), Offender: -1, Binary: e.AppendBinary(nil)}
+		if v, ok := e.A.(*bft.Vote); ok {
+			ev.Offender = int(v.Index)
+		} else if ev.Height == ci.Height && len(ci.Authorities) > 0 {
+			if set == nil {
+				set, _ = bft.NewSet(ci.Authorities)
+			}
+			if set != nil {
+				ev.Offender = e.Offender(set)
+			}
+		}
+		c.Evidence = append(c.Evidence, ev)
+	}
+	for _, ch := range ci.Approved {
+		c.Approved = append(c.Approved, Change{Op: opName(ch.Op), Height: ch.Height, Key: Key(ch.Key)})
+	}
+	return c
+}
+
+func opName(op bft.Op) string {
+	switch op {
+	case bft.OpAdd:
+		return OpAdd
+	case bft.OpRemove:
+		return OpRemove
+	}
+	return fmt.Sprintf("op%d", op)
+}
+
+// Approve implements Service.
+func (s NodeService) Approve(c Change) error {
+	var op bft.Op
+	switch c.Op {
+	case OpAdd:
+		op = bft.OpAdd
+	case OpRemove:
+		op = bft.OpRemove
+	default:
+		return fmt.Errorf("unknown membership operation %q: want %q or %q", c.Op, OpAdd, OpRemove)
+	}
+	return s.Node.Approve(bft.Change{Op: op, Height: c.Height, Key: bft.Key(c.Key)})
 }

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"math/big"
+	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
@@ -48,6 +49,13 @@ type Service interface {
 	Subscribe(buffer int) (<-chan ChainEvent, func())
 	// Counters returns the network's counters, for metrics.
 	Counters() Counters
+	// Consensus returns the consensus state of the node's network.
+	Consensus() Consensus
+	// Approve records the operator's approval of a membership change of
+	// an authority network. It fails on a proof-of-work network and for a
+	// change the authority schedule refuses; the API answers every error
+	// as a refusal (409).
+	Approve(c Change) error
 }
 
 // Status is a node's identity and chain summary.
@@ -62,10 +70,15 @@ type Status struct {
 	// the main chain (docs/PROTOCOL.md 4.7).
 	FinalHeight uint64
 	Final       chain.Hash
-	Pending     int    // readings waiting to be mined
-	Peers       int    // connected peers
-	BestPeer    uint64 // highest height a connected peer reported
-	Sync        SyncState
+	// Consensus is the network's consensus kind: ConsensusPoW or
+	// ConsensusAuthority; Authority is its state on an authority network
+	// (nil otherwise).
+	Consensus string
+	Authority *Consensus
+	Pending   int    // readings waiting to be mined
+	Peers     int    // connected peers
+	BestPeer  uint64 // highest height a connected peer reported
+	Sync      SyncState
 }
 
 // SyncState is the progress of the node's current catch-up, if any.
@@ -82,6 +95,7 @@ type BlockInfo struct {
 	Block *chain.Block
 	Main  bool   // on the main chain
 	Tip   uint64 // main-chain height when looked up
+	Final bool   // final: it never leaves the main chain
 }
 
 // ReadingInfo is a reading and where it is.
@@ -91,6 +105,7 @@ type ReadingInfo struct {
 	Height  uint64     // when not pending
 	Block   chain.Hash // when not pending
 	Tip     uint64     // main-chain height when looked up
+	Final   bool       // its block is final: it never leaves the main chain
 }
 
 // Matches is what a lookup by hash prefix found.
@@ -124,8 +139,13 @@ type Peer struct {
 	Tip    chain.Hash // likewise
 }
 
-// ChainEvent is a change of the main chain.
+// ChainEvent is a change of the main chain, or (Final set) a rise of the
+// final height.
 type ChainEvent struct {
+	// Final, when set, makes the event a finality event: the final height
+	// rose, and no other field is set.
+	Final *FinalEvent
+
 	Height    uint64     // new tip height
 	Tip       chain.Hash // new tip hash
 	Connected int        // blocks that joined the main chain
@@ -136,6 +156,61 @@ type ChainEvent struct {
 	OldTip       chain.Hash
 	ForkHeight   uint64 // height of the last block both branches share
 	Returned     int
+}
+
+// FinalEvent says that the final height rose.
+type FinalEvent struct {
+	Height uint64     // the new final height
+	Hash   chain.Hash // its block
+	// Latencies holds, for each reading submitted at this node that
+	// became final with it, the time from its submission to now.
+	Latencies []time.Duration
+}
+
+// Consensus kinds, in Status.Consensus and Consensus.Kind.
+const (
+	ConsensusPoW       = "pow"       // proof of work: final by depth and age
+	ConsensusAuthority = "authority" // a known set of signers (BFT): final once decided
+)
+
+// Key is an authority's Ed25519 public key (the 32 bytes a libp2p Ed25519
+// peer ID wraps).
+type Key [32]byte
+
+// Consensus is the consensus state of the node's network as the node sees
+// it. On a proof-of-work network only Kind is set (and Self is -1).
+type Consensus struct {
+	Kind        string // ConsensusPoW or ConsensusAuthority
+	Height      uint64 // the height being decided
+	Round       int32  // its round
+	Step        string // "propose", "prevote" or "precommit"
+	Authorities []Key  // the authority set of Height, in order
+	Self        int    // this node's index in Authorities; -1 when it is not an authority
+	Decided     uint64 // heights this node saw decided since it started
+	Rounds      uint64 // rounds after round 0 those heights took, in all
+	MissedTurns uint64 // of those heights, how many their round-0 proposer missed
+	Evidence    []Evidence
+	Approved    []Change // changes this node's operator approved, not yet in a block
+}
+
+// Evidence is proof that an authority signed two contradicting messages.
+type Evidence struct {
+	Height   uint64 // of the equivocation
+	Offender int    // index of the signer in the set of Height; -1 when the node cannot tell
+	Binary   []byte // its canonical binary encoding (docs/BFT.md)
+}
+
+// Membership operations of a Change.
+const (
+	OpAdd    = "add"
+	OpRemove = "remove"
+)
+
+// Change adds or removes one authority.
+type Change struct {
+	Op     string // OpAdd or OpRemove
+	Height uint64 // the first height whose set reflects it; 0: the proposer picks the next height
+	Key    Key
 }
 
 // Counters are the network's counters since the host started.

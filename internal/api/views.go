@@ -1,6 +1,12 @@
 package api
 
 import (
+	"encoding/hex"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
 
@@ -22,11 +28,29 @@ type StatusView struct {
 	TotalWork  string   `json:"total_work"`
 	// FinalizedHeight and FinalizedHash: the highest final block, which
 	// never leaves the main chain.
-	FinalizedHeight uint64   `json:"finalized_height"`
-	FinalizedHash   string   `json:"finalized_hash"`
-	Peers           int      `json:"peers"`
-	Pending         int      `json:"pending"`
-	Sync            SyncView `json:"sync"`
+	FinalizedHeight uint64 `json:"finalized_height"`
+	FinalizedHash   string `json:"finalized_hash"`
+	// Consensus is "pow" or "authority"; Authority is the consensus state
+	// of an authority network (absent on proof of work).
+	Consensus string               `json:"consensus"`
+	Authority *AuthorityStatusView `json:"authority,omitempty"`
+	Peers     int                  `json:"peers"`
+	Pending   int                  `json:"pending"`
+	Sync      SyncView             `json:"sync"`
+}
+
+// AuthorityStatusView is the consensus state inside StatusView on an
+// authority network.
+type AuthorityStatusView struct {
+	Height      uint64   `json:"height"` // being decided
+	Round       int32    `json:"round"`
+	Step        string   `json:"step"`
+	Authorities []string `json:"authorities"` // peer IDs, in set order
+	Self        int      `json:"self"`        // this node's index in authorities; -1: a follower
+	Decided     uint64   `json:"decided"`     // heights decided since the node started
+	Rounds      uint64   `json:"rounds"`      // rounds after round 0 they took
+	MissedTurns uint64   `json:"missed_turns"`
+	Evidence    int      `json:"evidence"` // equivocations seen (GET /api/v1/consensus lists them)
 }
 
 // Sync states.
@@ -71,13 +95,110 @@ func newStatusView(st Status) StatusView {
 	if addrs == nil {
 		addrs = []string{}
 	}
-	return StatusView{
+	v := StatusView{
 		PeerID: st.PeerID, Addrs: addrs, Network: st.Network, Difficulty: st.Difficulty,
 		Genesis: st.Chain.Genesis.String(), Tip: st.Chain.Tip.String(), Height: st.Chain.Height,
 		TipTime: st.TipTime, TotalWork: work(st.Chain.Work).String(),
-		FinalizedHeight: st.FinalHeight, FinalizedHash: st.Final.String(),
+		FinalizedHeight: st.FinalHeight, FinalizedHash: st.Final.String(), Consensus: st.Consensus,
 		Peers: st.Peers, Pending: st.Pending, Sync: syncView(st),
 	}
+	if v.Consensus == "" {
+		v.Consensus = ConsensusPoW
+	}
+	if c := st.Authority; c != nil {
+		v.Authority = &AuthorityStatusView{Height: c.Height, Round: c.Round, Step: c.Step, Authorities: peerIDs(c.Authorities),
+			Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns, Evidence: len(c.Evidence)}
+	}
+	return v
+}
+
+// keyPeerID returns the libp2p peer ID of an authority key, the form the
+// API shows keys in (their hex if they are no Ed25519 key, which the node
+// never holds).
+func keyPeerID(k Key) string {
+	pub, err := crypto.UnmarshalEd25519PublicKey(k[:])
+	if err == nil {
+		var id peer.ID
+		if id, err = peer.IDFromPublicKey(pub); err == nil {
+			return id.String()
+		}
+	}
+	return hex.EncodeToString(k[:])
+}
+
+// parsePeerKey returns the authority key of a peer ID: the Ed25519 public
+// key it wraps.
+func parsePeerKey(s string) (Key, error) {
+	id, err := peer.Decode(s)
+	if err != nil {
+		return Key{}, err
+	}
+	pub, err := id.ExtractPublicKey()
+	if err != nil {
+		return Key{}, fmt.Errorf("it does not hold its public key: %w", err)
+	}
+	if _, ok := pub.(*crypto.Ed25519PublicKey); !ok {
+		return Key{}, fmt.Errorf("its key is %s, not Ed25519", pub.Type())
+	}
+	raw, err := pub.Raw()
+	if err != nil || len(raw) != len(Key{}) {
+		return Key{}, fmt.Errorf("its key does not have %d bytes", len(Key{}))
+	}
+	return Key(raw), nil
+}
+
+func peerIDs(keys []Key) []string {
+	ids := make([]string, len(keys))
+	for i, k := range keys {
+		ids[i] = keyPeerID(k)
+	}
+	return ids
+}
+
+// consensusView is the body of GET /api/v1/consensus.
+type consensusView struct {
+	Kind        string         `json:"kind"` // "pow" or "authority"; the rest is zero on proof of work
+	Height      uint64         `json:"height"`
+	Round       int32          `json:"round"`
+	Step        string         `json:"step"`
+	Authorities []string       `json:"authorities"`
+	Self        int            `json:"self"`
+	Decided     uint64         `json:"decided"`
+	Rounds      uint64         `json:"rounds"`
+	MissedTurns uint64         `json:"missed_turns"`
+	Evidence    []evidenceView `json:"evidence"`
+	Approved    []changeView   `json:"approved"`
+}
+
+type evidenceView struct {
+	Height   uint64 `json:"height"`
+	Offender int    `json:"offender"` // index in the set of height; -1: unknown to this node
+	Hex      string `json:"hex"`      // the canonical binary encoding (docs/BFT.md)
+}
+
+type changeView struct {
+	Op     string `json:"op"`
+	PeerID string `json:"peer_id"`
+	Height uint64 `json:"height"` // 0: the next height a proposer picks
+}
+
+func newConsensusView(c Consensus) consensusView {
+	v := consensusView{Kind: c.Kind, Height: c.Height, Round: c.Round, Step: c.Step, Authorities: peerIDs(c.Authorities),
+		Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns,
+		Evidence: make([]evidenceView, 0, len(c.Evidence)), Approved: make([]changeView, 0, len(c.Approved))}
+	for _, e := range c.Evidence {
+		v.Evidence = append(v.Evidence, evidenceView{Height: e.Height, Offender: e.Offender, Hex: hex.EncodeToString(e.Binary)})
+	}
+	for _, ch := range c.Approved {
+		v.Approved = append(v.Approved, changeView{Op: ch.Op, PeerID: keyPeerID(ch.Key), Height: ch.Height})
+	}
+	return v
+}
+
+// approveView is the body of POST /api/v1/authorities's 202.
+type approveView struct {
+	changeView
+	Approved bool `json:"approved"`
 }
 
 // blockSummary is a block in a list: its header, without the readings.
@@ -92,9 +213,10 @@ type blockSummary struct {
 	Version       uint32     `json:"version"`
 	Readings      int        `json:"reading_count"`
 	Confirmations uint64     `json:"confirmations"`
+	Final         bool       `json:"final"`
 }
 
-func newBlockSummary(b *chain.Block, tip uint64) blockSummary {
+func newBlockSummary(b *chain.Block, tip, final uint64) blockSummary {
 	h := &b.Header
 	s := blockSummary{
 		Height: h.Height, Hash: h.Hash(), Parent: h.Parent, Time: h.Time, Root: h.Root,
@@ -103,6 +225,7 @@ func newBlockSummary(b *chain.Block, tip uint64) blockSummary {
 	if h.Height <= tip {
 		s.Confirmations = tip - h.Height + 1
 	}
+	s.Final = h.Height <= final
 	return s
 }
 
@@ -117,10 +240,11 @@ type blockView struct {
 	Block         *chain.Block `json:"block"`
 	Main          bool         `json:"main"`
 	Confirmations uint64       `json:"confirmations"`
+	Final         bool         `json:"final"`
 }
 
 func newBlockView(b BlockInfo) blockView {
-	v := blockView{Block: b.Block, Main: b.Main}
+	v := blockView{Block: b.Block, Main: b.Main, Final: b.Final}
 	if b.Main && b.Block.Header.Height <= b.Tip {
 		v.Confirmations = b.Tip - b.Block.Header.Height + 1
 	}
@@ -139,13 +263,14 @@ type readingView struct {
 	Height        *uint64       `json:"height,omitempty"`
 	Block         *chain.Hash   `json:"block,omitempty"`
 	Confirmations uint64        `json:"confirmations"`
+	Final         bool          `json:"final"` // its block is final: it never leaves the main chain
 }
 
 func newReadingView(r ReadingInfo) readingView {
 	if r.Pending {
 		return readingView{Reading: r.Reading, Status: readingPending}
 	}
-	v := readingView{Reading: r.Reading, Status: readingInBlock, Height: &r.Height, Block: &r.Block}
+	v := readingView{Reading: r.Reading, Status: readingInBlock, Height: &r.Height, Block: &r.Block, Final: r.Final}
 	if r.Height <= r.Tip {
 		v.Confirmations = r.Tip - r.Height + 1
 	}

@@ -242,3 +242,74 @@ func TestBrowserAmbiguousHash(t *testing.T) {
 		}
 	}
 }
+
+// TestBrowserFinality: the status strip shows the consensus and the final
+// block, and blocks and readings say "final", "confirmed" or "pending",
+// the list catching up as blocks become final.
+func TestBrowserFinality(t *testing.T) {
+	browser := findBrowser(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	params := chain.TestParams("browser-final")
+	params.MaxReorgDepth, params.FinalAge = 1, 0 // final under one block
+	p, err := testnet.Start(ctx, testnet.Config{Params: params, NoMiner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	blocks, err := testnet.BuildChain(params, p2p.KeyFromSeed(5), 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Node.AddBlocks(ctx, blocks[:3]); err != nil {
+		t.Fatal(err)
+	}
+	pending, err := p.Node.Submit("bob", 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := serve(t, p)
+	tab := newTab(t, ctx, browser)
+	if err := chromedp.Do(tab, chromedp.Navigate(url), chromedp.WaitVisible(`#blocks tr[data-height="3"]`)); err != nil {
+		t.Fatal(err)
+	}
+	for sel, text := range map[string]string{
+		"#consensus":                         "proof of work",
+		"#final":                             "#2",
+		`#blocks tr[data-height="3"] .state`: "confirmed",
+		`#blocks tr[data-height="2"] .state`: "final",
+	} {
+		if err := waitText(tab, sel, text); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// A new block makes block 3 final: the list follows without a reload.
+	if err := p.Node.AddBlock(ctx, blocks[3]); err != nil {
+		t.Fatal(err)
+	}
+	for sel, text := range map[string]string{
+		"#final":                             "#3",
+		`#blocks tr[data-height="4"] .state`: "confirmed",
+		`#blocks tr[data-height="3"] .state`: "final",
+	} {
+		if err := waitText(tab, sel, text); err != nil {
+			t.Error(err)
+		}
+	}
+
+	for _, tc := range []struct{ page, state string }{
+		{"/#/reading/" + blocks[0].Readings[0].ID().String(), "final"},
+		{"/#/reading/" + blocks[3].Readings[0].ID().String(), "confirmed"},
+		{"/#/reading/" + pending.ID().String(), "pending"},
+		{"/#/block/" + blocks[1].Hash().String(), "final"},
+		{"/#/block/" + blocks[3].Hash().String(), "confirmed"},
+	} {
+		if err := chromedp.Do(tab, chromedp.Navigate("about:blank"), chromedp.Navigate(url+tc.page)); err != nil {
+			t.Fatal(err)
+		}
+		if err := waitText(tab, `#view .state`, tc.state); err != nil {
+			t.Errorf("%s: %v", tc.page, err)
+		}
+	}
+}

@@ -9,6 +9,12 @@
 // string that names no block, reading or subject with readings is "not
 // found", never an empty subject page.
 //
+// The status strip shows the network's consensus (proof of work, or an
+// authority network's height, round and step) and the final block; blocks
+// and readings are marked "final" (they never leave the chain),
+// "confirmed" (in the main chain, not final yet) or "pending", and the
+// marks follow the API's final events live.
+//
 // It is plain HTML, CSS and JavaScript with no build step and no external
 // resources, so it works offline and the node serves it as it is.
 package explorer

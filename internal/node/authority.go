@@ -66,10 +66,11 @@ const (
 	// maxSubmitted bounds the readings whose submission time the node keeps
 	// to report their time to finality.
 	maxSubmitted = 1 << 16
-	// rebroadcastAge is how long a pending reading waits before a follower
-	// sends it again (gossip may have lost it; peers drop repeats for two
-	// minutes, so this only helps after a loss).
-	rebroadcastAge = 5 * time.Second
+	// rebroadcastAge is how long a pending reading waits before the node
+	// sends it to its peers again: gossip loses what is sent before a
+	// node's peers know it takes part in the topic, and across partitions.
+	// On a network that decides, readings are final long before.
+	rebroadcastAge = 2 * time.Second
 )
 
 // errConsensusBusy: the consensus loop is not taking messages (not a fault).
@@ -625,8 +626,8 @@ func (n *Node) recordEvidence(evs []*bft.Evidence) {
 	}
 }
 
-// rebroadcast sends again the readings that have waited long in the pending
-// set, for a follower whose first send was lost.
+// rebroadcast sends again (at most 256 at a time) the readings that have
+// waited long in the pending set: the first send may have been lost.
 func (n *Node) rebroadcast(ctx context.Context, b Broadcaster) {
 	if b == nil {
 		return

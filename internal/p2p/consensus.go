@@ -24,7 +24,10 @@ import (
 //     GossipSub's seen-message cache, which identifies messages by the
 //     hash of their bytes;
 //   - the readings topic: readings submitted to any node, so that they
-//     reach the proposers.
+//     reach the proposers, also behind a nonce: a node sends a reading
+//     that stays pending again, and GossipSub drops a repeat of its own
+//     message as quietly as a peer's. Peers recognise a known reading
+//     without verifying its signature twice (the signature cache).
 //
 // Both validators do the cheap checks (size, the relayer's budget,
 // decoding) before the node's, and map its verdict to GossipSub's as the
@@ -141,9 +144,9 @@ func (h *Host) validateReading(ctx context.Context, from peer.ID, m *pubsub.Mess
 		return pubsub.ValidationAccept
 	}
 	h.metrics.gossipBytesIn.Add(uint64(len(m.Data)))
-	if len(m.Data) > chain.MaxReadingSize {
+	if len(m.Data) > nonceSize+chain.MaxReadingSize || len(m.Data) <= nonceSize {
 		h.metrics.oversized.Add(1)
-		h.refuse(from, fmt.Sprintf("relayed a %d-byte reading (limit %d)", len(m.Data), chain.MaxReadingSize))
+		h.refuse(from, fmt.Sprintf("relayed a %d-byte reading (limit %d)", len(m.Data), nonceSize+chain.MaxReadingSize))
 		return pubsub.ValidationReject
 	}
 	if !h.peers.messageAllowed(from, time.Now()) {
@@ -151,11 +154,18 @@ func (h *Host) validateReading(ctx context.Context, from peer.ID, m *pubsub.Mess
 		return pubsub.ValidationIgnore
 	}
 	var r chain.Reading
-	if err := r.UnmarshalBinary(m.Data); err != nil {
+	if err := r.UnmarshalBinary(m.Data[nonceSize:]); err != nil {
 		h.metrics.malformed.Add(1)
 		return h.verdict(from, "reading", err)
 	}
 	return h.verdict(from, "reading", h.cons.ReceiveReading(r))
+}
+
+// withNonce returns msg behind a fresh random nonce.
+func withNonce(msg []byte) []byte {
+	data := make([]byte, nonceSize, nonceSize+len(msg))
+	_, _ = rand.Read(data)
+	return append(data, msg...)
 }
 
 // BroadcastConsensus publishes a consensus message of this node behind a
@@ -164,9 +174,7 @@ func (h *Host) BroadcastConsensus(ctx context.Context, msg []byte) error {
 	if h.consTopic == nil {
 		return errors.New("gossip: not an authority network")
 	}
-	data := make([]byte, nonceSize, nonceSize+len(msg))
-	_, _ = rand.Read(data)
-	data = append(data, msg...)
+	data := withNonce(msg)
 	if err := h.consTopic.Publish(ctx, data); err != nil {
 		return fmt.Errorf("gossip: publish consensus message: %w", err)
 	}
@@ -179,10 +187,11 @@ func (h *Host) BroadcastReading(ctx context.Context, r chain.Reading) error {
 	if h.readTopic == nil {
 		return errors.New("gossip: not an authority network")
 	}
-	data, err := r.MarshalBinary()
+	enc, err := r.MarshalBinary()
 	if err != nil {
 		return err
 	}
+	data := withNonce(enc)
 	if err := h.readTopic.Publish(ctx, data); err != nil {
 		return fmt.Errorf("gossip: publish reading: %w", err)
 	}

@@ -3,10 +3,12 @@ package testnet_test
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/node"
@@ -151,4 +153,338 @@ func openStore(t testing.TB, dir string, params chain.Params) (*store.Store, nod
 		t.Fatal(err)
 	}
 	return st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending}
+}
+
+// member is one node of an authority network that a test stops and starts
+// again with its key and data.
+type member struct {
+	key  ed25519.PrivateKey
+	dir  string
+	st   *store.Store
+	peer *testnet.Peer
+}
+
+func (m *member) start(ctx context.Context, t testing.TB, net *netfile.Network) {
+	t.Helper()
+	st, err := store.Open(m.dir, net.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := testnet.Start(ctx, testnet.Config{Params: net.Params, Key: m.key, SyncInterval: time.Second,
+		NodeOptions: []node.Option{node.WithAuthority(net.Authority()), node.WithStore(st, node.State{Main: s.Main, Pending: s.Pending})}})
+	if err != nil {
+		_ = st.Close()
+		t.Fatal(err)
+	}
+	m.st, m.peer = st, p
+}
+
+func (m *member) stop() {
+	if m.peer != nil {
+		_ = m.peer.Close()
+		_ = m.st.Close()
+		m.peer, m.st = nil, nil
+	}
+}
+
+// members starts one member per key, each on its own store.
+func members(ctx context.Context, t testing.TB, net *netfile.Network, keys []ed25519.PrivateKey) []*member {
+	t.Helper()
+	var out []*member
+	for i, k := range keys {
+		m := &member{key: k, dir: fmt.Sprintf("%s/%d", t.TempDir(), i)}
+		m.start(ctx, t, net)
+		t.Cleanup(m.stop)
+		out = append(out, m)
+	}
+	return out
+}
+
+// mesh connects every running member to every other.
+func mesh(ctx context.Context, t testing.TB, ms []*member) {
+	t.Helper()
+	for i := range ms {
+		for j := range i {
+			if ms[i].peer == nil || ms[j].peer == nil {
+				continue
+			}
+			if err := ms[i].peer.Connect(ctx, ms[j].peer); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+func running(ms []*member) []*testnet.Peer {
+	var out []*testnet.Peer
+	for _, m := range ms {
+		if m.peer != nil {
+			out = append(out, m.peer)
+		}
+	}
+	return out
+}
+
+// sameFinalChain fails unless every peer's chain up to the lowest final
+// height is the same: no two nodes ever hold different final blocks.
+func sameFinalChain(t testing.TB, peers []*testnet.Peer) {
+	t.Helper()
+	low := ^uint64(0)
+	for _, p := range peers {
+		low = min(low, p.Node.FinalHeight())
+	}
+	for h := uint64(1); h <= low; h++ {
+		want, _ := peers[0].Node.BlockAt(h)
+		for _, p := range peers[1:] {
+			if got, _ := p.Node.BlockAt(h); got.Hash() != want.Hash() {
+				t.Fatalf("final blocks at height %d differ: %s and %s", h, want.Hash().Short(), got.Hash().Short())
+			}
+		}
+	}
+}
+
+// With one authority of four stopped, readings still become final: the
+// heights whose first proposer is the stopped one take a second round.
+// With two of four stopped nothing becomes final and nothing conflicting
+// appears; when one comes back (with its stored consensus state), the
+// waiting reading becomes final everywhere.
+func TestAuthorityDownAndBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	keys := keysN(t, 4)
+	net := authorityNet(t, "down", keys)
+	ms := members(ctx, t, net, keys)
+	mesh(ctx, t, ms)
+
+	ms[3].stop()
+	var slowest time.Duration
+	for i := range 8 {
+		r, err := ms[i%3].peer.Node.Submit("bob", 70+i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		start := time.Now()
+		waitFinal(t, running(ms), r.ID(), 30*time.Second)
+		slowest = max(slowest, time.Since(start))
+	}
+	t.Logf("one of four down: slowest of 8 readings final after %v", slowest)
+
+	ms[2].stop()
+	before := ms[0].peer.Node.FinalHeight()
+	r, err := ms[0].peer.Node.Submit("bob", 99)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	for _, p := range running(ms) {
+		if h := p.Node.FinalHeight(); h != before {
+			t.Fatalf("two of four down: final height moved from %d to %d", before, h)
+		}
+		if rs, _ := p.Node.FindReading(r.ID()); rs.Final {
+			t.Fatal("two of four down: a reading became final")
+		}
+	}
+	ms[2].start(ctx, t, net)
+	mesh(ctx, t, ms)
+	waitFinal(t, running(ms), r.ID(), 60*time.Second)
+	sameFinalChain(t, running(ms))
+}
+
+// Authorities split two and two decide nothing (neither side has more than
+// two thirds); once the halves meet, the readings of both sides become
+// final on every node, on one chain.
+func TestAuthorityPartitionHeals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	keys := keysN(t, 4)
+	net := authorityNet(t, "split", keys)
+	ms := members(ctx, t, net, keys)
+	for _, pair := range [][2]int{{0, 1}, {2, 3}} {
+		if err := ms[pair[0]].peer.Connect(ctx, ms[pair[1]].peer); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left, err := ms[0].peer.Node.Submit("left", 61)
+	if err != nil {
+		t.Fatal(err)
+	}
+	right, err := ms[3].peer.Node.Submit("right", 62)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second)
+	for _, m := range ms {
+		if h := m.peer.Node.FinalHeight(); h != 0 {
+			t.Fatalf("a half of the authorities made height %d final", h)
+		}
+	}
+	if err := ms[1].peer.Connect(ctx, ms[2].peer); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	waitFinal(t, running(ms), left.ID(), 60*time.Second)
+	waitFinal(t, running(ms), right.ID(), 60*time.Second)
+	t.Logf("both sides' readings final %v after the partition healed", time.Since(start))
+	sameFinalChain(t, running(ms))
+}
+
+// An authority that equivocates (test code signs two different blocks as
+// its proposals, and prevotes for both) is reported with evidence on the
+// honest nodes, and cannot make two blocks final at one height: the three
+// honest authorities (of four) still decide one block everywhere.
+func TestAuthorityEquivocation(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	keys := keysN(t, 4)
+	net := authorityNet(t, "liar", keys)
+	honest := members(ctx, t, net, keys[:3])
+	mesh(ctx, t, honest)
+	liar := keys[3]
+	netID := net.Params.Genesis().Hash()
+
+	// Wait for a height whose round-0 proposer is the liar (index 3).
+	var height uint64
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := honest[0].peer.Node.Submit("tick", 60); err != nil {
+			t.Fatal(err)
+		}
+		info := honest[0].peer.Node.Consensus()
+		if info.Height%4 == 3 && info.Round == 0 && info.Height > 1 {
+			height = info.Height
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("never reached a height the liar proposes; at %+v", info)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	parent, _ := honest[0].peer.Node.BlockAt(height - 1)
+	block := func(ms int64) *chain.Block {
+		b := &chain.Block{Header: chain.Header{Version: chain.HeaderVersion, Height: height, Parent: parent.Hash(), Time: parent.Header.Time + ms}}
+		b.Header.Root = b.ReadingsRoot()
+		return b
+	}
+	a, b := block(1), block(2)
+	proposal := func(blk *chain.Block) []byte {
+		p := &bft.Proposal{Height: height, Hash: blk.Hash(), POLRound: -1}
+		p.Sign(netID, liar)
+		data, err := blk.AppendBinary(p.AppendBinary(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return data
+	}
+	prevote := func(blk *chain.Block) []byte {
+		v := &bft.Vote{Type: bft.KindPrevote, Height: height, Hash: blk.Hash(), Index: 3}
+		v.Sign(netID, liar)
+		return v.AppendBinary(nil)
+	}
+	// Block a to two honest nodes, block b to the third, then each the
+	// other's too: everyone sees both.
+	for i, m := range honest {
+		first, second := a, b
+		if i == 2 {
+			first, second = b, a
+		}
+		for _, msg := range [][]byte{proposal(first), prevote(first), proposal(second), prevote(second)} {
+			_ = m.peer.Node.HandleConsensus(ctx, msg)
+		}
+	}
+	// The height is decided (one block, or a later round's) and the liar
+	// is reported everywhere.
+	deadline = time.Now().Add(30 * time.Second)
+	for _, m := range honest {
+		for m.peer.Node.FinalHeight() < height || len(m.peer.Node.Consensus().Evidence) == 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: final %d (want %d), evidence %d", m.peer.Host.ID(), m.peer.Node.FinalHeight(), height,
+					len(m.peer.Node.Consensus().Evidence))
+			}
+			if _, err := m.peer.Node.Submit("tock", 61); err != nil && !errors.Is(err, chain.ErrKnownReading) {
+				t.Fatal(err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		for _, ev := range m.peer.Node.Consensus().Evidence {
+			if err := ev.Verify(netID, net.Set); err != nil || ev.Offender(net.Set) != 3 {
+				t.Fatalf("evidence does not convict the liar: %v, offender %d", err, ev.Offender(net.Set))
+			}
+		}
+	}
+	sameFinalChain(t, running(honest))
+}
+
+// Three of four authorities approve a newcomer; the block that carries the
+// change makes it an authority from the next height on, and it votes: with
+// one original authority stopped the five-member set (quorum four) still
+// decides. The stopped authority comes back, syncs the blocks that carry
+// the change, and joins in; a fresh follower syncs the chain from genesis,
+// checks every commit against the set of its height and ends with the
+// same set.
+func TestAuthorityMembershipChange(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	keys := keysN(t, 6) // four authorities, the newcomer, a late follower
+	net := authorityNet(t, "grow", keys[:4])
+	ms := members(ctx, t, net, keys[:5])
+	mesh(ctx, t, ms)
+	newcomer := ms[4]
+
+	ms[3].stop()
+	add := bft.Change{Op: bft.OpAdd, Key: bft.KeyOf(newcomer.key)}
+	for _, m := range ms[:3] {
+		if err := m.peer.Node.Approve(add); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for newcomer.peer.Node.Consensus().Self < 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the newcomer never became an authority: %+v", newcomer.peer.Node.Consensus())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Five authorities, four running: the newcomer's vote is needed.
+	r, err := ms[0].peer.Node.Submit("carol", 80)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFinal(t, running(ms), r.ID(), 30*time.Second)
+	if n := ms[0].peer.Node.AuthoritySet(ms[0].peer.Node.Status().Height + 1).Len(); n != 5 {
+		t.Fatalf("set after the change has %d authorities, want 5", n)
+	}
+
+	// The stopped authority comes back and syncs past the change.
+	ms[3].start(ctx, t, net)
+	mesh(ctx, t, ms)
+	r, err = ms[3].peer.Node.Submit("carol", 81)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFinal(t, running(ms), r.ID(), 30*time.Second)
+	if info := ms[3].peer.Node.Consensus(); len(info.Authorities) != 5 {
+		t.Fatalf("the returning authority sees %d authorities", len(info.Authorities))
+	}
+
+	// A fresh follower syncs everything from one peer.
+	late := &member{key: keys[5], dir: t.TempDir()}
+	late.start(ctx, t, net)
+	t.Cleanup(late.stop)
+	if err := late.peer.Connect(ctx, newcomer.peer); err != nil {
+		t.Fatal(err)
+	}
+	r, err = ms[1].peer.Node.Submit("carol", 82)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := append(running(ms), late.peer)
+	waitFinal(t, all, r.ID(), 30*time.Second)
+	if n := late.peer.Node.AuthoritySet(late.peer.Node.Status().Height + 1).Len(); n != 5 {
+		t.Fatalf("the late follower's set has %d authorities, want 5", n)
+	}
+	sameFinalChain(t, all)
 }

@@ -29,6 +29,43 @@ async function get(path) {
   return body;
 }
 
+// --- finality ------------------------------------------------------------------
+
+// finalHeight is the node's final height as last heard (status or a final
+// event): a main-chain block at or below it never leaves the chain.
+let finalHeight = -1;
+
+// stateBadge shows where a block or reading stands: "final" (it never
+// leaves the chain), "confirmed" (in the main chain, not final yet),
+// "pending" (a reading waiting for a block) or "side branch".
+function stateBadge(state) {
+  const text = { final: "final", confirmed: "confirmed", pending: "pending", side: "side branch" }[state] || state;
+  return el("span", { class: `state state-${state}`, "data-state": state }, text);
+}
+
+// markFinal turns the badges of listed main-chain blocks at or below the
+// final height into "final".
+function markFinal() {
+  for (const badge of document.querySelectorAll("#blocks tr[data-height] .state-confirmed")) {
+    const h = Number(badge.closest("tr").dataset.height);
+    if (h <= finalHeight) badge.replaceWith(stateBadge("final"));
+  }
+}
+
+function setFinal(height, hash) {
+  if (height < finalHeight) return; // an older answer
+  finalHeight = height;
+  $("final").replaceChildren(link(`#/block/${hash}`, `#${height}`));
+  markFinal();
+}
+
+function consensusText(s) {
+  const a = s.authority;
+  if (!a) return s.consensus === "authority" ? "authority" : "proof of work";
+  const self = a.self >= 0 ? `authority #${a.self}` : "follower";
+  return `authority · h${a.height} r${a.round} ${a.step} · ${a.authorities.length} signers · ${self}`;
+}
+
 // --- summary cards -----------------------------------------------------------
 
 async function refreshStatus() {
@@ -39,6 +76,8 @@ async function refreshStatus() {
     $("tip").replaceChildren(link(`#/block/${s.tip}`, short(s.tip)));
     $("peer-count").textContent = s.peers;
     $("pending").textContent = s.pending;
+    $("consensus").textContent = consensusText(s);
+    setFinal(s.finalized_height, s.finalized_hash);
     $("sync").textContent = s.sync.state === "syncing"
       ? `syncing ${Math.floor(s.sync.progress * 100)}%` : s.sync.state.replace("_", " ");
   } catch (e) {
@@ -55,20 +94,24 @@ function readingsText(block) {
   return parts.join(", ");
 }
 
-function blockRow(b, fresh) {
+// blockRow is a main-chain block in the list; v is its GET /blocks answer.
+function blockRow(v, fresh) {
+  const b = v.block;
+  const final = v.final || b.height <= finalHeight;
   const tr = el("tr", { "data-height": b.height, class: fresh ? "new" : "" },
     el("td", {}, link(`#/block/${b.height}`, b.height)),
     el("td", { class: "mono" }, link(`#/block/${b.hash}`, short(b.hash))),
     el("td", {}, b.height === 0 ? "genesis" : when(b.time)),
-    el("td", { class: "readings" }, readingsText(b)));
+    el("td", { class: "readings" }, readingsText(b)),
+    el("td", { class: "state-cell" }, stateBadge(final ? "final" : "confirmed")));
   return tr;
 }
 
 async function loadBlocks() {
   const list = await get("/blocks?limit=20");
-  const full = await Promise.all(list.blocks.map((s) => get(`/blocks/${s.hash}`).then((v) => v.block)));
+  const full = await Promise.all(list.blocks.map((s) => get(`/blocks/${s.hash}`)));
   const tbody = $("blocks");
-  if (tbody) tbody.replaceChildren(...full.map((b) => blockRow(b, false)));
+  if (tbody) tbody.replaceChildren(...full.map((v) => blockRow(v, false)));
 }
 
 async function showNewTip(hash) {
@@ -76,12 +119,13 @@ async function showNewTip(hash) {
   if (!tbody) return;
   const v = await get(`/blocks/${hash}`);
   const b = v.block;
+  if (!v.main) return; // replaced already: another tip event follows
   // A reorganisation may replace rows at this height and above.
   for (const tr of [...tbody.children]) if (Number(tr.dataset.height) >= b.height) tr.remove();
   if (tbody.querySelector(`tr[data-height="${b.height - 1}"]`) === null && b.height > 1) {
     return loadBlocks(); // we missed blocks: reload the list
   }
-  tbody.prepend(blockRow(b, true));
+  tbody.prepend(blockRow(v, true));
   while (tbody.children.length > 20) tbody.lastChild.remove();
 }
 
@@ -153,7 +197,8 @@ async function showBlock(ref) {
       ["parent", b.height === 0 ? "none (genesis)" : link(`#/block/${b.parent}`, b.parent, "mono")],
       ["time", when(b.time)], ["readings root", el("span", { class: "mono" }, b.root)],
       ["difficulty", b.difficulty], ["nonce", b.nonce],
-      ["main chain", v.main ? `yes, ${v.confirmations} confirmations` : "no (side branch)"]]),
+      ["main chain", v.main ? `yes, ${v.confirmations} confirmations` : "no (side branch)"],
+      ["state", stateBadge(!v.main ? "side" : v.final ? "final" : "confirmed")]]),
     el("h2", {}, `${b.readings.length} reading${b.readings.length === 1 ? "" : "s"}`),
     readingsTable(b.readings.map((r) => ({ reading: r, where: "" })))));
 }
@@ -166,8 +211,9 @@ async function showReading(id) {
     fields([["id", el("span", { class: "mono" }, r.id)],
       ["subject", link(`#/subject/${encodeURIComponent(r.subject)}`, r.subject)],
       ["BPM", r.bpm], ["time", when(r.time)], ["author", el("span", { class: "mono" }, r.author)],
-      ["status", v.status === "pending" ? "pending (waiting to be mined)"
-        : el("span", {}, "in block ", link(`#/block/${v.block}`, v.height), `, ${v.confirmations} confirmations`)]])));
+      ["status", v.status === "pending" ? el("span", {}, stateBadge("pending"), " waiting for a block")
+        : el("span", {}, stateBadge(v.final ? "final" : "confirmed"), " in block ", link(`#/block/${v.block}`, v.height),
+          `, ${v.confirmations} confirmations`)]])));
 }
 
 // chart draws BPM over time as an SVG line.
@@ -201,8 +247,9 @@ function chart(points) {
 
 async function showSubject(subject) {
   const v = await get(`/subjects/${encodeURIComponent(subject)}/readings?limit=500`);
-  const rows = [...v.pending.map((r) => ({ reading: r, where: "pending" })),
-    ...v.readings.map((x) => ({ reading: x.reading, where: link(`#/block/${x.height}`, `block ${x.height}`) }))];
+  const rows = [...v.pending.map((r) => ({ reading: r, where: stateBadge("pending") })),
+    ...v.readings.map((x) => ({ reading: x.reading,
+      where: el("span", {}, stateBadge(x.final ? "final" : "confirmed"), " ", link(`#/block/${x.height}`, `block ${x.height}`)) }))];
   const points = rows.map(({ reading: r }) => ({ t: r.time, bpm: r.bpm })).sort((a, b) => a.t - b.t);
   $("view").replaceChildren(el("section", {},
     el("h2", {}, `Subject ${subject}: ${rows.length} reading${rows.length === 1 ? "" : "s"}`),
@@ -301,6 +348,10 @@ function listen() {
     const d = JSON.parse(ev.data);
     refreshStatus();
     showNewTip(d.hash).catch(() => loadBlocks());
+  });
+  es.addEventListener("final", (ev) => {
+    const d = JSON.parse(ev.data);
+    setFinal(d.height, d.hash);
   });
   for (const name of ["peer-connected", "peer-gone"]) {
     es.addEventListener(name, () => { refreshStatus(); loadPeers().catch(() => {}); });

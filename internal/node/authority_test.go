@@ -1,0 +1,193 @@
+package node_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/bft"
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/netfile"
+	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/p2p"
+	"github.com/p2pchain/p2pchain/internal/store"
+)
+
+// authorityNetwork returns the network whose genesis authorities hold keys.
+func authorityNetwork(t *testing.T, keys []ed25519.PrivateKey) *netfile.Network {
+	t.Helper()
+	var ids []string
+	for _, k := range keys {
+		id, err := p2p.PeerID(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id.String())
+	}
+	f, err := netfile.New("ward", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.GenesisTime = "2026-01-01T00:00:00Z"
+	net, err := netfile.Parse(f.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net
+}
+
+// seal signs blk's precommits at round 0 with the keys of the given
+// indexes in set order (signers[i] signs as index idx[i]).
+func seal(net *netfile.Network, blk *chain.Block, signers []ed25519.PrivateKey, idx []int) []byte {
+	c := bft.Commit{Height: blk.Header.Height, Hash: blk.Hash()}
+	for i, k := range signers {
+		v := bft.Vote{Type: bft.KindPrecommit, Height: c.Height, Hash: c.Hash, Index: uint16(idx[i])}
+		v.Sign(net.Params.Genesis().Hash(), k)
+		c.Sigs = append(c.Sigs, bft.CommitSig{Index: v.Index, Sig: v.Sig})
+	}
+	return c.AppendBinary(nil)
+}
+
+// nextBlock returns an unsealed block on parent with one reading and the
+// given changes.
+func nextBlock(t *testing.T, net *netfile.Network, parent *chain.Block, bpm int, changes ...bft.Change) *chain.Block {
+	t.Helper()
+	at := time.UnixMilli(parent.Header.Time).Add(time.Second)
+	r, err := chain.NewReading(key(1), "alice", bpm, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &chain.Block{Readings: []chain.Reading{r}, Changes: bft.EncodeChanges(changes)}
+	b.Header = chain.Header{Version: chain.HeaderVersion, Height: parent.Header.Height + 1, Parent: parent.Hash(),
+		Time: at.UnixMilli(), Count: 1}
+	b.Header.Root = b.ReadingsRoot()
+	return b
+}
+
+func openAuthorityNode(t *testing.T, net *netfile.Network, dir string) (*node.Node, *store.Store) {
+	t.Helper()
+	st, err := store.Open(dir, net.Params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(net.Params, key(9), node.WithAuthority(net.Authority()), node.WithStore(st, node.State{Main: s.Main, Pending: s.Pending}),
+		node.WithClock(func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, st
+}
+
+// A follower accepts a block only with a commit of more than two thirds of
+// the authorities of its height, every signature valid, and follows the
+// membership changes blocks carry: from the height a change names, commits
+// are checked against the new set. After a restart it has the same sets.
+func TestFollowerChecksSeals(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(21), key(22), key(23), key(24)}
+	newcomer := key(25)
+	net := authorityNetwork(t, keys)
+	dir := filepath.Join(t.TempDir(), "store")
+	n, st := openAuthorityNode(t, net, dir)
+	ctx := context.Background()
+	genesis, _ := n.BlockAt(0)
+
+	b1 := nextBlock(t, net, genesis, 70)
+	for _, c := range []struct {
+		name string
+		seal []byte
+	}{
+		{"no seal", nil},
+		{"two of four", seal(net, b1, keys[:2], []int{0, 1})},
+		{"a forged signature", seal(net, b1, []ed25519.PrivateKey{keys[0], keys[1], key(99)}, []int{0, 1, 2})},
+		{"a signer twice", seal(net, b1, []ed25519.PrivateKey{keys[0], keys[1], keys[1]}, []int{0, 1, 1})},
+		{"an index outside the set", seal(net, b1, []ed25519.PrivateKey{keys[0], keys[1], keys[2]}, []int{0, 1, 4})},
+		{"another block's commit", func() []byte {
+			other := nextBlock(t, net, genesis, 71)
+			return seal(net, other, keys[:3], []int{0, 1, 2})
+		}()},
+	} {
+		bad := *b1
+		bad.Seal = c.seal
+		if err := n.AddBlock(ctx, &bad); !errors.Is(err, chain.ErrBadSeal) {
+			t.Errorf("%s: got %v, want ErrBadSeal", c.name, err)
+		}
+	}
+	if st := n.Status(); st.Height != 0 {
+		t.Fatalf("a badly sealed block joined the chain: height %d", st.Height)
+	}
+	b1.Seal = seal(net, b1, keys[1:4], []int{1, 2, 3})
+	if err := n.AddBlock(ctx, b1); err != nil {
+		t.Fatal(err)
+	}
+	if h, hash := n.Final(); h != 1 || hash != b1.Hash() {
+		t.Fatalf("final %d %s after a sealed block, want 1 %s", h, hash.Short(), b1.Hash().Short())
+	}
+	if rs, ok := n.FindReading(b1.Readings[0].ID()); !ok || !rs.Final {
+		t.Fatalf("reading of a sealed block: %+v", rs)
+	}
+	// A sibling of a final block, however well sealed, is refused.
+	sib := nextBlock(t, net, genesis, 72)
+	sib.Seal = seal(net, sib, keys[:3], []int{0, 1, 2})
+	if err := n.AddBlock(ctx, sib); !errors.Is(err, chain.ErrForkTooDeep) {
+		t.Fatalf("sibling of a final block: %v", err)
+	}
+
+	// Block 2 adds the newcomer from height 3.
+	add := bft.Change{Op: bft.OpAdd, Height: 3, Key: bft.KeyOf(newcomer)}
+	b2 := nextBlock(t, net, b1, 73, add)
+	b2.Seal = seal(net, b2, keys[:3], []int{0, 1, 2})
+	if err := n.AddBlock(ctx, b2); err != nil {
+		t.Fatal(err)
+	}
+	if got := n.AuthoritySet(3).Len(); got != 5 {
+		t.Fatalf("set of height 3 has %d authorities, want 5", got)
+	}
+	// Height 3 needs 4 of 5: three old authorities are too few.
+	b3 := nextBlock(t, net, b2, 74)
+	b3.Seal = seal(net, b3, keys[:3], []int{0, 1, 2})
+	if err := n.AddBlock(ctx, b3); !errors.Is(err, chain.ErrBadSeal) {
+		t.Fatalf("3 of 5 signatures: %v", err)
+	}
+	b3.Seal = seal(net, b3, []ed25519.PrivateKey{keys[0], keys[1], keys[2], newcomer}, []int{0, 1, 2, 4})
+	if err := n.AddBlock(ctx, b3); err != nil {
+		t.Fatal(err)
+	}
+	// A change the schedule refuses (adding an authority twice) makes a
+	// sealed block invalid.
+	b4 := nextBlock(t, net, b3, 75, bft.Change{Op: bft.OpAdd, Height: 5, Key: bft.KeyOf(newcomer)})
+	b4.Seal = seal(net, b4, []ed25519.PrivateKey{keys[0], keys[1], keys[2], newcomer}, []int{0, 1, 2, 4})
+	if err := n.AddBlock(ctx, b4); !errors.Is(err, chain.ErrBadSeal) {
+		t.Fatalf("a block adding an authority twice: %v", err)
+	}
+
+	// After a restart the schedule is rebuilt from the stored blocks.
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	n2, st2 := openAuthorityNode(t, net, dir)
+	defer st2.Close()
+	if got := n2.AuthoritySet(3).Len(); got != 5 || n2.Status().Height != 3 {
+		t.Fatalf("after restart: set of height 3 has %d authorities, height %d", got, n2.Status().Height)
+	}
+	if h, _ := n2.Final(); h != 3 {
+		t.Fatalf("after restart final height %d, want 3", h)
+	}
+}
+
+// A proof-of-work node has no authorities to approve.
+func TestApproveOnProofOfWork(t *testing.T) {
+	n := newNode(t, chain.TestParams("pow"))
+	if err := n.Approve(bft.Change{Op: bft.OpAdd, Key: bft.KeyOf(key(3))}); err == nil {
+		t.Fatal("Approve on a proof-of-work network succeeded")
+	}
+	if info := n.Consensus(); info.Kind != "pow" || info.Self != -1 {
+		t.Fatalf("consensus info %+v", info)
+	}
+}
