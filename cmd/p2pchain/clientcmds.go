@@ -66,6 +66,7 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "height\t%d\n", s.Height)
 		fmt.Fprintf(w, "tip\t%s (%s)\n", s.Tip, age(s.TipTime))
 		fmt.Fprintf(w, "final\t#%d %s (never leaves the chain)\n", s.FinalizedHeight, short(s.FinalizedHash))
+		fmt.Fprintf(w, "consensus\t%s\n", consensusLine(s))
 		fmt.Fprintf(w, "total work\t%s\n", s.TotalWork)
 		fmt.Fprintf(w, "peers\t%d\n", s.Peers)
 		fmt.Fprintf(w, "pending readings\t%d\n", s.Pending)
@@ -82,6 +83,70 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(w, "%s\t%s\n", label, a)
 		}
 	})
+}
+
+// consensusLine describes the consensus of a node's network in one line.
+func consensusLine(s api.StatusView) string {
+	a := s.Authority
+	if a == nil {
+		if s.Consensus == "" {
+			return api.ConsensusPoW
+		}
+		return s.Consensus + " (final by depth and age)"
+	}
+	self := "follower"
+	if a.Self >= 0 {
+		self = fmt.Sprintf("this node #%d", a.Self)
+	}
+	return fmt.Sprintf("authority: height %d round %d step %s, %d authorities, %s", a.Height, a.Round, a.Step, len(a.Authorities), self)
+}
+
+// runAuthority approves a membership change of an authority network:
+// POST /api/v1/authorities.
+func runAuthority(args []string, stdout, stderr io.Writer) error {
+	var cf clientFlags
+	fs := newClientFlags("authority", clientHelp(help{
+		usage: "add|remove PEERID [--height H] [-l PORT | --data DIR | --api URL] [--json]",
+		about: []string{"Records that this node's operator approves adding or removing an authority of an",
+			"authority network. The change takes effect once more than two thirds of the",
+			"authorities approved it, from height H (default: the next height a proposer picks).",
+			"Each authority's operator runs it on their own node."},
+		examples: []string{"authority add 12D3KooW...", "authority remove 12D3KooW... --height 120 -l 10000"},
+	}), stdout, &cf)
+	var height uint64
+	fs.Func("height", "first `HEIGHT` whose authority set reflects the change (default 0: the next one)", func(s string) error {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return errors.New("want a block height, 0 or more")
+		}
+		height = n
+		return nil
+	})
+	pos, err := fs.parse(args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 2 || (pos[0] != api.OpAdd && pos[0] != api.OpRemove) {
+		return usagef("authority", "want add or remove and a peer ID, e.g. authority add 12D3KooW...")
+	}
+	c, err := cf.connect()
+	if err != nil {
+		return err
+	}
+	body := map[string]any{"op": pos[0], "peer_id": pos[1], "height": height}
+	var raw json.RawMessage
+	if err := c.post(context.Background(), "/api/v1/authorities", body, &raw); err != nil {
+		return err
+	}
+	if c.json {
+		return printJSON(stdout, raw)
+	}
+	when := "from the next height a proposer picks"
+	if height > 0 {
+		when = fmt.Sprintf("from height %d", height)
+	}
+	_, err = fmt.Fprintf(stdout, "approved: %s %s %s; it takes effect once more than two thirds of the authorities approved it\n", pos[0], pos[1], when)
+	return err
 }
 
 func runPeers(args []string, stdout, stderr io.Writer) error {

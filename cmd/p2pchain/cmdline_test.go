@@ -233,7 +233,7 @@ func TestSettingsCoverConfig(t *testing.T) {
 			t.Errorf("setting %s: env %q, want %q", s.key, s.env, s.want)
 		}
 	}
-	if n := len(settings); n != 11 || len(configKeys()) != n {
+	if n := len(settings); n != 12 || len(configKeys()) != n {
 		t.Errorf("%d settings", n)
 	}
 	// Every flag that sets a config key reaches the config (-checkpoint did not).

@@ -21,17 +21,18 @@ import (
 // file, and flags given on the command line override both. Each field's
 // toml tag is its key in the file; settings says its flag and variable.
 type nodeConfig struct {
-	Network    string   `toml:"network"`
-	Difficulty int      `toml:"difficulty"`
-	IP         string   `toml:"ip"`
-	Port       int      `toml:"port"`
-	Subject    string   `toml:"subject"`
-	Peers      []string `toml:"peers"`
-	MDNS       bool     `toml:"mdns"`
-	DHT        bool     `toml:"dht"`
-	LogLevel   string   `toml:"log_level"`
-	API        string   `toml:"api"`
-	Checkpoint string   `toml:"checkpoint"`
+	Network     string   `toml:"network"`
+	Difficulty  int      `toml:"difficulty"`
+	NetworkFile string   `toml:"network_file"` // an authority network's file: replaces Network and Difficulty (network.go)
+	IP          string   `toml:"ip"`
+	Port        int      `toml:"port"`
+	Subject     string   `toml:"subject"`
+	Peers       []string `toml:"peers"`
+	MDNS        bool     `toml:"mdns"`
+	DHT         bool     `toml:"dht"`
+	LogLevel    string   `toml:"log_level"`
+	API         string   `toml:"api"`
+	Checkpoint  string   `toml:"checkpoint"`
 }
 
 // setting ties a config key to its flag and its environment variable.
@@ -46,6 +47,7 @@ type setting struct {
 var settings = []setting{
 	{"network", "network", "P2PCHAIN_NETWORK", `a name in quotes, e.g. network = "p2pchain"`},
 	{"difficulty", "difficulty", "P2PCHAIN_DIFFICULTY", fmt.Sprintf("a whole number of bits from 0 to %d, e.g. difficulty = 18", chain.MaxDifficulty)},
+	{"network_file", "network-file", "P2PCHAIN_NETWORK_FILE", `the path of a network file in quotes, or "" for none, e.g. network_file = "clinic.toml"`},
 	{"ip", "ip", "P2PCHAIN_IP", `an IP address in quotes, e.g. ip = "127.0.0.1"`},
 	{"port", "l", "P2PCHAIN_PORT", "a port number from 0 to 65535, e.g. port = 10000"},
 	{"subject", "subject", "P2PCHAIN_SUBJECT", `a subject in quotes, e.g. subject = "demo"`},
@@ -106,6 +108,12 @@ const defaultConfigFile = `# p2pchain node configuration. Flags given on the com
 # chain in this directory belongs to them. Do not change them afterwards.
 network = %q
 difficulty = %d
+
+# Network file of an authority network (p2pchain network new writes one): the
+# network's name, authorities and consensus come from it, and network and
+# difficulty above are not used. Every member uses the same file. A relative
+# path is relative to this directory. Empty: an open proof-of-work network.
+network_file = %q
 
 # Where to listen, TCP and QUIC on the same port (0: any free port).
 # 127.0.0.1 keeps the node to this machine; 0.0.0.0 accepts peers from others.
@@ -181,9 +189,9 @@ func readConfig(dir *datadir.Dir) (nodeConfig, configFile, error) {
 }
 
 // writeConfig writes the documented default config file, with base's
-// network, difficulty and port.
+// network, difficulty, network file and port.
 func writeConfig(dir *datadir.Dir, base nodeConfig) error {
-	text := fmt.Sprintf(defaultConfigFile, base.Network, base.Difficulty, base.Port)
+	text := fmt.Sprintf(defaultConfigFile, base.Network, base.Difficulty, base.NetworkFile, base.Port)
 	if err := dir.WriteFile(datadir.ConfigFile, []byte(text), 0o600); err != nil {
 		return fmt.Errorf("write config file: %w", err)
 	}

@@ -25,7 +25,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	t, err := parseToolFlags("export", args, stdout, func(fs *cmdFlags) {
 		fs.StringVar(&out, "out", "", "write to `FILE` instead of standard output (replaced only when complete)")
 	}, help{
-		usage: "[--data DIR | -l PORT] [--out FILE]",
+		usage: "[--data DIR | -l PORT] [--network-file FILE] [--out FILE]",
 		about: []string{"Writes the main chain as JSON lines, one block per line from height 1 to the tip",
 			"(line N is the block at height N; genesis follows from the network and is left out).",
 			"The node must be stopped. p2pchain import reads the file back. Without --data or -l",
@@ -109,8 +109,8 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		dest = "standard output"
 	}
 	took := time.Since(start)
-	fmt.Fprintf(summary, "exported %d blocks (%d readings) of network %q, difficulty %d, to %s\n",
-		blocks, readings, params.Name, params.Difficulty, dest)
+	fmt.Fprintf(summary, "exported %d blocks (%d readings) of network %q, %s, to %s\n",
+		blocks, readings, params.Name, rulesText(params, t.nw, ""), dest)
 	fmt.Fprintf(summary, "tip #%d %s, in %s (%s blocks/s)\n", tip, st.Tip(), roundDuration(took), perSecond(blocks, took))
 	return nil
 }

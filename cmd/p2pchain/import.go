@@ -14,6 +14,7 @@ import (
 
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/store"
 )
 
@@ -40,12 +41,13 @@ const maxImportLine = 64<<10 + chain.MaxReadingsLimit<<10
 func runImport(args []string, stdout, stderr io.Writer) (err error) {
 	var asJSON bool
 	t, err := parseToolFlags("import", args, stdout, func(fs *cmdFlags) { fs.jsonFlag(&asJSON, "the summary") }, help{
-		usage: "[--data NEWDIR | -l PORT] [--network NAME] [--difficulty BITS] [--json] FILE|-",
+		usage: "[--data NEWDIR | -l PORT] [--network NAME] [--difficulty BITS | --network-file FILE] [--json] FILE|-",
 		about: []string{"Loads a chain written by p2pchain export (JSON lines; - reads standard input) into a",
 			"new data directory, checking every block as a node does, and writes the directory's",
 			"config file so that p2pchain node --data NEWDIR runs on that chain. The network name",
-			"defaults to p2pchain, the difficulty to that of the file's first block. A directory",
-			"that already holds a chain is refused; a failed import leaves nothing behind."},
+			"defaults to p2pchain, the difficulty to that of the file's first block; the chain of",
+			"an authority network needs its --network-file, and every block's seal is checked. A",
+			"directory that already holds a chain is refused; a failed import leaves nothing behind."},
 		examples: []string{"import --data /srv/p2pchain/new --network p2pchain chain.jsonl", "import -l 10005 - < chain.jsonl"},
 	})
 	if err != nil {
@@ -108,18 +110,22 @@ func runImport(args []string, stdout, stderr io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	params, err := cfg.params()
+	params, nw, err := nd.network(t, cfg)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stderr, "importing into %s: network %q, difficulty %d%s\n", path, params.Name, params.Difficulty, note)
+	if nw != nil { // what the config file written at the end says
+		cfg.Network, cfg.Difficulty = params.Name, 0
+	}
+	rules := rulesText(params, nw, "")
+	fmt.Fprintf(stderr, "importing into %s: network %q, %s%s\n", path, params.Name, rules, note)
 
 	start := time.Now()
 	st, err := nd.openStore(params)
 	if err != nil {
 		return err
 	}
-	r, err := newReplay(params, time.Now())
+	r, err := newReplay(params, nw, time.Now())
 	if err != nil {
 		return err
 	}
@@ -148,6 +154,11 @@ func runImport(args []string, stdout, stderr io.Writer) (err error) {
 				"(the main chain from height 1 up, in order, as p2pchain export writes it)", lineNo, b.Header.Height)
 		}
 		if lineNo == 1 && b.Header.Parent != genesis {
+			if nw != nil {
+				return fmt.Errorf("line 1: the block's parent %s is not the genesis block %s of network %q of network file %s: "+
+					"give the --network-file of the chain the file was exported from",
+					b.Header.Parent.Short(), genesis.Short(), params.Name, cfg.NetworkFile)
+			}
 			return fmt.Errorf("line 1: the block's parent %s is not the genesis block %s of network %q with difficulty %d: "+
 				"give the --network and --difficulty of the chain the file was exported from",
 				b.Header.Parent.Short(), genesis.Short(), params.Name, params.Difficulty)
@@ -185,11 +196,18 @@ func runImport(args []string, stdout, stderr io.Writer) (err error) {
 
 	took := time.Since(start)
 	if asJSON {
-		return writeJSON(stdout, map[string]any{"data": path, "network": params.Name, "difficulty": params.Difficulty,
-			"blocks": r.blocks, "readings": r.readings, "height": r.c.Height(), "tip": r.c.TipHash().String(), "seconds": took.Seconds()})
+		v := map[string]any{"data": path, "network": params.Name, "difficulty": params.Difficulty, "consensus": params.Consensus.String(),
+			"blocks": r.blocks, "readings": r.readings, "height": r.c.Height(), "tip": r.c.TipHash().String(), "seconds": took.Seconds()}
+		if r.sched != nil {
+			v["commits"] = r.commits
+		}
+		return writeJSON(stdout, v)
 	}
-	fmt.Fprintf(stdout, "imported %d blocks (%d readings) into %s: network %q, difficulty %d\n",
-		r.blocks, r.readings, path, params.Name, params.Difficulty)
+	fmt.Fprintf(stdout, "imported %d blocks (%d readings) into %s: network %q, %s\n",
+		r.blocks, r.readings, path, params.Name, rules)
+	if r.sched != nil {
+		fmt.Fprintf(stdout, "checked %d commits (the seal of every block)\n", r.commits)
+	}
 	fmt.Fprintf(stdout, "tip #%d %s\n", r.c.Height(), r.c.TipHash())
 	fmt.Fprintf(stdout, "checked and stored in %s: %s blocks/s\n", roundDuration(took), perSecond(r.blocks, took))
 	fmt.Fprintf(stdout, "start a node on it with: %s node --data %s\n", invocation(), path)
@@ -315,7 +333,19 @@ func (nd *importDir) config(t *toolFlags, first *chain.Block) (cfg nodeConfig, n
 		return cfg, "", err
 	}
 	cfg = t.f.merge(cfg, t.cfg)
+	resolved := nodeSettings{cfg: cfg, flags: t.f}
+	if err := resolved.resolveNetworkFile(nd.path); err != nil {
+		return cfg, "", err
+	}
+	cfg = resolved.cfg
+	if base.NetworkFile != "" && !filepath.IsAbs(base.NetworkFile) {
+		base.NetworkFile = filepath.Join(nd.path, base.NetworkFile)
+	}
 	if nd.hadConfig {
+		if cfg.NetworkFile != base.NetworkFile {
+			return cfg, "", fmt.Errorf("the config file %s names network file %q, the flags or environment say %q: "+
+				"make them agree, or import into a new directory", nd.dir.File(datadir.ConfigFile), base.NetworkFile, cfg.NetworkFile)
+		}
 		if cfg.Network != base.Network || cfg.Difficulty != base.Difficulty {
 			return cfg, "", fmt.Errorf("the config file %s is for network %q with difficulty %d, the flags or environment say %q with %d: "+
 				"make them agree, or import into a new directory", nd.dir.File(datadir.ConfigFile),
@@ -323,7 +353,7 @@ func (nd *importDir) config(t *toolFlags, first *chain.Block) (cfg nodeConfig, n
 		}
 		return cfg, note, nil
 	}
-	if first != nil && !t.f.set["difficulty"] && os.Getenv("P2PCHAIN_DIFFICULTY") == "" {
+	if first != nil && cfg.NetworkFile == "" && !t.f.set["difficulty"] && os.Getenv("P2PCHAIN_DIFFICULTY") == "" {
 		cfg.Difficulty = int(first.Header.Difficulty)
 		note = " (the difficulty of the file's first block)"
 	}
@@ -331,6 +361,17 @@ func (nd *importDir) config(t *toolFlags, first *chain.Block) (cfg nodeConfig, n
 		return cfg, "", fmt.Errorf("difficulty %d: must be 0 to %d", cfg.Difficulty, chain.MaxDifficulty)
 	}
 	return cfg, note, nil
+}
+
+// network returns the network of the import's settings cfg (nodeSettings.network).
+func (nd *importDir) network(t *toolFlags, cfg nodeConfig) (chain.Params, *netfile.Network, error) {
+	cf := configFile{path: nd.dir.File(datadir.ConfigFile), missing: !nd.hadConfig, lines: map[string]int{}}
+	if nd.hadConfig {
+		if _, f, err := readConfig(nd.dir); err == nil {
+			cf = f
+		}
+	}
+	return nodeSettings{cfg: cfg, file: cf, flags: t.f}.network()
 }
 
 // openStore creates the store the import builds, under a temporary name.

@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/p2p"
 )
 
@@ -16,25 +19,41 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 		asJSON  bool
 		network string
 		diff    int
+		netFile string
 	)
 	def := defaultNodeConfig()
 	fs := newCmdFlags("init", help{
-		usage: "[--data DIR | -l PORT] [--network NAME] [--difficulty BITS] [--json]",
+		usage: "[--data DIR | -l PORT] [--network NAME] [--difficulty BITS | --network-file FILE] [--json]",
 		about: []string{"Creates a data directory: the identity key (the peer ID), and config.toml with every",
-			"setting documented, network and difficulty from the flags. Prints the peer ID.",
-			"On a directory made already it changes nothing and prints the same. A node started",
-			"later with the same --data or -l uses it."},
+			"setting documented, network and difficulty (or the network file of an authority",
+			"network) from the flags. Prints the peer ID: list it in a network file (p2pchain",
+			"network new) to make the node an authority. On a directory made already it changes",
+			"nothing and prints the same. A node started later with the same --data or -l uses it."},
 		examples: []string{"init -l 10000", "init --data /srv/p2pchain --network clinic --difficulty 16", "init -l 10000 --json"},
 	}, stdout)
 	t.registerDir(fs)
 	fs.StringVar(&network, "network", def.Network, "network `NAME` (nodes of different networks refuse each other)")
 	fs.IntVar(&diff, "difficulty", def.Difficulty, "proof-of-work difficulty in leading zero `BITS`")
+	fs.StringVar(&netFile, "network-file", "", "network `FILE` of an authority network (p2pchain network new), instead of --network and --difficulty")
 	fs.jsonFlag(&asJSON, "the peer ID and paths")
 	if err := fs.noArgs(args); err != nil {
 		return err
 	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := conflictingFlags("init", set); err != nil {
+		return err
+	}
 	cfg := def
 	cfg.Network, cfg.Difficulty, cfg.Port = network, diff, t.port
+	var nw *netfile.Network
+	if set["network-file"] {
+		var err error
+		if cfg.NetworkFile, nw, err = loadNetworkFlag(netFile); err != nil {
+			return err
+		}
+		cfg.Network, cfg.Difficulty = nw.Params.Name, 0
+	}
 	if err := cfg.check(); err != nil {
 		return err
 	}
@@ -54,23 +73,46 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := loadConfig(dir, cfg); err != nil {
+	had, err := loadConfig(dir, cfg)
+	if err != nil {
 		return err
 	}
 	id, err := p2p.PeerID(key)
 	if err != nil {
 		return err
 	}
+	// A directory made before keeps its config file: say when it names
+	// another network file than the one given.
+	var note string
+	if nw != nil && had.NetworkFile != cfg.NetworkFile && filepath.Join(dir.Path(), had.NetworkFile) != cfg.NetworkFile {
+		note = fmt.Sprintf("note: %s does not name %s: give --network-file %s to the node and the tools, or set network_file in it",
+			dir.File(datadir.ConfigFile), cfg.NetworkFile, cfg.NetworkFile)
+	}
 	if asJSON {
-		return writeJSON(stdout, map[string]any{"peer_id": id.String(), "data": dir.Path(),
-			"config": dir.File(datadir.ConfigFile), "created": created})
+		v := map[string]any{"peer_id": id.String(), "data": dir.Path(),
+			"config": dir.File(datadir.ConfigFile), "created": created}
+		if nw != nil {
+			i, ok := nw.Index(id.String())
+			if !ok {
+				i = -1
+			}
+			v["network_file"], v["authority"] = cfg.NetworkFile, i
+		}
+		return writeJSON(stdout, v)
 	}
 	if created {
 		fmt.Fprintf(stdout, "initialised %s\n", dir.Path())
 	} else {
 		fmt.Fprintf(stdout, "%s was already initialised; nothing changed\n", dir.Path())
 	}
-	fmt.Fprintf(stdout, "peer ID  %s\nconfig   %s\nstart it with: %s\n", id, dir.File(datadir.ConfigFile), startCommand(t, dir.Path()))
+	fmt.Fprintf(stdout, "peer ID  %s\nconfig   %s\n", id, dir.File(datadir.ConfigFile))
+	if nw != nil {
+		fmt.Fprintf(stdout, "network  %q: %s\n", nw.Params.Name, rulesText(nw.Params, nw, id.String()))
+		if note != "" {
+			fmt.Fprintln(stdout, note)
+		}
+	}
+	fmt.Fprintf(stdout, "start it with: %s\n", startCommand(t, dir.Path()))
 	return nil
 }
 

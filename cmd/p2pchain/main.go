@@ -6,6 +6,7 @@
 //	p2pchain status | peers | blocks         ask the running node
 //	p2pchain verify --data DIR               check a stopped node's chain offline
 //	p2pchain testnet --nodes 5               run five connected nodes in one process
+//	p2pchain network new NAME --authority ID write an authority network's file
 //
 // Every command chooses its node the same way (target.go): --data DIR, else
 // $P2PCHAIN_DATA, else -l PORT's default directory; client commands also
@@ -46,11 +47,13 @@ func commands() []command {
 		{"block", "show one block and its readings: block HEIGHT|HASH", runBlock},
 		{"readings", "list a subject's readings: readings SUBJECT", runReadings},
 		{"connect", "make the running node connect to a peer: connect MULTIADDR", runConnect},
+		{"authority", "approve adding or removing an authority: authority add|remove PEERID [--height H]", runAuthority},
 		{"stop", "stop the running node and wait until it has stopped", runStop},
 		{"verify", "re-check a data directory's whole chain offline (node stopped)", runVerify},
 		{"testnet", "run N connected nodes in this process, each with its API: testnet --nodes N", runTestnet},
 		{"export", "write the chain as JSON lines, one block per line", runExport},
 		{"import", "load and check a chain exported as JSON lines into a new data directory", runImport},
+		{"network", "write or show the network file of an authority network: network new|show", runNetwork},
 		{"version", "print the version", runVersion},
 	}
 }

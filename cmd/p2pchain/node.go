@@ -75,6 +75,7 @@ func nodeFlagSet(cfg *nodeConfig, f *nodeFlags, stdout io.Writer) *cmdFlags {
 	fs.StringVar(&cfg.Subject, "subject", cfg.Subject, "`SUBJECT` of readings typed as a bare number (case-sensitive)")
 	fs.StringVar(&cfg.Network, "network", cfg.Network, "network `NAME` (nodes of different networks refuse each other)")
 	fs.IntVar(&cfg.Difficulty, "difficulty", cfg.Difficulty, "proof-of-work difficulty in leading zero `BITS` (part of the network's identity)")
+	fs.StringVar(&cfg.NetworkFile, "network-file", cfg.NetworkFile, "run the authority network of network `FILE` (p2pchain network new), instead of -network and -difficulty")
 	fs.BoolVar(&cfg.MDNS, "mdns", cfg.MDNS, "find peers on the LAN by mDNS (idle while listening on loopback only)")
 	fs.BoolVar(&cfg.DHT, "dht", cfg.DHT, "find peers through the Kademlia DHT, by rendezvous on the network's genesis hash")
 	fs.StringVar(&cfg.LogLevel, "log-level", cfg.LogLevel, "log `LEVEL`: debug, info, warn or error")
@@ -95,6 +96,9 @@ func parseNodeFlags(args []string, stdout io.Writer) (nodeConfig, nodeFlags, err
 		return cfg, f, usagef("node", "unexpected argument %q (flags start with -)", pos[0])
 	}
 	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if err := conflictingFlags("node", f.set); err != nil {
+		return cfg, f, err
+	}
 	for _, s := range settings {
 		if f.set[s.flag] {
 			if err := cfg.checkKey(s.key); err != nil {
@@ -153,6 +157,9 @@ func settle(dir *datadir.Dir, flags nodeConfig, f nodeFlags) (nodeSettings, erro
 		return nodeSettings{}, err
 	}
 	s := nodeSettings{cfg: f.merge(file, flags), file: cf, flags: f}
+	if err := s.resolveNetworkFile(dir.Path()); err != nil {
+		return s, err
+	}
 	for _, st := range settings {
 		if err := s.cfg.checkKey(st.key); err != nil {
 			return s, fmt.Errorf("%w (from %s)", err, s.from(st.key))
@@ -164,6 +171,10 @@ func settle(dir *datadir.Dir, flags nodeConfig, f nodeFlags) (nodeSettings, erro
 // wrongNetwork explains a store of another network: where this node's
 // network name and difficulty came from, and what to do.
 func (s nodeSettings) wrongNetwork(err error) error {
+	if s.cfg.NetworkFile != "" {
+		return fmt.Errorf("%w\n  the network file %s comes from %s: use the network file the chain was made with, or another data directory",
+			err, s.cfg.NetworkFile, s.from("network_file"))
+	}
 	return fmt.Errorf("%w\n  the network %q comes from %s, the difficulty %d from %s:\n"+
 		"  set network and difficulty in %s to those the chain was made with (or give --network and --difficulty), or use another data directory",
 		err, s.cfg.Network, s.from("network"), s.cfg.Difficulty, s.from("difficulty"), s.file.path)
@@ -198,9 +209,12 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := set.cfg
-	params, err := cfg.params()
+	params, nw, err := set.network()
 	if err != nil {
 		return err
+	}
+	if nw != nil { // what a config file written below says
+		cfg.Network, cfg.Difficulty = params.Name, 0
 	}
 	level, _ := parseLevel(cfg.LogLevel)
 	cp, err := parseCheckpoint(cfg.Checkpoint)
@@ -270,7 +284,11 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		notes = append(notes, fmt.Sprintf("note: %s was missing: wrote a default one with network %q and difficulty %d, which the chain here was made with",
 			set.file.path, cfg.Network, cfg.Difficulty))
 	}
-	n, err := node.New(params, key, node.WithLogger(log), node.WithStore(st, state), node.WithCheckpoint(cp))
+	nopts := []node.Option{node.WithLogger(log), node.WithStore(st, state), node.WithCheckpoint(cp)}
+	if nw != nil {
+		nopts = append(nopts, node.WithAuthority(nw.Authority()))
+	}
+	n, err := node.New(params, key, nopts...)
 	if err != nil {
 		return fmt.Errorf("%w (check the store with %s verify --data %s)", err, invocation(), dir.Path())
 	}
@@ -298,7 +316,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if f.secio {
 		notes = append(notes, "note: -secio is not needed: every connection is always encrypted (Noise or TLS 1.3)")
 	}
-	printBanner(out, params, n.Status(), h, cfg.Port, dir.Path())
+	printBanner(out, params, rulesText(params, nw, h.ID().String()), n.Status(), h, cfg.Port, dir.Path())
 	for _, l := range notes {
 		fmt.Fprintln(out, l)
 	}
@@ -394,9 +412,11 @@ func isLoopback(ip string) bool {
 	return a != nil && a.IsLoopback()
 }
 
-func printBanner(out io.Writer, params chain.Params, st chain.Status, h *p2p.Host, port int, data string) {
+// printBanner prints what the node is; rules describe its consensus
+// (rulesText).
+func printBanner(out io.Writer, params chain.Params, rules string, st chain.Status, h *p2p.Host, port int, data string) {
 	fmt.Fprintf(out, "p2pchain node %s\n", h.ID())
-	fmt.Fprintf(out, "network %q, genesis %s, difficulty %d\n", params.Name, st.Genesis.Short(), params.Difficulty)
+	fmt.Fprintf(out, "network %q, genesis %s, %s\n", params.Name, st.Genesis.Short(), rules)
 	fmt.Fprintf(out, "data %s, height %d, tip %s\n", data, st.Height, st.Tip.Short())
 	fmt.Fprintln(out, "listening on:")
 	for _, a := range h.Addrs() {
@@ -482,8 +502,19 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 	fmt.Fprintf(out, "peer %s\n", h.ID())
 	fmt.Fprintf(out, "height %d, tip %s, work %s\n", st.Height, st.Tip.Short(), st.Work)
 	final, finalHash := n.Final()
-	fmt.Fprintf(out, "final up to height %d (%s): blocks %d deep and %v on this chain never leave it\n",
-		final, finalHash.Short(), n.Params().MaxReorgDepth, n.Params().FinalAge)
+	if c := n.Consensus(); c.Kind == chain.Authority.String() {
+		self := "follower"
+		if c.Self >= 0 {
+			self = fmt.Sprintf("this node #%d", c.Self)
+		}
+		fmt.Fprintf(out, "consensus authority: height %d round %d step %s, %d authorities, %s\n",
+			c.Height, c.Round, c.Step, len(c.Authorities), self)
+		fmt.Fprintf(out, "final up to height %d (%s): blocks signed by more than two thirds of the authorities never leave the chain\n",
+			final, finalHash.Short())
+	} else {
+		fmt.Fprintf(out, "consensus %s: final up to height %d (%s): blocks %d deep and %v on this chain never leave it\n",
+			c.Kind, final, finalHash.Short(), n.Params().MaxReorgDepth, n.Params().FinalAge)
+	}
 	fmt.Fprintf(out, "peers %d (%d in the block gossip mesh), pending readings %d\n", len(h.Peers()), h.MeshPeers(), n.Pending())
 	if s := h.Sync(); s.Syncing {
 		fmt.Fprintf(out, "syncing from %s: height %d of %d, %s\n", s.Peer, s.Height, s.Target, strings.TrimSpace(syncPrompt(s)))
@@ -553,16 +584,20 @@ func printEvents(out io.Writer, events <-chan node.Event, syncing func() bool) {
 			}
 		}
 		var connected []*chain.Block
+		var last node.Event
 		for _, ev := range batch {
+			if ev.Kind != node.EventTip || ev.Update == nil {
+				continue // finality shows in status and the explorer
+			}
+			last = ev
 			if d := len(ev.Update.Disconnected); d > 0 {
 				fmt.Fprintf(out, "reorganisation: %d block(s) replaced by a chain with more work; %d reading(s) back to pending\n",
 					d, len(ev.Update.Returned))
 			}
 			connected = append(connected, ev.Update.Connected...)
 		}
-		last := batch[len(batch)-1]
 		switch {
-		case syncing(): // the sync shows its progress, and its end
+		case len(connected) == 0, syncing(): // the sync shows its progress, and its end
 		case len(connected) <= 5:
 			for _, b := range connected {
 				fmt.Fprintf(out, "block %s\n", blockLine(b))

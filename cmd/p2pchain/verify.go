@@ -16,8 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/store"
 )
 
@@ -29,12 +31,14 @@ import (
 func runVerify(args []string, stdout, stderr io.Writer) error {
 	var asJSON bool
 	t, err := parseToolFlags("verify", args, stdout, func(fs *cmdFlags) { fs.jsonFlag(&asJSON, "the summary") }, help{
-		usage: "[--data DIR | -l PORT] [--network NAME --difficulty BITS] [--json]",
+		usage: "[--data DIR | -l PORT] [--network NAME --difficulty BITS | --network-file FILE] [--json]",
 		about: []string{"Re-checks the whole stored chain of a data directory offline: every block's hash,",
 			"link, height, proof of work and readings root, every reading's signature (on all",
-			"cores), no reading twice; then the store's indexes, side branches and pending",
-			"readings. The node must be stopped. Exits non-zero on any fault, naming the",
-			"height and why. Without --data or -l it checks the only data directory there is."},
+			"cores), no reading twice; on an authority network every block's seal (the commit",
+			"of more than two thirds of its authorities) and membership changes; then the",
+			"store's indexes, side branches and pending readings. The node must be stopped.",
+			"Exits non-zero on any fault, naming the height and why. Without --data or -l it",
+			"checks the only data directory there is."},
 		examples: []string{"verify", "verify -l 10000", "verify --data /srv/p2pchain --json"},
 	})
 	if err != nil {
@@ -55,8 +59,8 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 
 	start := time.Now()
 	tipHash, tipHeight := st.Tip(), st.Height()
-	fmt.Fprintf(stderr, "verifying %s: network %q, difficulty %d, %d blocks\n", dir.Path(), params.Name, params.Difficulty, tipHeight)
-	r, err := newReplay(params, farFuture)
+	fmt.Fprintf(stderr, "verifying %s: network %q, %s, %d blocks\n", dir.Path(), params.Name, rulesText(params, t.nw, ""), tipHeight)
+	r, err := newReplay(params, t.nw, farFuture)
 	if err != nil {
 		return err
 	}
@@ -88,7 +92,7 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 		return storeFault(dir, err, "")
 	}
 	for _, b := range state.Side {
-		if _, err := r.c.AddBlock(b, farFuture); err != nil {
+		if err := r.addSide(b); err != nil {
 			return &verifyFault{dir: dir.Path(), height: b.Header.Height, hash: b.Hash(), side: true, valid: tipHeight, err: err}
 		}
 	}
@@ -99,11 +103,18 @@ func runVerify(args []string, stdout, stderr io.Writer) error {
 
 	took := time.Since(start)
 	if asJSON {
-		return writeJSON(stdout, map[string]any{"ok": true, "data": dir.Path(), "network": params.Name, "difficulty": params.Difficulty,
-			"blocks": r.blocks, "readings": r.readings, "height": tipHeight, "tip": tipHash.String(),
-			"side_blocks": len(state.Side), "pending": len(state.Pending), "seconds": took.Seconds()})
+		v := map[string]any{"ok": true, "data": dir.Path(), "network": params.Name, "difficulty": params.Difficulty,
+			"consensus": params.Consensus.String(), "blocks": r.blocks, "readings": r.readings, "height": tipHeight, "tip": tipHash.String(),
+			"side_blocks": len(state.Side), "pending": len(state.Pending), "seconds": took.Seconds()}
+		if r.sched != nil {
+			v["commits"] = r.commits
+		}
+		return writeJSON(stdout, v)
 	}
-	fmt.Fprintf(stdout, "chain OK: %d blocks, %d readings, network %q, difficulty %d\n", r.blocks, r.readings, params.Name, params.Difficulty)
+	fmt.Fprintf(stdout, "chain OK: %d blocks, %d readings, network %q, %s\n", r.blocks, r.readings, params.Name, rulesText(params, t.nw, ""))
+	if r.sched != nil {
+		fmt.Fprintf(stdout, "checked %d commits (the seal of every block) and %d membership changes\n", r.commits, r.changes)
+	}
 	fmt.Fprintf(stdout, "tip #%d %s\n", tipHeight, tipHash)
 	fmt.Fprintf(stdout, "also %d side-branch blocks and %d pending readings\n", len(state.Side), len(state.Pending))
 	fmt.Fprintf(stdout, "checked in %s: %s blocks/s, %s readings/s\n", roundDuration(took), perSecond(r.blocks, took), perSecond(r.readings, took))
@@ -162,23 +173,39 @@ func storeFault(dir *datadir.Dir, err error, where string) error {
 }
 
 // replay re-checks blocks by adding them, parents first, to a fresh chain:
-// the same rules a node applies to a block from a peer.
+// the same rules a node applies to a block from a peer. On an authority
+// network it checks each block's seal against the authority schedule first,
+// as the node does before it passes a block to the chain.
 type replay struct {
 	c        *chain.Chain
 	sigs     *chain.SigCache // signatures checked ahead, on all cores
 	now      time.Time
 	blocks   uint64 // blocks added
 	readings uint64 // readings in them
+
+	sched   *bft.Schedule // authority networks: the schedule as of the tip
+	network chain.Hash    // the genesis hash, which every vote signs
+	commits uint64        // seals checked
+	changes uint64        // membership changes applied
 }
 
-func newReplay(params chain.Params, now time.Time) (*replay, error) {
+// newReplay returns a replay on params; nw is the network file of an
+// authority network, nil for a proof-of-work one.
+func newReplay(params chain.Params, nw *netfile.Network, now time.Time) (*replay, error) {
 	c, err := chain.New(params)
 	if err != nil {
 		return nil, err
 	}
 	sigs := chain.NewSigCache(1 << 18)
 	c.SetSigCache(sigs)
-	return &replay{c: c, sigs: sigs, now: now}, nil
+	r := &replay{c: c, sigs: sigs, now: now}
+	if params.Consensus == chain.Authority {
+		if nw == nil {
+			return nil, errors.New("an authority network needs its network file (--network-file FILE)")
+		}
+		r.sched, r.network = bft.NewSchedule(nw.Set), c.Genesis()
+	}
+	return r, nil
 }
 
 // extend adds b, which must be the child of the tip.
@@ -186,16 +213,47 @@ func (r *replay) extend(b *chain.Block) error {
 	if b.Header.Height != r.c.Height()+1 {
 		return fmt.Errorf("block at height %d follows height %d", b.Header.Height, r.c.Height())
 	}
-	u, err := r.c.AddBlock(b, r.now)
+	var flags chain.Flags
+	var changes []bft.Change
+	if r.sched != nil {
+		var err error
+		if _, changes, err = bft.CheckSeal(r.network, r.sched, b); err != nil {
+			return fmt.Errorf("bad seal: %w", err)
+		}
+		flags = chain.Sealed
+	}
+	u, err := r.c.Process(b, r.now, flags)
 	if err != nil {
 		return err
 	}
 	if u.TipChanged && len(u.Disconnected) == 0 && len(u.Connected) == 1 {
+		if r.sched != nil {
+			if err := r.sched.Apply(b.Header.Height, changes...); err != nil {
+				return fmt.Errorf("membership changes: %w", err)
+			}
+			r.commits++
+			r.changes += uint64(len(changes))
+		}
 		r.blocks++
 		r.readings += uint64(len(b.Readings))
 		return nil
 	}
 	return fmt.Errorf("block %s did not extend the tip", u.Hash.Short())
+}
+
+// addSide adds b, a block of a side branch. On an authority network its seal
+// is checked against the schedule as of the tip, which holds the sets of
+// every height up to it.
+func (r *replay) addSide(b *chain.Block) error {
+	var flags chain.Flags
+	if r.sched != nil {
+		if _, _, err := bft.CheckSeal(r.network, r.sched, b); err != nil {
+			return fmt.Errorf("bad seal: %w", err)
+		}
+		flags = chain.Sealed
+	}
+	_, err := r.c.Process(b, r.now, flags)
+	return err
 }
 
 // fault turns an error met while walking the stored main chain into the
@@ -311,11 +369,12 @@ func walkChecked(ctx context.Context, st *store.Store, params chain.Params, sigs
 
 // toolFlags are the flags of the offline tools.
 type toolFlags struct {
-	target            // --data and -l
-	cfg    nodeConfig // --network and --difficulty, over the defaults
-	f      nodeFlags  // which flags were given
-	args   []string   // arguments that are not flags
-	fs     *cmdFlags  // the flag set, for its name
+	target                  // --data and -l
+	cfg    nodeConfig       // --network, --difficulty and --network-file, over the defaults
+	nw     *netfile.Network // the network file's network, once openChain found one
+	f      nodeFlags        // which flags were given
+	args   []string         // arguments that are not flags
+	fs     *cmdFlags        // the flag set, for its name
 }
 
 // parseToolFlags parses the flags common to the offline tools, and extra
@@ -337,6 +396,13 @@ func parseToolFlags(name string, args []string, stdout io.Writer, add func(*cmdF
 		t.cfg.Difficulty = n
 		return nil
 	})
+	fs.Func("network-file", "network `FILE` of an authority network (default: the config file's network_file, or $P2PCHAIN_NETWORK_FILE)", func(s string) error {
+		if s == "" {
+			return errNoNetworkFile
+		}
+		t.cfg.NetworkFile = s
+		return nil
+	})
 	if add != nil {
 		add(fs)
 	}
@@ -346,6 +412,9 @@ func parseToolFlags(name string, args []string, stdout io.Writer, add func(*cmdF
 	}
 	t.args = pos
 	fs.Visit(func(fl *flag.Flag) { t.f.set[fl.Name] = true })
+	if err := conflictingFlags(name, t.f.set); err != nil {
+		return nil, err
+	}
 	t.cfg.Port = t.port
 	return t, nil
 }
@@ -403,6 +472,9 @@ func (t *toolFlags) settings(dir *datadir.Dir) (nodeSettings, error) {
 		return nodeSettings{}, err
 	}
 	set := nodeSettings{cfg: t.f.merge(file, t.cfg), file: cf, flags: t.f}
+	if err := set.resolveNetworkFile(dir.Path()); err != nil {
+		return set, err
+	}
 	for _, key := range []string{"network", "difficulty"} {
 		if err := set.cfg.checkKey(key); err != nil {
 			return set, fmt.Errorf("%w (from %s)", err, set.from(key))
@@ -418,11 +490,12 @@ func (t *toolFlags) openChain() (*datadir.Dir, chain.Params, *store.Store, error
 	if err != nil {
 		return nil, chain.Params{}, nil, err
 	}
-	params, err := set.cfg.params()
+	params, nw, err := set.network()
 	if err != nil {
 		dir.Close()
 		return nil, chain.Params{}, nil, err
 	}
+	t.nw = nw
 	st, err := openToolStore(dir, params)
 	if err != nil {
 		if errors.Is(err, store.ErrWrongNetwork) {

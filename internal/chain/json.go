@@ -47,6 +47,8 @@ type blockJSON struct {
 	Nonce      uint64    `json:"nonce"`
 	Version    uint32    `json:"version"`
 	Readings   []Reading `json:"readings"`
+	Changes    string    `json:"changes,omitempty"` // authority networks: membership changes, hex
+	Seal       string    `json:"seal,omitempty"`    // authority networks: the commit, hex
 }
 
 // blockJSONIn is the JSON form of a block, for decoding: a nil field was
@@ -61,6 +63,8 @@ type blockJSONIn struct {
 	Nonce      *uint64            `json:"nonce"`
 	Version    *uint32            `json:"version"`
 	Readings   *[]json.RawMessage `json:"readings"`
+	Changes    *string            `json:"changes"`
+	Seal       *string            `json:"seal"`
 }
 
 // readingJSON is the JSON form of a reading, for encoding.
@@ -90,6 +94,7 @@ func (b Block) MarshalJSON() ([]byte, error) {
 	out := blockJSON{
 		Height: h.Height, Hash: h.Hash(), Parent: h.Parent, Time: h.Time, Root: h.Root,
 		Difficulty: h.Difficulty, Nonce: h.Nonce, Version: h.Version, Readings: b.Readings,
+		Changes: hex.EncodeToString(b.Changes), Seal: hex.EncodeToString(b.Seal),
 	}
 	if out.Readings == nil {
 		out.Readings = []Reading{}
@@ -149,6 +154,24 @@ func (b *Block) UnmarshalJSON(data []byte) error {
 		if err := nb.Readings[i].unmarshalJSON(raw, fmt.Sprintf("block at height %d, reading %d", h.Height, i)); err != nil {
 			return err
 		}
+	}
+	for _, f := range []struct {
+		name string
+		in   *string
+		max  int
+		out  *[]byte
+	}{{"changes", in.Changes, MaxChanges * ChangeSize, &nb.Changes}, {"seal", in.Seal, MaxSealSize, &nb.Seal}} {
+		if f.in == nil || *f.in == "" {
+			continue
+		}
+		if len(*f.in) > 2*f.max {
+			return ruleErr(ErrMalformed, "block at height %d: field %q: over %d bytes", h.Height, f.name, f.max)
+		}
+		v, err := hex.DecodeString(*f.in)
+		if err != nil {
+			return ruleErr(ErrMalformed, "block at height %d: field %q: %v", h.Height, f.name, err)
+		}
+		*f.out = v
 	}
 	*b = nb
 	return nil
