@@ -91,6 +91,7 @@ type consensus struct {
 	started   bool                        // the machine runs height
 	lastBlock time.Time                   // when the tip was applied: the block interval counts from it
 	cands     map[chain.Hash]*chain.Block // blocks proposed at height
+	next      map[chain.Hash]*chain.Block // blocks proposed at height+1, first come
 	want      map[chain.Hash]bool         // blocks the machine asked to judge that we do not hold
 	deadline  time.Time
 
@@ -126,7 +127,7 @@ func newConsensus(p chain.Params, a Authority, key ed25519.PrivateKey) (*consens
 		m:     bft.NewMachine(bft.Config{Network: net, Key: key, Timeouts: a.Timeouts}),
 		in:    make(chan consensusInput, consensusQueue),
 		sched: bft.NewSchedule(a.Set),
-		cands: map[chain.Hash]*chain.Block{}, want: map[chain.Hash]bool{},
+		cands: map[chain.Hash]*chain.Block{}, next: map[chain.Hash]*chain.Block{}, want: map[chain.Hash]bool{},
 	}
 	c.info = ConsensusInfo{Kind: p.Consensus.String(), Self: -1}
 	return c, nil
@@ -282,12 +283,24 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 			return &bft.RuleError{Code: bft.ErrMalformed, Detail: "a proposal with another block, or a sealed one"}
 		}
 		n.mu.Lock()
+		tip := n.chain.Height()
 		set := c.sched.SetAt(p.Height)
 		n.mu.Unlock()
-		if err := p.Verify(c.net, set); err != nil {
-			return err
+		switch {
+		case p.Height == tip+1:
+			// The height being decided: its set is known. The proposer's
+			// signature first, then the readings' (into the cache).
+			if err := p.Verify(c.net, set); err != nil {
+				return err
+			}
+			n.verifySignatures([]*chain.Block{blk}, []bool{true})
+		case p.Height == tip+2:
+			// The next height (this node has not applied the block before
+			// it yet): its set may still change, so the machine checks the
+			// proposal when the height starts; the block waits with it.
+		default:
+			blk = nil // a height decided, or far ahead: the machine says which
 		}
-		n.verifySignatures([]*chain.Block{blk}, []bool{true})
 	}
 	in := consensusInput{msg: msg, block: blk, reply: make(chan error, 1)}
 	select {
@@ -335,8 +348,13 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 		n.mu.Unlock()
 		if tip+1 > c.height {
 			// The chain moved on: our decision applied, or blocks from peers.
-			c.height, c.started, c.lastBlock = tip+1, false, now
 			clear(c.cands)
+			if tip+1 == c.height+1 {
+				c.cands, c.next = c.next, c.cands
+			} else {
+				clear(c.next)
+			}
+			c.height, c.started, c.lastBlock = tip+1, false, now
 			clear(c.want)
 		}
 		if !c.started && (busy || !now.Before(c.lastBlock.Add(c.auth.Interval)) || !n.authorityAt(c.height)) {
@@ -429,14 +447,19 @@ func (n *Node) receive(ctx context.Context, b Broadcaster, in consensusInput) {
 	}
 	u, err := c.m.Receive(in.msg, n.now())
 	in.reply <- err
-	if err == nil && in.block != nil && h == c.height && len(c.cands) < maxCandidates {
+	if in.block != nil {
 		hash := in.block.Hash()
-		if _, ok := c.cands[hash]; !ok {
-			c.cands[hash] = in.block
-			if c.want[hash] {
-				delete(c.want, hash)
-				u.Validate = append(u.Validate, hash)
+		switch {
+		case err == nil && h == c.height && len(c.cands) < maxCandidates:
+			if _, ok := c.cands[hash]; !ok {
+				c.cands[hash] = in.block
+				if c.want[hash] {
+					delete(c.want, hash)
+					u.Validate = append(u.Validate, hash)
+				}
 			}
+		case h == c.height+1 && len(c.next) < maxCandidates:
+			c.next[hash] = in.block // judged (and its proposal checked) when the height starts
 		}
 	}
 	n.handle(ctx, b, u)
