@@ -22,6 +22,7 @@ type testnetFlags struct {
 	nodes      int
 	topology   string
 	difficulty int
+	auth       int
 	dir        string
 	keep       bool
 	load       float64
@@ -33,22 +34,26 @@ type testnetFlags struct {
 func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 	f := testnetFlags{nodes: 5, topology: "line", difficulty: chain.DefaultDifficulty, logLevel: "warn"}
 	fs := newCmdFlags("testnet", help{
-		usage: "--nodes N [--topology line|ring|random:K|full] [--difficulty D] [--dir DIR] [--load R] [flags]",
+		usage: "--nodes N [--topology line|ring|random:K|full] [--difficulty D | --authorities K] [--dir DIR] [--load R] [flags]",
 		about: []string{"Starts N nodes in this process on 127.0.0.1, each with its own data directory, random",
 			"TCP and QUIC ports, HTTP API and explorer, and its miner running; connects them by the",
 			"topology (random:K: each node dials K random earlier nodes), waits until every node has",
 			"its peers and prints a table of them. --load R submits R readings a second to the nodes",
 			"in turn and reports the heights and readings confirmed every few seconds.",
+			"--authorities K runs an authority network instead of proof of work: the first K nodes",
+			"are its authorities, the others follow.",
 			"Ctrl-C or SIGTERM stops every node and removes the data (unless --dir or --keep)."},
 		examples: []string{
 			"testnet --nodes 5",
 			"testnet --nodes 10 --topology random:2 --difficulty 8 --load 20",
 			"testnet --nodes 3 --topology ring --json",
+			"testnet --nodes 5 --topology full --authorities 4 --load 50",
 		},
 	}, stdout)
 	fs.IntVar(&f.nodes, "nodes", f.nodes, "number of nodes `N`")
 	fs.StringVar(&f.topology, "topology", f.topology, "who dials whom, `TOPOLOGY`: line, ring, random:K (each node dials K random earlier nodes) or full")
 	fs.IntVar(&f.difficulty, "difficulty", f.difficulty, "proof-of-work difficulty in leading zero `BITS`")
+	fs.IntVar(&f.auth, "authorities", 0, "make the first `K` nodes the authorities of an authority network (0: proof of work)")
 	fs.StringVar(&f.dir, "dir", "", "keep node i's data in `DIR`/node-i, kept at exit (default: a new temporary directory, removed at exit)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary data directory at exit")
 	fs.Float64Var(&f.load, "load", 0, "submit `R` readings a second, to the nodes in turn (0: none)")
@@ -63,6 +68,10 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 		return f, usagef("testnet", "--nodes %d: want at least 1 node", f.nodes)
 	case f.difficulty < 0 || f.difficulty > chain.MaxDifficulty:
 		return f, usagef("testnet", "--difficulty %d: want 0 to %d bits", f.difficulty, chain.MaxDifficulty)
+	case f.auth < 0 || f.auth > f.nodes:
+		return f, usagef("testnet", "--authorities %d: want 0 to %d (the number of nodes)", f.auth, f.nodes)
+	case f.auth > 0 && f.difficulty != chain.DefaultDifficulty:
+		return f, usagef("testnet", "--authorities and --difficulty: an authority network has no proof of work")
 	case f.load < 0:
 		return f, usagef("testnet", "--load %v: want 0 or more readings a second", f.load)
 	}
@@ -91,6 +100,9 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	}
 	params := chain.DefaultParams()
 	params.Difficulty = uint32(f.difficulty)
+	if f.auth > 0 {
+		params.Difficulty = 0 // the network file's parameters replace these
+	}
 	if err := params.Validate(); err != nil {
 		return err
 	}
@@ -116,7 +128,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 			os.Exit(1)
 		})()
 
-	net, err := testnet.StartNetwork(ctx, testnet.NetworkConfig{Nodes: f.nodes, Topology: f.top, Params: params, Dir: dir, Log: log})
+	net, err := testnet.StartNetwork(ctx, testnet.NetworkConfig{Nodes: f.nodes, Topology: f.top, Params: params, Dir: dir, Log: log, Authorities: f.auth})
 	if ctx.Err() != nil {
 		return nil // stopped while starting
 	}
@@ -147,7 +159,11 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	if !temp || f.keep {
 		what = "kept at exit"
 	}
-	fmt.Fprintf(stderr, "%d nodes, topology %s, difficulty %d, data in %s (%s)\n", f.nodes, f.top, f.difficulty, dir, what)
+	kind := fmt.Sprintf("difficulty %d", f.difficulty)
+	if f.auth > 0 {
+		kind = fmt.Sprintf("consensus authority, %d authorities", f.auth)
+	}
+	fmt.Fprintf(stderr, "%d nodes, topology %s, %s, data in %s (%s)\n", f.nodes, f.top, kind, dir, what)
 	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node")
 
 	if f.load > 0 {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -73,4 +74,53 @@ func TestTestnetCommand(t *testing.T) {
 	if left, _ := os.ReadDir(tmp); len(left) != 0 {
 		t.Errorf("left in $TMPDIR: %v", left)
 	}
+}
+
+// testnet --authorities runs an authority network: a reading submitted to
+// a follower becomes final on it.
+func TestTestnetAuthorities(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network of nodes")
+	}
+	t.Parallel()
+	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()),
+		"testnet", "--nodes", "4", "--topology", "full", "--authorities", "3")
+	p.expect(`^NODE\s+PEER ID\s+LISTEN\s+API$`)
+	var apis []string
+	for i := 0; i < 4; i++ {
+		apis = append(apis, p.expect(fmt.Sprintf(`^%d\s+12D3KooW\w+\s+\S+\s+(http://127\.0\.0\.1:\d+)$`, i))[1])
+	}
+	p.expect(`^4 nodes, topology full, consensus authority, 3 authorities, data in `)
+	resp, err := http.Post(apis[3]+"/api/v1/readings", "application/json", strings.NewReader(`{"subject":"alice","bpm":72}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		ID string `json:"id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if err != nil || r.ID == "" {
+		t.Fatalf("POST reading: %s %v", resp.Status, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got struct {
+			Final bool `json:"final"`
+		}
+		resp, err := http.Get(apis[3] + "/api/v1/readings/" + r.ID)
+		if err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&got)
+			resp.Body.Close()
+		}
+		if got.Final {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reading never became final on the follower")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	<-p.exit
 }

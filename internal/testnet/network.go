@@ -16,8 +16,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/store"
 )
@@ -88,6 +90,11 @@ type NetworkConfig struct {
 	Log      *slog.Logger // nil: discard; each node's lines carry node=i
 	Seed     uint64       // seed of the random topology (0: a random one)
 	NoMiner  bool         // do not mine pending readings
+	// Authorities, if above 0, makes an authority network of the first
+	// Authorities nodes (the rest follow) instead of a proof-of-work one:
+	// its network file is made from their identities, with Params's name
+	// and limits and a 1 s block interval, and replaces Params.
+	Authorities int
 }
 
 // Network is a running network of durable nodes. Peers[i], Dirs[i] and
@@ -117,8 +124,17 @@ func StartNetwork(ctx context.Context, cfg NetworkConfig) (_ *Network, err error
 			net.Close()
 		}
 	}()
+	var opts []node.Option
+	if cfg.Authorities > 0 {
+		nw, err := net.authorities(cfg)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Params = nw.Params
+		opts = append(opts, node.WithAuthority(nw.Authority()))
+	}
 	for i := 0; i < cfg.Nodes; i++ {
-		if err := net.start(ctx, cfg, i, log.With("node", i)); err != nil {
+		if err := net.start(ctx, cfg, i, log.With("node", i), opts...); err != nil {
 			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
 	}
@@ -140,12 +156,11 @@ func StartNetwork(ctx context.Context, cfg NetworkConfig) (_ *Network, err error
 
 // start starts node i, the way the node command does: the data directory
 // locked, its identity key, its store loaded into the node.
-func (net *Network) start(ctx context.Context, cfg NetworkConfig, i int, log *slog.Logger) error {
-	dir, err := datadir.Open(filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i)))
+func (net *Network) start(ctx context.Context, cfg NetworkConfig, i int, log *slog.Logger, opts ...node.Option) error {
+	dir, err := net.dir(cfg, i)
 	if err != nil {
 		return err
 	}
-	net.Dirs = append(net.Dirs, dir)
 	key, _, err := dir.Key()
 	if err != nil {
 		return err
@@ -160,7 +175,7 @@ func (net *Network) start(ctx context.Context, cfg NetworkConfig, i int, log *sl
 		return err
 	}
 	p, err := Start(ctx, Config{Params: cfg.Params, Key: key, Log: log, NoMiner: cfg.NoMiner,
-		NodeOptions: []node.Option{node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending})}})
+		NodeOptions: append([]node.Option{node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending})}, opts...)})
 	if err != nil {
 		return err
 	}
@@ -313,4 +328,48 @@ func (l *Load) Stats() LoadStats {
 	}
 	l.unconfirmed = left
 	return LoadStats{Submitted: l.submitted, Failed: l.failed, Confirmed: l.confirmed, LastErr: l.lastErr}
+}
+
+// dir opens (once) node i's data directory.
+func (net *Network) dir(cfg NetworkConfig, i int) (*datadir.Dir, error) {
+	if i < len(net.Dirs) {
+		return net.Dirs[i], nil
+	}
+	dir, err := datadir.Open(filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i)))
+	if err != nil {
+		return nil, err
+	}
+	net.Dirs = append(net.Dirs, dir)
+	return dir, nil
+}
+
+// authorities makes the network file of an authority network whose
+// authorities are the first cfg.Authorities nodes.
+func (net *Network) authorities(cfg NetworkConfig) (*netfile.Network, error) {
+	if cfg.Authorities > cfg.Nodes || cfg.Authorities > bft.MaxAuthorities {
+		return nil, fmt.Errorf("%d authorities: want 1 to %d, and no more than the %d nodes", cfg.Authorities, bft.MaxAuthorities, cfg.Nodes)
+	}
+	var ids []string
+	for i := range cfg.Authorities {
+		dir, err := net.dir(cfg, i)
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		key, _, err := dir.Key()
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		id, err := netfile.PeerIDOf(bft.KeyOf(key))
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	f, err := netfile.New(cfg.Params.Name, ids)
+	if err != nil {
+		return nil, err
+	}
+	f.BlockInterval = "1s"
+	f.MaxReadings = cfg.Params.MaxReadings
+	return netfile.Parse(f.Encode())
 }
