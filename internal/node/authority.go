@@ -59,6 +59,9 @@ const (
 	// consensusQueue is how many peer messages wait for the consensus
 	// loop; past it a message is ignored (not a fault: gossip resends).
 	consensusQueue = 1024
+	// consensusWait is the longest a peer's message waits for the loop's
+	// verdict before it is ignored.
+	consensusWait = 5 * time.Second
 	// maxApproved bounds the membership changes an operator approves ahead.
 	maxApproved = bft.MaxAuthorities
 	// maxEvidence bounds the evidence kept in memory.
@@ -308,6 +311,8 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 	default:
 		return errConsensusBusy
 	}
+	timeout := time.NewTimer(consensusWait)
+	defer timeout.Stop()
 	select {
 	case err := <-in.reply:
 		return err
@@ -315,7 +320,24 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 		return ctx.Err()
 	case <-n.dead:
 		return n.Err()
+	case <-timeout.C:
+		return errConsensusBusy // the loop is not running, or is stuck on its store
 	}
+}
+
+// loadEvidence reads back the evidence the store kept.
+func (c *consensus) loadEvidence(st Store) error {
+	raw, err := st.Evidence()
+	if err != nil {
+		return fmt.Errorf("read the stored evidence: %w", err)
+	}
+	for _, b := range raw {
+		var ev bft.Evidence
+		if ev.UnmarshalBinary(b) == nil && len(c.evidence) < maxEvidence {
+			c.evidence = append(c.evidence, &ev)
+		}
+	}
+	return nil
 }
 
 // ReceiveReading takes a reading gossiped by a peer into the pending set
@@ -443,7 +465,16 @@ func (n *Node) receive(ctx context.Context, b Broadcaster, in consensusInput) {
 	c := n.cons
 	h, _ := in.msg.At()
 	if h == c.height && !c.started {
-		n.startHeight(ctx, b, n.now()) // a peer started the height: join it
+		// A peer started the height: join it, if the message is an
+		// authority's (a forged one must not make the node start early).
+		n.mu.Lock()
+		set := c.sched.SetAt(h)
+		n.mu.Unlock()
+		if err := verifyMessage(c.net, set, in.msg); err != nil {
+			in.reply <- err
+			return
+		}
+		n.startHeight(ctx, b, n.now())
 	}
 	u, err := c.m.Receive(in.msg, n.now())
 	in.reply <- err
@@ -501,6 +532,9 @@ func (n *Node) handle(ctx context.Context, b Broadcaster, u bft.Update) {
 		}
 		if u.Commit != nil {
 			n.decided(ctx, b, u.Commit)
+		}
+		if u.Behind > 0 && b != nil {
+			b.CatchUp()
 		}
 		c.deadline = u.Deadline
 	}
@@ -620,7 +654,10 @@ func (n *Node) decided(ctx context.Context, b Broadcaster, cm *bft.Commit) {
 		n.log.Warn("decided block not accepted", "height", cm.Height, "err", err)
 		return
 	}
-	if b != nil && err == nil {
+	// The proposer of the deciding round relays the sealed block, for the
+	// nodes that missed its proposal: each node's commit may hold other
+	// signers, and copies with different seals would all travel.
+	if b != nil && err == nil && c.m.Set().Proposer(cm.Height, cm.Round) == c.m.Index() {
 		if err := b.BroadcastBlock(ctx, &sealed); err != nil && ctx.Err() == nil {
 			n.log.Debug("relay decided block", "height", cm.Height, "err", err)
 		}
@@ -649,8 +686,9 @@ func (n *Node) recordEvidence(evs []*bft.Evidence) {
 	}
 }
 
-// rebroadcast sends again (at most 256 at a time) the readings that have
-// waited long in the pending set: the first send may have been lost.
+// rebroadcast sends again (at most 256 at a time) the readings submitted
+// here that have waited long in the pending set: the first send may have
+// been lost.
 func (n *Node) rebroadcast(ctx context.Context, b Broadcaster) {
 	if b == nil {
 		return
@@ -658,13 +696,26 @@ func (n *Node) rebroadcast(ctx context.Context, b Broadcaster) {
 	n.mu.Lock()
 	var old []chain.Reading
 	cutoff := n.now().Add(-rebroadcastAge)
-	for _, r := range n.pool.Take(256) {
-		if t, ok := n.submitted[r.ID()]; !ok || t.Before(cutoff) {
-			old = append(old, r)
+	for _, r := range n.pool.Take(4 * 256) {
+		if t, ok := n.submitted[r.ID()]; ok && t.Before(cutoff) && len(old) < 256 {
+			old = append(old, r) // submitted here: peers' readings are their senders' to resend
 		}
 	}
 	n.mu.Unlock()
 	for _, r := range old {
 		_ = b.BroadcastReading(ctx, r)
 	}
+}
+
+// verifyMessage checks the signature(s) of a consensus message against set.
+func verifyMessage(net chain.Hash, set *bft.Set, msg bft.Message) error {
+	switch x := msg.(type) {
+	case *bft.Proposal:
+		return x.Verify(net, set)
+	case *bft.Vote:
+		return x.Verify(net, set)
+	case *bft.Commit:
+		return bft.VerifyCommit(net, set, x.Height, x.Hash, x)
+	}
+	return &bft.RuleError{Code: bft.ErrMalformed, Detail: "unknown consensus message"}
 }

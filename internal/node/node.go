@@ -24,6 +24,8 @@ type Broadcaster interface {
 	BroadcastBlock(ctx context.Context, b *chain.Block) error
 	BroadcastConsensus(ctx context.Context, msg []byte) error
 	BroadcastReading(ctx context.Context, r chain.Reading) error
+	// CatchUp asks the peers for blocks this node lacks (it never blocks).
+	CatchUp()
 }
 
 // Store is the node's durable copy of its chain and pending readings
@@ -50,6 +52,7 @@ type Store interface {
 	SaveConsensus(state []byte) error
 	Consensus() ([]byte, error)
 	AddEvidence(ev []byte) error
+	Evidence() ([][]byte, error)
 }
 
 // State is what a node starts from: the blocks and pending readings its
@@ -173,6 +176,11 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		c.Compact()
 	}
 	n.finalSeen = c.Advance(n.now())
+	if n.cons != nil && n.store != nil {
+		if err := n.cons.loadEvidence(n.store); err != nil {
+			return nil, err
+		}
+	}
 	return n, nil
 }
 
@@ -549,6 +557,14 @@ func (n *Node) precheckLocked(blocks []*chain.Block, hashes []chain.Hash) []bool
 			if err == nil {
 				err = chain.CheckLink(&b.Header, &blocks[i-1].Header, now, n.params)
 			}
+		}
+		if err == nil && n.cons != nil {
+			// The seal before the readings: a badly sealed block costs a
+			// few signatures, not all of its readings'. Checked against
+			// the schedule as of the tip: a block after a membership
+			// change in the same batch may fail here and is then verified
+			// under the lock instead.
+			_, err = n.checkSealLocked(b)
 		}
 		worth[i] = err == nil
 	}

@@ -158,7 +158,13 @@ func (h *Host) validateReading(ctx context.Context, from peer.ID, m *pubsub.Mess
 		h.metrics.malformed.Add(1)
 		return h.verdict(from, "reading", err)
 	}
-	return h.verdict(from, "reading", h.cons.ReceiveReading(r))
+	err := h.cons.ReceiveReading(r)
+	if errors.Is(err, chain.ErrBadReadingTime) {
+		// Ahead of our clock: the relayer's clock may differ from ours by
+		// more than the allowed drift. Not relayed, not blamed.
+		return pubsub.ValidationIgnore
+	}
+	return h.verdict(from, "reading", err)
 }
 
 // withNonce returns msg behind a fresh random nonce.

@@ -93,6 +93,16 @@ func (m *syncManager) wake() {
 	}
 }
 
+// CatchUp asks every connected peer whose status is not fresh for it,
+// and syncs from the best: the consensus calls it when peers have decided
+// heights this node has not (bft.Update.Behind). It never blocks.
+func (h *Host) CatchUp() {
+	for _, p := range h.host.Network().Peers() {
+		h.sync.request(p)
+	}
+	h.sync.wake()
+}
+
 // request asks the manager to learn p's status (p may have blocks we lack).
 // It never blocks: if the queue is full, the next poll covers p.
 func (m *syncManager) request(p peer.ID) {
