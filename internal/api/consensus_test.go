@@ -1,13 +1,11 @@
 package api_test
 
 import (
+	"context"
 	"crypto/ed25519"
 	"encoding/hex"
-	"errors"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,14 +13,17 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2pchain/p2pchain/internal/api"
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/netfile"
+	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/p2p"
 	"github.com/p2pchain/p2pchain/internal/testnet"
 )
 
-// These tests need no running consensus: on a proof-of-work node they use
-// the node itself, and for what only an authority network shows they put
-// a fake consensus (fakeConsensus) in front of it.
+// These tests run real nodes: a proof-of-work one, and authority networks
+// whose consensus runs (one authority that decides alone) or waits for
+// authorities the test holds the keys of (and signs for).
 
 type consensusJSON struct {
 	Kind        string   `json:"kind"`
@@ -155,145 +156,130 @@ func TestReadingFinal(t *testing.T) {
 	e.waitMetrics("p2pchain_finalized_height 2")
 }
 
-// fakeConsensus is a node whose consensus state, membership approvals and
-// finality events the test sets: the rest is the real node's.
-type fakeConsensus struct {
-	api.NodeService
-	mu       sync.Mutex
-	info     api.Consensus
-	approved []api.Change
-	refuse   error
-	subs     []chan api.ChainEvent
-}
-
-func (f *fakeConsensus) Consensus() api.Consensus {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.info
-}
-
-func (f *fakeConsensus) Status() api.Status {
-	st := f.NodeService.Status()
-	c := f.Consensus()
-	st.Consensus, st.Authority = c.Kind, &c
-	return st
-}
-
-func (f *fakeConsensus) Approve(c api.Change) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.refuse != nil {
-		return f.refuse
-	}
-	f.approved = append(f.approved, c)
-	return nil
-}
-
-func (f *fakeConsensus) Subscribe(buffer int) (<-chan api.ChainEvent, func()) {
-	ch := make(chan api.ChainEvent, buffer)
-	f.mu.Lock()
-	f.subs = append(f.subs, ch)
-	f.mu.Unlock()
-	return ch, func() {}
-}
-
-// publish sends ev to every subscriber.
-func (f *fakeConsensus) publish(ev api.ChainEvent) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, ch := range f.subs {
-		ch <- ev
-	}
-}
-
-func serveFake(t *testing.T, f *fakeConsensus, p *testnet.Peer, opts ...api.Option) *env {
+// authorityPeer starts a node of an authority network whose authorities
+// hold keys; the node holds keys[0]. Its blocks come 1 s apart when idle.
+func authorityPeer(t *testing.T, ctx context.Context, keys []ed25519.PrivateKey) (*testnet.Peer, *netfile.Network) {
 	t.Helper()
-	f.NodeService = api.NodeService{Node: p.Node, Host: p.Host}
-	h := api.New(f, opts...)
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	t.Cleanup(func() { _ = h.Close() })
-	return &env{t: t, ctx: testCtx(t, 60*time.Second), peer: p, h: h, url: srv.URL}
+	var ids []string
+	for _, k := range keys {
+		ids = append(ids, peerID(t, k))
+	}
+	f, err := netfile.New("ward", ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.GenesisTime = "2026-01-01T00:00:00Z"
+	f.BlockInterval = "1s"
+	nw, err := netfile.Parse(f.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := startPeer(t, ctx, testnet.Config{Params: nw.Params, Key: keys[0],
+		NodeOptions: []node.Option{node.WithAuthority(nw.Authority())}})
+	return p, nw
 }
 
-// TestConsensusAuthorityViews: the status, the consensus endpoint and the
-// metrics show an authority network's state; approvals reach the node.
+// TestConsensusAuthorityViews: on an authority network of four whose other
+// three authorities are down (the test holds their keys), the node waits
+// at height 1, rounds go by; the status, the consensus endpoint and the
+// metrics show it. Two contradicting prevotes the test signs for one of
+// the three are evidence; approvals reach the node, and one the schedule
+// refuses is a conflict.
 func TestConsensusAuthorityViews(t *testing.T) {
-	keys := make([]ed25519.PrivateKey, 3)
-	var set []api.Key
+	keys := make([]ed25519.PrivateKey, 4)
 	for i := range keys {
 		keys[i] = p2p.KeyFromSeed(int64(100 + i))
-		set = append(set, api.Key(keys[i].Public().(ed25519.PublicKey)))
 	}
-	f := &fakeConsensus{info: api.Consensus{Kind: "authority", Height: 9, Round: 2, Step: "prevote", Authorities: set, Self: 1,
-		Decided: 8, Rounds: 3, MissedTurns: 1,
-		Evidence: []api.Evidence{{Height: 7, Offender: 2, Binary: []byte{1, 2, 3}}},
-		Approved: []api.Change{{Op: api.OpRemove, Height: 12, Key: set[2]}}}}
 	ctx := testCtx(t, 60*time.Second)
-	e := serveFake(t, f, startPeer(t, ctx, testnet.Config{NoMiner: true}))
+	p, nw := authorityPeer(t, ctx, keys)
+	e := serve(t, ctx, p)
 
 	st := decode[struct {
 		Consensus string `json:"consensus"`
 		Authority struct {
 			Height      uint64   `json:"height"`
-			Round       int32    `json:"round"`
-			Step        string   `json:"step"`
 			Authorities []string `json:"authorities"`
 			Self        int      `json:"self"`
 			Decided     uint64   `json:"decided"`
-			Rounds      uint64   `json:"rounds"`
-			MissedTurns uint64   `json:"missed_turns"`
 			Evidence    int      `json:"evidence"`
 		} `json:"authority"`
 	}](t, e.get("/api/v1/status"))
 	a := st.Authority
-	if st.Consensus != "authority" || a.Height != 9 || a.Round != 2 || a.Step != "prevote" || a.Self != 1 ||
-		a.Decided != 8 || a.Rounds != 3 || a.MissedTurns != 1 || a.Evidence != 1 ||
-		len(a.Authorities) != 3 || a.Authorities[0] != peerID(t, keys[0]) || a.Authorities[2] != peerID(t, keys[2]) {
+	if st.Consensus != "authority" || a.Height != 1 || a.Self != 0 || a.Decided != 0 || a.Evidence != 0 ||
+		len(a.Authorities) != 4 || a.Authorities[0] != peerID(t, keys[0]) || a.Authorities[3] != peerID(t, keys[3]) {
 		t.Errorf("status %+v", st)
 	}
+
+	// Authority 2 prevotes nil and a block at height 1, round 0.
+	net := nw.Params.Genesis().Hash()
+	for _, h := range []chain.Hash{{}, {7}} {
+		v := &bft.Vote{Type: bft.KindPrevote, Height: 1, Hash: h, Index: 2}
+		v.Sign(net, keys[2])
+		if err := p.Node.HandleConsensus(ctx, v.AppendBinary(nil)); err != nil {
+			t.Fatalf("prevote of authority 2: %v", err)
+		}
+	}
 	c := decode[consensusJSON](t, e.get("/api/v1/consensus"))
-	if c.Kind != "authority" || c.Height != 9 || len(c.Authorities) != 3 || c.Authorities[1] != peerID(t, keys[1]) ||
-		len(c.Evidence) != 1 || c.Evidence[0].Hex != hex.EncodeToString([]byte{1, 2, 3}) || c.Evidence[0].Offender != 2 || c.Evidence[0].Height != 7 ||
-		len(c.Approved) != 1 || c.Approved[0].Op != "remove" || c.Approved[0].Height != 12 || c.Approved[0].PeerID != peerID(t, keys[2]) {
+	if c.Kind != "authority" || c.Height != 1 || len(c.Authorities) != 4 || c.Authorities[1] != peerID(t, keys[1]) ||
+		len(c.Evidence) != 1 || c.Evidence[0].Offender != 2 || c.Evidence[0].Height != 1 || c.Evidence[0].Hex == "" {
 		t.Errorf("consensus %+v", c)
+	}
+	var ev bft.Evidence
+	if raw, err := hex.DecodeString(c.Evidence[0].Hex); err != nil || ev.UnmarshalBinary(raw) != nil || ev.Verify(net, nw.Set) != nil {
+		t.Errorf("evidence %q does not decode and verify", c.Evidence[0].Hex)
 	}
 
 	// An approval reaches the node with the key the peer ID wraps.
 	newcomer := p2p.KeyFromSeed(200)
-	r := e.postJSON("/api/v1/authorities", `{"op": "add", "peer_id": "`+peerID(t, newcomer)+`"}`)
+	r := e.postJSON("/api/v1/authorities", `{"op": "add", "peer_id": "`+peerID(t, newcomer)+`", "height": 9}`)
 	want(t, "approve", r, http.StatusAccepted, "")
 	if !strings.Contains(string(r.body), `"approved":true`) {
 		t.Errorf("approve: %s", r.body)
 	}
-	f.mu.Lock()
-	if len(f.approved) != 1 || f.approved[0] != (api.Change{Op: api.OpAdd, Key: api.Key(newcomer.Public().(ed25519.PublicKey))}) {
-		t.Errorf("approved %+v", f.approved)
+	c = decode[consensusJSON](t, e.get("/api/v1/consensus"))
+	if len(c.Approved) != 1 || c.Approved[0].Op != "add" || c.Approved[0].Height != 9 || c.Approved[0].PeerID != peerID(t, newcomer) {
+		t.Errorf("approved %+v", c.Approved)
 	}
-	f.refuse = errors.New("bad membership change: adds an authority already in the set")
-	f.mu.Unlock()
-	want(t, "refused", e.postJSON("/api/v1/authorities", `{"op": "add", "peer_id": "`+peerID(t, keys[0])+`", "height": 3}`),
+	want(t, "refused", e.postJSON("/api/v1/authorities", `{"op": "add", "peer_id": "`+peerID(t, keys[1])+`"}`),
 		http.StatusConflict, api.CodeChangeRefused)
 
-	e.waitMetrics("p2pchain_consensus_height 9", "p2pchain_consensus_round 2", "p2pchain_consensus_rounds_total 3",
-		"p2pchain_consensus_missed_turns_total 1", "p2pchain_consensus_evidence 1", "p2pchain_consensus_authorities 3",
-		"p2pchain_consensus_decided_total 8")
+	e.waitMetrics("p2pchain_consensus_height 1", "p2pchain_consensus_evidence 1", "p2pchain_consensus_authorities 4",
+		"p2pchain_consensus_decided_total 0", "p2pchain_finalized_height 0")
 }
 
-// TestFinalEvent: each finality event is a final event on the streams, and
-// its latencies feed p2pchain_finality_seconds.
+// TestFinalEvent: a network of one authority decides alone. A reading
+// submitted through the API becomes final: the reading says so, the event
+// stream has a final event for its block, and its time to finality feeds
+// p2pchain_finality_seconds.
 func TestFinalEvent(t *testing.T) {
-	f := &fakeConsensus{info: api.Consensus{Kind: "pow", Self: -1}}
 	ctx := testCtx(t, 60*time.Second)
-	e := serveFake(t, f, startPeer(t, ctx, testnet.Config{NoMiner: true}))
+	p, _ := authorityPeer(t, ctx, []ed25519.PrivateKey{p2p.KeyFromSeed(300)})
+	e := serve(t, ctx, p)
 	events, _ := e.openEvents()
 	next(t, events, api.EventReady)
-	hash := chain.Hash{1, 2, 3}
-	f.publish(api.ChainEvent{Final: &api.FinalEvent{Height: 5, Hash: hash, Latencies: []time.Duration{1500 * time.Millisecond, 3 * time.Second}}})
-	ev := next(t, events, api.EventFinal)
-	if ev.data["height"] != 5.0 || ev.data["hash"] != hash.String() || len(ev.data) != 2 {
-		t.Errorf("final event %v", ev.data)
+	sub := decode[struct {
+		ID string `json:"id"`
+	}](t, e.postJSON("/api/v1/readings", `{"subject": "alice", "bpm": 72}`))
+	var height float64
+	for height == 0 {
+		ev := next(t, events, api.EventFinal)
+		if len(ev.data) != 2 || ev.data["hash"] == "" {
+			t.Fatalf("final event %v", ev.data)
+		}
+		r := decode[struct {
+			Final  bool   `json:"final"`
+			Height uint64 `json:"height"`
+		}](t, e.get("/api/v1/readings/"+sub.ID))
+		if r.Final {
+			height = float64(r.Height)
+			if ev.data["height"].(float64) < height {
+				t.Fatalf("final event at %v before the reading's block %v was final", ev.data["height"], height)
+			}
+		}
 	}
-	e.waitMetrics("p2pchain_finality_seconds_count 2", "p2pchain_finality_seconds_sum 4.5", `p2pchain_finality_seconds_bucket{le="2"} 1`,
-		"p2pchain_blocks_connected_total 0")
+	e.waitMetrics("p2pchain_finality_seconds_count 1", "p2pchain_consensus_decided_total")
+	st := decode[statusJSON](t, e.get("/api/v1/status"))
+	if st.FinalH == 0 || st.FinalH != st.Height {
+		t.Errorf("status: final %d, height %d: every block of an authority chain is final", st.FinalH, st.Height)
+	}
 }

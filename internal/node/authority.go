@@ -144,6 +144,15 @@ func (n *Node) Consensus() ConsensusInfo {
 		return ConsensusInfo{Kind: n.params.Consensus.String(), Self: -1}
 	}
 	info := n.cons.info
+	if info.Height == 0 {
+		// The consensus loop has not run yet: the height after the tip.
+		info.Height, info.Step = n.chain.Height()+1, bft.StepPropose.String()
+		set := n.cons.sched.SetAt(info.Height)
+		info.Authorities = set.Keys()
+		if i, ok := set.Index(bft.KeyOf(n.key)); ok {
+			info.Self = i
+		}
+	}
 	info.Evidence = append([]*bft.Evidence(nil), n.cons.evidence...)
 	info.Approved = append([]bft.Change(nil), n.cons.approved...)
 	return info
