@@ -98,7 +98,7 @@ func consensusLine(s api.StatusView) string {
 	if a.Self >= 0 {
 		self = fmt.Sprintf("this node #%d", a.Self)
 	}
-	return fmt.Sprintf("authority: height %d round %d step %s, %d authorities, %s", a.Height, a.Round, a.Step, len(a.Authorities), self)
+	return fmt.Sprintf("authority: height %d round %d step %s, %s, %s", a.Height, a.Round, a.Step, countAuthorities(len(a.Authorities)), self)
 }
 
 // runAuthority approves a membership change of an authority network:
@@ -401,7 +401,7 @@ func runAdd(args []string, stdout, stderr io.Writer) error {
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "reading %s: %s %d bpm, pending (mining)\n", v.ID, in.subject, in.bpm)
+	_, err = fmt.Fprintf(stdout, "reading %s: %s %d bpm, pending\n", v.ID, in.subject, in.bpm)
 	return err
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -271,7 +272,8 @@ func TestAuthorityProcesses(t *testing.T) {
 	file := filepath.Join(home, "ward.toml")
 	wantOK(t, runCLI(t, home, home, "network", "new", "ward", "--authority", seedID(t, 1), "--authority", seedID(t, 2), "-o", file))
 	a := startEnv(t, "authority 1", nodeEnv(home), "node", "-l", "0", "-seed", "1", "--data", filepath.Join(home, "a"), "--network-file", file)
-	addr := a.expect(`^  p2pchain node -l \d+ -d (/ip4/127\.0\.0\.1/tcp/\d+/p2p/\w+)$`)[1]
+	// The banner's command for another node names the network file too.
+	addr := a.expect(`^  p2pchain node -l \d+ -d (/ip4/127\.0\.0\.1/tcp/\d+/p2p/\w+) --network-file ` + regexp.QuoteMeta(file) + `$`)[1]
 	b := startEnv(t, "authority 2", nodeEnv(home), "node", "-l", "0", "-seed", "2", "--data", filepath.Join(home, "b"), "--network-file", file, "-d", addr)
 	b.expect(`^connected to`)
 	f := startEnv(t, "follower", nodeEnv(home), "node", "-l", "0", "--data", filepath.Join(home, "f"), "--network-file", file, "-d", addr)

@@ -316,7 +316,11 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if f.secio {
 		notes = append(notes, "note: -secio is not needed: every connection is always encrypted (Noise or TLS 1.3)")
 	}
-	printBanner(out, params, rulesText(params, nw, h.ID().String()), n.Status(), h, cfg.Port, dir.Path())
+	netFile := ""
+	if nw != nil {
+		netFile = cfg.NetworkFile
+	}
+	printBanner(out, params, rulesText(params, nw, h.ID().String()), n.Status(), h, cfg.Port, dir.Path(), netFile)
 	for _, l := range notes {
 		fmt.Fprintln(out, l)
 	}
@@ -413,8 +417,9 @@ func isLoopback(ip string) bool {
 }
 
 // printBanner prints what the node is; rules describe its consensus
-// (rulesText).
-func printBanner(out io.Writer, params chain.Params, rules string, st chain.Status, h *p2p.Host, port int, data string) {
+// (rulesText); netFile is the network file of an authority network ("" on
+// proof of work), which the command for another node must name too.
+func printBanner(out io.Writer, params chain.Params, rules string, st chain.Status, h *p2p.Host, port int, data, netFile string) {
 	fmt.Fprintf(out, "p2pchain node %s\n", h.ID())
 	fmt.Fprintf(out, "network %q, genesis %s, %s\n", params.Name, st.Genesis.Short(), rules)
 	fmt.Fprintf(out, "data %s, height %d, tip %s\n", data, st.Height, st.Tip.Short())
@@ -427,7 +432,14 @@ func printBanner(out io.Writer, params chain.Params, rules string, st chain.Stat
 		if port != 0 {
 			next = port + 1
 		}
-		fmt.Fprintf(out, "start another node with:\n  %s node -l %d -d %s\n", invocation(), next, a)
+		file := ""
+		if netFile != "" {
+			file = " --network-file " + netFile
+			if strings.ContainsAny(netFile, " '\"\\$`") {
+				file = fmt.Sprintf(" --network-file %q", netFile)
+			}
+		}
+		fmt.Fprintf(out, "start another node with:\n  %s node -l %d -d %s%s\n", invocation(), next, a, file)
 	}
 	fmt.Fprintln(out, `type a heart rate (72, or "alice 72") to add a reading; help lists commands`)
 }
@@ -481,7 +493,7 @@ func repl(ctx context.Context, con console, n *node.Node, h *p2p.Host, subject s
 				}
 				// The full id is the receipt: p2pchain readings and the
 				// explorer find the reading by it.
-				fmt.Fprintf(out, "reading %s: %s %d bpm, pending (mining)\n", r.ID(), r.Subject, r.BPM)
+				fmt.Fprintf(out, "reading %s: %s %d bpm, pending (%s)\n", r.ID(), r.Subject, r.BPM, pendingNote(n.Params()))
 			case "help":
 				fmt.Fprintln(out, promptHelp)
 			case "status":
@@ -507,8 +519,8 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 		if c.Self >= 0 {
 			self = fmt.Sprintf("this node #%d", c.Self)
 		}
-		fmt.Fprintf(out, "consensus authority: height %d round %d step %s, %d authorities, %s\n",
-			c.Height, c.Round, c.Step, len(c.Authorities), self)
+		fmt.Fprintf(out, "consensus authority: height %d round %d step %s, %s, %s\n",
+			c.Height, c.Round, c.Step, countAuthorities(len(c.Authorities)), self)
 		fmt.Fprintf(out, "final up to height %d (%s): blocks signed by more than two thirds of the authorities never leave the chain\n",
 			final, finalHash.Short())
 	} else {
@@ -606,4 +618,12 @@ func printEvents(out io.Writer, events <-chan node.Event, syncing func() bool) {
 			fmt.Fprintf(out, "received %d blocks, now at #%d %s\n", len(connected), last.Height, last.Tip.Short())
 		}
 	}
+}
+
+// pendingNote says what a pending reading waits for.
+func pendingNote(p chain.Params) string {
+	if p.Consensus == chain.Authority {
+		return "until the authorities' next block"
+	}
+	return "mining"
 }

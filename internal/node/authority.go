@@ -41,7 +41,7 @@ type ConsensusInfo struct {
 	Kind        string    // "pow" or "authority"
 	Height      uint64    // the height being decided (authority)
 	Round       int32     // its round
-	Step        string    // "propose", "prevote" or "precommit"
+	Step        string    // "propose", "prevote" or "precommit", or StepWaiting
 	Authorities []bft.Key // the authority set of Height
 	Self        int       // this node's index in it; -1 when it is not an authority
 	Decided     uint64    // heights this node saw decided since it started
@@ -50,6 +50,10 @@ type ConsensusInfo struct {
 	Evidence    []*bft.Evidence
 	Approved    []bft.Change // membership changes this node's operator approved, not yet in a block
 }
+
+// StepWaiting is ConsensusInfo.Step while a height waits to start: for a
+// reading, an approved change, a peer's message or the block interval.
+const StepWaiting = "waiting"
 
 // Limits of the consensus owner.
 const (
@@ -387,6 +391,15 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 			}
 			c.height, c.started, c.lastBlock = tip+1, false, now
 			clear(c.want)
+			n.mu.Lock()
+			set := c.sched.SetAt(c.height)
+			c.info.Height, c.info.Round, c.info.Step = c.height, 0, StepWaiting
+			c.info.Authorities = set.Keys()
+			c.info.Self = -1
+			if i, ok := set.Index(bft.KeyOf(n.key)); ok {
+				c.info.Self = i
+			}
+			n.mu.Unlock()
 		}
 		if !c.started && (busy || !now.Before(c.lastBlock.Add(c.auth.Interval)) || !n.authorityAt(c.height)) {
 			n.startHeight(ctx, b, now)
