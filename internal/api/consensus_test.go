@@ -219,7 +219,14 @@ func TestConsensusAuthorityViews(t *testing.T) {
 			t.Fatalf("prevote of authority 2: %v", err)
 		}
 	}
-	c := decode[consensusJSON](t, e.get("/api/v1/consensus"))
+	// The loop answers the message, then records the evidence.
+	var c consensusJSON
+	if err := testnet.WaitFor(ctx, func() bool {
+		c = decode[consensusJSON](t, e.get("/api/v1/consensus"))
+		return len(c.Evidence) > 0
+	}); err != nil {
+		t.Fatalf("no evidence: %+v", c)
+	}
 	if c.Kind != "authority" || c.Height != 1 || len(c.Authorities) != 4 || c.Authorities[1] != peerID(t, keys[1]) ||
 		len(c.Evidence) != 1 || c.Evidence[0].Offender != 2 || c.Evidence[0].Height != 1 || c.Evidence[0].Hex == "" {
 		t.Errorf("consensus %+v", c)
