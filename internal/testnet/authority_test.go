@@ -8,6 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-msgio"
+
 	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/netfile"
@@ -487,4 +490,88 @@ func TestAuthorityMembershipChange(t *testing.T) {
 		t.Fatalf("the late follower's set has %d authorities, want 5", n)
 	}
 	sameFinalChain(t, all)
+}
+
+// Over the wire, a follower refuses a block whose seal has too few or
+// forged signatures, from gossip and from sync, and cuts off the peer that
+// sent it; the same block with a proper seal joins its chain, final.
+func TestFollowerRefusesForgedSeals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	keys := keysN(t, 5) // four authorities the test signs for, and the follower
+	net := authorityNet(t, "forged", keys[:4])
+	f := members(ctx, t, net, keys[4:])[0].peer
+	info, err := peer.AddrInfoFromP2pAddr(f.Host.TCPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	netID := net.Params.Genesis().Hash()
+	genesis, _ := f.Node.BlockAt(0)
+	blk := &chain.Block{Header: chain.Header{Version: chain.HeaderVersion, Height: 1, Parent: genesis.Hash(), Time: genesis.Header.Time + 1}}
+	blk.Header.Root = blk.ReadingsRoot()
+	sealWith := func(signers ...int) *chain.Block {
+		c := bft.Commit{Height: 1, Hash: blk.Hash()}
+		for _, i := range signers {
+			v := bft.Vote{Type: bft.KindPrecommit, Height: 1, Hash: blk.Hash(), Index: uint16(i)}
+			v.Sign(netID, keys[i])
+			c.Sigs = append(c.Sigs, bft.CommitSig{Index: v.Index, Sig: v.Sig})
+		}
+		sealed := *blk
+		sealed.Seal = c.AppendBinary(nil)
+		return &sealed
+	}
+	tooFew := sealWith(0, 1)
+	forged := sealWith(0, 1, 2)
+	forged.Seal[len(forged.Seal)-1] ^= 1
+	for name, bad := range map[string]*chain.Block{"too few signatures": tooFew, "a forged signature": forged} {
+		data, err := bad.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// By gossip.
+		a, err := testnet.NewAttacker(ctx, testnet.AttackerConfig{Params: net.Params, Target: *info, Gossip: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.Publish(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WaitRefused(ctx); err != nil {
+			t.Fatalf("%s by gossip: %v", name, err)
+		}
+		a.Close()
+		// By sync: the attacker claims a better tip and serves the block.
+		a, err = testnet.NewAttacker(ctx, testnet.AttackerConfig{Params: net.Params, Target: *info,
+			Status: func(theirs chain.Status) chain.Status { return testnet.ChainStatus(net.Params, bad) },
+			Blocks: func(_ p2p.BlocksRequest, w msgio.Writer) { _ = w.WriteMsg(data) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WaitRefused(ctx); err != nil {
+			t.Fatalf("%s by sync: %v", name, err)
+		}
+		a.Close()
+		if h := f.Node.Status().Height; h != 0 {
+			t.Fatalf("%s: the follower took it (height %d)", name, h)
+		}
+	}
+	good := sealWith(1, 2, 3)
+	data, err := good.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := testnet.NewAttacker(ctx, testnet.AttackerConfig{Params: net.Params, Target: *info, Gossip: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if err := a.Publish(ctx, data); err != nil {
+		t.Fatal(err)
+	}
+	if err := testnet.WaitFor(ctx, func() bool { return f.Node.FinalHeight() == 1 }); err != nil {
+		t.Fatalf("a properly sealed block did not become final: %v", err)
+	}
+	if !a.Connected() {
+		t.Error("the peer of a good block was cut off")
+	}
 }
