@@ -109,6 +109,9 @@ type input struct {
 	arg     int    // the command's numeric argument, if any
 	subject string // for a reading
 	bpm     int
+	// approve: the membership change an operator approves.
+	op, peer string
+	height   uint64
 }
 
 const promptHelp = `type a heart rate to add a reading:
@@ -118,6 +121,8 @@ commands:
   status      this node's chain and network
   peers       connected peers
   chain [N]   the last N blocks (default 10)
+  approve add|remove PEERID [HEIGHT]
+              (authority networks) approve adding or removing an authority
   help        this text
   quit        stop the node (exit, Ctrl-C and Ctrl-D too)
 subjects are case-sensitive: alice and Alice are two subjects`
@@ -142,6 +147,23 @@ func parseInput(line, defaultSubject string) (input, error) {
 			cmd = "quit"
 		}
 		return input{cmd: cmd}, nil
+	case "approve":
+		// "approve 72" stays a reading of subject approve.
+		if len(f) >= 2 && (f[1] == "add" || f[1] == "remove") {
+			in := input{cmd: "approve", op: f[1]}
+			if len(f) < 3 || len(f) > 4 {
+				return input{}, errors.New("usage: approve add|remove PEERID [HEIGHT]")
+			}
+			in.peer = f[2]
+			if len(f) == 4 {
+				h, err := strconv.ParseUint(f[3], 10, 64)
+				if err != nil {
+					return input{}, fmt.Errorf("approve: height %q must be a block height", f[3])
+				}
+				in.height = h
+			}
+			return in, nil
+		}
 	case "chain", "blocks":
 		in := input{cmd: "chain", arg: 10}
 		if len(f) > 2 {

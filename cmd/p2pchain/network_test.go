@@ -298,5 +298,10 @@ func TestAuthorityProcesses(t *testing.T) {
 		t.Fatalf("follower's status: %+v %v\n%s", st, err, out.stdout)
 	}
 	wantOK(t, runCLI(t, home, home, "authority", "add", seedID(t, 3), "--data", filepath.Join(home, "a")), "approved")
+	// At the prompt too; a change the schedule refuses says why.
+	b.type_("approve remove " + seedID(t, 2))
+	b.expect(`^approved: remove ` + seedID(t, 2))
+	b.type_("approve add " + seedID(t, 1))
+	b.expect(`^approve: change refused: .*already an authority`)
 	wantFail(t, runCLI(t, home, home, "authority", "add", "not-a-peer", "--data", filepath.Join(home, "a")), "peer")
 }

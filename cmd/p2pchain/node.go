@@ -16,8 +16,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/p2p"
 	"github.com/p2pchain/p2pchain/internal/store"
@@ -502,6 +504,8 @@ func repl(ctx context.Context, con console, n *node.Node, h *p2p.Host, subject s
 				printPeers(out, h)
 			case "chain":
 				printChain(out, n, in.arg)
+			case "approve":
+				approveAtPrompt(out, n, in)
 			case "quit":
 				stop()
 			}
@@ -626,4 +630,22 @@ func pendingNote(p chain.Params) string {
 		return "until the authorities' next block"
 	}
 	return "mining"
+}
+
+// approveAtPrompt records the operator's approval of a membership change.
+func approveAtPrompt(out io.Writer, n *node.Node, in input) {
+	key, err := netfile.KeyOf(in.peer)
+	if err != nil {
+		fmt.Fprintf(out, "approve: %v\n", err)
+		return
+	}
+	op := bft.OpAdd
+	if in.op == "remove" {
+		op = bft.OpRemove
+	}
+	if err := n.Approve(bft.Change{Op: op, Height: in.height, Key: key}); err != nil {
+		fmt.Fprintf(out, "approve: %v\n", err)
+		return
+	}
+	fmt.Fprintf(out, "approved: %s %s; it takes effect once more than two thirds of the authorities approved it\n", in.op, in.peer)
 }

@@ -625,8 +625,9 @@ func (n *Node) judge(blk *chain.Block) bool {
 	return true
 }
 
-// buildBlock makes this authority's proposal: the pending readings and the
-// approved membership changes the schedule accepts, on the tip.
+// buildBlock makes this authority's proposal: the pending readings and,
+// in round 0, the approved membership changes the schedule accepts, on
+// the tip.
 func (n *Node) buildBlock() *chain.Block {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -635,7 +636,14 @@ func (n *Node) buildBlock() *chain.Block {
 	}
 	blk := n.chain.NewBlock(n.pool.Take(n.params.MaxReadings), n.now())
 	var changes []bft.Change
-	for _, a := range n.cons.approved {
+	approved := n.cons.approved
+	if n.cons.m.Round() > 0 {
+		// A round of this height failed, perhaps over a change the others
+		// have not approved: propose the readings alone, so that a change
+		// approved by too few costs a round, never the height.
+		approved = nil
+	}
+	for _, a := range approved {
 		if len(changes) == chain.MaxChanges {
 			break
 		}
