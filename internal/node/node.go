@@ -34,8 +34,9 @@ type Store interface {
 	// Apply records in one atomic, durable transaction new blocks, the
 	// main-chain changes they caused, and changes to the pending set.
 	Apply(blocks []*chain.Block, updates []*chain.Update, pendingAdd []chain.Reading, pendingRemove []chain.Hash) error
-	// AddPending durably records a submitted reading.
-	AddPending(r chain.Reading) error
+	// AddPending durably records submitted readings in one batch (one
+	// sync), leaving out those the stored main chain holds.
+	AddPending(rs ...chain.Reading) error
 	// BlockByHash and ReadingBlock read back what the chain let go of
 	// (chain.Archive): bodies of all but its newest blocks, and where the
 	// readings of final blocks are.
@@ -91,6 +92,7 @@ type Node struct {
 	submitted map[chain.Hash]time.Time // readings submitted here, not yet final (guarded by mu)
 	finalSeen uint64                   // the final height last reported (guarded by mu)
 	outbox    chan chain.Reading       // submitted readings to send to peers (authority networks)
+	wr        pendingWriter            // group commit of submitted readings (writer.go)
 }
 
 // SigCacheSize is how many verified reading signatures a node remembers
@@ -152,6 +154,7 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		rejected: map[chain.ErrorCode]uint64{}, orphans: newOrphanPool(),
 		sigs: chain.NewSigCache(SigCacheSize), inFlight: map[chain.Hash]chan struct{}{},
 		submitted: map[chain.Hash]time.Time{},
+		wr:        pendingWriter{max: cfg.poolSize, storing: map[chain.Hash]*pendingBatch{}},
 	}
 	c.SetSigCache(n.sigs)
 	switch {
@@ -405,42 +408,46 @@ func (n *Node) SubmitReading(r chain.Reading) error {
 }
 
 // addReading checks a reading and adds it to the pending set; local: it was
-// submitted here (not gossiped by a peer).
+// submitted here (not gossiped by a peer). A durable node answers once the
+// reading is on disk, group-committed with the readings submitted at the
+// same time, and never syncs under n.mu (see writer.go).
 func (n *Node) addReading(r chain.Reading, local bool) error {
 	now := n.now()
 	if err := chain.CheckReading(&r, n.params, now.UnixMilli(), n.sigs); err != nil {
 		return err
 	}
-	id := r.ID()
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.failed != nil {
-		return n.failed
-	}
-	if n.chain.HasReading(id) {
-		return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already in the chain"}
-	}
-	if err := n.pool.Add(r); err != nil {
-		return err
-	}
-	if n.store != nil {
-		// Durable before acknowledged.
-		if err := n.store.AddPending(r); err != nil {
-			n.pool.Remove(id)
-			return fmt.Errorf("reading not stored: %w", err)
+	e := pendingEntry{r: r, id: r.ID(), local: local, at: now}
+	for {
+		n.mu.Lock()
+		switch {
+		case n.failed != nil:
+			err := n.failed
+			n.mu.Unlock()
+			return err
+		case n.chain.HasReading(e.id):
+			n.mu.Unlock()
+			return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + e.id.Short() + " is already in the chain"}
+		case n.store == nil:
+			err := n.pool.Add(r)
+			if err == nil {
+				n.acceptedLocked(&e)
+				n.signalLocked()
+			}
+			n.mu.Unlock()
+			return err
+		case n.pool.Has(e.id):
+			n.mu.Unlock()
+			return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + e.id.Short() + " is already pending"}
 		}
-	}
-	if local && len(n.submitted) < maxSubmitted {
-		n.submitted[id] = now
-	}
-	if local && n.outbox != nil {
-		select {
-		case n.outbox <- r:
-		default: // sent again later (rebroadcast)
+		b, ok := n.wr.storing[e.id]
+		if !ok {
+			return n.storeReading(e) // releases n.mu
 		}
+		// Being written by another submission: wait for its answer, then
+		// look again (known, or written again if that write failed).
+		n.mu.Unlock()
+		<-b.done
 	}
-	n.signalLocked()
-	return nil
 }
 
 // AddBlock validates a block from a peer (or the miner) and adds it. It
@@ -880,4 +887,50 @@ func (n *Node) sendReadings(ctx context.Context, b Broadcaster) {
 			}
 		}
 	}
+}
+
+// Preverify verifies, on every core and into the signature cache, the
+// signatures of a batch that a sync will add next, so that they are verified
+// while the batch before is still being added and committed; AddBlocks then
+// finds them verified. It checks nothing else and reports nothing: the
+// blocks are validated in full when added. It verifies only blocks that pass
+// the cheap checks and follow the previous block of the batch, and a first
+// block whose parent is known (chain.CheckContext) or being added right now
+// (its header alone is checked then); and no more blocks than hold half the
+// signature cache, so that they do not push out the batch being added. On an
+// authority network it does nothing: there a block's seal, checked under the
+// lock, decides whether its readings are worth verifying.
+func (n *Node) Preverify(blocks []*chain.Block) {
+	if n.cons != nil {
+		return
+	}
+	readings := 0
+	for i, b := range blocks {
+		if readings += len(b.Readings); readings > SigCacheSize/2 {
+			blocks = blocks[:i]
+			break
+		}
+	}
+	if len(blocks) == 0 {
+		return
+	}
+	n.flightMu.Lock()
+	_, parentBusy := n.inFlight[blocks[0].Header.Parent]
+	n.flightMu.Unlock()
+	worth := make([]bool, len(blocks))
+	now := n.now()
+	if parentBusy {
+		// The parent's batch holds n.mu to commit: check without it.
+		worth[0] = chain.CheckHeader(&blocks[0].Header, n.params) == nil
+	} else {
+		n.mu.Lock()
+		worth[0] = n.chain.CheckContext(&blocks[0].Header, now) == nil
+		n.mu.Unlock()
+	}
+	for i := 1; i < len(blocks); i++ {
+		h := &blocks[i].Header
+		worth[i] = worth[i-1] && h.Parent == blocks[i-1].Hash() &&
+			chain.CheckHeader(h, n.params) == nil && chain.CheckLink(h, &blocks[i-1].Header, now, n.params) == nil
+	}
+	n.verifySignatures(blocks, worth)
 }

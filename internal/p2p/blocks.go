@@ -147,7 +147,7 @@ var errBrokeProtocol = errors.New("peer broke the protocol and is refused")
 // max blocks and maxBatchBytes plus one block of the largest size: a peer
 // that sends more, or a block over the size limit or malformed, is refused
 // (the error then wraps errBrokeProtocol). The blocks read before any error
-// are returned with it.
+// are returned with it. Cancelling ctx resets the stream.
 func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Hash, max int) ([]*chain.Block, error) {
 	ctx, cancel := context.WithTimeout(ctx, blocksTimeout)
 	defer cancel()
@@ -162,6 +162,8 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 	}
 	defer s.Close()
 	_ = s.SetDeadline(time.Now().Add(blocksTimeout))
+	// Reads do not watch ctx: a sync that drops the request resets it.
+	defer context.AfterFunc(ctx, func() { _ = s.Reset() })()
 	if err := msgio.NewVarintWriter(s).WriteMsg(req); err != nil {
 		_ = s.Reset()
 		return nil, fmt.Errorf("blocks: send request: %w", err)

@@ -191,6 +191,12 @@ func (m *syncManager) ended(r syncResult) {
 // starts at the last block of the previous batch, so a long branch that has
 // not yet overtaken our main chain is fetched block after block, never
 // twice.
+//
+// Fetching and adding overlap: while the ledger adds batch k, the next
+// batch is requested (its locator built from batch k's blocks) and, if the
+// ledger can, its signatures verified. At most two batches are held, the
+// one being added and the next; the next is dropped if batch k ends the
+// sync.
 func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (res syncResult) {
 	res.peer = p
 	ours := m.h.ledger.Status()
@@ -221,15 +227,37 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 	from := ours.Tip
 	var sideHeight uint64 // highest known side-branch block a batch led to
 	lastLog := time.Now()
-	for batch := 1; ; batch++ {
-		if err := m.h.paceFetch(ctx, p); err != nil {
-			return res.end(syncFailed, err)
+	var next *fetch // the next batch, requested while the last one is added
+	defer func() {
+		// A sync that ends drops the next batch; but a peer that broke
+		// the protocol sending it is refused, and the sync is booked so.
+		if next == nil {
+			return
 		}
-		blocks, err := m.h.requestBlocks(ctx, p, m.h.ledger.Locator(from), MaxBatch)
+		next.cancel()
+		if f := <-next.done; errors.Is(f.err, errBrokeProtocol) && res.outcome != syncRefused {
+			res = res.end(syncRefused, f.err)
+		}
+	}()
+	for batch := 1; ; batch++ {
+		if next == nil {
+			next = m.fetch(ctx, p, m.h.ledger.Locator(from), false)
+		}
+		f := <-next.done
+		next.cancel()
+		next = nil
+		blocks, err := f.blocks, f.err
 		if errors.Is(err, errBrokeProtocol) {
 			return res.end(syncRefused, err)
 		}
 		if len(blocks) > 0 {
+			last := blocks[len(blocks)-1]
+			if err == nil && last.Header.Height < theirs.Height && !m.h.ledger.IsMainChain(last.Hash()) &&
+				m.h.ledger.IsMainChain(blocks[0].Header.Parent) {
+				// The peer claims more, and this batch leads our main
+				// chain on: ask for the next while this one is added.
+				next = m.fetch(ctx, p, m.nextLocator(blocks), true)
+			}
 			pr.first(blocks[0].Header.Height)
 			actx, cancel := context.WithTimeout(ctx, addTimeout)
 			n, aerr := m.h.ledger.AddBlocks(actx, blocks)
@@ -239,7 +267,6 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 				pr.batch(n, blocks[len(blocks)-1].Header.Height, time.Now())
 				return m.addFailed(p, aerr, res)
 			}
-			last := blocks[len(blocks)-1]
 			if n == 0 && err == nil && !knownBranch(m.h.ledger, last, &sideHeight) &&
 				theirs.Better(m.h.ledger.Status()) {
 				return res.end(syncUseless, fmt.Errorf("a batch of %d blocks we already had, from a peer claiming height %d", len(blocks), theirs.Height))
@@ -277,6 +304,65 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 			pr.claimed(theirs.Height)
 		}
 	}
+}
+
+// Preverifier is a Ledger that can verify a batch's signatures before
+// AddBlocks takes it, while the batch before is still being added. The sync
+// uses it when the ledger has it.
+type Preverifier interface {
+	Preverify(blocks []*chain.Block)
+}
+
+// fetch is one blocks request running in the background.
+type fetch struct {
+	cancel context.CancelFunc
+	done   chan fetched // receives the answer once
+}
+
+// fetched is a blocks request's answer: the blocks read before any error.
+type fetched struct {
+	blocks []*chain.Block
+	err    error
+}
+
+// fetch paces and sends a blocks request to p in the background. With
+// preverify, the blocks' signatures are then verified ahead (Preverifier),
+// before the answer is delivered.
+func (m *syncManager) fetch(ctx context.Context, p peer.ID, locator []chain.Hash, preverify bool) *fetch {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &fetch{cancel: cancel, done: make(chan fetched, 1)}
+	go func() {
+		var r fetched
+		if r.err = m.h.paceFetch(ctx, p); r.err == nil {
+			r.blocks, r.err = m.h.requestBlocks(ctx, p, locator, MaxBatch)
+		}
+		if pv, ok := m.h.ledger.(Preverifier); ok && preverify && r.err == nil && len(r.blocks) > 0 && ctx.Err() == nil {
+			pv.Preverify(r.blocks)
+		}
+		f.done <- r
+	}()
+	return f
+}
+
+// nextLocator returns the locator that starts at the last of blocks, a
+// batch not yet added: its hashes from the batch as chain.LocatorFrom
+// spaces them, then our locator from the batch's parent (which we hold),
+// ending with genesis.
+func (m *syncManager) nextLocator(blocks []*chain.Block) []chain.Hash {
+	var loc []chain.Hash
+	step := 1
+	for i := len(blocks) - 1; i >= 0; i -= step {
+		loc = append(loc, blocks[i].Hash())
+		if len(loc) >= 10 {
+			step *= 2
+		}
+	}
+	base := m.h.ledger.Locator(blocks[0].Header.Parent)
+	if len(loc)+len(base) > chain.MaxLocator {
+		loc = append(loc, base[:chain.MaxLocator-1-len(loc)]...)
+		return append(loc, base[len(base)-1])
+	}
+	return append(loc, base...)
 }
 
 func (r syncResult) end(o syncOutcome, err error) syncResult {

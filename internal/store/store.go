@@ -42,10 +42,11 @@ type Store struct {
 	db   *pebble.DB   // nil once closed
 	lock *pebble.Lock
 
-	wmu     sync.Mutex // serialises writes, so the commit count is in order
-	commits uint64     // write batches committed; guarded by wmu
-	tip     atomic.Pointer[tipRecord]
-	seq     atomic.Uint64 // last arrival number given to a pending reading
+	wmu      sync.Mutex // serialises writes, so the commit count is in order
+	commits  uint64     // write batches committed; guarded by wmu
+	commitsF *os.File   // the commits file, kept open; guarded by wmu
+	tip      atomic.Pointer[tipRecord]
+	seq      atomic.Uint64 // last arrival number given to a pending reading
 }
 
 type tipRecord struct {
@@ -255,7 +256,7 @@ func (s *Store) checkCommits() error {
 		s.log.Warn("chain store: the commits file is damaged (its checksum fails); "+
 			"it is rewritten from the store's own count, which cannot show lost writes this once",
 			"file", file, "count", s.commits)
-		s.writeCommitsFile(s.commits)
+		_ = os.WriteFile(file, encodeCommits(s.commits), 0o600) // best effort, as every commit's
 		return nil
 	}
 	if n > s.commits {
@@ -324,6 +325,10 @@ func (s *Store) Close() (err error) {
 	ferr := db.Flush()
 	cerr := db.Close()
 	lerr := s.lock.Close()
+	if s.commitsF != nil {
+		_ = s.commitsF.Close() // best effort, as its writes
+		s.commitsF = nil
+	}
 	if err := errors.Join(ferr, cerr, lerr); err != nil {
 		return fmt.Errorf("chain store %s: close: %w", s.path, err)
 	}

@@ -1,0 +1,157 @@
+package p2p
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
+)
+
+// gatedLedger is a node whose AddBlocks calls gate with the batch before
+// adding it (added false) and after (added true).
+type gatedLedger struct {
+	*node.Node
+	gate func(blocks []*chain.Block, added bool)
+}
+
+func (g gatedLedger) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error) {
+	g.gate(blocks, false)
+	n, err := g.Node.AddBlocks(ctx, blocks)
+	g.gate(blocks, true)
+	return n, err
+}
+
+// TestSyncPipelined: while the syncing node adds a batch, the next one is
+// requested and its signatures verified, and no more: two batches at most
+// are held. The sync ends done, with one request per batch.
+func TestSyncPipelined(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("pipeline")
+	const n = 2*MaxBatch + 76
+	blocks := buildBlocks(t, params, n, 1, 8)
+	server := startVictim(t, ctx, params)
+	if _, err := server.node.AddBlocks(ctx, blocks); err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Uint64 // blocks requests the server received
+	server.host.SetStreamHandler(BlocksProtocol, func(s network.Stream) {
+		requests.Add(1)
+		server.handleBlocks(s)
+	})
+
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := node.New(params, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := requests.Load
+	var mu sync.Mutex
+	var overlapped, held []uint64 // requests served before the sync is done with batch 1
+	var verified []uint64         // signatures verified when batch 2 was handed to AddBlocks
+	gate := func(b []*chain.Block, added bool) {
+		if b[0].Header.Height == MaxBatch+1 && !added {
+			mu.Lock()
+			defer mu.Unlock()
+			verified = append(verified, nd.SignaturesVerified())
+		}
+		if b[0].Header.Height != 1 || !added {
+			return
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for served() < 2 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		o := served()
+		time.Sleep(100 * time.Millisecond) // a third request would come now
+		mu.Lock()
+		defer mu.Unlock()
+		overlapped, held = append(overlapped, o), append(held, served())
+	}
+	client, err := New(ctx, gatedLedger{Node: nd, gate: gate}, WithKey(key), WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	if err := client.host.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: server.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ctx, "the client syncs", func() bool { return nd.Status().Height == n && !client.Sync().Syncing })
+	mu.Lock()
+	defer mu.Unlock()
+
+	if len(overlapped) != 1 || overlapped[0] != 2 {
+		t.Errorf("requests served while the first batch was added: %v, want the next batch's (2)", overlapped)
+	}
+	if len(held) != 1 || held[0] != 2 {
+		t.Errorf("requests served before the first batch was added: %v, want 2 (two batches at most)", held)
+	}
+	if len(verified) != 1 || verified[0] != 2*MaxBatch {
+		t.Errorf("signatures verified before the second batch was added: %v, want both batches' (%d)", verified, 2*MaxBatch)
+	}
+	last := client.LastSync()
+	if last.Result != syncDone.String() || last.Done != n {
+		t.Errorf("last sync %+v, want done with %d blocks", last, n)
+	}
+	if got := served(); got != 3 {
+		t.Errorf("%d blocks requests for %d blocks, want 3", got, n)
+	}
+}
+
+// TestNextLocator: the locator built from a batch not yet added starts as
+// the node's own locator from the batch's last block once added, and keeps
+// within the locator's limits, ending with genesis.
+func TestNextLocator(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	params := chain.TestParams("locator")
+	blocks := buildBlocks(t, params, 1100, 1, 8)
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := node.New(params, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := nd.AddBlocks(ctx, blocks[:600]); err != nil {
+		t.Fatal(err)
+	}
+	m := &syncManager{h: &Host{ledger: nd}}
+	batch := blocks[600:1100]
+	loc := m.nextLocator(batch)
+	if len(loc) > chain.MaxLocator || loc[len(loc)-1] != nd.Status().Genesis || loc[0] != batch[len(batch)-1].Hash() {
+		t.Fatalf("locator of %d hashes, from %s to %s", len(loc), loc[0].Short(), loc[len(loc)-1].Short())
+	}
+	if _, err := nd.AddBlocks(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	want := nd.Locator(batch[len(batch)-1].Hash())
+	inBatch := map[chain.Hash]bool{}
+	for _, b := range batch {
+		inBatch[b.Hash()] = true
+	}
+	for i, h := range want {
+		if !inBatch[h] {
+			break
+		}
+		if loc[i] != h {
+			t.Fatalf("hash %d of the locator is %s, want %s as the node builds it", i, loc[i].Short(), h.Short())
+		}
+	}
+	// The rest is the node's locator from the batch's parent.
+	base := nd.Locator(batch[0].Header.Parent)
+	for i, h := range loc[len(loc)-len(base):] {
+		if h != base[i] {
+			t.Fatalf("hash %d after the batch is %s, want %s", i, h.Short(), base[i].Short())
+		}
+	}
+}
