@@ -219,6 +219,12 @@ func TestDocCommandsRun(t *testing.T) {
 			}
 			continue
 		}
+		if args[0] == "bench" { // starts networks for a minute or more: parsed only
+			if _, err := parseBenchFlags(args[1:], io.Discard); err != nil {
+				t.Errorf("%s: %v", line, err)
+			}
+			continue
+		}
 		r := runCLI(t, home, wd, args...)
 		if r.code == 2 || strings.Contains(r.stderr, "flag provided but not defined") || strings.Contains(r.stderr, "unexpected argument") {
 			t.Errorf("%s: the command line is refused:\n%s", line, r)

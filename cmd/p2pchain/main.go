@@ -6,6 +6,7 @@
 //	p2pchain status | peers | blocks         ask the running node
 //	p2pchain verify --data DIR               check a stopped node's chain offline
 //	p2pchain testnet --nodes 5               run five connected nodes in one process
+//	p2pchain bench propagation --nodes 10    time blocks reaching every node, and the naive baseline
 //	p2pchain network new NAME --authority ID write an authority network's file
 //
 // Every command chooses its node the same way (target.go): --data DIR, else
@@ -51,6 +52,7 @@ func commands() []command {
 		{"stop", "stop the running node and wait until it has stopped", runStop},
 		{"verify", "re-check a data directory's whole chain offline (node stopped)", runVerify},
 		{"testnet", "run N connected nodes in this process, each with its API: testnet --nodes N", runTestnet},
+		{"bench", "measure real nodes through their APIs: bench propagation|scaling [--nodes N] [--processes]", runBench},
 		{"export", "write the chain as JSON lines, one block per line", runExport},
 		{"import", "load and check a chain exported as JSON lines into a new data directory", runImport},
 		{"network", "write or show the network file of an authority network: network new|show", runNetwork},

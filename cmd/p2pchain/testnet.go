@@ -4,12 +4,14 @@ package main
 // work), each with its API and explorer.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -28,13 +30,14 @@ type testnetFlags struct {
 	load       float64
 	logLevel   string
 	asJSON     bool
+	processes  bool
 	top        testnet.Topology // parsed topology
 }
 
 func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 	f := testnetFlags{nodes: 5, topology: "line", difficulty: chain.DefaultDifficulty, logLevel: "warn"}
 	fs := newCmdFlags("testnet", help{
-		usage: "--nodes N [--topology line|ring|random:K|full] [--difficulty D | --authorities K] [--dir DIR] [--load R] [flags]",
+		usage: "--nodes N [--topology line|ring|random:K|full] [--processes] [--difficulty D | --authorities K] [--dir DIR] [--load R] [flags]",
 		about: []string{"Starts N nodes in this process on 127.0.0.1, each with its own data directory, random",
 			"TCP and QUIC ports, HTTP API and explorer, and its miner running; connects them by the",
 			"topology (random:K: each node dials K random earlier nodes), waits until every node has",
@@ -42,12 +45,19 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 			"in turn and reports the heights and readings confirmed every few seconds.",
 			"--authorities K runs an authority network instead of proof of work: the first K nodes",
 			"are its authorities, the others follow.",
+			"--processes runs each node as a process of its own (this program's node command, its",
+			"output in DIR/node-i.log), connected through the nodes' APIs; the table then shows",
+			"their process IDs. Lines typed on its standard input control them: kill I (SIGKILL,",
+			"as a crash), stop I (SIGTERM), restart I (start node I again on its data directory and",
+			"dial its links again; its ports change). Ctrl-C or SIGTERM stops them all (SIGTERM,",
+			"SIGKILL after 10 s); on Linux a testnet that is killed takes its node processes with it.",
 			"Ctrl-C or SIGTERM stops every node and removes the data (unless --dir or --keep)."},
 		examples: []string{
 			"testnet --nodes 5",
 			"testnet --nodes 10 --topology random:2 --difficulty 8 --load 20",
 			"testnet --nodes 3 --topology ring --json",
 			"testnet --nodes 5 --topology full --authorities 4 --load 50",
+			"testnet --nodes 400 --topology random:3 --processes --difficulty 0",
 		},
 	}, stdout)
 	fs.IntVar(&f.nodes, "nodes", f.nodes, "number of nodes `N`")
@@ -56,6 +66,7 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 	fs.IntVar(&f.auth, "authorities", 0, "make the first `K` nodes the authorities of an authority network (0: proof of work)")
 	fs.StringVar(&f.dir, "dir", "", "keep node i's data in `DIR`/node-i, kept at exit (default: a new temporary directory, removed at exit)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary data directory at exit")
+	fs.BoolVar(&f.processes, "processes", false, "run each node as a process of its own (p2pchain node), instead of all in this process")
 	fs.Float64Var(&f.load, "load", 0, "submit `R` readings a second, to the nodes in turn (0: none)")
 	fs.StringVar(&f.logLevel, "log-level", f.logLevel, "log `LEVEL` of the nodes, on standard error: debug, info, warn or error")
 	fs.jsonFlag(&f.asJSON, "the table (and the load's reports), one object a line,")
@@ -91,6 +102,7 @@ type testnetNode struct {
 	Addr string `json:"addr"`
 	API  string `json:"api"`
 	Data string `json:"data"`
+	PID  int    `json:"pid,omitempty"` // --processes
 }
 
 func runTestnet(args []string, stdout, stderr io.Writer) error {
@@ -128,6 +140,9 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 			os.Exit(1)
 		})()
 
+	if f.processes {
+		return runTestnetProcs(ctx, f, params, dir, temp, stdout, stderr)
+	}
 	net, err := testnet.StartNetwork(ctx, testnet.NetworkConfig{Nodes: f.nodes, Topology: f.top, Params: params, Dir: dir, Log: log, Authorities: f.auth})
 	if ctx.Err() != nil {
 		return nil // stopped while starting
@@ -188,9 +203,18 @@ func printTestnet(w io.Writer, asJSON bool, nodes []testnetNode) {
 		return
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPEER ID\tLISTEN\tAPI")
+	procs := len(nodes) > 0 && nodes[0].PID != 0
+	if procs {
+		fmt.Fprintln(tw, "NODE\tPEER ID\tLISTEN\tAPI\tPID")
+	} else {
+		fmt.Fprintln(tw, "NODE\tPEER ID\tLISTEN\tAPI")
+	}
 	for _, n := range nodes {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", n.Node, n.ID, n.Addr, n.API)
+		if procs {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\n", n.Node, n.ID, n.Addr, n.API, n.PID)
+		} else {
+			fmt.Fprintf(tw, "%d\t%s\t%s\t%s\n", n.Node, n.ID, n.Addr, n.API)
+		}
 	}
 	tw.Flush()
 }
@@ -218,6 +242,148 @@ func reportLoad(ctx context.Context, w io.Writer, asJSON bool, net *testnet.Netw
 		line := fmt.Sprintf("heights %s; readings submitted %d, confirmed %d", strings.Join(hs, " "), s.Submitted, s.Confirmed)
 		if s.Failed > 0 {
 			line += fmt.Sprintf(", refused %d (last: %v)", s.Failed, s.LastErr)
+		}
+		fmt.Fprintln(w, line)
+	}
+}
+
+// runTestnetProcs is testnet --processes: the nodes are child processes
+// (internal/testnet StartProcs), stopped when ctx ends.
+func runTestnetProcs(ctx context.Context, f testnetFlags, params chain.Params, dir string, temp bool, stdout, stderr io.Writer) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	pn, err := testnet.StartProcs(ctx, testnet.ProcConfig{Binary: exe, Nodes: f.nodes, Topology: f.top, Dir: dir,
+		Params: params, Authorities: f.auth, LogLevel: f.logLevel})
+	if ctx.Err() != nil {
+		return nil // stopped while starting (StartProcs stopped what it started)
+	}
+	if err != nil {
+		return err
+	}
+	defer func() {
+		fmt.Fprintf(stderr, "stopping %d node processes\n", len(pn.Nodes))
+		pn.Close()
+	}()
+	err = pn.WaitPeers(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var nodes []testnetNode
+	for _, n := range pn.Nodes {
+		nodes = append(nodes, testnetNode{Node: n.Index, ID: n.ID, Addr: n.Addr, API: n.API, Data: n.Dir, PID: n.PID()})
+	}
+	printTestnet(stdout, f.asJSON, nodes)
+	what := "removed at exit"
+	if !temp || f.keep {
+		what = "kept at exit"
+	}
+	kind := fmt.Sprintf("difficulty %d", f.difficulty)
+	if f.auth > 0 {
+		kind = fmt.Sprintf("consensus authority, %d authorities", f.auth)
+	}
+	fmt.Fprintf(stderr, "%d nodes as processes, topology %s, %s, data and logs (node-i.log) in %s (%s)\n", f.nodes, f.top, kind, dir, what)
+	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node; type kill I, stop I or restart I to control node I")
+	if f.load > 0 {
+		load := testnet.StartHTTPLoad(ctx, pn.APIs(), f.load)
+		reported := make(chan struct{})
+		go func() {
+			defer close(reported)
+			reportProcLoad(ctx, stdout, f.asJSON, pn, load, 5*time.Second)
+		}()
+		defer func() { load.Wait(); <-reported }() // before the nodes stop
+	}
+	lines := make(chan string)
+	go func() { // left blocked in Read at exit: the process is ending
+		s := bufio.NewScanner(os.Stdin)
+		for s.Scan() {
+			select {
+			case lines <- s.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case line := <-lines:
+			controlProc(ctx, stdout, f.asJSON, pn, line)
+		}
+	}
+}
+
+// controlProc runs a line typed at testnet --processes: kill I, stop I or
+// restart I.
+func controlProc(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.ProcNetwork, line string) {
+	f := strings.Fields(line)
+	if len(f) == 0 {
+		return
+	}
+	i, err := -1, error(nil)
+	if len(f) == 2 {
+		i, err = strconv.Atoi(f[1])
+	}
+	if len(f) != 2 || err != nil || i < 0 || i >= len(pn.Nodes) || (f[0] != "kill" && f[0] != "stop" && f[0] != "restart") {
+		fmt.Fprintf(w, "type kill I, stop I or restart I, with I from 0 to %d\n", len(pn.Nodes)-1)
+		return
+	}
+	switch f[0] {
+	case "kill":
+		pn.Kill(i)
+		fmt.Fprintf(w, "node %d killed\n", i)
+	case "stop":
+		pn.Stop(i)
+		fmt.Fprintf(w, "node %d stopped\n", i)
+	case "restart":
+		if err := pn.Restart(ctx, i); err != nil {
+			fmt.Fprintf(w, "restart node %d: %v\n", i, err)
+			return
+		}
+		n := pn.Nodes[i]
+		printTestnet(w, asJSON, []testnetNode{{Node: i, ID: n.ID, Addr: n.Addr, API: n.API, Data: n.Dir, PID: n.PID()}})
+	}
+}
+
+// reportProcLoad prints the node processes' heights and the load's
+// readings every interval until ctx ends.
+func reportProcLoad(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.ProcNetwork, load *testnet.HTTPLoad, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		st, err := pn.Status(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		heights := make([]uint64, len(st))
+		for i, s := range st {
+			heights[i] = s.Height
+		}
+		s := load.Stats()
+		if asJSON {
+			_ = json.NewEncoder(w).Encode(map[string]any{"heights": heights, "submitted": s.Submitted, "failed": s.Failed})
+			continue
+		}
+		hs := make([]string, len(heights))
+		for i, h := range heights {
+			hs[i] = fmt.Sprint(h)
+		}
+		line := fmt.Sprintf("heights %s; readings submitted %d", strings.Join(hs, " "), s.Submitted)
+		if s.Failed > 0 {
+			line += fmt.Sprintf(", refused %d (last: %v)", s.Failed, s.LastErr)
+		}
+		if err != nil {
+			line += fmt.Sprintf(" (status: %v)", err)
 		}
 		fmt.Fprintln(w, line)
 	}

@@ -184,10 +184,13 @@ func (net *Network) start(ctx context.Context, cfg NetworkConfig, i int, log *sl
 }
 
 // Degrees returns how many peers each node has once every link is up.
-func (net *Network) Degrees() []int {
-	d := make([]int, len(net.Peers))
+func (net *Network) Degrees() []int { return degrees(len(net.Peers), net.Links) }
+
+// degrees returns how many peers each of n nodes has once links are up.
+func degrees(n int, links [][2]int) []int {
+	d := make([]int, n)
 	seen := map[[2]int]bool{}
-	for _, l := range net.Links {
+	for _, l := range links {
 		a, b := min(l[0], l[1]), max(l[0], l[1])
 		if !seen[[2]int{a, b}] {
 			seen[[2]int{a, b}] = true
@@ -343,9 +346,20 @@ func (net *Network) dir(cfg NetworkConfig, i int) (*datadir.Dir, error) {
 	return dir, nil
 }
 
-// authorities makes the network file of an authority network whose
+// authorities makes the network of an authority network whose
 // authorities are the first cfg.Authorities nodes.
 func (net *Network) authorities(cfg NetworkConfig) (*netfile.Network, error) {
+	f, err := net.authorityFile(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return netfile.Parse(f.Encode())
+}
+
+// authorityFile makes the network file of an authority network whose
+// authorities are the first cfg.Authorities nodes, opening (and creating)
+// their data directories.
+func (net *Network) authorityFile(cfg NetworkConfig) (*netfile.File, error) {
 	if cfg.Authorities > cfg.Nodes || cfg.Authorities > bft.MaxAuthorities {
 		return nil, fmt.Errorf("%d authorities: want 1 to %d, and no more than the %d nodes", cfg.Authorities, bft.MaxAuthorities, cfg.Nodes)
 	}
@@ -371,5 +385,5 @@ func (net *Network) authorities(cfg NetworkConfig) (*netfile.Network, error) {
 	}
 	f.BlockInterval = "1s"
 	f.MaxReadings = cfg.Params.MaxReadings
-	return netfile.Parse(f.Encode())
+	return f, nil
 }

@@ -1,0 +1,262 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"net/http"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// gone reports whether no process has the ID pid any more.
+func gone(pid int) bool {
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// waitGone waits up to d for every process of pids to be gone and returns
+// those still there.
+func waitGone(pids []int, d time.Duration) []int {
+	deadline := time.Now().Add(d)
+	for {
+		var left []int
+		for _, pid := range pids {
+			if !gone(pid) {
+				left = append(left, pid)
+			}
+		}
+		if len(left) == 0 || time.Now().After(deadline) {
+			return left
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// startProcTestnet runs testnet --processes with n nodes in a ring and
+// returns it with the nodes' API URLs and process IDs from its table.
+func startProcTestnet(t *testing.T, n int) (*proc, []string, []int) {
+	t.Helper()
+	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()),
+		"testnet", "--processes", "--nodes", strconv.Itoa(n), "--topology", "ring", "--difficulty", "0")
+	p.expect(`^NODE\s+PEER ID\s+LISTEN\s+API\s+PID$`)
+	var apis []string
+	var pids []int
+	for i := 0; i < n; i++ {
+		m := p.expect(fmt.Sprintf(`^%d\s+(12D3KooW\w+)\s+/ip4/127\.0\.0\.1/tcp/\d+/p2p/(\w+)\s+(http://127\.0\.0\.1:\d+)\s+(\d+)$`, i))
+		if m[1] != m[2] {
+			t.Errorf("node %d: peer ID %s, address of %s", i, m[1], m[2])
+		}
+		pid, _ := strconv.Atoi(m[4])
+		apis, pids = append(apis, m[3]), append(pids, pid)
+	}
+	p.expect(fmt.Sprintf(`^%d nodes as processes, topology ring, difficulty 0, data and logs \(node-i\.log\) in \S+ \(removed at exit\)$`, n))
+	return p, apis, pids
+}
+
+// testnet --processes: three node processes in a ring; a reading submitted
+// through one API reaches all three; kill 2 and restart 2 typed at the
+// testnet crash node 2 and bring it back; SIGINT stops them all.
+func TestTestnetProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	t.Parallel()
+	p, apis, pids := startProcTestnet(t, 3)
+	for i, pid := range pids {
+		if gone(pid) || pid == p.cmd.Process.Pid {
+			t.Fatalf("node %d: PID %d is not a running child", i, pid)
+		}
+	}
+	resp, err := http.Post(apis[0]+"/api/v1/readings", "application/json", strings.NewReader(`{"subject":"alice","bpm":72}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		ID string `json:"id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if err != nil || r.ID == "" {
+		t.Fatalf("POST reading: %s %v", resp.Status, err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for i, api := range apis {
+		for {
+			var got struct {
+				Status string `json:"status"`
+			}
+			resp, err := http.Get(api + "/api/v1/readings/" + r.ID)
+			ok := false
+			if err == nil {
+				ok = resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&got) == nil && got.Status == "in_block"
+				resp.Body.Close()
+			}
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d never had reading %s in a block", i, r.ID)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+
+	// Lines typed at the testnet kill and restart a node.
+	p.type_("kill 2")
+	p.expect(`^node 2 killed$`)
+	if left := waitGone(pids[2:], time.Second); len(left) > 0 {
+		t.Fatalf("node 2 (PID %d) still running after kill 2", pids[2])
+	}
+	p.mu.Lock()
+	from := len(p.lines)
+	p.mu.Unlock()
+	p.type_("restart 2")
+	m := expectFrom(t, p, from, `^2\s+12D3KooW\w+\s+\S+\s+(http://127\.0\.0\.1:\d+)\s+(\d+)$`)
+	pid, _ := strconv.Atoi(m[2])
+	pids = append(pids, pid)
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		var st struct {
+			Height int `json:"height"`
+			Peers  int `json:"peers"`
+		}
+		resp, err := http.Get(m[1] + "/api/v1/status")
+		if err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&st)
+			resp.Body.Close()
+		}
+		if st.Height >= 1 && st.Peers == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted node 2: %+v, want height 1 and 2 peers", st)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.exit:
+		if err != nil {
+			t.Fatalf("testnet exited with %v after SIGINT", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("testnet still running 15 s after SIGINT")
+	}
+	if left := waitGone(pids, time.Second); len(left) > 0 {
+		t.Errorf("node processes still running after the testnet exited: %v", left)
+	}
+}
+
+// A testnet killed outright takes its node processes with it (Pdeathsig).
+func TestTestnetProcessesKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("Pdeathsig is Linux's")
+	}
+	t.Parallel()
+	p, _, pids := startProcTestnet(t, 2)
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-p.exit
+	if left := waitGone(pids, 5*time.Second); len(left) > 0 {
+		for _, pid := range left {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+		t.Errorf("node processes still running 5 s after the testnet was killed: %v", left)
+	}
+}
+
+// bench propagation --json prints one object with every field, and on a
+// line of nodes the naive baseline, which forwards a chain only at its next
+// tick, is slower.
+func TestBenchPropagationJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network of nodes")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, "bench", "propagation", "--nodes", "5", "--blocks", "5", "--json",
+		"--topology", "line", "--baseline-interval", "1s", "--seed", "7")
+	cmd.Env = append(cmd.Environ(), "TMPDIR="+t.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench: %v\n%s%s", err, stdout.String(), stderr.String())
+	}
+	t.Logf("ran in %v: %s", time.Since(start), stdout.String())
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one JSON line, got %d:\n%s", len(lines), stdout.String())
+	}
+	var row map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &row); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"bench", "nodes", "blocks", "p50_ms", "p95_ms", "p99_ms", "max_ms", "cpu_ms_per_node_per_block",
+		"wire_bytes_per_node_per_block", "baseline_p50_ms", "baseline_p99_ms", "ratio_p50", "includes"} {
+		if _, ok := row[k]; !ok {
+			t.Errorf("no %q in %s", k, lines[0])
+		}
+	}
+	if row["bench"] != "propagation" || row["nodes"] != 5.0 || row["blocks"] != 5.0 {
+		t.Errorf("bench, nodes, blocks: %v, %v, %v", row["bench"], row["nodes"], row["blocks"])
+	}
+	for _, k := range []string{"p50_ms", "max_ms", "cpu_ms_per_node_per_block", "wire_bytes_per_node_per_block", "baseline_p50_ms"} {
+		if v, _ := row[k].(float64); v <= 0 {
+			t.Errorf("%s = %v, want above 0", k, row[k])
+		}
+	}
+	if v, _ := row["ratio_p50"].(float64); v <= 1 {
+		t.Errorf("ratio_p50 = %v, want above 1 (naive slower)", row["ratio_p50"])
+	}
+}
+
+// bench scaling draws a chart that is well-formed SVG.
+func TestScalingSVG(t *testing.T) {
+	rows := []propagationRow{
+		{Nodes: 10, Blocks: 5, Topology: "random:3", P50: 12, P99: 30, BaseP50: 2500, BaseP99: 7000, BaseIntMS: 5000},
+		{Nodes: 25, Blocks: 5, Topology: "random:3", P50: 20, P99: 45, BaseP50: 6000, BaseP99: 12000, BaseIntMS: 5000},
+	}
+	svg := scalingSVG(rows)
+	d := xml.NewDecoder(bytes.NewReader(svg))
+	for {
+		_, err := d.Token()
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatalf("not well-formed: %v\n%s", err, svg)
+			}
+			break
+		}
+	}
+	for _, want := range []string{"p2pchain p50", "naive p99", ">25<"} {
+		if !bytes.Contains(svg, []byte(want)) {
+			t.Errorf("chart lacks %q", want)
+		}
+	}
+}
+
+// The benchmarks not in the command yet say which go test benchmark to run.
+func TestBenchNotYet(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := run([]string{"bench", "sync"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "-bench InitialSync") {
+		t.Errorf("bench sync: status %d, %q", code, errOut.String())
+	}
+	if code := run([]string{"bench", "nonsense"}, &out, &errOut); code != 2 {
+		t.Errorf("bench nonsense: status %d, want 2", code)
+	}
+}

@@ -1,0 +1,587 @@
+package testnet
+
+// A network of p2pchain node processes, as p2pchain testnet --processes and
+// p2pchain bench --processes run it: each node is a child process of the
+// p2pchain binary with its own data directory, ports and API, wired by a
+// topology through the nodes' APIs (POST /api/v1/peers).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// ProcConfig says how to start a network of node processes.
+type ProcConfig struct {
+	Binary   string // the p2pchain executable (os.Executable for the running one)
+	Nodes    int
+	Topology Topology
+	// Dir holds node i's data directory, Dir/node-i, and everything it
+	// printed, Dir/node-i.log (and an authority network's file,
+	// Dir/network.toml).
+	Dir string
+	// Params: the network's name and difficulty are passed to every node
+	// (--network, --difficulty); an authority network takes its name and
+	// reading limit.
+	Params chain.Params
+	// Authorities, if above 0, makes an authority network of the first
+	// Authorities nodes, as NetworkConfig.Authorities does; the nodes run
+	// it with --network-file.
+	Authorities int
+	LogLevel    string        // the nodes' --log-level ("": warn)
+	Parallel    int           // nodes started and links dialled at once (0: 4 per CPU, 8 to 32)
+	Seed        uint64        // seed of the random topology (0: a random one)
+	Timeout     time.Duration // for a node to start, and for the links to come up (0: 60 s)
+	StopTimeout time.Duration // Close: from SIGTERM to SIGKILL (0: 10 s)
+}
+
+// ProcNode is one node process of a ProcNetwork.
+type ProcNode struct {
+	Index int
+	ID    string // libp2p peer ID
+	Addr  string // TCP listen multiaddr with /p2p/ID: what other nodes dial
+	API   string // API base URL, http://127.0.0.1:PORT
+	Dir   string // data directory
+	Log   string // file of its standard output and error
+
+	cmd    *exec.Cmd
+	exited chan struct{} // closed once the process has exited and been waited for
+}
+
+// PID returns the node's process ID (0 if it is not running).
+func (n *ProcNode) PID() int {
+	if n.cmd == nil || n.cmd.Process == nil {
+		return 0
+	}
+	return n.cmd.Process.Pid
+}
+
+// ProcNetwork is a running network of node processes.
+type ProcNetwork struct {
+	Nodes   []*ProcNode
+	Links   [][2]int // the dials made (Topology.Links)
+	Network string   // authority network: its network file ("" on proof of work)
+
+	cfg ProcConfig
+	mu  sync.Mutex // guards the nodes' ID, Addr and API, which a restart changes
+}
+
+// StartProcs starts cfg.Nodes node processes, cfg.Parallel at a time, waits
+// for each one's banner (peer ID, address, API), then connects them by
+// cfg.Topology, each link through the dialling node's API. It does not wait
+// for the links to be up: see WaitPeers. On error it stops what it started.
+//
+// The children are in process groups of their own, so that a Ctrl-C at the
+// terminal reaches the parent only and the parent stops them in order; on
+// Linux each one also gets SIGKILL if the parent dies (Pdeathsig), so a
+// killed parent leaves no orphans.
+func StartProcs(ctx context.Context, cfg ProcConfig) (_ *ProcNetwork, err error) {
+	if cfg.Nodes < 1 {
+		return nil, fmt.Errorf("a network needs at least one node, not %d", cfg.Nodes)
+	}
+	if cfg.Binary == "" {
+		return nil, errors.New("no p2pchain binary to run")
+	}
+	if cfg.LogLevel == "" {
+		cfg.LogLevel = "warn"
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = min(max(4*runtime.NumCPU(), 8), 32)
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 60 * time.Second
+	}
+	if cfg.StopTimeout <= 0 {
+		cfg.StopTimeout = 10 * time.Second
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	pn := &ProcNetwork{cfg: cfg}
+	defer func() {
+		if err != nil {
+			pn.Close()
+		}
+	}()
+	if cfg.Authorities > 0 {
+		if err := pn.writeNetworkFile(); err != nil {
+			return nil, err
+		}
+	}
+	pn.Nodes = make([]*ProcNode, cfg.Nodes)
+	for i := range pn.Nodes {
+		pn.Nodes[i] = &ProcNode{Index: i, Dir: filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i)),
+			Log: filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i)+".log")}
+	}
+	if err := parallel(ctx, cfg.Nodes, cfg.Parallel, func(i int) error {
+		if err := pn.start(ctx, pn.Nodes[i]); err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	seed := cfg.Seed
+	if seed == 0 {
+		seed = rand.Uint64()
+	}
+	pn.Links = cfg.Topology.Links(cfg.Nodes, rand.New(rand.NewPCG(seed, seed)))
+	if err := pn.connect(ctx, pn.Links); err != nil {
+		return nil, err
+	}
+	return pn, nil
+}
+
+// writeNetworkFile makes the authority network's file from the first
+// Authorities nodes' identities (created in their data directories).
+func (pn *ProcNetwork) writeNetworkFile() error {
+	tmp := &Network{}
+	f, err := tmp.authorityFile(NetworkConfig{Nodes: pn.cfg.Nodes, Dir: pn.cfg.Dir, Params: pn.cfg.Params, Authorities: pn.cfg.Authorities})
+	if cerr := tmp.Close(); err == nil {
+		err = cerr // unlock the directories for the processes
+	}
+	if err != nil {
+		return err
+	}
+	pn.Network = filepath.Join(pn.cfg.Dir, "network.toml")
+	return os.WriteFile(pn.Network, f.Encode(), 0o600)
+}
+
+// args returns the node command line of a node.
+func (pn *ProcNetwork) args(n *ProcNode) []string {
+	args := []string{"node", "--data", n.Dir, "-l", "0", "-ip", "127.0.0.1", "-api", "127.0.0.1:0",
+		"-mdns=false", "-dht=false", "--log-level", pn.cfg.LogLevel}
+	if pn.Network != "" {
+		return append(args, "--network-file", pn.Network)
+	}
+	return append(args, "--network", pn.cfg.Params.Name, "--difficulty", strconv.Itoa(int(pn.cfg.Params.Difficulty)))
+}
+
+// childEnv is this process's environment without the P2PCHAIN_ settings
+// that would change a node's (its peers, ports, data directory), so that
+// every node runs with the flags given to it alone.
+func childEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "P2PCHAIN_") && !strings.HasPrefix(kv, "P2PCHAIN_HOME=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// start starts a node's process and waits for its banner.
+func (pn *ProcNetwork) start(ctx context.Context, n *ProcNode) error {
+	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return err
+	}
+	r, w, err := os.Pipe()
+	if err != nil {
+		logf.Close()
+		return err
+	}
+	cmd := exec.Command(pn.cfg.Binary, pn.args(n)...)
+	cmd.Env = childEnv()
+	cmd.Stdout, cmd.Stderr = w, w // stdin: /dev/null, so the node shows no prompt
+	cmd.SysProcAttr = childAttr()
+	err = cmd.Start()
+	w.Close()
+	if err != nil {
+		r.Close()
+		logf.Close()
+		return err
+	}
+	n.cmd, n.exited = cmd, make(chan struct{})
+	banner := make(chan ProcNode, 1)
+	go func() {
+		defer logf.Close()
+		defer r.Close()
+		readBanner(r, logf, banner)
+	}()
+	go func() {
+		_ = cmd.Wait()
+		close(n.exited)
+	}()
+	t := time.NewTimer(pn.cfg.Timeout)
+	defer t.Stop()
+	select {
+	case b := <-banner:
+		pn.mu.Lock()
+		n.ID, n.Addr, n.API = b.ID, b.Addr, b.API
+		pn.mu.Unlock()
+		return nil
+	case <-n.exited:
+		return fmt.Errorf("exited before it was ready (%s); its output:\n%s", cmd.ProcessState, tail(n.Log, 10))
+	case <-t.C:
+		err = fmt.Errorf("not ready after %v; its output:\n%s", pn.cfg.Timeout, tail(n.Log, 10))
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	n.stop(time.Second)
+	return err
+}
+
+// readBanner copies a node's output to log line by line and sends its peer
+// ID, TCP address and API URL on banner once it has printed all three
+// (see printBanner in cmd/p2pchain).
+func readBanner(r io.Reader, log io.Writer, banner chan<- ProcNode) {
+	s := bufio.NewScanner(r)
+	s.Buffer(make([]byte, 64*1024), 1024*1024)
+	var b ProcNode
+	sent := false
+	for s.Scan() {
+		line := s.Text()
+		_, _ = fmt.Fprintln(log, line)
+		if sent {
+			continue
+		}
+		switch {
+		case strings.HasPrefix(line, "p2pchain node ") && b.ID == "":
+			b.ID = strings.TrimPrefix(line, "p2pchain node ")
+		case strings.HasPrefix(line, "  /ip4/") && strings.Contains(line, "/tcp/") && b.Addr == "":
+			b.Addr = strings.TrimSpace(line)
+		case strings.HasPrefix(line, "explorer and API: "):
+			b.API = strings.TrimSuffix(strings.TrimPrefix(line, "explorer and API: "), "/")
+		}
+		if b.ID != "" && b.Addr != "" && b.API != "" {
+			banner <- b
+			sent = true
+		}
+	}
+}
+
+// tail returns the last n lines of a file.
+func tail(path string, n int) string {
+	data, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// stop sends SIGTERM to a node's process, then SIGKILL if it has not exited
+// within timeout, and waits for it.
+func (n *ProcNode) stop(timeout time.Duration) {
+	if n.cmd == nil {
+		return
+	}
+	_ = n.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-n.exited:
+	case <-time.After(timeout):
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
+}
+
+// Kill kills node i at once (SIGKILL), as a crash would.
+func (pn *ProcNetwork) Kill(i int) {
+	n := pn.Nodes[i]
+	if n.cmd != nil {
+		_ = n.cmd.Process.Kill()
+		<-n.exited
+	}
+}
+
+// Running reports whether node i's process is running.
+func (pn *ProcNetwork) Running(i int) bool {
+	n := pn.Nodes[i]
+	if n.cmd == nil {
+		return false
+	}
+	select {
+	case <-n.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// Stop stops node i (SIGTERM, then SIGKILL after the stop timeout).
+func (pn *ProcNetwork) Stop(i int) { pn.Nodes[i].stop(pn.cfg.StopTimeout) }
+
+// Restart starts node i again (stopping it first if it runs) with its data
+// directory, and dials its links again. Its ports and API URL change.
+func (pn *ProcNetwork) Restart(ctx context.Context, i int) error {
+	pn.Stop(i)
+	if err := pn.start(ctx, pn.Nodes[i]); err != nil {
+		return fmt.Errorf("node %d: %w", i, err)
+	}
+	var links [][2]int
+	for _, l := range pn.Links {
+		if l[0] == i || l[1] == i {
+			links = append(links, l)
+		}
+	}
+	return pn.connect(ctx, links)
+}
+
+// Close stops every node: SIGTERM to all at once, then SIGKILL to those
+// still running after the stop timeout. It waits for every process.
+func (pn *ProcNetwork) Close() error {
+	var wg sync.WaitGroup
+	for _, n := range pn.Nodes {
+		if n == nil || n.cmd == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.stop(pn.cfg.StopTimeout)
+		}()
+	}
+	wg.Wait()
+	return nil
+}
+
+// connect dials links ([i, j]: node i dials node j) through the dialling
+// nodes' APIs, Parallel at a time.
+func (pn *ProcNetwork) connect(ctx context.Context, links [][2]int) error {
+	return parallel(ctx, len(links), pn.cfg.Parallel, func(k int) error {
+		l := links[k]
+		var err error
+		pn.mu.Lock()
+		api, addr := pn.Nodes[l[0]].API, pn.Nodes[l[1]].Addr
+		pn.mu.Unlock()
+		for try := 0; try < 3; try++ { // a dial can fail while the other node is busy starting
+			if err = postPeer(ctx, api, addr); err == nil || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+		}
+		if err != nil {
+			return fmt.Errorf("node %d dialing node %d: %w", l[0], l[1], err)
+		}
+		return nil
+	})
+}
+
+var apiClient = &http.Client{Timeout: 30 * time.Second}
+
+// postPeer asks the node at api to connect to addr (POST /api/v1/peers).
+func postPeer(ctx context.Context, api, addr string) error {
+	body, _ := json.Marshal(map[string]string{"addr": addr})
+	return postJSON(ctx, api+"/api/v1/peers", body, nil)
+}
+
+// postJSON posts body and decodes a 2xx answer into out (if not nil).
+func postJSON(ctx context.Context, url string, body []byte, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("POST %s: %s: %s", url, resp.Status, bytes.TrimSpace(data))
+	}
+	if out != nil {
+		return json.Unmarshal(data, out)
+	}
+	return nil
+}
+
+// getJSON decodes the JSON answer of GET url into out.
+func getJSON(ctx context.Context, url string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// APIStatus is the part of GET /api/v1/status the harness reads.
+type APIStatus struct {
+	PeerID string `json:"peer_id"`
+	Height uint64 `json:"height"`
+	Peers  int    `json:"peers"`
+}
+
+// Status asks every node for its status, Parallel at a time.
+func (pn *ProcNetwork) Status(ctx context.Context) ([]APIStatus, error) {
+	apis := pn.APIs()
+	out := make([]APIStatus, len(apis))
+	err := parallel(ctx, len(apis), pn.cfg.Parallel, func(i int) error {
+		return getJSON(ctx, apis[i]+"/api/v1/status", &out[i])
+	})
+	return out, err
+}
+
+// Degrees returns how many peers each node has once every link is up.
+func (pn *ProcNetwork) Degrees() []int {
+	return degrees(len(pn.Nodes), pn.Links)
+}
+
+// WaitPeers waits until every node reports at least the peers its links
+// give it, for at most the start timeout.
+func (pn *ProcNetwork) WaitPeers(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, pn.cfg.Timeout)
+	defer cancel()
+	want := pn.Degrees()
+	for {
+		st, err := pn.Status(ctx)
+		if err == nil {
+			var short []string
+			for i, s := range st {
+				if s.Peers < want[i] {
+					short = append(short, fmt.Sprintf("node %d: %d of %d", i, s.Peers, want[i]))
+				}
+			}
+			if len(short) == 0 {
+				return nil
+			}
+			err = fmt.Errorf("peers not all connected (%s)", strings.Join(short[:min(len(short), 10)], ", "))
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", err, ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// APIs returns the nodes' API URLs.
+func (pn *ProcNetwork) APIs() []string {
+	pn.mu.Lock()
+	defer pn.mu.Unlock()
+	out := make([]string, len(pn.Nodes))
+	for i, n := range pn.Nodes {
+		out[i] = n.API
+	}
+	return out
+}
+
+// HTTPLoad submits readings through nodes' APIs at a steady rate.
+type HTTPLoad struct {
+	done              chan struct{}
+	submitted, failed atomic.Int64
+	mu                sync.Mutex
+	lastErr           error
+}
+
+// StartHTTPLoad posts perSecond readings a second (subject "load", heart
+// rates cycling from 60 to 119) to apis in turn until ctx ends, from up to
+// 16 requests at once.
+func StartHTTPLoad(ctx context.Context, apis []string, perSecond float64) *HTTPLoad {
+	l := &HTTPLoad{done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		sem := make(chan struct{}, 16)
+		var wg sync.WaitGroup
+		defer wg.Wait()
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		start, sent := time.Now(), 0
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case now := <-t.C:
+				for due := int(now.Sub(start).Seconds() * perSecond); sent < due; sent++ {
+					select {
+					case sem <- struct{}{}:
+					case <-ctx.Done():
+						return
+					}
+					wg.Add(1)
+					go func(k int) {
+						defer func() { <-sem; wg.Done() }()
+						body := fmt.Appendf(nil, `{"subject":"load","bpm":%d}`, 60+k%60)
+						if err := postJSON(ctx, apis[k%len(apis)]+"/api/v1/readings", body, nil); err != nil {
+							if ctx.Err() == nil {
+								l.failed.Add(1)
+								l.mu.Lock()
+								l.lastErr = err
+								l.mu.Unlock()
+							}
+							return
+						}
+						l.submitted.Add(1)
+					}(sent)
+				}
+			}
+		}
+	}()
+	return l
+}
+
+// Wait waits until the load has stopped.
+func (l *HTTPLoad) Wait() { <-l.done }
+
+// Stats counts the readings accepted and refused so far (Confirmed is not
+// counted: 0).
+func (l *HTTPLoad) Stats() LoadStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return LoadStats{Submitted: int(l.submitted.Load()), Failed: int(l.failed.Load()), LastErr: l.lastErr}
+}
+
+// parallel runs f(0) to f(n-1), at most limit at once, and returns the
+// first error (the others still run to their end).
+func parallel(ctx context.Context, n, limit int, f func(i int) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	sem := make(chan struct{}, max(limit, 1))
+	for i := 0; i < n; i++ {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			if err := f(i); err != nil {
+				mu.Lock()
+				if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if first == nil {
+		first = ctx.Err()
+	}
+	return first
+}

@@ -1,0 +1,106 @@
+package testnet
+
+import (
+	"context"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// The naive baseline carries a block over a line of nodes: the first hop
+// at once, the others at the senders' ticks.
+func TestNaivePropagates(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	links := Topology{Kind: "line"}.Links(4, nil)
+	nn, err := StartNaive(ctx, NaiveConfig{Nodes: 4, Links: links, Interval: 50 * time.Millisecond, Difficulty: 4})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nn.Close()
+	for b, from := range []int{0, 3, 1} {
+		d, err := nn.Propagate(ctx, from, "bench", 60+b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d <= 0 || d > 5*time.Second {
+			t.Errorf("block %d from node %d: %v", b, from, d)
+		}
+	}
+	for i, n := range nn.nodes {
+		n.mu.Lock()
+		if len(n.chain) != 4 || leadingZeros(n.chain[3].hash()) < 4 {
+			t.Errorf("node %d: %d blocks, want genesis and 3 mined at 4 bits", i, len(n.chain))
+		}
+		n.mu.Unlock()
+	}
+	if nn.BytesIn() == 0 {
+		t.Error("no bytes counted")
+	}
+}
+
+// StartProcs runs node processes that connect by the topology; a node
+// killed and restarted comes back with its identity and links, and
+// MeasurePropagation times a block over all of them.
+func TestProcNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds p2pchain and starts node processes")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "p2pchain")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/p2pchain").CombinedOutput(); err != nil {
+		t.Fatalf("build p2pchain: %v\n%s", err, out)
+	}
+	params := chain.DefaultParams()
+	params.Difficulty = 0
+	pn, err := StartProcs(ctx, ProcConfig{Binary: bin, Nodes: 3, Topology: Topology{Kind: "line"}, Dir: t.TempDir(), Params: params, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pn.Close()
+	if err := pn.WaitPeers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	id, pid := pn.Nodes[2].ID, pn.Nodes[2].PID()
+	pn.Kill(2)
+	if err := pn.Restart(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if pn.Nodes[2].ID != id || pn.Nodes[2].PID() == pid {
+		t.Errorf("restarted node 2: ID %s (was %s), PID %d (was %d)", pn.Nodes[2].ID, id, pn.Nodes[2].PID(), pid)
+	}
+	if err := pn.WaitPeers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := MeasurePropagation(ctx, pn.APIs(), 2, rand.New(rand.NewPCG(1, 2)), ProcessCPU(pn.APIs()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Latencies) != 2 || res.BytesIn == 0 || res.CPUSeconds < 0 {
+		t.Errorf("result %+v", res)
+	}
+	st, err := pn.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range st {
+		if s.Height != 2 {
+			t.Errorf("node %d at height %d, want 2", i, s.Height)
+		}
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	ds := []time.Duration{5 * time.Millisecond, 1 * time.Millisecond, 3 * time.Millisecond, 2 * time.Millisecond}
+	for _, c := range []struct{ q, want float64 }{{0.5, 2}, {0.95, 5}, {1, 5}, {0, 1}} {
+		if got := Percentile(ds, c.q); got != c.want {
+			t.Errorf("Percentile(%v) = %v, want %v", c.q, got, c.want)
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package testnet
+
+// Block propagation measured from the outside, through the nodes' HTTP
+// APIs, as p2pchain bench propagation does: the same for nodes in this
+// process and for node processes.
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// PropagationResult is what MeasurePropagation measured.
+type PropagationResult struct {
+	Latencies []time.Duration // per block, in the order submitted
+	Blocks    int
+	// BytesIn is the block bytes every node received by gossip and sync
+	// during the run, summed over the nodes (the nodes'
+	// p2pchain_gossip_bytes_total and p2pchain_sync_bytes_total "in"):
+	// payload only, without libp2p framing, encryption and control messages.
+	BytesIn uint64
+	// CPUSeconds is what cpu returned after the run less before it.
+	CPUSeconds float64
+}
+
+// Metrics is the part of a node's /metrics the harness reads.
+type Metrics struct {
+	GossipIn, SyncIn float64 // p2pchain_{gossip,sync}_bytes_total{direction="in"}
+	CPUSeconds       float64 // process_cpu_seconds_total (the whole process)
+	MeshPeers        float64 // p2pchain_gossip_mesh_peers
+}
+
+// ScrapeMetrics reads a node's /metrics.
+func ScrapeMetrics(ctx context.Context, api string) (Metrics, error) {
+	var m Metrics
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/metrics", nil)
+	if err != nil {
+		return m, err
+	}
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		return m, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return m, fmt.Errorf("GET %s/metrics: %s", api, resp.Status)
+	}
+	fields := map[string]*float64{
+		`p2pchain_gossip_bytes_total{direction="in"}`: &m.GossipIn,
+		`p2pchain_sync_bytes_total{direction="in"}`:   &m.SyncIn,
+		`process_cpu_seconds_total`:                   &m.CPUSeconds,
+		`p2pchain_gossip_mesh_peers`:                  &m.MeshPeers,
+	}
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 64*1024), 1024*1024)
+	for s.Scan() {
+		name, value, ok := strings.Cut(s.Text(), " ")
+		if p := fields[name]; ok && p != nil {
+			if v, err := strconv.ParseFloat(strings.TrimSpace(value), 64); err == nil {
+				*p = v
+			}
+		}
+	}
+	return m, s.Err()
+}
+
+// ScrapeAll reads every node's /metrics, 32 at a time.
+func ScrapeAll(ctx context.Context, apis []string) ([]Metrics, error) {
+	out := make([]Metrics, len(apis))
+	err := parallel(ctx, len(apis), 32, func(i int) error {
+		var err error
+		out[i], err = ScrapeMetrics(ctx, apis[i])
+		return err
+	})
+	return out, err
+}
+
+// ProcessCPU returns a CPU function for MeasurePropagation that sums
+// process_cpu_seconds_total over the nodes at apis: one process each.
+func ProcessCPU(apis []string) func(context.Context) (float64, error) {
+	return func(ctx context.Context) (float64, error) {
+		ms, err := ScrapeAll(ctx, apis)
+		var sum float64
+		for _, m := range ms {
+			sum += m.CPUSeconds
+		}
+		return sum, err
+	}
+}
+
+// WaitMeshAPI waits until every node i at apis forwards blocks to at least
+// want[i] peers (p2pchain_gossip_mesh_peers), so that the blocks measured
+// do not pay for the mesh forming; want[i] is capped at 4, the fewest
+// GossipSub keeps when it can.
+func WaitMeshAPI(ctx context.Context, apis []string, want []int) error {
+	var short []string
+	for {
+		ms, err := ScrapeAll(ctx, apis)
+		if err == nil {
+			short = short[:0]
+			for i, m := range ms {
+				if w := min(want[i], 4); m.MeshPeers < float64(w) {
+					short = append(short, fmt.Sprintf("node %d: %v of %d", i, m.MeshPeers, w))
+				}
+			}
+			if len(short) == 0 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("the gossip mesh is not complete (%s): %w", strings.Join(short[:min(len(short), 10)], ", "), ctx.Err())
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// tipEvent is a tip (or ready) event of a node's event stream and when it
+// was read.
+type tipEvent struct {
+	node   int
+	height uint64
+	at     time.Time
+}
+
+// watchTips reads the event stream of node i at api until ctx ends and
+// sends its ready and tip events on out; ready is closed once the stream
+// has sent its ready event.
+func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, ready chan<- error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/api/v1/events", nil)
+	if err != nil {
+		ready <- err
+		return
+	}
+	resp, err := (&http.Client{}).Do(req) // no timeout: the stream lasts the run
+	if err != nil {
+		ready <- fmt.Errorf("node %d: %w", i, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		ready <- fmt.Errorf("node %d: GET %s/api/v1/events: %s", i, api, resp.Status)
+		return
+	}
+	s := bufio.NewScanner(resp.Body)
+	s.Buffer(make([]byte, 64*1024), 1024*1024)
+	event, sentReady := "", false
+	for s.Scan() {
+		line := s.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: ") && (event == "tip" || event == "ready"):
+			at := time.Now()
+			var d struct {
+				Height uint64 `json:"height"`
+			}
+			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d) != nil {
+				continue
+			}
+			select {
+			case out <- tipEvent{node: i, height: d.Height, at: at}:
+			case <-ctx.Done():
+				return
+			}
+			if event == "ready" && !sentReady {
+				sentReady = true
+				ready <- nil
+			}
+		case line == "":
+			event = ""
+		}
+	}
+	if !sentReady {
+		ready <- fmt.Errorf("node %d: the event stream ended before its ready event", i)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+}
+
+// MeasurePropagation submits blocks readings one at a time, each through
+// POST /api/v1/readings of a node drawn by rng, and times each from just
+// before the request until the last node's event stream (subscribed to
+// before the first submission) reports a tip at the height of the block
+// holding it. So each latency includes the HTTP request, the node storing
+// the reading, mining it (proof of work at the network's difficulty),
+// storing the block, gossip over every hop, each node's checks and durable
+// write, and its event stream. cpu (nil: none) reads the CPU seconds the
+// nodes used so far; the result has the difference over the run.
+//
+// Only this harness may submit readings meanwhile: the block holding the
+// reading is taken to be the next height.
+func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *rand.Rand, cpu func(context.Context) (float64, error)) (PropagationResult, error) {
+	res := PropagationResult{Blocks: blocks}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan tipEvent, 64*len(apis)+64)
+	ready := make(chan error, len(apis))
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	for i, api := range apis {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			watchTips(ctx, i, api, events, ready)
+		}()
+	}
+	heights := make([]uint64, len(apis))
+	for range apis {
+		select {
+		case err := <-ready:
+			if err != nil {
+				return res, err
+			}
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+	}
+	drain := func() { // the events so far: ready events and any late tips
+		for {
+			select {
+			case e := <-events:
+				heights[e.node] = max(heights[e.node], e.height)
+			default:
+				return
+			}
+		}
+	}
+	drain()
+	before, err := ScrapeAll(ctx, apis)
+	if err != nil {
+		return res, err
+	}
+	var cpu0 float64
+	if cpu != nil {
+		if cpu0, err = cpu(ctx); err != nil {
+			return res, err
+		}
+	}
+	for b := 0; b < blocks; b++ {
+		drain()
+		target := slices.Max(heights) + 1
+		node := rng.IntN(len(apis))
+		body := fmt.Appendf(nil, `{"subject":"bench","bpm":%d}`, 60+b%100)
+		start := time.Now()
+		if err := postJSON(ctx, apis[node]+"/api/v1/readings", body, nil); err != nil {
+			return res, fmt.Errorf("block %d: node %d: %w", b, node, err)
+		}
+		reached := make([]time.Time, len(apis))
+		left := 0
+		for i, h := range heights {
+			if h >= target { // cannot happen before the submission; kept safe
+				reached[i] = start
+			} else {
+				left++
+			}
+		}
+		timeout := time.NewTimer(2 * time.Minute)
+		for left > 0 {
+			select {
+			case e := <-events:
+				if heights[e.node] < target && e.height >= target {
+					reached[e.node] = e.at
+					left--
+				}
+				heights[e.node] = max(heights[e.node], e.height)
+			case <-timeout.C:
+				var late []string
+				for i, h := range heights {
+					if h < target {
+						late = append(late, strconv.Itoa(i))
+					}
+				}
+				return res, fmt.Errorf("block %d (height %d) did not reach nodes %s within 2 minutes", b, target, strings.Join(late[:min(len(late), 20)], ", "))
+			case <-ctx.Done():
+				timeout.Stop()
+				return res, ctx.Err()
+			}
+		}
+		timeout.Stop()
+		last := slices.MaxFunc(reached, func(a, b time.Time) int { return a.Compare(b) })
+		res.Latencies = append(res.Latencies, last.Sub(start))
+	}
+	after, err := ScrapeAll(ctx, apis)
+	if err != nil {
+		return res, err
+	}
+	for i := range apis {
+		res.BytesIn += uint64(after[i].GossipIn + after[i].SyncIn - before[i].GossipIn - before[i].SyncIn)
+	}
+	if cpu != nil {
+		cpu1, err := cpu(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.CPUSeconds = cpu1 - cpu0
+	}
+	return res, nil
+}
+
+// Percentile returns the q-quantile (0 to 1) of ds, nearest rank, in
+// milliseconds; 0 for none.
+func Percentile(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(q*float64(len(s)) + 0.999999) // nearest rank: ceil(q·n)
+	i = min(max(i, 1), len(s)) - 1
+	return float64(s[i].Microseconds()) / 1000
+}
