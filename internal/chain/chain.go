@@ -3,6 +3,7 @@ package chain
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"sort"
 	"time"
@@ -150,18 +151,23 @@ func (c *Chain) SetArchive(a Archive) { c.archive = a }
 // so the archive's reading index answers for it). The owner calls it after
 // each durable commit of the chain's updates, never before: what is
 // dropped must already be in the archive.
-func (c *Chain) Compact() {
+func (c *Chain) Compact() { c.CompactTo(math.MaxUint64) }
+
+// CompactTo is Compact for the main-chain blocks at or below height limit
+// only: an owner that commits in the background calls it with the height
+// below the first block whose commit is still being written.
+func (c *Chain) CompactTo(limit uint64) {
 	if c.archive == nil {
 		return
 	}
-	for ; c.idsFrom <= c.final; c.idsFrom++ {
+	for ; c.idsFrom <= c.final && c.idsFrom <= limit; c.idsFrom++ {
 		e := c.main[c.idsFrom]
 		for _, id := range c.idsOf(e) {
 			delete(c.readings, id)
 		}
 		e.ids = nil
 	}
-	for ; c.keptFrom+KeepBodies <= c.Height(); c.keptFrom++ {
+	for ; c.keptFrom+KeepBodies <= c.Height() && c.keptFrom <= limit; c.keptFrom++ {
 		c.main[c.keptFrom].block = nil
 	}
 }

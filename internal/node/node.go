@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"runtime"
 	"strings"
 	"sync"
@@ -87,6 +88,8 @@ type Node struct {
 
 	flightMu sync.Mutex
 	inFlight map[chain.Hash]chan struct{} // blocks being validated, closed when done
+
+	commits commitQueue // store commits of accepted blocks, in order
 
 	cons      *consensus               // authority networks; nil on proof of work
 	submitted map[chain.Hash]time.Time // readings submitted here, not yet final (guarded by mu)
@@ -494,7 +497,7 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	n.verifySignatures(blocks, worth)
 
 	n.mu.Lock()
-	added, tips, err := n.addLocked(blocks, hashes, skipKnown)
+	added, tips, pc, err := n.addLocked(blocks, hashes, skipKnown)
 	var ready []*chain.Block
 	if err != nil && errors.Is(err, chain.ErrUnknownParent) && len(blocks) == 1 {
 		n.orphans.add(blocks[0], hashes[0], n.params)
@@ -503,6 +506,13 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 		ready = append(ready, n.orphans.children(h)...)
 	}
 	n.mu.Unlock()
+	if pc != nil {
+		// Durable before announced, and before the caller (a gossip
+		// validator, the sync, the miner) relays or acknowledges it.
+		if cerr := n.writeCommit(pc); cerr != nil {
+			return 0, cerr
+		}
+	}
 	// Release the claim before the orphans: one of them may be a block of
 	// this very batch, arrived by gossip before the batch connected it.
 	release()
@@ -619,13 +629,15 @@ func (n *Node) verifyOne(b *chain.Block) {
 	}
 }
 
-// addLocked runs blocks through chain.Process in order and persists what
-// was accepted in one commit. It returns how many blocks were added, the
-// hashes of those added (whose orphans may now connect) and the error of
-// the first block not accepted. n.mu must be held.
-func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown bool) (int, []chain.Hash, error) {
+// addLocked runs blocks through chain.Process in order. It returns how
+// many blocks were added, the hashes of those added (whose orphans may now
+// connect), the store commit of what was accepted, which the caller writes
+// with writeCommit after releasing n.mu (nil without a store: then the
+// changes are announced at once), and the error of the first block not
+// accepted. n.mu must be held.
+func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown bool) (int, []chain.Hash, *pendingCommit, error) {
 	if n.failed != nil {
-		return 0, nil, n.failed
+		return 0, nil, nil, n.failed
 	}
 	var (
 		added   []*chain.Block
@@ -649,7 +661,7 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 		n.rejected[chain.CodeOf(err)]++
 	}
 	if len(added) == 0 {
-		return 0, nil, err
+		return 0, nil, nil, err
 	}
 	// The pending set changes for every reading that left or joined the
 	// main chain, or was adopted from a tying branch; record where each one
@@ -669,21 +681,31 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 			}
 		}
 	}
+	var got []chain.Hash
+	for _, b := range added {
+		if n.chain.HasBlock(b.Hash()) {
+			got = append(got, b.Hash())
+		}
+	}
 	if n.store != nil {
-		var add []chain.Reading
-		var remove []chain.Hash
+		pc := &pendingCommit{blocks: added, updates: updates, now: now}
 		for id := range touched {
 			if r, ok := n.pool.Get(id); ok {
-				add = append(add, r)
+				pc.add = append(pc.add, r)
 			} else {
-				remove = append(remove, id)
+				pc.remove = append(pc.remove, id)
 			}
 		}
-		if serr := n.store.Apply(added, updates, add, remove); serr != nil {
-			return 0, nil, n.failLocked(serr)
-		}
-		n.chain.Compact() // durable now: what the store holds may leave memory
+		n.commits.take(pc)
+		return len(added), got, pc, err
 	}
+	n.announceLocked(updates, now)
+	return len(added), got, nil, err
+}
+
+// announceLocked tells subscribers and waiters what updates changed, once
+// they are durable. n.mu must be held.
+func (n *Node) announceLocked(updates []*chain.Update, now time.Time) {
 	n.finalLocked(now)
 	for _, u := range updates {
 		if !u.TipChanged {
@@ -697,13 +719,6 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 			Tip: u.Connected[len(u.Connected)-1].Hash()})
 	}
 	n.signalLocked()
-	var got []chain.Hash
-	for _, b := range added {
-		if n.chain.HasBlock(b.Hash()) {
-			got = append(got, b.Hash())
-		}
-	}
-	return len(added), got, err
 }
 
 // SignaturesVerified returns how many reading signatures the node has
@@ -938,4 +953,101 @@ func (n *Node) Preverify(blocks []*chain.Block) {
 			chain.CheckHeader(h, n.params) == nil && chain.CheckLink(h, &blocks[i-1].Header, now, n.params) == nil
 	}
 	n.verifySignatures(blocks, worth)
+}
+
+// The chain changes in memory under n.mu; its store commits are written
+// after, outside the lock, one at a time in the order the chain changed
+// (raft's shape: one writer that persists in order and announces after the
+// fsync). Readers and submitters never wait for a block's fsync; whoever
+// added the block does, and only then is it announced (events, the
+// signal), relayed or acknowledged. What the chain lets go of to its
+// archive (Compact) is limited to blocks whose commit is written.
+
+// pendingCommit is a store commit of blocks the chain accepted, waiting
+// for its turn.
+type pendingCommit struct {
+	ticket  uint64
+	low     uint64 // lowest main-chain height it connects (MaxUint64: none)
+	blocks  []*chain.Block
+	updates []*chain.Update
+	add     []chain.Reading
+	remove  []chain.Hash
+	now     time.Time
+}
+
+// commitQueue orders the pending commits.
+type commitQueue struct {
+	mu     sync.Mutex
+	turn   *sync.Cond
+	next   uint64                    // the next ticket to give
+	done   uint64                    // tickets finished
+	flight map[uint64]*pendingCommit // taken, not finished
+	failed error
+}
+
+// take gives pc the next ticket. n.mu must be held (tickets follow the
+// order of the chain's changes).
+func (q *commitQueue) take(pc *pendingCommit) {
+	pc.low = math.MaxUint64
+	for _, u := range pc.updates {
+		if len(u.Connected) > 0 {
+			pc.low = min(pc.low, u.Connected[0].Header.Height)
+		}
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.turn == nil {
+		q.turn = sync.NewCond(&q.mu)
+		q.flight = map[uint64]*pendingCommit{}
+	}
+	pc.ticket = q.next
+	q.next++
+	q.flight[pc.ticket] = pc
+}
+
+// durableBelow returns the height below the first block that a commit
+// after ticket connects: the chain may compact up to it.
+func (q *commitQueue) durableBelow(ticket uint64) uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	limit := uint64(math.MaxUint64)
+	for t, pc := range q.flight {
+		if t > ticket && pc.low != math.MaxUint64 {
+			limit = min(limit, pc.low-1)
+		}
+	}
+	return limit
+}
+
+// writeCommit waits for pc's turn, writes it durably and announces it. A
+// failed write makes the node fail (memory is ahead of the store), and
+// every later commit fails with it.
+func (n *Node) writeCommit(pc *pendingCommit) error {
+	q := &n.commits
+	q.mu.Lock()
+	for q.done != pc.ticket {
+		q.turn.Wait()
+	}
+	err := q.failed
+	q.mu.Unlock()
+	if err == nil {
+		err = n.store.Apply(pc.blocks, pc.updates, pc.add, pc.remove)
+	}
+	n.mu.Lock()
+	if err != nil {
+		err = n.failLocked(err)
+	} else {
+		n.chain.CompactTo(q.durableBelow(pc.ticket)) // durable now: what the store holds may leave memory
+		n.announceLocked(pc.updates, pc.now)
+	}
+	n.mu.Unlock()
+	q.mu.Lock()
+	if err != nil && q.failed == nil {
+		q.failed = err
+	}
+	delete(q.flight, pc.ticket)
+	q.done++
+	q.turn.Broadcast()
+	q.mu.Unlock()
+	return err
 }
