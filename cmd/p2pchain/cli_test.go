@@ -69,7 +69,7 @@ func TestClientCommands(t *testing.T) {
 	if out := mustCLI(t, home, "blocks", "--from", "0", "--limit", "1"); strings.Count(out, "\n") != 2 {
 		t.Errorf("blocks --from 0 --limit 1 printed more or less than one row:\n%s", out)
 	}
-	if out := mustCLI(t, home, "block", "1"); !strings.Contains(out, m[1]) || !strings.Contains(out, "yes, 1 confirmations") {
+	if out := mustCLI(t, home, "block", "1"); !strings.Contains(out, m[1]) || !strings.Contains(out, "yes, 1 confirmation\n") {
 		t.Errorf("block 1:\n%s", out)
 	}
 	if out := mustCLI(t, home, "readings", "--subject", "alice"); !strings.Contains(out, "block 1 (1 conf.)") || !strings.Contains(out, m[1]) {

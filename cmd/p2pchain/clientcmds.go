@@ -286,6 +286,7 @@ func runBlock(args []string, stdout, stderr io.Writer) error {
 		Block         *chain.Block `json:"block"`
 		Main          bool         `json:"main"`
 		Confirmations uint64       `json:"confirmations"`
+		Final         bool         `json:"final"`
 	}
 	return query(c, stdout, "/api/v1/blocks/"+url.PathEscape(ref), &v, func(w *tabwriter.Writer) {
 		h := v.Block.Header
@@ -296,7 +297,7 @@ func runBlock(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "readings root\t%s\n", h.Root)
 		fmt.Fprintf(w, "difficulty, nonce\t%d, %d\n", h.Difficulty, h.Nonce)
 		if v.Main {
-			fmt.Fprintf(w, "main chain\tyes, %d confirmations\n", v.Confirmations)
+			fmt.Fprintf(w, "main chain\tyes, %s\n", confirmations(v.Confirmations, v.Final, false))
 		} else {
 			fmt.Fprintln(w, "main chain\tno (side branch)")
 		}
@@ -346,6 +347,7 @@ func runReadings(args []string, stdout, stderr io.Writer) error {
 			Reading       chain.Reading `json:"reading"`
 			Height        uint64        `json:"height"`
 			Confirmations uint64        `json:"confirmations"`
+			Final         bool          `json:"final"`
 		} `json:"readings"`
 	}
 	path := fmt.Sprintf("/api/v1/subjects/%s/readings?limit=%d", url.PathEscape(*subject), clampLimit(*limit, stderr))
@@ -359,8 +361,8 @@ func runReadings(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(w, "%s\t%d\tpending\t%s\n", time.UnixMilli(r.Time).UTC().Format(time.DateTime), r.BPM, r.ID())
 		}
 		for _, x := range v.Readings {
-			fmt.Fprintf(w, "%s\t%d\tblock %d (%d conf.)\t%s\n", time.UnixMilli(x.Reading.Time).UTC().Format(time.DateTime),
-				x.Reading.BPM, x.Height, x.Confirmations, x.Reading.ID())
+			fmt.Fprintf(w, "%s\t%d\tblock %d (%s)\t%s\n", time.UnixMilli(x.Reading.Time).UTC().Format(time.DateTime),
+				x.Reading.BPM, x.Height, confirmations(x.Confirmations, x.Final, true), x.Reading.ID())
 		}
 	})
 }
@@ -531,4 +533,21 @@ func age(ms int64) string {
 	}
 	d := time.Since(time.UnixMilli(ms)).Round(time.Second)
 	return d.String() + " ago"
+}
+
+// confirmations says how settled a main-chain block is: its confirmations
+// (1 for the tip, in the singular), and whether it is final.
+func confirmations(n uint64, final, short bool) string {
+	word := "confirmations"
+	switch {
+	case short:
+		word = "conf."
+	case n == 1:
+		word = "confirmation"
+	}
+	s := fmt.Sprintf("%d %s", n, word)
+	if final {
+		s += ", final"
+	}
+	return s
 }

@@ -297,6 +297,7 @@ func TestAuthorityProcesses(t *testing.T) {
 	if err := json.Unmarshal([]byte(out.stdout), &st); err != nil || st.Consensus != "authority" || st.Final != st.Height || st.Height == 0 {
 		t.Fatalf("follower's status: %+v %v\n%s", st, err, out.stdout)
 	}
+	wantOK(t, runCLI(t, home, home, "readings", "alice", "--data", filepath.Join(home, "f")), `block \d+ \(\d+ conf\., final\)`)
 	wantOK(t, runCLI(t, home, home, "authority", "add", seedID(t, 3), "--data", filepath.Join(home, "a")), "approved")
 	// At the prompt too; a change the schedule refuses says why.
 	b.type_("approve remove " + seedID(t, 2))
