@@ -32,12 +32,14 @@ type testnetFlags struct {
 	asJSON     bool
 	processes  bool
 	top        testnet.Topology // parsed topology
+
+	partitionAfter, healAfter time.Duration
 }
 
 func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 	f := testnetFlags{nodes: 5, topology: "line", difficulty: chain.DefaultDifficulty, logLevel: "warn"}
 	fs := newCmdFlags("testnet", help{
-		usage: "--nodes N [--topology line|ring|random:K|full] [--processes] [--difficulty D | --authorities K] [--dir DIR] [--load R] [flags]",
+		usage: "--nodes N [--topology line|ring|random:K|full] [--processes] [--difficulty D | --authorities K] [--dir DIR] [--load R] [--partition-after D [--heal-after D]] [flags]",
 		about: []string{"Starts N nodes in this process on 127.0.0.1, each with its own data directory, random",
 			"TCP and QUIC ports, HTTP API and explorer, and its miner running; connects them by the",
 			"topology (random:K: each node dials K random earlier nodes), waits until every node has",
@@ -45,12 +47,18 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 			"in turn and reports the heights and readings confirmed every few seconds.",
 			"--authorities K runs an authority network instead of proof of work: the first K nodes",
 			"are its authorities, the others follow.",
+			"Lines typed on its standard input control the network: partition cuts it in two,",
+			"nodes 0 to N/2-1 and N/2 to N-1 (every node blocks every node of the other half, as",
+			"POST /api/v1/peers/block does, and so loses its links across the cut); heal unblocks",
+			"them and dials the links across the cut again. --partition-after D does a partition",
+			"D after the table is printed, and --heal-after D a heal D after that partition.",
 			"--processes runs each node as a process of its own (this program's node command, its",
 			"output in DIR/node-i.log), connected through the nodes' APIs; the table then shows",
-			"their process IDs. Lines typed on its standard input control them: kill I (SIGKILL,",
-			"as a crash), stop I (SIGTERM), restart I (start node I again on its data directory and",
-			"dial its links again; its ports change). Ctrl-C or SIGTERM stops them all (SIGTERM,",
-			"SIGKILL after 10 s); on Linux a testnet that is killed takes its node processes with it.",
+			"their process IDs. Further lines control them: kill I (SIGKILL, as a crash), stop I",
+			"(SIGTERM), restart I (start node I again on its data directory and dial its links",
+			"again, within its half while partitioned; its ports change). Ctrl-C or SIGTERM stops",
+			"them all (SIGTERM, SIGKILL after 10 s); on Linux a testnet that is killed takes its",
+			"node processes with it.",
 			"Ctrl-C or SIGTERM stops every node and removes the data (unless --dir or --keep)."},
 		examples: []string{
 			"testnet --nodes 5",
@@ -58,6 +66,7 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 			"testnet --nodes 3 --topology ring --json",
 			"testnet --nodes 5 --topology full --authorities 4 --load 50",
 			"testnet --nodes 400 --topology random:3 --processes --difficulty 0",
+			"testnet --nodes 6 --topology full --difficulty 0 --load 5 --partition-after 10s --heal-after 20s",
 		},
 	}, stdout)
 	fs.IntVar(&f.nodes, "nodes", f.nodes, "number of nodes `N`")
@@ -68,6 +77,8 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary data directory at exit")
 	fs.BoolVar(&f.processes, "processes", false, "run each node as a process of its own (p2pchain node), instead of all in this process")
 	fs.Float64Var(&f.load, "load", 0, "submit `R` readings a second, to the nodes in turn (0: none)")
+	fs.DurationVar(&f.partitionAfter, "partition-after", 0, "cut the network in two halves `D` after it is up, as a typed partition does (0: never)")
+	fs.DurationVar(&f.healAfter, "heal-after", 0, "heal the partition `D` after --partition-after's, as a typed heal does (0: never)")
 	fs.StringVar(&f.logLevel, "log-level", f.logLevel, "log `LEVEL` of the nodes, on standard error: debug, info, warn or error")
 	fs.jsonFlag(&f.asJSON, "the table (and the load's reports), one object a line,")
 	if err := fs.noArgs(args); err != nil {
@@ -85,6 +96,12 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 		return f, usagef("testnet", "--authorities and --difficulty: an authority network has no proof of work")
 	case f.load < 0:
 		return f, usagef("testnet", "--load %v: want 0 or more readings a second", f.load)
+	case f.partitionAfter < 0 || f.healAfter < 0:
+		return f, usagef("testnet", "--partition-after and --heal-after: want durations of 0 or more")
+	case f.healAfter > 0 && f.partitionAfter == 0:
+		return f, usagef("testnet", "--heal-after needs --partition-after: it counts from the partition")
+	case f.partitionAfter > 0 && f.nodes < 2:
+		return f, usagef("testnet", "--partition-after: a partition needs at least 2 nodes")
 	}
 	if f.top, err = testnet.ParseTopology(f.topology); err != nil {
 		return f, &usageError{cmd: "testnet", err: err}
@@ -179,7 +196,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 		kind = fmt.Sprintf("consensus authority, %d authorities", f.auth)
 	}
 	fmt.Fprintf(stderr, "%d nodes, topology %s, %s, data in %s (%s)\n", f.nodes, f.top, kind, dir, what)
-	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node")
+	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node; type partition or heal to split the network in two or join it again")
 
 	if f.load > 0 {
 		load := net.StartLoad(ctx, f.load)
@@ -190,8 +207,108 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 		}()
 		defer func() { load.Wait(); <-reported }() // before net.Close
 	}
-	<-ctx.Done()
+	split := splitter{nodes: f.nodes, partition: func(context.Context) ([][2]int, error) { return net.Partition() }, heal: net.Heal}
+	prompt(ctx, f, stdout, split, nil, "type partition or heal")
 	return nil
+}
+
+// splitter cuts a testnet in two and heals it: in process or through the
+// nodes' APIs.
+type splitter struct {
+	nodes           int
+	partition, heal func(context.Context) ([][2]int, error)
+}
+
+// run does op ("partition" or "heal") and prints what it did.
+func (s splitter) run(ctx context.Context, w io.Writer, asJSON bool, op string) {
+	do := s.partition
+	if op == "heal" {
+		do = s.heal
+	}
+	start := time.Now()
+	links, err := do(ctx)
+	took := time.Since(start)
+	a, b := testnet.Halves(s.nodes)
+	if asJSON {
+		v := map[string]any{"event": op, "halves": [][]int{a, b}, "links": len(links), "ms": took.Milliseconds()}
+		if err != nil {
+			v["error"] = err.Error()
+		}
+		_ = json.NewEncoder(w).Encode(v)
+		return
+	}
+	if err != nil {
+		fmt.Fprintf(w, "%s: %v\n", op, err)
+		return
+	}
+	halves := nodeRange(a) + " | " + nodeRange(b)
+	if op == "heal" {
+		fmt.Fprintf(w, "heal: %s unblocked each other; %d links across the cut dialled again (%v)\n", halves, len(links), took.Round(time.Millisecond))
+		return
+	}
+	fmt.Fprintf(w, "partition: %s, every node blocking the other half; %d links cut (%v)\n", halves, len(links), took.Round(time.Millisecond))
+}
+
+// nodeRange names a half: "node 0", "nodes 2-3".
+func nodeRange(half []int) string {
+	switch len(half) {
+	case 0:
+		return "no node"
+	case 1:
+		return fmt.Sprintf("node %d", half[0])
+	}
+	return fmt.Sprintf("nodes %d-%d", half[0], half[len(half)-1])
+}
+
+// prompt runs the lines typed on standard input, and the partition and
+// heal of --partition-after and --heal-after, until ctx ends. other, if not
+// nil, runs the lines other than partition and heal, reporting false for a
+// line it does not know; usage is printed for those.
+func prompt(ctx context.Context, f testnetFlags, w io.Writer, split splitter, other func(line string) bool, usage string) {
+	lines := make(chan string)
+	go func() { // left blocked in Read at exit: the process is ending
+		s := bufio.NewScanner(os.Stdin)
+		for s.Scan() {
+			select {
+			case lines <- s.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var partitionAt, healAt <-chan time.Time
+	if f.partitionAfter > 0 {
+		t := time.NewTimer(f.partitionAfter)
+		defer t.Stop()
+		partitionAt = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-partitionAt:
+			partitionAt = nil
+			split.run(ctx, w, f.asJSON, "partition")
+			if f.healAfter > 0 {
+				t := time.NewTimer(f.healAfter)
+				defer t.Stop()
+				healAt = t.C
+			}
+		case <-healAt:
+			healAt = nil
+			split.run(ctx, w, f.asJSON, "heal")
+		case line := <-lines:
+			switch cmd := strings.TrimSpace(line); cmd {
+			case "":
+			case "partition", "heal":
+				split.run(ctx, w, f.asJSON, cmd)
+			default:
+				if other == nil || !other(line) {
+					fmt.Fprintln(w, usage)
+				}
+			}
+		}
+	}
 }
 
 func printTestnet(w io.Writer, asJSON bool, nodes []testnetNode) {
@@ -287,7 +404,7 @@ func runTestnetProcs(ctx context.Context, f testnetFlags, params chain.Params, d
 		kind = fmt.Sprintf("consensus authority, %d authorities", f.auth)
 	}
 	fmt.Fprintf(stderr, "%d nodes as processes, topology %s, %s, data and logs (node-i.log) in %s (%s)\n", f.nodes, f.top, kind, dir, what)
-	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node; type kill I, stop I or restart I to control node I")
+	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node; type kill I, stop I or restart I to control node I, partition or heal to split the network in two or join it again")
 	if f.load > 0 {
 		load := testnet.StartHTTPLoad(ctx, pn.APIs(), f.load)
 		reported := make(chan struct{})
@@ -297,41 +414,25 @@ func runTestnetProcs(ctx context.Context, f testnetFlags, params chain.Params, d
 		}()
 		defer func() { load.Wait(); <-reported }() // before the nodes stop
 	}
-	lines := make(chan string)
-	go func() { // left blocked in Read at exit: the process is ending
-		s := bufio.NewScanner(os.Stdin)
-		for s.Scan() {
-			select {
-			case lines <- s.Text():
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case line := <-lines:
-			controlProc(ctx, stdout, f.asJSON, pn, line)
-		}
-	}
+	split := splitter{nodes: f.nodes, partition: pn.Partition, heal: pn.Heal}
+	usage := fmt.Sprintf("type kill I, stop I or restart I, with I from 0 to %d, partition or heal", len(pn.Nodes)-1)
+	prompt(ctx, f, stdout, split, func(line string) bool { return controlProc(ctx, stdout, f.asJSON, pn, line) }, usage)
+	return nil
 }
 
 // controlProc runs a line typed at testnet --processes: kill I, stop I or
-// restart I.
-func controlProc(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.ProcNetwork, line string) {
+// restart I. It reports false for a line that is none of these.
+func controlProc(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.ProcNetwork, line string) bool {
 	f := strings.Fields(line)
-	if len(f) == 0 {
-		return
+	if len(f) == 0 || (f[0] != "kill" && f[0] != "stop" && f[0] != "restart") {
+		return false
 	}
 	i, err := -1, error(nil)
 	if len(f) == 2 {
 		i, err = strconv.Atoi(f[1])
 	}
-	if len(f) != 2 || err != nil || i < 0 || i >= len(pn.Nodes) || (f[0] != "kill" && f[0] != "stop" && f[0] != "restart") {
-		fmt.Fprintf(w, "type kill I, stop I or restart I, with I from 0 to %d\n", len(pn.Nodes)-1)
-		return
+	if len(f) != 2 || err != nil || i < 0 || i >= len(pn.Nodes) {
+		return false
 	}
 	switch f[0] {
 	case "kill":
@@ -343,11 +444,12 @@ func controlProc(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.Proc
 	case "restart":
 		if err := pn.Restart(ctx, i); err != nil {
 			fmt.Fprintf(w, "restart node %d: %v\n", i, err)
-			return
+			return true
 		}
 		n := pn.Nodes[i]
 		printTestnet(w, asJSON, []testnetNode{{Node: i, ID: n.ID, Addr: n.Addr, API: n.API, Data: n.Dir, PID: n.PID()}})
 	}
+	return true
 }
 
 // reportProcLoad prints the node processes' heights and the load's

@@ -174,6 +174,8 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/v1/subjects/{subject}/readings", h.subjectReadings)
 	m.HandleFunc("GET /api/v1/peers", h.peers)
 	m.HandleFunc("POST /api/v1/peers", h.write(h.connect))
+	m.HandleFunc("POST /api/v1/peers/block", h.write(h.blockPeers))
+	m.HandleFunc("POST /api/v1/peers/unblock", h.write(h.unblockPeers))
 	m.HandleFunc("POST /api/v1/shutdown", h.write(h.shutdown))
 	m.HandleFunc("GET /api/v1/consensus", h.consensus)
 	m.HandleFunc("POST /api/v1/authorities", h.write(h.approve))

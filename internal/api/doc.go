@@ -33,6 +33,8 @@
 //   - Blocks and readings are found by their whole hash or its first
 //     chain.MinPrefixDigits or more hex digits; a prefix that several
 //     start with is 400 "ambiguous", listing candidates.
+//   - POST /api/v1/peers/block and /unblock keep the node apart from
+//     peers the operator names, and GET /api/v1/peers lists them.
 //   - POST /api/v1/shutdown stops the node through WithShutdown's
 //     function (404 not_supported without one), guarded like every write.
 //   - Finality is visible on both kinds of network: blocks and readings

@@ -19,7 +19,7 @@ const (
 	CodeAmbiguous      = "ambiguous"              // 400: more than one block or reading starts with the prefix given
 	CodeBadMultiaddr   = "bad_multiaddr"          // 400: addr is not a full multiaddr with /p2p/<peer ID>, or is this node
 	CodeBadOp          = "bad_op"                 // 400: op missing or neither "add" nor "remove"
-	CodeBadPeerID      = "bad_peer_id"            // 400: peer_id missing, not a peer ID, or not of an Ed25519 key
+	CodeBadPeerID      = "bad_peer_id"            // 400: peer_id missing, not a peer ID, or not of an Ed25519 key; peer_ids empty, or one not a peer ID or this node's
 	CodeUnauthorized   = "unauthorized"           // 401: write without the right bearer token
 	CodeForbiddenHost  = "forbidden_host"         // 403: Host header not allowed (DNS rebinding guard)
 	CodeNotFound       = "not_found"              // 404: no such block, reading or path
@@ -28,6 +28,7 @@ const (
 	CodeKnownReading   = "reading_known"          // 409: the same reading is already pending or in the chain
 	CodeNotAuthority   = "not_authority"          // 409: the network has no authorities (proof of work)
 	CodeChangeRefused  = "change_refused"         // 409: the node refuses the membership change (see the error text)
+	CodeBlockedFull    = "blocked_full"           // 409: blocking these peers would put the node's blocked list over its cap
 	CodeTooLarge       = "body_too_large"         // 413: the body is over MaxBodyBytes
 	CodeMediaType      = "unsupported_media_type" // 415: the body is not Content-Type: application/json
 	CodeInternal       = "internal"               // 500: a fault of the node; see its log

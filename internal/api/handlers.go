@@ -221,7 +221,7 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) peers(w http.ResponseWriter, _ *http.Request) {
 	ps := h.svc.Peers()
-	v := peersView{Count: len(ps), Peers: make([]peerView, 0, len(ps))}
+	v := peersView{Count: len(ps), Peers: make([]peerView, 0, len(ps)), Blocked: newBlockedView(h.svc.Blocked()).Blocked}
 	for _, p := range ps {
 		v.Peers = append(v.Peers, newPeerView(p))
 	}
@@ -334,6 +334,63 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusOK, connectView{ID: info.ID.String(), Connected: true})
+}
+
+// blockPeers cuts the node off from peers until they are unblocked: POST
+// /api/v1/peers/block {"peer_ids": ["12D3KooW...", ...]}.
+func (h *Handler) blockPeers(w http.ResponseWriter, r *http.Request) {
+	ids, e := h.peerIDs(w, r, "block")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	if err := h.svc.Block(ids); err != nil {
+		writeError(w, newError(http.StatusConflict, CodeBlockedFull, "none blocked: %v", err))
+		return
+	}
+	writeJSON(w, http.StatusOK, newBlockedView(h.svc.Blocked()))
+}
+
+// unblockPeers lets blocked peers connect again: POST
+// /api/v1/peers/unblock {"peer_ids": ["12D3KooW...", ...]}. It does not
+// dial them.
+func (h *Handler) unblockPeers(w http.ResponseWriter, r *http.Request) {
+	ids, e := h.peerIDs(w, r, "unblock")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	h.svc.Unblock(ids)
+	writeJSON(w, http.StatusOK, newBlockedView(h.svc.Blocked()))
+}
+
+// peerIDs reads the body of block and unblock: one or more peer IDs, none
+// of them this node's.
+func (h *Handler) peerIDs(w http.ResponseWriter, r *http.Request, what string) ([]string, *apiError) {
+	example := `{"peer_ids": ["12D3KooW..."]}`
+	var body struct {
+		PeerIDs []string `json:"peer_ids"`
+	}
+	if e := decodeBody(w, r, &body, example); e != nil {
+		return nil, e
+	}
+	if len(body.PeerIDs) == 0 {
+		return nil, newError(http.StatusBadRequest, CodeBadPeerID, "peer_ids is required: the peer IDs to %s, e.g. %s", what, example)
+	}
+	self := h.svc.Status().PeerID
+	ids := make([]string, 0, len(body.PeerIDs))
+	for _, s := range body.PeerIDs {
+		s = strings.TrimSpace(s)
+		id, err := peer.Decode(s)
+		if err != nil {
+			return nil, newError(http.StatusBadRequest, CodeBadPeerID, "peer_ids: %q is not a peer ID (%v); a peer ID starts with 12D3KooW, as in GET /api/v1/peers; none was %sed", s, err, what)
+		}
+		if id.String() == self {
+			return nil, newError(http.StatusBadRequest, CodeBadPeerID, "peer_ids: %s is this node itself; none was %sed", s, what)
+		}
+		ids = append(ids, id.String())
+	}
+	return ids, nil
 }
 
 // shutdown asks the node to stop: POST /api/v1/shutdown with an empty body

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/node"
@@ -139,6 +141,42 @@ func (s NodeService) Peers() []Peer {
 // Connect implements Service.
 func (s NodeService) Connect(ctx context.Context, addr string) error {
 	return s.Host.Connect(ctx, addr)
+}
+
+// Block implements Service.
+func (s NodeService) Block(ids []string) error {
+	ps, err := decodePeerIDs(ids)
+	if err != nil {
+		return err
+	}
+	return s.Host.Block(ps...)
+}
+
+// Unblock implements Service.
+func (s NodeService) Unblock(ids []string) {
+	ps, _ := decodePeerIDs(ids) // the handler has checked them
+	s.Host.Unblock(ps...)
+}
+
+// Blocked implements Service.
+func (s NodeService) Blocked() []string {
+	var out []string
+	for _, p := range s.Host.Blocked() {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+func decodePeerIDs(ids []string) ([]peer.ID, error) {
+	out := make([]peer.ID, 0, len(ids))
+	for _, s := range ids {
+		p, err := peer.Decode(s)
+		if err != nil {
+			return nil, fmt.Errorf("peer ID %q: %w", s, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // Subscribe implements Service. Events are translated by a goroutine that

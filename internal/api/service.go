@@ -43,6 +43,15 @@ type Service interface {
 	Peers() []Peer
 	// Connect dials a peer given as a full multiaddr, until ctx ends.
 	Connect(ctx context.Context, addr string) error
+	// Block cuts the node off from peers (valid peer IDs, not its own)
+	// until Unblock: their connections close and none is made either way.
+	// It fails, blocking none of them, when the node's list of blocked
+	// peers would be over its cap.
+	Block(ids []string) error
+	// Unblock lets peers connect again; a peer not blocked is ignored.
+	Unblock(ids []string)
+	// Blocked returns the blocked peers' IDs, sorted.
+	Blocked() []string
 	// Subscribe returns the main chain's changes and a function that ends
 	// them (and closes the channel). A subscriber more than buffer events
 	// behind misses events.

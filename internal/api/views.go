@@ -306,8 +306,23 @@ func newPeerView(p Peer) peerView {
 }
 
 type peersView struct {
-	Count int        `json:"count"`
-	Peers []peerView `json:"peers"`
+	Count   int        `json:"count"`
+	Peers   []peerView `json:"peers"`
+	Blocked []string   `json:"blocked"` // peers blocked by the operator (connected or not)
+}
+
+// blockedView is the answer of POST /api/v1/peers/block and unblock: the
+// blocked list once the request is done.
+type blockedView struct {
+	Count   int      `json:"count"`
+	Blocked []string `json:"blocked"`
+}
+
+func newBlockedView(ids []string) blockedView {
+	if ids == nil {
+		ids = []string{}
+	}
+	return blockedView{Count: len(ids), Blocked: ids}
 }
 
 type submitView struct {

@@ -90,7 +90,11 @@ func newDiscovery(h *Host, low int) *discovery {
 }
 
 // disconnected is called when the host has no connection left to p.
-func (d *discovery) disconnected(p peer.ID) {
+func (d *discovery) disconnected(p peer.ID) { d.wake(p) }
+
+// wake tells p's keeper, if p is kept, to look at p again: it disconnected,
+// or was unblocked.
+func (d *discovery) wake(p peer.ID) {
 	d.mu.Lock()
 	wake := d.kept[p]
 	d.mu.Unlock()
@@ -160,7 +164,7 @@ func (d *discovery) keep(ctx context.Context, info peer.AddrInfo, opts keepOpts)
 func (d *discovery) keepLoop(ctx context.Context, info peer.AddrInfo, wake chan struct{}, opts keepOpts) {
 	log := d.log.With("peer", info.ID)
 	var delay time.Duration
-	fails := 0
+	fails, blocked := 0, false
 	for {
 		if delay > 0 && !sleep(ctx, jitter(delay)) {
 			return
@@ -169,6 +173,22 @@ func (d *discovery) keepLoop(ctx context.Context, info peer.AddrInfo, wake chan 
 			log.Info("no longer dialling refused "+opts.what, "reason", reason)
 			return
 		}
+		if d.h.gater.isBlocked(info.ID) {
+			// Not dialled, and no failure counted, until Unblock wakes us.
+			if !blocked {
+				log.Info("not dialling blocked " + opts.what)
+				blocked = true
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-wake:
+			case <-time.After(maxRedial): // in case a wake was missed
+			}
+			delay, fails = 0, 0
+			continue
+		}
+		blocked = false
 		if !d.connected(info.ID) {
 			if err := d.dial(ctx, info); err != nil {
 				if ctx.Err() != nil {
@@ -268,7 +288,7 @@ func (d *discovery) dialFound(ctx context.Context) {
 		if d.connected(info.ID) || len(d.h.host.Network().Peers()) >= d.low {
 			continue
 		}
-		if _, refused := d.h.gater.isRefused(info.ID); refused {
+		if !d.h.gater.allowed(info.ID) { // refused or blocked
 			continue
 		}
 		d.mu.Lock()

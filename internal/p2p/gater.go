@@ -27,6 +27,9 @@ const (
 // lives in memory only (a restart forgives everyone; a peer on another
 // network is found out again by its first handshake), holds at most
 // MaxRefused peers and forgets each after RefuseFor.
+//
+// Apart from that list it holds the peers the operator blocked (block.go):
+// never forgotten nor evicted, only unblocked, and at most MaxBlocked.
 type gater struct {
 	mu      sync.Mutex
 	max     int
@@ -34,6 +37,7 @@ type gater struct {
 	now     func() time.Time
 	order   *list.List // of *refusal, oldest first
 	refused map[peer.ID]*list.Element
+	blocked map[peer.ID]struct{}
 }
 
 type refusal struct {
@@ -43,7 +47,7 @@ type refusal struct {
 }
 
 func newGater() *gater {
-	return &gater{max: MaxRefused, ttl: RefuseFor, now: time.Now, order: list.New(), refused: map[peer.ID]*list.Element{}}
+	return &gater{max: MaxRefused, ttl: RefuseFor, now: time.Now, order: list.New(), refused: map[peer.ID]*list.Element{}, blocked: map[peer.ID]struct{}{}}
 }
 
 func (g *gater) refuse(p peer.ID, reason string) {
@@ -84,7 +88,12 @@ func (g *gater) size() int {
 	return len(g.refused)
 }
 
-func (g *gater) allowed(p peer.ID) bool { _, bad := g.isRefused(p); return !bad }
+// allowed reports whether connections with p may be made: p is neither
+// refused nor blocked.
+func (g *gater) allowed(p peer.ID) bool {
+	_, bad := g.isRefused(p)
+	return !bad && !g.isBlocked(p)
+}
 
 func (g *gater) InterceptPeerDial(p peer.ID) bool                 { return g.allowed(p) }
 func (g *gater) InterceptAddrDial(p peer.ID, _ ma.Multiaddr) bool { return g.allowed(p) }

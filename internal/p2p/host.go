@@ -15,6 +15,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -98,6 +99,8 @@ type config struct {
 	peerFile            string
 
 	userAgent string
+
+	host host.Host // WithHost: run on this host instead of building one
 }
 
 // Option configures a Host.
@@ -109,6 +112,18 @@ func WithKey(k ed25519.PrivateKey) Option { return func(c *config) { c.key = k }
 // WithListenAddrs sets the multiaddrs to listen on (default: a random TCP and
 // QUIC port on 127.0.0.1). New fails unless it listens on every one.
 func WithListenAddrs(addrs ...string) Option { return func(c *config) { c.listen = addrs } }
+
+// WithHost makes New run on h, a libp2p host the caller built (on a
+// simulated network, say), instead of building its own: the identity and
+// the addresses are h's, and WithKey, WithListenAddrs, WithUserAgent and
+// the water marks of WithConnLimits (not the dialling threshold) are not
+// used, nor are the listen checks. Everything above the host is the same:
+// GossipSub with its scoring, the validators, the status and blocks
+// protocols, the sync manager, the peer limits and discovery. The host's
+// own connection gater and manager apply, not the ones New installs, so a
+// refused peer is not turned away before its handshake, only disconnected
+// after it. Close closes h, and so does New if it fails.
+func WithHost(h host.Host) Option { return func(c *config) { c.host = h } }
 
 // WithLogger sets the logger (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
@@ -160,31 +175,110 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	if cfg.key == nil {
-		k, err := GenerateKey()
-		if err != nil {
+	priv, boots, err := prepare(&cfg)
+	if err != nil {
+		if cfg.host != nil {
+			_ = cfg.host.Close()
+		}
+		return nil, err
+	}
+	g := newGater()
+	lh := cfg.host
+	if lh == nil {
+		if lh, err = newLibp2pHost(&cfg, priv, g); err != nil {
 			return nil, err
 		}
-		cfg.key = k
 	}
-	priv, err := libp2pKey(cfg.key)
+	ctx, cancel := context.WithCancel(ctx)
+	h := &Host{host: lh, ledger: ledger, log: cfg.log, gater: g, peers: newPeerBook(cfg.limits), mesh: newMeshTracer(), cancel: cancel}
+	h.sync = newSyncManager(h, cfg.syncInterval)
+	h.disc = newDiscovery(h, cfg.lowWater)
+	params := ledger.Params()
+	h.ps, err = pubsub.NewGossipSub(ctx, lh,
+		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithMaxMessageSize(nonceSize+bft.ProposalSize+params.MaxBlockSize()+1024),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithRawTracer(h.mesh),
+		scoreOption(BlocksTopic(ledger.Status().Genesis)),
+	)
+	if err == nil {
+		err = h.joinBlocks(ctx)
+	}
+	if err == nil {
+		err = h.joinConsensus(ctx)
+	}
 	if err != nil {
+		cancel()
+		_ = lh.Close()
 		return nil, err
 	}
-	self, err := peer.IDFromPrivateKey(priv)
-	if err != nil {
+	lh.SetStreamHandler(StatusProtocol, h.handleStatus)
+	lh.SetStreamHandler(BlocksProtocol, h.handleBlocks)
+	lh.Network().Notify(&network.NotifyBundle{
+		ConnectedF: func(_ network.Network, c network.Conn) {
+			if !g.allowed(c.RemotePeer()) {
+				// Refused or blocked while this connection was being set up.
+				go func() { _ = c.Close() }()
+				return
+			}
+			h.peers.add(c.RemotePeer())
+			h.sync.request(c.RemotePeer()) // handshake, then catch up if behind
+		},
+		DisconnectedF: func(n network.Network, c network.Conn) {
+			if n.Connectedness(c.RemotePeer()) != network.Connected {
+				h.peers.forget(c.RemotePeer())
+				h.disc.disconnected(c.RemotePeer())
+			}
+		},
+	})
+	h.wg.Add(1)
+	go h.sync.loop(ctx)
+	if err := h.disc.start(ctx, &cfg, boots); err != nil {
+		_ = h.Close()
 		return nil, err
+	}
+	return h, nil
+}
+
+// prepare checks cfg and returns the key for the host New builds (nil
+// with WithHost) and the bootstrap peers.
+func prepare(cfg *config) (crypto.PrivKey, []peer.AddrInfo, error) {
+	var priv crypto.PrivKey
+	var self peer.ID
+	if cfg.host != nil {
+		self = cfg.host.ID()
+	} else {
+		if cfg.key == nil {
+			k, err := GenerateKey()
+			if err != nil {
+				return nil, nil, err
+			}
+			cfg.key = k
+		}
+		var err error
+		if priv, err = libp2pKey(cfg.key); err != nil {
+			return nil, nil, err
+		}
+		if self, err = peer.IDFromPrivateKey(priv); err != nil {
+			return nil, nil, err
+		}
 	}
 	boots, err := parseBootstrap(cfg.bootstrap, self)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if cfg.syncInterval <= 0 {
-		return nil, fmt.Errorf("sync interval %v: want a positive duration", cfg.syncInterval)
+		return nil, nil, fmt.Errorf("sync interval %v: want a positive duration", cfg.syncInterval)
 	}
 	if cfg.rendezvousInterval <= 0 {
-		return nil, fmt.Errorf("rendezvous interval %v: want a positive duration", cfg.rendezvousInterval)
+		return nil, nil, fmt.Errorf("rendezvous interval %v: want a positive duration", cfg.rendezvousInterval)
 	}
+	return priv, boots, nil
+}
+
+// newLibp2pHost builds the host of a node: TCP and QUIC on the listen
+// addresses, each of which must listen, with g as its gater.
+func newLibp2pHost(cfg *config, priv crypto.PrivKey, g *gater) (host.Host, error) {
 	cm, err := newConnManager(cfg.lowWater, cfg.highWater)
 	if err != nil {
 		return nil, err
@@ -198,7 +292,6 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		_ = cm.Close()
 		return nil, err
 	}
-	g := newGater()
 	lh, err := libp2p.New(
 		libp2p.Identity(priv),
 		libp2p.ListenAddrs(listen...),
@@ -230,50 +323,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		}
 		return nil, fmt.Errorf("could not listen on %v; try again, or pick another port", missing)
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	h := &Host{host: lh, ledger: ledger, log: cfg.log, gater: g, peers: newPeerBook(cfg.limits), mesh: newMeshTracer(), cancel: cancel}
-	h.sync = newSyncManager(h, cfg.syncInterval)
-	h.disc = newDiscovery(h, cfg.lowWater)
-	params := ledger.Params()
-	h.ps, err = pubsub.NewGossipSub(ctx, lh,
-		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithMaxMessageSize(nonceSize+bft.ProposalSize+params.MaxBlockSize()+1024),
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
-		pubsub.WithRawTracer(h.mesh),
-		scoreOption(BlocksTopic(ledger.Status().Genesis)),
-	)
-	if err == nil {
-		err = h.joinBlocks(ctx)
-	}
-	if err == nil {
-		err = h.joinConsensus(ctx)
-	}
-	if err != nil {
-		cancel()
-		_ = lh.Close()
-		return nil, err
-	}
-	lh.SetStreamHandler(StatusProtocol, h.handleStatus)
-	lh.SetStreamHandler(BlocksProtocol, h.handleBlocks)
-	lh.Network().Notify(&network.NotifyBundle{
-		ConnectedF: func(_ network.Network, c network.Conn) {
-			h.peers.add(c.RemotePeer())
-			h.sync.request(c.RemotePeer()) // handshake, then catch up if behind
-		},
-		DisconnectedF: func(n network.Network, c network.Conn) {
-			if n.Connectedness(c.RemotePeer()) != network.Connected {
-				h.peers.forget(c.RemotePeer())
-				h.disc.disconnected(c.RemotePeer())
-			}
-		},
-	})
-	h.wg.Add(1)
-	go h.sync.loop(ctx)
-	if err := h.disc.start(ctx, &cfg, boots); err != nil {
-		_ = h.Close()
-		return nil, err
-	}
-	return h, nil
+	return lh, nil
 }
 
 // Close stops the host and waits for its goroutines. It writes the
@@ -324,6 +374,9 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 	}
 	if reason, refused := h.gater.isRefused(info.ID); refused {
 		return fmt.Errorf("peer %s is refused: %s", info.ID, reason)
+	}
+	if h.gater.isBlocked(info.ID) {
+		return fmt.Errorf("peer %s is %w; unblock it first", info.ID, ErrBlocked)
 	}
 	// A user asking to connect means now: forget earlier failed dials.
 	if sw, ok := h.host.Network().(*swarm.Swarm); ok {

@@ -259,7 +259,8 @@ func (d *discovery) savePeerFile() {
 		}
 		d.book.seen(p, addrs, now)
 	}
-	notRefused := func(p peer.ID) bool { return d.h.gater.allowed(p) }
+	// A blocked peer stays remembered: the operator may unblock it.
+	notRefused := func(p peer.ID) bool { _, bad := d.h.gater.isRefused(p); return !bad }
 	if err := d.book.save(notRefused); err != nil {
 		d.log.Warn("cannot write the peerstore file", "file", d.book.path, "err", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/datadir"
@@ -221,6 +223,92 @@ func (net *Network) WaitPeers(ctx context.Context) error {
 		return fmt.Errorf("peers not all connected (%s): %w", strings.Join(desc, ", "), err)
 	}
 	return nil
+}
+
+// Halves returns the two halves a partition cuts n nodes into: nodes 0 to
+// n/2-1, and n/2 to n-1.
+func Halves(n int) (a, b []int) {
+	for i := range n {
+		if i < n/2 {
+			a = append(a, i)
+		} else {
+			b = append(b, i)
+		}
+	}
+	return a, b
+}
+
+// CrossLinks returns the links of n nodes that cross the cut between the
+// halves (Halves).
+func CrossLinks(n int, links [][2]int) [][2]int {
+	var out [][2]int
+	for _, l := range links {
+		if (l[0] < n/2) != (l[1] < n/2) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// otherHalf returns the nodes of the half i is not in.
+func otherHalf(n, i int) []int {
+	a, b := Halves(n)
+	if i < n/2 {
+		return b
+	}
+	return a
+}
+
+// errFewNodes is the error of a partition of fewer than two nodes.
+func errFewNodes(n int) error {
+	return fmt.Errorf("a partition needs at least 2 nodes, not %d", n)
+}
+
+// Partition cuts the network in two (Halves): every node blocks every node
+// of the other half (p2p.Host.Block), which closes their connections and
+// keeps them apart until Heal. It returns the links it cut (CrossLinks).
+func (net *Network) Partition() ([][2]int, error) {
+	n := len(net.Peers)
+	if n < 2 {
+		return nil, errFewNodes(n)
+	}
+	for i, p := range net.Peers {
+		var ids []peer.ID
+		for _, j := range otherHalf(n, i) {
+			ids = append(ids, net.Peers[j].Host.ID())
+		}
+		if err := p.Host.Block(ids...); err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+	}
+	return CrossLinks(n, net.Links), nil
+}
+
+// Heal undoes Partition: every node unblocks the other half, and the links
+// that crossed the cut are dialled again. It returns those links.
+func (net *Network) Heal(ctx context.Context) ([][2]int, error) {
+	n := len(net.Peers)
+	if n < 2 {
+		return nil, errFewNodes(n)
+	}
+	for i, p := range net.Peers {
+		var ids []peer.ID
+		for _, j := range otherHalf(n, i) {
+			ids = append(ids, net.Peers[j].Host.ID())
+		}
+		p.Host.Unblock(ids...)
+	}
+	cross := CrossLinks(n, net.Links)
+	var errs []error
+	for _, l := range cross {
+		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		err := net.Peers[l[0]].Connect(dctx, net.Peers[l[1]])
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("node %d dialing node %d: %w", l[0], l[1], err))
+		}
+	}
+	return cross, errors.Join(errs...)
 }
 
 // Close stops every node at once, then closes their stores and unlocks

@@ -226,3 +226,19 @@ func TestLongForkSync(t *testing.T) {
 		t.Fatalf("%d readings pending after the reorganisation, want the 700 of the abandoned fork", got)
 	}
 }
+
+// Halves cuts nodes 0..n/2-1 from n/2..n-1, and CrossLinks keeps the links
+// between them.
+func TestHalvesCrossLinks(t *testing.T) {
+	a, b := Halves(5)
+	if fmt.Sprint(a, b) != "[0 1] [2 3 4]" {
+		t.Errorf("Halves(5) = %v %v", a, b)
+	}
+	links := Topology{Kind: "ring"}.Links(4, nil) // 1-0 2-1 3-2 3-0
+	if got := fmt.Sprint(CrossLinks(4, links)); got != "[[2 1] [3 0]]" {
+		t.Errorf("CrossLinks(ring of 4) = %s", got)
+	}
+	if got := len(CrossLinks(4, Topology{Kind: "full"}.Links(4, nil))); got != 4 {
+		t.Errorf("%d links cross the cut of a full network of 4, want 4", got)
+	}
+}

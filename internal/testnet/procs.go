@@ -80,8 +80,9 @@ type ProcNetwork struct {
 	Links   [][2]int // the dials made (Topology.Links)
 	Network string   // authority network: its network file ("" on proof of work)
 
-	cfg ProcConfig
-	mu  sync.Mutex // guards the nodes' ID, Addr and API, which a restart changes
+	cfg         ProcConfig
+	mu          sync.Mutex // guards the nodes' ID, Addr and API, which a restart changes, and partitioned
+	partitioned bool       // between Partition and Heal
 }
 
 // StartProcs starts cfg.Nodes node processes, cfg.Parallel at a time, waits
@@ -325,13 +326,93 @@ func (pn *ProcNetwork) Restart(ctx context.Context, i int) error {
 	if err := pn.start(ctx, pn.Nodes[i]); err != nil {
 		return fmt.Errorf("node %d: %w", i, err)
 	}
+	pn.mu.Lock()
+	partitioned := pn.partitioned
+	pn.mu.Unlock()
 	var links [][2]int
 	for _, l := range pn.Links {
-		if l[0] == i || l[1] == i {
+		if (l[0] == i || l[1] == i) && !(partitioned && crosses(len(pn.Nodes), l)) {
 			links = append(links, l)
 		}
 	}
+	if partitioned {
+		// Its block list was in the memory of the process that stopped.
+		if err := pn.blockOthers(ctx, i, "block"); err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+	}
 	return pn.connect(ctx, links)
+}
+
+func crosses(n int, l [2]int) bool { return len(CrossLinks(n, [][2]int{l})) == 1 }
+
+// maxIDsPerRequest is how many peer IDs a block or unblock request carries:
+// its body must stay under the API's limit (4 KiB).
+const maxIDsPerRequest = 50
+
+// blockOthers asks node i to block (op "block") or unblock ("unblock") the
+// nodes of the other half, through POST /api/v1/peers/block or unblock.
+func (pn *ProcNetwork) blockOthers(ctx context.Context, i int, op string) error {
+	pn.mu.Lock()
+	api := pn.Nodes[i].API
+	var ids []string
+	for _, j := range otherHalf(len(pn.Nodes), i) {
+		ids = append(ids, pn.Nodes[j].ID)
+	}
+	pn.mu.Unlock()
+	for len(ids) > 0 {
+		k := min(len(ids), maxIDsPerRequest)
+		body, _ := json.Marshal(map[string][]string{"peer_ids": ids[:k]})
+		if err := postJSON(ctx, api+"/api/v1/peers/"+op, body, nil); err != nil {
+			return err
+		}
+		ids = ids[k:]
+	}
+	return nil
+}
+
+// Partition cuts the network in two (Halves), as Network.Partition does,
+// through the nodes' APIs (POST /api/v1/peers/block), Parallel nodes at a
+// time. It returns the links it cut. A node restarted before Heal blocks
+// the other half again and dials only its links within its half.
+func (pn *ProcNetwork) Partition(ctx context.Context) ([][2]int, error) {
+	n := len(pn.Nodes)
+	if n < 2 {
+		return nil, errFewNodes(n)
+	}
+	pn.mu.Lock()
+	pn.partitioned = true
+	pn.mu.Unlock()
+	err := parallel(ctx, n, pn.cfg.Parallel, func(i int) error {
+		if err := pn.blockOthers(ctx, i, "block"); err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		return nil
+	})
+	return CrossLinks(n, pn.Links), err
+}
+
+// Heal undoes Partition through the nodes' APIs: every node unblocks the
+// other half (POST /api/v1/peers/unblock), then the links that crossed the
+// cut are dialled again. It returns those links.
+func (pn *ProcNetwork) Heal(ctx context.Context) ([][2]int, error) {
+	n := len(pn.Nodes)
+	if n < 2 {
+		return nil, errFewNodes(n)
+	}
+	pn.mu.Lock()
+	pn.partitioned = false
+	pn.mu.Unlock()
+	if err := parallel(ctx, n, pn.cfg.Parallel, func(i int) error {
+		if err := pn.blockOthers(ctx, i, "unblock"); err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	cross := CrossLinks(n, pn.Links)
+	return cross, pn.connect(ctx, cross)
 }
 
 // Close stops every node: SIGTERM to all at once, then SIGKILL to those

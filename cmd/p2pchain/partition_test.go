@@ -1,0 +1,228 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// apiGet decodes GET url into v and returns the status code (0 when the
+// request failed).
+func apiGet(url string, v any) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusOK && v != nil {
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			return 0
+		}
+	}
+	return resp.StatusCode
+}
+
+// submit posts a reading to the API at api and returns its id.
+func submit(t *testing.T, api, subject string, bpm int) string {
+	t.Helper()
+	resp, err := http.Post(api+"/api/v1/readings", "application/json", strings.NewReader(fmt.Sprintf(`{"subject":%q,"bpm":%d}`, subject, bpm)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil || r.ID == "" {
+		t.Fatalf("POST reading to %s: %s %v", api, resp.Status, err)
+	}
+	return r.ID
+}
+
+// subjectOnMain reports how many readings of subject the node at api has in
+// its main chain and how many pending.
+func subjectOnMain(api, subject string) (main, pending int, ok bool) {
+	var page struct {
+		Pending  []json.RawMessage `json:"pending"`
+		Readings []json.RawMessage `json:"readings"`
+	}
+	if apiGet(api+"/api/v1/subjects/"+subject+"/readings", &page) != http.StatusOK {
+		return 0, 0, false
+	}
+	return len(page.Readings), len(page.Pending), true
+}
+
+// readingBlock returns the main-chain block of a reading at the node at
+// api ("" if it is not in one).
+func readingBlock(api, id string) string {
+	var r struct {
+		Status string `json:"status"`
+		Block  string `json:"block"`
+	}
+	if apiGet(api+"/api/v1/readings/"+id, &r) != http.StatusOK || r.Status != "in_block" {
+		return ""
+	}
+	return r.Block
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v", what, d)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestTestnetPartition: partition typed at a testnet of four fully
+// connected nodes cuts it into nodes 0-1 and 2-3; a reading submitted on
+// each side is mined on its side only; heal joins the halves again and
+// every node ends with both readings in its main chain, once each. With
+// --processes the nodes block through their APIs, and a node restarted
+// while partitioned stays in its half.
+func TestTestnetPartition(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network of nodes")
+	}
+	t.Parallel()
+	for _, procs := range []bool{false, true} {
+		name := "in-process"
+		if procs {
+			name = "processes"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testPartition(t, procs)
+		})
+	}
+}
+
+func testPartition(t *testing.T, procs bool) {
+	args := []string{"testnet", "--nodes", "4", "--topology", "full", "--difficulty", "0"}
+	if procs {
+		args = append(args, "--processes")
+	}
+	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()), args...)
+	p.expect(`^NODE\s+PEER ID\s+LISTEN\s+API`)
+	row := `^%d\s+12D3KooW\w+\s+\S+\s+(http://127\.0\.0\.1:\d+)(\s+\d+)?$`
+	var apis []string
+	for i := 0; i < 4; i++ {
+		apis = append(apis, p.expect(fmt.Sprintf(row, i))[1])
+	}
+	p.expect(`partition or heal to split the network`)
+	peers := func(api string) int {
+		var v struct {
+			Count   int      `json:"count"`
+			Blocked []string `json:"blocked"`
+		}
+		if apiGet(api+"/api/v1/peers", &v) != http.StatusOK {
+			return -1
+		}
+		return v.Count
+	}
+
+	p.type_("partition")
+	p.expect(`^partition: nodes 0-1 \| nodes 2-3, every node blocking the other half; 4 links cut \(`)
+	waitUntil(t, 10*time.Second, "each node keeps only its half's peer", func() bool {
+		for _, a := range apis {
+			if peers(a) != 1 {
+				return false
+			}
+		}
+		return true
+	})
+	if procs {
+		// A node restarted while partitioned blocks the other half again
+		// and dials only its own half.
+		p.type_("restart 3")
+		old := apis[3]
+		waitUntil(t, 30*time.Second, "node 3's new table line", func() bool { return p.count(fmt.Sprintf(row, 3)) == 2 })
+		p.mu.Lock()
+		for _, l := range p.lines { // the last line of node 3: its new API
+			if m := regexp.MustCompile(fmt.Sprintf(row, 3)).FindStringSubmatch(l); m != nil {
+				apis[3] = m[1]
+			}
+		}
+		p.mu.Unlock()
+		if apis[3] == old {
+			t.Fatalf("node 3's API %s unchanged by its restart", old)
+		}
+		waitUntil(t, 10*time.Second, "restarted node 3 connected to node 2 only", func() bool {
+			var v struct {
+				Count   int      `json:"count"`
+				Blocked []string `json:"blocked"`
+			}
+			return apiGet(apis[3]+"/api/v1/peers", &v) == http.StatusOK && v.Count == 1 && len(v.Blocked) == 2
+		})
+		for _, i := range []int{0, 1, 2} {
+			if n := peers(apis[i]); n != 1 {
+				t.Fatalf("node %d has %d peers after node 3's restart, want 1", i, n)
+			}
+		}
+	}
+	sides := [2]struct {
+		subject, id, block string
+		nodes              []int
+	}{{subject: "west", nodes: []int{0, 1}}, {subject: "east", nodes: []int{2, 3}}}
+	sides[0].id = submit(t, apis[0], "west", 70)
+	sides[1].id = submit(t, apis[3], "east", 80)
+	for s := range sides {
+		side := &sides[s]
+		waitUntil(t, 15*time.Second, side.subject+" reading mined on its side", func() bool {
+			side.block = readingBlock(apis[side.nodes[0]], side.id)
+			if side.block == "" {
+				return false
+			}
+			for _, i := range side.nodes {
+				if readingBlock(apis[i], side.id) != side.block {
+					return false
+				}
+			}
+			return true
+		})
+		t.Logf("%s reading in block %s on nodes %v", side.subject, side.block, side.nodes)
+	}
+	time.Sleep(500 * time.Millisecond) // a block that crossed the cut would show by now
+	for s := range sides {
+		side, other := sides[s], sides[1-s]
+		for _, i := range other.nodes {
+			if code := apiGet(apis[i]+"/api/v1/blocks/"+side.block, nil); code != http.StatusNotFound {
+				t.Errorf("node %d (the %s side) answers %d for the %s side's block, want 404", i, other.subject, code, side.subject)
+			}
+			if m, pend, _ := subjectOnMain(apis[i], side.subject); m != 0 || pend != 0 {
+				t.Errorf("node %d (the %s side) has the %s reading: %d in its chain, %d pending", i, other.subject, side.subject, m, pend)
+			}
+		}
+	}
+
+	start := time.Now()
+	p.type_("heal")
+	p.expect(`^heal: nodes 0-1 \| nodes 2-3 unblocked each other; 4 links across the cut dialled again \(`)
+	waitUntil(t, 30*time.Second, "every node has both readings in its main chain, once each", func() bool {
+		for _, a := range apis {
+			for _, side := range sides {
+				if m, pend, ok := subjectOnMain(a, side.subject); !ok || m != 1 || pend != 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	converged := time.Since(start)
+	for i, a := range apis {
+		if n := peers(a); n != 3 {
+			t.Errorf("node %d has %d peers after the heal, want 3", i, n)
+		}
+	}
+	t.Logf("converged %v after heal", converged)
+
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	<-p.exit
+}
