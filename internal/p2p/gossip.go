@@ -25,34 +25,13 @@ func messageID(m *pb.Message) string {
 	return string(s[:])
 }
 
-// joinBlocks subscribes to the blocks topic with the block validator.
+// joinBlocks subscribes to the blocks topic with the block validator
+// (joinTopic: the validator adds every accepted block to the ledger; the
+// subscription only keeps us in the mesh).
 func (h *Host) joinBlocks(ctx context.Context) error {
-	topic := BlocksTopic(h.ledger.Status().Genesis)
-	if err := h.ps.RegisterTopicValidator(topic, h.validateBlock); err != nil {
-		return fmt.Errorf("gossip: register validator: %w", err)
-	}
-	t, err := h.ps.Join(topic)
-	if err != nil {
-		return fmt.Errorf("gossip: join %s: %w", topic, err)
-	}
-	sub, err := t.Subscribe()
-	if err != nil {
-		return fmt.Errorf("gossip: subscribe: %w", err)
-	}
+	t, err := h.joinTopic(ctx, BlocksTopic(h.ledger.Status().Genesis), h.validateBlock)
 	h.topic = t
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		// The validator has already added every accepted block to the
-		// ledger; the subscription only keeps us in the mesh.
-		for {
-			if _, err := sub.Next(ctx); err != nil {
-				sub.Cancel()
-				return
-			}
-		}
-	}()
-	return nil
+	return err
 }
 
 // validateBlock decides the fate of a gossiped block, cheap checks first:
