@@ -11,12 +11,14 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/testnet"
 )
 
@@ -25,6 +27,8 @@ type testnetFlags struct {
 	topology   string
 	difficulty int
 	auth       int
+	netFile    string
+	nw         *netfile.Network // loaded from netFile
 	dir        string
 	keep       bool
 	load       float64
@@ -46,7 +50,9 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 			"its peers and prints a table of them. --load R submits R readings a second to the nodes",
 			"in turn and reports the heights and readings confirmed every few seconds.",
 			"--authorities K runs an authority network instead of proof of work: the first K nodes",
-			"are its authorities, the others follow.",
+			"are its authorities, the others follow. --network-file FILE runs the network of a file",
+			"instead: its authorities are the nodes of --dir whose identities it lists (run once with",
+			"--dir to make them, list their peer IDs with p2pchain network new, run again).",
 			"Lines typed on its standard input control the network: partition cuts it in two,",
 			"nodes 0 to N/2-1 and N/2 to N-1 (every node blocks every node of the other half, as",
 			"POST /api/v1/peers/block does, and so loses its links across the cut); heal unblocks",
@@ -72,6 +78,7 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 	fs.IntVar(&f.nodes, "nodes", f.nodes, "number of nodes `N`")
 	fs.StringVar(&f.topology, "topology", f.topology, "who dials whom, `TOPOLOGY`: line, ring, random:K (each node dials K random earlier nodes) or full")
 	fs.IntVar(&f.difficulty, "difficulty", f.difficulty, "proof-of-work difficulty in leading zero `BITS`")
+	fs.StringVar(&f.netFile, "network-file", "", "run the authority network of network `FILE` (its authorities are the nodes of --dir whose identities it lists)")
 	fs.IntVar(&f.auth, "authorities", 0, "make the first `K` nodes the authorities of an authority network (0: proof of work)")
 	fs.StringVar(&f.dir, "dir", "", "keep node i's data in `DIR`/node-i, kept at exit (default: a new temporary directory, removed at exit)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the temporary data directory at exit")
@@ -94,6 +101,8 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 		return f, usagef("testnet", "--authorities %d: want 0 to %d (the number of nodes)", f.auth, f.nodes)
 	case f.auth > 0 && f.difficulty != chain.DefaultDifficulty:
 		return f, usagef("testnet", "--authorities and --difficulty: an authority network has no proof of work")
+	case f.netFile != "" && (f.auth > 0 || f.difficulty != chain.DefaultDifficulty):
+		return f, usagef("testnet", "--network-file with --authorities or --difficulty: the file says what the network is")
 	case f.load < 0:
 		return f, usagef("testnet", "--load %v: want 0 or more readings a second", f.load)
 	case f.partitionAfter < 0 || f.healAfter < 0:
@@ -105,6 +114,16 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 	}
 	if f.top, err = testnet.ParseTopology(f.topology); err != nil {
 		return f, &usageError{cmd: "testnet", err: err}
+	}
+	if f.netFile != "" {
+		abs, err := filepath.Abs(f.netFile)
+		if err == nil {
+			f.netFile = abs
+			f.nw, err = netfile.Load(abs)
+		}
+		if err != nil {
+			return f, err
+		}
 	}
 	if _, err := parseLevel(f.logLevel); err != nil {
 		return f, usagef("testnet", "--log-level: %v", err)
@@ -129,6 +148,9 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	}
 	params := chain.DefaultParams()
 	params.Difficulty = uint32(f.difficulty)
+	if f.nw != nil {
+		params = f.nw.Params
+	}
 	if f.auth > 0 {
 		params.Difficulty = 0 // the network file's parameters replace these
 	}
@@ -160,7 +182,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	if f.processes {
 		return runTestnetProcs(ctx, f, params, dir, temp, stdout, stderr)
 	}
-	net, err := testnet.StartNetwork(ctx, testnet.NetworkConfig{Nodes: f.nodes, Topology: f.top, Params: params, Dir: dir, Log: log, Authorities: f.auth})
+	net, err := testnet.StartNetwork(ctx, testnet.NetworkConfig{Nodes: f.nodes, Topology: f.top, Params: params, Dir: dir, Log: log, Authorities: f.auth, Network: f.nw})
 	if ctx.Err() != nil {
 		return nil // stopped while starting
 	}
@@ -191,10 +213,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	if !temp || f.keep {
 		what = "kept at exit"
 	}
-	kind := fmt.Sprintf("difficulty %d", f.difficulty)
-	if f.auth > 0 {
-		kind = fmt.Sprintf("consensus authority, %d authorities", f.auth)
-	}
+	kind := f.kind()
 	fmt.Fprintf(stderr, "%d nodes, topology %s, %s, data in %s (%s)\n", f.nodes, f.top, kind, dir, what)
 	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node; type partition or heal to split the network in two or join it again")
 
@@ -372,7 +391,7 @@ func runTestnetProcs(ctx context.Context, f testnetFlags, params chain.Params, d
 		return err
 	}
 	pn, err := testnet.StartProcs(ctx, testnet.ProcConfig{Binary: exe, Nodes: f.nodes, Topology: f.top, Dir: dir,
-		Params: params, Authorities: f.auth, LogLevel: f.logLevel})
+		Params: params, Authorities: f.auth, NetworkFile: f.netFile, LogLevel: f.logLevel})
 	if ctx.Err() != nil {
 		return nil // stopped while starting (StartProcs stopped what it started)
 	}
@@ -399,10 +418,7 @@ func runTestnetProcs(ctx context.Context, f testnetFlags, params chain.Params, d
 	if !temp || f.keep {
 		what = "kept at exit"
 	}
-	kind := fmt.Sprintf("difficulty %d", f.difficulty)
-	if f.auth > 0 {
-		kind = fmt.Sprintf("consensus authority, %d authorities", f.auth)
-	}
+	kind := f.kind()
 	fmt.Fprintf(stderr, "%d nodes as processes, topology %s, %s, data and logs (node-i.log) in %s (%s)\n", f.nodes, f.top, kind, dir, what)
 	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node; type kill I, stop I or restart I to control node I, partition or heal to split the network in two or join it again")
 	if f.load > 0 {
@@ -489,4 +505,15 @@ func reportProcLoad(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.P
 		}
 		fmt.Fprintln(w, line)
 	}
+}
+
+// kind says what network the testnet runs.
+func (f testnetFlags) kind() string {
+	switch {
+	case f.nw != nil:
+		return fmt.Sprintf("consensus authority, %s of network file %s", countAuthorities(f.nw.Set.Len()), f.netFile)
+	case f.auth > 0:
+		return fmt.Sprintf("consensus authority, %d authorities", f.auth)
+	}
+	return fmt.Sprintf("difficulty %d", f.difficulty)
 }

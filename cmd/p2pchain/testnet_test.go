@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -123,4 +124,79 @@ func TestTestnetAuthorities(t *testing.T) {
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	<-p.exit
+}
+
+// testnet --network-file runs the network of a file whose authorities are
+// nodes of --dir: identities made first (p2pchain init in dir/node-i),
+// listed with network new, then the testnet started on the file.
+func TestTestnetNetworkFile(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network of nodes")
+	}
+	t.Parallel()
+	home, dir := t.TempDir(), t.TempDir()
+	var ids []string
+	for i := range 3 {
+		data := filepath.Join(dir, fmt.Sprintf("node-%d", i))
+		wantOK(t, runCLI(t, home, home, "init", "--data", data))
+		r := runCLI(t, home, home, "id", "--data", data)
+		wantOK(t, r)
+		ids = append(ids, strings.TrimSpace(r.stdout))
+	}
+	file := filepath.Join(home, "ward.toml")
+	args := []string{"network", "new", "ward", "-o", file}
+	for _, id := range ids {
+		args = append(args, "--authority", id)
+	}
+	wantOK(t, runCLI(t, home, home, args...))
+	p := startEnv(t, "testnet", nodeEnv(home), "testnet", "--nodes", "4", "--topology", "full", "--dir", dir, "--network-file", file)
+	p.expect(`^NODE\s+PEER ID\s+LISTEN\s+API$`)
+	var apis []string
+	for i := 0; i < 4; i++ {
+		m := p.expect(fmt.Sprintf(`^%d\s+(12D3KooW\w+)\s+\S+\s+(http://127\.0\.0\.1:\d+)$`, i))
+		if i < 3 && m[1] != ids[i] {
+			t.Errorf("node %d is %s, its data directory's identity is %s", i, m[1], ids[i])
+		}
+		apis = append(apis, m[2])
+	}
+	p.expect(`^4 nodes, topology full, consensus authority, 3 authorities of network file `)
+	waitReadingFinal(t, apis[3])
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	<-p.exit
+}
+
+// waitReadingFinal submits a reading through api and waits until it is
+// final there.
+func waitReadingFinal(t *testing.T, api string) {
+	t.Helper()
+	resp, err := http.Post(api+"/api/v1/readings", "application/json", strings.NewReader(`{"subject":"alice","bpm":72}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r struct {
+		ID string `json:"id"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&r)
+	resp.Body.Close()
+	if err != nil || r.ID == "" {
+		t.Fatalf("POST reading: %s %v", resp.Status, err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var got struct {
+			Final bool `json:"final"`
+		}
+		resp, err := http.Get(api + "/api/v1/readings/" + r.ID)
+		if err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&got)
+			resp.Body.Close()
+		}
+		if got.Final {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the reading never became final")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

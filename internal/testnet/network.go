@@ -97,6 +97,10 @@ type NetworkConfig struct {
 	// its network file is made from their identities, with Params's name
 	// and limits and a 1 s block interval, and replaces Params.
 	Authorities int
+	// Network, if set, is an authority network (a network file) that every
+	// node runs, replacing Params; its authorities are whichever nodes'
+	// identities (in Dir) it lists.
+	Network *netfile.Network
 }
 
 // Network is a running network of durable nodes. Peers[i], Dirs[i] and
@@ -127,11 +131,13 @@ func StartNetwork(ctx context.Context, cfg NetworkConfig) (_ *Network, err error
 		}
 	}()
 	var opts []node.Option
-	if cfg.Authorities > 0 {
-		nw, err := net.authorities(cfg)
-		if err != nil {
+	nw := cfg.Network
+	if nw == nil && cfg.Authorities > 0 {
+		if nw, err = net.authorities(cfg); err != nil {
 			return nil, err
 		}
+	}
+	if nw != nil {
 		cfg.Params = nw.Params
 		opts = append(opts, node.WithAuthority(nw.Authority()))
 	}

@@ -46,6 +46,9 @@ type ProcConfig struct {
 	// Authorities nodes, as NetworkConfig.Authorities does; the nodes run
 	// it with --network-file.
 	Authorities int
+	// NetworkFile, if set, is the path of an authority network's file that
+	// every node runs (--network-file), instead of one made by Authorities.
+	NetworkFile string
 	LogLevel    string        // the nodes' --log-level ("": warn)
 	Parallel    int           // nodes started and links dialled at once (0: 4 per CPU, 8 to 32)
 	Seed        uint64        // seed of the random topology (0: a random one)
@@ -122,7 +125,10 @@ func StartProcs(ctx context.Context, cfg ProcConfig) (_ *ProcNetwork, err error)
 			pn.Close()
 		}
 	}()
-	if cfg.Authorities > 0 {
+	switch {
+	case cfg.NetworkFile != "":
+		pn.Network = cfg.NetworkFile
+	case cfg.Authorities > 0:
 		if err := pn.writeNetworkFile(); err != nil {
 			return nil, err
 		}
