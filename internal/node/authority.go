@@ -104,6 +104,8 @@ type consensus struct {
 
 	// Guarded by Node.mu.
 	sched    *bft.Schedule
+	version  uint64                  // schedule changes applied: a seal checked at another version is checked again
+	sealed   map[*chain.Block]uint64 // blocks whose seal precheckLocked verified, at that version
 	approved []bft.Change
 	evidence []*bft.Evidence
 	info     ConsensusInfo
@@ -133,7 +135,7 @@ func newConsensus(p chain.Params, a Authority, key ed25519.PrivateKey) (*consens
 		net: net, auth: a,
 		m:     bft.NewMachine(bft.Config{Network: net, Key: key, Timeouts: a.Timeouts}),
 		in:    make(chan consensusInput, consensusQueue),
-		sched: bft.NewSchedule(a.Set),
+		sched: bft.NewSchedule(a.Set), sealed: map[*chain.Block]uint64{},
 		cands: map[chain.Hash]*chain.Block{}, next: map[chain.Hash]*chain.Block{}, want: map[chain.Hash]bool{},
 	}
 	c.info = ConsensusInfo{Kind: p.Consensus.String(), Self: -1}
@@ -236,7 +238,12 @@ func (c *consensus) approvesLocked(changes []bft.Change) bool {
 // network against the schedule as of the tip (bft.CheckSeal), returning
 // the changes to apply when it joins. A failure is a chain.ErrBadSeal.
 // n.mu must be held.
+// A seal the precheck verified is not verified again under the lock if
+// the schedule has not changed since.
 func (n *Node) checkSealLocked(b *chain.Block) ([]bft.Change, error) {
+	if v, ok := n.cons.sealed[b]; ok && v == n.cons.version {
+		return bft.DecodeChanges(b.Changes) // decoded and checked at this version
+	}
 	_, changes, err := bft.CheckSeal(n.cons.net, n.cons.sched, b)
 	if err != nil {
 		return nil, &chain.RuleError{Code: chain.ErrBadSeal, Detail: fmt.Sprintf("block %s at height %d: %v", b.Hash().Short(), b.Header.Height, err)}
@@ -251,6 +258,7 @@ func (n *Node) connectedLocked(b *chain.Block, changes []bft.Change) {
 		return
 	}
 	_ = n.cons.sched.Apply(b.Header.Height, changes...) // checked by checkSealLocked
+	n.cons.version++
 	kept := n.cons.approved[:0]
 	for _, a := range n.cons.approved {
 		used := false

@@ -585,7 +585,9 @@ func (n *Node) precheckLocked(blocks []*chain.Block, hashes []chain.Hash) []bool
 			// the schedule as of the tip: a block after a membership
 			// change in the same batch may fail here and is then verified
 			// under the lock instead.
-			_, err = n.checkSealLocked(b)
+			if _, err = n.checkSealLocked(b); err == nil {
+				n.cons.sealed[b] = n.cons.version
+			}
 		}
 		worth[i] = err == nil
 	}
@@ -656,6 +658,9 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 			break
 		}
 		added, updates = append(added, b), append(updates, u)
+	}
+	if n.cons != nil {
+		clear(n.cons.sealed) // the precheck's memo serves one pass (another caller's re-verifies)
 	}
 	if chain.IsPeerFault(err) {
 		n.rejected[chain.CodeOf(err)]++
