@@ -1,13 +1,24 @@
 // Package node is the one owner of a p2pchain node's mutable state: the
-// chain, the pending readings and the miner. Every access to them goes
-// through one mutex in Node, so the network (many goroutines), the miner and
-// the user see a consistent chain.
+// chain, the pending readings and, on an authority network, the consensus.
+// The state in memory changes under one mutex in Node, so the network (many
+// goroutines), the miner or consensus and the user see a consistent chain.
 //
 // It composes the pure consensus core (package chain) with the outside world
-// through small interfaces it declares itself: a Broadcaster that relays the
-// blocks it mines. Package p2p calls back into the node as its Ledger.
+// through small interfaces it declares itself: a Store, and a Broadcaster
+// that relays blocks, consensus messages and readings. Package p2p calls back
+// into the node as its Ledger.
 //
-// The miner packs pending readings into a block on the current tip and
-// solves its proof of work outside the lock; a new tip cancels the work and
-// it starts again on the new tip, so no effort goes into a stale block.
+// Every block, from a peer, the sync, the miner or the consensus, takes one
+// path (process): cheap checks under the lock, signatures on every core
+// outside it, then chain.Process under the lock. Nothing waits for the disk
+// under the lock: a block's store commit is queued in the order the chain
+// changed and written after, and the block is announced, relayed and
+// acknowledged only once it is durable (writeCommit); submitted readings
+// are group-committed the same way (writer.go) and enter the pending set
+// only once stored.
+//
+// On a proof-of-work network the miner packs pending readings into a block
+// on the current tip and solves its proof of work outside the lock; a new
+// tip cancels the work and it starts again on the new tip. On an authority
+// network the consensus loop (authority.go) runs package bft instead.
 package node
