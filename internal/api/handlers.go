@@ -18,6 +18,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/netfile"
 )
 
 // exampleAddr shows what a good multiaddr looks like, in error messages.
@@ -461,9 +462,9 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := strings.TrimSpace(*body.PeerID)
-	key, err := parsePeerKey(id)
+	key, err := netfile.KeyOf(id)
 	if err != nil {
-		writeError(w, newError(http.StatusBadRequest, CodeBadPeerID, "peer_id %q is not the peer ID of an Ed25519 key (%v); an authority's peer ID starts with 12D3KooW", id, err))
+		writeError(w, newError(http.StatusBadRequest, CodeBadPeerID, "peer_id: %v", err))
 		return
 	}
 	if kind := h.svc.Consensus().Kind; kind != ConsensusAuthority {

@@ -36,7 +36,7 @@ func (s NodeService) Status() Status {
 	st.FinalHeight, st.Final = s.Node.Final()
 	st.Consensus = params.Consensus.String()
 	if params.Consensus == chain.Authority {
-		c := s.Consensus()
+		c := s.consensus(false) // the status counts the evidence only
 		st.Authority = &c
 	}
 	for _, a := range s.Host.Addrs() {
@@ -229,35 +229,25 @@ func (s NodeService) Counters() Counters {
 }
 
 // Consensus implements Service.
-func (s NodeService) Consensus() Consensus {
+func (s NodeService) Consensus() Consensus { return s.consensus(true) }
+
+// consensus is Consensus; without full, evidence carries no encoding.
+func (s NodeService) consensus(full bool) Consensus {
 	ci := s.Node.Consensus()
-	c := Consensus{Kind: ci.Kind, Height: ci.Height, Round: ci.Round, Step: ci.Step, Self: ci.Self,
-		Decided: ci.Decided, Rounds: ci.Rounds, MissedTurns: ci.MissedTurns}
-	for _, k := range ci.Authorities {
-		c.Authorities = append(c.Authorities, Key(k))
-	}
-	// The offender of a proposal is the proposer of its round, which takes
-	// the set of its height: known here for the current height only.
-	var set *bft.Set
+	c := Consensus{Kind: ci.Kind, Height: ci.Height, Round: ci.Round, Step: ci.Step, Authorities: ci.Authorities,
+		Self: ci.Self, Decided: ci.Decided, Rounds: ci.Rounds, MissedTurns: ci.MissedTurns}
 	for _, e := range ci.Evidence {
-		if e == nil || e.A == nil || e.B == nil {
-			continue
+		ev := Evidence{Height: e.Height(), Offender: -1}
+		if set := s.Node.AuthoritySet(ev.Height); set != nil {
+			ev.Offender = e.Offender(set) // the set of its height: the node keeps them all
 		}
-		ev := Evidence{Height: e.Height(), Offender: -1, Binary: e.AppendBinary(nil)}
-		if v, ok := e.A.(*bft.Vote); ok {
-			ev.Offender = int(v.Index)
-		} else if ev.Height == ci.Height && len(ci.Authorities) > 0 {
-			if set == nil {
-				set, _ = bft.NewSet(ci.Authorities)
-			}
-			if set != nil {
-				ev.Offender = e.Offender(set)
-			}
+		if full {
+			ev.Binary = e.AppendBinary(nil)
 		}
 		c.Evidence = append(c.Evidence, ev)
 	}
 	for _, ch := range ci.Approved {
-		c.Approved = append(c.Approved, Change{Op: opName(ch.Op), Height: ch.Height, Key: Key(ch.Key)})
+		c.Approved = append(c.Approved, Change{Op: opName(ch.Op), Height: ch.Height, Key: ch.Key})
 	}
 	return c
 }
@@ -283,5 +273,5 @@ func (s NodeService) Approve(c Change) error {
 	default:
 		return fmt.Errorf("unknown membership operation %q: want %q or %q", c.Op, OpAdd, OpRemove)
 	}
-	return s.Node.Approve(bft.Change{Op: op, Height: c.Height, Key: bft.Key(c.Key)})
+	return s.Node.Approve(bft.Change{Op: op, Height: c.Height, Key: c.Key})
 }

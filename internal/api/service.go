@@ -5,6 +5,7 @@ import (
 	"math/big"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
 
@@ -183,8 +184,8 @@ const (
 )
 
 // Key is an authority's Ed25519 public key (the 32 bytes a libp2p Ed25519
-// peer ID wraps).
-type Key [32]byte
+// peer ID wraps): the node's own type, not a copy.
+type Key = bft.Key
 
 // Consensus is the consensus state of the node's network as the node sees
 // it. On a proof-of-work network only Kind is set (and Self is -1).
@@ -192,7 +193,7 @@ type Consensus struct {
 	Kind        string // ConsensusPoW or ConsensusAuthority
 	Height      uint64 // the height being decided
 	Round       int32  // its round
-	Step        string // "propose", "prevote" or "precommit"
+	Step        string // "propose", "prevote" or "precommit", or "waiting" while the height waits to start
 	Authorities []Key  // the authority set of Height, in order
 	Self        int    // this node's index in Authorities; -1 when it is not an authority
 	Decided     uint64 // heights this node saw decided since it started
@@ -205,7 +206,7 @@ type Consensus struct {
 // Evidence is proof that an authority signed two contradicting messages.
 type Evidence struct {
 	Height   uint64 // of the equivocation
-	Offender int    // index of the signer in the set of Height; -1 when the node cannot tell
+	Offender int    // index of the signer in the set of Height
 	Binary   []byte // its canonical binary encoding (docs/BFT.md)
 }
 

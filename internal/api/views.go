@@ -2,12 +2,9 @@ package api
 
 import (
 	"encoding/hex"
-	"fmt"
-
-	"github.com/libp2p/go-libp2p/core/crypto"
-	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/netfile"
 )
 
 // The JSON bodies of responses. Blocks and readings themselves use their
@@ -40,8 +37,16 @@ type StatusView struct {
 }
 
 // AuthorityStatusView is the consensus state inside StatusView on an
-// authority network.
+// authority network: that of GET /api/v1/consensus, with evidence a count
+// and without the approved changes.
 type AuthorityStatusView struct {
+	consensusStateView
+	Evidence int `json:"evidence"` // equivocations seen (GET /api/v1/consensus lists them)
+}
+
+// consensusStateView is what the status and GET /api/v1/consensus both
+// show of the consensus state.
+type consensusStateView struct {
 	Height      uint64   `json:"height"` // being decided
 	Round       int32    `json:"round"`
 	Step        string   `json:"step"`
@@ -50,7 +55,11 @@ type AuthorityStatusView struct {
 	Decided     uint64   `json:"decided"`     // heights decided since the node started
 	Rounds      uint64   `json:"rounds"`      // rounds after round 0 they took
 	MissedTurns uint64   `json:"missed_turns"`
-	Evidence    int      `json:"evidence"` // equivocations seen (GET /api/v1/consensus lists them)
+}
+
+func newConsensusStateView(c Consensus) consensusStateView {
+	return consensusStateView{Height: c.Height, Round: c.Round, Step: c.Step, Authorities: peerIDs(c.Authorities),
+		Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns}
 }
 
 // Sync states.
@@ -106,8 +115,7 @@ func newStatusView(st Status) StatusView {
 		v.Consensus = ConsensusPoW
 	}
 	if c := st.Authority; c != nil {
-		v.Authority = &AuthorityStatusView{Height: c.Height, Round: c.Round, Step: c.Step, Authorities: peerIDs(c.Authorities),
-			Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns, Evidence: len(c.Evidence)}
+		v.Authority = &AuthorityStatusView{consensusStateView: newConsensusStateView(*c), Evidence: len(c.Evidence)}
 	}
 	return v
 }
@@ -116,35 +124,10 @@ func newStatusView(st Status) StatusView {
 // API shows keys in (their hex if they are no Ed25519 key, which the node
 // never holds).
 func keyPeerID(k Key) string {
-	pub, err := crypto.UnmarshalEd25519PublicKey(k[:])
-	if err == nil {
-		var id peer.ID
-		if id, err = peer.IDFromPublicKey(pub); err == nil {
-			return id.String()
-		}
+	if id, err := netfile.PeerIDOf(k); err == nil {
+		return id
 	}
 	return hex.EncodeToString(k[:])
-}
-
-// parsePeerKey returns the authority key of a peer ID: the Ed25519 public
-// key it wraps.
-func parsePeerKey(s string) (Key, error) {
-	id, err := peer.Decode(s)
-	if err != nil {
-		return Key{}, err
-	}
-	pub, err := id.ExtractPublicKey()
-	if err != nil {
-		return Key{}, fmt.Errorf("it does not hold its public key: %w", err)
-	}
-	if _, ok := pub.(*crypto.Ed25519PublicKey); !ok {
-		return Key{}, fmt.Errorf("its key is %s, not Ed25519", pub.Type())
-	}
-	raw, err := pub.Raw()
-	if err != nil || len(raw) != len(Key{}) {
-		return Key{}, fmt.Errorf("its key does not have %d bytes", len(Key{}))
-	}
-	return Key(raw), nil
 }
 
 func peerIDs(keys []Key) []string {
@@ -157,22 +140,15 @@ func peerIDs(keys []Key) []string {
 
 // consensusView is the body of GET /api/v1/consensus.
 type consensusView struct {
-	Kind        string         `json:"kind"` // "pow" or "authority"; the rest is zero on proof of work
-	Height      uint64         `json:"height"`
-	Round       int32          `json:"round"`
-	Step        string         `json:"step"`
-	Authorities []string       `json:"authorities"`
-	Self        int            `json:"self"`
-	Decided     uint64         `json:"decided"`
-	Rounds      uint64         `json:"rounds"`
-	MissedTurns uint64         `json:"missed_turns"`
-	Evidence    []evidenceView `json:"evidence"`
-	Approved    []changeView   `json:"approved"`
+	Kind string `json:"kind"` // "pow" or "authority"; the rest is zero on proof of work
+	consensusStateView
+	Evidence []evidenceView `json:"evidence"`
+	Approved []changeView   `json:"approved"`
 }
 
 type evidenceView struct {
 	Height   uint64 `json:"height"`
-	Offender int    `json:"offender"` // index in the set of height; -1: unknown to this node
+	Offender int    `json:"offender"` // index in the set of height
 	Hex      string `json:"hex"`      // the canonical binary encoding (docs/BFT.md)
 }
 
@@ -183,8 +159,7 @@ type changeView struct {
 }
 
 func newConsensusView(c Consensus) consensusView {
-	v := consensusView{Kind: c.Kind, Height: c.Height, Round: c.Round, Step: c.Step, Authorities: peerIDs(c.Authorities),
-		Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns,
+	v := consensusView{Kind: c.Kind, consensusStateView: newConsensusStateView(c),
 		Evidence: make([]evidenceView, 0, len(c.Evidence)), Approved: make([]changeView, 0, len(c.Approved))}
 	for _, e := range c.Evidence {
 		v.Evidence = append(v.Evidence, evidenceView{Height: e.Height, Offender: e.Offender, Hex: hex.EncodeToString(e.Binary)})
