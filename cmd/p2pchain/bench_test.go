@@ -75,25 +75,14 @@ func TestTestnetProcesses(t *testing.T) {
 			t.Fatalf("node %d: PID %d is not a running child", i, pid)
 		}
 	}
-	resp, err := http.Post(apis[0]+"/api/v1/readings", "application/json", strings.NewReader(`{"subject":"alice","bpm":72}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		ID string `json:"id"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&r)
-	resp.Body.Close()
-	if err != nil || r.ID == "" {
-		t.Fatalf("POST reading: %s %v", resp.Status, err)
-	}
+	id := submit(t, apis[0], "alice", 72)
 	deadline := time.Now().Add(20 * time.Second)
 	for i, api := range apis {
 		for {
 			var got struct {
 				Status string `json:"status"`
 			}
-			resp, err := http.Get(api + "/api/v1/readings/" + r.ID)
+			resp, err := http.Get(api + "/api/v1/readings/" + id)
 			ok := false
 			if err == nil {
 				ok = resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(&got) == nil && got.Status == "in_block"
@@ -103,7 +92,7 @@ func TestTestnetProcesses(t *testing.T) {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("node %d never had reading %s in a block", i, r.ID)
+				t.Fatalf("node %d never had reading %s in a block", i, id)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}

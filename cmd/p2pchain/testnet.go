@@ -208,14 +208,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	printTestnet(stdout, f.asJSON, nodes)
-	what := "removed at exit"
-	if !temp || f.keep {
-		what = "kept at exit"
-	}
-	kind := f.kind()
-	fmt.Fprintf(stderr, "%d nodes, topology %s, %s, data in %s (%s)\n", f.nodes, f.top, kind, dir, what)
-	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node; type partition or heal to split the network in two or join it again")
+	announceTestnet(stdout, stderr, f, nodes, dir, temp, "type partition or heal to split the network in two or join it again")
 
 	if f.load > 0 {
 		load := net.StartLoad(ctx, f.load)
@@ -229,6 +222,22 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	split := splitter{nodes: f.nodes, partition: func(context.Context) ([][2]int, error) { return net.Partition() }, heal: net.Heal}
 	prompt(ctx, f, stdout, split, nil, "type partition or heal")
 	return nil
+}
+
+// announceTestnet prints the nodes of a started testnet on stdout and, on
+// stderr, what runs where and how to stop or control it (hint).
+func announceTestnet(stdout, stderr io.Writer, f testnetFlags, nodes []testnetNode, dir string, temp bool, hint string) {
+	printTestnet(stdout, f.asJSON, nodes)
+	what := "removed at exit"
+	if !temp || f.keep {
+		what = "kept at exit"
+	}
+	as, data := "", "data"
+	if f.processes {
+		as, data = " as processes", "data and logs (node-i.log)"
+	}
+	fmt.Fprintf(stderr, "%d nodes%s, topology %s, %s, %s in %s (%s)\n", f.nodes, as, f.top, f.kind(), data, dir, what)
+	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node; "+hint)
 }
 
 // splitter cuts a testnet in two and heals it: in process or through the
@@ -413,14 +422,7 @@ func runTestnetProcs(ctx context.Context, f testnetFlags, params chain.Params, d
 	for _, n := range pn.Nodes {
 		nodes = append(nodes, testnetNode{Node: n.Index, ID: n.ID, Addr: n.Addr, API: n.API, Data: n.Dir, PID: n.PID()})
 	}
-	printTestnet(stdout, f.asJSON, nodes)
-	what := "removed at exit"
-	if !temp || f.keep {
-		what = "kept at exit"
-	}
-	kind := f.kind()
-	fmt.Fprintf(stderr, "%d nodes as processes, topology %s, %s, data and logs (node-i.log) in %s (%s)\n", f.nodes, f.top, kind, dir, what)
-	fmt.Fprintln(stderr, "press Ctrl-C (or send SIGINT or SIGTERM) to stop every node; type kill I, stop I or restart I to control node I, partition or heal to split the network in two or join it again")
+	announceTestnet(stdout, stderr, f, nodes, dir, temp, "type kill I, stop I or restart I to control node I, partition or heal to split the network in two or join it again")
 	if f.load > 0 {
 		load := testnet.StartHTTPLoad(ctx, pn.APIs(), f.load)
 		reported := make(chan struct{})

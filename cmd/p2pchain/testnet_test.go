@@ -92,36 +92,7 @@ func TestTestnetAuthorities(t *testing.T) {
 		apis = append(apis, p.expect(fmt.Sprintf(`^%d\s+12D3KooW\w+\s+\S+\s+(http://127\.0\.0\.1:\d+)$`, i))[1])
 	}
 	p.expect(`^4 nodes, topology full, consensus authority, 3 authorities, data in `)
-	resp, err := http.Post(apis[3]+"/api/v1/readings", "application/json", strings.NewReader(`{"subject":"alice","bpm":72}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		ID string `json:"id"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&r)
-	resp.Body.Close()
-	if err != nil || r.ID == "" {
-		t.Fatalf("POST reading: %s %v", resp.Status, err)
-	}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		var got struct {
-			Final bool `json:"final"`
-		}
-		resp, err := http.Get(apis[3] + "/api/v1/readings/" + r.ID)
-		if err == nil {
-			_ = json.NewDecoder(resp.Body).Decode(&got)
-			resp.Body.Close()
-		}
-		if got.Final {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the reading never became final on the follower")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitReadingFinal(t, apis[3])
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	<-p.exit
 }
@@ -169,24 +140,13 @@ func TestTestnetNetworkFile(t *testing.T) {
 // final there.
 func waitReadingFinal(t *testing.T, api string) {
 	t.Helper()
-	resp, err := http.Post(api+"/api/v1/readings", "application/json", strings.NewReader(`{"subject":"alice","bpm":72}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var r struct {
-		ID string `json:"id"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&r)
-	resp.Body.Close()
-	if err != nil || r.ID == "" {
-		t.Fatalf("POST reading: %s %v", resp.Status, err)
-	}
+	id := submit(t, api, "alice", 72)
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var got struct {
 			Final bool `json:"final"`
 		}
-		resp, err := http.Get(api + "/api/v1/readings/" + r.ID)
+		resp, err := http.Get(api + "/api/v1/readings/" + id)
 		if err == nil {
 			_ = json.NewDecoder(resp.Body).Decode(&got)
 			resp.Body.Close()

@@ -270,6 +270,15 @@ func errFewNodes(n int) error {
 	return fmt.Errorf("a partition needs at least 2 nodes, not %d", n)
 }
 
+// otherHalfIDs returns the peer IDs of the nodes of the half node i is not in.
+func (net *Network) otherHalfIDs(i int) []peer.ID {
+	var ids []peer.ID
+	for _, j := range otherHalf(len(net.Peers), i) {
+		ids = append(ids, net.Peers[j].Host.ID())
+	}
+	return ids
+}
+
 // Partition cuts the network in two (Halves): every node blocks every node
 // of the other half (p2p.Host.Block), which closes their connections and
 // keeps them apart until Heal. It returns the links it cut (CrossLinks).
@@ -279,11 +288,7 @@ func (net *Network) Partition() ([][2]int, error) {
 		return nil, errFewNodes(n)
 	}
 	for i, p := range net.Peers {
-		var ids []peer.ID
-		for _, j := range otherHalf(n, i) {
-			ids = append(ids, net.Peers[j].Host.ID())
-		}
-		if err := p.Host.Block(ids...); err != nil {
+		if err := p.Host.Block(net.otherHalfIDs(i)...); err != nil {
 			return nil, fmt.Errorf("node %d: %w", i, err)
 		}
 	}
@@ -298,11 +303,7 @@ func (net *Network) Heal(ctx context.Context) ([][2]int, error) {
 		return nil, errFewNodes(n)
 	}
 	for i, p := range net.Peers {
-		var ids []peer.ID
-		for _, j := range otherHalf(n, i) {
-			ids = append(ids, net.Peers[j].Host.ID())
-		}
-		p.Host.Unblock(ids...)
+		p.Host.Unblock(net.otherHalfIDs(i)...)
 	}
 	cross := CrossLinks(n, net.Links)
 	var errs []error
@@ -381,6 +382,25 @@ func (net *Network) StartLoad(ctx context.Context, perSecond float64) *Load {
 
 func (l *Load) run(ctx context.Context, perSecond float64) {
 	defer close(l.done)
+	pace(ctx, perSecond, func(k int) bool {
+		p := l.net.Peers[k%len(l.net.Peers)]
+		r, err := p.Node.Submit("load", 60+k%60)
+		l.mu.Lock()
+		if err != nil {
+			l.failed++
+			l.lastErr = err
+		} else {
+			l.submitted++
+			l.unconfirmed = append(l.unconfirmed, r.ID())
+		}
+		l.mu.Unlock()
+		return true
+	})
+}
+
+// pace calls send(0), send(1), ... at perSecond calls a second, catching up
+// every 10 ms, until ctx ends or send returns false.
+func pace(ctx context.Context, perSecond float64, send func(k int) bool) {
 	t := time.NewTicker(10 * time.Millisecond)
 	defer t.Stop()
 	start, sent := time.Now(), 0
@@ -390,17 +410,9 @@ func (l *Load) run(ctx context.Context, perSecond float64) {
 			return
 		case now := <-t.C:
 			for due := int(now.Sub(start).Seconds() * perSecond); sent < due; sent++ {
-				p := l.net.Peers[sent%len(l.net.Peers)]
-				r, err := p.Node.Submit("load", 60+sent%60)
-				l.mu.Lock()
-				if err != nil {
-					l.failed++
-					l.lastErr = err
-				} else {
-					l.submitted++
-					l.unconfirmed = append(l.unconfirmed, r.ID())
+				if !send(sent) {
+					return
 				}
-				l.mu.Unlock()
 			}
 		}
 	}

@@ -389,12 +389,7 @@ func (pn *ProcNetwork) Partition(ctx context.Context) ([][2]int, error) {
 	pn.mu.Lock()
 	pn.partitioned = true
 	pn.mu.Unlock()
-	err := parallel(ctx, n, pn.cfg.Parallel, func(i int) error {
-		if err := pn.blockOthers(ctx, i, "block"); err != nil {
-			return fmt.Errorf("node %d: %w", i, err)
-		}
-		return nil
-	})
+	err := pn.blockAll(ctx, "block")
 	return CrossLinks(n, pn.Links), err
 }
 
@@ -409,16 +404,21 @@ func (pn *ProcNetwork) Heal(ctx context.Context) ([][2]int, error) {
 	pn.mu.Lock()
 	pn.partitioned = false
 	pn.mu.Unlock()
-	if err := parallel(ctx, n, pn.cfg.Parallel, func(i int) error {
-		if err := pn.blockOthers(ctx, i, "unblock"); err != nil {
-			return fmt.Errorf("node %d: %w", i, err)
-		}
-		return nil
-	}); err != nil {
+	if err := pn.blockAll(ctx, "unblock"); err != nil {
 		return nil, err
 	}
 	cross := CrossLinks(n, pn.Links)
 	return cross, pn.connect(ctx, cross)
+}
+
+// blockAll runs blockOthers with op on every node, Parallel at a time.
+func (pn *ProcNetwork) blockAll(ctx context.Context, op string) error {
+	return parallel(ctx, len(pn.Nodes), pn.cfg.Parallel, func(i int) error {
+		if err := pn.blockOthers(ctx, i, op); err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		return nil
+	})
 }
 
 // Close stops every node: SIGTERM to all at once, then SIGKILL to those
@@ -448,11 +448,11 @@ func (pn *ProcNetwork) connect(ctx context.Context, links [][2]int) error {
 		pn.mu.Lock()
 		api, addr := pn.Nodes[l[0]].API, pn.Nodes[l[1]].Addr
 		pn.mu.Unlock()
-		for try := 0; try < 3; try++ { // a dial can fail while the other node is busy starting
-			if err = postPeer(ctx, api, addr); err == nil || ctx.Err() != nil {
+		for try := 1; ; try++ { // a dial can fail while the other node is busy starting
+			if err = postPeer(ctx, api, addr); err == nil || ctx.Err() != nil || try == 3 {
 				break
 			}
-			time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
+			time.Sleep(time.Duration(try) * 200 * time.Millisecond)
 		}
 		if err != nil {
 			return fmt.Errorf("node %d dialing node %d: %w", l[0], l[1], err)
@@ -590,38 +590,29 @@ func StartHTTPLoad(ctx context.Context, apis []string, perSecond float64) *HTTPL
 		sem := make(chan struct{}, 16)
 		var wg sync.WaitGroup
 		defer wg.Wait()
-		t := time.NewTicker(10 * time.Millisecond)
-		defer t.Stop()
-		start, sent := time.Now(), 0
-		for {
+		pace(ctx, perSecond, func(k int) bool {
 			select {
+			case sem <- struct{}{}:
 			case <-ctx.Done():
-				return
-			case now := <-t.C:
-				for due := int(now.Sub(start).Seconds() * perSecond); sent < due; sent++ {
-					select {
-					case sem <- struct{}{}:
-					case <-ctx.Done():
-						return
-					}
-					wg.Add(1)
-					go func(k int) {
-						defer func() { <-sem; wg.Done() }()
-						body := fmt.Appendf(nil, `{"subject":"load","bpm":%d}`, 60+k%60)
-						if err := postJSON(ctx, apis[k%len(apis)]+"/api/v1/readings", body, nil); err != nil {
-							if ctx.Err() == nil {
-								l.failed.Add(1)
-								l.mu.Lock()
-								l.lastErr = err
-								l.mu.Unlock()
-							}
-							return
-						}
-						l.submitted.Add(1)
-					}(sent)
-				}
+				return false
 			}
-		}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				body := fmt.Appendf(nil, `{"subject":"load","bpm":%d}`, 60+k%60)
+				if err := postJSON(ctx, apis[k%len(apis)]+"/api/v1/readings", body, nil); err != nil {
+					if ctx.Err() == nil {
+						l.failed.Add(1)
+						l.mu.Lock()
+						l.lastErr = err
+						l.mu.Unlock()
+					}
+					return
+				}
+				l.submitted.Add(1)
+			}()
+			return true
+		})
 	}()
 	return l
 }

@@ -102,10 +102,13 @@ func ProcessCPU(apis []string) func(context.Context) (float64, error) {
 // do not pay for the mesh forming; want[i] is capped at 4, the fewest
 // GossipSub keeps when it can.
 func WaitMeshAPI(ctx context.Context, apis []string, want []int) error {
-	var short []string
+	var (
+		short   []string
+		scraped error
+	)
 	for {
 		ms, err := ScrapeAll(ctx, apis)
-		if err == nil {
+		if scraped = err; err == nil {
 			short = short[:0]
 			for i, m := range ms {
 				if w := min(want[i], 4); m.MeshPeers < float64(w) {
@@ -118,6 +121,9 @@ func WaitMeshAPI(ctx context.Context, apis []string, want []int) error {
 		}
 		select {
 		case <-ctx.Done():
+			if scraped != nil && len(short) == 0 {
+				return fmt.Errorf("the gossip mesh is not complete (%v): %w", scraped, ctx.Err())
+			}
 			return fmt.Errorf("the gossip mesh is not complete (%s): %w", strings.Join(short[:min(len(short), 10)], ", "), ctx.Err())
 		case <-time.After(200 * time.Millisecond):
 		}
@@ -133,8 +139,8 @@ type tipEvent struct {
 }
 
 // watchTips reads the event stream of node i at api until ctx ends and
-// sends its ready and tip events on out; ready is closed once the stream
-// has sent its ready event.
+// sends its ready and tip events on out. It sends nil on ready once the
+// stream has sent its ready event, or an error if it never does.
 func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, ready chan<- error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/api/v1/events", nil)
 	if err != nil {
@@ -201,7 +207,6 @@ func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, read
 func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *rand.Rand, cpu func(context.Context) (float64, error)) (PropagationResult, error) {
 	res := PropagationResult{Blocks: blocks}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	events := make(chan tipEvent, 64*len(apis)+64)
 	ready := make(chan error, len(apis))
 	var wg sync.WaitGroup
