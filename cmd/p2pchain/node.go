@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"syscall"
@@ -43,6 +44,7 @@ type nodeFlags struct {
 	data  string
 	seed  int64
 	secio bool
+	prof  string // --cpuprofile
 	dial  listFlag
 	peers listFlag
 	set   map[string]bool // flags given on the command line
@@ -73,6 +75,7 @@ func nodeFlagSet(cfg *nodeConfig, f *nodeFlags, stdout io.Writer) *cmdFlags {
 	fs.Var(&f.peers, "peer", "bootstrap peer `MULTIADDR`, kept connected (repeatable; adds to the config file's peers)")
 	fs.Int64Var(&f.seed, "seed", 0, "derive a fixed identity from `N`, for demos (0: the data directory's identity)")
 	fs.BoolVar(&f.secio, "secio", false, "accepted for the classic demo; connections are always encrypted")
+	fs.StringVar(&f.prof, "cpuprofile", "", "write a CPU profile of the node to `FILE` until it stops (go tool pprof FILE)")
 	fs.StringVar(&f.data, "data", "", "data directory `DIR` (default $"+envData+", else ~/.p2pchain/node-PORT with -l PORT, else ~/.p2pchain/default)")
 	fs.StringVar(&cfg.Subject, "subject", cfg.Subject, "`SUBJECT` of readings typed as a bare number (case-sensitive)")
 	fs.StringVar(&cfg.Network, "network", cfg.Network, "network `NAME` (nodes of different networks refuse each other)")
@@ -182,6 +185,23 @@ func (s nodeSettings) wrongNetwork(err error) error {
 		err, s.cfg.Network, s.from("network"), s.cfg.Difficulty, s.from("difficulty"), s.file.path)
 }
 
+// startCPUProfile profiles the process's CPU into the file at path until
+// the returned function runs.
+func startCPUProfile(path string) (stop func(), err error) {
+	out, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(out); err != nil {
+		_ = out.Close()
+		return nil, fmt.Errorf("--cpuprofile %s: %w", path, err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = out.Close()
+	}, nil
+}
+
 // nodeMemoryLimit is the node's soft memory limit unless GOMEMLIMIT sets
 // another.
 const nodeMemoryLimit = 160 << 20
@@ -196,6 +216,13 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		// letting the heap double, so a node under a flood of blocks stays
 		// well inside its memory budget (docs/SECURITY.md).
 		debug.SetMemoryLimit(nodeMemoryLimit)
+	}
+	if f.prof != "" {
+		stop, err := startCPUProfile(f.prof)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	path, err := target{data: f.data, port: flags.Port, portSet: f.set["l"]}.newDir()
 	if err != nil {
@@ -534,6 +561,9 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 	fmt.Fprintf(out, "peers %d (%d in the block gossip mesh), pending readings %d\n", len(h.Peers()), h.MeshPeers(), n.Pending())
 	if s := h.Sync(); s.Syncing {
 		fmt.Fprintf(out, "syncing from %s: height %d of %d, %s\n", s.Peer, s.Height, s.Target, strings.TrimSpace(syncPrompt(s)))
+	}
+	if s := n.Storage(); s.Full {
+		fmt.Fprintf(out, "disk full since %s: readings are refused until there is room: %v\n", s.Since.Format(time.TimeOnly), s.Err)
 	}
 }
 

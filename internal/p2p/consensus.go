@@ -36,10 +36,10 @@ import (
 
 // ConsensusTopic and ReadingsTopic name the topics of the network whose
 // genesis hash is genesis.
-func ConsensusTopic(genesis chain.Hash) string { return "/p2pchain/consensus/1/" + genesis.String() }
+func ConsensusTopic(genesis chain.Hash) string { return "/p2pchain/consensus/2/" + genesis.String() }
 
 // ReadingsTopic is the topic on which an authority network's readings travel.
-func ReadingsTopic(genesis chain.Hash) string { return "/p2pchain/readings/1/" + genesis.String() }
+func ReadingsTopic(genesis chain.Hash) string { return "/p2pchain/readings/2/" + genesis.String() }
 
 // nonceSize is the size of the nonce in front of a consensus message.
 const nonceSize = 8

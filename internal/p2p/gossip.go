@@ -15,14 +15,33 @@ import (
 )
 
 // BlocksTopic is the GossipSub topic on which a network's new blocks travel.
-// It names the genesis hash, so networks never share a topic.
-func BlocksTopic(genesis chain.Hash) string { return "/p2pchain/blocks/1/" + genesis.String() }
+// It names the genesis hash, so networks never share a topic. Version 2 of
+// the topics carries unsigned messages (GossipOptions); version 1 carried
+// messages signed by their origin.
+func BlocksTopic(genesis chain.Hash) string { return "/p2pchain/blocks/2/" + genesis.String() }
 
 // messageID identifies a gossip message by the SHA-256 of its data: the same
 // block relayed by different peers is one message.
 func messageID(m *pb.Message) string {
 	s := sha256.Sum256(m.Data)
 	return string(s[:])
+}
+
+// GossipOptions are the GossipSub settings every peer of a network must
+// share (PROTOCOL.md section 11): messages carry no author, sequence number
+// or signature, and one that does is rejected; a message is named by the
+// hash of its data; an RPC frame is at most maxSize bytes. What travels
+// authenticates itself (a block's proof of work or seal and its readings'
+// signatures, a consensus message's signature), so a signature by the
+// origin would cost every node a second Ed25519 check per message and prove
+// nothing the node relies on: relays are judged by who forwarded, not by
+// who claims to have published.
+func GossipOptions(maxSize int) []pubsub.Option {
+	return []pubsub.Option{
+		pubsub.WithNoAuthor(),
+		pubsub.WithMessageIdFn(messageID),
+		pubsub.WithMaxMessageSize(maxSize),
+	}
 }
 
 // joinBlocks subscribes to the blocks topic with the block validator

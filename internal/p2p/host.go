@@ -194,13 +194,10 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	h.sync = newSyncManager(h, cfg.syncInterval)
 	h.disc = newDiscovery(h, cfg.lowWater)
 	params := ledger.Params()
-	h.ps, err = pubsub.NewGossipSub(ctx, lh,
-		pubsub.WithMessageIdFn(messageID),
-		pubsub.WithMaxMessageSize(nonceSize+bft.ProposalSize+params.MaxBlockSize()+1024),
-		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+	h.ps, err = pubsub.NewGossipSub(ctx, lh, append(GossipOptions(MaxGossipSize(params)),
 		pubsub.WithRawTracer(h.mesh),
 		scoreOption(BlocksTopic(ledger.Status().Genesis)),
-	)
+	)...)
 	if err == nil {
 		err = h.joinBlocks(ctx)
 	}
@@ -238,6 +235,13 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		return nil, err
 	}
 	return h, nil
+}
+
+// MaxGossipSize is the largest GossipSub RPC frame a node of a network
+// with params accepts: room for the largest consensus message of an
+// authority network (an 8-byte nonce, a proposal and its block).
+func MaxGossipSize(params chain.Params) int {
+	return nonceSize + bft.ProposalSize + params.MaxBlockSize() + 1024
 }
 
 // prepare checks cfg and returns the key for the host New builds (nil

@@ -407,11 +407,16 @@ func TestStatusRateLimit(t *testing.T) {
 	}
 }
 
-// gossiper is a bare host in the victim's blocks topic.
-func gossiper(t *testing.T, ctx context.Context, v victim) (host.Host, *pubsub.Topic) {
+// gossiper is a bare host in the victim's blocks topic, with the network's
+// GossipSub settings unless opts are given.
+func gossiper(t *testing.T, ctx context.Context, v victim, opts ...pubsub.Option) (host.Host, *pubsub.Topic) {
 	t.Helper()
 	h := rawHost(t)
-	ps, err := pubsub.NewGossipSub(ctx, h)
+	if opts == nil {
+		opts = GossipOptions(MaxGossipSize(v.node.Params()))
+	}
+
+	ps, err := pubsub.NewGossipSub(ctx, h, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,9 +424,9 @@ func gossiper(t *testing.T, ctx context.Context, v victim) (host.Host, *pubsub.T
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := topic.Subscribe(); err != nil {
-		t.Fatal(err)
-	}
+	// Not subscribed: a publish goes to the topic's peers at once (fanout),
+	// where a subscriber's would wait for its mesh, and a message is named
+	// by its data, so a copy that found no mesh is never sent again.
 	connectRaw(t, ctx, h, v)
 	waitUntil(t, ctx, "the victim joins the topic", func() bool { return len(topic.ListPeers()) > 0 })
 	return h, topic
@@ -459,6 +464,43 @@ func TestGossipRejectedCounted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestGossipSignedRefused: the blocks topic carries unsigned messages only
+// (PROTOCOL.md section 11). A block published with its origin's signature,
+// as version 1 of the topic had it, never reaches the ledger; the same
+// block published unsigned does.
+func TestGossipSignedRefused(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("gossipsigned")
+	v := startVictim(t, ctx, params)
+	b := buildBlocks(t, params, 1, 1, 8)[0]
+	data, err := b.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, signed := gossiper(t, ctx, v, pubsub.WithMessageIdFn(messageID),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign))
+	for range 10 {
+		if err := signed.Publish(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if v.node.IsMainChain(b.Hash()) || v.Traffic().GossipIn != 0 {
+		t.Fatalf("a signed gossip message reached the ledger (gossip in %d)", v.Traffic().GossipIn)
+	}
+	_, unsigned := gossiper(t, ctx, v)
+	for ctx.Err() == nil {
+		if v.node.IsMainChain(b.Hash()) {
+			return
+		}
+		if err := unsigned.Publish(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("the unsigned copy of the block never arrived")
 }
 
 // TestSyncRejectedCounted: a peer that answers a sync with bytes that are

@@ -3,7 +3,6 @@ package testnet
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
-	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -89,9 +87,7 @@ func NewAttacker(ctx context.Context, cfg AttackerConfig) (*Attacker, error) {
 		h.SetStreamHandler(p2p.BlocksProtocol, func(s network.Stream) { answerBlocks(s, cfg.Blocks) })
 	}
 	if cfg.Gossip {
-		ps, err := pubsub.NewGossipSub(life, h,
-			pubsub.WithMessageIdFn(func(m *pb.Message) string { s := sha256.Sum256(m.Data); return string(s[:]) }),
-			pubsub.WithMaxMessageSize(cfg.Params.MaxBlockSize()+1024))
+		ps, err := pubsub.NewGossipSub(life, h, p2p.GossipOptions(p2p.MaxGossipSize(cfg.Params))...)
 		if err == nil {
 			a.topic, err = ps.Join(p2p.BlocksTopic(a.genesis))
 		}

@@ -30,7 +30,7 @@ func newRawPeer(t *testing.T, ctx context.Context, target *Peer) *rawPeer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { h.Close() })
-	ps, err := pubsub.NewGossipSub(ctx, h)
+	ps, err := pubsub.NewGossipSub(ctx, h, p2p.GossipOptions(p2p.MaxGossipSize(target.Node.Params()))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,9 +38,9 @@ func newRawPeer(t *testing.T, ctx context.Context, target *Peer) *rawPeer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := topic.Subscribe(); err != nil {
-		t.Fatal(err)
-	}
+	// Not subscribed: a publish goes to the topic's peers at once (fanout),
+	// where a subscriber's would wait for its mesh, and a message is named
+	// by its data, so a copy that found no mesh is never sent again.
 	info, err := peer.AddrInfoFromP2pAddr(target.Host.TCPAddr())
 	if err != nil {
 		t.Fatal(err)
