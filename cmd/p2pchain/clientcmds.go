@@ -75,6 +75,9 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(w, " (%d of %d, %.0f%%)", s.Sync.Height, s.Sync.Target, 100*s.Sync.Progress)
 		}
 		fmt.Fprintln(w)
+		if s.Storage.State != "" && s.Storage.State != api.StorageOK {
+			fmt.Fprintf(w, "storage	%s: %s\n", s.Storage.State, s.Storage.Error)
+		}
 		for i, a := range s.Addrs {
 			label := ""
 			if i == 0 {

@@ -20,10 +20,10 @@ func openStore(dir *datadir.Dir, params chain.Params, opts ...store.Option) (*st
 	if err != nil {
 		return nil, node.State{}, err
 	}
-	s, err := st.Load()
+	s, err := st.LoadRecent()
 	if err != nil {
 		st.Close()
 		return nil, node.State{}, err
 	}
-	return st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending}, nil
+	return st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending, Final: s.Final}, nil
 }

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -36,12 +37,28 @@ const (
 	CodeSyncing        = "syncing"                // 503: the node is catching up; what you asked for may come
 	CodePendingFull    = "pending_full"           // 503: too many readings wait to be mined
 	CodeNodeFailed     = "node_failed"            // 503: the node's storage failed and it is stopping
+	CodeDiskFull       = "disk_full"              // 503: the node's disk is full; it takes readings again by itself once there is room
 	CodeTooManyStreams = "too_many_streams"       // 503: the node serves as many event streams as it allows
 	CodePeerTimeout    = "peer_timeout"           // 504: the peer did not answer in time
 	retryAfterSyncing  = 5                        // seconds, in Retry-After of 503 syncing
 	retryAfterPoolFull = 10                       // seconds, in Retry-After of 503 pending_full
 	retryAfterStreams  = 10                       // seconds, in Retry-After of 503 too_many_streams
+	retryAfterDiskFull = 30                       // seconds, in Retry-After of 503 disk_full
 )
+
+// ErrDiskFull marks (errors.Is) an error of Service.Submit for a reading
+// refused because the node's disk is full: the API answers 503 disk_full.
+// Mark such errors with DiskFull.
+var ErrDiskFull = errors.New("disk full")
+
+// DiskFull marks err as a refusal for a full disk (ErrDiskFull), keeping
+// its text.
+func DiskFull(err error) error { return diskFull{err} }
+
+type diskFull struct{ error }
+
+func (e diskFull) Is(target error) bool { return target == ErrDiskFull }
+func (e diskFull) Unwrap() error        { return e.error }
 
 // errorBody is the one shape of every error response. Candidates is only in
 // an "ambiguous" error: the first few full hashes that start with the

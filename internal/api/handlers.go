@@ -277,6 +277,13 @@ func (h *Handler) submitError(err error) *apiError {
 		e.retryAfter = retryAfterPoolFull
 		return e
 	case 0:
+		if errors.Is(err, ErrDiskFull) {
+			// The error says how full and that the node resumes by
+			// itself; the node logged it once.
+			e := newError(http.StatusServiceUnavailable, CodeDiskFull, "%v", err)
+			e.retryAfter = retryAfterDiskFull
+			return e
+		}
 		// Not a rule error: the node's storage failed (it is stopping),
 		// or something unforeseen.
 		h.cfg.log.Error("submit reading", "err", err)

@@ -138,12 +138,18 @@ var (
 	descRounds     = prometheus.NewDesc("p2pchain_consensus_rounds_total", "Rounds after round 0 that the decided heights took, since the node started.", nil, nil)
 	descMissed     = prometheus.NewDesc("p2pchain_consensus_missed_turns_total", "Decided heights whose round-0 proposer missed its turn, since the node started.", nil, nil)
 	descEvidence   = prometheus.NewDesc("p2pchain_consensus_evidence", "Equivocations (evidence of faulty authorities) the node holds.", nil, nil)
+	descDiskFull   = prometheus.NewDesc("p2pchain_storage_full", "1 while the node's disk is full (readings refused; it resumes by itself), else 0.", nil, nil)
+	descStoreFail  = prometheus.NewDesc("p2pchain_storage_failed", "1 once a write of the node's store failed (the node is stopping), else 0.", nil, nil)
+	descClockOff   = prometheus.NewDesc("p2pchain_clock_offset_seconds", "Median time of the last blocks gossiped by peers minus this node's clock at their arrival (positive: this clock is behind; 0 before any).", nil, nil)
+	descClockSkew  = prometheus.NewDesc("p2pchain_clock_skewed", "1 while the clock offset is over its threshold (half max_future_drift, at least 30 s), else 0.", nil, nil)
+	descTooNew     = prometheus.NewDesc("p2pchain_blocks_too_new_total", "Blocks from peers refused for now as too far ahead of this node's clock (not counted as rejected: nobody's fault).", nil, nil)
 )
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descWork, descTipAge, descKnown, descRejected, descPending,
 		descPeers, descMesh, descSyncing, descSyncTarget, descSyncProg, descGossip, descSyncBytes, descFound, descDials, descDialErrors,
-		descFinal, descConsHeight, descConsRound, descConsAuth, descDecided, descRounds, descMissed, descEvidence} {
+		descFinal, descConsHeight, descConsRound, descConsAuth, descDecided, descRounds, descMissed, descEvidence,
+		descDiskFull, descStoreFail, descClockOff, descClockSkew, descTooNew} {
 		ch <- d
 	}
 }
@@ -165,6 +171,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRejected, count, reason)
 	}
 	gauge(descPending, float64(st.Pending))
+	gauge(descDiskFull, boolGauge(st.Storage.State == StorageFull))
+	gauge(descStoreFail, boolGauge(st.Storage.State == StorageFailed))
+	gauge(descClockOff, n.ClockOffset.Seconds())
+	gauge(descClockSkew, boolGauge(n.ClockSkewed))
+	counter(descTooNew, n.BlocksTooNew)
 	gauge(descPeers, float64(st.Peers))
 	gauge(descMesh, float64(n.MeshPeers))
 	sync := syncView(st)
@@ -232,3 +243,10 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

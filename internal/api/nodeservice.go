@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -32,6 +33,7 @@ func (s NodeService) Status() Status {
 		Chain:      s.Node.Status(),
 		TipTime:    s.Node.TipBlock().Header.Time,
 		Pending:    s.Node.Pending(),
+		Storage:    storageState(s.Node.Storage()),
 	}
 	st.FinalHeight, st.Final = s.Node.Final()
 	st.Consensus = params.Consensus.String()
@@ -122,7 +124,21 @@ func (s NodeService) PendingOf(subject string, limit int) []chain.Reading {
 
 // Submit implements Service.
 func (s NodeService) Submit(subject string, bpm int) (chain.Reading, error) {
-	return s.Node.Submit(subject, bpm)
+	r, err := s.Node.Submit(subject, bpm)
+	if errors.Is(err, node.ErrStoreFull) {
+		err = DiskFull(err)
+	}
+	return r, err
+}
+
+func storageState(st node.Storage) StorageState {
+	switch {
+	case st.Failed != nil:
+		return StorageState{State: StorageFailed, Error: st.Failed.Error()}
+	case st.Full:
+		return StorageState{State: StorageFull, Error: st.Err.Error(), Since: st.Since.UnixMilli()}
+	}
+	return StorageState{State: StorageOK}
 }
 
 // Peers implements Service.
@@ -221,10 +237,12 @@ func (s NodeService) Counters() Counters {
 	rejected := s.Node.Rejected()
 	rejected[chain.ErrMalformed.String()] += t.Malformed
 	rejected[RejectedOversized] += t.Oversized
+	clock := s.Node.ClockCheck()
 	return Counters{
 		GossipBytesIn: t.GossipIn, GossipBytesOut: t.GossipOut, SyncBytesIn: t.SyncIn, SyncBytesOut: t.SyncOut,
 		Rejected: rejected, MeshPeers: s.Host.MeshPeers(), KnownBlocks: s.Node.KnownBlocks(),
 		MDNSFound: d.MDNSFound, DHTFound: d.DHTFound, Dials: d.Dials, DialErrors: d.DialErrors,
+		ClockOffset: clock.Offset, ClockSkewed: clock.Skewed, BlocksTooNew: clock.TooNew,
 	}
 }
 

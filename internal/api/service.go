@@ -89,7 +89,26 @@ type Status struct {
 	Peers     int    // connected peers
 	BestPeer  uint64 // highest height a connected peer reported
 	Sync      SyncState
+	Storage   StorageState
 }
+
+// StorageState is the state of the node's storage: "ok"; "full" (the
+// disk is full: readings are refused and the node writes again by itself
+// once there is room); "failed" (a write failed: the node is stopping and
+// must be restarted). Error says why and what to do, Since (Unix ms) when
+// it became full.
+type StorageState struct {
+	State string
+	Error string
+	Since int64
+}
+
+// Storage states.
+const (
+	StorageOK     = "ok"
+	StorageFull   = "full"
+	StorageFailed = "failed"
+)
 
 // SyncState is the progress of the node's current catch-up, if any.
 type SyncState struct {
@@ -239,6 +258,13 @@ type Counters struct {
 	DHTFound    uint64
 	Dials       uint64
 	DialErrors  uint64
+	// The clock check (node.ClockCheck): the median offset of peers'
+	// gossiped blocks from this node's clock (positive: they are ahead),
+	// whether it is over the threshold, and the blocks refused as too far
+	// in the future.
+	ClockOffset  time.Duration
+	ClockSkewed  bool
+	BlocksTooNew uint64
 }
 
 // RejectedOversized is the reason, in Counters.Rejected and the metric

@@ -34,6 +34,15 @@ type StatusView struct {
 	Peers     int                  `json:"peers"`
 	Pending   int                  `json:"pending"`
 	Sync      SyncView             `json:"sync"`
+	Storage   StorageView          `json:"storage"`
+}
+
+// StorageView is the storage state inside StatusView: state "ok", "full"
+// or "failed" (see StorageState); error and since only when not ok.
+type StorageView struct {
+	State string `json:"state"`
+	Error string `json:"error,omitempty"`
+	Since int64  `json:"since,omitempty"` // Unix ms, while full
 }
 
 // AuthorityStatusView is the consensus state inside StatusView on an
@@ -110,6 +119,10 @@ func newStatusView(st Status) StatusView {
 		TipTime: st.TipTime, TotalWork: work(st.Chain.Work).String(),
 		FinalizedHeight: st.FinalHeight, FinalizedHash: st.Final.String(), Consensus: st.Consensus,
 		Peers: st.Peers, Pending: st.Pending, Sync: syncView(st),
+		Storage: StorageView{State: st.Storage.State, Error: st.Storage.Error, Since: st.Storage.Since},
+	}
+	if v.Storage.State == "" {
+		v.Storage.State = StorageOK
 	}
 	if v.Consensus == "" {
 		v.Consensus = ConsensusPoW

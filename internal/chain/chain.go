@@ -11,8 +11,9 @@ import (
 
 // entry is one known, fully validated block in the block tree. With an
 // Archive, Compact drops the body of an older main-chain block (block) from
-// memory, and once the block is final its reading ids too (ids); both are
-// read back from the archive on demand.
+// memory, once the block is final its reading ids too (ids), and once a
+// newer block is final the whole entry (see Chain.base); all of it is read
+// back from the archive on demand.
 type entry struct {
 	header   Header
 	block    *Block // nil once the body is dropped
@@ -25,13 +26,22 @@ type entry struct {
 }
 
 // Archive is the owner's durable copy of the chain (its store), from which
-// the chain reads back what Compact let go of. Block checks what it read
-// against its hash and readings root and reports damage as an error, so
-// that a damaged body is never served. ReadingBlock returns the main-chain
-// block holding a reading, as of the owner's last commit.
+// the chain reads back what Compact let go of. BlockByHash checks what it
+// read against its hash and readings root and reports damage as an error,
+// so that a damaged body is never served. ReadingBlock returns the
+// main-chain block holding a reading, MainHash the hash of the main-chain
+// block at a height and MainHeight the height of a main-chain block, as of
+// the owner's last commit; false when there is none (or it cannot be read).
+// MainHashes returns the hashes of up to max main-chain blocks from height
+// from on, in one read (fewer where the chain ends or cannot be read). The
+// chain asks MainHash, MainHeight and MainHashes only about final blocks,
+// which never leave the main chain.
 type Archive interface {
 	BlockByHash(h Hash) (*Block, error)
 	ReadingBlock(id Hash) (Hash, bool)
+	MainHash(height uint64) (Hash, bool)
+	MainHeight(h Hash) (uint64, bool)
+	MainHashes(from uint64, max int) []Hash
 }
 
 // KeepBodies is how many of the newest main-chain blocks keep their body in
@@ -64,11 +74,13 @@ type Chain struct {
 	params    Params
 	work      *big.Int // work of one block: the network's difficulty is fixed
 	archive   Archive
-	keptFrom  uint64 // main blocks from this height up have their body in memory
-	idsFrom   uint64 // main blocks from this height up have their readings in the readings map
-	final     uint64 // height of the highest final block
-	index     map[Hash]*entry
-	main      []*entry        // main[h] is the main-chain block at height h
+	genesis   Hash
+	base      uint64          // main blocks below this height have no entry: the archive holds them
+	keptFrom  uint64          // main blocks from this height up have their body in memory
+	idsFrom   uint64          // main blocks from this height up have their readings in the readings map
+	final     uint64          // height of the highest final block
+	index     map[Hash]*entry // every block with an entry: main from base up, and side
+	main      []*entry        // main[h-base] is the main-chain block at height h
 	readings  map[Hash]uint64 // reading id -> height of the main-chain block holding it
 	side      map[Hash]*entry // blocks off the main chain
 	sideBytes int             // their encoded size
@@ -118,6 +130,10 @@ type Update struct {
 	// below the final depth, or that made room under the side-branch caps.
 	// The owner deletes them from its store.
 	Pruned []Hash
+	// Final is the chain's final height once the block is added: the
+	// owner records it with the update, so that a restart resumes from it
+	// (Resume) without reading the blocks below.
+	Final uint64
 }
 
 // New returns a chain holding only the genesis block of p.
@@ -129,6 +145,7 @@ func New(p Params) (*Chain, error) {
 	e := &entry{header: g.Header, block: g, hash: g.Hash(), height: 0}
 	return &Chain{
 		params:   p,
+		genesis:  e.hash,
 		work:     BlockWork(p.Difficulty),
 		index:    map[Hash]*entry{e.hash: e},
 		main:     []*entry{e},
@@ -145,12 +162,15 @@ func New(p Params) (*Chain, error) {
 func (c *Chain) SetArchive(a Archive) { c.archive = a }
 
 // Compact lets go of what the archive holds for good, so that memory does
-// not grow with the chain beyond its headers: the bodies of main-chain
-// blocks below the newest KeepBodies, and the reading index entries and
-// reading ids of final blocks (a final block never leaves the main chain,
-// so the archive's reading index answers for it). The owner calls it after
-// each durable commit of the chain's updates, never before: what is
-// dropped must already be in the archive.
+// not grow with the chain: the bodies of main-chain blocks below the newest
+// KeepBodies, the reading index entries and reading ids of final blocks (a
+// final block never leaves the main chain, so the archive's reading index
+// answers for it), and the entries (headers) of main-chain blocks below the
+// final height, which the archive's height index answers for: the chain
+// keeps whole only the part that can still change, the main chain from the
+// final block up and the side branches. The owner calls it after each
+// durable commit of the chain's updates, never before: what is dropped
+// must already be in the archive.
 func (c *Chain) Compact() { c.CompactTo(math.MaxUint64) }
 
 // CompactTo is Compact for the main-chain blocks at or below height limit
@@ -161,15 +181,116 @@ func (c *Chain) CompactTo(limit uint64) {
 		return
 	}
 	for ; c.idsFrom <= c.final && c.idsFrom <= limit; c.idsFrom++ {
-		e := c.main[c.idsFrom]
+		e := c.at(c.idsFrom)
 		for _, id := range c.idsOf(e) {
 			delete(c.readings, id)
 		}
 		e.ids = nil
 	}
 	for ; c.keptFrom+KeepBodies <= c.Height() && c.keptFrom <= limit; c.keptFrom++ {
-		c.main[c.keptFrom].block = nil
+		c.at(c.keptFrom).block = nil
 	}
+	// Entries below the final block (a branch may still fork at it) and
+	// durable: below idsFrom-1 = min(final, limit). And below every side
+	// branch's fork point (Advance may have made a side branch dead that
+	// the next block prunes): the parent of each branch's first block.
+	base := c.idsFrom - 1
+	for _, s := range c.side {
+		if c.onMain(s.parent) {
+			base = min(base, s.parent.height)
+		}
+	}
+	if base <= c.base {
+		return
+	}
+	drop := c.main[:base-c.base]
+	for i, e := range drop {
+		delete(c.index, e.hash)
+		drop[i] = nil // the array outlives the slice until append moves it
+	}
+	c.main = c.main[base-c.base:]
+	c.main[0].parent = nil
+	c.base = base
+	c.keptFrom = max(c.keptFrom, base)
+}
+
+// Resume starts a chain that holds only the genesis block from final, a
+// block the owner recorded as final (Update.Final) and its archive holds
+// with its whole main chain below: the chain keeps no entry below it and
+// asks the archive (set with SetArchive first) about those blocks. The
+// owner then restores the blocks above it with Restore, and the side
+// branches, as after New. A node restarts so in a time and memory that do
+// not grow with the length of its chain.
+func (c *Chain) Resume(final *Block) error {
+	switch {
+	case c.archive == nil:
+		return errors.New("resume: the chain has no archive")
+	case len(c.index) != 1 || c.Height() != 0:
+		return errors.New("resume: the chain holds more than the genesis block")
+	case final.Header.Height == 0:
+		return nil
+	}
+	h := final.Hash()
+	if mh, ok := c.archive.MainHash(final.Header.Height); !ok || mh != h {
+		return fmt.Errorf("resume: block %s is not the archive's main-chain block at height %d", h.Short(), final.Header.Height)
+	}
+	e := &entry{header: final.Header, block: final, hash: h, height: final.Header.Height}
+	c.index = map[Hash]*entry{h: e}
+	c.main = []*entry{e}
+	c.base, c.final = e.height, e.height
+	c.keptFrom, c.idsFrom = e.height, e.height+1
+	return nil
+}
+
+// at returns the main-chain entry at height, nil below the base or above
+// the tip.
+func (c *Chain) at(height uint64) *entry {
+	if height < c.base || height-c.base >= uint64(len(c.main)) {
+		return nil
+	}
+	return c.main[height-c.base]
+}
+
+// archived returns the height of h if it is a main-chain block whose
+// entry Compact dropped (the archive answers).
+func (c *Chain) archived(h Hash) (uint64, bool) {
+	if c.base == 0 {
+		return 0, false
+	}
+	if h == c.genesis {
+		return 0, true
+	}
+	height, ok := c.archive.MainHeight(h)
+	if !ok || height >= c.base {
+		return 0, false
+	}
+	return height, true
+}
+
+// mainBlock returns the main-chain block at height, from memory or the
+// archive.
+func (c *Chain) mainBlock(height uint64) (*Block, error) {
+	if e := c.at(height); e != nil {
+		return c.body(e)
+	}
+	h, ok := c.HashAt(height)
+	if !ok {
+		return nil, fmt.Errorf("no main-chain block at height %d", height)
+	}
+	b, err := c.archivedBlock(h)
+	if err != nil {
+		return nil, fmt.Errorf("block %s at height %d: %w", h.Short(), height, err)
+	}
+	return b, nil
+}
+
+// archivedBlock reads back a main-chain block whose entry Compact dropped
+// (the genesis block follows from the parameters).
+func (c *Chain) archivedBlock(h Hash) (*Block, error) {
+	if h == c.genesis {
+		return c.params.Genesis(), nil
+	}
+	return c.archive.BlockByHash(h)
 }
 
 // idsOf returns e's reading ids, from memory or from its body.
@@ -212,10 +333,13 @@ func (c *Chain) mainReading(id Hash) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
-	if e, ok := c.index[bh]; ok && e.height < c.idsFrom && c.onMain(e) {
-		return e.height, true
+	if e, ok := c.index[bh]; ok {
+		if e.height < c.idsFrom && c.onMain(e) {
+			return e.height, true
+		}
+		return 0, false
 	}
-	return 0, false
+	return c.archived(bh)
 }
 
 // workAt is the cumulative work of a chain whose tip is at height: the
@@ -233,7 +357,7 @@ func (c *Chain) SetSigCache(cache *SigCache) { c.sigs = cache }
 func (c *Chain) Params() Params { return c.params }
 
 // Genesis returns the genesis block hash.
-func (c *Chain) Genesis() Hash { return c.main[0].hash }
+func (c *Chain) Genesis() Hash { return c.genesis }
 
 func (c *Chain) tip() *entry { return c.main[len(c.main)-1] }
 
@@ -270,7 +394,7 @@ func (c *Chain) Advance(now time.Time) uint64 {
 		return c.final
 	}
 	for next := c.final + 1; next+d <= c.Height(); next++ {
-		if e := c.main[next]; !now.IsZero() && now.Sub(e.since) < c.params.FinalAge {
+		if e := c.at(next); !now.IsZero() && now.Sub(e.since) < c.params.FinalAge {
 			break
 		}
 		c.final = next
@@ -295,9 +419,9 @@ func (c *Chain) SetCheckpoint(cp Checkpoint) error {
 	if cp.Height == 0 {
 		return errors.New("checkpoint at height 0: the genesis block is fixed by the network")
 	}
-	if cp.Height < uint64(len(c.main)) && c.main[cp.Height].hash != cp.Hash {
+	if h, ok := c.HashAt(cp.Height); ok && h != cp.Hash {
 		return ruleErr(ErrCheckpoint, "the main chain holds %s at height %d, the checkpoint is %s",
-			c.main[cp.Height].hash.Short(), cp.Height, cp.Hash.Short())
+			h.Short(), cp.Height, cp.Hash.Short())
 	}
 	c.cp = &cp
 	if c.Height() < cp.Height {
@@ -314,8 +438,9 @@ func (c *Chain) Status() Status {
 	return Status{Genesis: c.Genesis(), Tip: t.hash, Height: t.height, Work: c.workAt(t.height)}
 }
 
-// Len returns the number of blocks in the tree, side branches included.
-func (c *Chain) Len() int { return len(c.index) }
+// Len returns the number of blocks in the tree, side branches included
+// (and main-chain blocks whose entries Compact dropped).
+func (c *Chain) Len() int { return int(c.base) + len(c.index) }
 
 // SideLen returns the number of blocks off the main chain and their encoded
 // size in bytes.
@@ -336,6 +461,9 @@ var ErrNotKnown = errors.New("block not known")
 func (c *Chain) LoadBlock(h Hash) (*Block, error) {
 	e, ok := c.index[h]
 	if !ok {
+		if _, ok := c.archived(h); ok {
+			return c.archivedBlock(h)
+		}
 		return nil, ErrNotKnown
 	}
 	return c.body(e)
@@ -345,40 +473,53 @@ func (c *Chain) LoadBlock(h Hash) (*Block, error) {
 func (c *Chain) Header(h Hash) (Header, bool) {
 	e, ok := c.index[h]
 	if !ok {
+		if b, err := c.LoadBlock(h); err == nil {
+			return b.Header, true
+		}
 		return Header{}, false
 	}
 	return e.header, true
 }
 
 // HasBlock reports whether the block is known.
-func (c *Chain) HasBlock(h Hash) bool { _, ok := c.index[h]; return ok }
+func (c *Chain) HasBlock(h Hash) bool {
+	if _, ok := c.index[h]; ok {
+		return true
+	}
+	_, ok := c.archived(h)
+	return ok
+}
 
 // BlockAt returns the main-chain block at height.
 func (c *Chain) BlockAt(height uint64) (*Block, bool) {
-	if height >= uint64(len(c.main)) {
-		return nil, false
-	}
-	b, err := c.body(c.main[height])
+	b, err := c.mainBlock(height)
 	return b, err == nil
 }
 
 // HashAt returns the hash of the main-chain block at height.
 func (c *Chain) HashAt(height uint64) (Hash, bool) {
-	if height >= uint64(len(c.main)) {
-		return Hash{}, false
+	if e := c.at(height); e != nil {
+		return e.hash, true
 	}
-	return c.main[height].hash, true
+	if height < c.base {
+		if height == 0 {
+			return c.genesis, true
+		}
+		return c.archive.MainHash(height)
+	}
+	return Hash{}, false
 }
 
 // IsMain reports whether the block with hash h is on the main chain.
 func (c *Chain) IsMain(h Hash) bool {
-	e, ok := c.index[h]
-	return ok && c.onMain(e)
+	if e, ok := c.index[h]; ok {
+		return c.onMain(e)
+	}
+	_, ok := c.archived(h)
+	return ok
 }
 
-func (c *Chain) onMain(e *entry) bool {
-	return e.height < uint64(len(c.main)) && c.main[e.height] == e
-}
+func (c *Chain) onMain(e *entry) bool { return c.at(e.height) == e }
 
 // FindReading returns a main-chain reading by id and the block holding it.
 func (c *Chain) FindReading(id Hash) (Reading, *Block, bool) {
@@ -386,7 +527,7 @@ func (c *Chain) FindReading(id Hash) (Reading, *Block, bool) {
 	if !ok {
 		return Reading{}, nil, false
 	}
-	b, err := c.body(c.main[h])
+	b, err := c.mainBlock(h)
 	if err != nil {
 		return Reading{}, nil, false
 	}
@@ -471,9 +612,15 @@ func (c *Chain) CheckContext(h *Header, now time.Time) error {
 
 func (c *Chain) checkContext(h *Header, hash Hash, now time.Time, flags Flags) (*entry, error) {
 	c.Advance(now)
-	// Rule 2: a block is processed once.
+	// Rule 2: a block is processed once. Below the base, the archive's
+	// height index answers (one lookup: the header names the height).
 	if _, ok := c.index[hash]; ok {
 		return nil, ruleErr(ErrDuplicateBlock, "block %s", hash.Short())
+	}
+	if h.Height < c.base {
+		if mh, ok := c.HashAt(h.Height); ok && mh == hash {
+			return nil, ruleErr(ErrDuplicateBlock, "block %s", hash.Short())
+		}
 	}
 	// Rule 3: the header alone.
 	if h.Height == 0 {
@@ -484,6 +631,14 @@ func (c *Chain) checkContext(h *Header, hash Hash, now time.Time, flags Flags) (
 	}
 	// Rules 4 and 5: the block's place in the tree, its time and its depth.
 	parent, ok := c.index[h.Parent]
+	if !ok && h.Height <= c.base {
+		// A parent whose entry Compact dropped is final, and not the
+		// final block (whose entry stays): the block forks below it.
+		if ph, ok := c.HashAt(h.Height - 1); ok && ph == h.Parent {
+			return nil, ruleErr(ErrForkTooDeep, "block at height %d forks from the main chain at %d, below the final height %d",
+				h.Height, h.Height-1, c.FinalHeight())
+		}
+	}
 	if !ok {
 		return nil, ruleErr(ErrUnknownParent, "block %s at height %d has parent %s", hash.Short(), h.Height, h.Parent.Short())
 	}
@@ -562,12 +717,14 @@ func (c *Chain) insert(b *Block, hash Hash, ids []Hash, parent *entry, now time.
 		c.setTip(e, u, now, restored)
 		c.Advance(since)
 		c.prune(u)
+		u.Final = c.final
 		return u, nil
 	}
 	c.addSide(e)
 	if cmp == 0 && !restored {
 		u.Adopted = c.missingReadings(e)
 	}
+	u.Final = c.final
 	return u, nil
 }
 
@@ -702,14 +859,14 @@ func (c *Chain) setTip(e *entry, u *Update, now time.Time, restored bool) {
 	}
 	var gone []*entry
 	for h := c.tip().height; h > fork.height; h-- {
-		old := c.main[h]
+		old := c.at(h)
 		gone = append(gone, old)
 		u.Disconnected = append(u.Disconnected, old.block)
 		for _, id := range old.ids {
 			delete(c.readings, id)
 		}
 	}
-	c.main = c.main[:fork.height+1]
+	c.main = c.main[:fork.height+1-c.base]
 	for i := len(path) - 1; i >= 0; i-- {
 		n := path[i]
 		if _, ok := c.side[n.hash]; ok {
@@ -750,7 +907,7 @@ func (c *Chain) loadBranch(parent *entry) error {
 		fork = fork.parent
 	}
 	for h := c.tip().height; h > fork.height; h-- {
-		if old := c.main[h]; old.block == nil {
+		if old := c.at(h); old.block == nil {
 			b, err := c.body(old)
 			if err != nil {
 				return fmt.Errorf("reorganisation from height %d: %w", fork.height, err)
@@ -784,37 +941,44 @@ func (c *Chain) Locator() []Hash { return c.LocatorFrom(c.TipHash()) }
 // last block a sync received) lets a sync continue along a branch that has
 // not yet overtaken the main chain. An unknown from means the tip.
 func (c *Chain) LocatorFrom(from Hash) []Hash {
-	e, ok := c.index[from]
-	if !ok {
-		e = c.tip()
+	x, ok := c.index[from] // the block while off the main chain, nil on it
+	height := c.Height()
+	switch {
+	case ok:
+		height = x.height
+	case c.base > 0:
+		if h, ok := c.archived(from); ok {
+			height = h
+		}
 	}
 	var loc []Hash
 	step := uint64(1)
 	for {
-		loc = append(loc, e.hash)
-		if e.height == 0 || len(loc) == MaxLocator-1 {
+		if x != nil && c.onMain(x) {
+			x = nil
+		}
+		if x != nil {
+			loc = append(loc, x.hash)
+		} else if h, ok := c.HashAt(height); ok {
+			loc = append(loc, h)
+		} else {
+			break // the archive cannot answer: genesis ends the locator
+		}
+		if height == 0 || len(loc) == MaxLocator-1 {
 			break
 		}
 		if len(loc) >= 10 {
 			step *= 2
 		}
-		e = c.ancestor(e, e.height-min(step, e.height))
+		height -= min(step, height)
+		for x != nil && x.height > height && !c.onMain(x) {
+			x = x.parent
+		}
 	}
-	if loc[len(loc)-1] != c.Genesis() {
+	if len(loc) == 0 || loc[len(loc)-1] != c.Genesis() {
 		loc = append(loc, c.Genesis())
 	}
 	return loc
-}
-
-// ancestor returns e's ancestor at height (e itself if at that height).
-func (c *Chain) ancestor(e *entry, height uint64) *entry {
-	for e.height > height && !c.onMain(e) {
-		e = e.parent
-	}
-	if e.height > height {
-		return c.main[height] // e is on the main chain, so is its ancestor
-	}
-	return e
 }
 
 // BlocksAfter returns main-chain blocks following the highest locator hash
@@ -838,20 +1002,35 @@ func (c *Chain) BlocksAfter(locator []Hash, max, maxBytes int) ([]*Block, error)
 // the highest locator hash on the main chain, and those of the blocks whose
 // bodies are in memory (nil for the others). FillBlocks completes it.
 func (c *Chain) MainAfter(locator []Hash, max int) ([]Hash, []*Block, error) {
-	var from *entry
+	from, found := uint64(0), false
 	for _, h := range locator {
-		if e, ok := c.index[h]; ok && c.onMain(e) {
-			from = e
+		if e, ok := c.index[h]; ok {
+			if c.onMain(e) {
+				from, found = e.height, true
+				break
+			}
+		} else if height, ok := c.archived(h); ok {
+			from, found = height, true
 			break
 		}
 	}
-	if from == nil {
+	if !found {
 		return nil, nil, ruleErr(ErrBadGenesis, "no locator hash is on this chain")
 	}
 	var hashes []Hash
 	var blocks []*Block
-	for h := from.height + 1; h < uint64(len(c.main)) && len(hashes) < max; h++ {
-		hashes, blocks = append(hashes, c.main[h].hash), append(blocks, c.main[h].block)
+	h := from + 1
+	if h < c.base && max > 0 {
+		// Final blocks without an entry: their hashes in one read.
+		hashes = c.archive.MainHashes(h, int(min(uint64(max), c.base-h)))
+		blocks = make([]*Block, len(hashes))
+		if h += uint64(len(hashes)); h < c.base {
+			return hashes, blocks, nil // the archive could not answer further: serve what comes before
+		}
+	}
+	for ; h <= c.Height() && len(hashes) < max; h++ {
+		e := c.at(h)
+		hashes, blocks = append(hashes, e.hash), append(blocks, e.block)
 	}
 	return hashes, blocks, nil
 }

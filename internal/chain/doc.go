@@ -39,10 +39,16 @@
 // fall below it are pruned (Update.Pruned), so the tree holds the main chain
 // plus at most MaxSideBlocks blocks of recent forks. With an Archive (the
 // owner's store) and a call to Compact after each durable commit, the bodies
-// of all but the newest KeepBodies main-chain blocks, and the reading index
-// of final blocks, leave memory: the chain keeps headers, and reads the rest
-// back from the archive. A Checkpoint (the node's own policy) holds finality
-// back until the main chain reaches it.
+// of all but the newest KeepBodies main-chain blocks, the reading index of
+// final blocks, and the entries (headers) of the main-chain blocks below the
+// final one leave memory: the chain keeps whole only what can still change,
+// and asks the archive about the rest (Block, Header, HashAt, HasBlock,
+// IsMain, FindReading, locators, BlocksAfter and Process's known-block
+// check all answer for final blocks as before). Update.Final tells the owner
+// the final height to record, and Resume restarts a chain from the block at
+// it, so that neither memory nor a restart grows with the chain. A
+// Checkpoint (the node's own policy) holds finality back until the main
+// chain reaches it.
 //
 // Error contract: every rule violation is a *RuleError whose Code is an
 // ErrorCode. ErrorCode values are errors themselves, so callers test with

@@ -2,6 +2,7 @@ package chain_test
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -63,23 +64,56 @@ func TestCheckpoint(t *testing.T) {
 	}
 }
 
-// mapArchive is an Archive over maps, as a store would hold the chain.
+// mapArchive is an Archive over maps, as a store would hold the chain: the
+// blocks by hash, and apart from them the height index and the reading
+// index of the main chain.
 type mapArchive struct {
 	blocks   map[chain.Hash]*chain.Block
+	main     []chain.Hash              // main-chain hash by height
 	readings map[chain.Hash]chain.Hash // reading id -> main-chain block
 	reads    int
 }
 
 func newMapArchive(c *chain.Chain) *mapArchive {
 	a := &mapArchive{blocks: map[chain.Hash]*chain.Block{}, readings: map[chain.Hash]chain.Hash{}}
+	a.main = append(a.main, c.Genesis())
 	for h := uint64(1); h <= c.Height(); h++ {
 		b, _ := c.BlockAt(h)
-		a.blocks[b.Hash()] = b
-		for i := range b.Readings {
-			a.readings[readingID(&b.Readings[i])] = b.Hash()
-		}
+		a.add(b)
 	}
 	return a
+}
+
+// add records b as the next main-chain block, as a commit does.
+func (a *mapArchive) add(b *chain.Block) {
+	a.blocks[b.Hash()] = b
+	a.main = append(a.main[:b.Header.Height], b.Hash())
+	for i := range b.Readings {
+		a.readings[readingID(&b.Readings[i])] = b.Hash()
+	}
+}
+
+func (a *mapArchive) MainHash(height uint64) (chain.Hash, bool) {
+	if height >= uint64(len(a.main)) {
+		return chain.Hash{}, false
+	}
+	return a.main[height], true
+}
+
+func (a *mapArchive) MainHashes(from uint64, max int) []chain.Hash {
+	if from >= uint64(len(a.main)) {
+		return nil
+	}
+	return slices.Clone(a.main[from:min(uint64(len(a.main)), from+uint64(max))])
+}
+
+func (a *mapArchive) MainHeight(h chain.Hash) (uint64, bool) {
+	for i, m := range a.main {
+		if m == h {
+			return uint64(i), true
+		}
+	}
+	return 0, false
 }
 
 var errLost = errors.New("disk damaged")

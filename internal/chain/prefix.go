@@ -69,8 +69,10 @@ func (p HashPrefix) Matches(h Hash) bool {
 
 // BlocksWithPrefix returns up to limit hashes of known blocks, on the main
 // chain or not, that start with p, in no particular order. It examines every
-// known block, O(blocks): an owner with an ordered index of block hashes
-// (package store keeps one) should search that instead.
+// block the chain holds an entry for, O(blocks), which is every known block
+// only while the chain has no Archive (Compact drops the entries of final
+// blocks): an owner with an ordered index of block hashes (package store
+// keeps one) should search that instead.
 func (c *Chain) BlocksWithPrefix(p HashPrefix, limit int) []Hash {
 	return withPrefix(c.index, p, limit)
 }

@@ -15,7 +15,9 @@
 // changed and written after, and the block is announced, relayed and
 // acknowledged only once it is durable (writeCommit); submitted readings
 // are group-committed the same way (writer.go) and enter the pending set
-// only once stored.
+// only once stored. A full disk is waited out (space.go: readings refused
+// with ErrStoreFull, a refused block commit held and retried); any other
+// store failure makes the node fail (Done, Err).
 //
 // On a proof-of-work network the miner packs pending readings into a block
 // on the current tip and solves its proof of work outside the lock; a new

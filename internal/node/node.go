@@ -60,9 +60,13 @@ type Store interface {
 // State is what a node starts from: the blocks and pending readings its
 // store holds.
 type State struct {
-	Main    []*chain.Block  // main chain from height 1, in order
+	Main    []*chain.Block  // main chain from height 1 (above Final if set), in order
 	Side    []*chain.Block  // blocks of other branches, parents first
 	Pending []chain.Reading // oldest first
+	// Final, if set, is the highest final block the store recorded, whose
+	// ancestors it holds and the node does not load: the chain resumes
+	// from it and reads them back from the store (chain.Chain.Resume).
+	Final *chain.Block
 }
 
 // Node holds a chain, its pending readings and the node's signing key.
@@ -96,6 +100,11 @@ type Node struct {
 	finalSeen uint64                   // the final height last reported (guarded by mu)
 	outbox    chan chain.Reading       // submitted readings to send to peers (authority networks)
 	wr        pendingWriter            // group commit of submitted readings (writer.go)
+
+	space      spaceState    // a full disk (space.go); guarded by mu
+	spaceRetry time.Duration // how often a full disk is looked at again
+
+	clock clockWatch // peers' block times against our clock (clock.go); guarded by mu
 }
 
 // SigCacheSize is how many verified reading signatures a node remembers
@@ -113,6 +122,8 @@ type config struct {
 	state    State
 	cp       *chain.Checkpoint
 	auth     *Authority
+
+	spaceRetry time.Duration
 }
 
 // Option configures a Node.
@@ -139,7 +150,8 @@ func WithCheckpoint(cp *chain.Checkpoint) Option { return func(c *config) { c.cp
 
 // New returns a node on the network of params, signing readings with key.
 func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, error) {
-	cfg := config{log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now, poolSize: 100000}
+	cfg := config{log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now, poolSize: 100000,
+		spaceRetry: DefaultSpaceRetry}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -156,8 +168,9 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		changed: make(chan struct{}), subs: map[chan Event]struct{}{}, dead: make(chan struct{}),
 		rejected: map[chain.ErrorCode]uint64{}, orphans: newOrphanPool(),
 		sigs: chain.NewSigCache(SigCacheSize), inFlight: map[chain.Hash]chan struct{}{},
-		submitted: map[chain.Hash]time.Time{},
-		wr:        pendingWriter{max: cfg.poolSize, storing: map[chain.Hash]*pendingBatch{}},
+		submitted:  map[chain.Hash]time.Time{},
+		wr:         pendingWriter{max: cfg.poolSize, storing: map[chain.Hash]*pendingBatch{}},
+		spaceRetry: cfg.spaceRetry,
 	}
 	c.SetSigCache(n.sigs)
 	switch {
@@ -196,8 +209,22 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 // header's readings root (which commits to the signatures), are: a block
 // altered on disk is reported, never served. Side blocks that fork below
 // the final depth are dropped; the next commit that prunes forgets them.
+// A state that starts at a final block (State.Final, store.LoadRecent)
+// resumes the chain from it: the final chain below stays in the store,
+// which the chain reads when asked, so a restart does not grow with the
+// chain.
 func (n *Node) restore(st State) error {
 	now := n.now()
+	if st.Final != nil {
+		if n.store == nil || n.cons != nil {
+			return errors.New("node: a state that starts at a final block needs a store, and a proof-of-work network")
+		}
+		n.chain.SetArchive(archive{n.store, n.log})
+		if err := n.chain.Resume(st.Final); err != nil {
+			return fmt.Errorf("stored chain is inconsistent: %w; "+
+				"run `p2pchain verify` on the data directory, or move its chain directory away and let the node sync again", err)
+		}
+	}
 	for _, b := range st.Main {
 		_, err := n.chain.Restore(b, now)
 		if err == nil && n.cons != nil {
@@ -225,8 +252,10 @@ func (n *Node) restore(st State) error {
 				b.Hash().Short(), b.Header.Height, err)
 		}
 	}
-	if len(st.Main) > 0 {
-		want := st.Main[len(st.Main)-1]
+	if want := st.Final; len(st.Main) > 0 || want != nil {
+		if len(st.Main) > 0 {
+			want = st.Main[len(st.Main)-1]
+		}
 		if n.chain.TipHash() != want.Hash() || n.chain.Height() != want.Header.Height {
 			return fmt.Errorf("stored chain is inconsistent: stored tip %s at height %d, blocks give %s at height %d",
 				want.Hash().Short(), want.Header.Height, n.chain.TipHash().Short(), n.chain.Height())
@@ -267,12 +296,15 @@ func (n *Node) Err() error {
 	return n.failed
 }
 
-// failLocked records a storage failure. Memory and disk may now disagree, so
-// the node refuses all further changes; a restart reloads the last state the
-// store committed. n.mu must be held.
+// failLocked records a storage failure (any but a full disk, which the
+// node waits out: space.go). Memory and disk may now disagree, so the node
+// refuses all further changes; a restart reloads the last state the store
+// committed, which holds everything the node acknowledged. n.mu must be
+// held.
 func (n *Node) failLocked(err error) error {
 	if n.failed == nil {
-		n.failed = fmt.Errorf("storage failed, the node must stop: %w", err)
+		n.failed = fmt.Errorf("storage failed, the node must stop (start it again once the cause is fixed: "+
+			"it reloads everything it acknowledged): %w", err)
 		n.log.Error("storage failed; stopping", "err", err)
 		close(n.dead)
 	}
@@ -462,7 +494,16 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 // parent is unknown waits in a small orphan pool (ErrUnknownParent is still
 // returned, so the caller syncs) and is added when its parent arrives.
 func (n *Node) AddBlock(ctx context.Context, b *chain.Block) error {
+	return n.AddBlockFrom(ctx, b, "")
+}
+
+// AddBlockFrom is AddBlock for a block that peer from relayed by gossip
+// (p2p.SourcedLedger): its time is compared with the node's clock
+// (clock.go). The miner's own blocks do not come this way.
+func (n *Node) AddBlockFrom(ctx context.Context, b *chain.Block, from string) error {
+	now := n.now()
 	_, err := n.process(ctx, []*chain.Block{b}, false)
+	n.watchClock(now, b, err, from)
 	return err
 }
 
@@ -471,7 +512,11 @@ func (n *Node) AddBlock(ctx context.Context, b *chain.Block) error {
 // at the first block that is not accepted and returns how many blocks were
 // newly added, and that block's error.
 func (n *Node) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error) {
-	return n.process(ctx, blocks, true)
+	added, err := n.process(ctx, blocks, true)
+	if errors.Is(err, chain.ErrTimeTooNew) {
+		n.watchClock(n.now(), nil, err, "") // counted, no sample (clock.go)
+	}
+	return added, err
 }
 
 // process is the node's one path for blocks, from gossip, sync or the miner.
@@ -492,6 +537,14 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	}
 
 	n.mu.Lock()
+	if n.space.holding {
+		// A commit waits for space: addLocked would refuse these blocks;
+		// spare the signatures (space.go).
+		err := fullErr("block not taken", n.space.err)
+		n.mu.Unlock()
+		release()
+		return 0, err
+	}
 	worth := n.precheckLocked(blocks, hashes)
 	n.mu.Unlock()
 	n.verifySignatures(blocks, worth)
@@ -509,7 +562,8 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	if pc != nil {
 		// Durable before announced, and before the caller (a gossip
 		// validator, the sync, the miner) relays or acknowledges it.
-		if cerr := n.writeCommit(pc); cerr != nil {
+		if cerr := n.awaitCommit(ctx, pc); cerr != nil {
+			release()
 			return 0, cerr
 		}
 	}
@@ -524,6 +578,34 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 		}
 	}
 	return added, err
+}
+
+// awaitCommit writes pc (writeCommit) and returns its error. If ctx ends
+// while a commit waits for space (space.go), it stops waiting with
+// ErrStoreFull: the commit goes on and is announced once written, but the
+// caller does not relay or acknowledge its blocks. Otherwise it waits for
+// the write however long it takes, as the order of commits requires.
+func (n *Node) awaitCommit(ctx context.Context, pc *pendingCommit) error {
+	done := make(chan error, 1)
+	go func() { done <- n.writeCommit(pc) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	for {
+		n.mu.Lock()
+		holding, err := n.space.holding, n.space.err
+		n.mu.Unlock()
+		if holding {
+			return fullErr("block accepted but not yet stored", err)
+		}
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(n.spaceRetry):
+		}
+	}
 }
 
 // claim marks hashes as being validated by the caller, first waiting until
@@ -640,6 +722,11 @@ func (n *Node) verifyOne(b *chain.Block) {
 func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown bool) (int, []chain.Hash, *pendingCommit, error) {
 	if n.failed != nil {
 		return 0, nil, nil, n.failed
+	}
+	if n.space.holding {
+		// A commit waits for space: take no more blocks into memory
+		// until it is written (space.go).
+		return 0, nil, nil, fullErr("block not taken", n.space.err)
 	}
 	var (
 		added   []*chain.Block
@@ -778,8 +865,15 @@ func (n *Node) Run(ctx context.Context, b Broadcaster) error {
 		n.mu.Lock()
 		changed := n.changed
 		var blk *chain.Block
+		var later <-chan time.Time // a reading from the future becomes mineable
 		if n.pool.Len() > 0 {
-			blk = n.chain.NewBlock(n.pool.Take(n.params.MaxReadings), n.now())
+			now := n.now()
+			rs, wait := mineable(n.pool.Take(n.params.MaxReadings), now, n.params)
+			if len(rs) > 0 {
+				blk = n.chain.NewBlock(rs, now)
+			} else if wait > 0 {
+				later = time.After(wait)
+			}
 		}
 		n.mu.Unlock()
 		if blk == nil {
@@ -787,6 +881,8 @@ func (n *Node) Run(ctx context.Context, b Broadcaster) error {
 			case <-ctx.Done():
 				return ctx.Err()
 			case <-changed:
+				continue
+			case <-later:
 				continue
 			}
 		}
@@ -796,9 +892,17 @@ func (n *Node) Run(ctx context.Context, b Broadcaster) error {
 			}
 			continue // the tip or pool changed: start again on the new state
 		}
-		if err := n.AddBlock(ctx, blk); err != nil {
+		if _, err := n.process(ctx, []*chain.Block{blk}, false); err != nil {
 			// A block that arrived meanwhile may have taken a reading.
 			n.log.Debug("mined block not accepted", "height", blk.Header.Height, "err", err)
+			if errors.Is(err, ErrStoreFull) {
+				// The disk is full: mine again once it is not.
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(n.spaceRetry):
+				}
+			}
 			continue
 		}
 		n.log.Debug("mined block", "height", blk.Header.Height, "hash", blk.Hash().Short(), "readings", len(blk.Readings))
@@ -1025,8 +1129,9 @@ func (q *commitQueue) durableBelow(ticket uint64) uint64 {
 }
 
 // writeCommit waits for pc's turn, writes it durably and announces it. A
-// failed write makes the node fail (memory is ahead of the store), and
-// every later commit fails with it.
+// write the store refuses for want of space is tried again until it is
+// stored (space.go); any other failed write makes the node fail (memory is
+// ahead of the store), and every later commit fails with it.
 func (n *Node) writeCommit(pc *pendingCommit) error {
 	q := &n.commits
 	q.mu.Lock()
@@ -1036,7 +1141,7 @@ func (n *Node) writeCommit(pc *pendingCommit) error {
 	err := q.failed
 	q.mu.Unlock()
 	if err == nil {
-		err = n.store.Apply(pc.blocks, pc.updates, pc.add, pc.remove)
+		err = n.applyCommit(pc) // waits while the disk is full
 	}
 	n.mu.Lock()
 	if err != nil {

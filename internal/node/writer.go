@@ -39,8 +39,10 @@ import (
 // Failure. A batch the store cannot write leaves memory as it was (its
 // readings never entered the pool): each of its submitters gets the error,
 // nothing of it is mined, and memory and disk still agree, so the node does
-// not stop for it (as before group commit). A store that is really failing
-// fails the next block commit, which stops the node (failLocked). A failed
+// not stop for it (as before group commit). A batch refused for want of
+// space is answered with ErrStoreFull (space.go); one that stopped the
+// store's engine makes the node fail at once (failLocked), as a store that
+// is really failing fails the next block commit, which stops it. A failed
 // write may still have reached the disk: such a reading comes back pending
 // after a restart, stored though not acknowledged, never the reverse.
 
@@ -158,6 +160,11 @@ func (n *Node) writeBatch(b *pendingBatch) {
 func (n *Node) settleLocked(e *pendingEntry, werr error) error {
 	delete(n.wr.storing, e.id)
 	switch {
+	case werr != nil && waitForSpace(werr):
+		n.spaceFullLocked(werr)
+		return fullErr("reading not stored", werr)
+	case werr != nil && storeStopped(werr):
+		return fmt.Errorf("reading not stored: %w", n.failLocked(werr))
 	case werr != nil:
 		return fmt.Errorf("reading not stored: %w", werr)
 	case n.failed != nil:
@@ -167,6 +174,7 @@ func (n *Node) settleLocked(e *pendingEntry, werr error) error {
 		// in the chain, not pending.
 		return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + e.id.Short() + " is already in the chain"}
 	}
+	n.spaceOKLocked()
 	if err := n.pool.Add(e.r); err != nil {
 		if chain.CodeOf(err) != chain.ErrPoolFull {
 			return err // already pending: a reorganisation returned it meanwhile

@@ -3,6 +3,9 @@ package p2p
 import (
 	"fmt"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
 )
 
@@ -18,6 +21,9 @@ const (
 // peers, nor those younger than a minute) down to low. Peers found by mDNS
 // or the DHT are dialled only while the host has fewer than low. New fails
 // unless 1 <= low <= high.
+//
+// High is also a hard cap on inbound connections (newResourceManager):
+// one more is refused at once, before its handshake.
 func WithConnLimits(low, high int) Option {
 	return func(c *config) { c.lowWater, c.highWater = low, high }
 }
@@ -27,4 +33,19 @@ func newConnManager(low, high int) (*connmgr.BasicConnMgr, error) {
 		return nil, fmt.Errorf("connection limits: low %d, high %d: want 1 <= low <= high", low, high)
 	}
 	return connmgr.NewConnManager(low, high)
+}
+
+// newResourceManager returns go-libp2p's default resource manager (its
+// limits scaled to the machine's memory and file descriptors, as libp2p.New
+// makes it) with one change: at most maxInbound inbound connections at once.
+// The connection manager closes only connections older than its grace
+// period (a minute), so without the cap a flood of fresh identities holds
+// as many connections as the default limits allow: some hundreds to over a
+// thousand, by the machine's memory. Outbound connections (bootstrap peers,
+// discovery, dials asked for) are not capped by it.
+func newResourceManager(maxInbound int) (network.ResourceManager, error) {
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	capped := rcmgr.PartialLimitConfig{System: rcmgr.ResourceLimits{ConnsInbound: rcmgr.LimitVal(maxInbound)}}
+	return rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(capped.Build(limits.AutoScale())))
 }

@@ -24,7 +24,8 @@
 // Finding peers (see discovery.go): bootstrap peers kept connected with
 // backoff, peers remembered from the last run, mDNS on the LAN and a
 // Kademlia DHT rendezvous named after the genesis hash (RendezvousNamespace),
-// all under a connection manager. score.go sets GossipSub peer scoring;
+// all under a connection manager, with inbound connections capped at its
+// high water (connmgr.go). score.go sets GossipSub peer scoring;
 // mesh.go follows which peers are in the mesh, as they join and leave.
 //
 // Listening (listen.go): TCP without port reuse, so that a port another

@@ -53,6 +53,14 @@ func (h *Host) joinBlocks(ctx context.Context) error {
 	return err
 }
 
+// SourcedLedger is a Ledger that is told which peer relayed a gossiped
+// block: the gossip validator calls AddBlockFrom instead of AddBlock, with
+// the relayer's peer ID. The node uses it to compare its clock with its
+// peers' blocks (node.ClockCheck).
+type SourcedLedger interface {
+	AddBlockFrom(ctx context.Context, b *chain.Block, from string) error
+}
+
 // validateBlock decides the fate of a gossiped block, cheap checks first:
 // size, then the relayer's budget (GossipBlocksPerSecond: over it the block
 // is ignored and counted, without blame), then decoding, and only then the
@@ -85,7 +93,11 @@ func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Messag
 		h.refuse(from, "relayed bytes that are not a block: "+err.Error())
 		return pubsub.ValidationReject
 	}
-	err = h.ledger.AddBlock(ctx, b)
+	if sl, ok := h.ledger.(SourcedLedger); ok {
+		err = sl.AddBlockFrom(ctx, b, string(from))
+	} else {
+		err = h.ledger.AddBlock(ctx, b)
+	}
 	switch {
 	case err == nil:
 		h.peers.sawBlock(from, b.Header.Height, b.Hash())

@@ -287,6 +287,11 @@ func newLibp2pHost(cfg *config, priv crypto.PrivKey, g *gater) (host.Host, error
 	if err != nil {
 		return nil, err
 	}
+	rm, err := newResourceManager(cfg.highWater)
+	if err != nil {
+		_ = cm.Close()
+		return nil, err
+	}
 	listen, err := parseListen(cfg.listen)
 	if err == nil {
 		// A port in use is found before go-libp2p logs its own failure.
@@ -294,6 +299,7 @@ func newLibp2pHost(cfg *config, priv crypto.PrivKey, g *gater) (host.Host, error
 	}
 	if err != nil {
 		_ = cm.Close()
+		_ = rm.Close()
 		return nil, err
 	}
 	lh, err := libp2p.New(
@@ -307,12 +313,14 @@ func newLibp2pHost(cfg *config, priv crypto.PrivKey, g *gater) (host.Host, error
 		libp2p.Security(tls.ID, tls.New),
 		libp2p.ConnectionGater(g),
 		libp2p.ConnectionManager(cm),
+		libp2p.ResourceManager(rm),
 		libp2p.DisableRelay(),
 		libp2p.UserAgent(cfg.userAgent),
 		libp2p.ProtocolVersion(IdentifyProtocolVersion),
 	)
 	if err != nil {
 		_ = cm.Close()
+		_ = rm.Close()
 		if perr := listenFailure(listen); perr != nil {
 			return nil, perr
 		}

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"os"
-	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
@@ -116,6 +115,10 @@ func (s *Store) fillCommit(b *pebble.Batch, c Commit, tip *tipRecord) error {
 	if old := s.tip.Load(); t != *old {
 		b.Set(keyTip, encodeTip(t.hash, t.height), nil)
 	}
+	if final := finalOf(c.Updates); final > 0 {
+		b.Set(keyFinal, binary.BigEndian.AppendUint64(nil, final), nil)
+	}
+	sideIndex(b, c)
 	for _, r := range c.PendingAdd {
 		if err := s.putPending(b, r); err != nil {
 			return err
@@ -141,6 +144,9 @@ func (s *Store) write(fill func(b *pebble.Batch) error, committed func()) (err e
 	defer s.recoverPanic(&err)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
+	if we := s.stopped.Load(); we != nil {
+		return we
+	}
 	b := s.db.NewBatch()
 	defer b.Close()
 	if err := fill(b); err != nil {
@@ -148,6 +154,9 @@ func (s *Store) write(fill func(b *pebble.Batch) error, committed func()) (err e
 	}
 	if b.Empty() {
 		return nil
+	}
+	if err := s.CheckSpace(); err != nil {
+		return err // nothing written: the same write succeeds once space returns
 	}
 	if err := s.commitCounted(b); err != nil {
 		return err
@@ -159,8 +168,10 @@ func (s *Store) write(fill func(b *pebble.Batch) error, committed func()) (err e
 }
 
 // commitCounted commits b durably with the next commit count, then records
-// the count in the commits file. s.wmu must be held.
-func (s *Store) commitCounted(b *pebble.Batch) error {
+// the count in the commits file. s.wmu must be held. A failure of the
+// engine's commit stops the store (recoverWrite).
+func (s *Store) commitCounted(b *pebble.Batch) (err error) {
+	defer s.recoverWrite(&err)
 	n := s.commits + 1
 	if err := b.Set(keyCommits, binary.BigEndian.AppendUint64(nil, n), nil); err != nil {
 		return s.writeErr(err)
@@ -187,8 +198,9 @@ func (s *Store) commitCounted(b *pebble.Batch) error {
 // ahead of the store: the argument of checkCommits still holds.
 func (s *Store) writeCommitsFile(n uint64) {
 	if s.commitsF == nil {
-		f, err := os.OpenFile(filepath.Join(s.path, commitsFile), os.O_WRONLY|os.O_CREATE, 0o600)
+		f, err := s.efs.OpenReadWrite(s.fs.PathJoin(s.path, commitsFile), vfs.WriteCategoryUnspecified)
 		if err != nil {
+			s.commitsFileFailed(err)
 			return
 		}
 		s.commitsF = f
@@ -196,7 +208,22 @@ func (s *Store) writeCommitsFile(n uint64) {
 	if _, err := s.commitsF.WriteAt(encodeCommits(n), 0); err != nil {
 		_ = s.commitsF.Close() // opened again by the next commit
 		s.commitsF = nil
+		s.commitsFileFailed(err)
+		return
 	}
+	s.commitsWarned = false
+}
+
+// commitsFileFailed reports a failed write of the commits file, once until
+// one succeeds again (s.wmu held). The commit it follows is durable all the same; the
+// next write that finds the disk full is refused (CheckSpace).
+func (s *Store) commitsFileFailed(err error) {
+	if s.commitsWarned {
+		return
+	}
+	s.commitsWarned = true
+	s.log.Warn("chain store: cannot update the commits file (the commit itself is stored)",
+		"dir", s.path, "err", err)
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

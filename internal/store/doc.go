@@ -11,7 +11,7 @@
 // # Use
 //
 //	s, err := store.Open(dir, params) // creates dir if needed
-//	st, err := s.Load()              // at start: main chain, side blocks, pending
+//	st, err := s.LoadRecent()        // at start: final block, main chain above it, side blocks, pending
 //	// rebuild the chain from st, then for every change:
 //	err = s.Commit(store.Commit{Blocks: ..., Updates: ..., PendingAdd: ..., PendingRemove: ...})
 //	err = s.AddPending(r)            // before acknowledging a submitted reading
@@ -36,7 +36,11 @@
 // height present, each block stored under its own hash and linked to the
 // previous main block, the tip record on the last main block, each side
 // block's parent stored. Proof of work, Merkle roots and signatures are
-// re-checked only by `p2pchain verify`.
+// re-checked only by `p2pchain verify`. LoadRecent, what a node reads at
+// start, does the same from the final height the last commit recorded,
+// and leaves the final blocks below on disk, where the node's chain reads
+// them through the store's lookups (chain.Archive): a restart does not
+// grow with the chain.
 //
 // # Errors
 //
@@ -50,6 +54,14 @@
 //     away and let the node re-sync from its peers. Panics of the engine on
 //     damaged data are recovered and reported the same way; the store never
 //     repairs or truncates anything by itself.
+//   - ErrFull: the disk is full; not damage (space.go). A *FullError is a
+//     write refused before it began, under the reserve the store keeps
+//     free (WithReserve): nothing written, the store stays open, and the
+//     same write succeeds once space returns (CheckSpace says when). A
+//     *WriteError is a write that failed in the engine (a full disk past
+//     the reserve and the ballast, or an I/O error): the engine stops,
+//     every later write returns it, Close only releases the directory,
+//     and everything acknowledged before is there at the next Open.
 //   - ErrNotFound from BlockByHash and BlockAtHeight; ErrClosed after Close.
 //
 // All of them are matched with errors.Is or errors.As. A Store is safe for

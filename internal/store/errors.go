@@ -22,7 +22,72 @@ var (
 	// ErrBadCommit: a Commit whose updates do not follow the stored tip
 	// (a bug of the caller); nothing was written.
 	ErrBadCommit = errors.New("commit does not follow the stored chain")
+	// ErrFull: the store's disk is full (or its quota spent). Not damage:
+	// see *FullError (nothing written, retry once there is space) and
+	// *WriteError (the engine stopped: restart once there is space).
+	ErrFull = errors.New("the disk is full")
 )
+
+// FullError is a write the store refused, writing nothing, because the
+// free space of its file system is under the reserve it keeps (see
+// WithReserve). The same write succeeds once space returns: the store is
+// intact and stays open. It matches errors.Is(err, ErrFull).
+type FullError struct {
+	Path    string // the store directory
+	Free    uint64 // bytes free on its file system
+	Size    uint64 // bytes of its file system
+	Reserve uint64 // bytes the store wants free before it writes
+	Err     error  // the file system's error, if one was met; else nil
+}
+
+func (e *FullError) Error() string {
+	return fmt.Sprintf("the disk of %s is full: %s free of %s, and the node writes only with %s free; "+
+		"free space on that file system (nothing stored is lost, and the node writes again by itself once there is room)",
+		e.Path, mib(e.Free), mib(e.Size), mib(e.Reserve))
+}
+
+// Is makes errors.Is(err, ErrFull) true.
+func (e *FullError) Is(target error) bool { return target == ErrFull }
+
+// Unwrap returns the file system's error, if any.
+func (e *FullError) Unwrap() error { return e.Err }
+
+// WaitForSpace reports that nothing was written and that the same write
+// may be retried once space returns (package node tests for this method,
+// as it imports no store).
+func (e *FullError) WaitForSpace() bool { return true }
+
+// WriteError is a write that failed in the storage engine: its disk is
+// full, or the disk failed (an I/O error). The engine stops at such a
+// failure, so the store refuses every later write and the node must be
+// restarted. It is not damage: every write acknowledged before it is on
+// disk, and the store opens again once the cause is gone. Full reports a
+// full disk (then errors.Is(err, ErrFull)).
+type WriteError struct {
+	Path string
+	Full bool
+	Err  error
+}
+
+func (e *WriteError) Error() string {
+	if e.Full {
+		return fmt.Sprintf("chain store %s: the disk is full (%v): the storage engine stopped writing; "+
+			"everything acknowledged is stored and intact: free space on that file system and start the node again", e.Path, e.Err)
+	}
+	return fmt.Sprintf("chain store %s: a write failed (%v): the storage engine stopped writing; "+
+		"everything acknowledged before is stored: check the disk (the system log, e.g. dmesg, says more), "+
+		"then start the node again, and run `p2pchain verify --data %s` if the disk reported errors", e.Path, e.Err, filepath.Dir(e.Path))
+}
+
+// Stopped reports that the store writes nothing any more (package node
+// tests for this method, as it imports no store).
+func (e *WriteError) Stopped() bool { return true }
+
+// Is makes errors.Is(err, ErrFull) true for a full disk.
+func (e *WriteError) Is(target error) bool { return e.Full && target == ErrFull }
+
+// Unwrap returns the engine's error.
+func (e *WriteError) Unwrap() error { return e.Err }
 
 // CorruptError reports a store that is damaged or is not a store: a
 // truncated or overwritten file, a missing file, records that do not decode
@@ -78,21 +143,63 @@ func corruptionDetail(err error) error {
 // corruption errors are corruption; a full disk is not.
 func (s *Store) writeErr(err error) error {
 	var ce *CorruptError
+	var fe *FullError
+	var we *WriteError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &ce), errors.Is(err, ErrClosed):
+	case errors.As(err, &ce), errors.As(err, &fe), errors.As(err, &we), errors.Is(err, ErrClosed):
 		return err
 	case pebble.IsCorruptionError(err):
 		return &CorruptError{Path: s.path, Err: corruptionDetail(err)}
+	case noSpace(err):
+		return s.fullError(err)
 	}
 	return fmt.Errorf("chain store %s: %w", s.path, err)
 }
 
+// fullError returns a *FullError for the store's file system as it is now.
+func (s *Store) fullError(err error) *FullError {
+	fe := &FullError{Path: s.path, Err: err}
+	if du, derr := s.fs.GetDiskUsage(s.path); derr == nil {
+		fe.Free, fe.Size, fe.Reserve = du.AvailBytes, du.TotalBytes, s.reserveFor(du.TotalBytes)
+	}
+	return fe
+}
+
+// recoverWrite turns a panic of the engine while it commits (Pebble panics
+// when a log write or sync fails: its commit pipeline cannot go on) into a
+// *WriteError, and stops the store: every later write returns it, and
+// Close leaves the stopped engine alone. Corruption the engine reports
+// this way is still a *CorruptError. Use as: defer s.recoverWrite(&err).
+func (s *Store) recoverWrite(err *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	cause, ok := r.(error)
+	if !ok {
+		cause = fmt.Errorf("%v", r)
+	}
+	if pebble.IsCorruptionError(cause) {
+		*err = &CorruptError{Path: s.path, Err: corruptionDetail(cause)}
+		return
+	}
+	we := &WriteError{Path: s.path, Full: noSpace(cause), Err: cause}
+	s.stopped.CompareAndSwap(nil, we)
+	s.log.Error("chain store: a write failed in the storage engine, which stopped", "err", we)
+	*err = s.stopped.Load()
+}
+
 // recoverPanic turns a panic of the engine (or of decoding damaged data)
-// into a *CorruptError. Use as: defer s.recoverPanic(&err).
+// into a *CorruptError, or into a *WriteError if the engine met a full disk
+// (opening a store writes too). Use as: defer s.recoverPanic(&err).
 func (s *Store) recoverPanic(err *error) {
 	if r := recover(); r != nil {
+		if e, ok := r.(error); ok && noSpace(e) {
+			*err = &WriteError{Path: s.path, Full: true, Err: e}
+			return
+		}
 		*err = &CorruptError{Path: s.path, Err: fmt.Errorf("storage engine failed: %v", r)}
 	}
 }

@@ -14,6 +14,7 @@ import (
 //	'h' + height (8, BE)  hash of the main-chain block at that height (0: genesis)
 //	'r' + reading id      hash of the main-chain block holding the reading
 //	'p' + reading id      pending reading: arrival number (8, BE) + reading encoding
+//	's' + block hash      empty: the block is off the main chain (side index; see msideindex)
 //	'e' + SHA-256(e)      evidence of an equivocating authority (authority networks), its encoding
 const (
 	prefixEvidence = 'e'
@@ -22,6 +23,7 @@ const (
 	prefixHeight   = 'h'
 	prefixReading  = 'r'
 	prefixPending  = 'p'
+	prefixSide     = 's'
 )
 
 // Meta records.
@@ -32,6 +34,11 @@ var (
 	keyTip     = []byte("mtip")     // tip hash (32) + tip height (8, BE)
 	keyCommits = []byte("mcommits") // number of write batches committed so far, 8 bytes BE
 	keyBFT     = []byte("mbft")     // an authority's consensus state (bft.State encoding)
+	keyFinal   = []byte("mfinal")   // the chain's final height as of the last commit (chain.Update.Final), 8 bytes BE
+	// keySideIndex, empty, says that the side index names every side block:
+	// LoadRecent writes it once it indexed the side blocks of a store
+	// written before the index (commits keep the index since).
+	keySideIndex = []byte("msideindex")
 )
 
 // commitsFile, beside the engine's files, repeats the commit count after
@@ -61,6 +68,7 @@ func hashKey(prefix byte, h chain.Hash) []byte {
 func keyBlock(h chain.Hash) []byte    { return hashKey(prefixBlock, h) }
 func keyReading(id chain.Hash) []byte { return hashKey(prefixReading, id) }
 func keyPending(id chain.Hash) []byte { return hashKey(prefixPending, id) }
+func keySide(h chain.Hash) []byte     { return hashKey(prefixSide, h) }
 
 func keyHeight(n uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(make([]byte, 0, 9), prefixHeight), n)
@@ -73,4 +81,16 @@ func prefixBounds(prefix byte) (lower, upper []byte) {
 
 func encodeTip(h chain.Hash, height uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(make([]byte, 0, chain.HashSize+8), h[:]...), height)
+}
+
+// readTip reads the tip record (encodeTip): its hash and height.
+func (s *Store) readTip(r reader) (chain.Hash, uint64, error) {
+	tip, err := s.get(r, keyTip)
+	if err != nil {
+		return chain.Hash{}, 0, s.missing(err, "the tip record")
+	}
+	if len(tip) != chain.HashSize+8 {
+		return chain.Hash{}, 0, corrupt(s.path, "tip record of %d bytes", len(tip))
+	}
+	return chain.Hash(tip[:chain.HashSize]), binary.BigEndian.Uint64(tip[chain.HashSize:]), nil
 }

@@ -36,6 +36,12 @@ func (s *Store) block(r reader, h chain.Hash) (*chain.Block, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.checkBlock(h, data)
+}
+
+// checkBlock decodes the block stored under h and checks it against h and
+// its header's readings root.
+func (s *Store) checkBlock(h chain.Hash, data []byte) (*chain.Block, error) {
 	b, err := chain.DecodeBlock(data, s.params.MaxReadings)
 	if err != nil {
 		return nil, corrupt(s.path, "block %s: %v", h.Short(), err)
@@ -220,4 +226,75 @@ func (s *Store) withPrefix(p chain.HashPrefix, limit int, indexes ...byte) (out 
 	}
 	slices.SortFunc(out, func(a, b chain.Hash) int { return bytes.Compare(a[:], b[:]) })
 	return out[:min(len(out), limit)], nil
+}
+
+// MainHash returns the hash of the main-chain block at height, and false
+// above the tip (or if the store cannot be read: other methods report
+// that error). With MainHeight, it is how the chain (chain.Archive) finds
+// the final blocks it keeps no entry for.
+func (s *Store) MainHash(height uint64) (chain.Hash, bool) {
+	v, err := s.lookup(keyHeight(height))
+	if err != nil || len(v) != chain.HashSize {
+		return chain.Hash{}, false
+	}
+	return chain.Hash(v), true
+}
+
+// MainHashes returns the hashes of up to max main-chain blocks from height
+// from on, in height order, from one walk of the height index: fewer where
+// the chain ends, or where the index cannot be read or has a gap.
+func (s *Store) MainHashes(from uint64, max int) []chain.Hash {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil || max <= 0 {
+		return nil
+	}
+	var out []chain.Hash
+	err := func() (err error) {
+		defer s.recoverPanic(&err)
+		return s.scan(s.db, prefixHeight, keyHeight(from)[1:], func(k, v []byte) error {
+			if len(k) != 8 || len(v) != chain.HashSize || binary.BigEndian.Uint64(k) != from+uint64(len(out)) {
+				return errPageFull
+			}
+			out = append(out, chain.Hash(v))
+			if len(out) == max {
+				return errPageFull
+			}
+			return nil
+		})
+	}()
+	if err != nil && !errors.Is(err, errPageFull) {
+		return nil
+	}
+	return out
+}
+
+// MainHeight returns the height of the main-chain block h, and false if h
+// is not stored or not on the main chain (or the store cannot be read). It
+// reads the stored block's header and the height index at its height.
+func (s *Store) MainHeight(h chain.Hash) (uint64, bool) {
+	v, err := s.lookup(keyBlock(h))
+	if err != nil || len(v) < chain.HeaderSize {
+		return 0, false
+	}
+	var hd chain.Header
+	if hd.UnmarshalBinary(v[:chain.HeaderSize]) != nil || hd.Hash() != h {
+		return 0, false
+	}
+	if m, ok := s.MainHash(hd.Height); !ok || m != h {
+		return 0, false
+	}
+	return hd.Height, true
+}
+
+// lookup returns the value of key, for the lookups that answer false
+// rather than an error.
+func (s *Store) lookup(key []byte) (v []byte, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	return s.get(s.db, key)
 }

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,11 +41,20 @@ type Store struct {
 	db   *pebble.DB   // nil once closed
 	lock *pebble.Lock
 
-	wmu      sync.Mutex // serialises writes, so the commit count is in order
-	commits  uint64     // write batches committed; guarded by wmu
-	commitsF *os.File   // the commits file, kept open; guarded by wmu
-	tip      atomic.Pointer[tipRecord]
-	seq      atomic.Uint64 // last arrival number given to a pending reading
+	fs          vfs.FS // every file the store reads or writes, ballast included
+	efs         vfs.FS // fs that drops the ballast when a write finds the disk full: the engine's and the commits file's
+	reserve     uint64 // bytes kept free (WithReserve); 0: by the file system's size
+	ballastMu   sync.Mutex
+	ballastNext time.Time                  // when to try again to make a ballast that could not be made; guarded by ballastMu
+	ballastOK   atomic.Bool                // the ballast file is in place
+	stopped     atomic.Pointer[WriteError] // the engine stopped after a failed write; nil: it runs
+
+	wmu           sync.Mutex // serialises writes, so the commit count is in order
+	commits       uint64     // write batches committed; guarded by wmu
+	commitsF      vfs.File   // the commits file, kept open; guarded by wmu
+	commitsWarned bool       // a failed write of the commits file was logged; guarded by wmu
+	tip           atomic.Pointer[tipRecord]
+	seq           atomic.Uint64 // last arrival number given to a pending reading
 }
 
 type tipRecord struct {
@@ -81,7 +89,11 @@ func Open(path string, params chain.Params, opts ...Option) (*Store, error) {
 	case !info.IsDir():
 		return nil, corrupt(path, "%s is a file, not a store directory", path)
 	}
-	lock, err := lockDir(path)
+	cfg := Store{fs: vfs.Default} // the options, for the file system the lock is taken on
+	for _, o := range opts {
+		o(&cfg)
+	}
+	lock, err := lockDir(path, cfg.fs)
 	if err != nil {
 		return nil, err
 	}
@@ -95,10 +107,10 @@ func Open(path string, params chain.Params, opts ...Option) (*Store, error) {
 
 // lockDir takes the store's lock file, retrying for LockTimeout while
 // another process holds it.
-func lockDir(path string) (*pebble.Lock, error) {
+func lockDir(path string, fsys vfs.FS) (*pebble.Lock, error) {
 	deadline := time.Now().Add(LockTimeout)
 	for {
-		l, err := pebble.LockDirectory(path, vfs.Default)
+		l, err := pebble.LockDirectory(path, fsys)
 		if err == nil {
 			return l, nil
 		}
@@ -125,14 +137,15 @@ func lockConflict(err error) bool {
 	return errors.As(err, &errno) || strings.Contains(err.Error(), "lock held by current process")
 }
 
-// storeFiles reports whether directory path holds anything but the lock.
+// storeFiles reports whether directory path holds anything but the lock
+// and the ballast.
 func storeFiles(path string) (bool, error) {
 	entries, err := os.ReadDir(path)
 	if err != nil {
 		return false, err
 	}
 	for _, e := range entries {
-		if e.Name() != "LOCK" {
+		if e.Name() != "LOCK" && e.Name() != BallastFile {
 			return true, nil
 		}
 	}
@@ -140,10 +153,11 @@ func storeFiles(path string) (bool, error) {
 }
 
 func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s *Store, err error) {
-	s = &Store{path: path, params: params, genesis: params.Genesis().Hash(), lock: lock, log: slog.Default()}
+	s = &Store{path: path, params: params, genesis: params.Genesis().Hash(), lock: lock, log: slog.Default(), fs: vfs.Default}
 	for _, o := range opts {
 		o(s)
 	}
+	s.efs = vfs.OnDiskFull(s.fs, s.dropBallast)
 	defer s.recoverPanic(&err)
 	existing, err := storeFiles(path)
 	if err != nil {
@@ -155,6 +169,7 @@ func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s
 		FormatMajorVersion: formatVersion,
 		Logger:             quietLogger{},
 		EventListener:      eventListener(),
+		FS:                 s.efs,
 	})
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
@@ -163,6 +178,9 @@ func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s
 		if errors.Is(err, pebble.ErrDBDoesNotExist) {
 			return nil, corrupt(path, "the directory holds files but no store")
 		}
+		if noSpace(err) {
+			return nil, &WriteError{Path: path, Full: true, Err: err} // not damage
+		}
 		return nil, &CorruptError{Path: path, Err: err}
 	}
 	s.db = db
@@ -170,6 +188,7 @@ func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s
 		db.Close()
 		return nil, err
 	}
+	_ = s.CheckSpace() // makes the ballast if there is room
 	return s, nil
 }
 
@@ -213,14 +232,11 @@ func (s *Store) init() error {
 			"use another data directory", s.path, ErrWrongNetwork, network, chain.Hash(genesis).Short(),
 			s.params.Name, s.genesis.Short())
 	}
-	tip, err := s.get(s.db, keyTip)
+	tipHash, tipHeight, err := s.readTip(s.db)
 	if err != nil {
-		return s.missing(err, "the tip record")
+		return err
 	}
-	if len(tip) != chain.HashSize+8 {
-		return corrupt(s.path, "tip record of %d bytes", len(tip))
-	}
-	s.tip.Store(&tipRecord{hash: chain.Hash(tip[:chain.HashSize]), height: binary.BigEndian.Uint64(tip[chain.HashSize:])})
+	s.tip.Store(&tipRecord{hash: tipHash, height: tipHeight})
 	if err := s.checkCommits(); err != nil {
 		return err
 	}
@@ -244,8 +260,8 @@ func (s *Store) checkCommits() error {
 		return corrupt(s.path, "commit count record of %d bytes", len(v))
 	}
 	s.commits = binary.BigEndian.Uint64(v)
-	file := filepath.Join(s.path, commitsFile)
-	side, err := os.ReadFile(file)
+	file := s.fs.PathJoin(s.path, commitsFile)
+	side, err := s.readFile(file)
 	if err != nil || len(side) == 0 {
 		return nil // missing, or emptied by a power cut: nothing to compare
 	}
@@ -256,7 +272,7 @@ func (s *Store) checkCommits() error {
 		s.log.Warn("chain store: the commits file is damaged (its checksum fails); "+
 			"it is rewritten from the store's own count, which cannot show lost writes this once",
 			"file", file, "count", s.commits)
-		_ = os.WriteFile(file, encodeCommits(s.commits), 0o600) // best effort, as every commit's
+		_ = s.writeFile(file, encodeCommits(s.commits)) // best effort, as every commit's
 		return nil
 	}
 	if n > s.commits {
@@ -301,6 +317,7 @@ func (s *Store) create() error {
 	b.Set(keyBlock(s.genesis), data, nil)
 	b.Set(keyHeight(0), s.genesis[:], nil)
 	b.Set(keyTip, encodeTip(s.genesis, 0), nil)
+	b.Set(keySideIndex, nil, nil) // commits index every side block from the start
 	if err := b.Commit(pebble.Sync); err != nil {
 		return s.writeErr(err)
 	}
@@ -322,13 +339,28 @@ func (s *Store) Close() (err error) {
 	defer s.recoverPanic(&err)
 	db := s.db
 	s.db = nil
-	ferr := db.Flush()
-	cerr := db.Close()
-	lerr := s.lock.Close()
 	if s.commitsF != nil {
 		_ = s.commitsF.Close() // best effort, as its writes
 		s.commitsF = nil
 	}
+	if s.stopped.Load() != nil {
+		// The engine stopped after a failed write: its state is
+		// undefined (closing it panics or hangs), and everything it
+		// acknowledged is in its log. Release the directory, for the
+		// engine's reference too; the next Open replays the log. (The
+		// node stops after this: nothing in this process uses the stopped
+		// engine again.)
+		_ = s.lock.Close()
+		return s.lock.Close()
+	}
+	var ferr error
+	if s.CheckSpace() == nil {
+		// A flush on a full disk fails, and the engine retries it
+		// forever: then the next Open replays the log instead.
+		ferr = db.Flush()
+	}
+	cerr := db.Close()
+	lerr := s.lock.Close()
 	if err := errors.Join(ferr, cerr, lerr); err != nil {
 		return fmt.Errorf("chain store %s: close: %w", s.path, err)
 	}
@@ -389,10 +421,27 @@ func (quietLogger) Errorf(format string, args ...any) {
 }
 
 // Fatalf panics instead of exiting the process: in a call of the store the
-// panic becomes a *CorruptError.
+// panic becomes a *WriteError if it met a failed write, a *CorruptError
+// otherwise. The panic value is an error that wraps the errors among args,
+// so that a full disk is told apart from damage.
 func (quietLogger) Fatalf(format string, args ...any) {
-	panic(fmt.Sprintf(format, args...))
+	var errs []error
+	for _, a := range args {
+		if e, ok := a.(error); ok {
+			errs = append(errs, e)
+		}
+	}
+	panic(fatalError{msg: fmt.Sprintf(format, args...), errs: errs})
 }
+
+// fatalError is the panic value of quietLogger.Fatalf.
+type fatalError struct {
+	msg  string
+	errs []error
+}
+
+func (e fatalError) Error() string   { return e.msg }
+func (e fatalError) Unwrap() []error { return e.errs }
 
 // eventListener reports the engine's background errors and the corruption it
 // detects on one line each, instead of Pebble's default, which exits the

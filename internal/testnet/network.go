@@ -178,12 +178,12 @@ func (net *Network) start(ctx context.Context, cfg NetworkConfig, i int, log *sl
 		return err
 	}
 	net.Stores = append(net.Stores, st)
-	s, err := st.Load()
+	s, err := st.LoadRecent()
 	if err != nil {
 		return err
 	}
 	p, err := Start(ctx, Config{Params: cfg.Params, Key: key, Log: log, NoMiner: cfg.NoMiner,
-		NodeOptions: append([]node.Option{node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending})}, opts...)})
+		NodeOptions: append([]node.Option{node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending, Final: s.Final})}, opts...)})
 	if err != nil {
 		return err
 	}

@@ -1,12 +1,20 @@
 package testnet
 
 // Restart of a node with a long chain (issue 3: "serving again in about a
-// second"), split into its steps so that the time can be placed:
+// second"; issue 10: memory and restart time that do not grow with the
+// chain), split into its steps so that the time can be placed:
 //
 //	go test -run '^$' -bench Restart -benchtime 3x ./internal/testnet
 //
-// The store of 100k blocks is built once and kept under os.TempDir(), keyed
-// by restartBenchVersion, because building it takes longer than the
+// and the footprint of a restart, the time to a node that serves, its live
+// heap and the process's resident memory (run alone, so that the resident
+// memory is the restart's; P2PCHAIN_RESTART_BLOCKS=1000000 for a chain of
+// 1M blocks, one reading each, built once in about five minutes):
+//
+//	go test -run '^$' -bench 'Restart/Footprint' -benchtime 20x ./internal/testnet
+//
+// The store is built once and kept under os.TempDir(), keyed by
+// restartBenchVersion and its length, because building it takes longer than the
 // benchmark (signing 250k readings); delete the directory, or bump the
 // version when the block encoding or the store layout changes, to rebuild
 // it. A cached store that no longer opens or loads is rebuilt by itself.
@@ -18,6 +26,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -29,13 +43,30 @@ import (
 
 // restartBenchVersion names the cached store's shape; change it whenever the
 // store built by buildRestartStore would differ.
-const restartBenchVersion = "v2"
+const restartBenchVersion = "v3"
 
 const (
-	restartBlocks  = 100_000 // main chain
-	restartSide    = 4       // side branch, forking 5 blocks below the tip (within the final depth)
-	restartPending = 100     // pending readings
+	restartSide    = 4   // side branch, forking 5 blocks below the tip (within the final depth)
+	restartPending = 100 // pending readings
 )
+
+// restartBlocks is the length of the main chain: 100k, or
+// $P2PCHAIN_RESTART_BLOCKS.
+var restartBlocks = func() int {
+	if n, err := strconv.Atoi(os.Getenv("P2PCHAIN_RESTART_BLOCKS")); err == nil && n > 10 {
+		return n
+	}
+	return 100_000
+}()
+
+// restartReadings is how many readings block i holds: 1 to 4 on the 100k
+// chain, 1 on longer ones (whose signing would take too long).
+func restartReadings(i int) int {
+	if restartBlocks > 100_000 {
+		return 1
+	}
+	return 1 + i%4
+}
 
 func restartParams() chain.Params { return chain.TestParams("restart-bench") }
 
@@ -48,7 +79,7 @@ func restartKey() ed25519.PrivateKey {
 // readings, building it if the cache has none.
 func restartStore(b *testing.B) string {
 	b.Helper()
-	dir := filepath.Join(os.TempDir(), "p2pchain-restart-bench-"+restartBenchVersion)
+	dir := filepath.Join(os.TempDir(), fmt.Sprintf("p2pchain-restart-bench-%s-%d", restartBenchVersion, restartBlocks))
 	path := filepath.Join(dir, "chain")
 	if err := checkRestartStore(path); err == nil {
 		return path
@@ -87,13 +118,14 @@ func checkRestartStore(path string) error {
 		return err
 	}
 	defer s.Close()
-	st, err := s.Load()
+	st, err := s.LoadRecent()
 	if err != nil {
 		return err
 	}
-	if len(st.Main) != restartBlocks || len(st.Side) != restartSide || len(st.Pending) != restartPending {
-		return fmt.Errorf("holds %d main blocks, %d side, %d pending; want %d, %d, %d",
-			len(st.Main), len(st.Side), len(st.Pending), restartBlocks, restartSide, restartPending)
+	if st.Final == nil || st.Final.Header.Height+uint64(len(st.Main)) != uint64(restartBlocks) ||
+		len(st.Side) != restartSide || len(st.Pending) != restartPending {
+		return fmt.Errorf("holds a main chain to %d (final block recorded: %v), %d side blocks, %d pending; want %d, %d, %d",
+			s.Height(), st.Final != nil, len(st.Side), len(st.Pending), restartBlocks, restartSide, restartPending)
 	}
 	return nil
 }
@@ -108,6 +140,7 @@ func buildRestartStore(path string) error {
 	if err != nil {
 		return err
 	}
+	c.SetArchive(s) // compacted after each commit, as a node does
 	at := func(i int) time.Time { return time.UnixMilli(params.GenesisTime).Add(time.Duration(i) * time.Second) }
 	readings := func(i, n int, tag string) ([]chain.Reading, error) {
 		var rs []chain.Reading
@@ -121,10 +154,10 @@ func buildRestartStore(path string) error {
 		return rs, nil
 	}
 
-	var main []*chain.Block
+	var tail []*chain.Block // the newest blocks
 	var commit store.Commit
 	for i := 1; i <= restartBlocks; i++ {
-		rs, err := readings(i, 1+i%4, "patient")
+		rs, err := readings(i, restartReadings(i), "patient")
 		if err != nil {
 			return err
 		}
@@ -138,18 +171,21 @@ func buildRestartStore(path string) error {
 		if err != nil {
 			return fmt.Errorf("block %d: %w", i, err)
 		}
-		main = append(main, blk)
+		if tail = append(tail, blk); len(tail) > 16 {
+			tail = tail[1:]
+		}
 		commit.Blocks, commit.Updates = append(commit.Blocks, blk), append(commit.Updates, u)
-		if len(commit.Blocks) == 512 || i == restartBlocks {
+		if len(commit.Blocks) == 2048 || i == restartBlocks {
 			if err := s.Commit(commit); err != nil {
 				return err
 			}
+			c.Compact()
 			commit = store.Commit{}
 		}
 	}
 
 	// A side branch with less work than the main chain.
-	parent := main[restartBlocks-6]
+	parent := tail[len(tail)-6]
 	for i := 0; i < restartSide; i++ {
 		h := parent.Header.Height + 1
 		rs, err := readings(int(h), 1, "side")
@@ -187,7 +223,13 @@ func buildRestartStore(path string) error {
 //   - Node: store.Open + Load + node.New(WithStore) + Close, the whole restart of
 //     the node's state;
 //   - Serving: the same plus p2p.New, listening on loopback and ready to
-//     answer peers, then Close of both.
+//     answer peers, then Close of both;
+//   - Footprint/Recent: Serving as a node starts since issue 10
+//     (store.LoadRecent: the final block, the blocks above it and the side
+//     blocks; the chain reads older blocks back from the store), with the
+//     time's percentiles, the live heap and the resident memory after it;
+//     Footprint/Load the same with the whole chain read (store.Load), as
+//     before.
 func BenchmarkRestart(b *testing.B) {
 	if testing.Short() {
 		b.Skip("builds a store of 100k blocks")
@@ -214,7 +256,7 @@ func BenchmarkRestart(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if h := n.Status().Height; h != restartBlocks {
+		if h := n.Status().Height; h != uint64(restartBlocks) {
 			b.Fatalf("restored node at height %d, want %d", h, restartBlocks)
 		}
 		return n
@@ -225,7 +267,7 @@ func BenchmarkRestart(b *testing.B) {
 		}
 	}
 	perBlock := func(b *testing.B) {
-		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/restartBlocks, "ns/block")
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(restartBlocks), "ns/block")
 	}
 
 	b.Run("Open", func(b *testing.B) {
@@ -262,6 +304,10 @@ func BenchmarkRestart(b *testing.B) {
 		}
 		perBlock(b)
 	})
+	b.Run("Footprint", func(b *testing.B) {
+		b.Run("Recent", func(b *testing.B) { footprint(b, path, false) })
+		b.Run("Load", func(b *testing.B) { footprint(b, path, true) })
+	})
 	b.Run("Serving", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -278,4 +324,89 @@ func BenchmarkRestart(b *testing.B) {
 		}
 		perBlock(b)
 	})
+}
+
+// footprint restarts a node on the store at path as `p2pchain node` does
+// (store.Open, the state read, node.New, p2p.New listening), until it
+// serves peers, and reports the time it took (p50, p95, p99 over the
+// iterations), the live heap after a collection, and the process's
+// resident memory with the freed pages given back to the system. full
+// reads the whole chain (store.Load) instead of the part that can still
+// change (store.LoadRecent), as nodes did before issue 10.
+func footprint(b *testing.B, path string, full bool) {
+	params, key := restartParams(), restartKey()
+	var took []time.Duration
+	var heap, rss uint64
+	for b.Loop() {
+		start := time.Now()
+		s, err := store.Open(path, params)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var st *store.State
+		if full {
+			st, err = s.Load()
+		} else {
+			st, err = s.LoadRecent()
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		n, err := node.New(params, key, node.WithStore(s, node.State{Main: st.Main, Side: st.Side, Pending: st.Pending, Final: st.Final}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		h, err := p2p.New(context.Background(), n, p2p.WithKey(key))
+		if err != nil {
+			b.Fatal(err)
+		}
+		took = append(took, time.Since(start))
+		if got := n.Status().Height; got != uint64(restartBlocks) {
+			b.Fatalf("restarted at height %d, want %d", got, restartBlocks)
+		}
+		st = nil
+		runtime.GC()
+		debug.FreeOSMemory()
+		heap = max(heap, liveHeap())
+		rss = max(rss, residentMemory())
+		runtime.KeepAlive(n)
+		if err := h.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	slices.Sort(took)
+	pct := func(p float64) float64 {
+		return float64(took[min(len(took)-1, int(p*float64(len(took))))].Microseconds()) / 1000
+	}
+	b.ReportMetric(pct(0.50), "p50-ms")
+	b.ReportMetric(pct(0.95), "p95-ms")
+	b.ReportMetric(pct(0.99), "p99-ms")
+	b.ReportMetric(float64(heap)/(1<<20), "heap-MB")
+	b.ReportMetric(float64(rss)/(1<<20), "rss-MB")
+}
+
+// liveHeap returns the bytes of live heap objects (after a collection).
+func liveHeap() uint64 {
+	m := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(m)
+	return m[0].Value.Uint64()
+}
+
+// residentMemory returns the process's resident memory (VmRSS), 0 where
+// /proc is not there.
+func residentMemory() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
 }
