@@ -15,9 +15,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"text/tabwriter"
 	"time"
 
@@ -37,6 +39,9 @@ type benchFlags struct {
 	chart      string
 	seed       uint64
 	dir        string
+	readings   int
+	clients    int
+	runs       int
 	asJSON     bool
 	baseline   bool
 	top        testnet.Topology
@@ -63,18 +68,38 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 			"same topology with the same number of blocks at the same difficulty.",
 			"scaling: propagation at each of --sizes nodes (up to --nodes when given), as a table",
 			"and an SVG chart (--chart).",
-			"sync, throughput, footprint: not in this command yet; it names the go test benchmark."},
+			"sync: writes a chain of B blocks (default 10000, one signed reading each) into a data",
+			"directory, measures what every core of this machine verifies per second (the checks",
+			"and Ed25519 signatures a sync runs on each block: the bound), starts a node process on",
+			"it, then a fresh node process that dials it, and times the fresh node from its process",
+			"start until its API reports the tip: blocks/s and the ratio to the bound.",
+			"throughput: starts N nodes (default 3; in this process, or processes with --processes),",
+			"then --clients concurrent clients post --readings readings through the nodes' APIs",
+			"(keep-alive connections); a reading counts once it is in the main chain of every node",
+			"(their event streams and blocks). Readings/s, latency percentiles from submission to",
+			"confirmed on every node, lost (acknowledged, missing at the end) and the bound: what",
+			"this machine's cores sign and verify per reading (one signing, one check per node).",
+			"footprint: writes a chain of B blocks (default 100000) into a data directory, then",
+			"--runs times starts a node process on it: restart time (process start to its API",
+			"answering /api/v1/status) and resident memory (VmRSS, after 2 s of serving).",
+			"sync and footprint always run node processes. Long stages show their progress on stderr."},
 		examples: []string{
 			"bench propagation --nodes 10 --blocks 20",
 			"bench propagation --nodes 50 --processes --difficulty 18 --json",
 			"bench scaling --processes --chart scaling.svg",
 			"bench scaling --sizes 3,5,10 --blocks 10",
+			"bench sync --blocks 10000",
+			"bench throughput --nodes 3 --processes --difficulty 18 --json",
+			"bench footprint --blocks 100000 --json",
 		},
 	}, stdout)
-	fs.IntVar(&f.nodes, "nodes", f.nodes, "number of nodes `N` (scaling: the largest size)")
+	fs.IntVar(&f.nodes, "nodes", f.nodes, "number of nodes `N` (scaling: the largest size; throughput: default 3)")
 	fs.BoolVar(&f.processes, "processes", false, "run each node as a process of its own (p2pchain node), instead of all in this process")
 	fs.IntVar(&f.difficulty, "difficulty", f.difficulty, "proof-of-work difficulty in leading zero `BITS` ("+strconv.Itoa(chain.DefaultDifficulty)+" is the default network's)")
-	fs.IntVar(&f.blocks, "blocks", f.blocks, "blocks `B` to time, one after the other")
+	fs.IntVar(&f.blocks, "blocks", f.blocks, "blocks `B` to time, one after the other (sync, footprint: the chain's length, default 10000, 100000)")
+	fs.IntVar(&f.readings, "readings", 10000, "throughput: readings `R` to submit")
+	fs.IntVar(&f.clients, "clients", 0, "throughput: concurrent clients `C`, spread over the nodes (0: 32 per node)")
+	fs.IntVar(&f.runs, "runs", 5, "footprint: starts `K` of the node, each timed")
 	fs.StringVar(&f.topology, "topology", f.topology, "who dials whom, `TOPOLOGY`: line, ring, random:K or full")
 	fs.DurationVar(&f.interval, "baseline-interval", f.interval, "the naive baseline's `INTERVAL` between whole-chain sends (the classic demo's 5s)")
 	fs.BoolVar(&f.baseline, "baseline", true, "run the naive baseline too (--baseline=false: the real nodes only)")
@@ -91,12 +116,19 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 		return f, usagef("bench", "want one of %s", strings.Join(benchKinds, ", "))
 	}
 	f.kind = pos[0]
-	nodesSet := false
+	nodesSet, blocksSet := false, false
 	fs.Visit(func(fl *flag.Flag) {
-		if fl.Name == "nodes" {
-			nodesSet = true
-		}
+		nodesSet = nodesSet || fl.Name == "nodes"
+		blocksSet = blocksSet || fl.Name == "blocks"
 	})
+	switch {
+	case f.kind == "throughput" && !nodesSet:
+		f.nodes = 3
+	case f.kind == "sync" && !blocksSet:
+		f.blocks = 10000
+	case f.kind == "footprint" && !blocksSet:
+		f.blocks = 100000
+	}
 	switch {
 	case !slices.Contains(benchKinds, f.kind):
 		return f, usagef("bench", "unknown benchmark %q: want one of %s", f.kind, strings.Join(benchKinds, ", "))
@@ -108,6 +140,12 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 		return f, usagef("bench", "--difficulty %d: want 0 to %d bits", f.difficulty, chain.MaxDifficulty)
 	case f.interval <= 0:
 		return f, usagef("bench", "--baseline-interval %v: want a positive duration", f.interval)
+	case f.readings < 1:
+		return f, usagef("bench", "--readings %d: want at least 1", f.readings)
+	case f.clients < 0:
+		return f, usagef("bench", "--clients %d: want 0 (32 per node) or more", f.clients)
+	case f.runs < 1:
+		return f, usagef("bench", "--runs %d: want at least 1", f.runs)
 	}
 	if f.top, err = testnet.ParseTopology(f.topology); err != nil {
 		return f, &usageError{cmd: "bench", err: err}
@@ -160,14 +198,6 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	switch f.kind {
-	case "sync":
-		return fmt.Errorf("not yet in this command: run  go test -run '^$' -bench InitialSync -benchtime 5x ./internal/testnet  (a new node's initial sync of a long chain)")
-	case "throughput":
-		return fmt.Errorf("not yet in this command: run  go test -run '^$' -bench 'Store|Engine' ./internal/store  (durable writes, group commit)")
-	case "footprint":
-		return fmt.Errorf("not yet in this command: run  go test -run '^$' -bench Restart ./internal/testnet  (restart time of a node with a long chain); memory per node: p2pchain testnet --processes and the nodes' process_resident_memory_bytes in /metrics")
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer stopOnSignals(ctx, cancel,
@@ -178,6 +208,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "%s again: exiting at once\n", s)
 			os.Exit(1)
 		})()
+	switch f.kind {
+	case "sync", "throughput", "footprint":
+		err := benchOther(ctx, f, stdout, stderr)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	sizes := []int{f.nodes}
 	if f.kind == "scaling" {
 		sizes = f.sizeList
@@ -487,4 +525,274 @@ func scalingSVG(rows []propagationRow) []byte {
 	}
 	b.WriteString("</svg>\n")
 	return []byte(b.String())
+}
+
+// syncRow, throughputRow and footprintRow are the measurements of bench
+// sync, throughput and footprint, as printed.
+type syncRow struct {
+	Bench       string  `json:"bench"`
+	Blocks      int     `json:"blocks"`
+	Difficulty  int     `json:"difficulty"`
+	Seconds     float64 `json:"seconds"`
+	BlocksPerS  float64 `json:"blocks_per_s"`
+	BoundPerS   float64 `json:"verify_bound_per_s"`
+	Ratio       float64 `json:"ratio_to_bound"`
+	StartMS     float64 `json:"start_ms"`
+	BuildS      float64 `json:"build_s"`
+	Cores       int     `json:"cores"`
+	Includes    string  `json:"includes"`
+	BoundIncl   string  `json:"bound_includes"`
+	Processes   bool    `json:"processes"`
+	ReadingsPer int     `json:"readings_per_block"`
+}
+
+type throughputRow struct {
+	Bench        string  `json:"bench"`
+	Nodes        int     `json:"nodes"`
+	Processes    bool    `json:"processes"`
+	Difficulty   int     `json:"difficulty"`
+	Readings     int     `json:"readings"`
+	Clients      int     `json:"clients"`
+	Acked        int     `json:"acked"`
+	Failed       int     `json:"failed"`
+	Seconds      float64 `json:"seconds"`
+	PerS         float64 `json:"readings_per_s"`
+	AcceptedPerS float64 `json:"accepted_per_s"`
+	BoundPerS    float64 `json:"bound_per_s"`
+	Ratio        float64 `json:"ratio_to_bound"`
+	Lost         int     `json:"lost"`
+	P50          float64 `json:"p50_ms"`
+	P95          float64 `json:"p95_ms"`
+	P99          float64 `json:"p99_ms"`
+	Max          float64 `json:"max_ms"`
+	Height       uint64  `json:"height"`
+	PerBlock     float64 `json:"readings_per_block"`
+	Cores        int     `json:"cores"`
+	Includes     string  `json:"includes"`
+	BoundIncl    string  `json:"bound_includes"`
+}
+
+type footprintRow struct {
+	Bench      string  `json:"bench"`
+	Blocks     int     `json:"blocks"`
+	Difficulty int     `json:"difficulty"`
+	Runs       int     `json:"runs"`
+	RestartMS  float64 `json:"restart_ms"` // p50
+	P95        float64 `json:"restart_p95_ms"`
+	P99        float64 `json:"restart_p99_ms"`
+	Max        float64 `json:"restart_max_ms"`
+	RSS        float64 `json:"rss_mb"` // p50 of the runs
+	RSSMax     float64 `json:"rss_max_mb"`
+	Peak       float64 `json:"rss_peak_mb"`
+	StoreMB    float64 `json:"store_mb"`
+	BuildS     float64 `json:"build_s"`
+	Includes   string  `json:"includes"`
+	Processes  bool    `json:"processes"`
+}
+
+// benchProgress shows the stages of a long benchmark on stderr: done of
+// the stage's total, the rate and the time left.
+func benchProgress(stderr io.Writer) (testnet.Progress, func()) {
+	var (
+		bar   *progress
+		stage string
+		last  int
+	)
+	finish := func() {
+		if bar != nil {
+			bar.finish(uint64(last), uint64(last))
+			bar = nil
+		}
+	}
+	return func(s, unit string, done, total int) {
+		if s != stage {
+			finish()
+			stage = s
+			if total > 0 {
+				bar = newProgress(stderr, fmt.Sprintf("%s (%d %s)", s, total, unit), uint64(total))
+				bar.unit, bar.eta = unit, true
+			} else {
+				fmt.Fprintf(stderr, "%s...\n", s)
+			}
+		}
+		if bar != nil {
+			last = done
+			bar.update(uint64(done), uint64(done))
+		}
+	}, finish
+}
+
+// benchOther runs bench sync, throughput or footprint and prints its row.
+func benchOther(ctx context.Context, f benchFlags, stdout, stderr io.Writer) error {
+	dir := f.dir
+	if dir == "" {
+		tmp, err := os.MkdirTemp("", "p2pchain-bench-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		dir = tmp
+	} else {
+		dir = filepath.Join(dir, f.kind)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	params := chain.DefaultParams()
+	params.Name, params.Difficulty = "bench-"+f.kind, uint32(f.difficulty)
+	prog, done := benchProgress(stderr)
+	defer done()
+	var row any
+	var after error
+	switch f.kind {
+	case "sync":
+		res, err := testnet.MeasureSync(ctx, testnet.SyncConfig{Binary: exe, Dir: dir, Params: params, Blocks: f.blocks, Progress: prog})
+		done()
+		if err != nil {
+			return err
+		}
+		r := syncRow{Bench: f.kind, Blocks: res.Blocks, Difficulty: f.difficulty, Seconds: round3(res.Elapsed.Seconds()),
+			BlocksPerS: math.Round(float64(res.Blocks) / res.Elapsed.Seconds()), BoundPerS: math.Round(res.VerifyBound),
+			StartMS: round3(float64(res.Started.Microseconds()) / 1000), BuildS: round3(res.Build.Seconds()),
+			Cores: runtime.GOMAXPROCS(0), Processes: true, ReadingsPer: 1,
+			Includes: "from the fresh node's process start (exec) until its GET /api/v1/status reports the tip (polled every 20 ms): " +
+				"process start, data directory and empty store, libp2p host and API, the dial through POST /api/v1/peers, " +
+				"the sync protocol over loopback TCP from a serving node process, every block's checks (proof of work, readings root, " +
+				"Ed25519 signatures) and durable commits; both node processes share this machine's cores",
+			BoundIncl: "blocks all the cores check per second, with no cache: header (proof of work), body (readings root, ranges) " +
+				"and Ed25519 signatures, on the same chain, in this process on every core, timed by its CPU time over the cores (others' load " +
+				"on a shared machine does not count), before the sync and after it, the higher; no decoding, no disk, no network"}
+		if res.VerifyBound > 0 {
+			r.Ratio = round3(r.BlocksPerS / res.VerifyBound)
+		}
+		row = r
+	case "throughput":
+		r, err := benchThroughput(ctx, f, dir, prog, stderr)
+		done()
+		if err != nil {
+			return err
+		}
+		if r.Lost > 0 {
+			after = fmt.Errorf("%d acknowledged readings are missing from the main chain of some node", r.Lost)
+		}
+		row = r
+	case "footprint":
+		res, err := testnet.MeasureFootprint(ctx, testnet.FootprintConfig{Binary: exe, Dir: dir, Params: params, Blocks: f.blocks,
+			Runs: f.runs, Settle: 2 * time.Second, Progress: prog})
+		done()
+		if err != nil {
+			return err
+		}
+		mb := func(b uint64) float64 { return round3(float64(b) / (1 << 20)) }
+		rss := slices.Sorted(slices.Values(res.RSS))
+		peak := slices.Max(res.PeakRSS)
+		row = footprintRow{Bench: f.kind, Blocks: res.Blocks, Difficulty: f.difficulty, Runs: len(res.Restarts),
+			RestartMS: testnet.Percentile(res.Restarts, 0.5), P95: testnet.Percentile(res.Restarts, 0.95),
+			P99: testnet.Percentile(res.Restarts, 0.99), Max: testnet.Percentile(res.Restarts, 1),
+			RSS: mb(rss[(len(rss)-1)/2]), RSSMax: mb(rss[len(rss)-1]), Peak: mb(peak),
+			StoreMB: round3(res.StoreMB), BuildS: round3(res.Build.Seconds()), Processes: true,
+			Includes: "restart: from just before exec of p2pchain node on the data directory until its API first answers GET /api/v1/status " +
+				"(at the chain's height): process start, opening and loading the store, rebuilding the chain in memory, libp2p host, API; " +
+				"warm page cache (the store was just written, or read by the run before); rss: the process's VmRSS (MiB) 2 s after that, " +
+				"p50 and max of the runs, rss_peak: its VmHWM, the most of the runs; store: the chain store's files on disk (MB)"}
+	}
+	if f.asJSON {
+		if err := json.NewEncoder(stdout).Encode(row); err != nil {
+			return err
+		}
+	} else {
+		printOther(stdout, row)
+	}
+	return after
+}
+
+// benchThroughput starts the network and measures it.
+func benchThroughput(ctx context.Context, f benchFlags, dir string, prog testnet.Progress, stderr io.Writer) (throughputRow, error) {
+	row := throughputRow{Bench: f.kind, Nodes: f.nodes, Processes: f.processes, Difficulty: f.difficulty, Readings: f.readings,
+		Clients: f.clients, Cores: runtime.GOMAXPROCS(0)}
+	if row.Clients == 0 {
+		row.Clients = 32 * f.nodes
+	}
+	prog("measuring the signature bound", "", 0, 0)
+	bound := testnet.SignatureBound(f.nodes)
+	where := "in this process"
+	if f.processes {
+		where = "as processes"
+	}
+	prog(fmt.Sprintf("starting %d nodes %s (topology %s, difficulty %d)", f.nodes, where, f.top, f.difficulty), "", 0, 0)
+	bn, err := startBenchNet(ctx, f, f.nodes, dir, stderr)
+	if err != nil {
+		return row, err
+	}
+	var closeOnce sync.Once
+	defer closeOnce.Do(bn.close)
+	res, err := testnet.MeasureThroughput(ctx, bn.apis, testnet.ThroughputConfig{Readings: f.readings, Clients: row.Clients, Progress: prog})
+	if err != nil {
+		return row, err
+	}
+	closeOnce.Do(bn.close)
+	prog("measuring the signature bound again", "", 0, 0)
+	bound = max(bound, testnet.SignatureBound(f.nodes))
+	if res.Failed > 0 {
+		fmt.Fprintf(stderr, "%d submissions refused, the first: %v\n", res.Failed, res.FirstErr)
+	}
+	row.Acked, row.Failed, row.Lost, row.Height = res.Acked, res.Failed, res.Lost, res.Height
+	row.Seconds = round3(res.Confirmed.Seconds())
+	row.PerS = math.Round(float64(res.Acked) / res.Confirmed.Seconds())
+	row.AcceptedPerS = math.Round(float64(res.Acked) / res.Accepted.Seconds())
+	row.BoundPerS = math.Round(bound)
+	if bound > 0 {
+		row.Ratio = round3(row.PerS / bound)
+	}
+	row.P50, row.P95 = testnet.Percentile(res.Latencies, 0.50), testnet.Percentile(res.Latencies, 0.95)
+	row.P99, row.Max = testnet.Percentile(res.Latencies, 0.99), testnet.Percentile(res.Latencies, 1)
+	if res.Height > 0 {
+		row.PerBlock = round3(float64(res.Acked) / float64(res.Height))
+	}
+	proc := "all nodes and the harness in one process"
+	if f.processes {
+		proc = "one process per node, the harness in this one"
+	}
+	row.Includes = fmt.Sprintf("readings/s: acknowledged readings over the time from the first POST /api/v1/readings until every one is in the main chain "+
+		"of every node; %d clients on keep-alive connections, each posting its next reading when the last is acknowledged; "+
+		"each includes HTTP, the node signing and durably storing the reading, mining at difficulty %d, durable block commits, gossip, "+
+		"every node's checks, and the harness following each node's event stream and fetching its new blocks (GET /api/v1/blocks/HASH) "+
+		"on the same cores; latency: from just before a reading's POST to the arrival of the tip event of the last node to connect a block holding it; "+
+		"accepted/s: acknowledged over the time to the last acknowledgement; lost: acknowledged readings missing from some node's main chain at the end; "+
+		"%s; durable stores", row.Clients, f.difficulty, proc)
+	row.BoundIncl = fmt.Sprintf("readings per second this machine's %d cores could carry if signatures were all they did: per reading one Ed25519 signing "+
+		"and %d verifications (one per node), in this process on every core, timed by its CPU time over the cores (others' load does not count), "+
+		"before the run and after it, the higher", row.Cores, f.nodes)
+	return row, nil
+}
+
+// printOther prints a row of bench sync, throughput or footprint for people.
+func printOther(w io.Writer, row any) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	switch r := row.(type) {
+	case syncRow:
+		fmt.Fprintln(tw, "BLOCKS\tSECONDS\tBLOCKS/s\tVERIFY BOUND/s\tRATIO\tNODE START ms\t")
+		fmt.Fprintf(tw, "%d\t%.2f\t%.0f\t%.0f\t%.2f\t%.0f\t\n", r.Blocks, r.Seconds, r.BlocksPerS, r.BoundPerS, r.Ratio, r.StartMS)
+		tw.Flush()
+		fmt.Fprintf(w, "difficulty %d, one reading a block, two node processes on %d cores, durable stores, 127.0.0.1\n", r.Difficulty, r.Cores)
+		fmt.Fprintln(w, "sync: the fresh node's process start to its API reporting the tip; bound: what every core verifies per second; --json says what each figure includes")
+	case throughputRow:
+		fmt.Fprintln(tw, "NODES\tREADINGS\tREADINGS/s\tACCEPTED/s\tBOUND/s\tRATIO\tP50 ms\tP95 ms\tP99 ms\tMAX ms\tPER BLOCK\tLOST\t")
+		fmt.Fprintf(tw, "%d\t%d\t%.0f\t%.0f\t%.0f\t%.2f\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%d\t\n", r.Nodes, r.Acked, r.PerS, r.AcceptedPerS, r.BoundPerS,
+			r.Ratio, r.P50, r.P95, r.P99, r.Max, r.PerBlock, r.Lost)
+		tw.Flush()
+		where := "all nodes in this process"
+		if r.Processes {
+			where = "one process per node"
+		}
+		fmt.Fprintf(w, "difficulty %d, %s, %d clients, durable stores, %d cores, 127.0.0.1\n", r.Difficulty, where, r.Clients, r.Cores)
+		fmt.Fprintln(w, "readings/s and latency: submission to in the main chain of every node; --json says what each figure includes")
+	case footprintRow:
+		fmt.Fprintln(tw, "BLOCKS\tRUNS\tRESTART P50 ms\tP95 ms\tP99 ms\tMAX ms\tRSS MiB\tPEAK RSS MiB\tSTORE MB\t")
+		fmt.Fprintf(tw, "%d\t%d\t%.0f\t%.0f\t%.0f\t%.0f\t%.1f\t%.1f\t%.1f\t\n", r.Blocks, r.Runs, r.RestartMS, r.P95, r.P99, r.Max, r.RSS, r.Peak, r.StoreMB)
+		tw.Flush()
+		fmt.Fprintf(w, "difficulty %d, one reading a block, one node process on a durable store\n", r.Difficulty)
+		fmt.Fprintln(w, "restart: process start to its API answering; rss: resident memory 2 s later; --json says what each figure includes")
+	}
 }

@@ -239,13 +239,112 @@ func TestScalingSVG(t *testing.T) {
 	}
 }
 
-// The benchmarks not in the command yet say which go test benchmark to run.
-func TestBenchNotYet(t *testing.T) {
-	var out, errOut bytes.Buffer
-	if code := run([]string{"bench", "sync"}, &out, &errOut); code != 1 || !strings.Contains(errOut.String(), "-bench InitialSync") {
-		t.Errorf("bench sync: status %d, %q", code, errOut.String())
+// Bad bench arguments are usage errors (status 2), before anything starts.
+func TestBenchUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench", "nonsense"},
+		{"bench"},
+		{"bench", "sync", "--blocks", "0"},
+		{"bench", "throughput", "--readings", "0"},
+		{"bench", "throughput", "--clients", "-1"},
+		{"bench", "footprint", "--runs", "0"},
+		{"bench", "footprint", "--difficulty", "99"},
+	} {
+		var out, errOut bytes.Buffer
+		if code := run(args, &out, &errOut); code != 2 {
+			t.Errorf("%q: status %d, want 2 (%s)", args, code, errOut.String())
+		}
 	}
-	if code := run([]string{"bench", "nonsense"}, &out, &errOut); code != 2 {
-		t.Errorf("bench nonsense: status %d, want 2", code)
+}
+
+// benchJSON runs the binary's bench with args and --json and returns its
+// one JSON object, after checking that it has every key of keys.
+func benchJSON(t *testing.T, keys []string, args ...string) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append(append([]string{"bench"}, args...), "--json")...)
+	cmd.Env = append(cmd.Environ(), "TMPDIR="+t.TempDir())
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("bench %s: %v\n%s%s", strings.Join(args, " "), err, stdout.String(), stderr.String())
+	}
+	t.Logf("ran in %v: %s", time.Since(start), stdout.String())
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if len(lines) != 1 {
+		t.Fatalf("want one JSON line, got %d:\n%s", len(lines), stdout.String())
+	}
+	var row map[string]any
+	if err := json.Unmarshal([]byte(lines[0]), &row); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range append(keys, "bench", "includes") {
+		if _, ok := row[k]; !ok {
+			t.Errorf("no %q in %s", k, lines[0])
+		}
+	}
+	if s, _ := row["includes"].(string); len(s) < 20 {
+		t.Errorf("includes = %q", row["includes"])
+	}
+	return row
+}
+
+// positive checks that row's keys are numbers above 0.
+func positive(t *testing.T, row map[string]any, keys ...string) {
+	t.Helper()
+	for _, k := range keys {
+		if v, _ := row[k].(float64); v <= 0 {
+			t.Errorf("%s = %v, want above 0", k, row[k])
+		}
+	}
+}
+
+// bench sync: a fresh node process syncs a short chain from another.
+func TestBenchSyncJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	t.Parallel()
+	row := benchJSON(t, []string{"blocks", "seconds", "blocks_per_s", "verify_bound_per_s", "ratio_to_bound"},
+		"sync", "--blocks", "200")
+	if row["bench"] != "sync" || row["blocks"] != 200.0 {
+		t.Errorf("bench, blocks: %v, %v", row["bench"], row["blocks"])
+	}
+	positive(t, row, "seconds", "blocks_per_s", "verify_bound_per_s", "ratio_to_bound")
+}
+
+// bench throughput: every acknowledged reading reaches both node processes.
+func TestBenchThroughputJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	t.Parallel()
+	row := benchJSON(t, []string{"nodes", "readings_per_s", "bound_per_s", "ratio_to_bound", "lost", "p50_ms", "p95_ms", "p99_ms"},
+		"throughput", "--nodes", "2", "--processes", "--readings", "300", "--clients", "16")
+	if row["bench"] != "throughput" || row["nodes"] != 2.0 || row["acked"] != 300.0 {
+		t.Errorf("bench, nodes, acked: %v, %v, %v", row["bench"], row["nodes"], row["acked"])
+	}
+	if row["lost"] != 0.0 {
+		t.Errorf("lost = %v, want 0", row["lost"])
+	}
+	positive(t, row, "readings_per_s", "bound_per_s", "ratio_to_bound", "p50_ms", "p99_ms", "height")
+}
+
+// bench footprint: a node process restarted on a short chain.
+func TestBenchFootprintJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	t.Parallel()
+	row := benchJSON(t, []string{"blocks", "rss_mb", "restart_ms", "restart_p99_ms", "rss_peak_mb"},
+		"footprint", "--blocks", "500", "--runs", "2")
+	if row["bench"] != "footprint" || row["blocks"] != 500.0 || row["runs"] != 2.0 {
+		t.Errorf("bench, blocks, runs: %v, %v, %v", row["bench"], row["blocks"], row["runs"])
+	}
+	positive(t, row, "rss_mb", "restart_ms", "rss_peak_mb", "store_mb")
+	if v, _ := row["rss_mb"].(float64); v > 4096 {
+		t.Errorf("rss_mb = %v: not a node's memory", v)
 	}
 }

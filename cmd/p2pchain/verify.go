@@ -531,6 +531,8 @@ type progress struct {
 	next  time.Time
 	every time.Duration
 	drawn bool
+	unit  string // what pos and blocks count ("": blocks)
+	eta   bool   // say the time left in lines too, not only in the bar
 }
 
 func newProgress(w io.Writer, what string, total uint64) *progress {
@@ -561,10 +563,18 @@ func (p *progress) finish(blocks, pos uint64) {
 func (p *progress) draw(blocks, pos uint64, now time.Time) {
 	p.drawn = true
 	el := now.Sub(p.start)
-	speed := fmt.Sprintf("%d blocks, %s blocks/s", blocks, perSecond(blocks, el))
+	unit := p.unit
+	if unit == "" {
+		unit = "blocks"
+	}
+	speed := fmt.Sprintf("%d %s, %s %s/s", blocks, unit, perSecond(blocks, el), unit)
 	if !p.tty {
 		if p.total > 0 {
-			fmt.Fprintf(p.w, "%s: %.0f%%, %s\n", p.what, 100*float64(min(pos, p.total))/float64(p.total), speed)
+			left := ""
+			if frac := float64(min(pos, p.total)) / float64(p.total); p.eta && frac > 0 && frac < 1 {
+				left = ", " + max(time.Second, time.Duration(float64(el)*(1-frac)/frac)).Round(time.Second).String() + " left"
+			}
+			fmt.Fprintf(p.w, "%s: %.0f%%, %s%s\n", p.what, 100*float64(min(pos, p.total))/float64(p.total), speed, left)
 		} else {
 			fmt.Fprintf(p.w, "%s: %s\n", p.what, speed)
 		}

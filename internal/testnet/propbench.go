@@ -142,6 +142,27 @@ type tipEvent struct {
 // sends its ready and tip events on out. It sends nil on ready once the
 // stream has sent its ready event, or an error if it never does.
 func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, ready chan<- error) {
+	readTips(ctx, api, ready, func(_ bool, t tipData, at time.Time) bool {
+		select {
+		case out <- tipEvent{node: i, height: t.Height, at: at}:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	})
+}
+
+// tipData is what the harness reads of a tip or ready event.
+type tipData struct {
+	Hash   string `json:"hash"`
+	Height uint64 `json:"height"`
+}
+
+// readTips reads the event stream of the node whose API is at api until
+// ctx ends or f returns false, and calls f with each ready and tip event
+// (isReady for the first) and when it was read. It sends nil on ready
+// once the stream has sent its ready event, or an error if it never does.
+func readTips(ctx context.Context, api string, ready chan<- error, f func(isReady bool, t tipData, at time.Time) bool) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, api+"/api/v1/events", nil)
 	if err != nil {
 		ready <- err
@@ -149,12 +170,12 @@ func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, read
 	}
 	resp, err := (&http.Client{}).Do(req) // no timeout: the stream lasts the run
 	if err != nil {
-		ready <- fmt.Errorf("node %d: %w", i, err)
+		ready <- fmt.Errorf("%s: %w", api, err)
 		return
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		ready <- fmt.Errorf("node %d: GET %s/api/v1/events: %s", i, api, resp.Status)
+		ready <- fmt.Errorf("GET %s/api/v1/events: %s", api, resp.Status)
 		return
 	}
 	s := bufio.NewScanner(resp.Body)
@@ -167,15 +188,11 @@ func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, read
 			event = strings.TrimPrefix(line, "event: ")
 		case strings.HasPrefix(line, "data: ") && (event == "tip" || event == "ready"):
 			at := time.Now()
-			var d struct {
-				Height uint64 `json:"height"`
-			}
+			var d tipData
 			if json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &d) != nil {
 				continue
 			}
-			select {
-			case out <- tipEvent{node: i, height: d.Height, at: at}:
-			case <-ctx.Done():
+			if !f(event == "ready", d, at) {
 				return
 			}
 			if event == "ready" && !sentReady {
@@ -187,7 +204,7 @@ func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, read
 		}
 	}
 	if !sentReady {
-		ready <- fmt.Errorf("node %d: the event stream ended before its ready event", i)
+		ready <- fmt.Errorf("the event stream of %s ended before its ready event", api)
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 }

@@ -3,9 +3,6 @@ package testnet
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -53,7 +50,7 @@ func benchInitialSync(b *testing.B, durable bool) {
 			b.Fatal(err)
 		}
 	}
-	bound := float64(n) / verifyAll(b, blocks, params).Seconds()
+	bound := verifyRate(b, blocks, params)
 	var best float64 // the fastest sync, blocks/s
 	b.ResetTimer()
 	i := 0
@@ -83,7 +80,7 @@ func benchInitialSync(b *testing.B, durable bool) {
 		if st != nil {
 			_ = st.Close()
 		}
-		bound = max(bound, float64(n)/verifyAll(b, blocks, params).Seconds())
+		bound = max(bound, verifyRate(b, blocks, params))
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "blocks/s")
@@ -106,33 +103,12 @@ func openBenchStore(b *testing.B, dir string, params chain.Params) (*store.Store
 	return st, []node.Option{node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending})}
 }
 
-// verifyAll checks the bodies and signatures of blocks, with no cache, on
-// every core, and returns how long that took: the bound a sync's
-// validation sets on its rate.
-func verifyAll(b *testing.B, blocks []*chain.Block, params chain.Params) time.Duration {
-	start := time.Now()
-	var next atomic.Int64
-	var failed atomic.Bool
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(blocks); i = int(next.Add(1) - 1) {
-				ids, err := chain.CheckBody(blocks[i], params)
-				if err == nil {
-					err = chain.CheckSignatures(blocks[i], ids, nil)
-				}
-				if err != nil {
-					failed.Store(true)
-				}
-			}
-		}()
+// verifyRate is VerifyRate (the blocks every core verifies per second),
+// failing the benchmark if a block does not verify.
+func verifyRate(b *testing.B, blocks []*chain.Block, params chain.Params) float64 {
+	r, err := VerifyRate(blocks, params)
+	if err != nil {
+		b.Fatal(err)
 	}
-	wg.Wait()
-	took := time.Since(start)
-	if failed.Load() {
-		b.Fatal("a block of the chain does not verify")
-	}
-	return took
+	return r
 }

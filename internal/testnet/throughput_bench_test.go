@@ -2,9 +2,7 @@ package testnet
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,11 +14,10 @@ import (
 )
 
 const (
-	throughputNodes     = 3
-	throughputReadings  = 20000
-	throughputPerNode   = 64 // submitting goroutines per node
-	throughputMaxWait   = 3 * time.Minute
-	throughputBoundSigs = 2000
+	throughputNodes    = 3
+	throughputReadings = 20000
+	throughputPerNode  = 64 // submitting goroutines per node
+	throughputMaxWait  = 3 * time.Minute
 )
 
 // BenchmarkThroughput measures readings confirmed per second by a network
@@ -46,39 +43,12 @@ const (
 func BenchmarkThroughput(b *testing.B) {
 	for _, d := range []uint32{0, chain.DefaultDifficulty} {
 		b.Run(fmt.Sprintf("difficulty=%d", d), func(b *testing.B) {
-			bound := signatureBound(b)
+			bound := SignatureBound(throughputNodes)
 			for range b.N {
 				benchThroughput(b, d, bound)
 			}
 		})
 	}
-}
-
-// signatureBound returns how many readings a second the machine could
-// carry through a network of throughputNodes nodes if signatures were all
-// it did: per reading one signing and throughputNodes verifications, on
-// every core.
-func signatureBound(b *testing.B) float64 {
-	_, key, _ := ed25519.GenerateKey(nil)
-	pub := key.Public().(ed25519.PublicKey)
-	msg := make([]byte, 64)
-	sigs := make([][]byte, throughputBoundSigs)
-	start := time.Now()
-	for i := range sigs {
-		msg[0], msg[1] = byte(i), byte(i>>8)
-		sigs[i] = ed25519.Sign(key, msg)
-	}
-	sign := time.Since(start) / throughputBoundSigs
-	start = time.Now()
-	for i, s := range sigs {
-		msg[0], msg[1] = byte(i), byte(i>>8)
-		if !ed25519.Verify(pub, msg, s) {
-			b.Fatal("signature does not verify")
-		}
-	}
-	verify := time.Since(start) / throughputBoundSigs
-	perReading := sign + throughputNodes*verify
-	return float64(runtime.GOMAXPROCS(0)) / perReading.Seconds()
 }
 
 func benchThroughput(b *testing.B, difficulty uint32, bound float64) {
