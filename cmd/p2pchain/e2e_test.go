@@ -21,6 +21,14 @@ import (
 var binary string // the p2pchain binary built for the end-to-end tests
 
 func TestMain(m *testing.M) {
+	if os.Getenv("P2PCHAIN_FLOOD_PROBE") != "" {
+		os.Exit(m.Run()) // TestFlood's probe process (flood_test.go): no binary needed
+	}
+	for _, a := range os.Args[1:] {
+		if strings.HasPrefix(a, "-test.fuzzworker") {
+			os.Exit(m.Run()) // a fuzzing worker runs one fuzz target: no binary needed
+		}
+	}
 	dir, err := os.MkdirTemp("", "p2pchain-e2e")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -70,6 +78,13 @@ func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
 	t.Helper()
 	p := &proc{t: t, name: name, cmd: installed(args...), exit: make(chan error, 1)}
 	p.cmd.Env = append(p.cmd.Env, env...)
+	startProc(t, p)
+	return p
+}
+
+// startProc starts p.cmd and collects its output lines.
+func startProc(t *testing.T, p *proc) {
+	t.Helper()
 	var err error
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
@@ -98,7 +113,6 @@ func startEnv(t *testing.T, name string, env []string, args ...string) *proc {
 			t.Logf("output of %s:\n%s", p.name, p.output())
 		}
 	})
-	return p
 }
 
 func (p *proc) output() string {

@@ -30,7 +30,21 @@ func apiGet(url string, v any) int {
 // submit posts a reading to the API at api and returns its id.
 func submit(t *testing.T, api, subject string, bpm int) string {
 	t.Helper()
-	resp, err := http.Post(api+"/api/v1/readings", "application/json", strings.NewReader(fmt.Sprintf(`{"subject":%q,"bpm":%d}`, subject, bpm)))
+	return submitAuth(t, api, "", subject, bpm)
+}
+
+// submitAuth is submit with the node's API token ("": none).
+func submitAuth(t *testing.T, api, token, subject string, bpm int) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, api+"/api/v1/readings", strings.NewReader(fmt.Sprintf(`{"subject":%q,"bpm":%d}`, subject, bpm)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

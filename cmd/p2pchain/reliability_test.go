@@ -3,9 +3,11 @@ package main
 // The crash test of issue 3: kill -9 of a real node process while it mines
 // readings and receives blocks, repeated.
 //
-// CI runs 3 rounds. The reliability suite runs 20 (any positive number
-// works), and a failing run is repeated with the seed it logged:
+// CI runs 3 rounds, the long mode (P2PCHAIN_LONG=1, docs/RELIABILITY.md)
+// 200; P2PCHAIN_KILL_ROUNDS sets any positive number, and a failing run is
+// repeated with the seed it logged:
 //
+//	P2PCHAIN_LONG=1 go test -run TestKillNine -v -timeout 2h ./cmd/p2pchain
 //	P2PCHAIN_KILL_ROUNDS=20 go test -race -run TestKillNine -v ./cmd/p2pchain
 //	P2PCHAIN_KILL_ROUNDS=20 P2PCHAIN_KILL_SEED=12345 go test -run TestKillNine -v ./cmd/p2pchain
 //
@@ -38,10 +40,13 @@ import (
 const crashDifficulty = 14
 
 // killRounds returns how many times TestKillNineWhileMining kills the node:
-// $P2PCHAIN_KILL_ROUNDS, or 3.
+// $P2PCHAIN_KILL_ROUNDS, else 200 in the long mode ($P2PCHAIN_LONG), else 3.
 func killRounds(t *testing.T) int {
 	s := os.Getenv("P2PCHAIN_KILL_ROUNDS")
 	if s == "" {
+		if os.Getenv("P2PCHAIN_LONG") != "" {
+			return 200
+		}
 		return 3
 	}
 	n, err := strconv.Atoi(s)

@@ -1,0 +1,277 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/datadir"
+)
+
+// netns is a set of Linux network namespaces the test made, one per node,
+// joined in a line by veth pairs: node i and node i+1 share the link
+// 10.77.i.0/24 (.1 is node i, .2 node i+1). Each namespace also has a
+// management link to the test's own namespace (10.78.i.1 here, 10.78.i.2
+// there) on which only the node's HTTP API listens, so the test talks to
+// the APIs without being a path between the nodes.
+type netns struct {
+	t      *testing.T
+	prefix string
+	n      int
+}
+
+// run runs a command and fails the test with its output if it fails.
+func (ns *netns) run(args ...string) {
+	ns.t.Helper()
+	if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+		ns.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+func (ns *netns) name(i int) string           { return fmt.Sprintf("%s-%d", ns.prefix, i) }
+func (ns *netns) link(i int) string           { return fmt.Sprintf("%sl%d", ns.prefix, i) } // + "a" in ns i, "b" in ns i+1
+func (ns *netns) api(i int) string            { return fmt.Sprintf("http://10.78.%d.2:8080", i) }
+func (ns *netns) linkAddr(i, side int) string { return fmt.Sprintf("10.77.%d.%d", i, side) }
+
+// newNetns makes n namespaces in a line, or skips the test where it cannot
+// (not root, no ip command, no namespaces).
+func newNetns(t *testing.T, n int) *netns {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("network namespaces need root")
+	}
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("no ip command (iproute2): cannot make network namespaces")
+	}
+	ns := &netns{t: t, prefix: fmt.Sprintf("pc%d", os.Getpid()%100000), n: n}
+	probe := ns.prefix + "-probe"
+	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
+		t.Skipf("cannot make a network namespace: %v %s", err, out)
+	}
+	_ = exec.Command("ip", "netns", "del", probe).Run()
+	t.Cleanup(func() {
+		for i := 0; i < n; i++ {
+			_ = exec.Command("ip", "netns", "del", ns.name(i)).Run() // removes its veth ends too
+		}
+	})
+	for i := 0; i < n; i++ {
+		ns.run("ip", "netns", "add", ns.name(i))
+		ns.run("ip", "-n", ns.name(i), "link", "set", "lo", "up")
+		m := fmt.Sprintf("%sm%d", ns.prefix, i)
+		ns.run("ip", "link", "add", m+"a", "type", "veth", "peer", "name", m+"b")
+		ns.run("ip", "link", "set", m+"b", "netns", ns.name(i))
+		ns.run("ip", "addr", "add", fmt.Sprintf("10.78.%d.1/24", i), "dev", m+"a")
+		ns.run("ip", "link", "set", m+"a", "up")
+		ns.run("ip", "-n", ns.name(i), "addr", "add", fmt.Sprintf("10.78.%d.2/24", i), "dev", m+"b")
+		ns.run("ip", "-n", ns.name(i), "link", "set", m+"b", "up")
+	}
+	for i := 0; i+1 < n; i++ {
+		l := ns.link(i)
+		ns.run("ip", "link", "add", l+"a", "netns", ns.name(i), "type", "veth", "peer", "name", l+"b", "netns", ns.name(i+1))
+		ns.run("ip", "-n", ns.name(i), "addr", "add", ns.linkAddr(i, 1)+"/24", "dev", l+"a")
+		ns.run("ip", "-n", ns.name(i+1), "addr", "add", ns.linkAddr(i, 2)+"/24", "dev", l+"b")
+		ns.run("ip", "-n", ns.name(i), "link", "set", l+"a", "up")
+		ns.run("ip", "-n", ns.name(i+1), "link", "set", l+"b", "up")
+	}
+	return ns
+}
+
+// impair puts delay, jitter and loss on both ends of every link between
+// nodes with tc netem. It returns what it put, or "" and why not when the
+// kernel has no netem (CONFIG_NET_SCH_NETEM).
+func (ns *netns) impair(delay, jitter time.Duration, lossPct int) (string, string) {
+	for i := 0; i+1 < ns.n; i++ {
+		for _, end := range []struct {
+			ns  int
+			dev string
+		}{{i, ns.link(i) + "a"}, {i + 1, ns.link(i) + "b"}} {
+			out, err := exec.Command("ip", "netns", "exec", ns.name(end.ns), "tc", "qdisc", "add", "dev", end.dev, "root", "netem",
+				"delay", fmt.Sprintf("%dms", delay.Milliseconds()), fmt.Sprintf("%dms", jitter.Milliseconds()),
+				"loss", fmt.Sprintf("%d%%", lossPct)).CombinedOutput()
+			if err != nil {
+				return "", fmt.Sprintf("tc netem: %v %s", err, bytes.TrimSpace(out))
+			}
+		}
+	}
+	return fmt.Sprintf("netem delay %v ±%v, loss %d%% on each end of every link", delay, jitter, lossPct), ""
+}
+
+// drop makes every link between nodes lose lossPct% of the packets each
+// way with nftables (a random number per packet): the loss half of impair,
+// for kernels without netem. It returns "" and why not where nft is
+// missing or fails.
+func (ns *netns) drop(lossPct int) (string, string) {
+	if _, err := exec.LookPath("nft"); err != nil {
+		return "", "no nft command (nftables)"
+	}
+	for i := 0; i < ns.n; i++ {
+		rules := fmt.Sprintf("table inet p2ploss {\n chain in {\n  type filter hook input priority 0; policy accept;\n")
+		for _, dev := range []string{ns.link(i-1) + "b", ns.link(i) + "a"} {
+			rules += fmt.Sprintf("  iifname %q numgen random mod 100 < %d drop\n", dev, lossPct)
+		}
+		rules += " }\n}\n"
+		cmd := exec.Command("ip", "netns", "exec", ns.name(i), "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(rules)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Sprintf("nft: %v %s", err, bytes.TrimSpace(out))
+		}
+	}
+	return fmt.Sprintf("no delay (the kernel has no netem: %s); loss %d%% each way by nftables", "CONFIG_NET_SCH_NETEM", lossPct), ""
+}
+
+// setLink brings the link between node i and node i+1 down or up, on both
+// ends: a partition the nodes cannot tell from a cable pulled out.
+func (ns *netns) setLink(i int, up bool) {
+	state := "down"
+	if up {
+		state = "up"
+	}
+	ns.run("ip", "-n", ns.name(i), "link", "set", ns.link(i)+"a", state)
+	ns.run("ip", "-n", ns.name(i+1), "link", "set", ns.link(i)+"b", state)
+}
+
+// TestLossyPartitionHeal: four node processes in four network namespaces,
+// in a line 0-1-2-3 over veth links with 200 ms of delay (±40 ms) and 5%
+// loss each way where the kernel has netem (where it has not, 5% loss by
+// nftables and no delay; the log says which). The link 1-2 goes down (a
+// partition: nodes 0-1 | nodes 2-3); readings submitted on both sides are
+// mined on their side; the link comes back, and every reading ends up in
+// the main chain of every node exactly once, on one tip. The time from the
+// heal to that is logged.
+func TestLossyPartitionHeal(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes in network namespaces")
+	}
+	t.Parallel()
+	const n = 4
+	ns := newNetns(t, n)
+	impairment, why := ns.impair(200*time.Millisecond, 40*time.Millisecond, 5)
+	if impairment == "" {
+		var why2 string
+		if impairment, why2 = ns.drop(5); impairment == "" {
+			impairment = "none (" + why + "; " + why2 + ")"
+		}
+	}
+	t.Logf("links: %s", impairment)
+
+	home := t.TempDir()
+	var procs []*proc
+	for i := 0; i < n; i++ {
+		args := []string{"ip", "netns", "exec", ns.name(i), binary, "node", "--data", fmt.Sprintf("%s/node-%d", home, i),
+			"-ip", "0.0.0.0", "-l", "4001", "--api", fmt.Sprintf("10.78.%d.2:8080", i), "--difficulty", "0", "--mdns=false"}
+		if i > 0 {
+			var st struct {
+				PeerID string `json:"peer_id"`
+			}
+			if apiGet(ns.api(i-1)+"/api/v1/status", &st) != http.StatusOK {
+				t.Fatalf("node %d's API does not answer", i-1)
+			}
+			args = append(args, "-peer", fmt.Sprintf("/ip4/%s/tcp/4001/p2p/%s", ns.linkAddr(i-1, 1), st.PeerID))
+		}
+		p := &proc{t: t, name: fmt.Sprintf("node %d", i), exit: make(chan error, 1)}
+		p.cmd = exec.Command(args[0], args[1:]...)
+		p.cmd.Env = append(os.Environ(), nodeEnv(home)...)
+		startProc(t, p)
+		procs = append(procs, p)
+		waitUntil(t, 30*time.Second, fmt.Sprintf("node %d's API", i), func() bool { return apiGet(ns.api(i)+"/api/v1/status", nil) == http.StatusOK })
+	}
+	peers := func(i int) int {
+		var v struct {
+			Count int `json:"count"`
+		}
+		if apiGet(ns.api(i)+"/api/v1/peers", &v) != http.StatusOK {
+			return -1
+		}
+		return v.Count
+	}
+	waitUntil(t, 60*time.Second, "the line is connected", func() bool {
+		return peers(0) == 1 && peers(1) == 2 && peers(2) == 2 && peers(3) == 1
+	})
+
+	token := func(i int) string { // the API listens off loopback: writes need the node's token
+		b, err := os.ReadFile(fmt.Sprintf("%s/node-%d/%s", home, i, datadir.TokenFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(string(b))
+	}
+	tip := func(i int) string {
+		var st struct {
+			Tip string `json:"tip"`
+		}
+		apiGet(ns.api(i)+"/api/v1/status", &st)
+		return st.Tip
+	}
+	rounds := 1
+	if os.Getenv("P2PCHAIN_LONG") != "" {
+		rounds = 10 // docs/RELIABILITY.md: the long mode
+	}
+	west, east := []int{0, 1}, []int{2, 3}
+	var ids []string
+	var subjects []string
+	var times []time.Duration
+	for r := 0; r < rounds; r++ {
+		ns.setLink(1, false)
+		w, e := fmt.Sprintf("west%d", r), fmt.Sprintf("east%d", r)
+		subjects = append(subjects, w, e)
+		for k := 0; k < 3; k++ {
+			ids = append(ids, submitAuth(t, ns.api(0), token(0), w, 60+k), submitAuth(t, ns.api(3), token(3), e, 90+k))
+		}
+		for _, side := range []struct {
+			subject, other string
+			nodes          []int
+		}{{w, e, west}, {e, w, east}} {
+			waitUntil(t, 90*time.Second, side.subject+" readings mined on their side", func() bool {
+				for _, i := range side.nodes {
+					if m, _, _ := subjectOnMain(ns.api(i), side.subject); m != 3 {
+						return false
+					}
+				}
+				return true
+			})
+			for _, i := range side.nodes {
+				if m, pend, _ := subjectOnMain(ns.api(i), side.other); m != 0 || pend != 0 {
+					t.Fatalf("round %d: node %d has %s readings across the partition: %d in its chain, %d pending", r, i, side.other, m, pend)
+				}
+			}
+		}
+
+		healed := time.Now()
+		ns.setLink(1, true)
+		waitUntil(t, 120*time.Second, "every node has every reading once, on one tip", func() bool {
+			first := tip(0)
+			for i := 0; i < n; i++ {
+				if tip(i) != first {
+					return false
+				}
+				for _, s := range subjects {
+					if m, pend, _ := subjectOnMain(ns.api(i), s); m != 3 || pend != 0 {
+						return false
+					}
+				}
+			}
+			return true
+		})
+		times = append(times, time.Since(healed))
+		t.Logf("round %d: converged %.1f s after the heal", r+1, times[len(times)-1].Seconds())
+	}
+	slices.Sort(times)
+	t.Logf("%d rounds, %d readings, links: %s; convergence after the heal: median %.1f s, max %.1f s",
+		rounds, len(ids), impairment, times[len(times)/2].Seconds(), times[len(times)-1].Seconds())
+	for i := 0; i < n; i++ {
+		for _, id := range ids {
+			if readingBlock(ns.api(i), id) == "" {
+				t.Errorf("node %d: reading %s not in its main chain", i, id)
+			}
+		}
+	}
+	for _, p := range procs {
+		p.stop()
+	}
+}
