@@ -152,6 +152,22 @@ func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, read
 	})
 }
 
+// waitReady waits until n event streams read by readTips have sent their
+// ready event, and returns the first error one sends instead.
+func waitReady(ctx context.Context, ready <-chan error, n int) error {
+	for range n {
+		select {
+		case err := <-ready:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
 // tipData is what the harness reads of a tip or ready event.
 type tipData struct {
 	Hash   string `json:"hash"`
@@ -237,15 +253,8 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		}()
 	}
 	heights := make([]uint64, len(apis))
-	for range apis {
-		select {
-		case err := <-ready:
-			if err != nil {
-				return res, err
-			}
-		case <-ctx.Done():
-			return res, ctx.Err()
-		}
+	if err := waitReady(ctx, ready, len(apis)); err != nil {
+		return res, err
 	}
 	drain := func() { // the events so far: ready events and any late tips
 		for {

@@ -234,15 +234,8 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 		go func() { defer wg.Done(); w.readTips(ctx, ready) }()
 		go func() { defer wg.Done(); w.fetch(ctx) }()
 	}
-	for range apis {
-		select {
-		case err := <-ready:
-			if err != nil {
-				return res, err
-			}
-		case <-ctx.Done():
-			return res, ctx.Err()
-		}
+	if err := waitReady(ctx, ready, len(apis)); err != nil {
+		return res, err
 	}
 
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{
