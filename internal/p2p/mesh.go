@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -20,6 +21,9 @@ import (
 type meshTracer struct {
 	mu   sync.Mutex
 	mesh map[string]map[peer.ID]struct{}
+	// rejected counts messages GossipSub rejected, by its own rules
+	// (signing policy, size) or by a validator's verdict.
+	rejected atomic.Uint64
 }
 
 func newMeshTracer() *meshTracer { return &meshTracer{mesh: map[string]map[peer.ID]struct{}{}} }
@@ -64,7 +68,7 @@ func (t *meshTracer) OnNewOutboundStream(peer.ID, protocol.ID)             {}
 func (t *meshTracer) Join(string)                                          {}
 func (t *meshTracer) ValidateMessage(*pubsub.Message)                      {}
 func (t *meshTracer) DeliverMessage(*pubsub.Message)                       {}
-func (t *meshTracer) RejectMessage(*pubsub.Message, string)                {}
+func (t *meshTracer) RejectMessage(*pubsub.Message, string)                { t.rejected.Add(1) }
 func (t *meshTracer) DuplicateMessage(*pubsub.Message)                     {}
 func (t *meshTracer) ThrottlePeer(peer.ID)                                 {}
 func (t *meshTracer) RecvRPC(*pubsub.RPC)                                  {}
