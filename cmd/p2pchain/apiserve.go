@@ -45,7 +45,7 @@ func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, 
 		}
 		opts = append(opts, api.WithToken(token))
 	}
-	handler := api.New(api.NodeService{Node: n, Host: h}, opts...)
+	handler := api.New(n, h, opts...)
 	url = "http://" + localAddr(ln.Addr().(*net.TCPAddr))
 	if err := dir.WriteFile(datadir.APIFile, []byte(url+"\n"), 0o600); err != nil {
 		ln.Close()

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/p2p"
 )
 
 // Limits of the API.
@@ -127,9 +130,13 @@ func WithShutdown(fn func()) Option { return func(c *config) { c.shutdown = fn }
 func WithTimeouts(t Timeouts) Option { return func(c *config) { c.timeouts = t } }
 
 // Handler is the HTTP API of a node. Close it when done: it stops the
-// metrics' event counter and ends open event streams.
+// metrics' event counter and ends open event streams. Its handlers read the
+// node and its host directly; both are safe for concurrent use, and every
+// method called here returns quickly (Host.Connect excepted, bounded by
+// WithConnectTimeout).
 type Handler struct {
-	svc     Service
+	node    *node.Node
+	host    *p2p.Host
 	cfg     config
 	mux     *http.ServeMux
 	root    http.Handler
@@ -143,8 +150,8 @@ type Handler struct {
 	wg           sync.WaitGroup
 }
 
-// New returns the API of svc.
-func New(svc Service, opts ...Option) *Handler {
+// New returns the API of a running node and its network host.
+func New(n *node.Node, host *p2p.Host, opts ...Option) *Handler {
 	cfg := config{
 		log:            slog.New(slog.NewTextHandler(io.Discard, nil)),
 		gatherer:       prometheus.DefaultGatherer,
@@ -156,7 +163,7 @@ func New(svc Service, opts ...Option) *Handler {
 	for _, o := range opts {
 		o(&cfg)
 	}
-	h := &Handler{svc: svc, cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{}),
+	h := &Handler{node: n, host: host, cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{}),
 		streams: make(chan struct{}, cfg.maxStreams)}
 	h.metrics = newMetrics(h)
 	h.routes()

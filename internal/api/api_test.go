@@ -59,7 +59,7 @@ func startPeer(t *testing.T, ctx context.Context, cfg testnet.Config) *testnet.P
 // serve starts the API of p on an httptest server.
 func serve(t *testing.T, ctx context.Context, p *testnet.Peer, opts ...api.Option) *env {
 	t.Helper()
-	h := api.New(api.NodeService{Node: p.Node, Host: p.Host}, opts...)
+	h := api.New(p.Node, p.Host, opts...)
 	srv := httptest.NewServer(h)
 	// Cleanups run last first: the handler closes (ending event streams)
 	// before the server waits for its connections.

@@ -66,7 +66,7 @@ func fuzzNode(f *testing.F, cfg testnet.Config, opts ...api.Option) *env {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { _ = p.Close() })
-	h := api.New(api.NodeService{Node: p.Node, Host: p.Host}, opts...)
+	h := api.New(p.Node, p.Host, opts...)
 	srv := httptest.NewServer(h)
 	// Cleanups run last first: the handler closes before the server waits
 	// for its connections.

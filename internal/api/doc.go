@@ -2,13 +2,19 @@
 // of server-sent events, and Prometheus metrics at /metrics. docs/API.md
 // describes every endpoint, its responses and its errors.
 //
-// It knows the node only through the Service interface it declares;
-// NodeService adapts a node.Node and its p2p.Host to it (that adapter is the
-// only code here that sees those packages, and neither imports this one).
+// It serves a running node.Node and its p2p.Host, whose methods its
+// handlers call directly; the JSON bodies (views.go) are built straight from
+// their types, and neither package imports this one.
 //
-//	h := api.New(api.NodeService{Node: n, Host: host}, api.WithToken(token))
+//	h := api.New(n, host, api.WithToken(token))
 //	defer h.Close()
 //	err := h.Serve(ctx, ln) // until ctx ends, then a graceful shutdown
+//
+// Adding an endpoint: a route in api.go's routes (wrapped in h.write if it
+// changes anything), a handler method that reads the node or host and
+// answers with writeJSON or writeError, a view type in views.go if the
+// body is new, and a test against a real node (testnet, as api_test.go
+// does). docs/API.md describes it for users.
 //
 // What it guarantees:
 //

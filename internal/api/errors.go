@@ -1,7 +1,6 @@
 package api
 
 import (
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -45,20 +44,6 @@ const (
 	retryAfterStreams  = 10                       // seconds, in Retry-After of 503 too_many_streams
 	retryAfterDiskFull = 30                       // seconds, in Retry-After of 503 disk_full
 )
-
-// ErrDiskFull marks (errors.Is) an error of Service.Submit for a reading
-// refused because the node's disk is full: the API answers 503 disk_full.
-// Mark such errors with DiskFull.
-var ErrDiskFull = errors.New("disk full")
-
-// DiskFull marks err as a refusal for a full disk (ErrDiskFull), keeping
-// its text.
-func DiskFull(err error) error { return diskFull{err} }
-
-type diskFull struct{ error }
-
-func (e diskFull) Is(target error) bool { return target == ErrDiskFull }
-func (e diskFull) Unwrap() error        { return e.error }
 
 // errorBody is the one shape of every error response. Candidates is only in
 // an "ambiguous" error: the first few full hashes that start with the

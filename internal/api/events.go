@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
 )
 
 // Event names of GET /api/v1/events.
@@ -42,6 +44,22 @@ type reorgEvent struct {
 	Returned   int        `json:"returned_readings"` // back in the pending set, to be mined again
 }
 
+// newReorgEvent returns the reorganisation a node.EventTip reports, false
+// when no block left the main chain. The blocks that left come tip first:
+// the first was the old tip, the last sits on the fork block.
+func newReorgEvent(e node.Event) (reorgEvent, bool) {
+	d := e.Update.Disconnected
+	if len(d) == 0 {
+		return reorgEvent{}, false
+	}
+	return reorgEvent{Depth: len(d), ForkHeight: d[len(d)-1].Header.Height - 1, OldTip: d[0].Hash(),
+		NewTip: e.Tip, Height: e.Height, Returned: len(e.Update.Returned)}, true
+}
+
+// chainChange reports whether a node event is a change of the main chain
+// (node.EventTip with its update), as opposed to a finality event.
+func chainChange(e node.Event) bool { return e.Kind == node.EventTip && e.Update != nil }
+
 type finalEvent struct {
 	Height uint64     `json:"height"`
 	Hash   chain.Hash `json:"hash"`
@@ -63,7 +81,8 @@ const peerBuffer = 64
 // browsers' EventSource cannot set headers. At most maxStreams are open at
 // once; one more is refused with 503 before anything is set up for it.
 //
-// Chain events come from the node as they happen. Peer events come from
+// Chain events come from the node as they happen; the node drops those of
+// a stream more than its buffer behind. Peer events come from
 // the handler's one peer poller (peerHub), so a peer that comes and goes
 // between two polls is not reported. A stream that falls behind by more
 // than its buffers misses events: a client that sees heights jump should
@@ -90,7 +109,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	// A stream lives longer than the server's write timeout allows other
 	// responses; the server's shutdown ends it instead.
 	_ = rc.SetWriteDeadline(time.Time{})
-	chainEvents, stopChain := h.svc.Subscribe(256)
+	chainEvents, stopChain := h.node.Subscribe(256)
 	defer stopChain()
 	peerEvents, peers, stopPeers := h.subscribePeers()
 	defer stopPeers()
@@ -113,9 +132,9 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		return rc.Flush()
 	}
 
-	st := h.svc.Status()
+	st := h.node.Status()
 	fmt.Fprint(bw, "retry: 3000\n\n")
-	if send(EventReady, readyEvent{Height: st.Chain.Height, Hash: st.Chain.Tip, Peers: peers}) != nil {
+	if send(EventReady, readyEvent{Height: st.Height, Hash: st.Tip, Peers: peers}) != nil {
 		return
 	}
 
@@ -132,16 +151,18 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			if !ok {
 				return
 			}
-			if f := e.Final; f != nil {
-				err = send(EventFinal, finalEvent{Height: f.Height, Hash: f.Hash})
+			if e.Kind == node.EventFinal {
+				err = send(EventFinal, finalEvent{Height: e.Final, Hash: e.FinalHash})
 				break
 			}
-			if e.Disconnected > 0 {
-				err = send(EventReorg, reorgEvent{Depth: e.Disconnected, ForkHeight: e.ForkHeight, OldTip: e.OldTip,
-					NewTip: e.Tip, Height: e.Height, Returned: e.Returned})
+			if !chainChange(e) {
+				break
+			}
+			if re, ok := newReorgEvent(e); ok {
+				err = send(EventReorg, re)
 			}
 			if err == nil {
-				err = send(EventTip, tipEvent{Height: e.Height, Hash: e.Tip, Connected: e.Connected})
+				err = send(EventTip, tipEvent{Height: e.Height, Hash: e.Tip, Connected: len(e.Update.Connected)})
 			}
 		case c := <-peerEvents:
 			err = send(c.name, c.peer)
@@ -174,6 +195,18 @@ type peerHub struct {
 	subs  map[chan peerChange]struct{}
 	known map[string]bool // connected peers at the last poll
 	stop  chan struct{}   // closed to stop the running poller; nil when none runs
+	polls atomic.Int64    // reads of the host's peers, to check there is one poller
+}
+
+// connectedPeers reads the host's connected peers for the peer poller.
+func (h *Handler) connectedPeers() []peerEvent {
+	h.peerHub.polls.Add(1)
+	ps := h.host.Peers()
+	out := make([]peerEvent, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, peerEvent{ID: p.ID.String(), Addrs: addrStrings(p.Addrs)})
+	}
+	return out
 }
 
 // subscribePeers subscribes a stream to the peer poller, starting it if
@@ -191,7 +224,7 @@ func (h *Handler) subscribePeers() (<-chan peerChange, int, func()) {
 	}
 	if p.stop == nil {
 		p.known = nil
-		p.update(h.svc.Peers())
+		p.update(h.connectedPeers())
 		p.subs = map[chan peerChange]struct{}{}
 		p.stop = make(chan struct{})
 		h.wg.Add(1) // Close takes p.mu before it waits, and we checked h.done under it
@@ -225,7 +258,7 @@ func (h *Handler) pollPeers(stop <-chan struct{}) {
 			return
 		case <-tick.C:
 		}
-		now := h.svc.Peers()
+		now := h.connectedPeers()
 		p.mu.Lock()
 		select {
 		case <-stop: // the streams left during the poll; a new poller may own p now
@@ -248,12 +281,12 @@ func (h *Handler) pollPeers(stop <-chan struct{}) {
 
 // update makes now the known peers and returns what changed. The caller
 // holds p.mu.
-func (p *peerHub) update(now []Peer) []peerChange {
+func (p *peerHub) update(now []peerEvent) []peerChange {
 	var changes []peerChange
 	set := make(map[string]bool, len(now))
 	for _, q := range now {
 		if !p.known[q.ID] && !set[q.ID] {
-			changes = append(changes, peerChange{EventPeerConnected, peerEvent{ID: q.ID, Addrs: q.Addrs}})
+			changes = append(changes, peerChange{EventPeerConnected, q})
 		}
 		set[q.ID] = true
 	}

@@ -209,25 +209,13 @@ func TestEventStreamToken(t *testing.T) {
 	}
 }
 
-// countingService counts the calls of Peers.
-type countingService struct {
-	api.NodeService
-	peers atomic.Int64
-}
-
-func (s *countingService) Peers() []api.Peer {
-	s.peers.Add(1)
-	return s.NodeService.Peers()
-}
-
 // TestPeerPoller: many streams share one peer poller, which sends each of
 // them the peer events and stops when the last stream leaves.
 func TestPeerPoller(t *testing.T) {
 	const streams, poll = 10, 50 * time.Millisecond
 	ctx := testCtx(t, 60*time.Second)
 	p := startPeer(t, ctx, testnet.Config{NoMiner: true})
-	svc := &countingService{NodeService: api.NodeService{Node: p.Node, Host: p.Host}}
-	h := api.New(svc, api.WithPeerPoll(poll))
+	h := api.New(p.Node, p.Host, api.WithPeerPoll(poll))
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { _ = h.Close() })
@@ -241,9 +229,9 @@ func TestPeerPoller(t *testing.T) {
 		all = append(all, events)
 		cancels = append(cancels, cancel)
 	}
-	before, start := svc.peers.Load(), time.Now()
+	before, start := h.PeerPolls(), time.Now()
 	time.Sleep(20 * poll)
-	calls, intervals := svc.peers.Load()-before, int64(time.Since(start)/poll)
+	calls, intervals := h.PeerPolls()-before, int64(time.Since(start)/poll)
 	if calls == 0 || calls > intervals+2 {
 		t.Errorf("%d streams called Peers %d times in %d poll intervals, want one poller: at most %d", streams, calls, intervals, intervals+2)
 	}
@@ -263,9 +251,9 @@ func TestPeerPoller(t *testing.T) {
 		cancel()
 	}
 	err := testnet.WaitFor(ctx, func() bool {
-		n := svc.peers.Load()
+		n := h.PeerPolls()
 		time.Sleep(5 * poll)
-		return svc.peers.Load() == n
+		return h.PeerPolls() == n
 	})
 	if err != nil {
 		t.Fatal("Peers is still polled after every stream left")

@@ -17,15 +17,17 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/netfile"
+	"github.com/p2pchain/p2pchain/internal/node"
 )
 
 // exampleAddr shows what a good multiaddr looks like, in error messages.
 const exampleAddr = "/ip4/127.0.0.1/tcp/10000/p2p/12D3KooWAbC... (from the other node's status: addrs)"
 
 func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, newStatusView(h.svc.Status()))
+	writeJSON(w, http.StatusOK, newStatusView(h.node, h.host))
 }
 
 // blocks lists main-chain blocks, newest first: GET /api/v1/blocks?from=H&limit=N.
@@ -44,17 +46,16 @@ func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
 	if !fromSet {
 		from = math.MaxUint64 // the tip
 	}
-	// The status first: main-chain blocks at or below its final height
-	// are final whatever happens to the chain meanwhile.
-	st := h.svc.Status()
-	blocks := h.svc.Blocks(from, limit)
-	tip := st.Chain.Height
+	// The tip and final heights first: main-chain blocks at or below the
+	// final height are final whatever happens to the chain meanwhile.
+	tip, final := h.node.Status().Height, h.node.FinalHeight()
+	blocks := h.node.Blocks(from, limit)
 	if len(blocks) > 0 {
 		tip = max(tip, blocks[0].Header.Height)
 	}
 	v := blockListView{Height: tip, Limit: limit, Blocks: make([]blockSummary, 0, len(blocks))}
 	for _, b := range blocks {
-		v.Blocks = append(v.Blocks, newBlockSummary(b, tip, st.FinalHeight))
+		v.Blocks = append(v.Blocks, newBlockSummary(b, tip, final))
 	}
 	if n := len(blocks); n > 0 && blocks[n-1].Header.Height > 0 {
 		v.Next = fmt.Sprintf("/api/v1/blocks?from=%d&limit=%d", blocks[n-1].Header.Height-1, limit)
@@ -66,12 +67,17 @@ func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
 // A whole number without leading zeros is a height; when no block has that
 // height, a number of at least chain.MinPrefixDigits digits is tried as a
 // hash prefix too (a prefix may be all digits).
+//
+// Here and for readings, the final height is read before a block or
+// reading is looked up: a main-chain block at or below it is then final
+// (final blocks never leave the main chain), whatever changed in between.
 func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
 	ref := r.PathValue("ref")
 	height, isHeight := parseHeight(ref)
 	if isHeight {
-		if info, ok := h.svc.BlockByHeight(height); ok {
-			writeJSON(w, http.StatusOK, newBlockView(info))
+		final := h.node.FinalHeight()
+		if b, ok := h.node.BlockByHeight(height); ok {
+			writeJSON(w, http.StatusOK, newBlockView(b, final))
 			return
 		}
 		if len(ref) < chain.MinPrefixDigits {
@@ -86,7 +92,7 @@ func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
 			ref, chain.MinPrefixDigits))
 		return
 	}
-	hash, e := h.resolve(p, "block", h.svc.BlocksWithPrefix)
+	hash, e := h.resolve(p, "block", h.node.BlocksWithPrefix)
 	if e != nil && isHeight && (e.code == CodeNotFound || e.code == CodeSyncing) {
 		e = notFound(h.syncing(), "no block at height %d, nor one whose hash starts with %s", height, p)
 	}
@@ -94,12 +100,13 @@ func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	info, ok := h.svc.BlockByHash(hash)
+	final := h.node.FinalHeight()
+	b, ok := h.node.BlockByHash(hash)
 	if !ok { // gone since the lookup (a side branch pruned)
 		writeError(w, notFound(h.syncing(), "no block %s", ref))
 		return
 	}
-	writeJSON(w, http.StatusOK, newBlockView(info))
+	writeJSON(w, http.StatusOK, newBlockView(b, final))
 }
 
 // parseHeight parses a block height: a whole number without leading zeros
@@ -115,11 +122,12 @@ func parseHeight(s string) (uint64, bool) {
 // Candidates listed in an ambiguous error.
 const maxCandidates = 5
 
-// resolve returns the one hash that starts with p, found by lookup (a
-// Service method), or the error to answer: not found (or syncing),
-// ambiguous with the first candidates, or the node's fault. what names the
-// kind of thing looked up, for messages.
-func (h *Handler) resolve(p chain.HashPrefix, what string, lookup func(chain.HashPrefix, int) (Matches, error)) (chain.Hash, *apiError) {
+// resolve returns the one hash that starts with p, found by lookup (the
+// node's BlocksWithPrefix or ReadingsWithPrefix), or the error to answer:
+// not found (or syncing), ambiguous with the first candidates, or the
+// node's fault (its storage). what names the kind of thing looked up, for
+// messages.
+func (h *Handler) resolve(p chain.HashPrefix, what string, lookup func(chain.HashPrefix, int) (node.Matches, error)) (chain.Hash, *apiError) {
 	if p.Len() == 2*chain.HashSize {
 		return p.Low(), nil // a whole hash: its own lookup says whether it is known
 	}
@@ -162,17 +170,18 @@ func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
 			"%q is not a reading id: want its 64 hex digits, or its first %d or more", ref, chain.MinPrefixDigits))
 		return
 	}
-	id, e := h.resolve(p, "reading", h.svc.ReadingsWithPrefix)
+	id, e := h.resolve(p, "reading", h.node.ReadingsWithPrefix)
 	if e != nil {
 		writeError(w, e)
 		return
 	}
-	info, ok := h.svc.Reading(id)
+	final := h.node.FinalHeight() // before the lookup: see block
+	rd, ok := h.node.LocateReading(id)
 	if !ok {
 		writeError(w, notFound(h.syncing(), "no reading %s, pending or in the main chain", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, newReadingView(info))
+	writeJSON(w, http.StatusOK, newReadingView(rd, final))
 }
 
 // subjectReadings pages through a subject's readings:
@@ -192,9 +201,9 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		limit, e = limitParam(q)
 	}
-	start := Cursor{Height: math.MaxUint64, Index: chain.MaxReadingsLimit}
+	start := node.StartAt(math.MaxUint64) // the tip
 	if fromSet {
-		start.Height = from
+		start = node.StartAt(from)
 	}
 	if e == nil && q.Has("cursor") {
 		start, e = parseCursor(q.Get("cursor"))
@@ -203,16 +212,17 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	page := h.svc.SubjectReadings(subject, start, limit)
+	final := h.node.FinalHeight() // before the lookup: see block
+	page := h.node.SubjectReadings(subject, start, limit)
 	v := subjectView{Subject: subject, Height: page.Tip, Limit: limit, Pending: []chain.Reading{}, Readings: make([]readingView, 0, len(page.Readings))}
 	if !q.Has("cursor") && !fromSet {
 		// The first page also shows the readings still waiting to be mined.
-		if p := h.svc.PendingOf(subject, limit); p != nil {
+		if p := h.node.PendingOf(subject, limit); p != nil {
 			v.Pending = p
 		}
 	}
 	for _, ri := range page.Readings {
-		v.Readings = append(v.Readings, newReadingView(ri))
+		v.Readings = append(v.Readings, newReadingView(ri, final))
 	}
 	if page.More {
 		v.Next = fmt.Sprintf("/api/v1/subjects/%s/readings?cursor=%d.%d&limit=%d", url.PathEscape(subject), page.Next.Height, page.Next.Index, limit)
@@ -221,8 +231,8 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) peers(w http.ResponseWriter, _ *http.Request) {
-	ps := h.svc.Peers()
-	v := peersView{Count: len(ps), Peers: make([]peerView, 0, len(ps)), Blocked: newBlockedView(h.svc.Blocked()).Blocked}
+	ps := h.host.Peers()
+	v := peersView{Count: len(ps), Peers: make([]peerView, 0, len(ps)), Blocked: newBlockedView(h.host.Blocked()).Blocked}
 	for _, p := range ps {
 		v.Peers = append(v.Peers, newPeerView(p))
 	}
@@ -253,7 +263,7 @@ func (h *Handler) submitReading(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusBadRequest, CodeBadBPM, "bpm %s: want a whole number from %d to %d", raw, chain.MinBPM, chain.MaxBPM))
 		return
 	}
-	rd, err := h.svc.Submit(*body.Subject, bpm)
+	rd, err := h.node.Submit(*body.Subject, bpm)
 	if err != nil {
 		writeError(w, h.submitError(err))
 		return
@@ -263,7 +273,7 @@ func (h *Handler) submitReading(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, submitView{ID: id, Status: readingPending})
 }
 
-// submitError maps an error of Service.Submit to a response.
+// submitError maps an error of the node's Submit to a response.
 func (h *Handler) submitError(err error) *apiError {
 	switch chain.CodeOf(err) {
 	case chain.ErrBadBPM:
@@ -277,7 +287,7 @@ func (h *Handler) submitError(err error) *apiError {
 		e.retryAfter = retryAfterPoolFull
 		return e
 	case 0:
-		if errors.Is(err, ErrDiskFull) {
+		if errors.Is(err, node.ErrStoreFull) {
 			// The error says how full and that the node resumes by
 			// itself; the node logged it once.
 			e := newError(http.StatusServiceUnavailable, CodeDiskFull, "%v", err)
@@ -327,13 +337,13 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusBadRequest, CodeBadMultiaddr, "%q has no /p2p/<peer ID> part (%v); want e.g. %s", addr, err, exampleAddr))
 		return
 	}
-	if info.ID.String() == h.svc.Status().PeerID {
+	if info.ID == h.host.ID() {
 		writeError(w, newError(http.StatusBadRequest, CodeBadMultiaddr, "%q is this node itself", addr))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), h.cfg.connectTimeout)
 	defer cancel()
-	if err := h.svc.Connect(ctx, addr); err != nil {
+	if err := h.host.Connect(ctx, addr); err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) {
 			writeError(w, newError(http.StatusGatewayTimeout, CodePeerTimeout, "peer %s did not answer within %v: %v", info.ID, h.cfg.connectTimeout, err))
 			return
@@ -352,11 +362,11 @@ func (h *Handler) blockPeers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if err := h.svc.Block(ids); err != nil {
+	if err := h.host.Block(ids...); err != nil {
 		writeError(w, newError(http.StatusConflict, CodeBlockedFull, "none blocked: %v", err))
 		return
 	}
-	writeJSON(w, http.StatusOK, newBlockedView(h.svc.Blocked()))
+	writeJSON(w, http.StatusOK, newBlockedView(h.host.Blocked()))
 }
 
 // unblockPeers lets blocked peers connect again: POST
@@ -368,13 +378,13 @@ func (h *Handler) unblockPeers(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	h.svc.Unblock(ids)
-	writeJSON(w, http.StatusOK, newBlockedView(h.svc.Blocked()))
+	h.host.Unblock(ids...)
+	writeJSON(w, http.StatusOK, newBlockedView(h.host.Blocked()))
 }
 
 // peerIDs reads the body of block and unblock: one or more peer IDs, none
 // of them this node's.
-func (h *Handler) peerIDs(w http.ResponseWriter, r *http.Request, what string) ([]string, *apiError) {
+func (h *Handler) peerIDs(w http.ResponseWriter, r *http.Request, what string) ([]peer.ID, *apiError) {
 	example := `{"peer_ids": ["12D3KooW..."]}`
 	var body struct {
 		PeerIDs []string `json:"peer_ids"`
@@ -385,18 +395,18 @@ func (h *Handler) peerIDs(w http.ResponseWriter, r *http.Request, what string) (
 	if len(body.PeerIDs) == 0 {
 		return nil, newError(http.StatusBadRequest, CodeBadPeerID, "peer_ids is required: the peer IDs to %s, e.g. %s", what, example)
 	}
-	self := h.svc.Status().PeerID
-	ids := make([]string, 0, len(body.PeerIDs))
+	self := h.host.ID()
+	ids := make([]peer.ID, 0, len(body.PeerIDs))
 	for _, s := range body.PeerIDs {
 		s = strings.TrimSpace(s)
 		id, err := peer.Decode(s)
 		if err != nil {
 			return nil, newError(http.StatusBadRequest, CodeBadPeerID, "peer_ids: %q is not a peer ID (%v); a peer ID starts with 12D3KooW, as in GET /api/v1/peers; none was %sed", s, err, what)
 		}
-		if id.String() == self {
+		if id == self {
 			return nil, newError(http.StatusBadRequest, CodeBadPeerID, "peer_ids: %s is this node itself; none was %sed", s, what)
 		}
-		ids = append(ids, id.String())
+		ids = append(ids, id)
 	}
 	return ids, nil
 }
@@ -439,7 +449,7 @@ func (h *Handler) shutdown(w http.ResponseWriter, r *http.Request) {
 
 // consensus shows the consensus state: GET /api/v1/consensus.
 func (h *Handler) consensus(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, newConsensusView(h.svc.Consensus()))
+	writeJSON(w, http.StatusOK, newConsensusView(h.node))
 }
 
 // approve records the operator's approval of a membership change of an
@@ -474,20 +484,25 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, newError(http.StatusBadRequest, CodeBadPeerID, "peer_id: %v", err))
 		return
 	}
-	if kind := h.svc.Consensus().Kind; kind != ConsensusAuthority {
+	if kind := h.node.Params().Consensus; kind != chain.Authority {
 		writeError(w, newError(http.StatusConflict, CodeNotAuthority,
 			"this node's network runs %s consensus and has no authorities; membership changes need an authority network", kind))
 		return
 	}
-	c := Change{Op: *body.Op, Height: body.Height, Key: key}
-	if err := h.svc.Approve(c); err != nil {
-		writeError(w, newError(http.StatusConflict, CodeChangeRefused, "%s %s: %v", c.Op, id, err))
+	c := bft.Change{Op: bft.OpAdd, Height: body.Height, Key: key}
+	if *body.Op == OpRemove {
+		c.Op = bft.OpRemove
+	}
+	// The node refuses a change its authority schedule does not allow:
+	// every error is a refusal.
+	if err := h.node.Approve(c); err != nil {
+		writeError(w, newError(http.StatusConflict, CodeChangeRefused, "%s %s: %v", *body.Op, id, err))
 		return
 	}
-	writeJSON(w, http.StatusAccepted, approveView{changeView: changeView{Op: c.Op, PeerID: keyPeerID(key), Height: c.Height}, Approved: true})
+	writeJSON(w, http.StatusAccepted, approveView{changeView: changeView{Op: *body.Op, PeerID: keyPeerID(key), Height: c.Height}, Approved: true})
 }
 
-func (h *Handler) syncing() bool { return h.svc.Status().Sync.Syncing }
+func (h *Handler) syncing() bool { return h.host.Sync().Syncing }
 
 // decodeBody decodes a JSON request body of at most MaxBodyBytes into v,
 // refusing other content types, unknown fields and trailing data. example
@@ -576,16 +591,16 @@ func limitParam(q url.Values) (int, *apiError) {
 }
 
 // parseCursor parses the cursor of a next link: "HEIGHT.INDEX".
-func parseCursor(s string) (Cursor, *apiError) {
+func parseCursor(s string) (node.ReadingPos, *apiError) {
 	bad := newError(http.StatusBadRequest, CodeBadParameter, "cursor=%q: use the next link of the previous page", s)
 	hs, is, ok := strings.Cut(s, ".")
 	if !ok {
-		return Cursor{}, bad
+		return node.ReadingPos{}, bad
 	}
 	height, err1 := strconv.ParseUint(hs, 10, 64)
 	index, err2 := strconv.ParseUint(is, 10, 16)
 	if err1 != nil || err2 != nil || index > chain.MaxReadingsLimit {
-		return Cursor{}, bad
+		return node.ReadingPos{}, bad
 	}
-	return Cursor{Height: height, Index: int(index)}, nil
+	return node.ReadingPos{Height: height, Index: int(index)}, nil
 }

@@ -7,16 +7,20 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
 )
 
 // metrics is what GET /metrics serves: p2pchain's own metrics in a registry
 // of the handler, gathered together with the process-wide gatherer that
 // holds go-libp2p's metrics.
 //
-// Most values are read from the Service at scrape time (collector). Counts
-// of main-chain changes come from the node's events, counted by a goroutine
-// for the handler's lifetime: they start at zero when the handler does. So
-// does p2pchain_finality_seconds, fed by the node's finality events.
+// Most values are read from the node and its host at scrape time
+// (collector). Counts of main-chain changes come from the node's events,
+// counted by a goroutine for the handler's lifetime: they start at zero
+// when the handler does. So does p2pchain_finality_seconds, fed by the
+// node's finality events.
 //
 // The consensus metrics are registered on every node, so dashboards and
 // alerts need no special case: on a proof-of-work network the
@@ -68,7 +72,7 @@ func newMetrics(h *Handler) *metrics {
 		}, []string{"route", "code"}),
 	}
 	m.reg.MustRegister(m.connected, m.disconnected, m.reorgs, m.reorgDepth, m.finality, m.requests, collector{h})
-	events, stop := h.svc.Subscribe(4096)
+	events, stop := h.node.Subscribe(4096) // the node drops events this falls behind by
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
@@ -81,17 +85,20 @@ func newMetrics(h *Handler) *metrics {
 				if !ok {
 					return
 				}
-				if f := e.Final; f != nil {
-					for _, d := range f.Latencies {
+				if e.Kind == node.EventFinal {
+					for _, d := range e.Latencies {
 						m.finality.Observe(d.Seconds())
 					}
 					continue
 				}
-				m.connected.Add(float64(e.Connected))
-				if e.Disconnected > 0 {
-					m.disconnected.Add(float64(e.Disconnected))
+				if !chainChange(e) {
+					continue
+				}
+				m.connected.Add(float64(len(e.Update.Connected)))
+				if d := len(e.Update.Disconnected); d > 0 {
+					m.disconnected.Add(float64(d))
 					m.reorgs.Inc()
-					m.reorgDepth.Observe(float64(e.Disconnected))
+					m.reorgDepth.Observe(float64(d))
 				}
 			}
 		}
@@ -112,6 +119,24 @@ func (p slogPrinter) Println(v ...any) { p.h.cfg.log.Warn("metrics", "err", v) }
 
 // collector reads the node's state at each scrape.
 type collector struct{ h *Handler }
+
+// RejectedOversized is the reason, in the metric
+// p2pchain_blocks_rejected_total, of blocks over the network's size limit.
+const RejectedOversized = "oversized"
+
+// rejected counts blocks from peers refused as invalid (gossip and sync), by
+// reason: the node's refusals by the name of the broken rule
+// (chain.ErrorCode's String), plus the host's own before the node saw them:
+// bytes that do not decode as a block (the chain's ErrMalformed, "malformed")
+// and RejectedOversized. Both of those are always present, so alerts see a
+// zero before the first.
+func (c collector) rejected() map[string]uint64 {
+	t := c.h.host.Traffic()
+	r := c.h.node.Rejected()
+	r[chain.ErrMalformed.String()] += t.Malformed
+	r[RejectedOversized] += t.Oversized
+	return r
+}
 
 var (
 	descHeight     = prometheus.NewDesc("p2pchain_chain_height", "Height of the main-chain tip.", nil, nil)
@@ -155,49 +180,54 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c collector) Collect(ch chan<- prometheus.Metric) {
-	st, n := c.h.svc.Status(), c.h.svc.Counters()
+	n, host := c.h.node, c.h.host
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	w, _ := work(st.Chain.Work).Float64()
-	gauge(descHeight, float64(st.Chain.Height))
+	st := n.Status()
+	w, _ := work(st.Work).Float64()
+	gauge(descHeight, float64(st.Height))
 	gauge(descWork, w)
-	gauge(descTipAge, time.Since(time.UnixMilli(st.TipTime)).Seconds())
-	gauge(descKnown, float64(n.KnownBlocks))
-	for reason, count := range n.Rejected {
+	gauge(descTipAge, time.Since(time.UnixMilli(n.TipBlock().Header.Time)).Seconds())
+	gauge(descKnown, float64(n.KnownBlocks()))
+	for reason, count := range c.rejected() {
 		counter(descRejected, count, reason)
 	}
-	gauge(descPending, float64(st.Pending))
-	gauge(descDiskFull, boolGauge(st.Storage.State == StorageFull))
-	gauge(descStoreFail, boolGauge(st.Storage.State == StorageFailed))
-	gauge(descClockOff, n.ClockOffset.Seconds())
-	gauge(descClockSkew, boolGauge(n.ClockSkewed))
-	counter(descTooNew, n.BlocksTooNew)
-	gauge(descPeers, float64(st.Peers))
-	gauge(descMesh, float64(n.MeshPeers))
-	sync := syncView(st)
-	syncing, target := 0.0, st.Chain.Height
-	if st.Sync.Syncing {
-		syncing, target = 1, st.Sync.Target
+	gauge(descPending, float64(n.Pending()))
+	storage := newStorageView(n.Storage())
+	gauge(descDiskFull, boolGauge(storage.State == StorageFull))
+	gauge(descStoreFail, boolGauge(storage.State == StorageFailed))
+	clock := n.ClockCheck()
+	gauge(descClockOff, clock.Offset.Seconds())
+	gauge(descClockSkew, boolGauge(clock.Skewed))
+	counter(descTooNew, clock.TooNew)
+	peers := host.Peers()
+	gauge(descPeers, float64(len(peers)))
+	gauge(descMesh, float64(host.MeshPeers()))
+	sy := host.Sync()
+	syncing, target := 0.0, st.Height
+	if sy.Syncing {
+		syncing, target = 1, sy.Target
 	}
 	gauge(descSyncing, syncing)
 	gauge(descSyncTarget, float64(target))
-	gauge(descSyncProg, sync.Progress)
-	counter(descGossip, n.GossipBytesIn, "in")
-	counter(descGossip, n.GossipBytesOut, "out")
-	counter(descSyncBytes, n.SyncBytesIn, "in")
-	counter(descSyncBytes, n.SyncBytesOut, "out")
-	counter(descFound, n.MDNSFound, "mdns")
-	counter(descFound, n.DHTFound, "dht")
-	counter(descDials, n.Dials)
-	counter(descDialErrors, n.DialErrors)
-	gauge(descFinal, float64(st.FinalHeight))
-	var cs Consensus // zero on proof of work
-	if st.Authority != nil {
-		cs = *st.Authority
+	gauge(descSyncProg, newSyncView(st.Height, peers, sy).Progress)
+	t, d := host.Traffic(), host.DiscoveryStats()
+	counter(descGossip, t.GossipIn, "in")
+	counter(descGossip, t.GossipOut, "out")
+	counter(descSyncBytes, t.SyncIn, "in")
+	counter(descSyncBytes, t.SyncOut, "out")
+	counter(descFound, d.MDNSFound, "mdns")
+	counter(descFound, d.DHTFound, "dht")
+	counter(descDials, d.Dials)
+	counter(descDialErrors, d.DialErrors)
+	gauge(descFinal, float64(n.FinalHeight()))
+	var cs node.ConsensusInfo // zero on proof of work
+	if n.Params().Consensus == chain.Authority {
+		cs = n.Consensus()
 	}
 	gauge(descConsHeight, float64(cs.Height))
 	gauge(descConsRound, float64(cs.Round))

@@ -22,7 +22,7 @@ import (
 func TestServe(t *testing.T) {
 	ctx := testCtx(t, 60*time.Second)
 	p := startPeer(t, ctx, testnet.Config{})
-	h := api.New(api.NodeService{Node: p.Node, Host: p.Host}, api.WithTimeouts(api.Timeouts{
+	h := api.New(p.Node, p.Host, api.WithTimeouts(api.Timeouts{
 		ReadHeader: 500 * time.Millisecond, Read: time.Second, Write: 300 * time.Millisecond,
 		Idle: time.Second, Shutdown: 2 * time.Second,
 	}))
@@ -84,7 +84,6 @@ func TestServe(t *testing.T) {
 func TestServeRefusesOpenWrites(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	p := startPeer(t, ctx, testnet.Config{NoMiner: true})
-	svc := api.NodeService{Node: p.Node, Host: p.Host}
 	listen := func() net.Listener {
 		ln, err := net.Listen("tcp", "0.0.0.0:0")
 		if err != nil {
@@ -92,12 +91,12 @@ func TestServeRefusesOpenWrites(t *testing.T) {
 		}
 		return ln
 	}
-	h := api.New(svc)
+	h := api.New(p.Node, p.Host)
 	defer h.Close()
 	if err := h.Serve(ctx, listen()); err == nil || !strings.Contains(err.Error(), "token") {
 		t.Errorf("Serve on 0.0.0.0 without a token: %v, want a refusal naming the token", err)
 	}
-	ht := api.New(svc, api.WithToken("t0ken"))
+	ht := api.New(p.Node, p.Host, api.WithToken("t0ken"))
 	defer ht.Close()
 	ended, cancel := context.WithCancel(ctx)
 	cancel()

@@ -199,7 +199,7 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// A real 24 MiB file system fills up while readings arrive and blocks are
+// A real 48 MiB file system fills up while readings arrive and blocks are
 // mined, first by another program, then, with some room given back, by the
 // node's own writes: every reading acknowledged is stored; new
 // readings get 503 disk_full; the store is not reported damaged, and the
@@ -207,7 +207,7 @@ func (b *syncBuffer) String() string {
 // readings again by itself; its store closes without panicking and holds a
 // valid chain.
 func TestRealDiskFills(t *testing.T) {
-	dir := mountTmpfs(t, 24<<20)
+	dir := mountTmpfs(t, 48<<20) // room for the engine's files beside the 10 MiB given back below
 	params := chain.TestParams("tmpfs")
 	var logs syncBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
@@ -290,6 +290,9 @@ func TestRealDiskFills(t *testing.T) {
 	// ballast (4 + 2 MiB): the node resumes by itself, and fills them with
 	// readings and blocks until it refuses readings again.
 	before := len(acked)
+	if size < 12<<20 {
+		t.Fatalf("the filler took only %d bytes: the node's files took most of the file system before it", size)
+	}
 	if err := os.Truncate(filler, size-10<<20); err != nil {
 		t.Fatal(err)
 	}

@@ -2,15 +2,24 @@ package api
 
 import (
 	"encoding/hex"
+	"fmt"
+	"math/big"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/netfile"
+	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/p2p"
 )
 
 // The JSON bodies of responses. Blocks and readings themselves use their
 // JSON form from package chain (the form of export files too), so a client
 // can decode them with chain.Block and chain.Reading and check their hashes;
-// the API adds where they stand beside them.
+// the API adds where they stand beside them. The new* functions build the
+// views straight from the node's and the host's own types.
 
 // StatusView is the body of GET /api/v1/status; clients decode it too.
 type StatusView struct {
@@ -37,13 +46,42 @@ type StatusView struct {
 	Storage   StorageView          `json:"storage"`
 }
 
-// StorageView is the storage state inside StatusView: state "ok", "full"
-// or "failed" (see StorageState); error and since only when not ok.
+// StorageView is the storage state inside StatusView: state StorageOK,
+// StorageFull or StorageFailed; error (why, and what to do) and since only
+// when not ok.
 type StorageView struct {
 	State string `json:"state"`
 	Error string `json:"error,omitempty"`
 	Since int64  `json:"since,omitempty"` // Unix ms, while full
 }
+
+// Storage states, in StorageView.State.
+const (
+	StorageOK = "ok"
+	// StorageFull: the disk is full; readings are refused and the node
+	// writes again by itself once there is room.
+	StorageFull = "full"
+	// StorageFailed: a write failed; the node is stopping and must be
+	// restarted.
+	StorageFailed = "failed"
+)
+
+func newStorageView(st node.Storage) StorageView {
+	switch {
+	case st.Failed != nil:
+		return StorageView{State: StorageFailed, Error: st.Failed.Error()}
+	case st.Full:
+		return StorageView{State: StorageFull, Error: st.Err.Error(), Since: st.Since.UnixMilli()}
+	}
+	return StorageView{State: StorageOK}
+}
+
+// Consensus kinds, in StatusView.Consensus and the kind of GET
+// /api/v1/consensus (chain.Consensus's String).
+const (
+	ConsensusPoW       = "pow"       // proof of work: final by depth and age
+	ConsensusAuthority = "authority" // a known set of signers (BFT): final once decided
+)
 
 // AuthorityStatusView is the consensus state inside StatusView on an
 // authority network: that of GET /api/v1/consensus, with evidence a count
@@ -66,7 +104,7 @@ type consensusStateView struct {
 	MissedTurns uint64   `json:"missed_turns"`
 }
 
-func newConsensusStateView(c Consensus) consensusStateView {
+func newConsensusStateView(c node.ConsensusInfo) consensusStateView {
 	return consensusStateView{Height: c.Height, Round: c.Round, Step: c.Step, Authorities: peerIDs(c.Authorities),
 		Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns}
 }
@@ -89,61 +127,81 @@ type SyncView struct {
 	Target   uint64  `json:"target"`
 }
 
-func syncView(st Status) SyncView {
-	s := SyncView{Progress: 1, Height: st.Chain.Height, Target: max(st.Chain.Height, st.BestPeer)}
+// newSyncView is the sync state of a node at height with the connected
+// peers given and its host's current sync.
+func newSyncView(height uint64, peers []p2p.PeerInfo, sy p2p.SyncState) SyncView {
+	var best uint64 // the highest height a connected peer reported
+	for _, p := range peers {
+		best = max(best, p.Height)
+	}
+	s := SyncView{Progress: 1, Height: height, Target: max(height, best)}
 	switch {
-	case st.Sync.Syncing:
-		s.State, s.Peer, s.From, s.Height, s.Target = syncStateSyncing, st.Sync.Peer, st.Sync.From, st.Sync.Height, st.Sync.Target
-		if st.Sync.Target > 0 {
-			s.Progress = min(1, float64(st.Sync.Height)/float64(st.Sync.Target))
+	case sy.Syncing:
+		s.State, s.Peer, s.From, s.Height, s.Target = syncStateSyncing, sy.Peer.String(), sy.From, sy.Height, sy.Target
+		if sy.Target > 0 {
+			s.Progress = min(1, float64(sy.Height)/float64(sy.Target))
 		}
-	case st.Peers == 0:
+	case len(peers) == 0:
 		s.State = syncStateNoPeers
-	case st.BestPeer > st.Chain.Height:
+	case best > height:
 		s.State = syncStateBehind
-		s.Progress = float64(st.Chain.Height) / float64(st.BestPeer)
+		s.Progress = float64(height) / float64(best)
 	default:
 		s.State = syncStateSynced
 	}
 	return s
 }
 
-func newStatusView(st Status) StatusView {
-	addrs := st.Addrs
-	if addrs == nil {
-		addrs = []string{}
-	}
+func newStatusView(n *node.Node, host *p2p.Host) StatusView {
+	params, cs := n.Params(), n.Status()
 	v := StatusView{
-		PeerID: st.PeerID, Addrs: addrs, Network: st.Network, Difficulty: st.Difficulty,
-		Genesis: st.Chain.Genesis.String(), Tip: st.Chain.Tip.String(), Height: st.Chain.Height,
-		TipTime: st.TipTime, TotalWork: work(st.Chain.Work).String(),
-		FinalizedHeight: st.FinalHeight, FinalizedHash: st.Final.String(), Consensus: st.Consensus,
-		Peers: st.Peers, Pending: st.Pending, Sync: syncView(st),
-		Storage: StorageView{State: st.Storage.State, Error: st.Storage.Error, Since: st.Storage.Since},
+		PeerID: host.ID().String(), Network: params.Name, Difficulty: params.Difficulty,
+		Genesis: cs.Genesis.String(), Tip: cs.Tip.String(), Height: cs.Height,
+		TipTime: n.TipBlock().Header.Time, TotalWork: work(cs.Work).String(),
+		Consensus: params.Consensus.String(), Pending: n.Pending(), Storage: newStorageView(n.Storage()),
 	}
-	if v.Storage.State == "" {
-		v.Storage.State = StorageOK
+	var final chain.Hash
+	v.FinalizedHeight, final = n.Final()
+	v.FinalizedHash = final.String()
+	if params.Consensus == chain.Authority {
+		c := n.Consensus()
+		v.Authority = &AuthorityStatusView{consensusStateView: newConsensusStateView(c), Evidence: len(c.Evidence)}
 	}
-	if v.Consensus == "" {
-		v.Consensus = ConsensusPoW
-	}
-	if c := st.Authority; c != nil {
-		v.Authority = &AuthorityStatusView{consensusStateView: newConsensusStateView(*c), Evidence: len(c.Evidence)}
-	}
+	v.Addrs = addrStrings(host.Addrs())
+	peers := host.Peers()
+	v.Peers = len(peers)
+	v.Sync = newSyncView(cs.Height, peers, host.Sync())
 	return v
+}
+
+// work returns w, or zero.
+func work(w *big.Int) *big.Int {
+	if w == nil {
+		return new(big.Int)
+	}
+	return w
+}
+
+// addrStrings returns multiaddrs as text; never nil, so JSON shows [].
+func addrStrings(as []ma.Multiaddr) []string {
+	out := make([]string, 0, len(as))
+	for _, a := range as {
+		out = append(out, a.String())
+	}
+	return out
 }
 
 // keyPeerID returns the libp2p peer ID of an authority key, the form the
 // API shows keys in (their hex if they are no Ed25519 key, which the node
 // never holds).
-func keyPeerID(k Key) string {
+func keyPeerID(k bft.Key) string {
 	if id, err := netfile.PeerIDOf(k); err == nil {
 		return id
 	}
 	return hex.EncodeToString(k[:])
 }
 
-func peerIDs(keys []Key) []string {
+func peerIDs(keys []bft.Key) []string {
 	ids := make([]string, len(keys))
 	for i, k := range keys {
 		ids[i] = keyPeerID(k)
@@ -171,16 +229,41 @@ type changeView struct {
 	Height uint64 `json:"height"` // 0: the next height a proposer picks
 }
 
-func newConsensusView(c Consensus) consensusView {
+// newConsensusView reads the node's consensus state. An equivocation's
+// offender is its signer's index in the authority set of its height (the
+// node keeps every set), -1 if the node has no set for it.
+func newConsensusView(n *node.Node) consensusView {
+	c := n.Consensus()
 	v := consensusView{Kind: c.Kind, consensusStateView: newConsensusStateView(c),
 		Evidence: make([]evidenceView, 0, len(c.Evidence)), Approved: make([]changeView, 0, len(c.Approved))}
 	for _, e := range c.Evidence {
-		v.Evidence = append(v.Evidence, evidenceView{Height: e.Height, Offender: e.Offender, Hex: hex.EncodeToString(e.Binary)})
+		ev := evidenceView{Height: e.Height(), Offender: -1, Hex: hex.EncodeToString(e.AppendBinary(nil))}
+		if set := n.AuthoritySet(ev.Height); set != nil {
+			ev.Offender = e.Offender(set)
+		}
+		v.Evidence = append(v.Evidence, ev)
 	}
 	for _, ch := range c.Approved {
-		v.Approved = append(v.Approved, changeView{Op: ch.Op, PeerID: keyPeerID(ch.Key), Height: ch.Height})
+		v.Approved = append(v.Approved, changeView{Op: opName(ch.Op), PeerID: keyPeerID(ch.Key), Height: ch.Height})
 	}
 	return v
+}
+
+// Membership operations: the op of POST /api/v1/authorities and of
+// approved changes.
+const (
+	OpAdd    = "add"
+	OpRemove = "remove"
+)
+
+func opName(op bft.Op) string {
+	switch op {
+	case bft.OpAdd:
+		return OpAdd
+	case bft.OpRemove:
+		return OpRemove
+	}
+	return fmt.Sprintf("op%d", op)
 }
 
 // approveView is the body of POST /api/v1/authorities's 202.
@@ -231,12 +314,11 @@ type blockView struct {
 	Final         bool         `json:"final"`
 }
 
-func newBlockView(b BlockInfo) blockView {
-	v := blockView{Block: b.Block, Main: b.Main, Final: b.Final}
-	if b.Main && b.Block.Header.Height <= b.Tip {
-		v.Confirmations = b.Tip - b.Block.Header.Height + 1
-	}
-	return v
+// newBlockView shows a block found by a lookup; final is the final height
+// read before that lookup (see Handler.block).
+func newBlockView(b node.BlockInfo, final uint64) blockView {
+	return blockView{Block: b.Block, Main: b.Main, Confirmations: b.Confirmations(),
+		Final: b.Main && b.Block.Header.Height <= final}
 }
 
 // Reading statuses.
@@ -254,15 +336,14 @@ type readingView struct {
 	Final         bool          `json:"final"` // its block is final: it never leaves the main chain
 }
 
-func newReadingView(r ReadingInfo) readingView {
+// newReadingView shows a reading found by a lookup; final is the final
+// height read before that lookup.
+func newReadingView(r node.ReadingInfo, final uint64) readingView {
 	if r.Pending {
 		return readingView{Reading: r.Reading, Status: readingPending}
 	}
-	v := readingView{Reading: r.Reading, Status: readingInBlock, Height: &r.Height, Block: &r.Block, Final: r.Final}
-	if r.Height <= r.Tip {
-		v.Confirmations = r.Tip - r.Height + 1
-	}
-	return v
+	return readingView{Reading: r.Reading, Status: readingInBlock, Height: &r.Height, Block: &r.Block,
+		Confirmations: r.Confirmations(), Final: r.Height <= final}
 }
 
 type subjectView struct {
@@ -281,12 +362,8 @@ type peerView struct {
 	Tip    string   `json:"tip,omitempty"` // likewise
 }
 
-func newPeerView(p Peer) peerView {
-	addrs := p.Addrs
-	if addrs == nil {
-		addrs = []string{}
-	}
-	v := peerView{ID: p.ID, Addrs: addrs, Height: p.Height}
+func newPeerView(p p2p.PeerInfo) peerView {
+	v := peerView{ID: p.ID.String(), Addrs: addrStrings(p.Addrs), Height: p.Height}
 	if !p.Tip.IsZero() {
 		v.Tip = p.Tip.String()
 	}
@@ -306,11 +383,12 @@ type blockedView struct {
 	Blocked []string `json:"blocked"`
 }
 
-func newBlockedView(ids []string) blockedView {
-	if ids == nil {
-		ids = []string{}
+func newBlockedView(ids []peer.ID) blockedView {
+	v := blockedView{Count: len(ids), Blocked: make([]string, 0, len(ids))}
+	for _, id := range ids {
+		v.Blocked = append(v.Blocked, id.String())
 	}
-	return blockedView{Count: len(ids), Blocked: ids}
+	return v
 }
 
 type submitView struct {

@@ -34,7 +34,7 @@ func findBrowser(t *testing.T) string {
 
 // serve starts the API with the explorer for a running peer.
 func serve(t *testing.T, p *testnet.Peer) string {
-	h := api.New(api.NodeService{Node: p.Node, Host: p.Host}, api.WithFallback(explorer.Handler()))
+	h := api.New(p.Node, p.Host, api.WithFallback(explorer.Handler()))
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() {
 		srv.Close()
