@@ -41,6 +41,7 @@ type benchFlags struct {
 	dir        string
 	readings   int
 	clients    int
+	batch      int
 	runs       int
 	asJSON     bool
 	baseline   bool
@@ -99,6 +100,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 	fs.IntVar(&f.blocks, "blocks", f.blocks, "blocks `B` to time, one after the other (sync, footprint: the chain's length, default 10000, 100000)")
 	fs.IntVar(&f.readings, "readings", 10000, "throughput: readings `R` to submit")
 	fs.IntVar(&f.clients, "clients", 0, "throughput: concurrent clients `C`, spread over the nodes (0: 32 per node)")
+	fs.IntVar(&f.batch, "batch", 1, "throughput: readings `K` per request (above 1: POST /api/v1/readings/batch, as import-readings sends them)")
 	fs.IntVar(&f.runs, "runs", 5, "footprint: starts `K` of the node, each timed")
 	fs.StringVar(&f.topology, "topology", f.topology, "who dials whom, `TOPOLOGY`: line, ring, random:K or full")
 	fs.DurationVar(&f.interval, "baseline-interval", f.interval, "the naive baseline's `INTERVAL` between whole-chain sends (the classic demo's 5s)")
@@ -553,6 +555,7 @@ type throughputRow struct {
 	Difficulty   int     `json:"difficulty"`
 	Readings     int     `json:"readings"`
 	Clients      int     `json:"clients"`
+	Batch        int     `json:"batch"`
 	Acked        int     `json:"acked"`
 	Failed       int     `json:"failed"`
 	Seconds      float64 `json:"seconds"`
@@ -710,7 +713,7 @@ func benchOther(ctx context.Context, f benchFlags, stdout, stderr io.Writer) err
 // benchThroughput starts the network and measures it.
 func benchThroughput(ctx context.Context, f benchFlags, dir string, prog testnet.Progress, stderr io.Writer) (throughputRow, error) {
 	row := throughputRow{Bench: f.kind, Nodes: f.nodes, Processes: f.processes, Difficulty: f.difficulty, Readings: f.readings,
-		Clients: f.clients, Cores: runtime.GOMAXPROCS(0)}
+		Clients: f.clients, Batch: max(1, f.batch), Cores: runtime.GOMAXPROCS(0)}
 	if row.Clients == 0 {
 		row.Clients = 32 * f.nodes
 	}
@@ -727,7 +730,8 @@ func benchThroughput(ctx context.Context, f benchFlags, dir string, prog testnet
 	}
 	var closeOnce sync.Once
 	defer closeOnce.Do(bn.close)
-	res, err := testnet.MeasureThroughput(ctx, bn.apis, testnet.ThroughputConfig{Readings: f.readings, Clients: row.Clients, Progress: prog})
+	res, err := testnet.MeasureThroughput(ctx, bn.apis, testnet.ThroughputConfig{Readings: f.readings, Clients: row.Clients,
+		Batch: f.batch, Progress: prog})
 	if err != nil {
 		return row, err
 	}
@@ -754,13 +758,17 @@ func benchThroughput(ctx context.Context, f benchFlags, dir string, prog testnet
 	if f.processes {
 		proc = "one process per node, the harness in this one"
 	}
-	row.Includes = fmt.Sprintf("readings/s: acknowledged readings over the time from the first POST /api/v1/readings until every one is in the main chain "+
-		"of every node; %d clients on keep-alive connections, each posting its next reading when the last is acknowledged; "+
+	post := "POST /api/v1/readings, one reading a request"
+	if row.Batch > 1 {
+		post = fmt.Sprintf("POST /api/v1/readings/batch, %d readings a request", row.Batch)
+	}
+	row.Includes = fmt.Sprintf("readings/s: acknowledged readings over the time from the first request until every one is in the main chain "+
+		"of every node; %s; %d clients on keep-alive connections, each posting its next request when the last is answered; "+
 		"each includes HTTP, the node signing and durably storing the reading, mining at difficulty %d, durable block commits, gossip, "+
 		"every node's checks, and the harness following each node's event stream and fetching its new blocks (GET /api/v1/blocks/HASH) "+
 		"on the same cores; latency: from just before a reading's POST to the arrival of the tip event of the last node to connect a block holding it; "+
 		"accepted/s: acknowledged over the time to the last acknowledgement; lost: acknowledged readings missing from some node's main chain at the end; "+
-		"%s; durable stores", row.Clients, f.difficulty, proc)
+		"%s; durable stores", post, row.Clients, f.difficulty, proc)
 	row.BoundIncl = fmt.Sprintf("readings per second this machine's %d cores could carry if signatures were all they did: per reading one Ed25519 signing "+
 		"and %d verifications (one per node), in this process on every core, timed by its CPU time over the cores (others' load does not count), "+
 		"before the run and after it, the higher", row.Cores, f.nodes)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/store"
 )
 
 // Broadcaster relays to the node's peers a block the node has accepted and,
@@ -55,6 +56,13 @@ type Store interface {
 	Consensus() ([]byte, error)
 	AddEvidence(ev []byte) error
 	Evidence() ([][]byte, error)
+	// The subject index: a page of a subject's main-chain readings, newest
+	// first; its readings in blocks above a mark; the subjects in byte
+	// order; whether one has readings (subjects.go).
+	SubjectReadings(subject string, from store.SubjectPos, limit int) (store.SubjectPage, error)
+	ScanSubject(subject string, since store.Mark, fn func(store.SubjectEntry) error) (store.Mark, error)
+	Subjects(after string, fn func(subject string) (bool, error)) error
+	HasSubject(subject string) (bool, error)
 }
 
 // State is what a node starts from: the blocks and pending readings its
@@ -105,6 +113,8 @@ type Node struct {
 	spaceRetry time.Duration // how often a full disk is looked at again
 
 	clock clockWatch // peers' block times against our clock (clock.go); guarded by mu
+
+	subjectCache subjectCache // subjects' figures between requests (subjects.go)
 }
 
 // SigCacheSize is how many verified reading signatures a node remembers
@@ -428,7 +438,26 @@ func (n *Node) FindReading(id chain.Hash) (ReadingStatus, bool) {
 // Submit signs a reading of subject with the node's key and adds it to the
 // pending set. The returned reading's ID is its receipt.
 func (n *Node) Submit(subject string, bpm int) (chain.Reading, error) {
-	r, err := chain.NewReading(n.key, subject, bpm, n.now())
+	return n.SubmitAt(subject, bpm, time.Time{})
+}
+
+// SubmitAt is Submit with the time the reading was taken (zero: now), for
+// readings recorded elsewhere first. The chain's rules bound it: not before
+// the genesis block, not beyond the allowed drift into the future.
+func (n *Node) SubmitAt(subject string, bpm int, at time.Time) (chain.Reading, error) {
+	r, err := n.sign(subject, bpm, at)
+	if err != nil {
+		return r, err
+	}
+	return r, n.SubmitReading(r)
+}
+
+// sign makes a reading signed with the node's key, at (zero: now).
+func (n *Node) sign(subject string, bpm int, at time.Time) (chain.Reading, error) {
+	if at.IsZero() {
+		at = n.now()
+	}
+	r, err := chain.NewReading(n.key, subject, bpm, at)
 	if err != nil {
 		return r, err
 	}
@@ -436,7 +465,89 @@ func (n *Node) Submit(subject string, bpm int) (chain.Reading, error) {
 	// construction, so it goes into the signature cache unverified (a
 	// third of the signature work of a reading on a three-node network).
 	n.sigs.Add(r.ID(), &r.Sig)
-	return r, n.SubmitReading(r)
+	return r, nil
+}
+
+// Submission is a reading for SubmitAll to sign: Time zero means now.
+type Submission struct {
+	Subject string
+	BPM     int
+	Time    time.Time
+}
+
+// ErrNotAdded answers the readings of an atomic SubmitAll that were not
+// added because another of the batch was refused.
+var ErrNotAdded = errors.New("not added: another reading of the batch was refused, and the batch is all or nothing")
+
+// MaxSubmitAll is the most readings one SubmitAll takes.
+const MaxSubmitAll = 1000
+
+// SubmitAll signs readings and adds them as SubmitAt does, all at once so
+// that they share the group commit's syncs. It returns each reading and its
+// answer, in order. With atomic it first checks every reading (the chain's
+// rules, readings already known, the same reading twice in the batch) and
+// adds none if one fails: those get their rule error and the others
+// ErrNotAdded. A refusal that only the write can find (a full disk or
+// pending set, a reading mined meanwhile) can still leave an atomic batch
+// partly added; each answer says which.
+func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []error) {
+	if len(subs) > MaxSubmitAll {
+		subs = subs[:MaxSubmitAll]
+	}
+	rs := make([]chain.Reading, len(subs))
+	errs := make([]error, len(subs))
+	refused := false
+	seen := make(map[chain.Hash]int, len(subs))
+	now := n.now()
+	for i, s := range subs {
+		rs[i], errs[i] = n.sign(s.Subject, s.BPM, s.Time)
+		if errs[i] == nil {
+			errs[i] = chain.CheckReading(&rs[i], n.params, now.UnixMilli(), n.sigs)
+		}
+		if errs[i] == nil {
+			id := rs[i].ID()
+			if j, dup := seen[id]; dup {
+				errs[i] = &chain.RuleError{Code: chain.ErrKnownReading, Detail: fmt.Sprintf("reading %s repeats reading %d of the batch", id.Short(), j)}
+			}
+			seen[id] = i
+		}
+		refused = refused || errs[i] != nil
+	}
+	if atomic {
+		n.mu.Lock()
+		for i := range rs {
+			if errs[i] != nil {
+				continue
+			}
+			id := rs[i].ID()
+			if n.chain.HasReading(id) || n.pool.Has(id) {
+				errs[i] = &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already known"}
+				refused = true
+			}
+		}
+		n.mu.Unlock()
+		if refused {
+			for i := range errs {
+				if errs[i] == nil {
+					errs[i] = ErrNotAdded
+				}
+			}
+			return rs, errs
+		}
+	}
+	var wg sync.WaitGroup
+	for i := range rs {
+		if errs[i] != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = n.SubmitReading(rs[i])
+		}()
+	}
+	wg.Wait()
+	return rs, errs
 }
 
 // SubmitReading adds a signed reading (from this node or a client) to the

@@ -5,6 +5,7 @@ import (
 	"slices"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/store"
 )
 
 // Read-only queries for the HTTP API and other tools. Each one answers from
@@ -151,18 +152,38 @@ const (
 )
 
 // SubjectReadings returns up to limit main-chain readings of subject,
-// newest first, starting strictly before position from (use StartAt(h) to
-// start with block h's readings; a height above the tip means the tip).
+// newest first (by block height, then index in the block), starting
+// strictly before position from (use StartAt(h) to start with block h's
+// readings; a height above the tip means the tip).
 //
-// There is no subject index yet: it scans the main chain downwards,
-// comparing subjects, examining at most MaxScanReadings readings per call,
-// so a page may hold fewer than limit readings while More is true; the
-// caller continues from Next. The cost of a call is O(readings examined),
-// with the node's mutex taken once per chunk of about 4,096 readings. A
-// reorganisation during a scan may make a page mix blocks of the old and
-// the new main chain; each reading returned was on the main chain when it
-// was read.
+// A durable node reads its store's subject index: a reverse seek and one
+// block read per block the page touches, O(log n + limit) however long the
+// chain and however rare the subject, on one snapshot of the store (Tip is
+// the store's height, which may trail the chain by the commit in flight).
+// Without a store it scans the main chain downwards, comparing subjects,
+// examining at most MaxScanReadings readings per call, so a page may hold
+// fewer than limit readings while More is true; the caller continues from
+// Next. That scan takes the node's mutex once per chunk of about 4,096
+// readings; a reorganisation during it may make a page mix blocks of the
+// old and the new main chain.
 func (n *Node) SubjectReadings(subject string, from ReadingPos, limit int) SubjectPage {
+	if n.store != nil && limit > 0 {
+		p, err := n.store.SubjectReadings(subject, store.SubjectPos(from), limit)
+		if err == nil {
+			page := SubjectPage{Next: ReadingPos(p.Next), More: p.More, Tip: p.Tip}
+			for _, r := range p.Readings {
+				page.Readings = append(page.Readings, ReadingInfo{Reading: r.Reading, Height: r.Height, Block: r.Block, Tip: p.Tip})
+			}
+			return page
+		}
+		n.log.Warn("subject index: reading failed; scanning the chain instead", "subject", subject, "err", err)
+	}
+	return n.scanSubject(subject, from, limit)
+}
+
+// scanSubject is SubjectReadings without a subject index: a scan of the
+// main chain downwards (a node without a store, or a failed index read).
+func (n *Node) scanSubject(subject string, from ReadingPos, limit int) SubjectPage {
 	var page SubjectPage
 	n.mu.Lock()
 	page.Tip = n.chain.Height()

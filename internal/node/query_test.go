@@ -179,7 +179,18 @@ func TestSubjectReadingsPaging(t *testing.T) {
 	for _, subjects := range layout {
 		blocks = append(blocks, b.block(chain.Hash{}, subjects...))
 	}
-	n := newNode(t, params, blocks...)
+	for _, stored := range []bool{false, true} {
+		t.Run(fmt.Sprintf("store=%v", stored), func(t *testing.T) {
+			n := newNode(t, params, blocks...)
+			if stored { // read from the store's subject index
+				n = newStoredNode(t, params, blocks...)
+			}
+			checkSubjectPaging(t, n, layout, blocks)
+		})
+	}
+}
+
+func checkSubjectPaging(t *testing.T, n *node.Node, layout [][]string, blocks []*chain.Block) {
 	tip := uint64(len(blocks))
 
 	// want lists subject's readings newest first, as "height/index".

@@ -85,9 +85,11 @@ func (s *Store) fillCommit(b *pebble.Batch, c Commit, tip *tipRecord) error {
 					ErrBadCommit, h.Short(), blk.Header.Height, t.hash.Short(), t.height)
 			}
 			b.Delete(keyHeight(blk.Header.Height), nil)
-			for _, id := range blk.ReadingIDs() {
+			ids := blk.ReadingIDs()
+			for _, id := range ids {
 				b.Delete(keyReading(id), nil)
 			}
+			indexSubjects(b, blk, ids, false)
 			t = tipRecord{hash: blk.Header.Parent, height: blk.Header.Height - 1}
 		}
 		for _, blk := range u.Connected {
@@ -103,9 +105,11 @@ func (s *Store) fillCommit(b *pebble.Batch, c Commit, tip *tipRecord) error {
 				stored[h] = true
 			}
 			b.Set(keyHeight(blk.Header.Height), h[:], nil)
-			for _, id := range blk.ReadingIDs() {
+			ids := blk.ReadingIDs()
+			for _, id := range ids {
 				b.Set(keyReading(id), h[:], nil)
 			}
+			indexSubjects(b, blk, ids, true)
 			t = tipRecord{hash: h, height: blk.Header.Height}
 		}
 		if t.hash != u.Hash {

@@ -16,6 +16,8 @@ import (
 //	'p' + reading id      pending reading: arrival number (8, BE) + reading encoding
 //	's' + block hash      empty: the block is off the main chain (side index; see msideindex)
 //	'e' + SHA-256(e)      evidence of an equivocating authority (authority networks), its encoding
+//	'j' + subject + 0x00 + height (8, BE) + index (2, BE)
+//	                      a main-chain reading of the subject: BPM (2) + time (8) + id (32) (see subjects.go)
 const (
 	prefixEvidence = 'e'
 	prefixMeta     = 'm'
@@ -24,6 +26,7 @@ const (
 	prefixReading  = 'r'
 	prefixPending  = 'p'
 	prefixSide     = 's'
+	prefixSubject  = 'j'
 )
 
 // Meta records.
@@ -39,6 +42,9 @@ var (
 	// LoadRecent writes it once it indexed the side blocks of a store
 	// written before the index (commits keep the index since).
 	keySideIndex = []byte("msideindex")
+	// keySubjectIndex, empty, says that the subject index holds every
+	// main-chain reading (a store written before it gets it at Open).
+	keySubjectIndex = []byte("msubjects")
 )
 
 // commitsFile, beside the engine's files, repeats the commit count after

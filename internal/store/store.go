@@ -240,6 +240,9 @@ func (s *Store) init() error {
 	if err := s.checkCommits(); err != nil {
 		return err
 	}
+	if err := s.buildSubjectIndex(); err != nil {
+		return err
+	}
 	return s.scanPending(s.db, func(seq uint64, _ chain.Reading) {
 		s.seq.Store(max(s.seq.Load(), seq))
 	})
@@ -317,7 +320,8 @@ func (s *Store) create() error {
 	b.Set(keyBlock(s.genesis), data, nil)
 	b.Set(keyHeight(0), s.genesis[:], nil)
 	b.Set(keyTip, encodeTip(s.genesis, 0), nil)
-	b.Set(keySideIndex, nil, nil) // commits index every side block from the start
+	b.Set(keySideIndex, nil, nil)    // commits index every side block from the start
+	b.Set(keySubjectIndex, nil, nil) // and every main-chain reading by subject
 	if err := b.Commit(pebble.Sync); err != nil {
 		return s.writeErr(err)
 	}

@@ -141,6 +141,7 @@ func (n *node) checkIndexes(disconnected []*chain.Block) {
 			}
 		}
 	}
+	n.checkSubjects()
 	var walked []*chain.Block
 	if err := s.Walk(1, func(b *chain.Block) error { walked = append(walked, b); return nil }); err != nil {
 		t.Fatal(err)

@@ -24,6 +24,10 @@ import (
 type ThroughputConfig struct {
 	Readings int // readings submitted in all
 	Clients  int // concurrent clients, spread over the nodes (0: 32 per node)
+	// Batch, above 1, makes each request carry that many readings (POST
+	// /api/v1/readings/batch, as p2pchain import-readings sends them)
+	// instead of one (POST /api/v1/readings).
+	Batch int
 	// MaxWait is how long to wait, after the last submission, for every
 	// node's main chain to hold every acknowledged reading (0: 3 minutes).
 	MaxWait  time.Duration
@@ -255,21 +259,39 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 		go func() {
 			defer clients.Done()
 			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= cfg.Readings {
+				n := max(1, cfg.Batch)
+				first := int(next.Add(int64(n)) - int64(n))
+				if first >= cfg.Readings {
 					return
 				}
-				body := fmt.Appendf(nil, `{"subject":"tp-%d","bpm":%d}`, i, chain.MinBPM+i%100)
-				submitted[i] = time.Now()
-				id, err := submitReading(ctx, client, api, body)
+				n = min(n, cfg.Readings-first)
+				at := time.Now()
+				for i := first; i < first+n; i++ {
+					submitted[i] = at
+				}
+				var got []string
+				var err error
+				if cfg.Batch > 1 {
+					got, err = submitBatch(ctx, client, api, first, n)
+				} else {
+					var id string
+					id, err = submitReading(ctx, client, api, fmt.Appendf(nil, `{"subject":"tp-%d","bpm":%d}`, first, chain.MinBPM+first%100))
+					got = []string{id}
+				}
 				if err != nil {
-					if failed.Add(1) == 1 {
+					if failed.Add(int64(n)) == int64(n) {
 						firstErr.Store(err)
 					}
 					continue
 				}
-				ids[i] = id
-				acked.Add(1)
+				for j, id := range got {
+					if id == "" {
+						failed.Add(1)
+						continue
+					}
+					ids[first+j] = id
+					acked.Add(1)
+				}
 			}
 		}()
 	}
@@ -360,6 +382,49 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 		res.Confirmed = lastAll.Sub(start) // not rounded up to the check's tick
 	}
 	return res, nil
+}
+
+// submitBatch posts readings first to first+n-1 in one request and returns
+// their ids ("" for one refused).
+func submitBatch(ctx context.Context, client *http.Client, api string, first, n int) ([]string, error) {
+	body := []byte(`{"readings":[`)
+	for i := first; i < first+n; i++ {
+		if i > first {
+			body = append(body, ',')
+		}
+		body = fmt.Appendf(body, `{"subject":"tp-%d","bpm":%d}`, i, chain.MinBPM+i%100)
+	}
+	body = append(body, "]}"...)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/readings/batch", bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("POST %s/api/v1/readings/batch: %s: %s", api, resp.Status, strings.TrimSpace(string(data)))
+	}
+	var v struct {
+		Results []struct {
+			ID string `json:"id"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal(data, &v); err != nil || len(v.Results) != n {
+		return nil, fmt.Errorf("POST %s/api/v1/readings/batch: want %d results in %.200q", api, n, data)
+	}
+	ids := make([]string, n)
+	for i, r := range v.Results {
+		ids[i] = r.ID
+	}
+	return ids, nil
 }
 
 // submitReading posts one reading and returns its id.

@@ -1,0 +1,259 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/p2pchain/p2pchain/internal/store"
+)
+
+// Subjects: who the ledger holds readings of, and each one's figures. A
+// durable node answers from its store's subject index (store.ScanSubject)
+// and keeps each subject's figures with the tip they were computed at, so
+// that the next request adds only the readings of newer blocks; a
+// reorganisation below that tip makes it count the subject again.
+
+// SubjectSummary is what the ledger holds of one subject: its readings in
+// main-chain blocks (Count, Min, Max, Sum, Latest) and its pending ones.
+type SubjectSummary struct {
+	Subject string
+	Count   int
+	Min     uint16
+	Max     uint16
+	Sum     uint64
+	// Latest is the main-chain reading with the newest time (ties: the
+	// later in the chain); meaningful when Count > 0.
+	Latest store.SubjectEntry
+	// Pending counts the subject's readings not yet in a block;
+	// LastSeen is the newest time of all its readings, pending included
+	// (Unix ms).
+	Pending  int
+	LastSeen int64
+}
+
+// Mean is the mean BPM of the main-chain readings (0 with none).
+func (s SubjectSummary) Mean() float64 {
+	if s.Count == 0 {
+		return 0
+	}
+	return float64(s.Sum) / float64(s.Count)
+}
+
+func (s *SubjectSummary) add(e store.SubjectEntry) {
+	if s.Count == 0 || e.BPM < s.Min {
+		s.Min = e.BPM
+	}
+	if s.Count == 0 || e.BPM > s.Max {
+		s.Max = e.BPM
+	}
+	if s.Count == 0 || e.Time >= s.Latest.Time {
+		s.Latest = e
+	}
+	s.Count++
+	s.Sum += uint64(e.BPM)
+}
+
+// SubjectList is a page of subjects, in byte order.
+type SubjectList struct {
+	Subjects []SubjectSummary
+	More     bool // subjects follow the last one
+	// Total is how many subjects the ledger holds, up to MaxSubjectsCounted.
+	Total int
+}
+
+// Bounds of Subjects.
+const (
+	// MaxSubjectsCounted bounds the count of SubjectList.Total: a count
+	// costs one seek per subject.
+	MaxSubjectsCounted = 100_000
+	// maxCachedSubjects bounds the figures kept between requests.
+	maxCachedSubjects = 10_000
+)
+
+// ErrNoIndex says that a node without a store has no subject index.
+var ErrNoIndex = errors.New("subjects are listed by durable nodes only (this node keeps no store)")
+
+// subjectCache keeps subjects' figures with the tip they count up to.
+type subjectCache struct {
+	mu    sync.Mutex
+	items map[string]cachedSubject
+	total struct {
+		at store.Mark
+		n  int
+	}
+}
+
+type cachedSubject struct {
+	at  store.Mark
+	sum SubjectSummary // main-chain figures only
+}
+
+// Subjects returns up to limit subjects after the subject after ("" for
+// the first), in byte order, with their figures. Subjects with pending
+// readings only are listed too. Its cost is one seek per subject listed
+// plus, per subject, the readings of blocks added since its figures were
+// last computed (all of them the first time), and one pass over the
+// pending set.
+func (n *Node) Subjects(after string, limit int) (SubjectList, error) {
+	st := n.store
+	if st == nil {
+		return SubjectList{}, ErrNoIndex
+	}
+	pending := n.pendingBySubject()
+	var names []string
+	err := st.Subjects(after, func(s string) (bool, error) {
+		names = append(names, s)
+		return len(names) <= limit, nil
+	})
+	if err != nil {
+		return SubjectList{}, err
+	}
+	// Subjects with pending readings only.
+	for s := range pending {
+		if s <= after {
+			continue
+		}
+		if _, found := slices.BinarySearch(names, s); found {
+			continue
+		}
+		has, err := st.HasSubject(s)
+		if err != nil {
+			return SubjectList{}, err
+		}
+		if !has {
+			names = append(names, s)
+		}
+	}
+	slices.Sort(names)
+	var out SubjectList
+	if len(names) > limit {
+		names, out.More = names[:limit], true
+	}
+	for _, s := range names {
+		sum, err := n.subjectFigures(st, s)
+		if err != nil {
+			return SubjectList{}, err
+		}
+		p := pending[s]
+		sum.Pending = p.count
+		sum.LastSeen = max(sum.LastSeen, p.newest)
+		out.Subjects = append(out.Subjects, sum)
+	}
+	total, err := n.countSubjects(st, pending)
+	if err != nil {
+		return SubjectList{}, err
+	}
+	out.Total = total
+	return out, nil
+}
+
+// Subject returns one subject's figures; ok is false when the ledger holds
+// no reading of it.
+func (n *Node) Subject(subject string) (SubjectSummary, bool, error) {
+	st := n.store
+	if st == nil {
+		return SubjectSummary{}, false, ErrNoIndex
+	}
+	p := n.pendingBySubject()[subject]
+	sum, err := n.subjectFigures(st, subject)
+	if err != nil {
+		return SubjectSummary{}, false, err
+	}
+	sum.Pending = p.count
+	sum.LastSeen = max(sum.LastSeen, p.newest)
+	return sum, sum.Count > 0 || sum.Pending > 0, nil
+}
+
+type pendingFigures struct {
+	count  int
+	newest int64
+}
+
+// pendingBySubject counts the pending readings of each subject: one pass
+// over the pending set (at most its size) under the node's mutex.
+func (n *Node) pendingBySubject() map[string]pendingFigures {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	out := map[string]pendingFigures{}
+	for _, r := range n.pool.All() {
+		p := out[r.Subject]
+		p.count++
+		p.newest = max(p.newest, r.Time)
+		out[r.Subject] = p
+	}
+	return out
+}
+
+// subjectFigures returns a subject's main-chain figures, adding to those
+// it kept only the readings of blocks above the tip they were computed at.
+func (n *Node) subjectFigures(st Store, subject string) (SubjectSummary, error) {
+	c := &n.subjectCache
+	c.mu.Lock()
+	cached, ok := c.items[subject]
+	c.mu.Unlock()
+	sum := cached.sum
+	if !ok {
+		sum = SubjectSummary{Subject: subject}
+	}
+	tip, err := st.ScanSubject(subject, cached.at, func(e store.SubjectEntry) error { sum.add(e); return nil })
+	if errors.Is(err, store.ErrMoved) {
+		sum = SubjectSummary{Subject: subject}
+		tip, err = st.ScanSubject(subject, store.Mark{}, func(e store.SubjectEntry) error { sum.add(e); return nil })
+	}
+	if err != nil {
+		return SubjectSummary{}, fmt.Errorf("subject %q: %w", subject, err)
+	}
+	if sum.Count > 0 {
+		sum.LastSeen = sum.Latest.Time
+	}
+	c.mu.Lock()
+	if c.items == nil || len(c.items) >= maxCachedSubjects {
+		c.items = map[string]cachedSubject{} // start over: the figures are recomputed on demand
+	}
+	c.items[subject] = cachedSubject{at: tip, sum: sum}
+	c.mu.Unlock()
+	return sum, nil
+}
+
+// countSubjects counts the ledger's subjects (up to MaxSubjectsCounted),
+// pending-only ones included; the count of the store's is kept per chain
+// tip (the store may be a commit behind the chain for a moment: the count
+// then lags one block).
+func (n *Node) countSubjects(st Store, pending map[string]pendingFigures) (int, error) {
+	c := &n.subjectCache
+	n.mu.Lock()
+	tip := store.Mark{Height: n.chain.Height(), Hash: n.chain.TipHash()}
+	n.mu.Unlock()
+	c.mu.Lock()
+	stored, known := c.total.n, c.total.at == tip
+	c.mu.Unlock()
+	if !known {
+		stored = 0
+		err := st.Subjects("", func(string) (bool, error) {
+			stored++
+			return stored < MaxSubjectsCounted, nil
+		})
+		if err != nil {
+			return 0, err
+		}
+		c.mu.Lock()
+		c.total.at, c.total.n = tip, stored
+		c.mu.Unlock()
+	}
+	total := stored
+	for s := range pending {
+		if total >= MaxSubjectsCounted {
+			break
+		}
+		has, err := st.HasSubject(s)
+		if err != nil {
+			return 0, err
+		}
+		if !has {
+			total++
+		}
+	}
+	return min(total, MaxSubjectsCounted), nil
+}

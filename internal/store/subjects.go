@@ -1,0 +1,342 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// The subject index: one key per main-chain reading, ordered by subject,
+// then block height, then index in the block,
+//
+//	'j' + subject + 0x00 + height (8, BE) + index (2, BE)
+//
+// (a subject is printable ASCII, so the 0x00 ends it and subjects sort as
+// strings)
+// with the reading's BPM (2, BE), time (8, BE) and id (32) as the value.
+// A subject's readings are then one key range: a page of them, newest
+// first, is a reverse seek (O(log n + page)), and a subject's figures are
+// computed from the values without decoding a block. Commits keep it with
+// the height and reading indexes (the same connect and disconnect steps);
+// a store written before it gets it at Open, once (buildSubjectIndex).
+const subjectValueSize = 2 + 8 + chain.HashSize
+
+func subjectPrefix(subject string) []byte {
+	k := make([]byte, 0, 2+len(subject)+10)
+	k = append(k, prefixSubject)
+	k = append(k, subject...)
+	return append(k, 0)
+}
+
+func keySubjectReading(subject string, height uint64, index int) []byte {
+	k := binary.BigEndian.AppendUint64(subjectPrefix(subject), height)
+	return binary.BigEndian.AppendUint16(k, uint16(index))
+}
+
+func subjectValue(r *chain.Reading, id chain.Hash) []byte {
+	v := make([]byte, 0, subjectValueSize)
+	v = binary.BigEndian.AppendUint16(v, r.BPM)
+	v = binary.BigEndian.AppendUint64(v, uint64(r.Time))
+	return append(v, id[:]...)
+}
+
+// indexSubjects adds blk's readings to the subject index in b (connect) or
+// removes them (disconnect).
+func indexSubjects(b *pebble.Batch, blk *chain.Block, ids []chain.Hash, connect bool) {
+	for i := range blk.Readings {
+		r := &blk.Readings[i]
+		k := keySubjectReading(r.Subject, blk.Header.Height, i)
+		if connect {
+			b.Set(k, subjectValue(r, ids[i]), nil)
+		} else {
+			b.Delete(k, nil)
+		}
+	}
+}
+
+// SubjectEntry is a main-chain reading as the subject index holds it.
+type SubjectEntry struct {
+	Height uint64 // of its block
+	Index  int    // in its block
+	BPM    uint16
+	Time   int64 // Unix ms
+	ID     chain.Hash
+}
+
+// SubjectPos is a position in a subject's readings, newest first: a page
+// from it starts with the readings of block Height at indexes below Index.
+type SubjectPos struct {
+	Height uint64
+	Index  int
+}
+
+// SubjectReading is a main-chain reading with where it is.
+type SubjectReading struct {
+	Reading chain.Reading
+	Height  uint64
+	Index   int
+	Block   chain.Hash
+}
+
+// SubjectPage is a page of a subject's main-chain readings, newest first,
+// read on one snapshot of the store.
+type SubjectPage struct {
+	Readings []SubjectReading
+	Next     SubjectPos // where the next page starts, when More
+	More     bool
+	Tip      uint64 // main-chain height of the snapshot
+}
+
+// SubjectReadings returns up to limit main-chain readings of subject,
+// newest first, strictly before position from: a reverse seek in the
+// subject index, then one block read per block the page touches, all on
+// one snapshot. Its cost is O(log n + limit) whatever the chain's length
+// and however rare the subject.
+func (s *Store) SubjectReadings(subject string, from SubjectPos, limit int) (page SubjectPage, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return page, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	_, page.Tip, err = s.readTip(snap)
+	if err != nil {
+		return page, err
+	}
+	lower := subjectPrefix(subject)
+	upper := keySubjectReading(subject, from.Height, max(0, min(from.Index, math.MaxUint16)))
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return page, s.readErr(err)
+	}
+	defer it.Close()
+	var blk *chain.Block
+	for ok := it.Last(); ok; ok = it.Prev() {
+		e, err := s.subjectEntry(lower, it.Key(), it.Value())
+		if err != nil {
+			return page, err
+		}
+		if len(page.Readings) == limit {
+			page.More = true
+			break
+		}
+		if blk == nil || blk.Header.Height != e.Height {
+			if blk, err = s.blockAt(snap, e.Height); err != nil {
+				if errors.Is(err, ErrNotFound) {
+					return page, corrupt(s.path, "subject index names height %d, which has no main-chain block", e.Height)
+				}
+				return page, err
+			}
+		}
+		if e.Index >= len(blk.Readings) || blk.Readings[e.Index].Subject != subject {
+			return page, corrupt(s.path, "subject index entry %q at %d.%d does not match its block", subject, e.Height, e.Index)
+		}
+		page.Readings = append(page.Readings, SubjectReading{Reading: blk.Readings[e.Index], Height: e.Height, Index: e.Index, Block: blk.Hash()})
+		page.Next = SubjectPos{Height: e.Height, Index: e.Index}
+	}
+	return page, s.readErr(it.Error())
+}
+
+// subjectEntry decodes an index entry under prefix (the subject's).
+func (s *Store) subjectEntry(prefix, k, v []byte) (SubjectEntry, error) {
+	rest := k[len(prefix):]
+	if len(rest) != 10 || len(v) != subjectValueSize {
+		return SubjectEntry{}, corrupt(s.path, "subject index entry of %d+%d bytes", len(k), len(v))
+	}
+	return SubjectEntry{
+		Height: binary.BigEndian.Uint64(rest),
+		Index:  int(binary.BigEndian.Uint16(rest[8:])),
+		BPM:    binary.BigEndian.Uint16(v),
+		Time:   int64(binary.BigEndian.Uint64(v[2:])),
+		ID:     chain.Hash(v[10:]),
+	}, nil
+}
+
+// Mark is a main-chain block: its height and hash.
+type Mark struct {
+	Height uint64
+	Hash   chain.Hash
+}
+
+// ErrMoved says that the main chain no longer holds the block a scan was
+// to continue from: a reorganisation replaced it.
+var ErrMoved = errors.New("the main chain moved: the block to continue from left it")
+
+// ScanSubject calls fn for every main-chain reading of subject in blocks
+// above since (all of them when since is the zero Mark), oldest block
+// first, on one snapshot, and returns that snapshot's tip: a caller that
+// keeps figures of a subject passes the tip it last saw and adds only what
+// came after. When the main chain no longer holds since's block it returns
+// ErrMoved having called fn for nothing. It stops at fn's first error.
+func (s *Store) ScanSubject(subject string, since Mark, fn func(SubjectEntry) error) (tip Mark, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return tip, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	if tip.Hash, tip.Height, err = s.readTip(snap); err != nil {
+		return tip, err
+	}
+	lower := subjectPrefix(subject)
+	if !since.Hash.IsZero() {
+		h, err := s.get(snap, keyHeight(since.Height))
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return tip, err
+		}
+		if !bytes.Equal(h, since.Hash[:]) {
+			return tip, ErrMoved
+		}
+		lower = keySubjectReading(subject, since.Height+1, 0)
+	}
+	prefix := subjectPrefix(subject)
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: subjectEnd(subject)})
+	if err != nil {
+		return tip, s.readErr(err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		e, err := s.subjectEntry(prefix, it.Key(), it.Value())
+		if err != nil {
+			return tip, err
+		}
+		if err := fn(e); err != nil {
+			return tip, err
+		}
+	}
+	return tip, s.readErr(it.Error())
+}
+
+// HasSubject reports whether subject has a reading on the main chain.
+func (s *Store) HasSubject(subject string) (ok bool, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return false, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: subjectPrefix(subject), UpperBound: subjectEnd(subject)})
+	if err != nil {
+		return false, s.readErr(err)
+	}
+	ok = it.First()
+	return ok, s.readErr(it.Close())
+}
+
+// subjectEnd is the first key past every reading of subject.
+func subjectEnd(subject string) []byte {
+	k := subjectPrefix(subject)
+	k[len(k)-1] = 1
+	return k
+}
+
+// Subjects calls fn for each subject with readings on the main chain, in
+// byte order, starting after the subject after ("" for the first); it
+// stops when fn returns false or an error. Each subject costs one seek,
+// however many readings it has.
+func (s *Store) Subjects(after string, fn func(subject string) (bool, error)) (err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	lower, upper := prefixBounds(prefixSubject)
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return s.readErr(err)
+	}
+	defer it.Close()
+	ok := it.First()
+	if after != "" {
+		ok = it.SeekGE(subjectEnd(after))
+	}
+	for ok {
+		k := it.Key()
+		end := bytes.IndexByte(k, 0)
+		if end < 2 {
+			return corrupt(s.path, "subject index key of %d bytes", len(k))
+		}
+		subject := string(k[1:end])
+		more, err := fn(subject)
+		if err != nil || !more {
+			return err
+		}
+		ok = it.SeekGE(subjectEnd(subject))
+	}
+	return s.readErr(it.Error())
+}
+
+// buildSubjectIndex gives a store written before the subject index its
+// index, once: it walks the main chain and writes every reading's entry,
+// a batch per subjectBuildBatch blocks, then the marker, logging progress.
+// A crash before the marker makes the next Open start over (the entries
+// are the same).
+func (s *Store) buildSubjectIndex() error {
+	_, err := s.get(s.db, keySubjectIndex)
+	if err == nil || !errors.Is(err, ErrNotFound) {
+		return err
+	}
+	target := s.Height()
+	start, last := time.Now(), time.Now()
+	s.log.Info("chain store: indexing readings by subject, once (a store written by an older version)", "blocks", target)
+	b := s.db.NewBatch()
+	defer func() { b.Close() }()
+	flush := func() error {
+		if b.Empty() {
+			return nil
+		}
+		s.wmu.Lock()
+		err := s.commitCounted(b)
+		s.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		b.Close()
+		b = s.db.NewBatch()
+		return nil
+	}
+	n := 0
+	err = s.Walk(1, func(blk *chain.Block) error {
+		indexSubjects(b, blk, blk.ReadingIDs(), true)
+		if n++; n%subjectBuildBatch == 0 {
+			if err := flush(); err != nil {
+				return err
+			}
+			if time.Since(last) >= 2*time.Second {
+				last = time.Now()
+				s.log.Info("chain store: indexing readings by subject", "progress", progress(uint64(n), target, time.Since(start)))
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("chain store: indexing readings by subject: %w", err)
+	}
+	b.Set(keySubjectIndex, nil, nil)
+	if err := flush(); err != nil {
+		return fmt.Errorf("chain store: indexing readings by subject: %w", err)
+	}
+	s.log.Info("chain store: readings indexed by subject", "blocks", n, "took", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+const subjectBuildBatch = 4096
+
+// progress says done of target with the rate and the time left.
+func progress(done, target uint64, took time.Duration) string {
+	rate := float64(done) / max(took.Seconds(), 1e-3)
+	left := time.Duration(float64(target-min(done, target)) / max(rate, 1e-9) * float64(time.Second))
+	return fmt.Sprintf("%d/%d blocks, %.0f/s, %s left", done, target, rate, left.Round(time.Second))
+}

@@ -1,0 +1,176 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// checkSubjects checks that the subject index holds exactly the main
+// chain's readings: listing, scans and pages of every subject.
+func (n *node) checkSubjects() {
+	t := n.t
+	t.Helper()
+	s := n.store
+	want := map[string][]SubjectEntry{}
+	for _, b := range n.mainChain() {
+		ids := b.ReadingIDs()
+		for i, r := range b.Readings {
+			want[r.Subject] = append(want[r.Subject], SubjectEntry{Height: b.Header.Height, Index: i, BPM: r.BPM, Time: r.Time, ID: ids[i]})
+		}
+	}
+	subjects := make([]string, 0, len(want))
+	for k := range want {
+		subjects = append(subjects, k)
+	}
+	slices.Sort(subjects)
+	var listed []string
+	if err := s.Subjects("", func(sub string) (bool, error) { listed = append(listed, sub); return true, nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(listed, subjects) && !(len(listed) == 0 && len(subjects) == 0) {
+		t.Fatalf("Subjects listed %d subjects %q, want %d", len(listed), listed, len(subjects))
+	}
+	if len(subjects) > 1 { // paging by after
+		var rest []string
+		err := s.Subjects(subjects[0], func(sub string) (bool, error) { rest = append(rest, sub); return len(rest) < 2, nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := subjects[1:min(3, len(subjects))]; !slices.Equal(rest, w) {
+			t.Fatalf("Subjects after %q gave %q, want %q", subjects[0], rest, w)
+		}
+	}
+	for i, sub := range subjects {
+		var got []SubjectEntry
+		tip, err := s.ScanSubject(sub, Mark{}, func(e SubjectEntry) error { got = append(got, e); return nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tip.Hash != s.Tip() || tip.Height != s.Height() {
+			t.Fatalf("ScanSubject's tip %d, want %d", tip.Height, s.Height())
+		}
+		if ok, err := s.HasSubject(sub); !ok || err != nil {
+			t.Fatalf("HasSubject(%q) = %v, %v", sub, ok, err)
+		}
+		if !reflect.DeepEqual(got, want[sub]) {
+			t.Fatalf("ScanSubject(%q): %d entries, want %d", sub, len(got), len(want[sub]))
+		}
+		if i > 2 {
+			continue // pages of a few subjects are enough
+		}
+		// Pages of a third of them, newest first, until the end.
+		size := max(1, len(want[sub])/3)
+		var paged []SubjectEntry
+		pos := SubjectPos{Height: s.Height() + 1}
+		for {
+			p, err := s.SubjectReadings(sub, pos, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range p.Readings {
+				if r.Reading.Subject != sub {
+					t.Fatalf("page of %q holds a reading of %q", sub, r.Reading.Subject)
+				}
+				b, _ := n.chain.BlockAt(r.Height)
+				if b.Hash() != r.Block || !reflect.DeepEqual(b.Readings[r.Index], r.Reading) {
+					t.Fatalf("page entry %d.%d does not match the main chain", r.Height, r.Index)
+				}
+				paged = append(paged, SubjectEntry{Height: r.Height, Index: r.Index, BPM: r.Reading.BPM, Time: r.Reading.Time, ID: r.Reading.ID()})
+			}
+			if !p.More {
+				break
+			}
+			if len(p.Readings) != size {
+				t.Fatalf("a page with more after it holds %d readings", len(p.Readings))
+			}
+			pos = p.Next
+		}
+		slices.Reverse(paged)
+		if !reflect.DeepEqual(paged, want[sub]) {
+			t.Fatalf("pages of %q: %d readings, want %d in order", sub, len(paged), len(want[sub]))
+		}
+	}
+}
+
+// A store written before the subject index gets it at Open, whole.
+func TestSubjectIndexBuiltAtOpen(t *testing.T) {
+	f := smallFixture(t)
+	s := mustOpen(t, t.TempDir())
+	n := newNode(t, s)
+	for _, b := range f.main[:40] {
+		n.add(b)
+	}
+	// Make it an older store: no index entries, no marker.
+	b := s.db.NewBatch()
+	lower, upper := prefixBounds(prefixSubject)
+	if err := b.DeleteRange(lower, upper, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Delete(keySubjectIndex, nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	var none []string
+	if err := s.Subjects("", func(sub string) (bool, error) { none = append(none, sub); return true, nil }); err != nil || len(none) > 0 {
+		t.Fatalf("after deleting the index: %q, %v", none, err)
+	}
+	reopen(t, n)
+	n.checkSubjects()
+	if _, err := n.store.get(n.store.db, keySubjectIndex); err != nil {
+		t.Fatalf("marker after the build: %v", err)
+	}
+}
+
+// A subject that is a prefix of another is its own key range.
+func TestSubjectPrefixes(t *testing.T) {
+	p := testParams()
+	s := mustOpen(t, t.TempDir())
+	defer s.Close()
+	n := newNode(t, s)
+	key := testKey(1)
+	for i, sub := range []string{"al", "alice", "al", "alicia", "b"} {
+		at := p.GenesisTime + int64(i+1)*1000
+		r, err := chain.NewReading(key, sub, 60+i, time.UnixMilli(at))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := n.chain.NewBlock([]chain.Reading{r}, time.UnixMilli(at+1))
+		if err := chain.Solve(context.Background(), &b.Header); err != nil {
+			t.Fatal(err)
+		}
+		n.add(b)
+	}
+	n.checkSubjects()
+	var got []SubjectEntry
+	if _, err := s.ScanSubject("al", Mark{}, func(e SubjectEntry) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Height != 1 || got[1].Height != 3 {
+		t.Fatalf("ScanSubject(al) = %+v, want heights 1 and 3", got)
+	}
+	// Continuing from block 2 gives block 3's only.
+	h2, _ := s.MainHash(2)
+	got = nil
+	if _, err := s.ScanSubject("al", Mark{Height: 2, Hash: h2}, func(e SubjectEntry) error { got = append(got, e); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].Height != 3 {
+		t.Fatalf("ScanSubject(al) after block 2 = %+v, want height 3", got)
+	}
+	// From a block the main chain does not hold: ErrMoved.
+	if _, err := s.ScanSubject("al", Mark{Height: 2, Hash: chain.Hash{1}}, func(SubjectEntry) error { return nil }); !errors.Is(err, ErrMoved) {
+		t.Fatalf("ScanSubject from a block off the main chain: %v, want ErrMoved", err)
+	}
+	if ok, err := s.HasSubject("alic"); ok || err != nil {
+		t.Fatalf("HasSubject(alic) = %v, %v", ok, err)
+	}
+}
