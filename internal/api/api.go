@@ -19,8 +19,12 @@ import (
 
 // Limits of the API.
 const (
-	// MaxBodyBytes is the largest request body accepted (413 above).
+	// MaxBodyBytes is the largest request body accepted (413 above), but
+	// for POST /api/v1/readings/batch, which takes MaxBatchBodyBytes.
 	MaxBodyBytes = 4 << 10
+	// MaxBatchBodyBytes bounds the body of POST /api/v1/readings/batch,
+	// which carries at most node.MaxSubmitAll readings.
+	MaxBatchBodyBytes = 256 << 10
 	// DefaultLimit is the page size when a request gives no limit.
 	DefaultLimit = 20
 	// MaxLimit is the largest page size; a larger limit is lowered to it.
@@ -178,6 +182,9 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/v1/blocks/{ref}", h.block)
 	m.HandleFunc("POST /api/v1/readings", h.write(h.submitReading))
 	m.HandleFunc("GET /api/v1/readings/{id}", h.reading)
+	m.HandleFunc("POST /api/v1/readings/batch", h.write(h.submitBatch))
+	m.HandleFunc("GET /api/v1/subjects", h.subjects)
+	m.HandleFunc("GET /api/v1/subjects/{subject}", h.subject)
 	m.HandleFunc("GET /api/v1/subjects/{subject}/readings", h.subjectReadings)
 	m.HandleFunc("GET /api/v1/peers", h.peers)
 	m.HandleFunc("POST /api/v1/peers", h.write(h.connect))

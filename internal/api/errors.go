@@ -13,6 +13,7 @@ const (
 	CodeUnknownField   = "unknown_field"          // 400: the body has a field the endpoint does not know
 	CodeBadBPM         = "bad_bpm"                // 400: bpm missing, not a whole number or outside 20-300
 	CodeBadSubject     = "bad_subject"            // 400: subject missing, empty, too long or not printable ASCII
+	CodeBadTime        = "bad_time"               // 400: time neither Unix milliseconds nor RFC 3339, or before genesis or in the future
 	CodeBadParameter   = "bad_parameter"          // 400: a query parameter is malformed
 	CodeBadBlockRef    = "bad_block_ref"          // 400: neither a height nor a hash or hash prefix (4 to 64 hex digits)
 	CodeBadReadingID   = "bad_reading_id"         // 400: not a reading id or id prefix (4 to 64 hex digits)
@@ -29,6 +30,7 @@ const (
 	CodeNotAuthority   = "not_authority"          // 409: the network has no authorities (proof of work)
 	CodeChangeRefused  = "change_refused"         // 409: the node refuses the membership change (see the error text)
 	CodeBlockedFull    = "blocked_full"           // 409: blocking these peers would put the node's blocked list over its cap
+	CodeBatchRefused   = "batch_refused"          // 409: an atomic batch of readings had a refused reading, so none was added
 	CodeTooLarge       = "body_too_large"         // 413: the body is over MaxBodyBytes
 	CodeMediaType      = "unsupported_media_type" // 415: the body is not Content-Type: application/json
 	CodeInternal       = "internal"               // 500: a fault of the node; see its log

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -239,31 +241,21 @@ func (h *Handler) peers(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
-// submitReading adds a reading: POST /api/v1/readings {"subject": "alice", "bpm": 72}.
+// submitReading adds a reading: POST /api/v1/readings {"subject": "alice",
+// "bpm": 72} with an optional "time" (Unix ms, or RFC 3339) when it was
+// taken; without one the node's clock says now.
 func (h *Handler) submitReading(w http.ResponseWriter, r *http.Request) {
-	var body struct {
-		Subject *string         `json:"subject"`
-		BPM     json.RawMessage `json:"bpm"`
-	}
-	if e := decodeBody(w, r, &body, `{"subject": "alice", "bpm": 72}`); e != nil {
+	var body readingBody
+	if e := decodeBody(w, r, &body, exampleReading); e != nil {
 		writeError(w, e)
 		return
 	}
-	if body.Subject == nil {
-		writeError(w, newError(http.StatusBadRequest, CodeBadSubject, `subject is required, e.g. {"subject": "alice", "bpm": 72}`))
+	sub, e := body.submission()
+	if e != nil {
+		writeError(w, e)
 		return
 	}
-	raw := string(body.BPM)
-	if raw == "" || raw == "null" {
-		writeError(w, newError(http.StatusBadRequest, CodeBadBPM, `bpm is required, e.g. {"subject": "alice", "bpm": 72}`))
-		return
-	}
-	bpm, err := strconv.Atoi(raw)
-	if err != nil {
-		writeError(w, newError(http.StatusBadRequest, CodeBadBPM, "bpm %s: want a whole number from %d to %d", raw, chain.MinBPM, chain.MaxBPM))
-		return
-	}
-	rd, err := h.node.Submit(*body.Subject, bpm)
+	rd, err := h.node.SubmitAt(sub.Subject, sub.BPM, sub.Time)
 	if err != nil {
 		writeError(w, h.submitError(err))
 		return
@@ -273,6 +265,164 @@ func (h *Handler) submitReading(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusAccepted, submitView{ID: id, Status: readingPending})
 }
 
+const exampleReading = `{"subject": "alice", "bpm": 72}`
+
+// readingBody is a reading to submit, as POST /api/v1/readings and each
+// item of POST /api/v1/readings/batch take it.
+type readingBody struct {
+	Subject *string         `json:"subject"`
+	BPM     json.RawMessage `json:"bpm"`
+	Time    json.RawMessage `json:"time"`
+}
+
+// submission checks the body's fields and returns what to sign.
+func (b *readingBody) submission() (node.Submission, *apiError) {
+	if b.Subject == nil {
+		return node.Submission{}, newError(http.StatusBadRequest, CodeBadSubject, "subject is required, e.g. %s", exampleReading)
+	}
+	raw := string(b.BPM)
+	if raw == "" || raw == "null" {
+		return node.Submission{}, newError(http.StatusBadRequest, CodeBadBPM, "bpm is required, e.g. %s", exampleReading)
+	}
+	bpm, err := strconv.Atoi(raw)
+	if err != nil {
+		return node.Submission{}, newError(http.StatusBadRequest, CodeBadBPM, "bpm %s: want a whole number from %d to %d", raw, chain.MinBPM, chain.MaxBPM)
+	}
+	sub := node.Submission{Subject: *b.Subject, BPM: bpm}
+	if t := string(b.Time); t != "" && t != "null" {
+		at, ok := parseReadingTime(t)
+		if !ok {
+			return node.Submission{}, newError(http.StatusBadRequest, CodeBadTime,
+				"time %s: want Unix milliseconds (1764547200000) or an RFC 3339 time (\"2025-12-01T00:00:00Z\")", t)
+		}
+		sub.Time = at
+	}
+	return sub, nil
+}
+
+// parseReadingTime parses a JSON time: a whole number of Unix milliseconds
+// above 0, or an RFC 3339 string.
+func parseReadingTime(raw string) (time.Time, bool) {
+	if strings.HasPrefix(raw, `"`) {
+		var s string
+		if json.Unmarshal([]byte(raw), &s) != nil {
+			return time.Time{}, false
+		}
+		t, err := time.Parse(time.RFC3339Nano, s)
+		return t, err == nil && t.UnixMilli() > 0
+	}
+	ms, err := strconv.ParseInt(raw, 10, 64)
+	if err != nil || ms <= 0 {
+		return time.Time{}, false
+	}
+	return time.UnixMilli(ms), true
+}
+
+// batchView is the body of POST /api/v1/readings/batch's answer: one
+// result per reading, in order. An atomic batch that was refused answers
+// 409 with error and code too (the shape of every error).
+type batchView struct {
+	Error    string        `json:"error,omitempty"`
+	Code     string        `json:"code,omitempty"`
+	Results  []batchResult `json:"results"`
+	Accepted int           `json:"accepted"`
+	Rejected int           `json:"rejected"`
+}
+
+// batchResult is one reading's answer: its id and status "pending", or
+// the code and error it would get alone from POST /api/v1/readings, or
+// status "not_added" (an atomic batch refused for another reading).
+type batchResult struct {
+	ID     *chain.Hash `json:"id,omitempty"`
+	Status string      `json:"status,omitempty"`
+	Code   string      `json:"code,omitempty"`
+	Error  string      `json:"error,omitempty"`
+}
+
+const readingNotAdded = "not_added"
+
+// submitBatch adds up to node.MaxSubmitAll readings in one request:
+// POST /api/v1/readings/batch {"readings": [{"subject": "alice", "bpm": 72,
+// "time": 1764547200000}, ...], "atomic": false}. They share the group
+// commit's syncs. With "atomic": true, one refused reading refuses them all
+// (409); otherwise each is answered on its own (200).
+func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
+	var body struct {
+		Readings []json.RawMessage `json:"readings"`
+		Atomic   bool              `json:"atomic"`
+	}
+	const example = `{"readings": [{"subject": "alice", "bpm": 72}, {"subject": "bob", "bpm": 64, "time": 1764547200000}], "atomic": false}`
+	if e := decodeBodyLimit(w, r, &body, example, MaxBatchBodyBytes); e != nil {
+		writeError(w, e)
+		return
+	}
+	switch n := len(body.Readings); {
+	case n == 0:
+		writeError(w, newError(http.StatusBadRequest, CodeBadJSON, "readings is empty or missing; want e.g. %s", example))
+		return
+	case n > node.MaxSubmitAll:
+		writeError(w, newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "%d readings: send at most %d a request", n, node.MaxSubmitAll))
+		return
+	}
+	v := batchView{Results: make([]batchResult, len(body.Readings))}
+	subs := make([]node.Submission, 0, len(body.Readings))
+	at := make([]int, 0, len(body.Readings)) // index in the request of each submission
+	for i, raw := range body.Readings {
+		var rb readingBody
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var sub node.Submission
+		e := (*apiError)(nil)
+		if err := dec.Decode(&rb); err != nil {
+			e = newError(http.StatusBadRequest, CodeBadJSON, "reading %d: %s; want e.g. %s", i, strings.TrimPrefix(err.Error(), "json: "), exampleReading)
+		} else {
+			sub, e = rb.submission()
+		}
+		if e != nil {
+			v.Results[i] = batchResult{Code: e.code, Error: e.msg}
+			continue
+		}
+		subs, at = append(subs, sub), append(at, i)
+	}
+	refused := len(subs) < len(body.Readings)
+	if refused && body.Atomic {
+		for i := range v.Results {
+			if v.Results[i].Code == "" {
+				v.Results[i].Status = readingNotAdded
+			}
+		}
+	} else {
+		rs, errs := h.node.SubmitAll(subs, body.Atomic)
+		for j, err := range errs {
+			i := at[j]
+			switch {
+			case err == nil:
+				id := rs[j].ID()
+				v.Results[i] = batchResult{ID: &id, Status: readingPending}
+			case errors.Is(err, node.ErrNotAdded):
+				v.Results[i] = batchResult{Status: readingNotAdded}
+			default:
+				e := h.submitError(err)
+				v.Results[i] = batchResult{Code: e.code, Error: e.msg}
+			}
+		}
+	}
+	for _, res := range v.Results {
+		if res.ID != nil {
+			v.Accepted++
+		} else if res.Code != "" {
+			v.Rejected++
+		}
+	}
+	if body.Atomic && v.Accepted < len(v.Results) {
+		v.Code = CodeBatchRefused
+		v.Error = fmt.Sprintf("%d of %d readings refused; none of the batch was added (atomic): see results", v.Rejected, len(v.Results))
+		writeJSON(w, http.StatusConflict, v)
+		return
+	}
+	writeJSON(w, http.StatusOK, v)
+}
+
 // submitError maps an error of the node's Submit to a response.
 func (h *Handler) submitError(err error) *apiError {
 	switch chain.CodeOf(err) {
@@ -280,6 +430,8 @@ func (h *Handler) submitError(err error) *apiError {
 		return newError(http.StatusBadRequest, CodeBadBPM, "bpm: %s", ruleDetail(err))
 	case chain.ErrBadSubject:
 		return newError(http.StatusBadRequest, CodeBadSubject, "subject: %s", ruleDetail(err))
+	case chain.ErrBadReadingTime:
+		return newError(http.StatusBadRequest, CodeBadTime, "time: %s", ruleDetail(err))
 	case chain.ErrKnownReading:
 		return newError(http.StatusConflict, CodeKnownReading, "%v", err)
 	case chain.ErrPoolFull:
@@ -508,16 +660,21 @@ func (h *Handler) syncing() bool { return h.host.Sync().Syncing }
 // refusing other content types, unknown fields and trailing data. example
 // shows a good body, for error messages.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, example string) *apiError {
+	return decodeBodyLimit(w, r, v, example, MaxBodyBytes)
+}
+
+// decodeBodyLimit is decodeBody with a size limit of its own.
+func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, example string, limit int64) *apiError {
 	ct := r.Header.Get("Content-Type")
 	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 		return newError(http.StatusUnsupportedMediaType, CodeMediaType,
 			"content type %q: send a JSON body with the header Content-Type: application/json", ct)
 	}
-	tooLarge := newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is over %d bytes", MaxBodyBytes)
-	if r.ContentLength > MaxBodyBytes {
+	tooLarge := newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is over %d bytes", limit)
+	if r.ContentLength > limit {
 		return tooLarge
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
