@@ -36,7 +36,7 @@ func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, 
 	if err != nil {
 		return "", "", nil, err
 	}
-	opts := []api.Option{api.WithFallback(explorer.Handler()), api.WithLogger(log), api.WithShutdown(shutdown)}
+	opts := []api.Option{api.WithFallback(explorer.Handler()), api.WithLogger(log), api.WithShutdown(shutdown), api.WithVersion(version)}
 	if !api.IsLoopback(ln.Addr()) {
 		token, err := apiToken(dir)
 		if err != nil {

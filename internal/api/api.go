@@ -69,6 +69,7 @@ type config struct {
 	fallback       http.Handler
 	timeouts       Timeouts
 	shutdown       func()
+	version        string
 }
 
 // Option configures a Handler.
@@ -130,6 +131,9 @@ func WithFallback(h http.Handler) Option { return func(c *config) { c.fallback =
 // Without it that endpoint answers 404 not_supported.
 func WithShutdown(fn func()) Option { return func(c *config) { c.shutdown = fn } }
 
+// WithVersion sets the software version that GET /fhir/metadata states.
+func WithVersion(v string) Option { return func(c *config) { c.version = v } }
+
 // WithTimeouts sets the server timeouts Serve uses.
 func WithTimeouts(t Timeouts) Option { return func(c *config) { c.timeouts = t } }
 
@@ -147,6 +151,7 @@ type Handler struct {
 	metrics *metrics
 	streams chan struct{} // a slot per open event stream; capacity maxStreams
 	peerHub peerHub
+	started time.Time // when New made it: the date of the FHIR CapabilityStatement
 
 	done         chan struct{}
 	closeOnce    sync.Once
@@ -163,12 +168,13 @@ func New(n *node.Node, host *p2p.Host, opts ...Option) *Handler {
 		peerPoll:       DefaultPeerPoll,
 		maxStreams:     DefaultMaxStreams,
 		timeouts:       DefaultTimeouts,
+		version:        "dev",
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	h := &Handler{node: n, host: host, cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{}),
-		streams: make(chan struct{}, cfg.maxStreams)}
+		streams: make(chan struct{}, cfg.maxStreams), started: time.Now()}
 	h.metrics = newMetrics(h)
 	h.routes()
 	h.root = h.recoverer(h.checkHost(h.count(h.mux)))
@@ -182,6 +188,7 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/v1/blocks/{ref}", h.block)
 	m.HandleFunc("POST /api/v1/readings", h.write(h.submitReading))
 	m.HandleFunc("GET /api/v1/readings/{id}", h.reading)
+	m.HandleFunc("GET /api/v1/readings/{id}/receipt", h.receipt)
 	m.HandleFunc("POST /api/v1/readings/batch", h.write(h.submitBatch))
 	m.HandleFunc("GET /api/v1/subjects", h.subjects)
 	m.HandleFunc("GET /api/v1/subjects/{subject}", h.subject)
@@ -194,6 +201,10 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/v1/consensus", h.consensus)
 	m.HandleFunc("POST /api/v1/authorities", h.write(h.approve))
 	m.HandleFunc("GET /api/v1/events", h.events)
+	m.HandleFunc("GET /fhir/metadata", h.fhirMetadata)
+	m.HandleFunc("GET /fhir/Observation", h.fhirSearch)
+	m.HandleFunc("GET /fhir/Observation/{id}", h.fhirObservation)
+	m.HandleFunc("/fhir/", h.fhirUnrouted)
 	m.Handle("GET /metrics", h.metrics.handler())
 	m.HandleFunc("/api/", h.unrouted(nil))
 	m.HandleFunc("/metrics", h.unrouted(nil))

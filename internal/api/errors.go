@@ -27,6 +27,7 @@ const (
 	CodeNotSupported   = "not_supported"          // 404: the node does not offer this (POST /api/v1/shutdown without WithShutdown)
 	CodeMethod         = "method_not_allowed"     // 405: the path exists with other methods (see Allow)
 	CodeKnownReading   = "reading_known"          // 409: the same reading is already pending or in the chain
+	CodeReadingPending = "reading_pending"        // 409: the reading waits for a block, so it has no receipt yet
 	CodeNotAuthority   = "not_authority"          // 409: the network has no authorities (proof of work)
 	CodeChangeRefused  = "change_refused"         // 409: the node refuses the membership change (see the error text)
 	CodeBlockedFull    = "blocked_full"           // 409: blocking these peers would put the node's blocked list over its cap

@@ -33,7 +33,10 @@ type entry struct {
 // block at a height and MainHeight the height of a main-chain block, as of
 // the owner's last commit; false when there is none (or it cannot be read).
 // MainHashes returns the hashes of up to max main-chain blocks from height
-// from on, in one read (fewer where the chain ends or cannot be read). The
+// from on, in one read (fewer where the chain ends or cannot be read).
+// HeaderByHash returns a stored block's header alone, checked against its
+// hash, without decoding or checking the body (what a chain of headers,
+// such as a receipt's, needs). The
 // chain asks MainHash, MainHeight and MainHashes only about final blocks,
 // which never leave the main chain.
 type Archive interface {
@@ -42,6 +45,7 @@ type Archive interface {
 	MainHash(height uint64) (Hash, bool)
 	MainHeight(h Hash) (uint64, bool)
 	MainHashes(from uint64, max int) []Hash
+	HeaderByHash(h Hash) (Header, error)
 }
 
 // KeepBodies is how many of the newest main-chain blocks keep their body in
@@ -473,10 +477,14 @@ func (c *Chain) LoadBlock(h Hash) (*Block, error) {
 func (c *Chain) Header(h Hash) (Header, bool) {
 	e, ok := c.index[h]
 	if !ok {
-		if b, err := c.LoadBlock(h); err == nil {
-			return b.Header, true
+		if _, ok := c.archived(h); !ok {
+			return Header{}, false
 		}
-		return Header{}, false
+		if h == c.genesis {
+			return c.params.Genesis().Header, true
+		}
+		hdr, err := c.archive.HeaderByHash(h)
+		return hdr, err == nil
 	}
 	return e.header, true
 }

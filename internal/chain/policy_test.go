@@ -126,6 +126,14 @@ func (a *mapArchive) BlockByHash(h chain.Hash) (*chain.Block, error) {
 	return nil, errLost
 }
 
+func (a *mapArchive) HeaderByHash(h chain.Hash) (chain.Header, error) {
+	b, err := a.BlockByHash(h)
+	if err != nil {
+		return chain.Header{}, err
+	}
+	return b.Header, nil
+}
+
 func (a *mapArchive) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
 	h, ok := a.readings[id]
 	return h, ok

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
 
@@ -29,6 +31,37 @@ func (s *Store) BlockByHash(h chain.Hash) (b *chain.Block, err error) {
 	}
 	defer s.recoverPanic(&err)
 	return s.block(s.db, h)
+}
+
+// HeaderByHash returns a stored block's header (any branch), or
+// ErrNotFound: the block's first chain.HeaderSize bytes, checked against
+// its hash; the body is neither decoded nor checked, so a chain of headers
+// costs a read and a hash per block.
+func (s *Store) HeaderByHash(h chain.Hash) (hdr chain.Header, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return hdr, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	v, closer, err := s.db.Get(keyBlock(h))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return hdr, ErrNotFound
+	}
+	if err != nil {
+		return hdr, s.readErr(err)
+	}
+	defer closer.Close()
+	if len(v) < chain.HeaderSize {
+		return hdr, corrupt(s.path, "block %s: %d bytes is shorter than a header", h.Short(), len(v))
+	}
+	if err := hdr.UnmarshalBinary(v[:chain.HeaderSize]); err != nil {
+		return hdr, corrupt(s.path, "block %s: %v", h.Short(), err)
+	}
+	if got := hdr.Hash(); got != h {
+		return hdr, corrupt(s.path, "block stored as %s has hash %s", h.Short(), got.Short())
+	}
+	return hdr, nil
 }
 
 func (s *Store) block(r reader, h chain.Hash) (*chain.Block, error) {

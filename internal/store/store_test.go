@@ -122,6 +122,9 @@ func (n *node) checkIndexes(disconnected []*chain.Block) {
 		if got.Hash() != want.Hash() {
 			t.Fatalf("height %d: store has %s, chain %s", h, got.Hash().Short(), want.Hash().Short())
 		}
+		if hdr, err := s.HeaderByHash(want.Hash()); err != nil || hdr != want.Header {
+			t.Fatalf("HeaderByHash at height %d: %+v, %v", h, hdr, err)
+		}
 		for _, id := range want.ReadingIDs() {
 			if bh, ok := s.ReadingBlock(id); !ok || bh != want.Hash() {
 				t.Fatalf("reading %s: in %s (%v), want %s", id.Short(), bh.Short(), ok, want.Hash().Short())

@@ -1,0 +1,346 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/readingsfile"
+)
+
+// fakeNode answers POST /api/v1/readings/batch as the node's endpoint is
+// specified: verdict decides each reading's result (a code, or "" to
+// accept it); an atomic batch with a refusal adds nothing and answers 409.
+type fakeNode struct {
+	verdict  func(r batchReading) string
+	have     map[batchReading]bool // readings added
+	requests []batchRequest
+}
+
+func (f *fakeNode) post(_ context.Context, req batchRequest) (int, batchResponse, time.Duration, error) {
+	f.requests = append(f.requests, req)
+	if f.have == nil {
+		f.have = map[batchReading]bool{}
+	}
+	var resp batchResponse
+	codes := make([]string, len(req.Readings))
+	for i, r := range req.Readings {
+		switch {
+		case r.Time != 0 && f.have[r]:
+			codes[i] = codeKnown
+		case f.verdict != nil:
+			codes[i] = f.verdict(r)
+		}
+		if codes[i] != "" {
+			resp.Rejected++
+		}
+	}
+	status := http.StatusOK
+	if req.Atomic && resp.Rejected > 0 {
+		status = http.StatusConflict
+	}
+	for i, r := range req.Readings {
+		switch {
+		case codes[i] != "":
+			resp.Results = append(resp.Results, batchResult{Code: codes[i], Error: "refused: " + codes[i]})
+		case status == http.StatusConflict:
+			resp.Results = append(resp.Results, batchResult{})
+		default:
+			f.have[r] = true
+			resp.Accepted++
+			resp.Results = append(resp.Results, batchResult{ID: fmt.Sprintf("%064x", len(f.have)), Status: "pending"})
+		}
+	}
+	return status, resp, 0, nil
+}
+
+func testRows(n int) []readingsfile.Row {
+	rows := make([]readingsfile.Row, n)
+	for i := range rows {
+		rows[i] = readingsfile.Row{Where: fmt.Sprintf("line %d", i+1), Subject: "alice", BPM: 60 + i%100,
+			Time: time.UnixMilli(1764547200000 + int64(i)*1000)}
+	}
+	return rows
+}
+
+func newTestImporter(f *fakeNode, atomic bool, batch int, report *bytes.Buffer) *importer {
+	return &importer{post: f.post, atomic: atomic, batch: batch, report: report, patient: time.Minute,
+		sleep: func(context.Context, time.Duration) error { return nil }}
+}
+
+func TestImporterAllOrNothing(t *testing.T) {
+	f := &fakeNode{}
+	var report bytes.Buffer
+	sum, err := newTestImporter(f, true, 4, &report).run(context.Background(), testRows(10))
+	if err != nil || sum != (importSummary{Imported: 10}) || len(f.requests) != 3 || !f.requests[0].Atomic {
+		t.Fatalf("%+v %v, %d requests", sum, err, len(f.requests))
+	}
+	// Again: every reading is there already, which is no failure, even in
+	// an atomic batch.
+	sum, err = newTestImporter(f, true, 4, &report).run(context.Background(), testRows(12))
+	if err != nil || sum != (importSummary{Imported: 2, Present: 10}) {
+		t.Fatalf("again: %+v %v", sum, err)
+	}
+	if report.Len() > 0 {
+		t.Errorf("reported: %s", report.String())
+	}
+}
+
+// TestImporterRefusedBatch: a refusal the client could not foresee stops an
+// atomic import at its batch, and the message says the earlier batches
+// are in.
+func TestImporterRefusedBatch(t *testing.T) {
+	f := &fakeNode{verdict: func(r batchReading) string {
+		if r.BPM == 66 { // line 7
+			return "bad_time"
+		}
+		return ""
+	}}
+	var report bytes.Buffer
+	sum, err := newTestImporter(f, true, 4, &report).run(context.Background(), testRows(10))
+	if sum != (importSummary{Imported: 4, Failed: 1, NotSent: 5}) || len(f.have) != 4 {
+		t.Fatalf("%+v, node has %d", sum, len(f.have))
+	}
+	for _, want := range []string{"refused 1 reading of the batch line 5 to line 8", "nothing of that batch was imported",
+		"the batches before it, line 1 to line 4 (4 rows), are in"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	if got := report.String(); got != "line 7: refused by the node: refused: bad_time (bad_time)\n" {
+		t.Errorf("report %q", got)
+	}
+}
+
+// TestImporterSkipBad: without atomic batches the node's refusals are
+// listed and counted, and the rest goes in.
+func TestImporterSkipBad(t *testing.T) {
+	f := &fakeNode{verdict: func(r batchReading) string {
+		if r.BPM%3 == 0 {
+			return "bad_time"
+		}
+		return ""
+	}}
+	var report bytes.Buffer
+	sum, err := newTestImporter(f, false, 4, &report).run(context.Background(), testRows(10))
+	if err != nil || sum != (importSummary{Imported: 6, Failed: 4}) || f.requests[0].Atomic {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	if n := strings.Count(report.String(), "refused by the node"); n != 4 {
+		t.Errorf("%d lines for 4 refusals:\n%s", n, report.String())
+	}
+}
+
+// TestImporterWaits: readings refused for now (pending set full) are sent
+// again after a wait, and given up on after the importer's patience.
+func TestImporterWaits(t *testing.T) {
+	full := 2
+	f := &fakeNode{verdict: func(r batchReading) string {
+		if r.BPM == 61 && full > 0 {
+			full--
+			return "pending_full"
+		}
+		return ""
+	}}
+	var report bytes.Buffer
+	var slept []time.Duration
+	im := newTestImporter(f, true, 4, &report)
+	im.sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
+	sum, err := im.run(context.Background(), testRows(4))
+	if err != nil || sum != (importSummary{Imported: 4}) || len(slept) != 2 || slept[1] != 2*time.Second {
+		t.Fatalf("%+v %v slept %v", sum, err, slept)
+	}
+
+	f = &fakeNode{verdict: func(r batchReading) string { return "pending_full" }}
+	im = newTestImporter(f, false, 4, &report)
+	sum, err = im.run(context.Background(), testRows(2))
+	if err != nil || sum != (importSummary{Failed: 2}) || !strings.Contains(report.String(), "does not take readings now") {
+		t.Fatalf("%+v %v\n%s", sum, err, report.String())
+	}
+}
+
+func TestBatchLen(t *testing.T) {
+	rows := testRows(5000)
+	if n := batchLen(rows, maxBatchReadings); n != maxBatchReadings {
+		t.Errorf("batch of %d, want %d", n, maxBatchReadings)
+	}
+	long := strings.Repeat(`"`, 64) // escaped to 128 bytes each
+	for i := range rows {
+		rows[i].Subject = long
+	}
+	n := batchLen(rows, maxBatchReadings)
+	body, _ := json.Marshal(batchRequest{Readings: func() []batchReading {
+		var b []batchReading
+		for _, r := range rows[:n] {
+			b = append(b, toBatch(r))
+		}
+		return b
+	}()})
+	if n < 1 || len(body) > maxBatchBytes || n == maxBatchReadings && len(body) < maxBatchBytes/2 {
+		t.Errorf("batch of %d readings, %d bytes", n, len(body))
+	}
+}
+
+// TestImportReadingsCommand runs the command in this process: bad rows
+// stop it before it connects; with --skip-bad the rest goes to the node
+// (here a stand-in for its batch endpoint).
+func TestImportReadingsCommand(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "readings.csv")
+	csv := "subject,bpm,time\nalice,72,1764547200000\n\nbob,abc\ncarol,500,2025-12-01T10:00:00Z\ndave,61,2025-12-01T10:00:00Z\n"
+	if err := os.WriteFile(file, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"import-readings", file, "--api", "http://127.0.0.1:1"}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"line 4: bpm \"abc\" is not a whole number\n", "line 5: bpm 500 is outside 20-300\n",
+		"2 of 4 rows are bad (listed above): nothing imported; fix them, or pass --skip-bad to import the other 2"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+		}
+	}
+	if strings.Contains(stderr.String(), "cannot reach") {
+		t.Errorf("connected despite bad rows:\n%s", stderr.String())
+	}
+
+	f := &fakeNode{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.URL.Path != "/api/v1/readings/batch" {
+			http.NotFound(w, r)
+			return
+		}
+		var req batchRequest
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		status, resp, _, _ := f.post(r.Context(), req)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_ = json.NewEncoder(w).Encode(resp)
+	}))
+	defer srv.Close()
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"import-readings", file, "--skip-bad", "--api", srv.URL}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !regexp.MustCompile(`^imported 2, already present 0, skipped 2, failed 0 in \S+ \(\S+ readings/s\)\n$`).MatchString(stdout.String()) ||
+		len(f.requests) != 1 || f.requests[0].Atomic || f.requests[0].Readings[0] != (batchReading{"alice", 72, 1764547200000}) {
+		t.Errorf("stdout %q, requests %+v", stdout.String(), f.requests)
+	}
+
+	// A node without the batch endpoint.
+	stdout.Reset()
+	stderr.Reset()
+	fcsv := filepath.Join(dir, "good.csv")
+	if err := os.WriteFile(fcsv, []byte("alice,72\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	old := httptest.NewServer(http.NotFoundHandler())
+	defer old.Close()
+	if code := run([]string{"import-readings", fcsv, "--api", old.URL}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "no POST /api/v1/readings/batch") {
+		t.Errorf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+}
+
+// TestImportReadingsNode imports a file into a real node, again (nothing
+// new), and one the node refuses a reading of (nothing of it goes in). It
+// turns itself on once the node routes POST /api/v1/readings/batch.
+func TestImportReadingsNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real node process")
+	}
+	home := t.TempDir()
+	n := startEnv(t, "node", []string{"P2PCHAIN_HOME=" + home, "P2PCHAIN_DATA="}, "node", "-l", "0", "--difficulty", "8")
+	m := n.expect(`^explorer and API: (http://127\.0\.0\.1:\d+)/$`)
+	now := time.Now().Add(-time.Minute).UnixMilli()
+	file := filepath.Join(t.TempDir(), "readings.csv")
+	var csv strings.Builder
+	csv.WriteString("subject,bpm,time\n")
+	for i := range 25 {
+		fmt.Fprintf(&csv, "import-%d,%d,%d\n", i%3, 50+i, now+int64(i))
+	}
+	if err := os.WriteFile(file, []byte(csv.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := mustCLI(t, home, "import-readings", file, "--batch", "10")
+	if !strings.Contains(out, "imported 25, already present 0, skipped 0, failed 0") {
+		t.Fatalf("import:\n%s", out)
+	}
+	out = mustCLI(t, home, "import-readings", file)
+	if !strings.Contains(out, "imported 0, already present 25, skipped 0, failed 0") {
+		t.Fatalf("import again:\n%s", out)
+	}
+	if out := mustCLI(t, home, "readings", "--subject", "import-1"); !regexp.MustCompile(`(?m)^\S+ \S+\s+51\s`).MatchString(out) {
+		t.Errorf("readings of import-1 lack the imported 51 bpm:\n%s", out)
+	}
+
+	// A time in the future passes the client's checks, not the node's: the
+	// atomic batch adds nothing.
+	bad := filepath.Join(t.TempDir(), "future.csv")
+	future := time.Now().Add(24 * time.Hour).UnixMilli()
+	if err := os.WriteFile(bad, []byte(fmt.Sprintf("import-x,70,%d\nimport-x,71,%d\n", now, future)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, ok := cli(t, home, "import-readings", bad)
+	if ok || !strings.Contains(out, "line 2: refused by the node") || !strings.Contains(out, "nothing of that batch was imported") {
+		t.Fatalf("import of a future reading: ok=%v\n%s", ok, out)
+	}
+	out, _ = cli(t, home, "import-readings", bad, "--skip-bad")
+	if !strings.Contains(out, "imported 1, already present 0, skipped 0, failed 1") {
+		t.Fatalf("--skip-bad after the refused batch (the first reading must not be in):\n%s", out)
+	}
+
+	// A receipt of a reading once mined, saved by the CLI and checked
+	// offline; one altered byte and it fails.
+	resp, err := http.Post(m[1]+"/api/v1/readings", "application/json", strings.NewReader(`{"subject": "receipt-1", "bpm": 77}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sub struct{ ID string }
+	if err := json.NewDecoder(resp.Body).Decode(&sub); err != nil || sub.ID == "" {
+		t.Fatalf("submit: %v %+v", err, sub)
+	}
+	resp.Body.Close()
+	rfile := filepath.Join(t.TempDir(), "receipt.json")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if out, ok := cli(t, home, "receipt", sub.ID[:10], "-o", rfile); ok {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("no receipt within a minute:\n%s", out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out = mustCLI(t, home, "check-receipt", rfile)
+	if !strings.Contains(out, "reading "+sub.ID) || !strings.Contains(out, "of subject receipt-1: 77 bpm") {
+		t.Fatalf("check-receipt:\n%s", out)
+	}
+	data, err := os.ReadFile(rfile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	altered := strings.Replace(string(data), `"bpm":77`, `"bpm":78`, 1)
+	if altered == string(data) {
+		t.Fatalf("no bpm to alter in %s", data)
+	}
+	if err := os.WriteFile(rfile, []byte(altered), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, ok := cli(t, home, "check-receipt", rfile); ok || !strings.Contains(out, "did not match") {
+		t.Fatalf("check-receipt of an altered receipt: ok=%v\n%s", ok, out)
+	}
+	n.stop()
+}

@@ -1,0 +1,145 @@
+package api
+
+import (
+	"fmt"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/fhir"
+	"github.com/p2pchain/p2pchain/internal/node"
+)
+
+// The node's FHIR R4 interface, read-only: readings as Observations
+// (docs/FHIR.md). Its errors are OperationOutcomes, not the API's error
+// shape, since FHIR clients expect them.
+
+// maxFHIRScan bounds the readings one search page examines when a date
+// filter skips most of them: the page then ends early with a next link.
+const maxFHIRScan = 10_000
+
+// fhirMetadata serves the CapabilityStatement: GET /fhir/metadata.
+func (h *Handler) fhirMetadata(w http.ResponseWriter, r *http.Request) {
+	fhir.WriteJSON(w, http.StatusOK, fhir.Capability(fhir.BaseURL(r), h.cfg.version, h.started))
+}
+
+// fhirObservation reads one reading as an Observation:
+// GET /fhir/Observation/{id}, id the reading id (64 hex digits).
+func (h *Handler) fhirObservation(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("id")
+	id, err := chain.ParseHash(ref)
+	if err != nil {
+		fhir.WriteError(w, fhir.NotFound(ref))
+		return
+	}
+	final := h.node.FinalHeight() // before the lookup: see block
+	info, ok := h.node.LocateReading(id)
+	if !ok {
+		fhir.WriteError(w, fhir.NotFound(ref))
+		return
+	}
+	o, err := h.observation(info, final)
+	if err != nil {
+		fhir.WriteError(w, err)
+		return
+	}
+	fhir.WriteJSON(w, http.StatusOK, o)
+}
+
+// observation is the Observation of a reading found by the node.
+func (h *Handler) observation(info node.ReadingInfo, final uint64) (fhir.Observation, error) {
+	if info.Pending {
+		return fhir.ObservationOf(&info.Reading, nil), nil
+	}
+	b, ok := h.node.BlockByHash(info.Block)
+	if !ok { // left the chain since the lookup
+		return fhir.Observation{}, fhir.Errorf(http.StatusServiceUnavailable, "transient", "the reading's block changed while it was read; try again")
+	}
+	place := &fhir.Place{Hash: info.Block, Height: info.Height, Time: b.Block.Header.Time, Final: info.Height <= final}
+	return fhir.ObservationOf(&info.Reading, place), nil
+}
+
+// fhirSearch finds a subject's readings: GET /fhir/Observation?subject=S
+// [&date=geT&date=ltT][&_count=N]. Pages run newest first, main-chain
+// readings by block (the _cursor of the next link); the first page starts
+// with the subject's pending readings.
+func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
+	s, err := fhir.ParseSearch(r.URL.Query())
+	if err != nil {
+		fhir.WriteError(w, err)
+		return
+	}
+	start := node.StartAt(^uint64(0))
+	if s.Cursor != "" {
+		hs, is, _ := strings.Cut(s.Cursor, ".")
+		height, err1 := strconv.ParseUint(hs, 10, 64)
+		index, err2 := strconv.Atoi(is)
+		if err1 != nil || err2 != nil {
+			fhir.WriteError(w, fhir.Errorf(http.StatusBadRequest, "invalid", "_cursor=%s: follow the next link of the previous page", s.Cursor))
+			return
+		}
+		start = node.ReadingPos{Height: height, Index: index}
+	}
+	final := h.node.FinalHeight() // before the lookups: see block
+	var obs []fhir.Observation
+	if s.Cursor == "" && !s.None {
+		for _, rd := range h.node.PendingOf(s.Subject, s.Count) {
+			if s.Matches(rd.Time) {
+				obs = append(obs, fhir.ObservationOf(&rd, nil))
+			}
+		}
+	}
+	// Each page asks for as many readings as the Bundle still lacks, so
+	// it never stops inside a page: the page's Next is where the next
+	// Bundle starts.
+	next, examined := "", 0
+	for !s.None && len(obs) < s.Count {
+		page := h.node.SubjectReadings(s.Subject, start, min(s.Count-len(obs), MaxLimit))
+		for _, info := range page.Readings {
+			examined++
+			if !s.Matches(info.Reading.Time) {
+				continue
+			}
+			o, err := h.observation(info, final)
+			if err != nil {
+				fhir.WriteError(w, err)
+				return
+			}
+			obs = append(obs, o)
+		}
+		if !page.More {
+			break
+		}
+		start = page.Next
+		if len(obs) == s.Count || examined >= maxFHIRScan {
+			next = fmt.Sprintf("%d.%d", start.Height, start.Index)
+			break
+		}
+	}
+	total := -1
+	if s.From == math.MinInt64 && s.Before == math.MaxInt64 && !s.None {
+		if sum, ok, err := h.node.Subject(s.Subject); err == nil && ok {
+			total = sum.Count + sum.Pending
+		}
+	}
+	fhir.WriteJSON(w, http.StatusOK, fhir.SearchBundle(fhir.BaseURL(r), s, obs, total, next, time.Now()))
+}
+
+// fhirUnrouted answers other paths under /fhir/ with an OperationOutcome:
+// 405 for another method on a FHIR path, 404 otherwise.
+func (h *Handler) fhirUnrouted(w http.ResponseWriter, r *http.Request) {
+	probe := r.Clone(r.Context())
+	probe.Method = http.MethodGet
+	if _, pattern := h.mux.Handler(probe); pattern != "" && pattern != "/fhir/" {
+		w.Header().Set("Allow", "GET, HEAD")
+		fhir.WriteError(w, fhir.Errorf(http.StatusMethodNotAllowed, "not-supported",
+			"%s is not allowed on %s: this FHIR interface is read-only (GET)", r.Method, r.URL.Path))
+		return
+	}
+	fhir.WriteError(w, fhir.Errorf(http.StatusNotFound, "not-supported",
+		"no such FHIR endpoint: %s %s; this server offers GET /fhir/metadata, GET /fhir/Observation?subject=S and GET /fhir/Observation/{id} (docs/FHIR.md)",
+		r.Method, r.URL.Path))
+}

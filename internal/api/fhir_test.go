@@ -1,0 +1,157 @@
+package api_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/fhir/fhirtest"
+	"github.com/p2pchain/p2pchain/internal/testnet"
+)
+
+type bundleJSON struct {
+	ResourceType string `json:"resourceType"`
+	Type         string `json:"type"`
+	Total        *int   `json:"total"`
+	Link         []struct {
+		Relation string `json:"relation"`
+		URL      string `json:"url"`
+	} `json:"link"`
+	Entry []struct {
+		FullURL  string `json:"fullUrl"`
+		Resource struct {
+			ResourceType      string `json:"resourceType"`
+			ID                string `json:"id"`
+			Status            string `json:"status"`
+			EffectiveDateTime string `json:"effectiveDateTime"`
+			ValueQuantity     struct {
+				Value float64 `json:"value"`
+				Code  string  `json:"code"`
+			} `json:"valueQuantity"`
+			Subject struct {
+				Identifier struct{ Value string } `json:"identifier"`
+			} `json:"subject"`
+		} `json:"resource"`
+	} `json:"entry"`
+}
+
+// TestFHIR: the node's FHIR interface over real HTTP: a subject's readings
+// as a searchset Bundle (pending and mined, paged, filtered by date), one
+// Observation, the CapabilityStatement and OperationOutcomes, every answer
+// checked by HL7's R4 schema and FHIR.js (package fhirtest).
+func TestFHIR(t *testing.T) {
+	e, _ := storedPeer(t, t.TempDir(), testnet.Config{NoMiner: true})
+	day := 24 * time.Hour
+	base := time.Now().Truncate(time.Second).Add(-10 * day)
+	var items []string
+	for i := range 6 { // alice: one a day, 10 to 5 days ago; bob: one
+		items = append(items, fmt.Sprintf(`{"subject": "alice", "bpm": %d, "time": %d}`, 60+i, base.Add(time.Duration(i)*day).UnixMilli()))
+	}
+	items = append(items, `{"subject": "bob", "bpm": 99}`)
+	want(t, "batch", e.postJSON("/api/v1/readings/batch", `{"readings": [`+strings.Join(items, ",")+`]}`), 200, "")
+	mineOn(t, e, e.peer.Node.PendingReadings())
+	pending := e.postJSON("/api/v1/readings", `{"subject": "alice", "bpm": 120}`)
+	want(t, "pending reading", pending, http.StatusAccepted, "")
+	pendingID := decode[struct{ ID string }](t, pending).ID
+
+	get := func(path string, status int) []byte {
+		t.Helper()
+		r := e.get(path)
+		if r.status != status {
+			t.Fatalf("GET %s: %d, want %d: %s", path, r.status, status, r.body)
+		}
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+			t.Fatalf("GET %s: content type %q", path, ct)
+		}
+		return r.body
+	}
+	resources := map[string]any{}
+
+	// All of alice's readings: the pending one first, then newest first.
+	body := get("/fhir/Observation?subject=alice", 200)
+	resources["searchset"] = body
+	var b bundleJSON
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Type != "searchset" || b.Total == nil || *b.Total != 7 || len(b.Entry) != 7 {
+		t.Fatalf("search: type %s, total %v, %d entries: %s", b.Type, b.Total, len(b.Entry), body)
+	}
+	first := b.Entry[0].Resource
+	if first.ID != pendingID || first.Status != "preliminary" || first.ValueQuantity.Value != 120 || first.ValueQuantity.Code != "/min" {
+		t.Errorf("first entry: %+v, want the pending reading", first)
+	}
+	for _, en := range b.Entry {
+		if en.Resource.Subject.Identifier.Value != "alice" || !strings.HasSuffix(en.FullURL, "/fhir/Observation/"+en.Resource.ID) {
+			t.Errorf("entry %+v", en)
+		}
+	}
+
+	// Paged by two: the same seven, through the next links.
+	var ids []string
+	next := "/fhir/Observation?subject=Patient/alice&_count=2"
+	for pages := 0; next != ""; pages++ {
+		if pages > 5 {
+			t.Fatal("paging does not end")
+		}
+		body := get(next, 200)
+		var p bundleJSON
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatal(err)
+		}
+		next = ""
+		for _, l := range p.Link {
+			if l.Relation == "next" {
+				u, err := url.Parse(l.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				next = u.RequestURI()
+				resources["searchset page"] = body
+			}
+		}
+		for _, en := range p.Entry {
+			ids = append(ids, en.Resource.ID)
+		}
+	}
+	if len(ids) != 7 || ids[0] != pendingID {
+		t.Errorf("pages gave %d readings, want 7, the pending one first", len(ids))
+	}
+
+	// A date range: days 7 and 8 ago (two of alice's readings).
+	q := url.Values{"subject": {"alice"}, "date": {"ge" + base.Add(2*day).UTC().Format(time.RFC3339), "lt" + base.Add(4*day).UTC().Format(time.RFC3339)}}
+	body = get("/fhir/Observation?"+q.Encode(), 200)
+	resources["searchset by date"] = body
+	b = bundleJSON{}
+	if err := json.Unmarshal(body, &b); err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Entry) != 2 || b.Entry[0].Resource.ValueQuantity.Value != 63 || b.Entry[1].Resource.ValueQuantity.Value != 62 {
+		t.Errorf("by date: %s", body)
+	}
+
+	// One Observation, mined and pending; the capability statement.
+	resources["observation"] = get("/fhir/Observation/"+b.Entry[0].Resource.ID, 200)
+	resources["observation pending"] = get("/fhir/Observation/"+pendingID, 200)
+	resources["metadata"] = get("/fhir/metadata", 200)
+	// Errors are OperationOutcomes.
+	resources["not found"] = get("/fhir/Observation/"+strings.Repeat("ab", 32), 404)
+	resources["not an id"] = get("/fhir/Observation/xyz", 404)
+	resources["unknown parameter"] = get("/fhir/Observation?subject=alice&foo=1", 400)
+	resources["no subject"] = get("/fhir/Observation", 400)
+	resources["unknown resource"] = get("/fhir/Patient/alice", 404)
+	r := e.postJSON("/fhir/Observation", `{}`)
+	if r.status != http.StatusMethodNotAllowed {
+		t.Errorf("POST /fhir/Observation: %d %s", r.status, r.body)
+	}
+
+	for name, errs := range fhirtest.Validate(t, resources) {
+		if len(errs) > 0 {
+			t.Errorf("%s: the FHIR validators refuse it: %v\n%s", name, errs, resources[name])
+		}
+	}
+}

@@ -1,0 +1,43 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
+)
+
+// receipt serves a reading's receipt, a document anyone can check offline
+// (p2pchain check-receipt, the explorer's check page; docs/RECEIPTS.md):
+// GET /api/v1/readings/{id}/receipt, by id or id prefix.
+func (h *Handler) receipt(w http.ResponseWriter, r *http.Request) {
+	ref := r.PathValue("id")
+	p, err := chain.ParseHashPrefix(ref)
+	if err != nil {
+		writeError(w, newError(http.StatusBadRequest, CodeBadReadingID,
+			"%q is not a reading id: want its 64 hex digits, or its first %d or more", ref, chain.MinPrefixDigits))
+		return
+	}
+	id, e := h.resolve(p, "reading", h.node.ReadingsWithPrefix)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	rc, err := h.node.Receipt(id)
+	switch {
+	case errors.Is(err, node.ErrReadingNotFound):
+		writeError(w, notFound(h.syncing(), "no reading %s, pending or in the main chain", id))
+		return
+	case errors.Is(err, node.ErrReadingPending):
+		writeError(w, newError(http.StatusConflict, CodeReadingPending,
+			"reading %s waits for a block: its receipt exists once a block holds it (follow GET /api/v1/readings/%s)", id.Short(), id))
+		return
+	case err != nil:
+		h.cfg.log.Error("receipt", "reading", id, "err", err)
+		writeError(w, newError(http.StatusServiceUnavailable, CodeInternal, "the receipt could not be made: %v", err))
+		return
+	}
+	w.Header().Set("Content-Disposition", `attachment; filename="receipt-`+id.Short()+`.json"`)
+	writeJSON(w, http.StatusOK, rc)
+}

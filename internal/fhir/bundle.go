@@ -1,0 +1,152 @@
+package fhir
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Bundle is a FHIR Bundle of Observations.
+type Bundle struct {
+	ResourceType string  `json:"resourceType"`
+	Type         string  `json:"type"`
+	Timestamp    string  `json:"timestamp,omitempty"`
+	Total        *int    `json:"total,omitempty"`
+	Link         []Link  `json:"link,omitempty"`
+	Entry        []Entry `json:"entry,omitempty"`
+}
+
+// Link is a link of a Bundle: self, next.
+type Link struct {
+	Relation string `json:"relation"`
+	URL      string `json:"url"`
+}
+
+// Entry is an entry of a Bundle.
+type Entry struct {
+	FullURL  string       `json:"fullUrl,omitempty"`
+	Resource *Observation `json:"resource"`
+	Search   *EntrySearch `json:"search,omitempty"`
+}
+
+// EntrySearch says why an entry is in a searchset.
+type EntrySearch struct {
+	Mode string `json:"mode"`
+}
+
+// SearchBundle returns the searchset Bundle of one page of search s: the
+// Observations obs, total matches in all (-1 when not known), and next, the
+// cursor of the following page ("" for the last page). base is the
+// server's FHIR base URL (BaseURL); now is the Bundle's timestamp.
+func SearchBundle(base string, s Search, obs []Observation, total int, next string, now time.Time) Bundle {
+	b := Bundle{ResourceType: "Bundle", Type: "searchset", Timestamp: Instant(now.UnixMilli())}
+	if total >= 0 {
+		b.Total = &total
+	}
+	b.Link = []Link{{Relation: "self", URL: s.URL(base)}}
+	if next != "" {
+		n := s
+		n.Cursor = next
+		b.Link = append(b.Link, Link{Relation: "next", URL: n.URL(base)})
+	}
+	for i := range obs {
+		b.Entry = append(b.Entry, Entry{FullURL: base + "/Observation/" + obs[i].ID, Resource: &obs[i], Search: &EntrySearch{Mode: "match"}})
+	}
+	return b
+}
+
+// BaseURL returns the FHIR base URL of the server that r came to: its
+// scheme and host, then /fhir. A proxy's X-Forwarded-Proto is believed.
+func BaseURL(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
+		scheme = p
+	}
+	return scheme + "://" + r.Host + "/fhir"
+}
+
+// BundleWriter writes a Bundle entry by entry, so that a Bundle of any
+// size never has to be in memory: NewBundleWriter writes its head, Add an
+// entry, Close its tail.
+type BundleWriter struct {
+	w      io.Writer
+	base   string
+	typ    string
+	n      int
+	buf    bytes.Buffer
+	enc    *json.Encoder
+	err    error
+	closed bool
+}
+
+// NewBundleWriter starts a Bundle of type typ ("collection" or
+// "searchset") with timestamp now on w. With base (a FHIR base URL) each
+// entry's fullUrl is base/Observation/ID; without, entries have none
+// (allowed in a collection).
+func NewBundleWriter(w io.Writer, typ, base string, now time.Time) (*BundleWriter, error) {
+	if typ != "collection" && typ != "searchset" {
+		return nil, errors.New("fhir: bundle type must be collection or searchset")
+	}
+	bw := &BundleWriter{w: w, base: strings.TrimRight(base, "/"), typ: typ}
+	bw.enc = json.NewEncoder(&bw.buf)
+	bw.enc.SetEscapeHTML(false)
+	_, bw.err = io.WriteString(w, `{"resourceType":"Bundle","type":"`+typ+`","timestamp":"`+Instant(now.UnixMilli())+`"`)
+	return bw, bw.err
+}
+
+// Add writes one entry.
+func (bw *BundleWriter) Add(o *Observation) error {
+	if bw.err != nil {
+		return bw.err
+	}
+	e := Entry{Resource: o}
+	if bw.base != "" {
+		e.FullURL = bw.base + "/Observation/" + o.ID
+	}
+	if bw.typ == "searchset" {
+		e.Search = &EntrySearch{Mode: "match"}
+	}
+	bw.buf.Reset()
+	if bw.n == 0 {
+		bw.buf.WriteString(",\"entry\":[\n")
+	} else {
+		bw.buf.WriteString(",\n")
+	}
+	if bw.err = bw.enc.Encode(e); bw.err != nil {
+		return bw.err
+	}
+	bw.buf.Truncate(bw.buf.Len() - 1) // the encoder's newline
+	_, bw.err = bw.w.Write(bw.buf.Bytes())
+	bw.n++
+	return bw.err
+}
+
+// Count returns the entries written.
+func (bw *BundleWriter) Count() int { return bw.n }
+
+// Close ends the Bundle; a searchset gets its total, the number of
+// entries. It does not close the underlying writer.
+func (bw *BundleWriter) Close() error {
+	if bw.err != nil || bw.closed {
+		return bw.err
+	}
+	bw.closed = true
+	tail := ""
+	if bw.n > 0 {
+		tail = "\n]" // FHIR's JSON has no empty arrays: no "entry" without entries
+	}
+	if bw.typ == "searchset" {
+		tail += `,"total":` + strconv.Itoa(bw.n)
+	}
+	tail += "}\n"
+	_, bw.err = io.WriteString(bw.w, tail)
+	return bw.err
+}

@@ -1,0 +1,327 @@
+package fhir
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// The page sizes of a search (_count).
+const (
+	DefaultCount = 20
+	MaxCount     = 100
+)
+
+// Search is a parsed search of Observations: GET /fhir/Observation?...
+type Search struct {
+	Subject string // the subject whose readings to find
+	// From and Before bound the readings' times, in Unix milliseconds:
+	// From <= time < Before. math.MinInt64 and math.MaxInt64 when unbounded.
+	From, Before int64
+	Count        int    // page size, 1 to MaxCount
+	Cursor       string // where the page starts: the _cursor of a next link ("" for the first page)
+	// None is set when a code or category parameter names something no
+	// reading is (they are all heart rates, vital signs): nothing matches.
+	None bool
+}
+
+// Matches reports whether a reading of the search's subject taken at ms
+// (Unix milliseconds) matches the search's other criteria.
+func (s *Search) Matches(ms int64) bool {
+	return !s.None && ms >= s.From && ms < s.Before
+}
+
+// Query returns the search's parameters in a canonical form, as the links
+// of a searchset Bundle carry them.
+func (s *Search) Query() url.Values {
+	q := url.Values{}
+	subject := escapeValue(s.Subject)
+	if strings.HasPrefix(subject, "Patient/") { // a subject named so: ParseSearch strips one
+		subject = "Patient/" + subject
+	}
+	q.Set("subject", subject)
+	if s.From != math.MinInt64 {
+		q.Add("date", "ge"+Instant(s.From))
+	}
+	if s.Before != math.MaxInt64 {
+		q.Add("date", "lt"+Instant(s.Before))
+	}
+	if s.None {
+		q.Set("code", "none")
+	}
+	q.Set("_count", strconv.Itoa(s.Count))
+	if s.Cursor != "" {
+		q.Set("_cursor", s.Cursor)
+	}
+	return q
+}
+
+// URL returns the search's URL under the server's FHIR base URL (see
+// BaseURL).
+func (s *Search) URL(base string) string {
+	return base + "/Observation?" + s.Query().Encode()
+}
+
+var (
+	cursorRE = regexp.MustCompile(`^[0-9]{1,20}\.[0-9]{1,10}$`)
+	dateRE   = regexp.MustCompile(`^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?(Z|[+-][0-9]{2}:[0-9]{2}))?)?)?$`)
+)
+
+// ParseSearch parses the parameters of a search of Observations:
+//
+//	subject=S, subject=Patient/S, subject:identifier=[urn:p2pchain:subject|]S
+//	                     the subject (required, once)
+//	date=[eq|ge|gt|le|lt]VALUE
+//	                     the reading's time, repeated for a range; VALUE is
+//	                     a year, month, day, minute, second or fraction,
+//	                     in UTC unless it gives its zone
+//	code=[http://loinc.org|]8867-4, category=[...|]vital-signs
+//	                     accepted; any other code or category matches nothing
+//	_count=N             page size, default DefaultCount, lowered to MaxCount
+//	_cursor=C            the page, from a next link
+//	_format=json         (or application/json, application/fhir+json)
+//
+// Any other parameter, prefix, modifier or a comma (several values) is an
+// *Error naming it: a server that ignored a filter it does not know would
+// answer with readings that the client did not ask for.
+func ParseSearch(q url.Values) (Search, error) {
+	s := Search{From: math.MinInt64, Before: math.MaxInt64, Count: DefaultCount}
+	subjects := 0
+	for name, values := range q {
+		for _, v := range values {
+			var err error
+			switch name {
+			case "subject", "subject:Patient", "patient":
+				subjects++
+				s.Subject, err = parseSubject(name, v, strings.TrimPrefix(v, "Patient/"))
+			case "subject:identifier", "patient:identifier":
+				subjects++
+				value := v
+				if sys, val, ok := cutUnescaped(v, '|'); ok {
+					if sys != SystemSubject && sys != "" {
+						return s, Errorf(http.StatusBadRequest, "not-supported", "%s=%s: subjects are identified in system %s", name, v, SystemSubject)
+					}
+					value = val
+				}
+				s.Subject, err = parseSubject(name, v, value)
+			case "date":
+				err = s.parseDate(v)
+			case "code":
+				s.None = s.None || !tokenIs(v, SystemLOINC, LOINCHeartRate)
+			case "category":
+				s.None = s.None || !tokenIs(v, SystemObservationCategory, "vital-signs")
+			case "_count":
+				n, cerr := strconv.Atoi(v)
+				if cerr != nil || n < 1 {
+					return s, Errorf(http.StatusBadRequest, "invalid", "_count=%s: want a whole number from 1 to %d", v, MaxCount)
+				}
+				s.Count = min(n, MaxCount)
+			case "_cursor":
+				if !cursorRE.MatchString(v) {
+					return s, Errorf(http.StatusBadRequest, "invalid", "_cursor=%s: follow the next link of the previous page", v)
+				}
+				s.Cursor = v
+			case "_format":
+				switch v {
+				case "json", "application/json", ContentType:
+				default:
+					return s, Errorf(http.StatusNotAcceptable, "not-supported", "_format=%s: this server speaks JSON only (application/fhir+json)", v)
+				}
+			default:
+				return s, Errorf(http.StatusBadRequest, "not-supported",
+					"unknown search parameter %q: this server supports subject, date, code, category, _count and _format on Observation", name)
+			}
+			if err != nil {
+				return s, err
+			}
+		}
+	}
+	switch {
+	case subjects == 0:
+		return s, Errorf(http.StatusBadRequest, "required", "subject is required: Observation?subject=SUBJECT")
+	case subjects > 1:
+		return s, Errorf(http.StatusBadRequest, "not-supported", "give one subject: searching several at once is not supported")
+	}
+	return s, nil
+}
+
+// parseSubject checks the subject of parameter name=v, given as value
+// (escaped).
+func parseSubject(name, v, value string) (string, error) {
+	if _, _, several := cutUnescaped(value, ','); several {
+		return "", Errorf(http.StatusBadRequest, "not-supported", "%s=%s: several subjects (a comma) are not supported; escape a comma in a subject as \\,", name, v)
+	}
+	subject := unescapeValue(value)
+	if err := chain.CheckSubject(subject); err != nil {
+		return "", Errorf(http.StatusBadRequest, "invalid", "%s=%s: not a subject: %s", name, v, ruleDetail(err))
+	}
+	return subject, nil
+}
+
+// ruleDetail is a chain rule error's detail, without its code's name.
+func ruleDetail(err error) string {
+	if re, ok := errors.AsType[*chain.RuleError](err); ok && re.Detail != "" {
+		return re.Detail
+	}
+	return err.Error()
+}
+
+// tokenIs reports whether the token search value v ([system|]code) names
+// code of system.
+func tokenIs(v, system, code string) bool {
+	if sys, c, ok := strings.Cut(v, "|"); ok {
+		return (sys == "" || sys == system) && c == code
+	}
+	return v == code
+}
+
+// parseDate narrows s by one date parameter.
+func (s *Search) parseDate(v string) error {
+	bad := func(why string) error {
+		return Errorf(http.StatusBadRequest, "invalid", "date=%s: %s", v, why)
+	}
+	prefix, value := "eq", v
+	if len(v) >= 2 && v[0] >= 'a' && v[0] <= 'z' {
+		prefix, value = v[:2], v[2:]
+	}
+	switch prefix {
+	case "eq", "ge", "gt", "le", "lt":
+	case "ne", "sa", "eb", "ap":
+		return Errorf(http.StatusBadRequest, "not-supported", "date=%s: prefix %s is not supported (use eq, ge, gt, le or lt)", v, prefix)
+	default:
+		return bad("want [eq|ge|gt|le|lt] and a date such as 2025-12-01 or 2025-12-01T10:00:00Z")
+	}
+	if strings.Contains(value, ",") {
+		return Errorf(http.StatusBadRequest, "not-supported", "date=%s: several values (a comma) are not supported; repeat date for a range", v)
+	}
+	// A "+" of a zone that was not percent-encoded arrives as a space.
+	if i := strings.LastIndexByte(value, ' '); i > 0 && len(value)-i == 6 {
+		value = value[:i] + "+" + value[i+1:]
+	}
+	lo, hi, err := dateRange(value)
+	if err != nil {
+		return bad(err.Error())
+	}
+	if hi == math.MaxInt64 && prefix == "gt" { // after the year 9999: nothing
+		s.None = true
+		return nil
+	}
+	switch prefix {
+	case "eq":
+		s.From, s.Before = max(s.From, lo), min(s.Before, hi)
+	case "ge":
+		s.From = max(s.From, lo)
+	case "gt":
+		s.From = max(s.From, hi)
+	case "le":
+		s.Before = min(s.Before, hi)
+	case "lt":
+		s.Before = min(s.Before, lo)
+	}
+	return nil
+}
+
+// dateRange returns the times, in Unix milliseconds, that a FHIR date,
+// dateTime or instant covers at its precision: [lo, hi).
+func dateRange(v string) (lo, hi int64, err error) {
+	m := dateRE.FindStringSubmatch(v)
+	if m == nil {
+		return 0, 0, errBadDate
+	}
+	num := func(s string, def int) int {
+		if s == "" {
+			return def
+		}
+		n, _ := strconv.Atoi(s)
+		return n
+	}
+	year, month, day := num(m[1], 0), num(m[2], 1), num(m[3], 1)
+	hour, minute, sec := num(m[4], 0), num(m[5], 0), num(m[6], 0)
+	if month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || sec > 59 {
+		return 0, 0, errBadDate
+	}
+	loc := time.UTC
+	if z := m[8]; z != "" && z != "Z" {
+		zh, zm := num(z[1:3], 0), num(z[4:6], 0)
+		off := zh*3600 + zm*60
+		if z[0] == '-' {
+			off = -off
+		}
+		loc = time.FixedZone(z, off)
+	}
+	ns := 0
+	if frac := m[7]; frac != "" {
+		ns = num((frac + "000000000")[:9], 0)
+	}
+	t := time.Date(year, time.Month(month), day, hour, minute, sec, ns, loc)
+	if t.Day() != day || t.UTC().Year() < 1 { // 2025-02-30; FHIR has no year 0
+		return 0, 0, errBadDate
+	}
+	var end time.Time
+	switch {
+	case m[2] == "":
+		end = t.AddDate(1, 0, 0)
+	case m[3] == "":
+		end = t.AddDate(0, 1, 0)
+	case m[4] == "":
+		end = t.AddDate(0, 0, 1)
+	case m[6] == "":
+		end = t.Add(time.Minute)
+	case m[7] == "":
+		end = t.Add(time.Second)
+	default:
+		step := time.Millisecond
+		for i := len(m[7]); i < 3; i++ {
+			step *= 10
+		}
+		t = t.Truncate(time.Millisecond)
+		end = t.Add(step)
+	}
+	if end.Year() > 9999 { // past what FHIR's dates can write: unbounded
+		return t.UnixMilli(), math.MaxInt64, nil
+	}
+	return t.UnixMilli(), end.UnixMilli(), nil
+}
+
+var errBadDate = Errorf(http.StatusBadRequest, "invalid", "not a date: want YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.fff]][Z|+hh:mm]")
+
+// cutUnescaped cuts s at the first sep not escaped with a backslash.
+func cutUnescaped(s string, sep byte) (before, after string, found bool) {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\':
+			i++
+		case sep:
+			return s[:i], s[i+1:], true
+		}
+	}
+	return s, "", false
+}
+
+// unescapeValue undoes FHIR's escapes of search values: \, \| \$ \\.
+func unescapeValue(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+1 < len(s) {
+			i++
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// escapeValue escapes the characters FHIR search values reserve.
+func escapeValue(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `,`, `\,`, `|`, `\|`, `$`, `\$`)
+	return r.Replace(s)
+}

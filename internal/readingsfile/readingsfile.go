@@ -1,0 +1,258 @@
+// Package readingsfile reads files of readings to import: CSV
+// (subject,bpm[,time]) or a FHIR Bundle of heart-rate Observations
+// (package fhir). It checks each row as far as a client can without the
+// chain (the subject, the BPM range, the time's form) and reports every bad
+// row with its line or entry number, so that a file is fixed in one pass.
+// It does no I/O but ReadFile's.
+package readingsfile
+
+import (
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/fhir"
+)
+
+// Limits of a file to import.
+const (
+	MaxFileSize = fhir.MaxBundleSize    // bytes
+	MaxRows     = fhir.MaxBundleEntries // rows or entries
+)
+
+// Format is the format of a file of readings.
+type Format int
+
+// The formats.
+const (
+	CSV Format = iota
+	FHIR
+)
+
+func (f Format) String() string {
+	if f == FHIR {
+		return "FHIR Bundle"
+	}
+	return "CSV"
+}
+
+// Row is one reading to submit.
+type Row struct {
+	Where   string // "line 7" (CSV) or "entry 3" (FHIR), for messages
+	Subject string
+	BPM     int
+	Time    time.Time // when it was taken; zero: when the node receives it
+}
+
+// RowError says why a row cannot be imported.
+type RowError struct {
+	Where string
+	Msg   string
+}
+
+func (e RowError) Error() string { return e.Where + ": " + e.Msg }
+
+// File is a parsed file: its good rows, in file order, and its bad ones.
+type File struct {
+	Format Format
+	Rows   []Row
+	Bad    []RowError
+}
+
+// Detect returns the format of a file named name holding data: by its
+// extension (.json and .fhir are FHIR, .csv and .txt CSV), else by its
+// content (a JSON object is FHIR).
+func Detect(name string, data []byte) Format {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".json", ".fhir":
+		return FHIR
+	case ".csv", ".txt":
+		return CSV
+	}
+	if t := bytes.TrimLeft(bytes.TrimPrefix(data, bom), " \t\r\n"); len(t) > 0 && t[0] == '{' {
+		return FHIR
+	}
+	return CSV
+}
+
+var bom = []byte("\xef\xbb\xbf")
+
+// ReadFile reads and parses the file at path, refusing one over
+// MaxFileSize.
+func ReadFile(path string) (File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return File{}, err
+	}
+	defer f.Close()
+	return Read(path, f)
+}
+
+// Read parses the file named name (for Detect) from r, refusing more than
+// MaxFileSize bytes.
+func Read(name string, r io.Reader) (File, error) {
+	data, err := io.ReadAll(io.LimitReader(r, MaxFileSize+1))
+	if err != nil {
+		return File{}, err
+	}
+	if len(data) > MaxFileSize {
+		return File{}, fmt.Errorf("%s: more than %d MiB: split it", name, MaxFileSize>>20)
+	}
+	return Parse(name, data)
+}
+
+// Parse parses data, the content of the file named name. The error is for
+// a file that holds no rows it can read at all (not a Bundle, too many
+// rows, empty); bad rows are in File.Bad.
+func Parse(name string, data []byte) (File, error) {
+	f := File{Format: Detect(name, data)}
+	if f.Format == FHIR {
+		rows, bad := fhir.ParseBundle(bytes.TrimPrefix(data, bom))
+		if len(bad) == 1 && bad[0].Entry == 0 {
+			return f, errors.New(bad[0].Error())
+		}
+		for _, r := range rows {
+			f.Rows = append(f.Rows, Row{Where: fmt.Sprintf("entry %d", r.Entry), Subject: r.Subject, BPM: r.BPM, Time: r.Time})
+		}
+		for _, b := range bad {
+			f.Bad = append(f.Bad, RowError{Where: fmt.Sprintf("entry %d", b.Entry), Msg: b.Msg})
+		}
+	} else {
+		var err error
+		if f.Rows, f.Bad, err = ParseCSV(data); err != nil {
+			return f, err
+		}
+	}
+	if len(f.Rows)+len(f.Bad) == 0 {
+		return f, errors.New("no readings in the file")
+	}
+	return f, nil
+}
+
+// ParseCSV parses CSV rows subject,bpm[,time], with or without that
+// header row; time is RFC 3339 or Unix milliseconds, and empty or absent
+// for "when the node receives it". Blank lines are skipped. The error is
+// for a file with more than MaxRows rows.
+func ParseCSV(data []byte) ([]Row, []RowError, error) {
+	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, bom)))
+	cr.FieldsPerRecord = -1
+	cr.TrimLeadingSpace = true
+	cr.ReuseRecord = true
+	var (
+		rows  []Row
+		bad   []RowError
+		first = true
+	)
+	for {
+		rec, err := cr.Read()
+		if err == io.EOF {
+			break
+		}
+		if pe, ok := errors.AsType[*csv.ParseError](err); ok {
+			bad = append(bad, RowError{Where: fmt.Sprintf("line %d", pe.Line), Msg: "not CSV: " + pe.Err.Error()})
+			if len(bad) > MaxRows {
+				return nil, nil, fmt.Errorf("more than %d bad rows", MaxRows)
+			}
+			continue
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		line, _ := cr.FieldPos(0)
+		where := fmt.Sprintf("line %d", line)
+		if first {
+			first = false
+			if isHeader(rec) {
+				if len(rec) > 3 || (len(rec) == 3 && norm(rec[2]) != "time") {
+					bad = append(bad, RowError{Where: where, Msg: "header: want subject,bpm[,time]"})
+				}
+				continue
+			}
+		}
+		if len(rows)+len(bad) >= MaxRows {
+			return nil, nil, fmt.Errorf("more than %d rows: split the file", MaxRows)
+		}
+		r, msg := parseRecord(rec)
+		if msg != "" {
+			bad = append(bad, RowError{Where: where, Msg: msg})
+			continue
+		}
+		r.Where = where
+		rows = append(rows, r)
+	}
+	return rows, bad, nil
+}
+
+func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
+func isHeader(rec []string) bool {
+	return len(rec) >= 2 && norm(rec[0]) == "subject" && norm(rec[1]) == "bpm"
+}
+
+// parseRecord reads one CSV record, or says what is wrong with it.
+func parseRecord(rec []string) (Row, string) {
+	var r Row
+	if len(rec) < 2 || len(rec) > 3 {
+		plural := "s"
+		if len(rec) == 1 {
+			plural = ""
+		}
+		return r, fmt.Sprintf("%d field%s, want subject,bpm[,time]", len(rec), plural)
+	}
+	r.Subject = strings.TrimSpace(rec[0])
+	if err := chain.CheckSubject(r.Subject); err != nil {
+		detail := err.Error()
+		if re, ok := errors.AsType[*chain.RuleError](err); ok && re.Detail != "" {
+			detail = re.Detail
+		}
+		return r, fmt.Sprintf("subject %q: %s", r.Subject, detail)
+	}
+	bpm := strings.TrimSpace(rec[1])
+	n, err := strconv.Atoi(bpm)
+	if err != nil {
+		return r, fmt.Sprintf("bpm %q is not a whole number", bpm)
+	}
+	if n < chain.MinBPM || n > chain.MaxBPM {
+		return r, fmt.Sprintf("bpm %d is outside %d-%d", n, chain.MinBPM, chain.MaxBPM)
+	}
+	r.BPM = n
+	if len(rec) == 3 {
+		t, msg := parseTime(strings.TrimSpace(rec[2]))
+		if msg != "" {
+			return r, msg
+		}
+		r.Time = t
+	}
+	return r, ""
+}
+
+// parseTime reads a time: RFC 3339, or Unix milliseconds; "" is the zero
+// time.
+func parseTime(s string) (time.Time, string) {
+	if s == "" {
+		return time.Time{}, ""
+	}
+	if strings.Trim(s, "0123456789") == "" {
+		ms, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return time.Time{}, fmt.Sprintf("time %s is too large for Unix milliseconds", s)
+		}
+		if ms < 100_000_000_000 { // before 1973 in ms; 5138 in seconds
+			return time.Time{}, fmt.Sprintf("time %s looks like Unix seconds: want Unix milliseconds (%s000) or RFC 3339", s, s)
+		}
+		return time.UnixMilli(ms), ""
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Sprintf("time %q is neither RFC 3339 (2025-12-01T10:30:00Z) nor Unix milliseconds", s)
+	}
+	return t, ""
+}

@@ -1,0 +1,119 @@
+package readingsfile
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseCSV(t *testing.T) {
+	data := "\xef\xbb\xbfsubject,bpm,time\n" + // a BOM and the header
+		"alice,72,1764547200000\n" +
+		"\n" +
+		"bob, 60 ,2025-12-01T10:00:00+01:00\n" +
+		"carol,55\n" +
+		"dave,61,\n" +
+		"bob,abc\n" +
+		"a b,70\n" +
+		"eve,500\n" +
+		"eve,70,1764547200\n" +
+		"eve,70,yesterday\n" +
+		"eve,70,1,extra\n" +
+		"eve\n" +
+		`"unterminated,70` + "\n"
+	rows, bad, err := ParseCSV([]byte(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Row{
+		{"line 2", "alice", 72, time.UnixMilli(1764547200000)},
+		{"line 4", "bob", 60, time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC)},
+		{"line 5", "carol", 55, time.Time{}},
+		{"line 6", "dave", 61, time.Time{}},
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("rows %+v", rows)
+	}
+	for i := range want {
+		if rows[i].Where != want[i].Where || rows[i].Subject != want[i].Subject || rows[i].BPM != want[i].BPM || !rows[i].Time.Equal(want[i].Time) {
+			t.Errorf("row %d: %+v, want %+v", i, rows[i], want[i])
+		}
+	}
+	wantBad := []string{
+		`line 7: bpm "abc" is not a whole number`,
+		`line 8: subject "a b": byte 1 (' ') is not printable ASCII without spaces`,
+		`line 9: bpm 500 is outside 20-300`,
+		`line 10: time 1764547200 looks like Unix seconds: want Unix milliseconds (1764547200000) or RFC 3339`,
+		`line 11: time "yesterday" is neither RFC 3339 (2025-12-01T10:30:00Z) nor Unix milliseconds`,
+		`line 12: 4 fields, want subject,bpm[,time]`,
+		`line 13: 1 field, want subject,bpm[,time]`,
+		`line 14: not CSV:`,
+	}
+	if len(bad) != len(wantBad) {
+		t.Fatalf("bad %q", bad)
+	}
+	for i, w := range wantBad {
+		if !strings.HasPrefix(bad[i].Error(), w) {
+			t.Errorf("bad %d: %q, want %q", i, bad[i].Error(), w)
+		}
+	}
+}
+
+func TestDetectAndParse(t *testing.T) {
+	bundle := `{"resourceType":"Bundle","type":"collection","entry":[{"resource":{"resourceType":"Observation","status":"final",
+		"code":{"coding":[{"system":"http://loinc.org","code":"8867-4"}]},"subject":{"reference":"Patient/alice"},
+		"effectiveDateTime":"2025-12-01T10:30:00Z","valueQuantity":{"value":72,"code":"/min"}}},{"resource":{"resourceType":"Patient"}}]}`
+	for _, tc := range []struct {
+		name, data string
+		format     Format
+	}{
+		{"x.json", "alice,72", FHIR},
+		{"x.CSV", "{", CSV},
+		{"-", "  \n" + bundle, FHIR},
+		{"readings", "alice,72", CSV},
+	} {
+		if got := Detect(tc.name, []byte(tc.data)); got != tc.format {
+			t.Errorf("Detect(%q, %.10q) = %v, want %v", tc.name, tc.data, got, tc.format)
+		}
+	}
+	f, err := Parse("-", []byte(bundle))
+	if err != nil || f.Format != FHIR || len(f.Rows) != 1 || f.Rows[0].Where != "entry 1" || f.Rows[0].Subject != "alice" ||
+		len(f.Bad) != 1 || f.Bad[0].Error() != `entry 2: resourceType is "Patient", want "Observation"` {
+		t.Fatalf("%+v %v", f, err)
+	}
+	for _, tc := range []struct{ name, data, want string }{
+		{"x.json", `{"resourceType":"Patient"}`, `bundle: resourceType is "Patient"`},
+		{"x.csv", "\n\n", "no readings"},
+		{"x.csv", "subject,bpm\n", "no readings"},
+	} {
+		if _, err := Parse(tc.name, []byte(tc.data)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %q: %v, want %q", tc.name, tc.data, err, tc.want)
+		}
+	}
+	if _, err := Read("big.csv", strings.NewReader(strings.Repeat("a", MaxFileSize+1))); err == nil || !strings.Contains(err.Error(), "more than 64 MiB") {
+		t.Errorf("a file over the limit: %v", err)
+	}
+}
+
+// FuzzParse: any input parses without a panic, every row is valid, and
+// every row and error names its line or entry.
+func FuzzParse(f *testing.F) {
+	f.Add("x.csv", "subject,bpm,time\nalice,72,1764547200000\nbob,abc\n")
+	f.Add("x.json", `{"resourceType":"Bundle","entry":[{"resource":{"resourceType":"Observation"}}]}`)
+	f.Fuzz(func(t *testing.T, name, data string) {
+		file, err := Parse(name, []byte(data))
+		if err != nil {
+			return
+		}
+		for _, r := range file.Rows {
+			if r.BPM < 20 || r.BPM > 300 || r.Subject == "" || r.Where == "" {
+				t.Fatalf("bad row %+v", r)
+			}
+		}
+		for _, b := range file.Bad {
+			if !strings.HasPrefix(b.Where, "line ") && !strings.HasPrefix(b.Where, "entry ") {
+				t.Fatalf("error without a place: %q", b.Error())
+			}
+		}
+	})
+}
