@@ -54,7 +54,7 @@ func commands() []command {
 		{"stop", "stop the running node and wait until it has stopped", runStop},
 		{"verify", "re-check a data directory's whole chain offline (node stopped)", runVerify},
 		{"testnet", "run N connected nodes in this process, each with its API: testnet --nodes N", runTestnet},
-		{"bench", "measure real nodes through their APIs: bench propagation|scaling [--nodes N] [--processes]", runBench},
+		{"bench", "measure real nodes through their APIs: bench propagation|scaling|sync|throughput|footprint", runBench},
 		{"export", "write the chain as JSON lines, one block per line (or its readings as FHIR: --format fhir)", runExport},
 		{"import", "load and check a chain exported as JSON lines into a new data directory", runImport},
 		{"import-readings", "submit the readings of a CSV file or FHIR Bundle through the running node", runImportReadings},
@@ -116,8 +116,12 @@ func usage(w io.Writer) {
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Usage: %s COMMAND [flags]\n", self)
 	fmt.Fprintln(w)
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "Run '%s COMMAND -h' for a command's flags and examples.\n", self)

@@ -118,23 +118,7 @@ func networkNew(name string, authorities []string, interval, out string, force b
 	if _, err := os.Stat(out); err == nil && !force {
 		return fmt.Errorf("%s exists: give --force to replace it (only before the network starts: every member must use the same file)", out)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(out), filepath.Base(out)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), out); err != nil {
+	if err := writeFile(out, data); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: network %q, %s, genesis %s\n", out, nw.Params.Name, countAuthorities(nw.Set.Len()), nw.Params.Genesis().Hash().Short())

@@ -162,17 +162,22 @@ func (h *Handler) resolve(p chain.HashPrefix, what string, lookup func(chain.Has
 	return chain.Hash{}, e
 }
 
-// reading returns a reading and its status: GET /api/v1/readings/{id or
-// id prefix}.
-func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
+// readingID resolves the request's {id}: a reading id or its first
+// chain.MinPrefixDigits or more digits.
+func (h *Handler) readingID(r *http.Request) (chain.Hash, *apiError) {
 	ref := r.PathValue("id")
 	p, err := chain.ParseHashPrefix(ref)
 	if err != nil {
-		writeError(w, newError(http.StatusBadRequest, CodeBadReadingID,
-			"%q is not a reading id: want its 64 hex digits, or its first %d or more", ref, chain.MinPrefixDigits))
-		return
+		return chain.Hash{}, newError(http.StatusBadRequest, CodeBadReadingID,
+			"%q is not a reading id: want its 64 hex digits, or its first %d or more", ref, chain.MinPrefixDigits)
 	}
-	id, e := h.resolve(p, "reading", h.node.ReadingsWithPrefix)
+	return h.resolve(p, "reading", h.node.ReadingsWithPrefix)
+}
+
+// reading returns a reading and its status: GET /api/v1/readings/{id or
+// id prefix}.
+func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
+	id, e := h.readingID(r)
 	if e != nil {
 		writeError(w, e)
 		return

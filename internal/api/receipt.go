@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 
-	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/node"
 )
 
@@ -12,14 +11,7 @@ import (
 // (p2pchain check-receipt, the explorer's check page; docs/RECEIPTS.md):
 // GET /api/v1/readings/{id}/receipt, by id or id prefix.
 func (h *Handler) receipt(w http.ResponseWriter, r *http.Request) {
-	ref := r.PathValue("id")
-	p, err := chain.ParseHashPrefix(ref)
-	if err != nil {
-		writeError(w, newError(http.StatusBadRequest, CodeBadReadingID,
-			"%q is not a reading id: want its 64 hex digits, or its first %d or more", ref, chain.MinPrefixDigits))
-		return
-	}
-	id, e := h.resolve(p, "reading", h.node.ReadingsWithPrefix)
+	id, e := h.readingID(r)
 	if e != nil {
 		writeError(w, e)
 		return

@@ -8,22 +8,33 @@ const $ = (id) => document.getElementById(id);
 function el(tag, attrs, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === undefined || v === null || v === false) continue;
     if (k === "class") e.className = v; else e.setAttribute(k, v);
   }
-  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  for (const c of children) {
+    if (c === undefined || c === null) continue;
+    e.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
   return e;
 }
 const link = (href, text, cls) => el("a", cls ? { href, class: cls } : { href }, text);
 const short = (h) => h.slice(0, 10);
 const when = (ms) => new Date(ms).toLocaleString();
+const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+const confirmations = (n) => plural(n, "confirmation");
+const subjectHref = (s) => `#/subject/${encodeURIComponent(s)}`;
 
-// get reads an API path; a failure throws an Error with the API's message,
-// its status and code, and the candidates of an "ambiguous" prefix.
+// peerID shows a shortened peer ID with the whole of it on hover.
+const peerID = (id, n = 12) => el("span", { class: "mono peer-id", title: id }, `…${id.slice(-n)}`);
+
+// get reads an API path (under /api/v1, or a whole "/api/v1/…" path from
+// a next link); a failure throws an Error with the API's message, its
+// status and code, and the candidates of an "ambiguous" prefix.
 async function get(path) {
-  const r = await fetch(api + path, { headers: { Accept: "application/json" } });
+  const r = await fetch(path.startsWith(api + "/") ? path : api + path, { headers: { Accept: "application/json" } });
   const body = await r.json().catch(() => ({}));
   if (!r.ok) {
-    throw Object.assign(new Error(body.error || r.statusText),
+    throw Object.assign(new Error(body.error || `${r.status} ${r.statusText}`),
       { status: r.status, code: body.code, candidates: body.candidates || [] });
   }
   return body;
@@ -55,7 +66,9 @@ function markFinal() {
 function setFinal(height, hash) {
   if (height < finalHeight) return; // an older answer
   finalHeight = height;
-  $("final").replaceChildren(link(`#/block/${hash}`, `#${height}`));
+  const a = link(`#/block/${hash}`, `#${height}`);
+  a.title = hash;
+  $("final").replaceChildren(a);
   markFinal();
 }
 
@@ -66,22 +79,41 @@ function consensusText(s) {
   return `authority · h${a.height} r${a.round} ${a.step} · ${a.authorities.length} signers · ${self}`;
 }
 
-// --- summary cards -----------------------------------------------------------
+// --- status strip ----------------------------------------------------------------
+
+const syncWords = { synced: "synced", syncing: "syncing", behind: "behind", no_peers: "no peers" };
+
+function showSync(sync) {
+  const pct = Math.max(0, Math.min(100, Math.floor((sync.progress ?? 1) * 100)));
+  const word = syncWords[sync.state] || String(sync.state).replace("_", " ");
+  $("sync").textContent = sync.state === "syncing" || sync.state === "behind" ? `${word} ${pct}%` : word;
+  $("sync-bar").style.width = `${pct}%`;
+  $("sync-meter").setAttribute("aria-valuenow", pct);
+  $("sync-meter").classList.toggle("done", pct >= 100);
+  $("sync-detail").textContent = sync.target !== undefined
+    ? `height ${sync.height} of ${sync.target}${sync.peer ? " from " : ""}` : "";
+  if (sync.peer) $("sync-detail").append(peerID(sync.peer, 8));
+}
 
 async function refreshStatus() {
   try {
     const s = await get("/status");
-    $("network").textContent = `network ${s.network} · difficulty ${s.difficulty} · peer ${s.peer_id.slice(-8)}`;
+    $("network").replaceChildren(`network ${s.network} · ${s.consensus === "authority" ? "authority" : `difficulty ${s.difficulty}`} · this node `,
+      peerID(s.peer_id, 8));
     $("height").textContent = s.height;
-    $("tip").replaceChildren(link(`#/block/${s.tip}`, short(s.tip)));
+    const tip = link(`#/block/${s.tip}`, short(s.tip));
+    tip.title = s.tip;
+    $("tip").replaceChildren(tip);
     $("peer-count").textContent = s.peers;
     $("pending").textContent = s.pending;
     $("consensus").textContent = consensusText(s);
+    $("consensus").title = s.authority
+      ? `authorities:\n${s.authority.authorities.map((id, i) => `#${i} ${id}`).join("\n")}` : "";
     setFinal(s.finalized_height, s.finalized_hash);
-    $("sync").textContent = s.sync.state === "syncing"
-      ? `syncing ${Math.floor(s.sync.progress * 100)}%` : s.sync.state.replace("_", " ");
+    showSync(s.sync || { state: "synced", progress: 1 });
   } catch (e) {
     $("sync").textContent = "node unreachable";
+    $("sync-detail").textContent = "";
   }
 }
 
@@ -98,9 +130,11 @@ function readingsText(block) {
 function blockRow(v, fresh) {
   const b = v.block;
   const final = v.final || b.height <= finalHeight;
+  const hash = link(`#/block/${b.hash}`, short(b.hash));
+  hash.title = b.hash;
   const tr = el("tr", { "data-height": b.height, class: fresh ? "new" : "" },
     el("td", {}, link(`#/block/${b.height}`, b.height)),
-    el("td", { class: "mono" }, link(`#/block/${b.hash}`, short(b.hash))),
+    el("td", { class: "mono" }, hash),
     el("td", {}, b.height === 0 ? "genesis" : when(b.time)),
     el("td", { class: "readings" }, readingsText(b)),
     el("td", { class: "state-cell" }, stateBadge(final ? "final" : "confirmed")));
@@ -134,7 +168,7 @@ async function loadPeers() {
   if (!ul) return;
   const p = await get("/peers");
   ul.replaceChildren(...(p.peers.length ? p.peers.map((x) =>
-    el("li", { class: "mono" }, `${x.id.slice(-12)} · height ${x.height}`)) : [el("li", { class: "muted" }, "no peers")]));
+    el("li", {}, peerID(x.id), ` · height ${x.height}`)) : [el("li", { class: "muted" }, "no peers")]));
 }
 
 function setupSubmit() {
@@ -169,6 +203,48 @@ async function showHome() {
   await Promise.all([loadBlocks(), loadPeers()]);
 }
 
+// --- receipts ----------------------------------------------------------------------
+
+// receiptLink offers a reading's receipt (GET /readings/{id}/receipt) as a
+// file, receipt-<short id>.json; a pending reading has none yet.
+function receiptLink(id, pending) {
+  if (pending) return el("span", { class: "no-receipt muted", title: "a receipt exists once the reading is in a block" }, "none yet (pending)");
+  return el("a", { class: "receipt", href: `${api}/readings/${id}/receipt`, download: `receipt-${short(id)}.json`,
+    "data-id": id, title: `download the receipt of reading ${id}` }, "receipt");
+}
+
+// downloadReceipt fetches a receipt first, so that an error is said on the
+// page rather than saved as the file.
+async function downloadReceipt(a) {
+  const note = a.parentElement.querySelector(".receipt-error") || el("span", { class: "receipt-error error", role: "status" });
+  note.textContent = "";
+  try {
+    const r = await fetch(a.href, { headers: { Accept: "application/json" } });
+    const text = await r.text();
+    if (!r.ok) {
+      let msg = `${r.status} ${r.statusText}`;
+      try { msg = JSON.parse(text).error || msg; } catch (e) { /* not JSON */ }
+      throw new Error(r.status === 404 && !/reading/.test(msg) ? `receipts are not served by this node (${msg})` : msg);
+    }
+    const url = URL.createObjectURL(new Blob([text], { type: "application/json" }));
+    const save = el("a", { href: url, download: a.getAttribute("download"), hidden: "" });
+    document.body.append(save);
+    save.click();
+    save.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+  } catch (e) {
+    note.textContent = ` ${e.message}`;
+    a.after(note);
+  }
+}
+
+document.addEventListener("click", (ev) => {
+  const a = ev.target.closest && ev.target.closest("a.receipt");
+  if (!a || ev.button !== 0 || ev.metaKey || ev.ctrlKey || ev.shiftKey) return;
+  ev.preventDefault();
+  downloadReceipt(a);
+});
+
 // --- block, reading and subject pages -------------------------------------
 
 function fields(pairs) {
@@ -177,15 +253,20 @@ function fields(pairs) {
   return dl;
 }
 
-function readingsTable(rows) {
-  return el("table", {},
-    el("thead", {}, el("tr", {}, ...["time", "subject", "BPM", "id", "where"].map((h) => el("th", {}, h)))),
-    el("tbody", {}, ...rows.map(({ reading: r, where }) => el("tr", {},
-      el("td", {}, when(r.time)),
-      el("td", {}, link(`#/subject/${encodeURIComponent(r.subject)}`, r.subject)),
-      el("td", {}, r.bpm),
-      el("td", { class: "mono" }, link(`#/reading/${r.id}`, short(r.id))),
-      el("td", {}, where)))));
+const wrap = (table) => el("div", { class: "table-wrap" }, table);
+
+// readingsTable lists readings; rows are {reading, where, pending}.
+function readingsTable(rows, withSubject = true) {
+  const head = ["time", ...(withSubject ? ["subject"] : []), "BPM", "id", "where", "receipt"];
+  return wrap(el("table", { class: "stack readings-table" },
+    el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))),
+    el("tbody", {}, ...rows.map(({ reading: r, where, pending }) => el("tr", { "data-id": r.id },
+      el("td", { "data-label": "time" }, when(r.time)),
+      withSubject ? el("td", { "data-label": "subject" }, link(subjectHref(r.subject), r.subject)) : null,
+      el("td", { "data-label": "BPM", class: "bpm" }, r.bpm),
+      el("td", { "data-label": "id", class: "mono" }, link(`#/reading/${r.id}`, short(r.id))),
+      el("td", { "data-label": "where" }, where),
+      el("td", { "data-label": "receipt" }, receiptLink(r.id, pending)))))));
 }
 
 async function showBlock(ref) {
@@ -197,64 +278,312 @@ async function showBlock(ref) {
       ["parent", b.height === 0 ? "none (genesis)" : link(`#/block/${b.parent}`, b.parent, "mono")],
       ["time", when(b.time)], ["readings root", el("span", { class: "mono" }, b.root)],
       ["difficulty", b.difficulty], ["nonce", b.nonce],
-      ["main chain", v.main ? `yes, ${v.confirmations} confirmations` : "no (side branch)"],
+      ["main chain", v.main ? `yes, ${confirmations(v.confirmations)}` : "no (side branch)"],
       ["state", stateBadge(!v.main ? "side" : v.final ? "final" : "confirmed")]]),
-    el("h2", {}, `${b.readings.length} reading${b.readings.length === 1 ? "" : "s"}`),
-    readingsTable(b.readings.map((r) => ({ reading: r, where: "" })))));
+    el("h2", {}, plural(b.readings.length, "reading")),
+    readingsTable(b.readings.map((r) => ({ reading: r, where: "", pending: !v.main })))));
 }
 
 async function showReading(id) {
   const v = await get(`/readings/${encodeURIComponent(id)}`);
   const r = v.reading;
+  const pending = v.status === "pending";
   $("view").replaceChildren(el("section", {},
     el("h2", {}, "Reading"),
     fields([["id", el("span", { class: "mono" }, r.id)],
-      ["subject", link(`#/subject/${encodeURIComponent(r.subject)}`, r.subject)],
+      ["subject", link(subjectHref(r.subject), r.subject)],
       ["BPM", r.bpm], ["time", when(r.time)], ["author", el("span", { class: "mono" }, r.author)],
-      ["status", v.status === "pending" ? el("span", {}, stateBadge("pending"), " waiting for a block")
+      ["status", pending ? el("span", {}, stateBadge("pending"), " waiting for a block")
         : el("span", {}, stateBadge(v.final ? "final" : "confirmed"), " in block ", link(`#/block/${v.block}`, v.height),
-          `, ${v.confirmations} confirmations`)]])));
+          `, ${confirmations(v.confirmations)}`)],
+      ["receipt", el("span", {}, receiptLink(r.id, pending),
+        pending ? "" : " · check it offline on the ", pending ? "" : link("#/check", "receipt check page"))]])));
 }
 
-// chart draws BPM over time as an SVG line.
-function chart(points) {
-  const ns = "http://www.w3.org/2000/svg";
-  const W = 800, H = 260, L = 40, R = 10, T = 10, B = 30;
-  const svg = document.createElementNS(ns, "svg");
-  svg.setAttribute("viewBox", `0 0 ${W} ${H}`);
-  svg.setAttribute("class", "chart");
-  svg.setAttribute("role", "img");
-  svg.setAttribute("aria-label", "BPM over time");
-  const add = (tag, attrs, text) => {
-    const e = document.createElementNS(ns, tag);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-  };
-  const t0 = Math.min(...points.map((p) => p.t)), t1 = Math.max(...points.map((p) => p.t));
-  const b0 = Math.min(...points.map((p) => p.bpm)) - 5, b1 = Math.max(...points.map((p) => p.bpm)) + 5;
-  const x = (t) => L + (t1 === t0 ? (W - L - R) / 2 : ((t - t0) / (t1 - t0)) * (W - L - R));
-  const y = (b) => T + (1 - (b - b0) / (b1 - b0)) * (H - T - B);
-  add("line", { x1: L, y1: H - B, x2: W - R, y2: H - B, class: "axis" });
-  add("line", { x1: L, y1: T, x2: L, y2: H - B, class: "axis" });
-  for (const b of [b0, (b0 + b1) / 2, b1]) add("text", { x: 4, y: y(b) + 4 }, Math.round(b));
-  add("text", { x: L, y: H - 8 }, new Date(t0).toLocaleString());
-  if (t1 !== t0) add("text", { x: W - R, y: H - 8, "text-anchor": "end" }, new Date(t1).toLocaleString());
-  add("polyline", { points: points.map((p) => `${x(p.t)},${y(p.bpm)}`).join(" "), class: "line" });
-  for (const p of points) add("circle", { cx: x(p.t), cy: y(p.bpm), r: 3, class: "dot" });
-  return svg;
+// --- subjects ---------------------------------------------------------------------
+
+const NORMAL = [60, 100];
+
+// flag says, in words, a bpm outside the normal resting range.
+function bpmCell(bpm) {
+  if (bpm === undefined || bpm === null) return "–";
+  const out = bpm < NORMAL[0] ? "low" : bpm > NORMAL[1] ? "high" : "";
+  return el("span", {}, String(bpm),
+    out ? el("span", { class: `flag flag-${out}`, title: `${out === "low" ? "below" : "above"} the normal resting range (60–100 bpm)` }, out) : null);
 }
+
+const subjectColumns = [
+  { key: "subject", label: "subject", get: (s) => s.subject, cell: (s) => link(subjectHref(s.subject), s.subject) },
+  { key: "count", label: "readings", num: true, get: (s) => s.count },
+  { key: "latest", label: "latest", num: true, get: (s) => s.latest ? s.latest.bpm : null,
+    cell: (s) => s.latest ? bpmCell(s.latest.bpm) : "–" },
+  { key: "latest-time", label: "latest at", num: true, get: (s) => s.latest ? s.latest.time : null,
+    cell: (s) => s.latest ? when(s.latest.time) : "–" },
+  { key: "min", label: "min", num: true, get: (s) => s.count ? s.min : null },
+  { key: "mean", label: "mean", num: true, get: (s) => s.count ? s.mean : null,
+    cell: (s) => s.count ? s.mean.toFixed(1) : "–" },
+  { key: "max", label: "max", num: true, get: (s) => s.count ? s.max : null },
+  { key: "last-seen", label: "last seen", num: true, get: (s) => s.last_seen || null,
+    cell: (s) => s.last_seen ? when(s.last_seen) : "–" },
+  { key: "pending", label: "pending", num: true, get: (s) => s.pending || 0 },
+];
+
+const MAX_SUBJECTS = 5000;
+let subjectSort = { key: "subject", dir: 1 };
+
+async function showSubjects() {
+  const status = el("p", { class: "muted", role: "status" }, "loading subjects…");
+  const section = el("section", {}, el("h2", {}, "Subjects"), status);
+  $("view").replaceChildren(section);
+  const all = [];
+  let path = "/subjects?limit=100", total;
+  try {
+    while (path && all.length < MAX_SUBJECTS) {
+      const page = await get(path);
+      all.push(...page.subjects);
+      total = page.total;
+      path = page.next;
+    }
+  } catch (e) {
+    status.className = "error";
+    status.textContent = e.status === 404 && !all.length
+      ? `This node does not list subjects (${e.message}). Search for a subject by name instead.`
+      : `Could not read the subjects: ${e.message}`;
+    if (!all.length) return;
+  }
+  if ($("view").firstChild !== section) return; // the user went elsewhere
+  const shownTotal = total ?? all.length;
+  status.className = "muted";
+  status.textContent = `${plural(shownTotal, "subject")}${all.length < shownTotal ? `, the first ${all.length} shown` : ""}. ` +
+    "Counts, min, mean and max are over readings in blocks; pending readings wait for one. " +
+    "Flags mark values outside the normal resting range (60–100 bpm).";
+  const filter = el("input", { id: "subject-filter", type: "search", placeholder: "filter by subject", autocapitalize: "none", spellcheck: "false" });
+  const tbody = el("tbody");
+  const ths = subjectColumns.map((c) => {
+    const b = el("button", { type: "button", class: "sort", "data-key": c.key }, c.label);
+    b.addEventListener("click", () => {
+      subjectSort = { key: c.key, dir: subjectSort.key === c.key ? -subjectSort.dir : (c.num ? -1 : 1) };
+      fill();
+    });
+    return el("th", { scope: "col", class: c.num ? "num" : "" }, b);
+  });
+  const table = el("table", { id: "subjects", class: "stack subjects" }, el("thead", {}, el("tr", {}, ...ths)), tbody);
+  function fill() {
+    const col = subjectColumns.find((c) => c.key === subjectSort.key) || subjectColumns[0];
+    const q = filter.value.trim().toLowerCase();
+    const rows = all.filter((s) => !q || s.subject.toLowerCase().includes(q)).sort((a, b) => {
+      const x = col.get(a), y = col.get(b);
+      if (x === y) return a.subject < b.subject ? -1 : 1;
+      if (x === null) return 1; // empty values last either way
+      if (y === null) return -1;
+      return (x < y ? -1 : 1) * subjectSort.dir;
+    });
+    ths.forEach((th, i) => {
+      const c = subjectColumns[i];
+      th.setAttribute("aria-sort", c.key === col.key ? (subjectSort.dir > 0 ? "ascending" : "descending") : "none");
+    });
+    tbody.replaceChildren(...rows.map((s) => el("tr", { "data-subject": s.subject },
+      ...subjectColumns.map((c) => el("td", { class: `${c.key}${c.num ? " num" : ""}`, "data-label": c.label },
+        c.cell ? c.cell(s) : (c.get(s) ?? "–"))))));
+    if (!rows.length) tbody.append(el("tr", {}, el("td", { colspan: subjectColumns.length, class: "muted" }, "no subject matches")));
+  }
+  filter.addEventListener("input", fill);
+  fill();
+  section.append(el("label", { class: "filter" }, "Filter ", filter), wrap(table));
+}
+
+// --- a subject's readings and chart ------------------------------------------------
+
+const MAX_READINGS = 2000, MAX_PAGES = 60;
+const ranges = [["1h", 3600e3, "last hour"], ["24h", 86400e3, "last 24 hours"], ["7d", 7 * 86400e3, "last 7 days"],
+  ["30d", 30 * 86400e3, "last 30 days"], ["all", 0, "all readings"]];
+let chartRange = "all";
+
+async function loadSubjectReadings(subject) {
+  let path = `/subjects/${encodeURIComponent(subject)}/readings?limit=100`;
+  const points = [];
+  let pages = 0;
+  while (path && pages < MAX_PAGES && points.length < MAX_READINGS) {
+    const v = await get(path);
+    pages++;
+    for (const r of v.pending || []) {
+      points.push({ t: r.time, bpm: r.bpm, state: "pending", id: r.id, reading: r });
+    }
+    for (const x of v.readings) {
+      points.push({ t: x.reading.time, bpm: x.reading.bpm, state: x.final ? "final" : "confirmed", id: x.reading.id,
+        height: x.height, confirmations: x.confirmations, reading: x.reading });
+    }
+    path = v.next;
+  }
+  return { points: points.slice(0, MAX_READINGS), truncated: !!path || points.length > MAX_READINGS };
+}
+
+const stats = (ps) => ps.length ? {
+  min: Math.min(...ps.map((p) => p.bpm)), max: Math.max(...ps.map((p) => p.bpm)),
+  mean: ps.reduce((a, p) => a + p.bpm, 0) / ps.length,
+} : null;
 
 async function showSubject(subject) {
-  const v = await get(`/subjects/${encodeURIComponent(subject)}/readings?limit=500`);
-  const rows = [...v.pending.map((r) => ({ reading: r, where: stateBadge("pending") })),
-    ...v.readings.map((x) => ({ reading: x.reading,
-      where: el("span", {}, stateBadge(x.final ? "final" : "confirmed"), " ", link(`#/block/${x.height}`, `block ${x.height}`)) }))];
-  const points = rows.map(({ reading: r }) => ({ t: r.time, bpm: r.bpm })).sort((a, b) => a.t - b.t);
+  // The subject's figures over all its readings, where the node keeps a
+  // subject index (the chart holds at most the newest MAX_READINGS).
+  const summary = get(`/subjects/${encodeURIComponent(subject)}`).catch(() => null);
+  const { points, truncated } = await loadSubjectReadings(subject);
+  const all = await summary;
+  if (!points.length) {
+    $("view").replaceChildren(el("section", {}, el("h2", {}, "Not found"),
+      el("p", { class: "error" }, `Subject ${subject} has no readings on this node (subjects are case-sensitive).`),
+      link("#/subjects", "all subjects")));
+    return;
+  }
+  const newest = points.reduce((a, p) => (p.t > a.t ? p : a));
+  const pendingCount = points.filter((p) => p.state === "pending").length;
+  const buttons = ranges.map(([key, , label]) => {
+    const b = el("button", { type: "button", class: "range", "data-range": key, "aria-pressed": String(key === chartRange), title: label }, key);
+    b.addEventListener("click", () => { chartRange = key; update(); });
+    return b;
+  });
+  const box = el("div", { id: "chart" });
+  const rangeNote = el("p", { id: "range-note", class: "muted", role: "status" });
+  const tableBox = el("div");
   $("view").replaceChildren(el("section", {},
-    el("h2", {}, `Subject ${subject}: ${rows.length} reading${rows.length === 1 ? "" : "s"}`),
-    points.length ? chart(points) : el("p", { class: "muted" }, "no readings yet"),
-    readingsTable(rows)));
+    el("h2", {}, `Subject ${subject}: ${plural(points.length, "reading")}`),
+    el("p", { class: "facts" },
+      el("span", {}, "latest ", el("strong", {}, bpmCell(newest.bpm)), " bpm at ", when(newest.t)),
+      pendingCount ? el("span", {}, ` · ${pendingCount} pending`) : null,
+      all && all.count ? el("span", { id: "all-time" }, el("br"),
+        `all time: ${plural(all.count, "reading")} in blocks · min ${all.min} · mean ${Number(all.mean).toFixed(1)} · max ${all.max} bpm`) : null),
+    truncated ? el("p", { class: "warn", id: "truncated" },
+      `Only the newest ${points.length} readings are charted and listed; older readings of this subject are not shown.`) : null,
+    el("div", { class: "range-bar", role: "group", "aria-label": "time range" }, el("span", { class: "muted" }, "show"), ...buttons),
+    box, P2PChart.legend(), rangeNote,
+    el("h3", {}, "Readings"), tableBox));
+
+  function update() {
+    for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.range === chartRange));
+    const [, span, label] = ranges.find((r) => r[0] === chartRange);
+    const now = Date.now();
+    let from, to;
+    if (span) { from = now - span; to = now; } else {
+      const ts = points.map((p) => p.t);
+      from = Math.min(...ts); to = Math.max(...ts);
+      const pad = Math.max((to - from) * 0.03, 5 * 60e3);
+      from -= pad; to += pad;
+    }
+    const inRange = points.filter((p) => p.t >= from && p.t <= to);
+    P2PChart.render(box, points, { from, to, now });
+    const s = stats(inRange.filter((p) => p.state !== "pending"));
+    rangeNote.textContent = `${label}: ${plural(inRange.length, "reading")}` +
+      (s ? ` · min ${s.min} · mean ${s.mean.toFixed(1)} · max ${s.max} bpm (in blocks)` : "") +
+      (inRange.length < points.length ? ` · ${points.length - inRange.length} outside this range` : "");
+    const rows = inRange.slice().sort((a, b) => b.t - a.t).map((p) => ({ reading: p.reading, pending: p.state === "pending",
+      where: p.state === "pending" ? stateBadge("pending")
+        : el("span", {}, stateBadge(p.state), " ", link(`#/block/${p.height}`, `block ${p.height}`),
+          el("span", { class: "muted small" }, ` · ${confirmations(p.confirmations)}`)) }));
+    const first = rows.slice(0, 200);
+    tableBox.replaceChildren(readingsTable(first, false));
+    if (rows.length > first.length) {
+      const more = el("button", { type: "button" }, `show all ${rows.length}`);
+      more.addEventListener("click", () => tableBox.replaceChildren(readingsTable(rows, false)));
+      tableBox.append(more);
+    }
+  }
+  update();
+}
+
+// --- checking a receipt, in the browser ----------------------------------------------
+
+function safeJSON(v) {
+  try { return JSON.stringify(v, (k, x) => (typeof x === "bigint" ? x.toString() : x), 2); } catch (e) { return String(v); }
+}
+
+// receiptFacts lays out what a checked receipt proves, for people.
+function receiptFacts(r) {
+  if (!r || typeof r !== "object") return null;
+  const t = Date.parse(r.time);
+  const rows = [
+    ["subject", r.subject], ["heart rate", r.bpm !== undefined ? `${r.bpm} bpm` : undefined],
+    ["taken", Number.isNaN(t) ? r.time : `${when(t)} (your local time)`],
+    ["reading id", r.reading_id ? el("span", { class: "mono" }, r.reading_id) : undefined],
+    ["in block", r.block ? el("span", {}, `#${r.height} `, el("span", { class: "mono" }, r.block)) : undefined],
+    ["depth", r.depth !== undefined ? `${plural(r.depth, "block")} deep as of block #${r.tip_height}` : undefined],
+    ["final", r.final ? `yes, by commit of ${r.signers} of ${r.authorities} authorities` : undefined],
+    ["trusted block", r.trusted ? el("span", { class: "mono" }, r.trusted_hash) : "none given: compare the hashes above with ones you trust"],
+  ].filter(([, v]) => v !== undefined && v !== null);
+  return fields(rows);
+}
+
+// checkDrop checks a file dropped anywhere on the check page (rather than
+// letting the browser open it in place of the explorer); null elsewhere.
+let checkDrop = null;
+window.addEventListener("dragover", (ev) => { if (checkDrop && $("drop")) ev.preventDefault(); });
+window.addEventListener("drop", (ev) => {
+  if (!checkDrop || !$("drop")) return;
+  ev.preventDefault();
+  const f = ev.dataTransfer && ev.dataTransfer.files[0];
+  if (f) checkDrop(f);
+});
+
+function showCheck() {
+  $("view").replaceChildren($("check").content.cloneNode(true));
+  const drop = $("drop"), file = $("receipt-file"), text = $("receipt-text"), out = $("check-result");
+  let last = null; // {text, name} of the last receipt given
+
+  function verdict(ok, title, sentence, extra) {
+    out.replaceChildren(el("div", { class: `verdict ${ok ? "ok" : "bad"}`, "data-ok": String(ok) },
+      el("p", { class: "verdict-title" }, el("span", { class: "icon", "aria-hidden": "true" }, ok ? "✓" : "✗"), " ", title),
+      el("p", { class: "sentence" }, sentence), extra || null));
+  }
+
+  async function check(src) {
+    last = src;
+    const trust = $("trust").value.trim().toLowerCase();
+    if (trust && !/^[0-9a-f]{64}$/.test(trust)) {
+      return verdict(false, "Not checked", "The trusted block hash must be 64 hex digits (or left empty).");
+    }
+    let receipt;
+    try { receipt = JSON.parse(src.text); } catch (e) {
+      return verdict(false, "Not a receipt", `${src.name} is not JSON: ${e.message}`);
+    }
+    if (!window.P2PReceipt || typeof window.P2PReceipt.check !== "function") {
+      return verdict(false, "Cannot check", "The receipt checker (receipt-check.js) is not available in this explorer.");
+    }
+    out.replaceChildren(el("p", { class: "muted" }, "checking…"));
+    let res;
+    try {
+      // The text, not the parsed object: JSON.parse would round integers
+      // above 2^53 (a nonce may be one), which would then fail the hashes.
+      res = await window.P2PReceipt.check(typeof receipt === "object" ? src.text : receipt, trust || undefined);
+    } catch (e) {
+      res = { ok: false, error: e && e.message ? e.message : String(e) };
+    }
+    const from = el("p", { class: "muted small" }, `${src.name}${trust ? `, against trusted block ${short(trust)}…` : ", no trusted block hash given"}`);
+    if (res && res.ok) {
+      verdict(true, "Receipt valid", res.proves || "The receipt is valid.", el("div", {}, receiptFacts(res.result), from,
+        res.result ? el("details", {}, el("summary", {}, "everything the check found"), el("pre", {}, safeJSON(res.result))) : null));
+    } else {
+      verdict(false, "Receipt NOT valid", `This receipt does not prove anything: ${(res && res.error) || "the check failed"}.`, from);
+    }
+  }
+
+  const readFile = (f) => f.text().then((t) => check({ text: t, name: f.name }));
+  file.addEventListener("change", () => { if (file.files[0]) readFile(file.files[0]); });
+  for (const t of ["dragenter", "dragover"]) {
+    drop.addEventListener(t, (ev) => { ev.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const t of ["dragleave", "drop"]) drop.addEventListener(t, () => drop.classList.remove("over"));
+  drop.addEventListener("drop", (ev) => {
+    ev.preventDefault();
+    ev.stopPropagation();
+    const f = ev.dataTransfer.files[0];
+    if (f) readFile(f);
+  });
+  checkDrop = (f) => readFile(f);
+  $("check-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    if (text.value.trim()) check({ text: text.value, name: "the pasted receipt" });
+    else if (last) check(last);
+    else verdict(false, "Nothing to check", "Drop a receipt file, choose one, or paste its JSON first.");
+  });
 }
 
 // --- routing and search ------------------------------------------------------
@@ -267,17 +596,28 @@ function problem(e, kind) {
       el("ul", { class: "candidates" }, ...e.candidates.map((h) =>
         el("li", { class: "mono" }, link(`#/${kind}/${h}`, h)))));
   }
-  return el("section", {}, el("h2", {}, "Not found"),
+  return el("section", {}, el("h2", {}, e.status === 404 || e.code === "not_found" ? "Not found" : "Not available"),
     el("p", { class: "error" }, e.message), link("#/", "back to the latest blocks"));
 }
 
+function markNav(page) {
+  for (const a of document.querySelectorAll("nav a[data-nav]")) {
+    const on = a.dataset.nav === page || (a.dataset.nav === "subjects" && page === "subject") ||
+      (a.dataset.nav === "home" && page === "block");
+    if (on) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+  }
+}
+
 async function route() {
-  const [, page, arg] = location.hash.match(/^#\/(\w+)\/(.+)$/) || [];
+  const [, page, arg] = location.hash.match(/^#\/(\w+)(?:\/(.+))?$/) || [];
+  markNav(page || "home");
   try {
-    if (page === "block") await showBlock(decodeURIComponent(arg));
-    else if (page === "reading") await showReading(decodeURIComponent(arg));
-    else if (page === "subject") await showSubject(decodeURIComponent(arg));
-    else if (page === "search") await showSearch(decodeURIComponent(arg));
+    if (page === "block" && arg) await showBlock(decodeURIComponent(arg));
+    else if (page === "reading" && arg) await showReading(decodeURIComponent(arg));
+    else if (page === "subject" && arg) await showSubject(decodeURIComponent(arg));
+    else if (page === "search" && arg) await showSearch(decodeURIComponent(arg));
+    else if (page === "subjects") await showSubjects();
+    else if (page === "check") showCheck();
     else await showHome();
   } catch (e) {
     $("view").replaceChildren(problem(e, page === "reading" ? "reading" : "block"));
@@ -291,6 +631,13 @@ function search(q) {
   if (!q) return;
   const target = `#/search/${encodeURIComponent(q)}`;
   if (location.hash === target) route(); else location.hash = target;
+}
+
+function notFound(q, why) {
+  $("view").replaceChildren(el("section", {}, el("h2", {}, "Not found"),
+    el("p", { class: "error" }, why || `Nothing matches ${q}: no block, reading or subject.`),
+    el("p", {}, "Search takes a block height, a block hash or reading id (whole, or its first 4 or more hex digits), or a subject exactly as written (subjects are case-sensitive)."),
+    link("#/", "back to the latest blocks")));
 }
 
 async function showSearch(q) {
@@ -319,20 +666,20 @@ async function showSearch(q) {
       const items = found.flatMap((f) => f.hashes.map((h) =>
         el("li", { class: "mono" }, `${f.kind} `, link(`#/${f.kind}/${h}`, h))));
       $("view").replaceChildren(el("section", {}, el("h2", {}, "Ambiguous"),
-        el("p", {}, `More than one block or reading starts with ${q}; type more digits.`),
+        el("p", {}, `More than one block or reading starts with ${q}; type more digits, or pick one:`),
         el("ul", { class: "candidates" }, ...items)));
       return;
     }
-    // Neither: a subject only if it has readings (a subject may look hex).
-    const v = await get(`/subjects/${encodeURIComponent(q)}/readings?limit=1`).catch(() => null);
-    if (!v || v.readings.length + v.pending.length === 0) {
-      $("view").replaceChildren(el("section", {}, el("h2", {}, "Not found"),
-        el("p", { class: "error" }, `Nothing matches ${q}: no block, reading or subject.`),
-        link("#/", "back to the latest blocks")));
-      return;
-    }
   }
-  location.replace(`#/subject/${encodeURIComponent(q)}`);
+  // A subject only if it has readings (a subject may look hex).
+  let v;
+  try {
+    v = await get(`/subjects/${encodeURIComponent(q)}/readings?limit=1`);
+  } catch (e) {
+    return notFound(q, e.code === "bad_subject" ? `Nothing matches ${q}: it is not a block, a reading, nor a valid subject (${e.message}).` : undefined);
+  }
+  if (v.readings.length + v.pending.length === 0 && !v.next) return notFound(q);
+  location.replace(subjectHref(q));
 }
 
 // --- live updates --------------------------------------------------------------
@@ -356,7 +703,12 @@ function listen() {
   for (const name of ["peer-connected", "peer-gone"]) {
     es.addEventListener(name, () => { refreshStatus(); loadPeers().catch(() => {}); });
   }
+  // A page left for another (and perhaps kept in the back-forward cache)
+  // closes its stream, so that it holds none of the browser's few
+  // connections to the node; it opens a new one if it is shown again.
+  window.addEventListener("pagehide", () => es.close(), { once: true });
 }
+window.addEventListener("pageshow", (ev) => { if (ev.persisted) { refreshStatus(); route(); listen(); } });
 
 $("search").addEventListener("submit", (ev) => { ev.preventDefault(); search($("q").value); });
 window.addEventListener("hashchange", route);
