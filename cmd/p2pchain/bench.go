@@ -42,6 +42,7 @@ type benchFlags struct {
 	readings   int
 	clients    int
 	batch      int
+	profile    string
 	runs       int
 	asJSON     bool
 	baseline   bool
@@ -100,6 +101,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 	fs.IntVar(&f.blocks, "blocks", f.blocks, "blocks `B` to time, one after the other (sync, footprint: the chain's length, default 10000, 100000)")
 	fs.IntVar(&f.readings, "readings", 10000, "throughput: readings `R` to submit")
 	fs.IntVar(&f.clients, "clients", 0, "throughput: concurrent clients `C`, spread over the nodes (0: 32 per node)")
+	fs.StringVar(&f.profile, "cpuprofile", "", "with node processes: each writes a CPU profile into `DIR` (node-i.cpu.pprof, for go tool pprof)")
 	fs.IntVar(&f.batch, "batch", 1, "throughput: readings `K` per request (above 1: POST /api/v1/readings/batch, as import-readings sends them)")
 	fs.IntVar(&f.runs, "runs", 5, "footprint: starts `K` of the node, each timed")
 	fs.StringVar(&f.topology, "topology", f.topology, "who dials whom, `TOPOLOGY`: line, ring, random:K or full")
@@ -200,6 +202,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if f.profile != "" {
+		if f.profile, err = filepath.Abs(f.profile); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(f.profile, 0o755); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	defer stopOnSignals(ctx, cancel,
@@ -278,7 +288,7 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 			return nil, err
 		}
 		pn, err := testnet.StartProcs(ctx, testnet.ProcConfig{Binary: exe, Nodes: n, Topology: f.top, Dir: dir,
-			Params: params, Seed: f.seed})
+			Params: params, Seed: f.seed, ProfileDir: f.profile})
 		if err != nil {
 			return nil, err
 		}
@@ -650,7 +660,8 @@ func benchOther(ctx context.Context, f benchFlags, stdout, stderr io.Writer) err
 	var after error
 	switch f.kind {
 	case "sync":
-		res, err := testnet.MeasureSync(ctx, testnet.SyncConfig{Binary: exe, Dir: dir, Params: params, Blocks: f.blocks, Progress: prog})
+		res, err := testnet.MeasureSync(ctx, testnet.SyncConfig{Binary: exe, Dir: dir, Params: params, Blocks: f.blocks, Progress: prog,
+			ProfileDir: f.profile})
 		done()
 		if err != nil {
 			return err

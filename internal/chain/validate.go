@@ -1,5 +1,7 @@
 package chain
 
+import "time"
+
 // The checks that need only the block and the network parameters, split by
 // cost so that (*Chain).Process can run the cheap ones first: CheckHeader
 // hashes one header, CheckBody hashes the readings, and the signatures are
@@ -99,8 +101,12 @@ func CheckBlock(b *Block, p Params) error {
 // A signature that verifies is added to cache (which may be nil), so the
 // block that later carries the reading does not verify it again.
 func CheckReading(r *Reading, p Params, nowMillis int64, cache *SigCache) error {
-	if r.Time < p.GenesisTime || r.Time > addMillis(nowMillis, p.MaxFutureDrift.Milliseconds()) {
-		return ruleErr(ErrBadReadingTime, "reading time %d is before genesis or in the future", r.Time)
+	if r.Time < p.GenesisTime {
+		return ruleErr(ErrBadReadingTime, "reading time %s is before the network's genesis block (%s)", fmtMillis(r.Time), fmtMillis(p.GenesisTime))
+	}
+	if latest := addMillis(nowMillis, p.MaxFutureDrift.Milliseconds()); r.Time > latest {
+		return ruleErr(ErrBadReadingTime, "reading time %s is in the future: more than %s after this node's clock (%s)",
+			fmtMillis(r.Time), p.MaxFutureDrift, fmtMillis(nowMillis))
 	}
 	if err := r.CheckFields(); err != nil {
 		return err
@@ -115,3 +121,6 @@ func CheckReading(r *Reading, p Params, nowMillis int64, cache *SigCache) error 
 	cache.Add(id, &r.Sig)
 	return nil
 }
+
+// fmtMillis formats Unix milliseconds for messages: RFC 3339 in UTC.
+func fmtMillis(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }

@@ -54,6 +54,10 @@ type ProcConfig struct {
 	Seed        uint64        // seed of the random topology (0: a random one)
 	Timeout     time.Duration // for a node to start, and for the links to come up (0: 60 s)
 	StopTimeout time.Duration // Close: from SIGTERM to SIGKILL (0: 10 s)
+	// ProfileDir, if set, makes every node write a CPU profile of its run
+	// there (--cpuprofile DIR/node-i.cpu.pprof, written when it stops), for
+	// go tool pprof.
+	ProfileDir string
 }
 
 // ProcNode is one node process of a ProcNetwork.
@@ -176,6 +180,9 @@ func (pn *ProcNetwork) writeNetworkFile() error {
 func (pn *ProcNetwork) args(n *ProcNode) []string {
 	args := []string{"node", "--data", n.Dir, "-l", "0", "-ip", "127.0.0.1", "-api", "127.0.0.1:0",
 		"-mdns=false", "-dht=false", "--log-level", pn.cfg.LogLevel}
+	if pn.cfg.ProfileDir != "" {
+		args = append(args, "--cpuprofile", filepath.Join(pn.cfg.ProfileDir, filepath.Base(n.Dir)+".cpu.pprof"))
+	}
 	if pn.Network != "" {
 		return append(args, "--network-file", pn.Network)
 	}

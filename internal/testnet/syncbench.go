@@ -29,6 +29,8 @@ type SyncConfig struct {
 	Blocks   int          // length of the chain, one reading a block
 	Progress Progress     // nil: none
 	Timeout  time.Duration
+	// ProfileDir, if set, gets both nodes' CPU profiles (ProcConfig).
+	ProfileDir string
 }
 
 // SyncResult is what MeasureSync measured.
@@ -71,7 +73,7 @@ func MeasureSync(ctx context.Context, cfg SyncConfig) (SyncResult, error) {
 	}
 
 	cfg.Progress.report("starting the serving node", "blocks", 0, 0)
-	pn, err := StartProcs(ctx, ProcConfig{Binary: cfg.Binary, Nodes: 1, Dir: cfg.Dir, Params: cfg.Params})
+	pn, err := StartProcs(ctx, ProcConfig{Binary: cfg.Binary, Nodes: 1, Dir: cfg.Dir, Params: cfg.Params, ProfileDir: cfg.ProfileDir})
 	if err != nil {
 		return res, err
 	}
