@@ -145,7 +145,7 @@ type readingBody struct {
 }
 
 var readingErrors = documented(map[int][]string{
-	http.StatusBadRequest:         {api.CodeBadBPM, api.CodeBadSubject},
+	http.StatusBadRequest:         {api.CodeBadBPM, api.CodeBadSubject, api.CodeBadTime},
 	http.StatusConflict:           {api.CodeKnownReading},
 	http.StatusServiceUnavailable: {api.CodePendingFull}, // the node keeps its pending set in memory: no disk to fail
 })
@@ -156,7 +156,8 @@ func FuzzReadingBody(f *testing.F) {
 	const path = "/api/v1/readings"
 	addSeeds(f, `{"subject": "alice", "bpm": 72}`, `{"subject":"a","bpm":20}`, `{"subject": "alice", "bpm": 72.0}`,
 		`{"subject": "alice", "bpm": "72"}`, `{"subject": "al ice", "bpm": 72}`, `{"subject": "alice", "bpm": 1e2}`,
-		`{"subject": "alice", "bpm": 72, "extra": 1}`, `{"subject": "\u0061lice", "bpm": -0}`)
+		`{"subject": "alice", "bpm": 72, "extra": 1}`, `{"subject": "\u0061lice", "bpm": -0}`,
+		`{"subject": "alice", "bpm": 72, "time": 1}`, `{"subject": "alice", "bpm": 72, "time": "2026-11-30T10:00:00Z"}`)
 	n := fuzzNode(f, testnet.Config{NoMiner: true})
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e := n.forInput(t, 10*time.Second)
@@ -221,6 +222,76 @@ func pendingReading(e *env, r response) readingBody {
 		e.t.Fatalf("GET %s: %d %s", loc, g.status, g.body)
 	}
 	return v.Reading
+}
+
+var batchErrors = documented(map[int][]string{
+	http.StatusConflict: {api.CodeBatchRefused},
+})
+
+// FuzzBatchBody: POST /api/v1/readings/batch, on a node that does not mine.
+// Whatever the body, the answer is JSON in a documented shape; a 200 or a
+// 409 has one result per reading, each a pending id, a documented code or
+// not_added; every id answered pending is pending on the node, and an
+// atomic batch refused (409) added none.
+func FuzzBatchBody(f *testing.F) {
+	const path = "/api/v1/readings/batch"
+	addSeeds(f, `{"readings": [{"subject": "alice", "bpm": 72}]}`,
+		`{"readings": [{"subject": "a", "bpm": 72, "time": 1}, {"subject": "b", "bpm": 900}], "atomic": true}`,
+		`{"readings": [{"subject": "a", "bpm": 72}, {"subject": "a", "bpm": 72}], "atomic": false}`,
+		`{"readings": [{"subject": "a", "bpm": 72, "x": 1}, 5, null, "s"]}`, `{"readings": null}`, `{"atomic": true}`)
+	n := fuzzNode(f, testnet.Config{NoMiner: true})
+	codes := map[string]bool{}
+	for _, cs := range readingErrors {
+		for _, c := range cs {
+			codes[c] = true
+		}
+	}
+	codes[api.CodeBadJSON] = true
+	f.Fuzz(func(t *testing.T, body []byte) {
+		e := n.forInput(t, 20*time.Second)
+		before := e.peer.Node.Pending()
+		r := e.postJSON(path, string(body))
+		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") || !json.Valid(r.body) {
+			t.Fatalf("%d with content type %q and a body that is not JSON: %q", r.status, ct, r.body)
+		}
+		if r.status != http.StatusOK && r.status != http.StatusConflict {
+			checkAnswer(t, path, body, r, http.StatusOK, batchErrors)
+			return
+		}
+		var v struct {
+			Code     string `json:"code"`
+			Accepted int    `json:"accepted"`
+			Rejected int    `json:"rejected"`
+			Results  []struct {
+				ID     string `json:"id"`
+				Status string `json:"status"`
+				Code   string `json:"code"`
+			} `json:"results"`
+		}
+		if err := json.Unmarshal(r.body, &v); err != nil || len(v.Results) == 0 {
+			t.Fatalf("%d %s: not a batch answer (%v)", r.status, r.body, err)
+		}
+		accepted := 0
+		for i, res := range v.Results {
+			switch {
+			case res.Status == "pending" && res.ID != "" && res.Code == "":
+				accepted++
+				if g := e.get("/api/v1/readings/" + res.ID); g.status != http.StatusOK {
+					t.Fatalf("result %d: %s answered pending, GET says %d %s", i, res.ID, g.status, g.body)
+				}
+			case res.Status == "not_added" && res.ID == "" && res.Code == "":
+			case res.ID == "" && codes[res.Code]:
+			default:
+				t.Fatalf("result %d of %s: %+v, not a documented result", i, r.body, res)
+			}
+		}
+		if accepted != v.Accepted {
+			t.Fatalf("accepted %d, but %d results are pending ids: %s", v.Accepted, accepted, r.body)
+		}
+		if r.status == http.StatusConflict && (v.Code != api.CodeBatchRefused || accepted != 0 || e.peer.Node.Pending() != before) {
+			t.Fatalf("409 %s added readings (pending %d, then %d)", r.body, before, e.peer.Node.Pending())
+		}
+	})
 }
 
 var connectErrors = documented(map[int][]string{
