@@ -296,7 +296,7 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 		if err := pn.WaitPeers(ctx); err != nil {
 			return nil, err
 		}
-		bn.apis, bn.links, bn.cpu = pn.APIs(), pn.Links, testnet.ProcessCPU(pn.APIs())
+		bn.apis, bn.links, bn.cpu = pn.APIs(), pn.Links, pn.CPU()
 		degrees = pn.Degrees()
 	} else {
 		log := slog.New(slog.DiscardHandler)
