@@ -321,19 +321,20 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		last := slices.MaxFunc(reached, func(a, b time.Time) int { return a.Compare(b) })
 		res.Latencies = append(res.Latencies, last.Sub(start))
 	}
-	after, err := ScrapeAll(ctx, apis)
-	if err != nil {
-		return res, err
-	}
-	for i := range apis {
-		res.BytesIn += uint64(after[i].GossipIn + after[i].SyncIn - before[i].GossipIn - before[i].SyncIn)
-	}
+	// The CPU first: the scrape of /metrics costs the nodes CPU of its own.
 	if cpu != nil {
 		cpu1, err := cpu(ctx)
 		if err != nil {
 			return res, err
 		}
 		res.CPUSeconds = cpu1 - cpu0
+	}
+	after, err := ScrapeAll(ctx, apis)
+	if err != nil {
+		return res, err
+	}
+	for i := range apis {
+		res.BytesIn += uint64(after[i].GossipIn + after[i].SyncIn - before[i].GossipIn - before[i].SyncIn)
 	}
 	return res, nil
 }
