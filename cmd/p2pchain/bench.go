@@ -43,6 +43,7 @@ type benchFlags struct {
 	clients    int
 	batch      int
 	profile    string
+	maxprocs   int
 	runs       int
 	asJSON     bool
 	baseline   bool
@@ -101,6 +102,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 	fs.IntVar(&f.blocks, "blocks", f.blocks, "blocks `B` to time, one after the other (sync, footprint: the chain's length, default 10000, 100000)")
 	fs.IntVar(&f.readings, "readings", 10000, "throughput: readings `R` to submit")
 	fs.IntVar(&f.clients, "clients", 0, "throughput: concurrent clients `C`, spread over the nodes (0: 32 per node)")
+	fs.IntVar(&f.maxprocs, "maxprocs", 0, "with node processes: each one's GOMAXPROCS `P` (0: 1 where the nodes outnumber the cores fourfold, else Go's default; -1: Go's default)")
 	fs.StringVar(&f.profile, "cpuprofile", "", "with node processes: each writes a CPU profile into `DIR` (node-i.cpu.pprof, for go tool pprof)")
 	fs.IntVar(&f.batch, "batch", 1, "throughput: readings `K` per request (above 1: POST /api/v1/readings/batch, as import-readings sends them)")
 	fs.IntVar(&f.runs, "runs", 5, "footprint: starts `K` of the node, each timed")
@@ -288,7 +290,7 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 			return nil, err
 		}
 		pn, err := testnet.StartProcs(ctx, testnet.ProcConfig{Binary: exe, Nodes: n, Topology: f.top, Dir: dir,
-			Params: params, Seed: f.seed, ProfileDir: f.profile})
+			Params: params, Seed: f.seed, ProfileDir: f.profile, MaxProcs: f.maxprocs})
 		if err != nil {
 			return nil, err
 		}
@@ -385,7 +387,11 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 
 	proc := "all nodes in one process (CPU: that process's, harness included, divided by the nodes)"
 	if f.processes {
-		proc = "one process per node (CPU: the sum of the nodes' process_cpu_seconds_total)"
+		procs := "Go's default GOMAXPROCS"
+		if mp := maxProcs(f.maxprocs, n); mp > 0 {
+			procs = fmt.Sprintf("GOMAXPROCS=%d", mp)
+		}
+		proc = "one process per node, each with " + procs + " (CPU: the sum of the node processes' user and system time)"
 	}
 	row.Includes = fmt.Sprintf("latency: from POST /api/v1/readings at a random node to the last node's SSE tip event for the block, "+
 		"so HTTP, durable writes, mining at difficulty %d, gossip, checks and the event stream; %s; "+
@@ -814,4 +820,16 @@ func printOther(w io.Writer, row any) {
 		fmt.Fprintf(w, "difficulty %d, one reading a block, one node process on a durable store\n", r.Difficulty)
 		fmt.Fprintln(w, "restart: process start to its API answering; rss: resident memory 2 s later; --json says what each figure includes")
 	}
+}
+
+// maxProcs is the GOMAXPROCS node processes get from flag (--maxprocs)
+// when nodes run on this machine: 0 for Go's default.
+func maxProcs(flag, nodes int) int {
+	switch {
+	case flag > 0:
+		return flag
+	case flag < 0:
+		return 0
+	}
+	return testnet.SharedProcs(nodes, runtime.NumCPU())
 }
