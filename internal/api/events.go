@@ -109,7 +109,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	// A stream lives longer than the server's write timeout allows other
 	// responses; the server's shutdown ends it instead.
 	_ = rc.SetWriteDeadline(time.Time{})
-	chainEvents, stopChain := h.node.Subscribe(256)
+	chainEvents, stopChain := h.node.Subscribe(512) // as deep as the node's 256 and the translation's 256 were
 	defer stopChain()
 	peerEvents, peers, stopPeers := h.subscribePeers()
 	defer stopPeers()

@@ -72,7 +72,7 @@ func newMetrics(h *Handler) *metrics {
 		}, []string{"route", "code"}),
 	}
 	m.reg.MustRegister(m.connected, m.disconnected, m.reorgs, m.reorgDepth, m.finality, m.requests, collector{h})
-	events, stop := h.node.Subscribe(4096) // the node drops events this falls behind by
+	events, stop := h.node.Subscribe(8192) // the node drops events this falls behind by
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
