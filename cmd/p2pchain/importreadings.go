@@ -344,7 +344,7 @@ func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *impo
 		default:
 			for i, res := range resp.Results {
 				switch {
-				case res.Code == "" && res.ID != "" && status == http.StatusOK:
+				case res.Code == "" && res.ID != "": // in, whatever the status says of the others
 					sum.Imported++
 				case res.Code == "" && status == http.StatusConflict:
 					again = append(again, left[i]) // refused with the others: send again without them

@@ -225,7 +225,8 @@ func pendingReading(e *env, r response) readingBody {
 }
 
 var batchErrors = documented(map[int][]string{
-	http.StatusConflict: {api.CodeBatchRefused},
+	http.StatusConflict:           {api.CodeBatchRefused},
+	http.StatusServiceUnavailable: {api.CodePendingFull}, // an atomic batch the pending set has no room for
 })
 
 // FuzzBatchBody: POST /api/v1/readings/batch, on a node that does not mine.

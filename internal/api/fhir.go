@@ -17,9 +17,15 @@ import (
 // (docs/FHIR.md). Its errors are OperationOutcomes, not the API's error
 // shape, since FHIR clients expect them.
 
-// maxFHIRScan bounds the readings one search page examines when a date
-// filter skips most of them: the page then ends early with a next link.
-const maxFHIRScan = 10_000
+// Bounds of one search Bundle: the readings it examines when a date filter
+// skips most of them, and the pages of the subject index it reads; past
+// either it ends early with a next link. The pending readings it looks at
+// (the newest of the subject's).
+const (
+	maxFHIRScan    = 10_000
+	maxFHIRPages   = 200
+	maxFHIRPending = 1_000
+)
 
 // fhirMetadata serves the CapabilityStatement: GET /fhir/metadata.
 func (h *Handler) fhirMetadata(w http.ResponseWriter, r *http.Request) {
@@ -51,21 +57,35 @@ func (h *Handler) fhirObservation(w http.ResponseWriter, r *http.Request) {
 
 // observation is the Observation of a reading found by the node.
 func (h *Handler) observation(info node.ReadingInfo, final uint64) (fhir.Observation, error) {
+	return h.observationIn(info, final, nil)
+}
+
+// observationIn is observation with the times of blocks already looked up
+// (times, if not nil, keeps them), so that a Bundle reads each block once.
+func (h *Handler) observationIn(info node.ReadingInfo, final uint64, times map[chain.Hash]int64) (fhir.Observation, error) {
 	if info.Pending {
 		return fhir.ObservationOf(&info.Reading, nil), nil
 	}
-	b, ok := h.node.BlockByHash(info.Block)
-	if !ok { // left the chain since the lookup
-		return fhir.Observation{}, fhir.Errorf(http.StatusServiceUnavailable, "transient", "the reading's block changed while it was read; try again")
+	at, ok := times[info.Block]
+	if !ok {
+		hdr, found := h.node.Header(info.Block)
+		if !found { // left the chain since the lookup
+			return fhir.Observation{}, fhir.Errorf(http.StatusServiceUnavailable, "transient", "the reading's block changed while it was read; try again")
+		}
+		at = hdr.Time
+		if times != nil {
+			times[info.Block] = at
+		}
 	}
-	place := &fhir.Place{Hash: info.Block, Height: info.Height, Time: b.Block.Header.Time, Final: info.Height <= final}
+	place := &fhir.Place{Hash: info.Block, Height: info.Height, Time: at, Final: info.Height <= final}
 	return fhir.ObservationOf(&info.Reading, place), nil
 }
 
 // fhirSearch finds a subject's readings: GET /fhir/Observation?subject=S
 // [&date=geT&date=ltT][&_count=N]. Pages run newest first, main-chain
 // readings by block (the _cursor of the next link); the first page starts
-// with the subject's pending readings.
+// with up to _count of the subject's pending readings that match (among
+// its newest maxFHIRPending).
 func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	s, err := fhir.ParseSearch(r.URL.Query())
 	if err != nil {
@@ -86,7 +106,10 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	final := h.node.FinalHeight() // before the lookups: see block
 	var obs []fhir.Observation
 	if s.Cursor == "" && !s.None {
-		for _, rd := range h.node.PendingOf(s.Subject, s.Count) {
+		for _, rd := range h.node.PendingOf(s.Subject, maxFHIRPending) {
+			if len(obs) == s.Count {
+				break
+			}
 			if s.Matches(rd.Time) {
 				obs = append(obs, fhir.ObservationOf(&rd, nil))
 			}
@@ -94,16 +117,20 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	// Each page asks for as many readings as the Bundle still lacks, so
 	// it never stops inside a page: the page's Next is where the next
-	// Bundle starts.
-	next, examined := "", 0
-	for !s.None && len(obs) < s.Count {
+	// Bundle starts. A Bundle filled by pending readings alone links to
+	// the main chain's first page.
+	next, examined, times := "", 0, map[chain.Hash]int64{}
+	if !s.None && len(obs) == s.Count {
+		next = fmt.Sprintf("%d.%d", start.Height, start.Index)
+	}
+	for pages := 0; !s.None && len(obs) < s.Count; pages++ {
 		page := h.node.SubjectReadings(s.Subject, start, min(s.Count-len(obs), MaxLimit))
 		for _, info := range page.Readings {
 			examined++
 			if !s.Matches(info.Reading.Time) {
 				continue
 			}
-			o, err := h.observation(info, final)
+			o, err := h.observationIn(info, final, times)
 			if err != nil {
 				fhir.WriteError(w, err)
 				return
@@ -114,7 +141,9 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		start = page.Next
-		if len(obs) == s.Count || examined >= maxFHIRScan {
+		// A filter that skips most readings, or a node without a store
+		// (whose pages may come back empty), ends the Bundle early.
+		if len(obs) == s.Count || examined >= maxFHIRScan || pages >= maxFHIRPages {
 			next = fmt.Sprintf("%d.%d", start.Height, start.Index)
 			break
 		}

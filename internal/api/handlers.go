@@ -346,6 +346,16 @@ type batchResult struct {
 
 const readingNotAdded = "not_added"
 
+// allPoolFull reports whether every answer is the pending set's refusal.
+func allPoolFull(errs []error) bool {
+	for _, err := range errs {
+		if chain.CodeOf(err) != chain.ErrPoolFull {
+			return false
+		}
+	}
+	return true
+}
+
 // submitBatch adds up to node.MaxSubmitAll readings in one request:
 // POST /api/v1/readings/batch {"readings": [{"subject": "alice", "bpm": 72,
 // "time": 1764547200000}, ...], "atomic": false}. They share the group
@@ -398,6 +408,12 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		rs, errs := h.node.SubmitAll(subs, body.Atomic)
+		if body.Atomic && len(errs) > 0 && chain.CodeOf(errs[0]) == chain.ErrPoolFull && allPoolFull(errs) {
+			// No room for the whole batch: the request waits, as one
+			// reading would (503 pending_full, Retry-After).
+			writeError(w, h.submitError(errs[0]))
+			return
+		}
 		for j, err := range errs {
 			i := at[j]
 			switch {
@@ -419,7 +435,10 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 			v.Rejected++
 		}
 	}
-	if body.Atomic && v.Accepted < len(v.Results) {
+	// Atomic and refused: nothing was added (409). A batch partly added
+	// all the same (a refusal only the write could find) answers 200, its
+	// results saying which went in.
+	if body.Atomic && v.Accepted == 0 {
 		v.Code = CodeBatchRefused
 		v.Error = fmt.Sprintf("%d of %d readings refused; none of the batch was added (atomic): see results", v.Rejected, len(v.Results))
 		writeJSON(w, http.StatusConflict, v)

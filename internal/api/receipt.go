@@ -27,7 +27,7 @@ func (h *Handler) receipt(w http.ResponseWriter, r *http.Request) {
 		return
 	case err != nil:
 		h.cfg.log.Error("receipt", "reading", id, "err", err)
-		writeError(w, newError(http.StatusServiceUnavailable, CodeInternal, "the receipt could not be made: %v", err))
+		writeError(w, newError(http.StatusInternalServerError, CodeInternal, "the receipt could not be made: %v", err))
 		return
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="receipt-`+id.Short()+`.json"`)

@@ -97,6 +97,15 @@ func (p *Pool) Take(n int) []Reading {
 // All returns every pending reading, oldest first.
 func (p *Pool) All() []Reading { return p.Take(len(p.items)) }
 
+// Each calls fn for every pending reading, in no particular order, without
+// copying them; fn must not keep r or change the pool.
+func (p *Pool) Each(fn func(r *Reading)) {
+	for id := range p.items {
+		it := p.items[id]
+		fn(&it.r)
+	}
+}
+
 // Apply brings the pool in step with a chain update: readings now in the main
 // chain leave it, readings returned by a reorganisation come back (even past
 // the pool's limit: an accepted reading is never dropped), and readings

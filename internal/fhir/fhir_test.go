@@ -311,6 +311,7 @@ func TestParseBundleErrors(t *testing.T) {
 		{obs(`{"status":"entered-in-error"}`), `entry 14: status is "entered-in-error"`},
 		{`null`, "entry 15: no resource"},
 		{obs(`{"valueQuantity":null}`), "entry 16: valueQuantity is missing"},
+		{obs(`{"subject":{"identifier":{"system":"urn:oid:2.16.840.1.113883.4.1","value":"123456789"}}}`), `entry 17: subject.identifier.system is "urn:oid:2.16.840.1.113883.4.1": only pseudonymous subjects`},
 	}
 	var parts []string
 	for _, e := range entries {

@@ -179,6 +179,11 @@ func parseEntry(raw json.RawMessage) (Row, string) {
 	switch {
 	case s == nil:
 		return r, "subject is missing"
+	case s.Identifier != nil && s.Identifier.Value != "" && s.Identifier.System != "" && s.Identifier.System != SystemSubject:
+		// A medical record number or another real identifier would go
+		// onto a permanent, replicated ledger: only the pseudonym is taken.
+		return r, fmt.Sprintf("subject.identifier.system is %q: only pseudonymous subjects (system %s, or none) go on the ledger; "+
+			"map the patient to a pseudonym first", s.Identifier.System, SystemSubject)
 	case s.Identifier != nil && s.Identifier.Value != "":
 		r.Subject = s.Identifier.Value
 	case strings.HasPrefix(s.Reference, "Patient/"):

@@ -487,9 +487,12 @@ const MaxSubmitAll = 1000
 // answer, in order. With atomic it first checks every reading (the chain's
 // rules, readings already known, the same reading twice in the batch) and
 // adds none if one fails: those get their rule error and the others
-// ErrNotAdded. A refusal that only the write can find (a full disk or
-// pending set, a reading mined meanwhile) can still leave an atomic batch
-// partly added; each answer says which.
+// ErrNotAdded; a pending set without room for the whole batch refuses all
+// of it (chain.ErrPoolFull). A refusal that only the write can find (a
+// full disk, a reading mined meanwhile, submissions racing for the last
+// room) can still leave an atomic batch partly added; each answer says
+// which. Readings without a time are all taken now: two of them with the
+// same subject and BPM are the same reading.
 func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []error) {
 	if len(subs) > MaxSubmitAll {
 		subs = subs[:MaxSubmitAll]
@@ -525,6 +528,17 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 				refused = true
 			}
 		}
+		// Room for all of them: a pending set that fills halfway through
+		// would leave the batch half added.
+		if held := len(n.wr.storing) + n.pool.Len(); !refused && held+len(rs) > n.wr.max {
+			full := &chain.RuleError{Code: chain.ErrPoolFull,
+				Detail: fmt.Sprintf("%d readings pending, room for %d: the batch of %d waits until blocks are mined", held, max(0, n.wr.max-held), len(rs))}
+			for i := range errs {
+				errs[i] = full
+			}
+			n.mu.Unlock()
+			return rs, errs
+		}
 		n.mu.Unlock()
 		if refused {
 			for i := range errs {
@@ -535,20 +549,32 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 			return rs, errs
 		}
 	}
+	// A few submitters at a time: enough to fill a group commit's batch,
+	// not a goroutine per reading.
+	next := make(chan int)
 	var wg sync.WaitGroup
-	for i := range rs {
-		if errs[i] != nil {
-			continue
-		}
+	for range min(submitAllWorkers, len(rs)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = n.SubmitReading(rs[i])
+			for i := range next {
+				errs[i] = n.SubmitReading(rs[i])
+			}
 		}()
 	}
+	for i := range rs {
+		if errs[i] == nil {
+			next <- i
+		}
+	}
+	close(next)
 	wg.Wait()
 	return rs, errs
 }
+
+// submitAllWorkers is how many of a SubmitAll's readings are submitted at
+// once.
+const submitAllWorkers = 64
 
 // SubmitReading adds a signed reading (from this node or a client) to the
 // pending set after checking it. On an authority network the node then

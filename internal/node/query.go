@@ -315,3 +315,11 @@ func matches(found []chain.Hash, limit int) Matches {
 	m.Hashes = found[:min(len(found), max(limit, 0))]
 	return m
 }
+
+// Header returns the header of a known block of any branch: from memory,
+// or read back from the store without its body.
+func (n *Node) Header(h chain.Hash) (chain.Header, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.chain.Header(h)
+}

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/store"
 )
 
@@ -59,7 +60,9 @@ func (s *SubjectSummary) add(e store.SubjectEntry) {
 type SubjectList struct {
 	Subjects []SubjectSummary
 	More     bool // subjects follow the last one
-	// Total is how many subjects the ledger holds, up to MaxSubjectsCounted.
+	// Total is how many subjects the ledger holds, up to MaxSubjectsCounted
+	// (those with pending readings only are counted while the pending set
+	// holds at most maxPendingCounted subjects).
 	Total int
 }
 
@@ -70,6 +73,10 @@ const (
 	MaxSubjectsCounted = 100_000
 	// maxCachedSubjects bounds the figures kept between requests.
 	maxCachedSubjects = 10_000
+	// maxPendingCounted bounds the subjects of the pending set that Total
+	// looks up in the store (one seek each): past it, Total counts the
+	// subjects with readings in blocks only.
+	maxPendingCounted = 1_000
 )
 
 // ErrNoIndex says that a node without a store has no subject index.
@@ -110,9 +117,10 @@ func (n *Node) Subjects(after string, limit int) (SubjectList, error) {
 	if err != nil {
 		return SubjectList{}, err
 	}
-	// Subjects with pending readings only.
+	// Subjects with pending readings only, up to the last name the page
+	// can show.
 	for s := range pending {
-		if s <= after {
+		if s <= after || (len(names) > limit && s > names[limit]) {
 			continue
 		}
 		if _, found := slices.BinarySearch(names, s); found {
@@ -156,7 +164,7 @@ func (n *Node) Subject(subject string) (SubjectSummary, bool, error) {
 	if st == nil {
 		return SubjectSummary{}, false, ErrNoIndex
 	}
-	p := n.pendingBySubject()[subject]
+	p := n.pendingOfSubject(subject)
 	sum, err := n.subjectFigures(st, subject)
 	if err != nil {
 		return SubjectSummary{}, false, err
@@ -177,13 +185,28 @@ func (n *Node) pendingBySubject() map[string]pendingFigures {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	out := map[string]pendingFigures{}
-	for _, r := range n.pool.All() {
+	n.pool.Each(func(r *chain.Reading) {
 		p := out[r.Subject]
 		p.count++
 		p.newest = max(p.newest, r.Time)
 		out[r.Subject] = p
-	}
+	})
 	return out
+}
+
+// pendingOfSubject counts one subject's pending readings: a pass over the
+// pending set under the node's mutex, with no copy of it.
+func (n *Node) pendingOfSubject(subject string) pendingFigures {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var p pendingFigures
+	n.pool.Each(func(r *chain.Reading) {
+		if r.Subject == subject {
+			p.count++
+			p.newest = max(p.newest, r.Time)
+		}
+	})
+	return p
 }
 
 // subjectFigures returns a subject's main-chain figures, adding to those
@@ -208,9 +231,18 @@ func (n *Node) subjectFigures(st Store, subject string) (SubjectSummary, error) 
 	if sum.Count > 0 {
 		sum.LastSeen = sum.Latest.Time
 	}
+	if sum.Count == 0 {
+		return sum, nil // nothing to keep: a subject without readings costs one seek
+	}
 	c.mu.Lock()
-	if c.items == nil || len(c.items) >= maxCachedSubjects {
-		c.items = map[string]cachedSubject{} // start over: the figures are recomputed on demand
+	if c.items == nil {
+		c.items = map[string]cachedSubject{}
+	}
+	if _, ok := c.items[subject]; !ok && len(c.items) >= maxCachedSubjects {
+		for k := range c.items { // make room: one entry, any (map order)
+			delete(c.items, k)
+			break
+		}
 	}
 	c.items[subject] = cachedSubject{at: tip, sum: sum}
 	c.mu.Unlock()
@@ -243,6 +275,9 @@ func (n *Node) countSubjects(st Store, pending map[string]pendingFigures) (int, 
 		c.mu.Unlock()
 	}
 	total := stored
+	if len(pending) > maxPendingCounted {
+		return total, nil // too many to look each up: Total counts the store's
+	}
 	for s := range pending {
 		if total >= MaxSubjectsCounted {
 			break

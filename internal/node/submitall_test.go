@@ -66,3 +66,53 @@ func TestSubmitAll(t *testing.T) {
 		t.Fatalf("%d pending, want 2", n.Pending())
 	}
 }
+
+// An atomic batch larger than the room left in the pending set is refused
+// whole, never half added; without atomic the readings that fit go in.
+func TestSubmitAllRoom(t *testing.T) {
+	params := chain.TestParams("submitall-room")
+	n, err := node.New(params, key(9), node.WithPoolSize(5), node.WithClock(func() time.Time {
+		return time.UnixMilli(params.GenesisTime).Add(time.Hour)
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch := func(k int) []node.Submission {
+		var out []node.Submission
+		for i := range k {
+			out = append(out, node.Submission{Subject: "s", BPM: 60 + i})
+		}
+		return out
+	}
+	if _, errs := n.SubmitAll(batch(3), true); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	_, errs := n.SubmitAll(batch(4)[1:4], true) // 3 more: 1 too many (and 61, 62 are known)
+	for i, e := range errs {
+		if !errors.Is(e, chain.ErrKnownReading) && !errors.Is(e, node.ErrNotAdded) {
+			t.Errorf("atomic with known readings, answer %d: %v", i, e)
+		}
+	}
+	fresh := []node.Submission{{Subject: "t", BPM: 70}, {Subject: "t", BPM: 71}, {Subject: "t", BPM: 72}}
+	_, errs = n.SubmitAll(fresh, true)
+	for i, e := range errs {
+		if !errors.Is(e, chain.ErrPoolFull) {
+			t.Errorf("atomic batch of 3 into room for 2, answer %d: %v", i, e)
+		}
+	}
+	if n.Pending() != 3 {
+		t.Fatalf("%d pending after a refused atomic batch, want 3", n.Pending())
+	}
+	_, errs = n.SubmitAll(fresh, false)
+	added := 0
+	for _, e := range errs {
+		if e == nil {
+			added++
+		} else if !errors.Is(e, chain.ErrPoolFull) {
+			t.Errorf("answer: %v", e)
+		}
+	}
+	if added != 2 || n.Pending() != 5 {
+		t.Fatalf("not atomic: %d added, %d pending; want 2 and 5", added, n.Pending())
+	}
+}

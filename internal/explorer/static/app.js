@@ -507,6 +507,12 @@ function receiptFacts(r) {
     ["in block", r.block ? el("span", {}, `#${r.height} `, el("span", { class: "mono" }, r.block)) : undefined],
     ["depth", r.depth !== undefined ? `${plural(r.depth, "block")} deep as of block #${r.tip_height}` : undefined],
     ["final", r.final ? `yes, by commit of ${r.signers} of ${r.authorities} authorities` : undefined],
+    ["authority set", r.final && r.set_hash ? el("span", {}, el("span", { class: "mono" }, r.set_hash),
+      " (compare with your network file: anyone can make a set of their own keys)") : undefined],
+    ["proof of work", r.difficulty !== undefined && !r.final ? (r.difficulty === 0
+      ? "NONE (difficulty 0): anyone can make such headers; this receipt proves nothing without a trusted block"
+      : `${r.difficulty} leading zero bits a header (about 2^${r.difficulty} hashes each)`) : undefined],
+    ["signed by", r.author ? el("span", { class: "mono" }, r.author) : undefined],
     ["trusted block", r.trusted ? el("span", { class: "mono" }, r.trusted_hash) : "none given: compare the hashes above with ones you trust"],
   ].filter(([, v]) => v !== undefined && v !== null);
   return fields(rows);
@@ -558,7 +564,10 @@ function showCheck() {
     }
     const from = el("p", { class: "muted small" }, `${src.name}${trust ? `, against trusted block ${short(trust)}…` : ", no trusted block hash given"}`);
     if (res && res.ok) {
-      verdict(true, "Receipt valid", res.proves || "The receipt is valid.", el("div", {}, receiptFacts(res.result), from,
+      // Consistent is not the same as true: without a block the user
+      // trusts, a receipt may describe a chain anyone could have made.
+      const title = trust ? "Receipt valid, reaching your trusted block" : "Receipt valid, chain not verified: give a trusted block hash";
+      verdict(true, title, res.proves || "The receipt is valid.", el("div", {}, receiptFacts(res.result), from,
         res.result ? el("details", {}, el("summary", {}, "everything the check found"), el("pre", {}, safeJSON(res.result))) : null));
     } else {
       verdict(false, "Receipt NOT valid", `This receipt does not prove anything: ${(res && res.error) || "the check failed"}.`, from);
