@@ -17,10 +17,11 @@ import (
 // (docs/FHIR.md). Its errors are OperationOutcomes, not the API's error
 // shape, since FHIR clients expect them.
 
-// Bounds of one search Bundle: the readings it examines when a date filter
-// skips most of them, and the pages of the subject index it reads; past
-// either it ends early with a next link. The pending readings it looks at
-// (the newest of the subject's).
+// Bounds of one search Bundle: the subject index entries one page examines
+// when a date filter skips most of them (the index holds each reading's
+// time, so a skipped reading costs no block read), and the pages it reads;
+// past either it ends early with a next link. The pending readings it
+// looks at (the newest of the subject's).
 const (
 	maxFHIRScan    = 10_000
 	maxFHIRPages   = 200
@@ -119,14 +120,17 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	// it never stops inside a page: the page's Next is where the next
 	// Bundle starts. A Bundle filled by pending readings alone links to
 	// the main chain's first page.
-	next, examined, times := "", 0, map[chain.Hash]int64{}
+	next, times := "", map[chain.Hash]int64{}
 	if !s.None && len(obs) == s.Count {
 		next = fmt.Sprintf("%d.%d", start.Height, start.Index)
 	}
 	for pages := 0; !s.None && len(obs) < s.Count; pages++ {
-		page := h.node.SubjectReadings(s.Subject, start, min(s.Count-len(obs), MaxLimit))
+		// The index holds each reading's time: readings outside the
+		// dates cost no block read, and each page examines a bounded
+		// number of index entries.
+		need := min(s.Count-len(obs), MaxLimit)
+		page := h.node.SubjectReadingsBetween(s.Subject, start, need, s.From, s.Before, maxFHIRScan)
 		for _, info := range page.Readings {
-			examined++
 			if !s.Matches(info.Reading.Time) {
 				continue
 			}
@@ -141,9 +145,10 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 		start = page.Next
-		// A filter that skips most readings, or a node without a store
-		// (whose pages may come back empty), ends the Bundle early.
-		if len(obs) == s.Count || examined >= maxFHIRScan || pages >= maxFHIRPages {
+		// A page short of what the Bundle lacks examined maxFHIRScan
+		// index entries (a filter that skips most readings), or is a
+		// store-less node's: the Bundle ends early, with a next link.
+		if len(obs) == s.Count || len(page.Readings) < need || pages+1 >= maxFHIRPages {
 			next = fmt.Sprintf("%d.%d", start.Height, start.Index)
 			break
 		}

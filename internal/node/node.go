@@ -59,7 +59,7 @@ type Store interface {
 	// The subject index: a page of a subject's main-chain readings, newest
 	// first; its readings in blocks above a mark; the subjects in byte
 	// order; whether one has readings (subjects.go).
-	SubjectReadings(subject string, from store.SubjectPos, limit int) (store.SubjectPage, error)
+	SubjectReadingsIn(subject string, q store.SubjectQuery) (store.SubjectPage, error)
 	ScanSubject(subject string, since store.Mark, fn func(store.SubjectEntry) error) (store.Mark, error)
 	Subjects(after string, fn func(subject string) (bool, error)) error
 	HasSubject(subject string) (bool, error)

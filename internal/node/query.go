@@ -167,8 +167,25 @@ const (
 // readings; a reorganisation during it may make a page mix blocks of the
 // old and the new main chain.
 func (n *Node) SubjectReadings(subject string, from ReadingPos, limit int) SubjectPage {
+	return n.SubjectReadingsIn(subject, store.SubjectQuery{From: store.SubjectPos(from), Limit: limit})
+}
+
+// SubjectReadingsBetween is SubjectReadings of the readings taken at
+// since <= time < until (Unix ms; until 0: no upper bound), examining at
+// most maxScan entries of the subject index (0: no bound; a page that
+// reaches it ends there with More): a durable node skips the readings
+// outside the window in its index, reading no block for them. Without a
+// store the scan's page is filtered by time afterwards.
+func (n *Node) SubjectReadingsBetween(subject string, from ReadingPos, limit int, since, until int64, maxScan int) SubjectPage {
+	return n.SubjectReadingsIn(subject, store.SubjectQuery{From: store.SubjectPos(from), Limit: limit, Since: since, Until: until, MaxScan: maxScan})
+}
+
+// SubjectReadingsIn is SubjectReadingsBetween with the query as the store
+// takes it.
+func (n *Node) SubjectReadingsIn(subject string, q store.SubjectQuery) SubjectPage {
+	from, limit := ReadingPos(q.From), q.Limit
 	if n.store != nil && limit > 0 {
-		p, err := n.store.SubjectReadings(subject, store.SubjectPos(from), limit)
+		p, err := n.store.SubjectReadingsIn(subject, q)
 		if err == nil {
 			page := SubjectPage{Next: ReadingPos(p.Next), More: p.More, Tip: p.Tip}
 			for _, r := range p.Readings {
@@ -178,7 +195,17 @@ func (n *Node) SubjectReadings(subject string, from ReadingPos, limit int) Subje
 		}
 		n.log.Warn("subject index: reading failed; scanning the chain instead", "subject", subject, "err", err)
 	}
-	return n.scanSubject(subject, from, limit)
+	page := n.scanSubject(subject, from, limit)
+	if q.Since != 0 || q.Until != 0 {
+		kept := page.Readings[:0]
+		for _, r := range page.Readings {
+			if r.Reading.Time >= q.Since && (q.Until == 0 || r.Reading.Time < q.Until) {
+				kept = append(kept, r)
+			}
+		}
+		page.Readings = kept
+	}
+	return page
 }
 
 // scanSubject is SubjectReadings without a subject index: a scan of the

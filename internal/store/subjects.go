@@ -99,7 +99,27 @@ type SubjectPage struct {
 // subject index, then one block read per block the page touches, all on
 // one snapshot. Its cost is O(log n + limit) whatever the chain's length
 // and however rare the subject.
-func (s *Store) SubjectReadings(subject string, from SubjectPos, limit int) (page SubjectPage, err error) {
+func (s *Store) SubjectReadings(subject string, from SubjectPos, limit int) (SubjectPage, error) {
+	return s.SubjectReadingsIn(subject, SubjectQuery{From: from, Limit: limit})
+}
+
+// SubjectQuery asks SubjectReadingsIn for a page of a subject's readings.
+type SubjectQuery struct {
+	From  SubjectPos // the page starts strictly before it, newest first
+	Limit int        // readings at most
+	// Since and Until bound the readings' times, Unix ms: Since <= time <
+	// Until (Until 0: no upper bound). The index holds every reading's
+	// time, so readings outside cost no block read.
+	Since, Until int64
+	// MaxScan bounds the index entries examined (0: no bound); a page that
+	// reaches it ends there, with More and Next.
+	MaxScan int
+}
+
+// SubjectReadingsIn is SubjectReadings with a time window and a bound on
+// the index entries examined: O(log n + MaxScan + blocks of the readings
+// returned).
+func (s *Store) SubjectReadingsIn(subject string, q SubjectQuery) (page SubjectPage, err error) {
 	s.life.RLock()
 	defer s.life.RUnlock()
 	if s.db == nil {
@@ -112,22 +132,32 @@ func (s *Store) SubjectReadings(subject string, from SubjectPos, limit int) (pag
 	if err != nil {
 		return page, err
 	}
+	until := q.Until
+	if until == 0 {
+		until = math.MaxInt64
+	}
 	lower := subjectPrefix(subject)
-	upper := keySubjectReading(subject, from.Height, max(0, min(from.Index, math.MaxUint16)))
+	upper := keySubjectReading(subject, q.From.Height, max(0, min(q.From.Index, math.MaxUint16)))
 	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return page, s.readErr(err)
 	}
 	defer it.Close()
 	var blk *chain.Block
+	examined := 0
 	for ok := it.Last(); ok; ok = it.Prev() {
 		e, err := s.subjectEntry(lower, it.Key(), it.Value())
 		if err != nil {
 			return page, err
 		}
-		if len(page.Readings) == limit {
+		if len(page.Readings) == q.Limit || (q.MaxScan > 0 && examined == q.MaxScan) {
 			page.More = true
 			break
+		}
+		examined++
+		page.Next = SubjectPos{Height: e.Height, Index: e.Index}
+		if e.Time < q.Since || e.Time >= until {
+			continue
 		}
 		if blk == nil || blk.Header.Height != e.Height {
 			if blk, err = s.blockAt(snap, e.Height); err != nil {
@@ -141,7 +171,6 @@ func (s *Store) SubjectReadings(subject string, from SubjectPos, limit int) (pag
 			return page, corrupt(s.path, "subject index entry %q at %d.%d does not match its block", subject, e.Height, e.Index)
 		}
 		page.Readings = append(page.Readings, SubjectReading{Reading: blk.Readings[e.Index], Height: e.Height, Index: e.Index, Block: blk.Hash()})
-		page.Next = SubjectPos{Height: e.Height, Index: e.Index}
 	}
 	return page, s.readErr(it.Error())
 }

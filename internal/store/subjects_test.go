@@ -170,6 +170,20 @@ func TestSubjectPrefixes(t *testing.T) {
 	if _, err := s.ScanSubject("al", Mark{Height: 2, Hash: chain.Hash{1}}, func(SubjectEntry) error { return nil }); !errors.Is(err, ErrMoved) {
 		t.Fatalf("ScanSubject from a block off the main chain: %v, want ErrMoved", err)
 	}
+	// A time window: the index's times decide, MaxScan bounds the entries.
+	t1, t3 := p.GenesisTime+1000, p.GenesisTime+3000
+	pg, err := s.SubjectReadingsIn("al", SubjectQuery{From: SubjectPos{Height: 100}, Limit: 10, Since: t3})
+	if err != nil || len(pg.Readings) != 1 || pg.Readings[0].Height != 3 || pg.More {
+		t.Fatalf("since block 3's time: %+v, %v", pg, err)
+	}
+	pg, err = s.SubjectReadingsIn("al", SubjectQuery{From: SubjectPos{Height: 100}, Limit: 10, Until: t3, MaxScan: 1})
+	if err != nil || len(pg.Readings) != 0 || !pg.More || pg.Next != (SubjectPos{Height: 3}) {
+		t.Fatalf("until block 3's time, one entry examined: %+v, %v", pg, err)
+	}
+	pg, err = s.SubjectReadingsIn("al", SubjectQuery{From: pg.Next, Limit: 10, Since: t1, Until: t3, MaxScan: 1})
+	if err != nil || len(pg.Readings) != 1 || pg.Readings[0].Height != 1 || pg.More {
+		t.Fatalf("the page after: %+v, %v", pg, err)
+	}
 	if ok, err := s.HasSubject("alic"); ok || err != nil {
 		t.Fatalf("HasSubject(alic) = %v, %v", ok, err)
 	}
