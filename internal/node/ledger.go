@@ -11,3 +11,10 @@ func (n *Node) IsMainChain(hash chain.Hash) bool {
 	defer n.mu.Unlock()
 	return n.chain.IsMain(hash)
 }
+
+// HasBlock reports whether the node knows the block, on any branch.
+func (n *Node) HasBlock(hash chain.Hash) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.chain.HasBlock(hash)
+}

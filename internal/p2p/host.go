@@ -50,6 +50,8 @@ type Ledger interface {
 	TipBlock() *chain.Block
 	// IsMainChain reports whether hash is a block of the main chain.
 	IsMainChain(hash chain.Hash) bool
+	// HasBlock reports whether hash is a known block of any branch.
+	HasBlock(hash chain.Hash) bool
 }
 
 // Host is a running p2pchain network endpoint.

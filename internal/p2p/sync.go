@@ -200,7 +200,7 @@ func (m *syncManager) ended(r syncResult) {
 func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (res syncResult) {
 	res.peer = p
 	ours := m.h.ledger.Status()
-	if !theirs.Better(ours) {
+	if !theirs.Better(ours) || tieHeld(m.h.ledger, theirs, ours) {
 		return res // syncDone: nothing to fetch
 	}
 	announced := ours.Tip
@@ -277,7 +277,10 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 		if err != nil {
 			return res.end(syncFailed, err)
 		}
-		if len(blocks) == 0 && theirs.Better(m.h.ledger.Status()) {
+		if ours := m.h.ledger.Status(); len(blocks) == 0 && theirs.Better(ours) {
+			if tieHeld(m.h.ledger, theirs, ours) {
+				return res.end(syncDone, nil) // we hold its branch now: no strike
+			}
 			return res.end(syncUseless, fmt.Errorf("nothing after our locator, from a peer claiming height %d", theirs.Height))
 		}
 		m.setState(pr.st)
@@ -304,6 +307,15 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 			pr.claimed(theirs.Height)
 		}
 	}
+}
+
+// tieHeld reports whether theirs is better than ours only by the tie
+// rule (the same work, a lower tip hash) and we hold its tip already: our
+// fork choice keeps our tip once it is older than chain.TieWindow, so there
+// is nothing to fetch, and the peer's claim is honest (no strike), until
+// the next block breaks the tie.
+func tieHeld(l Ledger, theirs, ours chain.Status) bool {
+	return theirs.Work != nil && ours.Work != nil && theirs.Work.Cmp(ours.Work) == 0 && l.HasBlock(theirs.Tip)
 }
 
 // Preverifier is a Ledger that can verify a batch's signatures before
