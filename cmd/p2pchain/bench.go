@@ -24,6 +24,7 @@ import (
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/testnet"
 )
 
@@ -152,6 +153,8 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 		return f, usagef("bench", "--clients %d: want 0 (32 per node) or more", f.clients)
 	case f.runs < 1:
 		return f, usagef("bench", "--runs %d: want at least 1", f.runs)
+	case f.batch < 1 || f.batch > node.MaxSubmitAll:
+		return f, usagef("bench", "--batch %d: want 1 to %d readings a request", f.batch, node.MaxSubmitAll)
 	}
 	if f.top, err = testnet.ParseTopology(f.topology); err != nil {
 		return f, &usageError{cmd: "bench", err: err}
@@ -730,7 +733,7 @@ func benchOther(ctx context.Context, f benchFlags, stdout, stderr io.Writer) err
 // benchThroughput starts the network and measures it.
 func benchThroughput(ctx context.Context, f benchFlags, dir string, prog testnet.Progress, stderr io.Writer) (throughputRow, error) {
 	row := throughputRow{Bench: f.kind, Nodes: f.nodes, Processes: f.processes, Difficulty: f.difficulty, Readings: f.readings,
-		Clients: f.clients, Batch: max(1, f.batch), Cores: runtime.GOMAXPROCS(0)}
+		Clients: f.clients, Batch: f.batch, Cores: runtime.GOMAXPROCS(0)}
 	if row.Clients == 0 {
 		row.Clients = 32 * f.nodes
 	}

@@ -323,8 +323,13 @@ func TestFlood(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
 	defer cancel()
-	ticks := clockTicks(t)
-	cpuOf := func(n *floodNode) time.Duration { return procCPU(t, n.p.cmd.Process.Pid, ticks) }
+	cpuOf := func(n *floodNode) time.Duration {
+		d, err := testnet.ProcessCPUTime(n.p.cmd.Process.Pid)
+		if err != nil {
+			t.Fatalf("the CPU time of a node: %v", err)
+		}
+		return d
+	}
 	cpu0 := []time.Duration{cpuOf(a), cpuOf(b), cpuOf(c), selfCPU(t)}
 	var st floodStats
 	probe := startProbe(t, a, c, "during", 0, d)
@@ -410,7 +415,11 @@ func TestFlood(t *testing.T) {
 	if err != nil {
 		t.Fatalf("B does not answer its metrics after the flood: %v", err)
 	}
-	hwm := vmHWMOf(t, b.p.cmd.Process.Pid)
+	_, hwmBytes, err := testnet.ProcessMemory(b.p.cmd.Process.Pid)
+	if err != nil {
+		t.Fatalf("the memory of B: %v", err)
+	}
+	hwm := int64(hwmBytes)
 	ratio := func(p float64) float64 { return ms(percentile(during, p)) / max(ms(percentile(before, p)), 0.001) }
 	t.Logf("flood of %v on B: %d identities (%d failed to connect; %d of %d holders connected, %d of them still after %v), "+
 		"%d streams opened (%d refused), %d junk gossip messages; B: refused %d peers, "+
@@ -499,40 +508,4 @@ func floodOnce(ctx context.Context, cfg testnet.AttackerConfig, st *floodStats) 
 	}
 	// Let the junk go out before the identity does.
 	_ = at.WaitRefused(sctx)
-}
-
-// procCPU returns the CPU time of process pid so far (utime + stime).
-func procCPU(t *testing.T, pid int, ticks int64) time.Duration {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		t.Fatalf("read the CPU time of process %d: %v", pid, err)
-	}
-	f := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
-	utime, err1 := strconv.ParseInt(f[11], 10, 64)
-	stime, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		t.Fatalf("bad /proc/%d/stat: %s", pid, data)
-	}
-	return time.Duration(utime+stime) * time.Second / time.Duration(ticks)
-}
-
-// vmHWMOf returns the peak resident set size of process pid, in bytes.
-func vmHWMOf(t *testing.T, pid int) int64 {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatalf("read the memory of process %d: %v", pid, err)
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				t.Fatalf("bad VmHWM line %q", l)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatalf("no VmHWM in /proc/%d/status", pid)
-	return 0
 }

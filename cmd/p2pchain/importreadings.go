@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/api"
+	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/readingsfile"
 )
 
@@ -34,10 +35,10 @@ import (
 // rows with a time). With --skip-bad the bad rows are left out, the batches
 // are not atomic, and each reading the node refuses is listed and counted.
 
-// Limits of POST /api/v1/readings/batch.
+// Limits of POST /api/v1/readings/batch: the node's.
 const (
-	maxBatchReadings = 1000
-	maxBatchBytes    = 256 << 10
+	maxBatchReadings = node.MaxSubmitAll
+	maxBatchBytes    = api.MaxBatchBodyBytes
 	// defaultBatch is the batch size of import-readings.
 	defaultBatch = 500
 	// importPatience is how long import-readings waits out a node that
@@ -46,12 +47,9 @@ const (
 	importPatience = 2 * time.Minute
 )
 
-// The codes of a reading the node has already (pending or in the chain):
-// the API's, and the spelling of the batch endpoint's first draft.
-const (
-	codeKnown    = api.CodeKnownReading
-	codeKnownOld = "known_reading"
-)
+// codeKnown is the code of a reading the node has already (pending or in
+// the chain).
+const codeKnown = api.CodeKnownReading
 
 // transientCodes are refusals that pass by themselves: wait and send again.
 var transientCodes = map[string]bool{api.CodePendingFull: true, api.CodeDiskFull: true, api.CodeSyncing: true}
@@ -348,7 +346,7 @@ func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *impo
 					sum.Imported++
 				case res.Code == "" && status == http.StatusConflict:
 					again = append(again, left[i]) // refused with the others: send again without them
-				case res.Code == codeKnown || res.Code == codeKnownOld:
+				case res.Code == codeKnown:
 					sum.Present++
 				case transientCodes[res.Code]:
 					again = append(again, left[i])

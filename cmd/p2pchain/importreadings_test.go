@@ -298,9 +298,9 @@ func TestImportReadingsNode(t *testing.T) {
 	if ok || !strings.Contains(out, "line 2: refused by the node") || !strings.Contains(out, "nothing of that batch was imported") {
 		t.Fatalf("import of a future reading: ok=%v\n%s", ok, out)
 	}
-	out, _ = cli(t, home, "import-readings", bad, "--skip-bad")
-	if !strings.Contains(out, "imported 1, already present 0, skipped 0, failed 1") {
-		t.Fatalf("--skip-bad after the refused batch (the first reading must not be in):\n%s", out)
+	out, ok = cli(t, home, "import-readings", bad, "--skip-bad")
+	if ok || !strings.Contains(out, "imported 1, already present 0, skipped 0, failed 1") {
+		t.Fatalf("--skip-bad after the refused batch (the first reading must not be in; a failed reading exits 1): ok=%v\n%s", ok, out)
 	}
 
 	// A receipt of a reading once mined, saved by the CLI and checked

@@ -186,8 +186,9 @@ func (s nodeSettings) wrongNetwork(err error) error {
 }
 
 // startCPUProfile profiles the process's CPU into the file at path until
-// the returned function runs.
-func startCPUProfile(path string) (stop func(), err error) {
+// the returned function runs, which says on stderr if the file could not
+// be written whole.
+func startCPUProfile(path string, stderr io.Writer) (stop func(), err error) {
 	out, err := os.Create(path)
 	if err != nil {
 		return nil, fmt.Errorf("--cpuprofile: %w", err)
@@ -198,7 +199,9 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}
 	return func() {
 		pprof.StopCPUProfile()
-		_ = out.Close()
+		if err := out.Close(); err != nil {
+			fmt.Fprintf(stderr, "--cpuprofile %s: %v (the profile may be incomplete)\n", path, err)
+		}
 	}, nil
 }
 
@@ -218,7 +221,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 		debug.SetMemoryLimit(nodeMemoryLimit)
 	}
 	if f.prof != "" {
-		stop, err := startCPUProfile(f.prof)
+		stop, err := startCPUProfile(f.prof, stderr)
 		if err != nil {
 			return err
 		}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -95,14 +93,11 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	start := node.StartAt(^uint64(0))
 	if s.Cursor != "" {
-		hs, is, _ := strings.Cut(s.Cursor, ".")
-		height, err1 := strconv.ParseUint(hs, 10, 64)
-		index, err2 := strconv.Atoi(is)
-		if err1 != nil || err2 != nil {
+		var e *apiError
+		if start, e = parseCursor(s.Cursor); e != nil {
 			fhir.WriteError(w, fhir.Errorf(http.StatusBadRequest, "invalid", "_cursor=%s: follow the next link of the previous page", s.Cursor))
 			return
 		}
-		start = node.ReadingPos{Height: height, Index: index}
 	}
 	final := h.node.FinalHeight() // before the lookups: see block
 	var obs []fhir.Observation

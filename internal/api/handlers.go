@@ -408,7 +408,7 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 		}
 	} else {
 		rs, errs := h.node.SubmitAll(subs, body.Atomic)
-		if body.Atomic && len(errs) > 0 && chain.CodeOf(errs[0]) == chain.ErrPoolFull && allPoolFull(errs) {
+		if body.Atomic && len(errs) > 0 && allPoolFull(errs) {
 			// No room for the whole batch: the request waits, as one
 			// reading would (503 pending_full, Retry-After).
 			writeError(w, h.submitError(errs[0]))

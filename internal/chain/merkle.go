@@ -43,10 +43,12 @@ func (b *Block) Leaves() []Hash { return b.leaves(b.ReadingIDs()) }
 // ReadingsRoot returns the value b's header's Root must hold: the Merkle
 // root of its readings or, when the block carries membership changes,
 // SHA-256(0x02 || that Merkle root || the changes).
-func (b *Block) ReadingsRoot() Hash { return bodyRoot(MerkleRoot(b.Leaves()), b.Changes) }
+func (b *Block) ReadingsRoot() Hash { return BodyRoot(MerkleRoot(b.Leaves()), b.Changes) }
 
-// bodyRoot binds membership changes, if any, to the readings' Merkle root.
-func bodyRoot(readings Hash, changes []byte) Hash {
+// BodyRoot is a header's Root for a block whose readings have the Merkle
+// root readings: that root, or with membership changes SHA-256(0x02 ||
+// readings || changes).
+func BodyRoot(readings Hash, changes []byte) Hash {
 	if len(changes) == 0 {
 		return readings
 	}
@@ -104,14 +106,22 @@ func auditPath(leaves []Hash, index int) []Hash {
 // The leaf must have been computed for the same index and size (LeafHash),
 // so a proof never holds for another position or another tree size.
 func VerifyMerkleProof(root, leaf Hash, index, size int, proof []Hash) bool {
+	r, ok := MerkleRootFromProof(leaf, index, size, proof)
+	return ok && r == root
+}
+
+// MerkleRootFromProof returns the root of a tree of size leaves that the
+// audit path proof gives for leaf at position index, and false when the
+// path cannot be one of such a tree (its length, or index out of range).
+func MerkleRootFromProof(leaf Hash, index, size int, proof []Hash) (Hash, bool) {
 	if index < 0 || index >= size || len(proof) > 32 {
-		return false
+		return Hash{}, false
 	}
 	fn, sn := index, size-1
 	r := leaf
 	for _, p := range proof {
 		if sn == 0 {
-			return false
+			return Hash{}, false
 		}
 		if fn%2 == 1 || fn == sn {
 			r = nodeHash(p, r)
@@ -125,5 +135,5 @@ func VerifyMerkleProof(root, leaf Hash, index, size int, proof []Hash) bool {
 		fn >>= 1
 		sn >>= 1
 	}
-	return sn == 0 && r == root
+	return r, sn == 0
 }

@@ -98,10 +98,9 @@ func (p *Pool) Take(n int) []Reading {
 func (p *Pool) All() []Reading { return p.Take(len(p.items)) }
 
 // Each calls fn for every pending reading, in no particular order, without
-// copying them; fn must not keep r or change the pool.
+// building a slice of them; fn must not keep r or change the pool.
 func (p *Pool) Each(fn func(r *Reading)) {
-	for id := range p.items {
-		it := p.items[id]
+	for _, it := range p.items {
 		fn(&it.r)
 	}
 }

@@ -50,7 +50,7 @@ func CheckBody(b *Block, p Params) ([]Hash, error) {
 	if len(b.Changes)%ChangeSize != 0 || len(b.Changes) > MaxChanges*ChangeSize || len(b.Seal) > MaxSealSize {
 		return nil, ruleErr(ErrMalformed, "%d bytes of changes and a %d-byte seal", len(b.Changes), len(b.Seal))
 	}
-	if root := bodyRoot(MerkleRoot(b.leaves(ids)), b.Changes); root != h.Root {
+	if root := BodyRoot(MerkleRoot(b.leaves(ids)), b.Changes); root != h.Root {
 		return nil, ruleErr(ErrBadRoot, "header has %s, readings give %s", h.Root.Short(), root.Short())
 	}
 	latest := addMillis(h.Time, p.MaxFutureDrift.Milliseconds())

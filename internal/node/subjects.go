@@ -118,18 +118,21 @@ func (n *Node) Subjects(after string, limit int) (SubjectList, error) {
 		return SubjectList{}, err
 	}
 	// Subjects with pending readings only, up to the last name the page
-	// can show.
+	// can show; inStore keeps what was looked up, for the count below.
+	inStore, stored := map[string]bool{}, len(names)
 	for s := range pending {
 		if s <= after || (len(names) > limit && s > names[limit]) {
 			continue
 		}
-		if _, found := slices.BinarySearch(names, s); found {
+		if _, found := slices.BinarySearch(names[:stored], s); found {
+			inStore[s] = true
 			continue
 		}
 		has, err := st.HasSubject(s)
 		if err != nil {
 			return SubjectList{}, err
 		}
+		inStore[s] = has
 		if !has {
 			names = append(names, s)
 		}
@@ -149,7 +152,7 @@ func (n *Node) Subjects(after string, limit int) (SubjectList, error) {
 		sum.LastSeen = max(sum.LastSeen, p.newest)
 		out.Subjects = append(out.Subjects, sum)
 	}
-	total, err := n.countSubjects(st, pending)
+	total, err := n.countSubjects(st, pending, inStore)
 	if err != nil {
 		return SubjectList{}, err
 	}
@@ -250,10 +253,11 @@ func (n *Node) subjectFigures(st Store, subject string) (SubjectSummary, error) 
 }
 
 // countSubjects counts the ledger's subjects (up to MaxSubjectsCounted),
-// pending-only ones included; the count of the store's is kept per chain
-// tip (the store may be a commit behind the chain for a moment: the count
-// then lags one block).
-func (n *Node) countSubjects(st Store, pending map[string]pendingFigures) (int, error) {
+// pending-only ones included (inStore: what Subjects already looked up of
+// the pending subjects); the count of the store's is kept per chain tip
+// (the store may be a commit behind the chain for a moment: the count then
+// lags one block).
+func (n *Node) countSubjects(st Store, pending map[string]pendingFigures, inStore map[string]bool) (int, error) {
 	c := &n.subjectCache
 	n.mu.Lock()
 	tip := store.Mark{Height: n.chain.Height(), Hash: n.chain.TipHash()}
@@ -282,9 +286,12 @@ func (n *Node) countSubjects(st Store, pending map[string]pendingFigures) (int, 
 		if total >= MaxSubjectsCounted {
 			break
 		}
-		has, err := st.HasSubject(s)
-		if err != nil {
-			return 0, err
+		has, looked := inStore[s]
+		if !looked {
+			var err error
+			if has, err = st.HasSubject(s); err != nil {
+				return 0, err
+			}
 		}
 		if !has {
 			total++

@@ -127,23 +127,30 @@ func buildBlocks(t *testing.T, params chain.Params, n, perBlock, subjectLen int)
 }
 
 // lyingStatus answers every status exchange with a claim of a chain far
-// better than anyone's, on the asker's genesis.
-func lyingStatus(s network.Stream) {
-	defer s.Close()
-	r := msgio.NewVarintReaderSize(s, statusSize)
-	msg, err := r.ReadMsg()
-	if err != nil {
-		_ = s.Reset()
-		return
+// better than any: a huge height and work.
+var lyingStatus = claimStatus(func(theirs chain.Status) chain.Status {
+	return chain.Status{Genesis: theirs.Genesis, Tip: chain.Hash{0xba, 0xd}, Height: 1 << 40, Work: new(big.Int).Lsh(big.NewInt(1), 200)}
+})
+
+// claimStatus answers every status exchange with what claim makes of the
+// caller's status.
+func claimStatus(claim func(theirs chain.Status) chain.Status) network.StreamHandler {
+	return func(s network.Stream) {
+		defer s.Close()
+		r := msgio.NewVarintReaderSize(s, statusSize)
+		msg, err := r.ReadMsg()
+		if err != nil {
+			_ = s.Reset()
+			return
+		}
+		theirs, err := DecodeStatus(msg)
+		if err != nil {
+			_ = s.Reset()
+			return
+		}
+		b, _ := EncodeStatus(claim(theirs))
+		_ = msgio.NewVarintWriter(s).WriteMsg(b)
 	}
-	theirs, err := DecodeStatus(msg)
-	if err != nil {
-		_ = s.Reset()
-		return
-	}
-	lie := chain.Status{Genesis: theirs.Genesis, Tip: chain.Hash{0xba, 0xd}, Height: 1 << 40, Work: new(big.Int).Lsh(big.NewInt(1), 200)}
-	b, _ := EncodeStatus(lie)
-	_ = msgio.NewVarintWriter(s).WriteMsg(b)
 }
 
 // serveBlocks answers every blocks request with send (after reading the

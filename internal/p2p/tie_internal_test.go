@@ -56,23 +56,9 @@ func TestTieIsNoStrike(t *testing.T) {
 	v := victim{Host: h, node: n}
 
 	claim := func(tip chain.Hash) network.StreamHandler {
-		return func(s network.Stream) {
-			defer s.Close()
-			r := msgio.NewVarintReaderSize(s, statusSize)
-			msg, err := r.ReadMsg()
-			if err != nil {
-				_ = s.Reset()
-				return
-			}
-			theirs, err := DecodeStatus(msg)
-			if err != nil {
-				_ = s.Reset()
-				return
-			}
-			st := chain.Status{Genesis: theirs.Genesis, Tip: tip, Height: 1, Work: new(big.Int).Set(theirs.Work)}
-			enc, _ := EncodeStatus(st)
-			_ = msgio.NewVarintWriter(s).WriteMsg(enc)
-		}
+		return claimStatus(func(theirs chain.Status) chain.Status {
+			return chain.Status{Genesis: theirs.Genesis, Tip: tip, Height: 1, Work: new(big.Int).Set(theirs.Work)}
+		})
 	}
 
 	// The honest tie: the sibling we hold.

@@ -1,7 +1,6 @@
 package receipt
 
 import (
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"strings"
@@ -243,47 +242,12 @@ func checkProof(p *Proof, id chain.Hash, sig *[64]byte, h *Header, authority boo
 	for i := range p.Path {
 		path[i] = chain.Hash(p.Path[i])
 	}
-	root, ok := rootFromPath(leaf, int(p.Index), int(p.Size), path)
-	if ok && len(p.Changes) > 0 {
-		root = sha256.Sum256(append(append([]byte{2}, root[:]...), p.Changes...))
-	}
+	root, ok := chain.MerkleRootFromProof(leaf, int(p.Index), int(p.Size), path)
+	root = chain.BodyRoot(root, p.Changes)
 	if !ok || root != chain.Hash(h.Root) {
 		return fail(ErrMerkleProof, "merkle proof", "reading %d of %d does not lead to the root %s of block %d", p.Index, p.Size, h.Root, h.Height)
 	}
 	return nil
-}
-
-// rootFromPath returns the root of a tree of size leaves that the audit
-// path gives for leaf at index (RFC 6962 section 2.1.1, as
-// chain.VerifyMerkleProof), or false if the path has the wrong length.
-func rootFromPath(leaf chain.Hash, index, size int, path []chain.Hash) (chain.Hash, bool) {
-	fn, sn := index, size-1
-	r := leaf
-	for _, p := range path {
-		if sn == 0 {
-			return r, false
-		}
-		if fn%2 == 1 || fn == sn {
-			r = node(p, r)
-			for fn%2 == 0 && fn != 0 {
-				fn >>= 1
-				sn >>= 1
-			}
-		} else {
-			r = node(r, p)
-		}
-		fn >>= 1
-		sn >>= 1
-	}
-	return r, sn == 0
-}
-
-func node(l, r chain.Hash) chain.Hash {
-	var b [1 + 2*chain.HashSize]byte
-	b[0] = 1
-	copy(b[1:], l[:])
-	copy(b[1+chain.HashSize:], r[:])
-	return sha256.Sum256(b[:])
 }
 
 // checkCommit checks the commit against the header of its height: more

@@ -124,20 +124,15 @@ func Build(b *chain.Block, index int, above []chain.Header, auth *Authority) (*R
 		above = above[:MaxHeaders-1]
 	}
 	rd := &b.Readings[index]
-	ids := b.ReadingIDs()
-	leaves := make([]chain.Hash, len(ids))
-	for i := range ids {
-		leaves[i] = chain.LeafHash(ids[i], &b.Readings[i].Sig, i, len(ids))
-	}
-	path, err := chain.MerkleProof(leaves, index)
+	path, err := chain.MerkleProof(b.Leaves(), index)
 	if err != nil {
 		return nil, fmt.Errorf("receipt: %w", err)
 	}
 	r := &Receipt{
 		Format: Format,
-		Reading: Reading{ID: Bytes32(ids[index]), Subject: rd.Subject, BPM: rd.BPM, Time: rd.Time,
+		Reading: Reading{ID: Bytes32(rd.ID()), Subject: rd.Subject, BPM: rd.BPM, Time: rd.Time,
 			Author: rd.Author, Sig: rd.Sig},
-		Proof:   Proof{Index: uint32(index), Size: uint32(len(ids)), Path: make([]Bytes32, len(path)), Changes: bytes.Clone(b.Changes)},
+		Proof:   Proof{Index: uint32(index), Size: uint32(len(b.Readings)), Path: make([]Bytes32, len(path)), Changes: bytes.Clone(b.Changes)},
 		Headers: make([]Header, 0, 1+len(above)),
 	}
 	for i := range path {
@@ -191,9 +186,6 @@ func Parse(data []byte) (*Receipt, error) {
 	}
 	return r, nil
 }
-
-// Marshal returns the compact JSON form of r (what json.Marshal gives).
-func (r *Receipt) Marshal() ([]byte, error) { return json.Marshal(r) }
 
 // Bytes32 is 32 bytes (a hash or an Ed25519 public key), 64 lower-case hex
 // digits in JSON.

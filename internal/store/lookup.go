@@ -306,12 +306,8 @@ func (s *Store) MainHashes(from uint64, max int) []chain.Hash {
 // is not stored or not on the main chain (or the store cannot be read). It
 // reads the stored block's header and the height index at its height.
 func (s *Store) MainHeight(h chain.Hash) (uint64, bool) {
-	v, err := s.lookup(keyBlock(h))
-	if err != nil || len(v) < chain.HeaderSize {
-		return 0, false
-	}
-	var hd chain.Header
-	if hd.UnmarshalBinary(v[:chain.HeaderSize]) != nil || hd.Hash() != h {
+	hd, err := s.HeaderByHash(h)
+	if err != nil {
 		return 0, false
 	}
 	if m, ok := s.MainHash(hd.Height); !ok || m != h {

@@ -94,15 +94,6 @@ type SubjectPage struct {
 	Tip      uint64 // main-chain height of the snapshot
 }
 
-// SubjectReadings returns up to limit main-chain readings of subject,
-// newest first, strictly before position from: a reverse seek in the
-// subject index, then one block read per block the page touches, all on
-// one snapshot. Its cost is O(log n + limit) whatever the chain's length
-// and however rare the subject.
-func (s *Store) SubjectReadings(subject string, from SubjectPos, limit int) (SubjectPage, error) {
-	return s.SubjectReadingsIn(subject, SubjectQuery{From: from, Limit: limit})
-}
-
 // SubjectQuery asks SubjectReadingsIn for a page of a subject's readings.
 type SubjectQuery struct {
 	From  SubjectPos // the page starts strictly before it, newest first
@@ -116,9 +107,12 @@ type SubjectQuery struct {
 	MaxScan int
 }
 
-// SubjectReadingsIn is SubjectReadings with a time window and a bound on
-// the index entries examined: O(log n + MaxScan + blocks of the readings
-// returned).
+// SubjectReadingsIn returns a page of subject's main-chain readings, newest
+// first, strictly before q.From, within q's time window: a reverse seek in
+// the subject index, then one block read per block the page's readings are
+// in, all on one snapshot. Its cost is O(log n + entries examined + blocks
+// read), whatever the chain's length and however rare the subject; MaxScan
+// bounds the entries.
 func (s *Store) SubjectReadingsIn(subject string, q SubjectQuery) (page SubjectPage, err error) {
 	s.life.RLock()
 	defer s.life.RUnlock()
@@ -325,6 +319,10 @@ func (s *Store) buildSubjectIndex() error {
 	flush := func() error {
 		if b.Empty() {
 			return nil
+		}
+		// As every write: not into the reserve of a nearly full disk.
+		if err := s.CheckSpace(); err != nil {
+			return err
 		}
 		s.wmu.Lock()
 		err := s.commitCounted(b)

@@ -71,7 +71,7 @@ func (n *node) checkSubjects() {
 		var paged []SubjectEntry
 		pos := SubjectPos{Height: s.Height() + 1}
 		for {
-			p, err := s.SubjectReadings(sub, pos, size)
+			p, err := s.SubjectReadingsIn(sub, SubjectQuery{From: pos, Limit: size})
 			if err != nil {
 				t.Fatal(err)
 			}

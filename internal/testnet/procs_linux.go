@@ -2,11 +2,8 @@ package testnet
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"strconv"
-	"strings"
 	"syscall"
+	"time"
 )
 
 // childAttr puts a node process in a process group of its own (a Ctrl-C at
@@ -21,9 +18,10 @@ func childAttr() *syscall.SysProcAttr {
 
 // CPU returns a CPU function for MeasurePropagation that sums the CPU time
 // (user and system) of the network's running node processes, read from
-// /proc/PID/stat: unlike ProcessCPU it costs the nodes nothing (a scrape of
-// /metrics costs each node milliseconds of encoding and compression, inside
-// the window it measures). The resolution is the kernel's clock tick.
+// /proc/PID/stat (ProcessCPUTime): unlike ProcessCPU it costs the nodes
+// nothing (a scrape of /metrics costs each node milliseconds of encoding and
+// compression, inside the window it measures). The resolution is the
+// kernel's clock tick.
 func (pn *ProcNetwork) CPU() func(context.Context) (float64, error) {
 	return func(context.Context) (float64, error) {
 		pn.mu.Lock()
@@ -34,33 +32,14 @@ func (pn *ProcNetwork) CPU() func(context.Context) (float64, error) {
 			}
 		}
 		pn.mu.Unlock()
-		var sum float64
+		var sum time.Duration
 		for _, pid := range pids {
-			data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			d, err := ProcessCPUTime(pid)
 			if err != nil {
-				return sum, err
+				return sum.Seconds(), err
 			}
-			// The command name (field 2) may hold spaces: fields are
-			// counted after its closing parenthesis.
-			rest := string(data)
-			if i := strings.LastIndexByte(rest, ')'); i >= 0 {
-				rest = rest[i+1:]
-			}
-			f := strings.Fields(rest)
-			if len(f) < 13 {
-				return sum, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
-			}
-			utime, err1 := strconv.ParseUint(f[11], 10, 64) // field 14
-			stime, err2 := strconv.ParseUint(f[12], 10, 64) // field 15
-			if err1 != nil || err2 != nil {
-				return sum, fmt.Errorf("/proc/%d/stat: utime %q, stime %q", pid, f[11], f[12])
-			}
-			sum += float64(utime+stime) / clockTicks
+			sum += d
 		}
-		return sum, nil
+		return sum.Seconds(), nil
 	}
 }
-
-// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times:
-// 100 on every Linux architecture Go supports.
-const clockTicks = 100

@@ -31,7 +31,6 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -368,7 +367,9 @@ func footprint(b *testing.B, path string, full bool) {
 		runtime.GC()
 		debug.FreeOSMemory()
 		heap = max(heap, liveHeap())
-		rss = max(rss, residentMemory())
+		if r, _, err := ProcessMemory(os.Getpid()); err == nil {
+			rss = max(rss, r)
+		}
 		runtime.KeepAlive(n)
 		if err := h.Close(); err != nil {
 			b.Fatal(err)
@@ -393,20 +394,4 @@ func liveHeap() uint64 {
 	m := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
 	metrics.Read(m)
 	return m[0].Value.Uint64()
-}
-
-// residentMemory returns the process's resident memory (VmRSS), 0 where
-// /proc is not there.
-func residentMemory() uint64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
 }

@@ -235,6 +235,39 @@ func ProcessMemory(pid int) (rss, peak uint64, err error) {
 	return rss, peak, s.Err()
 }
 
+// ProcessCPUTime returns the CPU time (user and system) process pid has
+// used so far, from /proc/PID/stat (Linux), in units of the kernel's clock
+// tick (clockTicks, 10 ms).
+func ProcessCPUTime(pid int) (time.Duration, error) {
+	if runtime.GOOS != "linux" {
+		return 0, fmt.Errorf("CPU time is read from /proc/PID/stat, which %s does not have", runtime.GOOS)
+	}
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name (field 2) may hold spaces: fields are counted after
+	// its closing parenthesis.
+	rest := string(data)
+	if i := strings.LastIndexByte(rest, ')'); i >= 0 {
+		rest = rest[i+1:]
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %d fields", pid, len(f))
+	}
+	utime, err1 := strconv.ParseUint(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseUint(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("/proc/%d/stat: utime %q, stime %q", pid, f[11], f[12])
+	}
+	return time.Duration(utime+stime) * time.Second / clockTicks, nil
+}
+
+// clockTicks is the kernel's USER_HZ, the unit of /proc/PID/stat's times:
+// 100 on every Linux architecture Go supports.
+const clockTicks = 100
+
 // dirSize returns the bytes of the files under dir.
 func dirSize(dir string) int64 {
 	var n int64
