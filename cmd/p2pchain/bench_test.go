@@ -249,10 +249,19 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "throughput", "--clients", "-1"},
 		{"bench", "footprint", "--runs", "0"},
 		{"bench", "footprint", "--difficulty", "99"},
+		{"bench", "throughput", "--batch", "0"},
+		{"bench", "throughput", "--batch", "1001"}, // node.MaxSubmitAll is 1000
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 {
 			t.Errorf("%q: status %d, want 2 (%s)", args, code, errOut.String())
+		}
+		// The message names the flag at fault.
+		if len(args) < 2 {
+			continue
+		}
+		if flag := args[len(args)-2]; strings.HasPrefix(flag, "--") && !strings.Contains(errOut.String(), flag) {
+			t.Errorf("%q: the usage error does not name %s: %s", args, flag, errOut.String())
 		}
 	}
 }
@@ -330,6 +339,28 @@ func TestBenchThroughputJSON(t *testing.T) {
 		t.Errorf("lost = %v, want 0", row["lost"])
 	}
 	positive(t, row, "readings_per_s", "bound_per_s", "ratio_to_bound", "p50_ms", "p99_ms", "height")
+}
+
+// bench throughput --batch: readings sent ten a request (POST
+// /api/v1/readings/batch; the last request five) all reach both node
+// processes.
+func TestBenchThroughputBatchJSON(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	t.Parallel()
+	row := benchJSON(t, []string{"nodes", "readings", "batch", "acked", "failed", "readings_per_s", "lost"},
+		"throughput", "--nodes", "2", "--processes", "--readings", "305", "--clients", "4", "--batch", "10")
+	if row["bench"] != "throughput" || row["batch"] != 10.0 || row["readings"] != 305.0 || row["acked"] != 305.0 || row["failed"] != 0.0 {
+		t.Errorf("bench, batch, readings, acked, failed: %v, %v, %v, %v, %v", row["bench"], row["batch"], row["readings"], row["acked"], row["failed"])
+	}
+	if row["lost"] != 0.0 {
+		t.Errorf("lost = %v, want 0", row["lost"])
+	}
+	if s, _ := row["includes"].(string); !strings.Contains(s, "/api/v1/readings/batch, 10 readings a request") {
+		t.Errorf("includes does not say the readings went in batches of 10: %q", s)
+	}
+	positive(t, row, "readings_per_s", "height")
 }
 
 // bench footprint: a node process restarted on a short chain.

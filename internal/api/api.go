@@ -3,6 +3,7 @@ package api
 import (
 	"crypto/subtle"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/p2pchain/p2pchain/internal/fhir"
 	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/p2p"
 )
@@ -332,7 +334,12 @@ func (h *Handler) recoverer(next http.Handler) http.Handler {
 					panic(v)
 				}
 				h.cfg.log.Error("api handler panicked", "method", r.Method, "path", r.URL.Path, "panic", v)
-				writeError(w, newError(http.StatusInternalServerError, CodeInternal, "internal error; see the node's log"))
+				const msg = "internal error; see the node's log"
+				if strings.HasPrefix(r.URL.Path, "/fhir/") { // a FHIR client reads OperationOutcomes
+					fhir.WriteError(w, errors.New(msg))
+					return
+				}
+				writeError(w, newError(http.StatusInternalServerError, CodeInternal, msg))
 			}
 		}()
 		w.Header().Set("X-Content-Type-Options", "nosniff")

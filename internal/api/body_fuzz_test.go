@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -142,6 +143,7 @@ func equalJSON(a, b any) bool {
 type readingBody struct {
 	Subject string `json:"subject"`
 	BPM     int    `json:"bpm"`
+	Time    int64  `json:"time"` // Unix milliseconds
 }
 
 var readingErrors = documented(map[int][]string{
@@ -157,10 +159,20 @@ func FuzzReadingBody(f *testing.F) {
 	addSeeds(f, `{"subject": "alice", "bpm": 72}`, `{"subject":"a","bpm":20}`, `{"subject": "alice", "bpm": 72.0}`,
 		`{"subject": "alice", "bpm": "72"}`, `{"subject": "al ice", "bpm": 72}`, `{"subject": "alice", "bpm": 1e2}`,
 		`{"subject": "alice", "bpm": 72, "extra": 1}`, `{"subject": "\u0061lice", "bpm": -0}`,
-		`{"subject": "alice", "bpm": 72, "time": 1}`, `{"subject": "alice", "bpm": 72, "time": "2026-11-30T10:00:00Z"}`)
-	n := fuzzNode(f, testnet.Config{NoMiner: true})
+		`{"subject": "alice", "bpm": 72, "time": 1}`, `{"subject": "alice", "bpm": 72, "time": "2026-11-30T10:00:00Z"}`,
+		// A time in both forms, the RFC 3339 one finer than a millisecond
+		// and not in UTC; then ones the handler refuses (bad_time): not a
+		// time, not whole milliseconds, before genesis, in the future.
+		`{"subject": "alice", "bpm": 72, "time": 1780000000123}`,
+		`{"subject": "bob", "bpm": 64, "time": "2026-06-01T12:34:56.789999+02:00", "time": "2026-06-01T12:34:56.7899Z"}`,
+		`{"subject": "alice", "bpm": 72, "time": null}`, `{"subject": "alice", "bpm": 72, "time": "yesterday"}`,
+		`{"subject": "alice", "bpm": 72, "time": 1780000000123.5}`, `{"subject": "alice", "bpm": 72, "time": "1780000000123"}`,
+		`{"subject": "alice", "bpm": 72, "time": -1}`, `{"subject": "alice", "bpm": 72, "time": "2025-12-31T23:59:59Z"}`,
+		`{"subject": "alice", "bpm": 72, "time": 99999999999999}`)
+	n := fuzzNode(f, testnet.Config{NoMiner: true}) // the node's clock is time.Now
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e := n.forInput(t, 10*time.Second)
+		from := time.Now().UnixMilli()
 		r := e.postJSON(path, string(body))
 		checkSubmit(t, body, r)
 		if r.status != http.StatusAccepted {
@@ -171,6 +183,7 @@ func FuzzReadingBody(f *testing.F) {
 		raw, enc := jsonTrip(t, body, func(v struct {
 			Subject *string         `json:"subject"`
 			BPM     json.RawMessage `json:"bpm"`
+			Time    json.RawMessage `json:"time"`
 		}) any {
 			return v
 		})
@@ -179,19 +192,52 @@ func FuzzReadingBody(f *testing.F) {
 			t.Fatalf("accepted %q, which has no subject or a bpm %s that is not a whole number", body, raw.BPM)
 		}
 		in.Subject = *raw.Subject
-		if got := pendingReading(e, r); got != in {
-			t.Fatalf("body %q: the node has %+v", body, got)
+		timed := len(raw.Time) > 0 && string(raw.Time) != "null"
+		if timed {
+			var ok bool
+			if in.Time, ok = bodyTime(raw.Time); !ok {
+				t.Fatalf("accepted %q, whose time %s is neither Unix milliseconds nor RFC 3339", body, raw.Time)
+			}
 		}
-		// The encoded body is the same reading, or, in the same
-		// millisecond, the very one (409 reading_known).
+		// same reports whether got is in; without a time in the body the
+		// node's clock said when, between from and the answer.
+		same := func(got readingBody, from int64) bool {
+			if !timed {
+				if got.Time < from || got.Time > time.Now().UnixMilli() {
+					return false
+				}
+				got.Time = 0
+			}
+			return got == in
+		}
+		if got := pendingReading(e, r); !same(got, from) {
+			t.Fatalf("body %q is %+v (time given: %v); the node has %+v", body, in, timed, got)
+		}
+		// The encoded body is the same reading, or, with the same time
+		// (given, or the same millisecond), the very one (409
+		// reading_known).
+		from = time.Now().UnixMilli()
 		r = e.postJSON(path, string(enc))
 		checkSubmit(t, enc, r)
 		if r.status == http.StatusAccepted {
-			if got := pendingReading(e, r); got != in {
-				t.Fatalf("body %q is %+v; encoded as %s, the node has %+v", body, in, enc, got)
+			if got := pendingReading(e, r); !same(got, from) {
+				t.Fatalf("body %q is %+v (time given: %v); encoded as %s, the node has %+v", body, in, timed, enc, got)
 			}
 		}
 	})
+}
+
+// bodyTime is the time of a reading body's JSON time, raw, in Unix
+// milliseconds: a whole number of them, or an RFC 3339 string (finer
+// digits dropped).
+func bodyTime(raw json.RawMessage) (int64, bool) {
+	var s string
+	if json.Unmarshal(raw, &s) == nil {
+		at, err := time.Parse(time.RFC3339Nano, s)
+		return at.UnixMilli(), err == nil
+	}
+	ms, err := strconv.ParseInt(string(raw), 10, 64)
+	return ms, err == nil
 }
 
 func checkSubmit(t *testing.T, body []byte, r response) {

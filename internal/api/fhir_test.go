@@ -67,6 +67,11 @@ func TestFHIR(t *testing.T) {
 		if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
 			t.Fatalf("GET %s: content type %q", path, ct)
 		}
+		// Health data: no cache on the way may keep any answer, an
+		// OperationOutcome's included.
+		if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("GET %s: Cache-Control %q, want no-store", path, cc)
+		}
 		return r.body
 	}
 	resources := map[string]any{}
@@ -161,6 +166,9 @@ func TestFHIR(t *testing.T) {
 	r := e.postJSON("/fhir/Observation", `{}`)
 	if r.status != http.StatusMethodNotAllowed {
 		t.Errorf("POST /fhir/Observation: %d %s", r.status, r.body)
+	}
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("POST /fhir/Observation: Cache-Control %q, want no-store", cc)
 	}
 
 	for name, errs := range fhirtest.Validate(t, resources) {

@@ -53,6 +53,8 @@ func OperationOutcome(err error) (Outcome, int) {
 }
 
 // WriteJSON writes v as the answer with status and FHIR's JSON media type.
+// Every answer, OperationOutcomes included, is Cache-Control: no-store:
+// readings are health data, not to be kept by caches on the way.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -64,6 +66,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 		status = st
 	}
 	w.Header().Set("Content-Type", ContentType+"; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	_, _ = w.Write(buf.Bytes())
 }

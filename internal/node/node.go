@@ -1157,16 +1157,18 @@ func (n *Node) sendReadings(ctx context.Context, b Broadcaster) {
 
 // Preverify verifies, on every core and into the signature cache, the
 // signatures of a batch that a sync will add next, so that they are verified
-// while the batch before is still being added and committed; AddBlocks then
-// finds them verified. It checks nothing else and reports nothing: the
-// blocks are validated in full when added. It verifies only blocks that pass
-// the cheap checks and follow the previous block of the batch, and a first
-// block whose parent is known (chain.CheckContext) or being added right now
-// (its header alone is checked then); and no more blocks than hold half the
-// signature cache, so that they do not push out the batch being added. On an
-// authority network it does nothing: there a block's seal, checked under the
-// lock, decides whether its readings are worth verifying.
-func (n *Node) Preverify(blocks []*chain.Block) {
+// while the batch before is still being verified, added and committed;
+// AddBlocks then finds them verified. It checks nothing else and reports
+// nothing: the blocks are validated in full when added. It verifies only
+// blocks that pass the cheap checks and follow the previous block of the
+// batch, and a first block that follows parent (the sync's previous batch,
+// which the chain may not hold yet: its header and link are checked) or,
+// without one, a parent the chain knows (chain.CheckContext); and no more
+// blocks than hold half the signature cache, so that they do not push out
+// the batch being added. On an authority network it does nothing: there a
+// block's seal, checked under the lock, decides whether its readings are
+// worth verifying.
+func (n *Node) Preverify(blocks []*chain.Block, parent *chain.Block) {
 	if n.cons != nil {
 		return
 	}
@@ -1180,17 +1182,14 @@ func (n *Node) Preverify(blocks []*chain.Block) {
 	if len(blocks) == 0 {
 		return
 	}
-	n.flightMu.Lock()
-	_, parentBusy := n.inFlight[blocks[0].Header.Parent]
-	n.flightMu.Unlock()
 	worth := make([]bool, len(blocks))
 	now := n.now()
-	if parentBusy {
-		// The parent's batch holds n.mu to commit: check without it.
-		worth[0] = chain.CheckHeader(&blocks[0].Header, n.params) == nil
+	first := &blocks[0].Header
+	if parent != nil && first.Parent == parent.Hash() {
+		worth[0] = chain.CheckHeader(first, n.params) == nil && chain.CheckLink(first, &parent.Header, now, n.params) == nil
 	} else {
 		n.mu.Lock()
-		worth[0] = n.chain.CheckContext(&blocks[0].Header, now) == nil
+		worth[0] = n.chain.CheckContext(first, now) == nil
 		n.mu.Unlock()
 	}
 	for i := 1; i < len(blocks); i++ {

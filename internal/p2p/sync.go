@@ -192,11 +192,12 @@ func (m *syncManager) ended(r syncResult) {
 // not yet overtaken our main chain is fetched block after block, never
 // twice.
 //
-// Fetching and adding overlap: while the ledger adds batch k, the next
-// batch is requested (its locator built from batch k's blocks) and, if the
-// ledger can, its signatures verified. At most two batches are held, the
-// one being added and the next; the next is dropped if batch k ends the
-// sync.
+// Fetching, verifying and adding overlap: as soon as batch k arrives, the
+// next batch is requested (its locator built from batch k's blocks); while
+// batch k's signatures are verified and it is added, batch k+1 arrives and,
+// if the ledger can, its signatures are verified ahead. At most two batches
+// are held, the one being verified or added and the next; the next is
+// dropped if batch k ends the sync.
 func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (res syncResult) {
 	res.peer = p
 	ours := m.h.ledger.Status()
@@ -240,24 +241,29 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 		}
 	}()
 	for batch := 1; ; batch++ {
-		if next == nil {
-			next = m.fetch(ctx, p, m.h.ledger.Locator(from), false)
+		cur := next
+		if cur == nil {
+			cur = m.fetch(ctx, p, m.h.ledger.Locator(from), nil)
 		}
-		f := <-next.done
-		next.cancel()
 		next = nil
+		if r := <-cur.arrived; r.err == nil && len(r.blocks) > 0 {
+			first, last := r.blocks[0], r.blocks[len(r.blocks)-1]
+			if last.Header.Height < theirs.Height && !m.h.ledger.IsMainChain(last.Hash()) &&
+				m.h.ledger.IsMainChain(first.Header.Parent) {
+				// The peer claims more, and this batch leads our main
+				// chain on: ask for the next now, while this one is
+				// verified and added.
+				next = m.fetch(ctx, p, m.nextLocator(r.blocks), last)
+			}
+		}
+		f := <-cur.done
+		cur.cancel()
 		blocks, err := f.blocks, f.err
 		if errors.Is(err, errBrokeProtocol) {
 			return res.end(syncRefused, err)
 		}
 		if len(blocks) > 0 {
 			last := blocks[len(blocks)-1]
-			if err == nil && last.Header.Height < theirs.Height && !m.h.ledger.IsMainChain(last.Hash()) &&
-				m.h.ledger.IsMainChain(blocks[0].Header.Parent) {
-				// The peer claims more, and this batch leads our main
-				// chain on: ask for the next while this one is added.
-				next = m.fetch(ctx, p, m.nextLocator(blocks), true)
-			}
 			pr.first(blocks[0].Header.Height)
 			actx, cancel := context.WithTimeout(ctx, addTimeout)
 			n, aerr := m.h.ledger.AddBlocks(actx, blocks)
@@ -319,16 +325,19 @@ func tieHeld(l Ledger, theirs, ours chain.Status) bool {
 }
 
 // Preverifier is a Ledger that can verify a batch's signatures before
-// AddBlocks takes it, while the batch before is still being added. The sync
-// uses it when the ledger has it.
+// AddBlocks takes it, while the batches before it are still being verified
+// and added. The sync uses it when the ledger has it. parent is the block
+// before blocks[0] when the sync holds it but the ledger may not yet (the
+// previous batch's last block), nil otherwise.
 type Preverifier interface {
-	Preverify(blocks []*chain.Block)
+	Preverify(blocks []*chain.Block, parent *chain.Block)
 }
 
 // fetch is one blocks request running in the background.
 type fetch struct {
-	cancel context.CancelFunc
-	done   chan fetched // receives the answer once
+	cancel  context.CancelFunc
+	arrived chan fetched // receives the answer once, as soon as it is read
+	done    chan fetched // receives it again once its signatures are verified ahead
 }
 
 // fetched is a blocks request's answer: the blocks read before any error.
@@ -337,19 +346,22 @@ type fetched struct {
 	err    error
 }
 
-// fetch paces and sends a blocks request to p in the background. With
-// preverify, the blocks' signatures are then verified ahead (Preverifier),
-// before the answer is delivered.
-func (m *syncManager) fetch(ctx context.Context, p peer.ID, locator []chain.Hash, preverify bool) *fetch {
+// fetch paces and sends a blocks request to p in the background. The
+// answer comes on arrived as soon as it is read, so that the sync can ask
+// for the batch after it at once, and on done after the blocks' signatures
+// were verified ahead (Preverifier; only for a batch that follows parent, a
+// block of the previous batch, when parent is not nil).
+func (m *syncManager) fetch(ctx context.Context, p peer.ID, locator []chain.Hash, parent *chain.Block) *fetch {
 	ctx, cancel := context.WithCancel(ctx)
-	f := &fetch{cancel: cancel, done: make(chan fetched, 1)}
+	f := &fetch{cancel: cancel, arrived: make(chan fetched, 1), done: make(chan fetched, 1)}
 	go func() {
 		var r fetched
 		if r.err = m.h.paceFetch(ctx, p); r.err == nil {
 			r.blocks, r.err = m.h.requestBlocks(ctx, p, locator, MaxBatch)
 		}
-		if pv, ok := m.h.ledger.(Preverifier); ok && preverify && r.err == nil && len(r.blocks) > 0 && ctx.Err() == nil {
-			pv.Preverify(r.blocks)
+		f.arrived <- r
+		if pv, ok := m.h.ledger.(Preverifier); ok && parent != nil && r.err == nil && len(r.blocks) > 0 && ctx.Err() == nil {
+			pv.Preverify(r.blocks, parent)
 		}
 		f.done <- r
 	}()

@@ -269,10 +269,10 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 				for i := first; i < first+n; i++ {
 					submitted[i] = at
 				}
-				var got []string
+				var got, refusals []string
 				var err error
 				if cfg.Batch > 1 {
-					got, err = submitBatch(ctx, client, api, first, n)
+					got, refusals, err = submitBatch(ctx, client, api, first, n)
 				} else {
 					var id string
 					id, err = submitReading(ctx, client, api, fmt.Appendf(nil, `{"subject":"tp-%d","bpm":%d}`, first, chain.MinBPM+first%100))
@@ -286,7 +286,9 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 				}
 				for j, id := range got {
 					if id == "" {
-						failed.Add(1)
+						if failed.Add(1) == 1 && j < len(refusals) {
+							firstErr.Store(fmt.Errorf("reading %d of a batch refused: %s", first+j, refusals[j]))
+						}
 						continue
 					}
 					ids[first+j] = id
@@ -385,8 +387,9 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 }
 
 // submitBatch posts readings first to first+n-1 in one request and returns
-// their ids ("" for one refused).
-func submitBatch(ctx context.Context, client *http.Client, api string, first, n int) ([]string, error) {
+// their ids ("" for one refused) and, for each refused, the node's code and
+// message.
+func submitBatch(ctx context.Context, client *http.Client, api string, first, n int) (ids, refusals []string, err error) {
 	body := []byte(`{"readings":[`)
 	for i := first; i < first+n; i++ {
 		if i > first {
@@ -397,34 +400,36 @@ func submitBatch(ctx context.Context, client *http.Client, api string, first, n 
 	body = append(body, "]}"...)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/readings/batch", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("POST %s/api/v1/readings/batch: %s: %s", api, resp.Status, strings.TrimSpace(string(data)))
+		return nil, nil, fmt.Errorf("POST %s/api/v1/readings/batch: %s: %s", api, resp.Status, strings.TrimSpace(string(data)))
 	}
 	var v struct {
 		Results []struct {
-			ID string `json:"id"`
+			ID    string `json:"id"`
+			Code  string `json:"code"`
+			Error string `json:"error"`
 		} `json:"results"`
 	}
 	if err := json.Unmarshal(data, &v); err != nil || len(v.Results) != n {
-		return nil, fmt.Errorf("POST %s/api/v1/readings/batch: want %d results in %.200q", api, n, data)
+		return nil, nil, fmt.Errorf("POST %s/api/v1/readings/batch: want %d results in %.200q", api, n, data)
 	}
-	ids := make([]string, n)
+	ids, refusals = make([]string, n), make([]string, n)
 	for i, r := range v.Results {
-		ids[i] = r.ID
+		ids[i], refusals[i] = r.ID, r.Code+": "+r.Error
 	}
-	return ids, nil
+	return ids, refusals, nil
 }
 
 // submitReading posts one reading and returns its id.
