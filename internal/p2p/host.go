@@ -221,7 +221,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 				return
 			}
 			h.peers.add(c.RemotePeer())
-			h.sync.request(c.RemotePeer()) // handshake, then catch up if behind
+			h.sync.request(c.RemotePeer(), false) // handshake, then catch up if behind
 		},
 		DisconnectedF: func(n network.Network, c network.Conn) {
 			if n.Connectedness(c.RemotePeer()) != network.Connected {

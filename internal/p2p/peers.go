@@ -91,6 +91,7 @@ type limits struct {
 	uselessBackoff, failDelay time.Duration
 	maxFailDelay, retryDelay  time.Duration
 	forkBackoff               time.Duration
+	statusFresh               time.Duration // a status younger is not asked for again, unless forced
 }
 
 func defaultLimits() limits {
@@ -104,6 +105,7 @@ func defaultLimits() limits {
 		maxStrikes: MaxStrikes, strikeMemory: strikeMemory,
 		uselessBackoff: uselessBackoff, failDelay: failBackoff, maxFailDelay: maxFailBackoff,
 		retryDelay: retryBackoff, forkBackoff: forkBackoff,
+		statusFresh: statusFresh,
 	}
 }
 
@@ -235,6 +237,19 @@ func (b *peerBook) sawBlock(p peer.ID, height uint64, hash chain.Hash) {
 	}
 }
 
+// statusBehind reports whether p's status, if we have one, is behind a
+// block p relayed: lower than its height, or at its height with another
+// tip.
+func (b *peerBook) statusBehind(p peer.ID, height uint64, hash chain.Hash) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.getLocked(p, false)
+	if s == nil || s.statusAt.IsZero() {
+		return false // no status: the request is not held back by freshness
+	}
+	return height > s.status.Height || (height == s.status.Height && hash != s.status.Tip)
+}
+
 func (b *peerBook) status(p peer.ID) (chain.Status, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -247,12 +262,12 @@ func (b *peerBook) status(p peer.ID) (chain.Status, bool) {
 
 // startPoll reports whether a status exchange with p should start now, and
 // if so marks one in flight: not if one is, nor (unless force) if p's status
-// is younger than fresh.
-func (b *peerBook) startPoll(p peer.ID, now time.Time, fresh time.Duration, force bool) bool {
+// is younger than the statusFresh limit.
+func (b *peerBook) startPoll(p peer.ID, now time.Time, force bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.getLocked(p, false)
-	if s == nil || s.polling || (!force && !s.statusAt.IsZero() && now.Sub(s.statusAt) < fresh) {
+	if s == nil || s.polling || (!force && !s.statusAt.IsZero() && now.Sub(s.statusAt) < b.lim.statusFresh) {
 		return false
 	}
 	s.polling = true

@@ -29,7 +29,8 @@ import (
 
 const (
 	// statusFresh: a status younger than this is not asked for again when
-	// a peer relays a block whose parent we lack (the poll asks anyway).
+	// a peer relays a block whose parent we lack (the poll asks anyway),
+	// unless the block shows the status is behind (peerBook.statusBehind).
 	statusFresh = time.Second
 	// announceBatches: a long sync announces our tip by gossip every this
 	// many batches, besides at its end.
@@ -65,8 +66,8 @@ type SyncState struct {
 type syncManager struct {
 	h        *Host
 	interval time.Duration
-	wakeCh   chan struct{} // something changed: look for a peer to sync from
-	polls    chan peer.ID  // peers to ask for their status
+	wakeCh   chan struct{}    // something changed: look for a peer to sync from
+	polls    chan pollRequest // peers to ask for their status
 
 	mu    sync.Mutex
 	state SyncState // the running sync (zero if none)
@@ -82,7 +83,7 @@ type syncResult struct {
 }
 
 func newSyncManager(h *Host, interval time.Duration) *syncManager {
-	return &syncManager{h: h, interval: interval, wakeCh: make(chan struct{}, 1), polls: make(chan peer.ID, 64)}
+	return &syncManager{h: h, interval: interval, wakeCh: make(chan struct{}, 1), polls: make(chan pollRequest, 64)}
 }
 
 // wake makes the manager look for a peer to sync from. It never blocks.
@@ -98,16 +99,24 @@ func (m *syncManager) wake() {
 // heights this node has not (bft.Update.Behind). It never blocks.
 func (h *Host) CatchUp() {
 	for _, p := range h.host.Network().Peers() {
-		h.sync.request(p)
+		h.sync.request(p, false)
 	}
 	h.sync.wake()
 }
 
-// request asks the manager to learn p's status (p may have blocks we lack).
-// It never blocks: if the queue is full, the next poll covers p.
-func (m *syncManager) request(p peer.ID) {
+// pollRequest asks for a peer's status; with force even if the status we
+// have is fresh (the peer has shown that it moved on since).
+type pollRequest struct {
+	p     peer.ID
+	force bool
+}
+
+// request asks the manager to learn p's status (p may have blocks we lack):
+// unless force, not if p's status is fresh. It never blocks: if the queue is
+// full, the next poll covers p.
+func (m *syncManager) request(p peer.ID, force bool) {
 	select {
-	case m.polls <- p:
+	case m.polls <- pollRequest{p, force}:
 	default:
 	}
 }
@@ -129,8 +138,8 @@ func (m *syncManager) loop(ctx context.Context) {
 			for _, p := range m.h.host.Network().Peers() {
 				m.poll(ctx, p, true)
 			}
-		case p := <-m.polls:
-			m.poll(ctx, p, false)
+		case r := <-m.polls:
+			m.poll(ctx, r.p, r.force)
 		case <-m.wakeCh:
 		case <-retry.C:
 		case r := <-done:
@@ -160,7 +169,7 @@ func (m *syncManager) loop(ctx context.Context) {
 // running or (force false) p's status is fresh. Its result wakes the
 // manager.
 func (m *syncManager) poll(ctx context.Context, p peer.ID, force bool) {
-	if !m.h.peers.startPoll(p, time.Now(), statusFresh, force) {
+	if !m.h.peers.startPoll(p, time.Now(), force) {
 		return
 	}
 	m.h.wg.Add(1)

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,5 +154,64 @@ func TestNextLocator(t *testing.T) {
 		if h != base[i] {
 			t.Fatalf("hash %d after the batch is %s, want %s", i, h.Short(), base[i].Short())
 		}
+	}
+}
+
+// TestRelayedBlockOutdatesStatus: a peer that moved to a branch we lack
+// since its last status relays its new tip; the block's parent is unknown
+// to us, and the status we hold, however fresh, is behind the block, so it
+// is asked for again at once and the branch synced. The polls and the
+// freshness window are an hour here: only the relayed block can explain the
+// sync.
+func TestRelayedBlockOutdatesStatus(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	params := chain.TestParams("outdated-status")
+	slow := []Option{WithSyncInterval(time.Hour), withLimits(func(l *limits) { l.statusFresh = time.Hour })}
+	a := startVictim(t, ctx, params, slow...)
+	b := startVictim(t, ctx, params, slow...)
+	if err := a.host.Connect(ctx, peer.AddrInfo{ID: b.ID(), Addrs: b.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ctx, "the handshake and the gossip mesh", func() bool {
+		_, ok := a.peers.status(b.ID())
+		return ok && a.MeshPeers() == 1 && b.MeshPeers() == 1
+	})
+
+	branch := buildBlocks(t, params, 3, 1, 8)
+	if _, err := b.node.AddBlocks(ctx, branch); err != nil { // b moves on without gossip
+		t.Fatal(err)
+	}
+	if st, _ := a.peers.status(b.ID()); st.Height != 0 {
+		t.Fatalf("a holds b's status at height %d before the relay, want 0", st.Height)
+	}
+	if err := b.BroadcastBlock(ctx, branch[2]); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ctx, "a syncs b's branch", func() bool { return a.node.Status().Tip == branch[2].Hash() })
+}
+
+// TestStatusBehind: which relayed blocks show that a peer's status is out
+// of date.
+func TestStatusBehind(t *testing.T) {
+	b := newPeerBook(defaultLimits())
+	now := time.Unix(1e9, 0)
+	tip := chain.Hash{5}
+	b.setStatus("p", chain.Status{Tip: tip, Height: 5, Work: big.NewInt(5)}, now)
+	for _, c := range []struct {
+		height uint64
+		hash   chain.Hash
+		want   bool
+	}{
+		{6, chain.Hash{6}, true},  // above its status
+		{5, chain.Hash{7}, true},  // its height, another tip: it reorganised
+		{5, tip, false},           // its tip
+		{4, chain.Hash{4}, false}, // below: its chain may hold it
+	} {
+		if got := b.statusBehind("p", c.height, c.hash); got != c.want {
+			t.Errorf("block at %d: behind %v, want %v", c.height, got, c.want)
+		}
+	}
+	if b.statusBehind("unknown", 9, chain.Hash{9}) {
+		t.Error("a peer with no status: behind, want false (nothing holds its request back)")
 	}
 }
