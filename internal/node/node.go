@@ -488,7 +488,8 @@ const MaxSubmitAll = 1000
 // rules, readings already known, the same reading twice in the batch) and
 // adds none if one fails: those get their rule error and the others
 // ErrNotAdded; a pending set without room for the whole batch refuses all
-// of it (chain.ErrPoolFull). A refusal that only the write can find (a
+// of it (chain.ErrPoolFull), before any reading is signed or checked, as a
+// full pending set refuses a batch that is not atomic. A refusal that only the write can find (a
 // full disk, a reading mined meanwhile, submissions racing for the last
 // room) can still leave an atomic batch partly added; each answer says
 // which. Readings without a time are all taken now: two of them with the
@@ -499,6 +500,19 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 	}
 	rs := make([]chain.Reading, len(subs))
 	errs := make([]error, len(subs))
+	// The cheap check first: a batch the pending set has no room for is
+	// refused before a reading is signed or checked (the room is checked
+	// again below, under the same lock as the known readings).
+	n.mu.Lock()
+	held := len(n.wr.storing) + n.pool.Len()
+	n.mu.Unlock()
+	if (atomic && held+len(subs) > n.wr.max) || held >= n.wr.max {
+		full := n.poolFull(held, len(subs))
+		for i := range errs {
+			errs[i] = full
+		}
+		return rs, errs
+	}
 	refused := false
 	seen := make(map[chain.Hash]int, len(subs))
 	now := n.now()
@@ -531,8 +545,7 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 		// Room for all of them: a pending set that fills halfway through
 		// would leave the batch half added.
 		if held := len(n.wr.storing) + n.pool.Len(); !refused && held+len(rs) > n.wr.max {
-			full := &chain.RuleError{Code: chain.ErrPoolFull,
-				Detail: fmt.Sprintf("%d readings pending, room for %d: the batch of %d waits until blocks are mined", held, max(0, n.wr.max-held), len(rs))}
+			full := n.poolFull(held, len(rs))
 			for i := range errs {
 				errs[i] = full
 			}
@@ -570,6 +583,12 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 	close(next)
 	wg.Wait()
 	return rs, errs
+}
+
+// poolFull is the refusal of a batch of k readings with held pending.
+func (n *Node) poolFull(held, k int) error {
+	return &chain.RuleError{Code: chain.ErrPoolFull,
+		Detail: fmt.Sprintf("%d readings pending, room for %d: the batch of %d waits until blocks are mined", held, max(0, n.wr.max-held), k)}
 }
 
 // submitAllWorkers is how many of a SubmitAll's readings are submitted at

@@ -87,18 +87,26 @@ func TestSubmitAllRoom(t *testing.T) {
 	if _, errs := n.SubmitAll(batch(3), true); errs[0] != nil {
 		t.Fatal(errs[0])
 	}
-	_, errs := n.SubmitAll(batch(4)[1:4], true) // 3 more: 1 too many (and 61, 62 are known)
+	_, errs := n.SubmitAll(batch(3)[1:3], true) // 2 more that fit, but 61 and 62 are known
 	for i, e := range errs {
-		if !errors.Is(e, chain.ErrKnownReading) && !errors.Is(e, node.ErrNotAdded) {
+		if !errors.Is(e, chain.ErrKnownReading) {
 			t.Errorf("atomic with known readings, answer %d: %v", i, e)
 		}
 	}
+	// Too many for the room: refused whole before anything is signed,
+	// known readings among them or not (the cheap check first).
+	signed := n.SignaturesVerified()
 	fresh := []node.Submission{{Subject: "t", BPM: 70}, {Subject: "t", BPM: 71}, {Subject: "t", BPM: 72}}
-	_, errs = n.SubmitAll(fresh, true)
-	for i, e := range errs {
-		if !errors.Is(e, chain.ErrPoolFull) {
-			t.Errorf("atomic batch of 3 into room for 2, answer %d: %v", i, e)
+	for _, b := range [][]node.Submission{fresh, batch(4)[1:4]} {
+		_, errs = n.SubmitAll(b, true)
+		for i, e := range errs {
+			if !errors.Is(e, chain.ErrPoolFull) {
+				t.Errorf("atomic batch of 3 into room for 2, answer %d: %v", i, e)
+			}
 		}
+	}
+	if got := n.SignaturesVerified(); got != signed {
+		t.Errorf("refused atomic batches added %d signatures, want none signed", got-signed)
 	}
 	if n.Pending() != 3 {
 		t.Fatalf("%d pending after a refused atomic batch, want 3", n.Pending())
@@ -114,5 +122,11 @@ func TestSubmitAllRoom(t *testing.T) {
 	}
 	if added != 2 || n.Pending() != 5 {
 		t.Fatalf("not atomic: %d added, %d pending; want 2 and 5", added, n.Pending())
+	}
+	// No room at all: a batch that is not atomic is refused before signing.
+	signed = n.SignaturesVerified()
+	_, errs = n.SubmitAll([]node.Submission{{Subject: "u", BPM: 80}}, false)
+	if !errors.Is(errs[0], chain.ErrPoolFull) || n.SignaturesVerified() != signed {
+		t.Fatalf("a batch into a full pending set: %v, %d signatures added", errs[0], n.SignaturesVerified()-signed)
 	}
 }
