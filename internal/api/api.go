@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +41,9 @@ const (
 	// DefaultMaxStreams is how many event streams may be open at once;
 	// one more is refused with 503 too_many_streams.
 	DefaultMaxStreams = 64
+	// DefaultCostlyWait is how long a costly read waits for a slot before
+	// it is answered 503 busy.
+	DefaultCostlyWait = 2 * time.Second
 	// heartbeat is how often an idle event stream sends a comment, so
 	// proxies and clients see it is alive.
 	heartbeat = 15 * time.Second
@@ -68,6 +73,8 @@ type config struct {
 	connectTimeout time.Duration
 	peerPoll       time.Duration
 	maxStreams     int
+	maxCostly      int
+	costlyWait     time.Duration
 	fallback       http.Handler
 	timeouts       Timeouts
 	shutdown       func()
@@ -124,6 +131,26 @@ func WithMaxStreams(n int) Option {
 	}
 }
 
+// WithMaxCostly sets how many costly reads (receipts, subject pages and
+// figures, FHIR searches) run at once, and how long one more waits for a
+// slot before it is answered 503 busy (defaults: DefaultMaxCostly(),
+// DefaultCostlyWait; n below 1 or wait not positive keeps the default).
+func WithMaxCostly(n int, wait time.Duration) Option {
+	return func(c *config) {
+		if n >= 1 {
+			c.maxCostly = n
+		}
+		if wait > 0 {
+			c.costlyWait = wait
+		}
+	}
+}
+
+// DefaultMaxCostly is how many costly reads run at once by default: two per
+// core the Go runtime uses, enough to keep the cores busy while some wait on
+// the disk; more would only queue for the cores beside the node's blocks.
+func DefaultMaxCostly() int { return 2 * runtime.GOMAXPROCS(0) }
+
 // WithFallback serves requests outside /api/ and /metrics with h (the web
 // explorer, for instance) instead of a JSON 404.
 func WithFallback(h http.Handler) Option { return func(c *config) { c.fallback = h } }
@@ -152,6 +179,7 @@ type Handler struct {
 	root    http.Handler
 	metrics *metrics
 	streams chan struct{} // a slot per open event stream; capacity maxStreams
+	costlyC chan struct{} // a slot per costly read running; capacity maxCostly
 	peerHub peerHub
 	started time.Time // when New made it: the date of the FHIR CapabilityStatement
 
@@ -169,6 +197,8 @@ func New(n *node.Node, host *p2p.Host, opts ...Option) *Handler {
 		connectTimeout: DefaultConnectTimeout,
 		peerPoll:       DefaultPeerPoll,
 		maxStreams:     DefaultMaxStreams,
+		maxCostly:      DefaultMaxCostly(),
+		costlyWait:     DefaultCostlyWait,
 		timeouts:       DefaultTimeouts,
 		version:        "dev",
 	}
@@ -176,7 +206,7 @@ func New(n *node.Node, host *p2p.Host, opts ...Option) *Handler {
 		o(&cfg)
 	}
 	h := &Handler{node: n, host: host, cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{}),
-		streams: make(chan struct{}, cfg.maxStreams), started: time.Now()}
+		streams: make(chan struct{}, cfg.maxStreams), costlyC: make(chan struct{}, cfg.maxCostly), started: time.Now()}
 	h.metrics = newMetrics(h)
 	h.routes()
 	h.root = h.recoverer(h.checkHost(h.count(h.mux)))
@@ -190,11 +220,11 @@ func (h *Handler) routes() {
 	m.HandleFunc("GET /api/v1/blocks/{ref}", h.block)
 	m.HandleFunc("POST /api/v1/readings", h.write(h.submitReading))
 	m.HandleFunc("GET /api/v1/readings/{id}", h.reading)
-	m.HandleFunc("GET /api/v1/readings/{id}/receipt", h.receipt)
+	m.HandleFunc("GET /api/v1/readings/{id}/receipt", h.costly(h.receipt))
 	m.HandleFunc("POST /api/v1/readings/batch", h.write(h.submitBatch))
-	m.HandleFunc("GET /api/v1/subjects", h.subjects)
-	m.HandleFunc("GET /api/v1/subjects/{subject}", h.subject)
-	m.HandleFunc("GET /api/v1/subjects/{subject}/readings", h.subjectReadings)
+	m.HandleFunc("GET /api/v1/subjects", h.costly(h.subjects))
+	m.HandleFunc("GET /api/v1/subjects/{subject}", h.costly(h.subject))
+	m.HandleFunc("GET /api/v1/subjects/{subject}/readings", h.costly(h.subjectReadings))
 	m.HandleFunc("GET /api/v1/peers", h.peers)
 	m.HandleFunc("POST /api/v1/peers", h.write(h.connect))
 	m.HandleFunc("POST /api/v1/peers/block", h.write(h.blockPeers))
@@ -204,13 +234,44 @@ func (h *Handler) routes() {
 	m.HandleFunc("POST /api/v1/authorities", h.write(h.approve))
 	m.HandleFunc("GET /api/v1/events", h.events)
 	m.HandleFunc("GET /fhir/metadata", h.fhirMetadata)
-	m.HandleFunc("GET /fhir/Observation", h.fhirSearch)
+	m.HandleFunc("GET /fhir/Observation", h.costly(h.fhirSearch))
 	m.HandleFunc("GET /fhir/Observation/{id}", h.fhirObservation)
 	m.HandleFunc("/fhir/", h.fhirUnrouted)
 	m.Handle("GET /metrics", h.metrics.handler())
 	m.HandleFunc("/api/", h.unrouted(nil))
 	m.HandleFunc("/metrics", h.unrouted(nil))
 	m.HandleFunc("/", h.unrouted(h.cfg.fallback))
+}
+
+// costly bounds how many of the reads that may cost a node tens of
+// milliseconds of CPU and store reads each (receipts: up to 10,000 headers;
+// subject pages and figures, FHIR searches: up to 10,000 index entries) run
+// at once, so that a client cannot take every core from the node's blocks.
+// A request waits up to costlyWait for a slot, then gets 503 busy with
+// Retry-After (an OperationOutcome under /fhir/).
+func (h *Handler) costly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		wait := time.NewTimer(h.cfg.costlyWait)
+		defer wait.Stop()
+		select {
+		case h.costlyC <- struct{}{}:
+			defer func() { <-h.costlyC }()
+			next(w, r)
+			return
+		case <-r.Context().Done():
+			return // the client left
+		case <-wait.C:
+		}
+		const msg = "this node already runs %d such reads, as many as it allows at once; try again in a second"
+		if strings.HasPrefix(r.URL.Path, "/fhir/") {
+			w.Header().Set("Retry-After", strconv.Itoa(retryAfterBusy))
+			fhir.WriteError(w, fhir.Errorf(http.StatusServiceUnavailable, "throttled", msg, cap(h.costlyC)))
+			return
+		}
+		e := newError(http.StatusServiceUnavailable, CodeBusy, msg, cap(h.costlyC))
+		e.retryAfter = retryAfterBusy
+		writeError(w, e)
+	}
 }
 
 // ServeHTTP implements http.Handler.

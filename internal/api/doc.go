@@ -36,6 +36,10 @@
 //   - At most WithMaxStreams event streams are open at once (503
 //     too_many_streams beyond), and they share one peer poller, so their
 //     cost is bounded whoever opens them.
+//   - Reads that can cost tens of milliseconds each (receipts, subject
+//     endpoints, FHIR searches) run at most WithMaxCostly at once; one more
+//     waits briefly, then gets 503 busy, so that an open read endpoint cannot
+//     take every core from the node's blocks.
 //   - Blocks and readings are found by their whole hash or its first
 //     chain.MinPrefixDigits or more hex digits; a prefix that several
 //     start with is 400 "ambiguous", listing candidates.

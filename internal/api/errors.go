@@ -41,10 +41,12 @@ const (
 	CodeNodeFailed     = "node_failed"            // 503: the node's storage failed and it is stopping
 	CodeDiskFull       = "disk_full"              // 503: the node's disk is full; it takes readings again by itself once there is room
 	CodeTooManyStreams = "too_many_streams"       // 503: the node serves as many event streams as it allows
+	CodeBusy           = "busy"                   // 503: as many costly reads run as the node allows, and none ended in time
 	CodePeerTimeout    = "peer_timeout"           // 504: the peer did not answer in time
 	retryAfterSyncing  = 5                        // seconds, in Retry-After of 503 syncing
 	retryAfterPoolFull = 10                       // seconds, in Retry-After of 503 pending_full
 	retryAfterStreams  = 10                       // seconds, in Retry-After of 503 too_many_streams
+	retryAfterBusy     = 1                        // seconds, in Retry-After of 503 busy
 	retryAfterDiskFull = 30                       // seconds, in Retry-After of 503 disk_full
 )
 
