@@ -18,7 +18,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"syscall"
 )
 
 // File names inside a data directory.
@@ -83,9 +82,9 @@ func Open(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", path, err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if held, err := lockFile(f, true); err != nil {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if held {
 			return nil, fmt.Errorf("%w: %s (pid %s); give this node its own directory with --data DIR or another -l port",
 				ErrLocked, path, readPID(filepath.Join(path, LockFile)))
 		}
@@ -107,10 +106,10 @@ func InUse(path string) (pid string, inUse bool) {
 		return "", false
 	}
 	defer f.Close()
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_SH|syscall.LOCK_NB); err != nil {
-		return readPID(f.Name()), errors.Is(err, syscall.EWOULDBLOCK)
+	if held, err := lockFile(f, false); err != nil {
+		return readPID(f.Name()), held
 	}
-	_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+	_ = unlockFile(f)
 	return "", false
 }
 
