@@ -24,7 +24,15 @@ parallel=${FUZZ_PARALLEL:-2}
 failed=""
 total=0
 for pkg in $pkgs; do
-	targets=$(go test -run '^$' -list '^Fuzz' "$pkg" 2>/dev/null | grep '^Fuzz') || continue
+	# A package whose tests do not build is a failure, not a package
+	# without targets.
+	if ! list=$(go test -run '^$' -list '^Fuzz' "$pkg" 2>&1); then
+		echo "$list"
+		echo "== $pkg: its tests do not build"
+		failed="$failed $pkg(build)"
+		continue
+	fi
+	targets=$(echo "$list" | grep '^Fuzz') || continue
 	for target in $targets; do
 		total=$((total + 1))
 		echo "== $pkg $target ($time)"
