@@ -124,10 +124,24 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 	}
 	f.kind = pos[0]
 	nodesSet, blocksSet := false, false
+	var procFlags []string // flags for node processes that were given
 	fs.Visit(func(fl *flag.Flag) {
 		nodesSet = nodesSet || fl.Name == "nodes"
 		blocksSet = blocksSet || fl.Name == "blocks"
+		if fl.Name == "cpuprofile" || fl.Name == "maxprocs" {
+			procFlags = append(procFlags, "--"+fl.Name)
+		}
 	})
+	for _, name := range procFlags {
+		switch {
+		case f.kind == "footprint":
+			return f, usagef("bench", "%s: bench footprint does not take it (it times a node process's start and reads its memory)", name)
+		case f.kind == "sync" && name == "--maxprocs":
+			return f, usagef("bench", "--maxprocs: bench sync runs two node processes, each with Go's default")
+		case f.kind != "sync" && !f.processes:
+			return f, usagef("bench", "%s: only with --processes (it sets up node processes)", name)
+		}
+	}
 	switch {
 	case f.kind == "throughput" && !nodesSet:
 		f.nodes = 3

@@ -250,7 +250,12 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "footprint", "--runs", "0"},
 		{"bench", "footprint", "--difficulty", "99"},
 		{"bench", "throughput", "--batch", "0"},
-		{"bench", "throughput", "--batch", "1001"}, // node.MaxSubmitAll is 1000
+		{"bench", "throughput", "--batch", "1001"},       // node.MaxSubmitAll is 1000
+		{"bench", "footprint", "--cpuprofile", "/tmp/x"}, // flags a bench would ignore
+		{"bench", "footprint", "--maxprocs", "1"},
+		{"bench", "sync", "--maxprocs", "1"},
+		{"bench", "propagation", "--cpuprofile", "/tmp/x"}, // in one process
+		{"bench", "throughput", "--maxprocs", "2"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 {
