@@ -215,3 +215,71 @@ func TestStatusBehind(t *testing.T) {
 		t.Error("a peer with no status: behind, want false (nothing holds its request back)")
 	}
 }
+
+// heldPreverifier is a node whose Preverify of the batch starting at height
+// from waits until release is closed.
+type heldPreverifier struct {
+	*node.Node
+	from    uint64
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (l heldPreverifier) Preverify(blocks []*chain.Block, parent *chain.Block) {
+	if blocks[0].Header.Height == l.from {
+		close(l.entered)
+		<-l.release
+	}
+	l.Node.Preverify(blocks, parent)
+}
+
+// TestSyncAsksBeforeVerifying: the next batch is requested as soon as one
+// arrives, before that one's signatures are verified: with the second
+// batch's verification held, the third is asked for all the same; the sync
+// then ends done.
+func TestSyncAsksBeforeVerifying(t *testing.T) {
+	ctx := testContext(t, 20*time.Second)
+	params := chain.TestParams("ask-ahead")
+	const n = 3*MaxBatch + 10
+	blocks := buildBlocks(t, params, n, 1, 8)
+	server := startVictim(t, ctx, params)
+	if _, err := server.node.AddBlocks(ctx, blocks); err != nil {
+		t.Fatal(err)
+	}
+	var requests atomic.Uint64
+	server.host.SetStreamHandler(BlocksProtocol, func(s network.Stream) {
+		requests.Add(1)
+		server.handleBlocks(s)
+	})
+	key, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	nd, err := node.New(params, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := heldPreverifier{Node: nd, from: MaxBatch + 1, entered: make(chan struct{}), release: make(chan struct{})}
+	client, err := New(ctx, held, WithKey(key), WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(held.release) }) }
+	t.Cleanup(release) // before the client closes: it waits for the held verification
+	if err := client.host.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: server.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-held.entered:
+	case <-ctx.Done():
+		t.Fatal("the second batch was never verified ahead")
+	}
+	waitUntil(t, ctx, "the third batch requested while the second is being verified", func() bool { return requests.Load() >= 3 })
+	release()
+	waitUntil(t, ctx, "the client syncs", func() bool { return nd.Status().Height == n && !client.Sync().Syncing })
+	if last := client.LastSync(); last.Result != syncDone.String() || last.Done != n {
+		t.Errorf("last sync %+v, want done with %d blocks", last, n)
+	}
+}
