@@ -5,10 +5,11 @@ package chain
 // reading that leaves and comes back (a reorganisation) arrives anew. Like
 // Chain, it is not safe for concurrent use.
 type Pool struct {
-	max   int
-	seq   uint64 // arrivals so far
-	items map[Hash]pooled
-	order []slot // arrival order; may hold stale slots of removed readings
+	max      int
+	seq      uint64 // arrivals so far
+	items    map[Hash]pooled
+	order    []slot                       // arrival order; may hold stale slots of removed readings
+	subjects map[string]map[Hash]struct{} // the pending readings of each subject
 }
 
 type pooled struct {
@@ -23,7 +24,7 @@ type slot struct {
 
 // NewPool returns an empty pool that accepts new readings up to max.
 func NewPool(max int) *Pool {
-	return &Pool{max: max, items: map[Hash]pooled{}}
+	return &Pool{max: max, items: map[Hash]pooled{}, subjects: map[string]map[Hash]struct{}{}}
 }
 
 // live reports whether s is the current position of a pending reading.
@@ -59,11 +60,26 @@ func (p *Pool) put(id Hash, r Reading) {
 	p.seq++
 	p.items[id] = pooled{r: r, seq: p.seq}
 	p.order = append(p.order, slot{id: id, seq: p.seq})
+	ids := p.subjects[r.Subject]
+	if ids == nil {
+		ids = map[Hash]struct{}{}
+		p.subjects[r.Subject] = ids
+	}
+	ids[id] = struct{}{}
 }
 
 // Remove drops a reading from the pool.
 func (p *Pool) Remove(id Hash) {
+	it, ok := p.items[id]
+	if !ok {
+		return
+	}
 	delete(p.items, id)
+	if ids := p.subjects[it.r.Subject]; len(ids) <= 1 {
+		delete(p.subjects, it.r.Subject)
+	} else {
+		delete(ids, id)
+	}
 	if len(p.order) > 64 && len(p.order) > 2*len(p.items) {
 		p.compact()
 	}
@@ -102,6 +118,17 @@ func (p *Pool) All() []Reading { return p.Take(len(p.items)) }
 func (p *Pool) Each(fn func(r *Reading)) {
 	for _, it := range p.items {
 		fn(&it.r)
+	}
+}
+
+// OfSubject calls fn for every pending reading of subject, in no particular
+// order, with its arrival number (a later arrival has a higher one): the
+// cost is that subject's pending readings, not the pool's. fn must not keep
+// r or change the pool.
+func (p *Pool) OfSubject(subject string, fn func(r *Reading, arrival uint64)) {
+	for id := range p.subjects[subject] {
+		it := p.items[id]
+		fn(&it.r, it.seq)
 	}
 }
 

@@ -165,3 +165,65 @@ func TestPoolMany(t *testing.T) {
 		}
 	}
 }
+
+// OfSubject finds a subject's pending readings, and only those, through
+// additions, removals and readings that leave and come back; their arrival
+// numbers follow the pool's arrival order.
+func TestPoolOfSubject(t *testing.T) {
+	p := testParams(0)
+	rs := make([]chain.Reading, 200)
+	for i := range rs {
+		rs[i] = sign(testKey(i%4), fmt.Sprintf("s%d", i%5), uint16(60+i%40), p.GenesisTime+int64(i))
+	}
+	pool := chain.NewPool(1000)
+	var model []chain.Reading // pending, in arrival order
+	check := func(round int) {
+		t.Helper()
+		for s := range 6 { // s5 never has readings
+			subject := fmt.Sprintf("s%d", s)
+			type got struct {
+				id  chain.Hash
+				seq uint64
+			}
+			var found []got
+			pool.OfSubject(subject, func(r *chain.Reading, seq uint64) { found = append(found, got{readingID(r), seq}) })
+			slices.SortFunc(found, func(a, b got) int { return int(a.seq) - int(b.seq) })
+			var want []chain.Hash
+			for i := range model {
+				if model[i].Subject == subject {
+					want = append(want, readingID(&model[i]))
+				}
+			}
+			var have []chain.Hash
+			for _, f := range found {
+				have = append(have, f.id)
+			}
+			if !slices.Equal(have, want) {
+				t.Fatalf("round %d: OfSubject(%s) found %d readings in arrival order %v, want %d", round, subject, len(have), have, len(want))
+			}
+		}
+	}
+	for round := range 4 {
+		for i, r := range rs {
+			if (i+round)%3 == 0 || slices.Contains(model, r) {
+				continue
+			}
+			if err := pool.Add(r); err != nil {
+				t.Fatal(err)
+			}
+			model = append(model, r)
+		}
+		check(round)
+		for i := round; i < len(rs); i += 2 + round {
+			pool.Remove(readingID(&rs[i]))
+			model = slices.DeleteFunc(model, func(r chain.Reading) bool { return r == rs[i] })
+		}
+		pool.Remove(chain.Hash{1}) // not pending: nothing changes
+		check(round)
+	}
+	for _, r := range model {
+		pool.Remove(readingID(&r))
+	}
+	model = nil
+	check(4)
+}

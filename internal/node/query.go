@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"cmp"
 	"slices"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -101,18 +102,22 @@ func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool) {
 	return ReadingInfo{}, false
 }
 
-// PendingOf returns up to limit pending readings of subject, newest first.
-// It scans the whole pending set (at most the pool size, 100,000 by
-// default): O(pending) under the node's mutex.
+// PendingOf returns up to limit pending readings of subject, the latest
+// arrivals first. It costs that subject's pending readings (the pending set
+// keeps them by subject), not the whole set's.
 func (n *Node) PendingOf(subject string, limit int) []chain.Reading {
+	type arrived struct {
+		r   chain.Reading
+		seq uint64
+	}
+	var all []arrived
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	all := n.pool.All()
-	var out []chain.Reading
-	for i := len(all) - 1; i >= 0 && len(out) < limit; i-- {
-		if all[i].Subject == subject {
-			out = append(out, all[i])
-		}
+	n.pool.OfSubject(subject, func(r *chain.Reading, seq uint64) { all = append(all, arrived{*r, seq}) })
+	n.mu.Unlock()
+	slices.SortFunc(all, func(a, b arrived) int { return cmp.Compare(b.seq, a.seq) })
+	out := make([]chain.Reading, 0, min(limit, len(all)))
+	for _, a := range all[:min(limit, len(all))] {
+		out = append(out, a.r)
 	}
 	return out
 }

@@ -197,17 +197,15 @@ func (n *Node) pendingBySubject() map[string]pendingFigures {
 	return out
 }
 
-// pendingOfSubject counts one subject's pending readings: a pass over the
-// pending set under the node's mutex, with no copy of it.
+// pendingOfSubject counts one subject's pending readings: a pass over
+// that subject's alone (the pending set keeps them by subject).
 func (n *Node) pendingOfSubject(subject string) pendingFigures {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var p pendingFigures
-	n.pool.Each(func(r *chain.Reading) {
-		if r.Subject == subject {
-			p.count++
-			p.newest = max(p.newest, r.Time)
-		}
+	n.pool.OfSubject(subject, func(r *chain.Reading, _ uint64) {
+		p.count++
+		p.newest = max(p.newest, r.Time)
 	})
 	return p
 }
