@@ -24,11 +24,11 @@ parallel=${FUZZ_PARALLEL:-2}
 failed=""
 total=0
 for pkg in $pkgs; do
-	# A package whose tests do not build is a failure, not a package
-	# without targets.
+	# A package whose targets cannot be listed (its tests do not build,
+	# or fail to start) is a failure, not a package without targets.
 	if ! list=$(go test -run '^$' -list '^Fuzz' "$pkg" 2>&1); then
 		echo "$list"
-		echo "== $pkg: its tests do not build"
+		echo "== $pkg: cannot list its fuzz targets"
 		failed="$failed $pkg(build)"
 		continue
 	fi

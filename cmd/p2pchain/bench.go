@@ -134,6 +134,8 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 	})
 	for _, name := range procFlags {
 		switch {
+		case !slices.Contains(benchKinds, f.kind):
+			// the unknown benchmark is the error (below)
 		case f.kind == "footprint":
 			return f, usagef("bench", "%s: bench footprint does not take it (it times a node process's start and reads its memory)", name)
 		case f.kind == "sync" && name == "--maxprocs":

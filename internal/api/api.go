@@ -1,6 +1,8 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -248,15 +250,21 @@ func (h *Handler) routes() {
 // subject pages and figures, FHIR searches: up to 10,000 index entries) run
 // at once, so that a client cannot take every core from the node's blocks.
 // A request waits up to costlyWait for a slot, then gets 503 busy with
-// Retry-After (an OperationOutcome under /fhir/).
+// Retry-After (an OperationOutcome under /fhir/). The answer is made into a
+// buffer and the slot freed before it is sent: a client that reads slowly
+// holds its connection, not a slot.
 func (h *Handler) costly(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		wait := time.NewTimer(h.cfg.costlyWait)
 		defer wait.Stop()
 		select {
 		case h.costlyC <- struct{}{}:
-			defer func() { <-h.costlyC }()
-			next(w, r)
+			buf := &bufferedAnswer{header: http.Header{}}
+			func() {
+				defer func() { <-h.costlyC }()
+				next(buf, r)
+			}()
+			buf.send(w)
 			return
 		case <-r.Context().Done():
 			return // the client left
@@ -272,6 +280,35 @@ func (h *Handler) costly(next http.HandlerFunc) http.HandlerFunc {
 		e.retryAfter = retryAfterBusy
 		writeError(w, e)
 	}
+}
+
+// bufferedAnswer is an http.ResponseWriter that keeps the answer for send.
+type bufferedAnswer struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedAnswer) Header() http.Header { return b.header }
+
+func (b *bufferedAnswer) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedAnswer) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
+}
+
+// send writes the kept answer to w.
+func (b *bufferedAnswer) send(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(cmp.Or(b.status, http.StatusOK))
+	_, _ = w.Write(b.body.Bytes()) // the client may have gone; nothing to do about it
 }
 
 // ServeHTTP implements http.Handler.

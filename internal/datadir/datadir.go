@@ -3,9 +3,11 @@
 // the config file and the remembered peers live.
 //
 // The identity key is created on first start (PKCS#8 PEM, mode 0600) and
-// reused after, so a node keeps its peer ID across restarts. The lock is an
-// advisory flock on the file LOCK, released by the kernel when the process
-// ends, even by kill -9, so a crashed node never leaves a stale lock.
+// reused after, so a node keeps its peer ID across restarts. The lock is on
+// the file LOCK (an advisory flock on Unix; on Windows a byte-range lock on
+// one byte far past the pid the file records, so that the pid stays
+// readable), released by the system when the process ends, even by kill -9,
+// so a crashed node never leaves a stale lock.
 package datadir
 
 import (
@@ -128,7 +130,10 @@ func (d *Dir) Path() string { return d.path }
 func (d *Dir) File(name string) string { return filepath.Join(d.path, name) }
 
 // Close releases the lock.
-func (d *Dir) Close() error { return d.lock.Close() }
+func (d *Dir) Close() error {
+	_ = unlockFile(d.lock) // closing releases it too; Windows asks for an unlock first
+	return d.lock.Close()
+}
 
 // Key returns the node's identity key, creating it on first use. created
 // reports whether it was made now.

@@ -1182,7 +1182,8 @@ func (n *Node) sendReadings(ctx context.Context, b Broadcaster) {
 // blocks that pass the cheap checks and follow the previous block of the
 // batch, and a first block that follows parent (the sync's previous batch,
 // which the chain may not hold yet: its header and link are checked) or,
-// without one, a parent the chain knows (chain.CheckContext); and no more
+// without one or when it does not follow it, a parent the chain knows
+// (chain.CheckContext); and no more
 // blocks than hold half the signature cache, so that they do not push out
 // the batch being added. On an authority network it does nothing: there a
 // block's seal, checked under the lock, decides whether its readings are

@@ -105,9 +105,9 @@ func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Messag
 	case errors.Is(err, chain.ErrUnknownParent):
 		// The relayer holds a chain we lack. Its status is asked for even
 		// if fresh when the block shows that status is out of date (a
-		// peer that reorganised since tells us so only by such a block):
-		// one exchange per new height or tip, within the relayer's budget.
-		h.sync.request(from, h.peers.statusBehind(from, b.Header.Height, b.Hash()))
+		// peer that reorganised since tells us so only by such a block),
+		// at most once per forceGap (peerBook.forcePoll).
+		h.sync.request(from, h.peers.forcePoll(from, b.Header.Height, b.Hash(), time.Now()))
 		return pubsub.ValidationIgnore
 	case chain.IsPeerFault(err):
 		// Honest peers validate before they relay, so whoever relayed an

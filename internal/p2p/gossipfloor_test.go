@@ -59,7 +59,9 @@ func TestGossipFloorChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	accept := func(context.Context, peer.ID, *pubsub.Message) pubsub.ValidationResult { return pubsub.ValidationAccept }
+	accept := func(context.Context, peer.ID, *pubsub.Message) pubsub.ValidationResult {
+		return pubsub.ValidationAccept
+	}
 	if err := ps.RegisterTopicValidator("floor", accept); err != nil {
 		t.Fatal(err)
 	}

@@ -125,6 +125,11 @@ type peerState struct {
 	status   chain.Status
 	statusAt time.Time // zero: no status yet
 	polling  bool      // a status exchange we opened is in flight
+	repoll   bool      // a forced exchange was asked for while one was in flight
+	// The block that last forced an exchange (forcePoll), and when.
+	forcedHeight uint64
+	forcedTip    chain.Hash
+	forcedAt     time.Time
 
 	// Sync bookkeeping (see syncEnded).
 	strikes    int       // useless syncs, forgotten strikeMemory after the last
@@ -237,17 +242,27 @@ func (b *peerBook) sawBlock(p peer.ID, height uint64, hash chain.Hash) {
 	}
 }
 
-// statusBehind reports whether p's status, if we have one, is behind a
-// block p relayed: lower than its height, or at its height with another
-// tip.
-func (b *peerBook) statusBehind(p peer.ID, height uint64, hash chain.Hash) bool {
+// forcePoll reports whether a block p relayed, whose parent we lack, should
+// make us ask p for its status even if the status we hold is fresh: when
+// that status, if we have one, is behind the block (lower than its height,
+// or at its height with another tip: p reorganised since), the block is not
+// the one that forced the last exchange, and that was forceGap ago or more.
+// So a peer that reorganised is asked at once, and a peer relaying blocks
+// that its status answers never catch up with costs us one exchange per
+// forceGap at most, well within its own status budget.
+func (b *peerBook) forcePoll(p peer.ID, height uint64, hash chain.Hash, now time.Time) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.getLocked(p, false)
 	if s == nil || s.statusAt.IsZero() {
 		return false // no status: the request is not held back by freshness
 	}
-	return height > s.status.Height || (height == s.status.Height && hash != s.status.Tip)
+	behind := height > s.status.Height || (height == s.status.Height && hash != s.status.Tip)
+	if !behind || (height == s.forcedHeight && hash == s.forcedTip) || now.Sub(s.forcedAt) < forceGap {
+		return false
+	}
+	s.forcedHeight, s.forcedTip, s.forcedAt = height, hash, now
+	return true
 }
 
 func (b *peerBook) status(p peer.ID) (chain.Status, bool) {
@@ -267,6 +282,9 @@ func (b *peerBook) startPoll(p peer.ID, now time.Time, force bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.getLocked(p, false)
+	if s != nil && s.polling && force {
+		s.repoll = true // endPoll asks again once this exchange is over
+	}
 	if s == nil || s.polling || (!force && !s.statusAt.IsZero() && now.Sub(s.statusAt) < b.lim.statusFresh) {
 		return false
 	}
@@ -274,12 +292,16 @@ func (b *peerBook) startPoll(p peer.ID, now time.Time, force bool) bool {
 	return true
 }
 
-func (b *peerBook) endPoll(p peer.ID) {
+// endPoll ends the exchange startPoll marked, and reports whether a forced
+// one was asked for meanwhile (its answer may predate what forced it).
+func (b *peerBook) endPoll(p peer.ID) (repoll bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if s := b.getLocked(p, false); s != nil {
 		s.polling = false
+		repoll, s.repoll = s.repoll, false
 	}
+	return repoll
 }
 
 // openStream admits a stream of protocol proto that p opened, or reports

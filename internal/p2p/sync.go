@@ -30,8 +30,12 @@ import (
 const (
 	// statusFresh: a status younger than this is not asked for again when
 	// a peer relays a block whose parent we lack (the poll asks anyway),
-	// unless the block shows the status is behind (peerBook.statusBehind).
+	// unless the block shows the status is behind (peerBook.forcePoll).
 	statusFresh = time.Second
+	// forceGap: relayed blocks force at most one status exchange with a
+	// peer this often (peerBook.forcePoll), a fifth of the peer's own
+	// StatusRequestsPerSecond budget.
+	forceGap = 500 * time.Millisecond
 	// announceBatches: a long sync announces our tip by gossip every this
 	// many batches, besides at its end.
 	announceBatches = 64
@@ -175,7 +179,11 @@ func (m *syncManager) poll(ctx context.Context, p peer.ID, force bool) {
 	m.h.wg.Add(1)
 	go func() {
 		defer m.h.wg.Done()
-		defer m.h.peers.endPoll(p)
+		defer func() {
+			if m.h.peers.endPoll(p) {
+				m.request(p, true)
+			}
+		}()
 		if _, err := m.h.exchangeStatus(ctx, p); err != nil && ctx.Err() == nil {
 			m.h.log.Debug("status exchange failed", "peer", p, "err", err)
 		}

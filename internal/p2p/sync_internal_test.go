@@ -190,29 +190,49 @@ func TestRelayedBlockOutdatesStatus(t *testing.T) {
 	waitUntil(t, ctx, "a syncs b's branch", func() bool { return a.node.Status().Tip == branch[2].Hash() })
 }
 
-// TestStatusBehind: which relayed blocks show that a peer's status is out
-// of date.
-func TestStatusBehind(t *testing.T) {
+// TestForcePoll: which relayed blocks show that a peer's status is out of
+// date and force a status exchange: not the same block twice, not more
+// often than forceGap.
+func TestForcePoll(t *testing.T) {
 	b := newPeerBook(defaultLimits())
 	now := time.Unix(1e9, 0)
 	tip := chain.Hash{5}
 	b.setStatus("p", chain.Status{Tip: tip, Height: 5, Work: big.NewInt(5)}, now)
 	for _, c := range []struct {
+		after  time.Duration // since the block before
 		height uint64
 		hash   chain.Hash
 		want   bool
 	}{
-		{6, chain.Hash{6}, true},  // above its status
-		{5, chain.Hash{7}, true},  // its height, another tip: it reorganised
-		{5, tip, false},           // its tip
-		{4, chain.Hash{4}, false}, // below: its chain may hold it
+		{0, 5, tip, false},                                     // its tip
+		{0, 4, chain.Hash{4}, false},                           // below: its chain may hold it
+		{0, 6, chain.Hash{6}, true},                            // above its status
+		{0, 5, chain.Hash{7}, false},                           // its height, another tip, but within forceGap
+		{forceGap, 6, chain.Hash{6}, false},                    // the block that forced the last, again
+		{0, 5, chain.Hash{7}, true},                            // another tip at its height, forceGap on
+		{forceGap - time.Millisecond, 7, chain.Hash{8}, false}, // behind, within forceGap
+		{time.Millisecond, 7, chain.Hash{8}, true},             // and once it passed
 	} {
-		if got := b.statusBehind("p", c.height, c.hash); got != c.want {
-			t.Errorf("block at %d: behind %v, want %v", c.height, got, c.want)
+		now = now.Add(c.after)
+		if got := b.forcePoll("p", c.height, c.hash, now); got != c.want {
+			t.Errorf("block at %d, %v after the last: forced %v, want %v", c.height, c.after, got, c.want)
 		}
 	}
-	if b.statusBehind("unknown", 9, chain.Hash{9}) {
-		t.Error("a peer with no status: behind, want false (nothing holds its request back)")
+	if b.forcePoll("unknown", 9, chain.Hash{9}, now.Add(time.Hour)) {
+		t.Error("a peer with no status: forced, want false (nothing holds its request back)")
+	}
+	// A forced request while an exchange is in flight is kept for after it.
+	if !b.startPoll("p", now, true) {
+		t.Fatal("no exchange started")
+	}
+	if b.startPoll("p", now, true) {
+		t.Fatal("a second exchange started while one is in flight")
+	}
+	if !b.endPoll("p") {
+		t.Error("the forced request made during the exchange was lost")
+	}
+	if b.endPoll("p") {
+		t.Error("the request is asked for twice")
 	}
 }
 
