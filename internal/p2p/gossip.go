@@ -107,7 +107,14 @@ func (h *Host) validateBlock(ctx context.Context, from peer.ID, m *pubsub.Messag
 		// if fresh when the block shows that status is out of date (a
 		// peer that reorganised since tells us so only by such a block),
 		// at most once per forceGap (peerBook.forcePoll).
-		h.sync.request(from, h.peers.forcePoll(from, b.Header.Height, b.Hash(), time.Now()))
+		now, later := h.peers.forcePoll(from, b.Header.Height, b.Hash(), time.Now())
+		h.sync.request(from, now)
+		if later > 0 {
+			time.AfterFunc(later, func() {
+				h.peers.forceFired(from, time.Now())
+				h.sync.request(from, true)
+			})
+		}
 		return pubsub.ValidationIgnore
 	case chain.IsPeerFault(err):
 		// Honest peers validate before they relay, so whoever relayed an

@@ -126,10 +126,12 @@ type peerState struct {
 	statusAt time.Time // zero: no status yet
 	polling  bool      // a status exchange we opened is in flight
 	repoll   bool      // a forced exchange was asked for while one was in flight
-	// The block that last forced an exchange (forcePoll), and when.
+	// The block that last forced an exchange (forcePoll), when, and
+	// whether one waits for forceGap to pass.
 	forcedHeight uint64
 	forcedTip    chain.Hash
 	forcedAt     time.Time
+	forceQueued  bool
 
 	// Sync bookkeeping (see syncEnded).
 	strikes    int       // useless syncs, forgotten strikeMemory after the last
@@ -242,27 +244,43 @@ func (b *peerBook) sawBlock(p peer.ID, height uint64, hash chain.Hash) {
 	}
 }
 
-// forcePoll reports whether a block p relayed, whose parent we lack, should
+// forcePoll says whether a block p relayed, whose parent we lack, should
 // make us ask p for its status even if the status we hold is fresh: when
 // that status, if we have one, is behind the block (lower than its height,
-// or at its height with another tip: p reorganised since), the block is not
-// the one that forced the last exchange, and that was forceGap ago or more.
-// So a peer that reorganised is asked at once, and a peer relaying blocks
-// that its status answers never catch up with costs us one exchange per
-// forceGap at most, well within its own status budget.
-func (b *peerBook) forcePoll(p peer.ID, height uint64, hash chain.Hash, now time.Time) bool {
+// or at its height with another tip: p reorganised since) and the block is
+// not the one that forced the last exchange. At most one exchange is forced
+// per forceGap: now reports that one is due at once; a positive later that
+// one is due then (the caller asks then, and calls forceFired), and no
+// other is queued meanwhile. So a peer that reorganised is asked at once,
+// and a peer relaying blocks that its status answers never catch up with
+// costs us one exchange per forceGap, well within its own status budget.
+func (b *peerBook) forcePoll(p peer.ID, height uint64, hash chain.Hash, at time.Time) (now bool, later time.Duration) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.getLocked(p, false)
 	if s == nil || s.statusAt.IsZero() {
-		return false // no status: the request is not held back by freshness
+		return false, 0 // no status: the request is not held back by freshness
 	}
 	behind := height > s.status.Height || (height == s.status.Height && hash != s.status.Tip)
-	if !behind || (height == s.forcedHeight && hash == s.forcedTip) || now.Sub(s.forcedAt) < forceGap {
-		return false
+	if !behind || (height == s.forcedHeight && hash == s.forcedTip) || s.forceQueued {
+		return false, 0
 	}
-	s.forcedHeight, s.forcedTip, s.forcedAt = height, hash, now
-	return true
+	s.forcedHeight, s.forcedTip = height, hash
+	if wait := forceGap - at.Sub(s.forcedAt); wait > 0 {
+		s.forceQueued = true
+		return false, wait
+	}
+	s.forcedAt = at
+	return true, 0
+}
+
+// forceFired books the forced exchange forcePoll put off, asked for now.
+func (b *peerBook) forceFired(p peer.ID, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if s := b.getLocked(p, false); s != nil {
+		s.forceQueued, s.forcedAt = false, at
+	}
 }
 
 func (b *peerBook) status(p peer.ID) (chain.Status, bool) {

@@ -191,8 +191,9 @@ func TestRelayedBlockOutdatesStatus(t *testing.T) {
 }
 
 // TestForcePoll: which relayed blocks show that a peer's status is out of
-// date and force a status exchange: not the same block twice, not more
-// often than forceGap.
+// date and force a status exchange: not the same block twice, and at most
+// one per forceGap (one more is put off until the gap has passed, and no
+// other is queued meanwhile).
 func TestForcePoll(t *testing.T) {
 	b := newPeerBook(defaultLimits())
 	now := time.Unix(1e9, 0)
@@ -202,24 +203,28 @@ func TestForcePoll(t *testing.T) {
 		after  time.Duration // since the block before
 		height uint64
 		hash   chain.Hash
-		want   bool
+		now    bool
+		later  time.Duration
 	}{
-		{0, 5, tip, false},                                     // its tip
-		{0, 4, chain.Hash{4}, false},                           // below: its chain may hold it
-		{0, 6, chain.Hash{6}, true},                            // above its status
-		{0, 5, chain.Hash{7}, false},                           // its height, another tip, but within forceGap
-		{forceGap, 6, chain.Hash{6}, false},                    // the block that forced the last, again
-		{0, 5, chain.Hash{7}, true},                            // another tip at its height, forceGap on
-		{forceGap - time.Millisecond, 7, chain.Hash{8}, false}, // behind, within forceGap
-		{time.Millisecond, 7, chain.Hash{8}, true},             // and once it passed
+		{0, 5, tip, false, 0},           // its tip
+		{0, 4, chain.Hash{4}, false, 0}, // below: its chain may hold it
+		{0, 6, chain.Hash{6}, true, 0},  // above its status
+		{0, 6, chain.Hash{6}, false, 0}, // the same block again
+		{100 * time.Millisecond, 5, chain.Hash{7}, false, forceGap - 100*time.Millisecond}, // another tip at its height: put off
+		{0, 7, chain.Hash{8}, false, 0}, // one is queued already
 	} {
 		now = now.Add(c.after)
-		if got := b.forcePoll("p", c.height, c.hash, now); got != c.want {
-			t.Errorf("block at %d, %v after the last: forced %v, want %v", c.height, c.after, got, c.want)
+		if gotNow, gotLater := b.forcePoll("p", c.height, c.hash, now); gotNow != c.now || gotLater != c.later {
+			t.Errorf("block at %d, %v after the last: now %v, later %v; want %v, %v", c.height, c.after, gotNow, gotLater, c.now, c.later)
 		}
 	}
-	if b.forcePoll("unknown", 9, chain.Hash{9}, now.Add(time.Hour)) {
-		t.Error("a peer with no status: forced, want false (nothing holds its request back)")
+	now = now.Add(forceGap - 100*time.Millisecond)
+	b.forceFired("p", now) // the put-off exchange is asked for
+	if gotNow, _ := b.forcePoll("p", 7, chain.Hash{8}, now.Add(forceGap)); !gotNow {
+		t.Error("a new block behind the status forceGap after the last forced exchange: not forced")
+	}
+	if gotNow, gotLater := b.forcePoll("unknown", 9, chain.Hash{9}, now.Add(time.Hour)); gotNow || gotLater != 0 {
+		t.Error("a peer with no status: forced, want nothing (nothing holds its request back)")
 	}
 	// A forced request while an exchange is in flight is kept for after it.
 	if !b.startPoll("p", now, true) {
