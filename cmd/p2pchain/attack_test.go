@@ -31,7 +31,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -336,11 +335,11 @@ func (v *attackVictim) vmHWM() int64 {
 
 // selfCPU returns the CPU time of this process, the attacker, so far.
 func selfCPU(t *testing.T) time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatalf("getrusage: %v", err)
+	d, err := testnet.ProcessCPUTime(os.Getpid())
+	if err != nil {
+		t.Fatalf("this process's CPU time: %v", err)
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return d
 }
 
 // clockTicks returns the kernel's clock ticks a second (getconf CLK_TCK).
