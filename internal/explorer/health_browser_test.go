@@ -162,38 +162,28 @@ func open(t *testing.T, tab context.Context, url string) {
 }
 
 // tamper changes a receipt the way a forger would: the first "bpm" it
-// holds (keys in sorted order) goes up by one; a receipt without one gets
-// the last digit of its first 64-digit hex string changed.
-func tamper(v any) bool {
-	switch x := v.(type) {
-	case map[string]any:
-		keys := make([]string, 0, len(x))
-		for k := range x {
-			keys = append(keys, k)
+// holds goes up by one; a receipt without one gets the last digit of its
+// first 64-digit hex string changed.
+func tamper(doc any) bool {
+	return changeFirst(doc, func(k string, v any) (any, bool) {
+		n, ok := v.(float64)
+		return n + 1, ok && k == "bpm"
+	}) || changeFirst(doc, func(_ string, v any) (any, bool) {
+		s, ok := v.(string)
+		if !ok || len(s) != 64 {
+			return nil, false
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if n, ok := x[k].(float64); ok && k == "bpm" {
-				x[k] = n + 1
-				return true
-			}
+		last := "0"
+		if s[63] == '0' {
+			last = "1"
 		}
-		for _, k := range keys {
-			if tamper(x[k]) {
-				return true
-			}
-		}
-	case []any:
-		for _, e := range x {
-			if tamper(e) {
-				return true
-			}
-		}
-	}
-	return false
+		return s[:63] + last, true
+	})
 }
 
-func tamperHex(v any) bool {
+// changeFirst walks v depth first, an object's keys in sorted order, and
+// replaces the first object member whose key and value change takes.
+func changeFirst(v any, change func(key string, val any) (any, bool)) bool {
 	switch x := v.(type) {
 	case map[string]any:
 		keys := make([]string, 0, len(x))
@@ -202,21 +192,17 @@ func tamperHex(v any) bool {
 		}
 		sort.Strings(keys)
 		for _, k := range keys {
-			if s, ok := x[k].(string); ok && len(s) == 64 {
-				last := "0"
-				if s[63] == '0' {
-					last = "1"
-				}
-				x[k] = s[:63] + last
+			if nv, ok := change(k, x[k]); ok {
+				x[k] = nv
 				return true
 			}
-			if tamperHex(x[k]) {
+			if changeFirst(x[k], change) {
 				return true
 			}
 		}
 	case []any:
 		for _, e := range x {
-			if tamperHex(e) {
+			if changeFirst(e, change) {
 				return true
 			}
 		}
@@ -540,7 +526,7 @@ func TestBrowserHealthExplorer(t *testing.T) {
 		if err := json.Unmarshal(data, &doc); err != nil {
 			t.Fatal(err)
 		}
-		if !tamper(doc) && !tamperHex(doc) {
+		if !tamper(doc) {
 			t.Fatalf("found nothing to tamper with in the receipt %s", data)
 		}
 		forged, _ := json.Marshal(doc)

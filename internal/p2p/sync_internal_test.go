@@ -29,24 +29,26 @@ func (g gatedLedger) AddBlocks(ctx context.Context, blocks []*chain.Block) (int,
 	return n, err
 }
 
-// TestSyncPipelined: while the syncing node adds a batch, the next one is
-// requested and its signatures verified, and no more: two batches at most
-// are held. The sync ends done, with one request per batch.
-func TestSyncPipelined(t *testing.T) {
-	ctx := testContext(t, 60*time.Second)
-	params := chain.TestParams("pipeline")
-	const n = 2*MaxBatch + 76
-	blocks := buildBlocks(t, params, n, 1, 8)
+// countingServer starts a node holding n blocks whose host counts the
+// blocks requests it serves.
+func countingServer(t *testing.T, ctx context.Context, params chain.Params, n int) (victim, *atomic.Uint64) {
+	t.Helper()
 	server := startVictim(t, ctx, params)
-	if _, err := server.node.AddBlocks(ctx, blocks); err != nil {
+	if _, err := server.node.AddBlocks(ctx, buildBlocks(t, params, n, 1, 8)); err != nil {
 		t.Fatal(err)
 	}
-	var requests atomic.Uint64 // blocks requests the server received
+	var requests atomic.Uint64
 	server.host.SetStreamHandler(BlocksProtocol, func(s network.Stream) {
 		requests.Add(1)
 		server.handleBlocks(s)
 	})
+	return server, &requests
+}
 
+// syncFrom starts a host for a fresh node, behind the ledger ledger makes
+// of it, and connects it to server, which starts the sync.
+func syncFrom(t *testing.T, ctx context.Context, params chain.Params, server victim, ledger func(*node.Node) Ledger) (*Host, *node.Node) {
+	t.Helper()
 	key, err := GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +57,27 @@ func TestSyncPipelined(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	served := requests.Load
+	client, err := New(ctx, ledger(nd), WithKey(key), WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close() })
+	if err := client.host.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: server.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	return client, nd
+}
+
+// TestSyncPipelined: while the syncing node adds a batch, the next one is
+// requested and its signatures verified, and no more: two batches at most
+// are held. The sync ends done, with one request per batch.
+func TestSyncPipelined(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("pipeline")
+	const n = 2*MaxBatch + 76
+	server, requests := countingServer(t, ctx, params, n)
+	served := requests.Load // blocks requests the server received
+	var nd *node.Node
 	var mu sync.Mutex
 	var overlapped, held []uint64 // requests served before the sync is done with batch 1
 	var verified []uint64         // signatures verified when batch 2 was handed to AddBlocks
@@ -78,14 +100,10 @@ func TestSyncPipelined(t *testing.T) {
 		defer mu.Unlock()
 		overlapped, held = append(overlapped, o), append(held, served())
 	}
-	client, err := New(ctx, gatedLedger{Node: nd, gate: gate}, WithKey(key), WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
-	if err := client.host.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: server.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
+	client, _ := syncFrom(t, ctx, params, server, func(n *node.Node) Ledger {
+		nd = n
+		return gatedLedger{Node: n, gate: gate}
+	})
 	waitUntil(t, ctx, "the client syncs", func() bool { return nd.Status().Height == n && !client.Sync().Syncing })
 	mu.Lock()
 	defer mu.Unlock()
@@ -266,36 +284,15 @@ func TestSyncAsksBeforeVerifying(t *testing.T) {
 	ctx := testContext(t, 20*time.Second)
 	params := chain.TestParams("ask-ahead")
 	const n = 3*MaxBatch + 10
-	blocks := buildBlocks(t, params, n, 1, 8)
-	server := startVictim(t, ctx, params)
-	if _, err := server.node.AddBlocks(ctx, blocks); err != nil {
-		t.Fatal(err)
-	}
-	var requests atomic.Uint64
-	server.host.SetStreamHandler(BlocksProtocol, func(s network.Stream) {
-		requests.Add(1)
-		server.handleBlocks(s)
+	server, requests := countingServer(t, ctx, params, n)
+	held := heldPreverifier{from: MaxBatch + 1, entered: make(chan struct{}), release: make(chan struct{})}
+	client, nd := syncFrom(t, ctx, params, server, func(n *node.Node) Ledger {
+		held.Node = n
+		return held
 	})
-	key, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	nd, err := node.New(params, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held := heldPreverifier{Node: nd, from: MaxBatch + 1, entered: make(chan struct{}), release: make(chan struct{})}
-	client, err := New(ctx, held, WithKey(key), WithListenAddrs("/ip4/127.0.0.1/tcp/0"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close() })
 	var releaseOnce sync.Once
 	release := func() { releaseOnce.Do(func() { close(held.release) }) }
 	t.Cleanup(release) // before the client closes: it waits for the held verification
-	if err := client.host.Connect(ctx, peer.AddrInfo{ID: server.ID(), Addrs: server.host.Addrs()}); err != nil {
-		t.Fatal(err)
-	}
 	select {
 	case <-held.entered:
 	case <-ctx.Done():
