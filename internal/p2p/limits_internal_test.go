@@ -628,6 +628,9 @@ func TestPeerBookBounded(t *testing.T) {
 }
 
 // TestSyncBookkeeping: strikes, back-offs and the choice of peer.
+// holdsNothing is a ledger's HasBlock that holds no block.
+func holdsNothing(chain.Hash) bool { return false }
+
 func TestSyncBookkeeping(t *testing.T) {
 	lim := defaultLimits()
 	b := newPeerBook(lim)
@@ -639,14 +642,14 @@ func TestSyncBookkeeping(t *testing.T) {
 	claim("honest", 20)
 	claim("liar", 1000)
 	claim("behind", 5)
-	if p, _, ok, _ := b.best(ours, now); !ok || p != "liar" {
+	if p, _, ok, _ := b.best(ours, holdsNothing, now); !ok || p != "liar" {
 		t.Fatalf("best %q, want the best claim", p)
 	}
 	for i := 1; i < lim.maxStrikes; i++ {
 		if v := b.syncEnded("liar", syncUseless, false, now); v.refuse {
 			t.Fatalf("refused after %d strikes", i)
 		}
-		if p, _, _, retry := b.best(ours, now); p != "honest" || !retry.IsZero() {
+		if p, _, _, retry := b.best(ours, holdsNothing, now); p != "honest" || !retry.IsZero() {
 			t.Fatalf("best %q during the liar's back-off, want the next claim", p)
 		}
 		wait := b.stats("liar").backoff.Sub(now)
@@ -680,7 +683,7 @@ func TestSyncBookkeeping(t *testing.T) {
 	if v := b.syncEnded("honest", syncForked, false, now); v.warnFork {
 		t.Fatal("deep fork flagged twice")
 	}
-	if _, _, ok, retry := b.best(ours, now); ok || !retry.Equal(now.Add(lim.forkBackoff)) {
+	if _, _, ok, retry := b.best(ours, holdsNothing, now); ok || !retry.Equal(now.Add(lim.forkBackoff)) {
 		t.Fatalf("a peer in back-off was chosen, or retry %v is wrong", retry)
 	}
 }

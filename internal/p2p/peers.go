@@ -445,11 +445,11 @@ func (b *peerBook) stats(p peer.ID) peerStats {
 // one whose claimed tip is best, if better than ours. When there is none,
 // retry is the earliest end of a back-off of a peer that claims a better tip
 // (zero if none does).
-func (b *peerBook) best(ours chain.Status, now time.Time) (p peer.ID, theirs chain.Status, ok bool, retry time.Time) {
+func (b *peerBook) best(ours chain.Status, has func(chain.Hash) bool, now time.Time) (p peer.ID, theirs chain.Status, ok bool, retry time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for id, s := range b.peers {
-		if s.statusAt.IsZero() || !s.status.Better(ours) {
+		if s.statusAt.IsZero() || !worthSyncing(s.status, ours, has) {
 			continue
 		}
 		if now.Before(s.backoff) {

@@ -153,7 +153,7 @@ func (m *syncManager) loop(ctx context.Context) {
 		if running {
 			continue
 		}
-		p, theirs, ok, next := m.h.peers.best(m.h.ledger.Status(), time.Now())
+		p, theirs, ok, next := m.h.peers.best(m.h.ledger.Status(), m.h.ledger.HasBlock, time.Now())
 		if !ok {
 			if !next.IsZero() {
 				retry.Reset(time.Until(next) + 10*time.Millisecond)
@@ -218,7 +218,7 @@ func (m *syncManager) ended(r syncResult) {
 func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (res syncResult) {
 	res.peer = p
 	ours := m.h.ledger.Status()
-	if !theirs.Better(ours) || tieHeld(m.h.ledger, theirs, ours) {
+	if !worthSyncing(theirs, ours, m.h.ledger.HasBlock) {
 		return res // syncDone: nothing to fetch
 	}
 	announced := ours.Tip
@@ -300,8 +300,9 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 		if err != nil {
 			return res.end(syncFailed, err)
 		}
-		if ours := m.h.ledger.Status(); len(blocks) == 0 && theirs.Better(ours) {
-			if tieHeld(m.h.ledger, theirs, ours) {
+		ours := m.h.ledger.Status()
+		if len(blocks) == 0 && theirs.Better(ours) {
+			if tieHeld(theirs, ours, m.h.ledger.HasBlock) {
 				return res.end(syncDone, nil) // we hold its branch now: no strike
 			}
 			return res.end(syncUseless, fmt.Errorf("nothing after our locator, from a peer claiming height %d", theirs.Height))
@@ -316,7 +317,7 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 		if batch%announceBatches == 0 {
 			m.announce(ctx, &announced)
 		}
-		if ours := m.h.ledger.Status(); !theirs.Better(ours) {
+		if !theirs.Better(ours) {
 			// We have what the peer claimed; ask whether it moved on.
 			if theirs, err = m.h.exchangeStatus(ctx, p); err != nil {
 				if errors.Is(err, errOtherNetwork) {
@@ -324,7 +325,7 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 				}
 				return res.end(syncFailed, err)
 			}
-			if !theirs.Better(ours) {
+			if !worthSyncing(theirs, ours, m.h.ledger.HasBlock) {
 				return res.end(syncDone, nil)
 			}
 			pr.claimed(theirs.Height)
@@ -333,12 +334,20 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 }
 
 // tieHeld reports whether theirs is better than ours only by the tie
-// rule (the same work, a lower tip hash) and we hold its tip already: our
-// fork choice keeps our tip once it is older than chain.TieWindow, so there
-// is nothing to fetch, and the peer's claim is honest (no strike), until
-// the next block breaks the tie.
-func tieHeld(l Ledger, theirs, ours chain.Status) bool {
-	return theirs.Work != nil && ours.Work != nil && theirs.Work.Cmp(ours.Work) == 0 && l.HasBlock(theirs.Tip)
+// rule (the same work, a lower tip hash) and we hold its tip already (has):
+// our fork choice keeps our tip once it is older than chain.TieWindow, so
+// there is nothing to fetch, and the peer's claim is honest (no strike),
+// until the next block breaks the tie.
+func tieHeld(theirs, ours chain.Status, has func(chain.Hash) bool) bool {
+	return theirs.Work != nil && ours.Work != nil && theirs.Work.Cmp(ours.Work) == 0 && has(theirs.Tip)
+}
+
+// worthSyncing reports whether a sync from a peer claiming theirs can bring
+// us anything: its claim is better than ours, and not a tie on a tip we
+// hold. The manager chooses peers by it (peerBook.best) and a sync ends by
+// it, so that a held tie starts no sync at all, not one after another.
+func worthSyncing(theirs, ours chain.Status, has func(chain.Hash) bool) bool {
+	return theirs.Better(ours) && !tieHeld(theirs, ours, has)
 }
 
 // Preverifier is a Ledger that can verify a batch's signatures before
