@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/datadir"
 	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/p2p"
 )
@@ -118,7 +119,7 @@ func networkNew(name string, authorities []string, interval, out string, force b
 	if _, err := os.Stat(out); err == nil && !force {
 		return fmt.Errorf("%s exists: give --force to replace it (only before the network starts: every member must use the same file)", out)
 	}
-	if err := writeFile(out, data); err != nil {
+	if err := datadir.WriteFileAtomic(out, data, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: network %q, %s, genesis %s\n", out, nw.Params.Name, countAuthorities(nw.Set.Len()), nw.Params.Genesis().Hash().Short())

@@ -9,10 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 
 	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/datadir"
 	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/receipt"
 )
@@ -77,32 +77,11 @@ func runReceipt(args []string, stdout, stderr io.Writer) error {
 		_, err := stdout.Write(data)
 		return err
 	}
-	if err := writeFile(out, data); err != nil {
+	if err := datadir.WriteFileAtomic(out, data, 0o644); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "wrote %s: %s\n", out, res.Proves())
 	return nil
-}
-
-// writeFile replaces path with data, atomically.
-func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
 
 // checkOutput is check-receipt's --json answer (the shape of the

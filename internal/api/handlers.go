@@ -451,11 +451,11 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) submitError(err error) *apiError {
 	switch chain.CodeOf(err) {
 	case chain.ErrBadBPM:
-		return newError(http.StatusBadRequest, CodeBadBPM, "bpm: %s", ruleDetail(err))
+		return newError(http.StatusBadRequest, CodeBadBPM, "bpm: %s", chain.RuleDetail(err))
 	case chain.ErrBadSubject:
-		return newError(http.StatusBadRequest, CodeBadSubject, "subject: %s", ruleDetail(err))
+		return newError(http.StatusBadRequest, CodeBadSubject, "subject: %s", chain.RuleDetail(err))
 	case chain.ErrBadReadingTime:
-		return newError(http.StatusBadRequest, CodeBadTime, "time: %s", ruleDetail(err))
+		return newError(http.StatusBadRequest, CodeBadTime, "time: %s", chain.RuleDetail(err))
 	case chain.ErrKnownReading:
 		return newError(http.StatusConflict, CodeKnownReading, "%v", err)
 	case chain.ErrPoolFull:
@@ -477,16 +477,6 @@ func (h *Handler) submitError(err error) *apiError {
 	}
 	h.cfg.log.Error("submit reading", "err", err)
 	return newError(http.StatusInternalServerError, CodeInternal, "the reading was not accepted: %v", err)
-}
-
-// ruleDetail returns the detail of a rule error (its text without the code
-// name).
-func ruleDetail(err error) string {
-	var re *chain.RuleError
-	if errors.As(err, &re) && re.Detail != "" {
-		return re.Detail
-	}
-	return err.Error()
 }
 
 // connect dials a peer: POST /api/v1/peers {"addr": "<multiaddr>"}.

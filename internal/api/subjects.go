@@ -61,7 +61,7 @@ func (h *Handler) subjects(w http.ResponseWriter, r *http.Request) {
 	after := q.Get("after")
 	if after != "" {
 		if err := chain.CheckSubject(after); err != nil {
-			writeError(w, newError(http.StatusBadRequest, CodeBadParameter, "after=%q: %s", after, ruleDetail(err)))
+			writeError(w, newError(http.StatusBadRequest, CodeBadParameter, "after=%q: %s", after, chain.RuleDetail(err)))
 			return
 		}
 	}
@@ -84,7 +84,7 @@ func (h *Handler) subjects(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) subject(w http.ResponseWriter, r *http.Request) {
 	subject := r.PathValue("subject")
 	if err := chain.CheckSubject(subject); err != nil {
-		writeError(w, newError(http.StatusBadRequest, CodeBadSubject, "subject: %s", ruleDetail(err)))
+		writeError(w, newError(http.StatusBadRequest, CodeBadSubject, "subject: %s", chain.RuleDetail(err)))
 		return
 	}
 	s, ok, err := h.node.Subject(subject)

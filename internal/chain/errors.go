@@ -94,6 +94,16 @@ func (e *RuleError) Error() string {
 // Unwrap returns the code, so errors.Is matches ErrorCode sentinels.
 func (e *RuleError) Unwrap() error { return e.Code }
 
+// RuleDetail returns the detail of the rule error in err, for a message
+// that names the field itself ("bpm: 250 is over 220"), or err's whole text
+// when it is not a rule error or has no detail.
+func RuleDetail(err error) string {
+	if re, ok := errors.AsType[*RuleError](err); ok && re.Detail != "" {
+		return re.Detail
+	}
+	return err.Error()
+}
+
 func ruleErr(c ErrorCode, format string, args ...any) error {
 	return &RuleError{Code: c, Detail: fmt.Sprintf(format, args...)}
 }

@@ -194,7 +194,7 @@ func parseEntry(raw json.RawMessage) (Row, string) {
 		return r, "subject has neither identifier.value nor a reference Patient/SUBJECT"
 	}
 	if err := chain.CheckSubject(r.Subject); err != nil {
-		return r, fmt.Sprintf("subject %q: %s", r.Subject, ruleDetail(err))
+		return r, fmt.Sprintf("subject %q: %s", r.Subject, chain.RuleDetail(err))
 	}
 	return r, ""
 }

@@ -1,7 +1,6 @@
 package fhir
 
 import (
-	"errors"
 	"math"
 	"net/http"
 	"net/url"
@@ -160,17 +159,9 @@ func parseSubject(name, v, value string) (string, error) {
 	}
 	subject := unescapeValue(value)
 	if err := chain.CheckSubject(subject); err != nil {
-		return "", Errorf(http.StatusBadRequest, "invalid", "%s=%s: not a subject: %s", name, v, ruleDetail(err))
+		return "", Errorf(http.StatusBadRequest, "invalid", "%s=%s: not a subject: %s", name, v, chain.RuleDetail(err))
 	}
 	return subject, nil
-}
-
-// ruleDetail is a chain rule error's detail, without its code's name.
-func ruleDetail(err error) string {
-	if re, ok := errors.AsType[*chain.RuleError](err); ok && re.Detail != "" {
-		return re.Detail
-	}
-	return err.Error()
 }
 
 // tokenIs reports whether the token search value v ([system|]code) names

@@ -118,22 +118,17 @@ func (n *Node) Subjects(after string, limit int) (SubjectList, error) {
 		return SubjectList{}, err
 	}
 	// Subjects with pending readings only, up to the last name the page
-	// can show; inStore keeps what was looked up, for the count below.
+	// can show. The store's listing holds every stored subject of that
+	// range, so one it lacks has pending readings only; inStore keeps what
+	// was found, for the count below.
 	inStore, stored := map[string]bool{}, len(names)
 	for s := range pending {
 		if s <= after || (len(names) > limit && s > names[limit]) {
 			continue
 		}
-		if _, found := slices.BinarySearch(names[:stored], s); found {
-			inStore[s] = true
-			continue
-		}
-		has, err := st.HasSubject(s)
-		if err != nil {
-			return SubjectList{}, err
-		}
-		inStore[s] = has
-		if !has {
+		_, found := slices.BinarySearch(names[:stored], s)
+		inStore[s] = found
+		if !found {
 			names = append(names, s)
 		}
 	}

@@ -209,11 +209,7 @@ func parseRecord(rec []string) (Row, string) {
 	}
 	r.Subject = strings.TrimSpace(rec[0])
 	if err := chain.CheckSubject(r.Subject); err != nil {
-		detail := err.Error()
-		if re, ok := errors.AsType[*chain.RuleError](err); ok && re.Detail != "" {
-			detail = re.Detail
-		}
-		return r, fmt.Sprintf("subject %q: %s", r.Subject, detail)
+		return r, fmt.Sprintf("subject %q: %s", r.Subject, chain.RuleDetail(err))
 	}
 	bpm := strings.TrimSpace(rec[1])
 	n, err := strconv.Atoi(bpm)
