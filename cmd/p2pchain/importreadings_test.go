@@ -173,7 +173,7 @@ func TestBatchLen(t *testing.T) {
 	if n := batchLen(rows, maxBatchReadings); n != maxBatchReadings {
 		t.Errorf("batch of %d, want %d", n, maxBatchReadings)
 	}
-	long := strings.Repeat(`"`, 64) // escaped to 128 bytes each
+	long := strings.Repeat("<", 64) // escaped to \u003c: 384 bytes each, so the byte cap, not the count, ends the batch
 	for i := range rows {
 		rows[i].Subject = long
 	}

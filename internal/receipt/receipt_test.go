@@ -178,11 +178,21 @@ func TestProofOfWorkReceipt(t *testing.T) {
 	}
 	// The reading is in the JSON form of package chain.
 	var fromChain, fromReceipt map[string]any
-	cj, _ := json.Marshal(rd)
-	rj, _ := json.Marshal(r.Reading)
-	_ = json.Unmarshal(cj, &fromChain)
-	_ = json.Unmarshal(rj, &fromReceipt)
-	if fmt.Sprint(fromChain) != fmt.Sprint(fromReceipt) {
+	cj, err := json.Marshal(rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rj, err := json.Marshal(r.Reading)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(cj, &fromChain); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(rj, &fromReceipt); err != nil {
+		t.Fatal(err)
+	}
+	if len(fromChain) == 0 || fmt.Sprint(fromChain) != fmt.Sprint(fromReceipt) {
 		t.Fatalf("reading JSON %s, chain's %s", rj, cj)
 	}
 	// The proof is the chain's.

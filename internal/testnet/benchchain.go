@@ -140,7 +140,7 @@ func solveAll(ctx context.Context, h *chain.Header) error {
 // count), else the wall time.
 func onAllCores(n int, f func(i int)) time.Duration {
 	cores := runtime.GOMAXPROCS(0)
-	cpu0, ok := processCPU()
+	cpu0, ok := SelfCPUTime()
 	start := time.Now()
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -155,7 +155,7 @@ func onAllCores(n int, f func(i int)) time.Duration {
 	}
 	wg.Wait()
 	wall := time.Since(start)
-	if cpu1, ok1 := processCPU(); ok && ok1 && cpu1 > cpu0 {
+	if cpu1, ok1 := SelfCPUTime(); ok && ok1 && cpu1 > cpu0 {
 		return (cpu1 - cpu0) / time.Duration(cores)
 	}
 	return wall

@@ -9,7 +9,9 @@ import (
 
 // processCPU returns the CPU time this process has used so far, user and
 // system, and true; false where it cannot be read.
-func processCPU() (time.Duration, bool) {
+// SelfCPUTime returns this process's CPU time (user and system, all
+// threads) at the resolution of getrusage; false where it cannot tell.
+func SelfCPUTime() (time.Duration, bool) {
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0, false
