@@ -91,6 +91,12 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		fhir.WriteError(w, err)
 		return
 	}
+	if s.From >= s.Before || s.Before <= 1 {
+		// Dates that leave no time a reading can have (readings are taken
+		// after 1970): an empty Bundle, without reading the index (the
+		// store takes an end of 0 for no end at all).
+		s.None = true
+	}
 	start := node.StartAt(^uint64(0))
 	if s.Cursor != "" {
 		var e *apiError
