@@ -171,7 +171,7 @@ func TestReceiptCommand(t *testing.T) {
 			w.Write(tampered)
 		default:
 			w.WriteHeader(http.StatusConflict)
-			w.Write([]byte(`{"error":"reading waits for a block","code":"pending"}`))
+			w.Write([]byte(`{"error":"reading waits for a block","code":"reading_pending"}`))
 		}
 	})
 	srv := httptest.NewServer(mux)

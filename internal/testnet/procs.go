@@ -201,8 +201,9 @@ func (pn *ProcNetwork) args(n *ProcNode) []string {
 // processes share cores cores: 1 where they outnumber the cores fourfold
 // (each node's share is then a quarter of a core or less, and a Go runtime
 // sized for every core spends its share spinning its idle threads and
-// waking them: with 20 and 50 processes on 2 cores, GOMAXPROCS=1 cut the
-// CPU per node per block by about a third), else 0, the Go default (a node
+// waking them: with 20 processes on 2 cores GOMAXPROCS=1 cut the CPU per
+// node per block from 2.01 to 1.43 ms in a pair of runs; at 50 the effect
+// was within the noise), else 0, the Go default (a node
 // that has cores to itself checks a block's signatures on all of them). A
 // container with a CPU limit gets the same from Go itself, which sizes
 // GOMAXPROCS to the limit.
