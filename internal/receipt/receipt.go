@@ -29,11 +29,11 @@ const MaxSize = 8 << 20
 // chain. Its JSON form is the format of docs/RECEIPTS.md: hashes, keys,
 // signatures and changes are lower-case hex, times Unix milliseconds.
 type Receipt struct {
-	Format  string   `json:"format"`
-	Reading Reading  `json:"reading"`
-	Proof   Proof    `json:"proof"`
-	Headers []Header `json:"headers"` // the reading's block first, then each block above it in order
-	Commit  *Commit  `json:"commit,omitempty"`
+	Format  string  `json:"format"`
+	Reading Reading `json:"reading"`
+	Proof   Proof   `json:"proof"`
+	Headers Headers `json:"headers"` // the reading's block first, then each block above it in order
+	Commit  *Commit `json:"commit,omitempty"`
 }
 
 // Reading is the signed reading, in the JSON form of package chain.
@@ -185,6 +185,46 @@ func Parse(data []byte) (*Receipt, error) {
 		return nil, fmt.Errorf("%w: data after the JSON object", ErrMalformed)
 	}
 	return r, nil
+}
+
+// Headers is a receipt's headers. Decoding one stops past MaxHeaders: an
+// 8 MiB file of empty objects would otherwise become millions of headers
+// (hundreds of megabytes) before Check counted them.
+type Headers []Header
+
+// UnmarshalJSON decodes the array one header at a time, as strictly as the
+// rest of the receipt (no unknown fields), and refuses more than
+// MaxHeaders.
+func (hs *Headers) UnmarshalJSON(data []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok == nil {
+		*hs = nil
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return fmt.Errorf("headers: %v, want an array", tok)
+	}
+	var out []Header
+	for dec.More() {
+		if len(out) == MaxHeaders {
+			return fmt.Errorf("headers: more than %d", MaxHeaders)
+		}
+		var h Header
+		if err := dec.Decode(&h); err != nil {
+			return err
+		}
+		out = append(out, h)
+	}
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	*hs = out
+	return nil
 }
 
 // Bytes32 is 32 bytes (a hash or an Ed25519 public key), 64 lower-case hex

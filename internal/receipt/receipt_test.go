@@ -575,3 +575,29 @@ func FuzzParseCheck(f *testing.F) {
 		}
 	})
 }
+
+// Parse stops at MaxHeaders+1 headers, whatever the file holds after them,
+// and refuses the receipt as malformed; MaxHeaders of them decode.
+func TestParseHeadersBounded(t *testing.T) {
+	list := func(n int) []byte {
+		var b bytes.Buffer
+		b.WriteString(`{"format":"p2pchain-receipt/1","headers":[`)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{}`)
+		}
+		b.WriteString(`]}`)
+		return b.Bytes()
+	}
+	if r, err := receipt.Parse(list(receipt.MaxHeaders)); err != nil || len(r.Headers) != receipt.MaxHeaders {
+		t.Fatalf("%d headers: %v", receipt.MaxHeaders, err)
+	}
+	if _, err := receipt.Parse(list(receipt.MaxHeaders + 1)); !errors.Is(err, receipt.ErrMalformed) || !strings.Contains(err.Error(), "more than 10000") {
+		t.Fatalf("%d headers: %v, want malformed: more than %d", receipt.MaxHeaders+1, err, receipt.MaxHeaders)
+	}
+	if _, err := receipt.Parse([]byte(`{"headers":[{"height":1,"extra":2}]}`)); !errors.Is(err, receipt.ErrMalformed) {
+		t.Fatalf("a header with an unknown field: %v, want malformed", err)
+	}
+}
