@@ -303,7 +303,7 @@ func (s *Store) Subjects(after string, fn func(subject string) (bool, error)) (e
 
 // buildSubjectIndex gives a store written before the subject index its
 // index, once: it walks the main chain and writes every reading's entry,
-// a batch per subjectBuildBatch blocks, then the marker, logging progress.
+// in batches of subjectBuildBytes, then the marker, logging progress.
 // A crash before the marker makes the next Open start over (the entries
 // are the same).
 func (s *Store) buildSubjectIndex() error {
@@ -337,14 +337,15 @@ func (s *Store) buildSubjectIndex() error {
 	n := 0
 	err = s.Walk(1, func(blk *chain.Block) error {
 		indexSubjects(b, blk, blk.ReadingIDs(), true)
-		if n++; n%subjectBuildBatch == 0 {
+		n++
+		if b.Len() >= subjectBuildBytes {
 			if err := flush(); err != nil {
 				return err
 			}
-			if time.Since(last) >= 2*time.Second {
-				last = time.Now()
-				s.log.Info("chain store: indexing readings by subject", "progress", progress(uint64(n), target, time.Since(start)))
-			}
+		}
+		if time.Since(last) >= 2*time.Second {
+			last = time.Now()
+			s.log.Info("chain store: indexing readings by subject", "progress", progress(uint64(n), target, time.Since(start)))
 		}
 		return nil
 	})
@@ -359,7 +360,10 @@ func (s *Store) buildSubjectIndex() error {
 	return nil
 }
 
-const subjectBuildBatch = 4096
+// subjectBuildBytes is the size of the batches buildSubjectIndex writes:
+// bounded in bytes, whatever the blocks hold (4,096 full blocks of long
+// subjects would be gigabytes).
+const subjectBuildBytes = 32 << 20
 
 // progress says done of target with the rate and the time left.
 func progress(done, target uint64, took time.Duration) string {
