@@ -271,6 +271,27 @@ func (c *Chain) archived(h Hash) (uint64, bool) {
 	return height, true
 }
 
+// archivedHeader returns the header of h if it is a main-chain block below
+// the base, which only the archive holds: one header read and one
+// height-index read (archived, then the header, would read the header
+// twice).
+func (c *Chain) archivedHeader(h Hash) (Header, bool) {
+	if c.base == 0 {
+		return Header{}, false
+	}
+	if h == c.genesis {
+		return c.params.Genesis().Header, true
+	}
+	hdr, err := c.archive.HeaderByHash(h)
+	if err != nil || hdr.Height >= c.base {
+		return Header{}, false
+	}
+	if m, ok := c.archive.MainHash(hdr.Height); !ok || m != h {
+		return Header{}, false
+	}
+	return hdr, true
+}
+
 // mainBlock returns the main-chain block at height, from memory or the
 // archive.
 func (c *Chain) mainBlock(height uint64) (*Block, error) {
@@ -475,18 +496,10 @@ func (c *Chain) LoadBlock(h Hash) (*Block, error) {
 
 // Header returns the header of a known block.
 func (c *Chain) Header(h Hash) (Header, bool) {
-	e, ok := c.index[h]
-	if !ok {
-		if _, ok := c.archived(h); !ok {
-			return Header{}, false
-		}
-		if h == c.genesis {
-			return c.params.Genesis().Header, true
-		}
-		hdr, err := c.archive.HeaderByHash(h)
-		return hdr, err == nil
+	if e, ok := c.index[h]; ok {
+		return e.header, true
 	}
-	return e.header, true
+	return c.archivedHeader(h)
 }
 
 // HasBlock reports whether the block is known.
