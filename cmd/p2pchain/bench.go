@@ -104,7 +104,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 	fs.IntVar(&f.readings, "readings", 10000, "throughput: readings `R` to submit")
 	fs.IntVar(&f.clients, "clients", 0, "throughput: concurrent clients `C`, spread over the nodes (0: 32 per node)")
 	fs.IntVar(&f.maxprocs, "maxprocs", 0, "with node processes: each one's GOMAXPROCS `P` (0: 1 where the nodes outnumber the cores fourfold, else Go's default; -1: Go's default)")
-	fs.StringVar(&f.profile, "cpuprofile", "", "with node processes: each writes a CPU profile into `DIR` (node-i.cpu.pprof, for go tool pprof)")
+	fs.StringVar(&f.profile, "cpuprofile", "", "with node processes: each writes a CPU profile into `DIR` (node-i.cpu.pprof, for go tool pprof; scaling: DIR/N-nodes/ for each size N)")
 	fs.IntVar(&f.batch, "batch", 1, "throughput: readings `K` per request (above 1: POST /api/v1/readings/batch, as import-readings sends them)")
 	fs.IntVar(&f.runs, "runs", 5, "footprint: starts `K` of the node, each timed")
 	fs.StringVar(&f.topology, "topology", f.topology, "who dials whom, `TOPOLOGY`: line, ring, random:K or full")
@@ -254,7 +254,16 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		sizes = f.sizeList
 	}
 	var rows []propagationRow
+	profile := f.profile
 	for _, n := range sizes {
+		if profile != "" && f.kind == "scaling" {
+			// Each size's node processes write node-i.cpu.pprof: a
+			// directory each, or the next size replaces them.
+			f.profile = filepath.Join(profile, fmt.Sprintf("%d-nodes", n))
+			if err := os.MkdirAll(f.profile, 0o755); err != nil {
+				return err
+			}
+		}
 		row, err := benchPropagation(ctx, f, n, stderr)
 		if ctx.Err() != nil {
 			return nil
