@@ -113,11 +113,12 @@ func (p *Pool) Take(n int) []Reading {
 // All returns every pending reading, oldest first.
 func (p *Pool) All() []Reading { return p.Take(len(p.items)) }
 
-// Each calls fn for every pending reading, in no particular order, without
-// building a slice of them; fn must not keep r or change the pool.
-func (p *Pool) Each(fn func(r *Reading)) {
-	for _, it := range p.items {
-		fn(&it.r)
+// Subjects calls fn once for every subject with pending readings, with
+// how many are pending, in no particular order: the cost is the number of
+// such subjects, not of readings. fn must not change the pool.
+func (p *Pool) Subjects(fn func(subject string, count int)) {
+	for subject, ids := range p.subjects {
+		fn(subject, len(ids))
 	}
 }
 

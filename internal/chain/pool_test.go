@@ -201,6 +201,15 @@ func TestPoolOfSubject(t *testing.T) {
 			if !slices.Equal(have, want) {
 				t.Fatalf("round %d: OfSubject(%s) found %d readings in arrival order %v, want %d", round, subject, len(have), have, len(want))
 			}
+			counted := 0
+			pool.Subjects(func(s string, n int) {
+				if s == subject {
+					counted = n
+				}
+			})
+			if counted != len(want) {
+				t.Fatalf("round %d: Subjects counts %d pending readings of %s, want %d", round, counted, subject, len(want))
+			}
 		}
 	}
 	for round := range 4 {

@@ -101,14 +101,14 @@ type cachedSubject struct {
 // the first), in byte order, with their figures. Subjects with pending
 // readings only are listed too. Its cost is one seek per subject listed
 // plus, per subject, the readings of blocks added since its figures were
-// last computed (all of them the first time), and one pass over the
-// pending set.
+// last computed (all of them the first time), one entry per subject with
+// pending readings, and each listed subject's pending readings.
 func (n *Node) Subjects(after string, limit int) (SubjectList, error) {
 	st := n.store
 	if st == nil {
 		return SubjectList{}, ErrNoIndex
 	}
-	pending := n.pendingBySubject()
+	pending := n.pendingSubjects()
 	var names []string
 	err := st.Subjects(after, func(s string) (bool, error) {
 		names = append(names, s)
@@ -142,9 +142,11 @@ func (n *Node) Subjects(after string, limit int) (SubjectList, error) {
 		if err != nil {
 			return SubjectList{}, err
 		}
-		p := pending[s]
-		sum.Pending = p.count
-		sum.LastSeen = max(sum.LastSeen, p.newest)
+		if pending[s] > 0 {
+			p := n.pendingOfSubject(s)
+			sum.Pending = p.count
+			sum.LastSeen = max(sum.LastSeen, p.newest)
+		}
 		out.Subjects = append(out.Subjects, sum)
 	}
 	total, err := n.countSubjects(st, pending, inStore)
@@ -177,18 +179,13 @@ type pendingFigures struct {
 	newest int64
 }
 
-// pendingBySubject counts the pending readings of each subject: one pass
-// over the pending set (at most its size) under the node's mutex.
-func (n *Node) pendingBySubject() map[string]pendingFigures {
+// pendingSubjects returns how many readings of each subject are pending:
+// one entry per subject, not per reading, under the node's mutex.
+func (n *Node) pendingSubjects() map[string]int {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := map[string]pendingFigures{}
-	n.pool.Each(func(r *chain.Reading) {
-		p := out[r.Subject]
-		p.count++
-		p.newest = max(p.newest, r.Time)
-		out[r.Subject] = p
-	})
+	out := map[string]int{}
+	n.pool.Subjects(func(subject string, count int) { out[subject] = count })
 	return out
 }
 
@@ -250,7 +247,7 @@ func (n *Node) subjectFigures(st Store, subject string) (SubjectSummary, error) 
 // the pending subjects); the count of the store's is kept per chain tip
 // (the store may be a commit behind the chain for a moment: the count then
 // lags one block).
-func (n *Node) countSubjects(st Store, pending map[string]pendingFigures, inStore map[string]bool) (int, error) {
+func (n *Node) countSubjects(st Store, pending map[string]int, inStore map[string]bool) (int, error) {
 	c := &n.subjectCache
 	n.mu.Lock()
 	tip := store.Mark{Height: n.chain.Height(), Hash: n.chain.TipHash()}
