@@ -221,12 +221,18 @@ func (n *Node) subjectFigures(st Store, subject string) (SubjectSummary, error) 
 	if err != nil {
 		return SubjectSummary{}, fmt.Errorf("subject %q: %w", subject, err)
 	}
-	if sum.Count > 0 {
-		sum.LastSeen = sum.Latest.Time
-	}
 	if sum.Count == 0 {
-		return sum, nil // nothing to keep: a subject without readings costs one seek
+		// Nothing to keep: a subject without readings costs one seek. A
+		// reorganisation may have taken all of a kept subject's readings:
+		// its entry goes, or every later call would scan twice.
+		if ok {
+			c.mu.Lock()
+			delete(c.items, subject)
+			c.mu.Unlock()
+		}
+		return sum, nil
 	}
+	sum.LastSeen = sum.Latest.Time
 	c.mu.Lock()
 	if c.items == nil {
 		c.items = map[string]cachedSubject{}

@@ -104,7 +104,9 @@ func TestGossipFloorChild(t *testing.T) {
 				say("error " + err.Error())
 			}
 		case len(f) == 2 && f[0] == "pub":
-			_ = topic.Publish(ctx, []byte(f[1]+" "+strings.Repeat("x", 430-len(f[1])-1)))
+			if err := topic.Publish(ctx, []byte(f[1]+" "+strings.Repeat("x", 430-len(f[1])-1))); err != nil {
+				say("error " + err.Error())
+			}
 		}
 	}
 	os.Exit(0) // the benchmark closed our stdin: done
@@ -198,6 +200,8 @@ func gossipFloor(b *testing.B, n int) {
 			case e := <-events:
 				if e[1] == want {
 					got++
+				} else if strings.HasPrefix(e[1], "error") {
+					b.Fatalf("process %s: %s", e[0], e[1])
 				}
 			case <-timeout:
 				b.Fatalf("message %d reached %d of %d processes in 30 s", m, got, n)
