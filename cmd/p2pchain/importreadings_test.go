@@ -256,8 +256,7 @@ func TestImportReadingsCommand(t *testing.T) {
 }
 
 // TestImportReadingsNode imports a file into a real node, again (nothing
-// new), and one the node refuses a reading of (nothing of it goes in). It
-// turns itself on once the node routes POST /api/v1/readings/batch.
+// new), and one the node refuses a reading of (nothing of it goes in).
 func TestImportReadingsNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a real node process")

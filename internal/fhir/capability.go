@@ -1,6 +1,9 @@
 package fhir
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // CapabilityStatement says what a FHIR server does: GET /fhir/metadata.
 type CapabilityStatement struct {
@@ -84,7 +87,7 @@ func Capability(base, version string, date time.Time) CapabilityStatement {
 						Documentation: "Every reading is LOINC 8867-4 (heart rate); another code matches nothing"},
 					{Name: "category", Definition: "http://hl7.org/fhir/SearchParameter/Observation-category", Type: "token",
 						Documentation: "Every reading is vital-signs; another category matches nothing"},
-					{Name: "_count", Type: "number", Documentation: "Page size, default 20, at most 100"},
+					{Name: "_count", Type: "number", Documentation: fmt.Sprintf("Page size, default %d, at most %d", DefaultCount, MaxCount)},
 				},
 			}},
 		}},
