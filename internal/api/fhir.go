@@ -1,7 +1,6 @@
 package api
 
 import (
-	"fmt"
 	"math"
 	"net/http"
 	"time"
@@ -123,7 +122,7 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	// the main chain's first page.
 	next, times := "", map[chain.Hash]int64{}
 	if !s.None && len(obs) == s.Count {
-		next = fmt.Sprintf("%d.%d", start.Height, start.Index)
+		next = formatCursor(start)
 	}
 	for pages := 0; !s.None && len(obs) < s.Count; pages++ {
 		// The index holds each reading's time: readings outside the
@@ -150,7 +149,7 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		// index entries (a filter that skips most readings), or is a
 		// store-less node's: the Bundle ends early, with a next link.
 		if len(obs) == s.Count || len(page.Readings) < need || pages+1 >= maxFHIRPages {
-			next = fmt.Sprintf("%d.%d", start.Height, start.Index)
+			next = formatCursor(start)
 			break
 		}
 	}

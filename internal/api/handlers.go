@@ -232,7 +232,7 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 		v.Readings = append(v.Readings, newReadingView(ri, final))
 	}
 	if page.More {
-		v.Next = fmt.Sprintf("/api/v1/subjects/%s/readings?cursor=%d.%d&limit=%d", url.PathEscape(subject), page.Next.Height, page.Next.Index, limit)
+		v.Next = fmt.Sprintf("/api/v1/subjects/%s/readings?cursor=%s&limit=%d", url.PathEscape(subject), formatCursor(page.Next), limit)
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -760,6 +760,10 @@ func limitParam(q url.Values) (int, *apiError) {
 	}
 	return int(min(v, MaxLimit)), nil
 }
+
+// formatCursor is the cursor of a next link that starts at p, as
+// parseCursor reads it.
+func formatCursor(p node.ReadingPos) string { return fmt.Sprintf("%d.%d", p.Height, p.Index) }
 
 // parseCursor parses the cursor of a next link: "HEIGHT.INDEX".
 func parseCursor(s string) (node.ReadingPos, *apiError) {

@@ -174,7 +174,7 @@ func ObservationOf(r *chain.Reading, in *Place) Observation {
 		}
 		height := Extension{URL: ExtBlockHeight, ValueUnsignedInt: &in.Height}
 		if in.Height > maxUnsignedInt { // past FHIR's unsignedInt: in decimal
-			height = Extension{URL: ExtBlockHeight, ValueString: uintString(in.Height)}
+			height = Extension{URL: ExtBlockHeight, ValueString: strconv.FormatUint(in.Height, 10)}
 		}
 		o.Extension = append(o.Extension, Extension{URL: ExtBlockHash, ValueString: in.Hash.String()}, height)
 		o.Meta.LastUpdated = Instant(in.Time)
@@ -199,6 +199,3 @@ func Instant(ms int64) string {
 
 // maxUnsignedInt is the largest value of FHIR's unsignedInt.
 const maxUnsignedInt = 1<<31 - 1
-
-// uintString formats n for messages.
-func uintString(n uint64) string { return strconv.FormatUint(n, 10) }

@@ -312,7 +312,6 @@ func unescapeValue(s string) string {
 }
 
 // escapeValue escapes the characters FHIR search values reserve.
-func escapeValue(s string) string {
-	r := strings.NewReplacer(`\`, `\\`, `,`, `\,`, `|`, `\|`, `$`, `\$`)
-	return r.Replace(s)
-}
+func escapeValue(s string) string { return valueEscaper.Replace(s) }
+
+var valueEscaper = strings.NewReplacer(`\`, `\\`, `,`, `\,`, `|`, `\|`, `$`, `\$`)

@@ -506,7 +506,7 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 	// refused before a reading is signed or checked (the room is checked
 	// again below, under the same lock as the known readings).
 	n.mu.Lock()
-	held := len(n.wr.storing) + n.pool.Len()
+	held := n.heldLocked()
 	n.mu.Unlock()
 	if (atomic && held+len(subs) > n.wr.max) || held >= n.wr.max {
 		full := n.poolFull(held, len(subs))
@@ -546,7 +546,7 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 		}
 		// Room for all of them: a pending set that fills halfway through
 		// would leave the batch half added.
-		if held := len(n.wr.storing) + n.pool.Len(); !refused && held+len(rs) > n.wr.max {
+		if held := n.heldLocked(); !refused && held+len(rs) > n.wr.max {
 			full := n.poolFull(held, len(rs))
 			for i := range errs {
 				errs[i] = full

@@ -87,7 +87,7 @@ type pendingEntry struct {
 // held; storeReading releases it.
 func (n *Node) storeReading(e pendingEntry) error {
 	w := &n.wr
-	if held := len(w.storing) + n.pool.Len(); held >= w.max {
+	if held := n.heldLocked(); held >= w.max {
 		n.mu.Unlock()
 		return &chain.RuleError{Code: chain.ErrPoolFull,
 			Detail: fmt.Sprintf("%d readings pending; try again when blocks are mined", held)}
@@ -201,3 +201,7 @@ func (n *Node) acceptedLocked(e *pendingEntry) {
 		}
 	}
 }
+
+// heldLocked is how many readings the pending set holds or will: pending,
+// and being written. n.mu must be held.
+func (n *Node) heldLocked() int { return len(n.wr.storing) + n.pool.Len() }

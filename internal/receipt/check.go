@@ -181,6 +181,8 @@ func Check(r *Receipt, trust *chain.Hash) (Result, error) {
 
 // checkHeaders checks each header on its own and its link to the one
 // below, and returns their hashes.
+//
+// A header's part is named only when it fails: "header 7 hash".
 func checkHeaders(hs []Header) ([]chain.Hash, error) {
 	if len(hs) == 0 || len(hs) > MaxHeaders {
 		return nil, fail(ErrMalformed, "headers", "%d headers, want 1 to %d", len(hs), MaxHeaders)
@@ -188,31 +190,30 @@ func checkHeaders(hs []Header) ([]chain.Hash, error) {
 	hashes := make([]chain.Hash, len(hs))
 	for i := range hs {
 		h := &hs[i]
-		name := fmt.Sprintf("header %d", h.Height)
 		ch := h.chainHeader()
 		hashes[i] = ch.Hash()
 		switch {
 		case chain.Hash(h.Hash) != hashes[i]:
-			return nil, fail(ErrHeader, name+" hash", "%s, but the header hashes to %s", h.Hash, hashes[i])
+			return nil, fail(ErrHeader, headerPart(h, "hash"), "%s, but the header hashes to %s", h.Hash, hashes[i])
 		case h.Version != chain.HeaderVersion:
-			return nil, fail(ErrHeader, name+" version", "%d, want %d", h.Version, chain.HeaderVersion)
+			return nil, fail(ErrHeader, headerPart(h, "version"), "%d, want %d", h.Version, chain.HeaderVersion)
 		case h.Count > chain.MaxReadingsLimit:
-			return nil, fail(ErrHeader, name+" count", "%d readings, no network allows more than %d", h.Count, chain.MaxReadingsLimit)
+			return nil, fail(ErrHeader, headerPart(h, "count"), "%d readings, no network allows more than %d", h.Count, chain.MaxReadingsLimit)
 		case h.Difficulty > chain.MaxDifficulty:
-			return nil, fail(ErrHeader, name+" difficulty", "%d, at most %d", h.Difficulty, chain.MaxDifficulty)
+			return nil, fail(ErrHeader, headerPart(h, "difficulty"), "%d, at most %d", h.Difficulty, chain.MaxDifficulty)
 		case h.Difficulty != hs[0].Difficulty:
-			return nil, fail(ErrHeader, name+" difficulty", "%d, but the reading's block has %d (a network has one difficulty)", h.Difficulty, hs[0].Difficulty)
+			return nil, fail(ErrHeader, headerPart(h, "difficulty"), "%d, but the reading's block has %d (a network has one difficulty)", h.Difficulty, hs[0].Difficulty)
 		case !chain.MeetsTarget(hashes[i], h.Difficulty):
-			return nil, fail(ErrProofOfWork, name+" proof of work", "hash %s has %d leading zero bits, difficulty %d",
+			return nil, fail(ErrProofOfWork, headerPart(h, "proof of work"), "hash %s has %d leading zero bits, difficulty %d",
 				hashes[i], chain.LeadingZeros(hashes[i]), h.Difficulty)
 		case i == 0:
 			continue
 		case h.Height != hs[i-1].Height+1:
-			return nil, fail(ErrHeader, name+" height", "follows height %d", hs[i-1].Height)
+			return nil, fail(ErrHeader, headerPart(h, "height"), "follows height %d", hs[i-1].Height)
 		case chain.Hash(h.Parent) != hashes[i-1]:
-			return nil, fail(ErrPrevHash, name+" prev hash", "parent %s, but header %d hashes to %s", h.Parent, hs[i-1].Height, hashes[i-1])
+			return nil, fail(ErrPrevHash, headerPart(h, "prev hash"), "parent %s, but header %d hashes to %s", h.Parent, hs[i-1].Height, hashes[i-1])
 		case h.Time < hs[i-1].Time:
-			return nil, fail(ErrHeader, name+" time", "%d is before its parent's %d", h.Time, hs[i-1].Time)
+			return nil, fail(ErrHeader, headerPart(h, "time"), "%d is before its parent's %d", h.Time, hs[i-1].Time)
 		}
 	}
 	return hashes, nil
@@ -296,3 +297,6 @@ func checkCommit(c *Commit, hs []Header, hashes []chain.Hash, res *Result) error
 	res.Keys = append([]Bytes32(nil), c.Authorities...)
 	return nil
 }
+
+// headerPart names a part of header h in a refusal: "header 7 hash".
+func headerPart(h *Header, part string) string { return fmt.Sprintf("header %d %s", h.Height, part) }
