@@ -140,6 +140,54 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.Message }
 
+// roundTrip sends a request with body as JSON (nil: none) and the token,
+// and returns the answer with its body (at most 64 MiB), whatever its
+// status.
+func (c *client) roundTrip(ctx context.Context, method, path string, body any) (*http.Response, []byte, error) {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return nil, nil, err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
+	if err != nil {
+		return nil, nil, fmt.Errorf("API URL %q: %w", c.base, err)
+	}
+	req.Header.Set("Accept", "application/json")
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, nil, fmt.Errorf("cannot reach the node at %s: %w (is the node running? give --api URL, --data DIR or -l PORT to pick another)", c.base, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, nil, err
+	}
+	return resp, data, nil
+}
+
+// answerError is the *apiError of a refusal (status 300 or more): the
+// node's error object, or the status where it sent none.
+func answerError(method, path string, resp *http.Response, data []byte) error {
+	e := &apiError{Status: resp.StatusCode}
+	if json.Unmarshal(data, e) != nil || e.Message == "" {
+		e.Message = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		e.Message += " (give the node's data directory with --data so the client can read its API token)"
+	}
+	return e
+}
+
 func (c *client) get(ctx context.Context, path string, out any) error {
 	return c.do(ctx, http.MethodGet, path, nil, out)
 }
@@ -151,43 +199,12 @@ func (c *client) post(ctx context.Context, path string, body, out any) error {
 // do sends a request and decodes the JSON answer into out (a *json.RawMessage
 // keeps it as it is).
 func (c *client) do(ctx context.Context, method, path string, body, out any) error {
-	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, rd)
-	if err != nil {
-		return fmt.Errorf("API URL %q: %w", c.base, err)
-	}
-	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if c.token != "" {
-		req.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("cannot reach the node at %s: %w (is the node running? give --api URL, --data DIR or -l PORT to pick another)", c.base, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	resp, data, err := c.roundTrip(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode >= 300 {
-		e := &apiError{Status: resp.StatusCode}
-		if json.Unmarshal(data, e) != nil || e.Message == "" {
-			e.Message = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
-		}
-		if resp.StatusCode == http.StatusUnauthorized {
-			e.Message += " (give the node's data directory with --data so the client can read its API token)"
-		}
-		return e
+		return answerError(method, path, resp, data)
 	}
 	if out == nil {
 		return nil

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -208,26 +207,9 @@ var errNoBatchRoute = errors.New("the node has no POST /api/v1/readings/batch: i
 // response; any other answer is an error, but for 503, which comes back
 // as status with the Retry-After it asks for.
 func (c *client) postBatch(ctx context.Context, req batchRequest) (int, batchResponse, time.Duration, error) {
+	const path = "/api/v1/readings/batch"
 	var resp batchResponse
-	body, err := json.Marshal(req)
-	if err != nil {
-		return 0, resp, 0, err
-	}
-	r, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+"/api/v1/readings/batch", bytes.NewReader(body))
-	if err != nil {
-		return 0, resp, 0, fmt.Errorf("API URL %q: %w", c.base, err)
-	}
-	r.Header.Set("Content-Type", "application/json")
-	r.Header.Set("Accept", "application/json")
-	if c.token != "" {
-		r.Header.Set("Authorization", "Bearer "+c.token)
-	}
-	hr, err := c.http.Do(r)
-	if err != nil {
-		return 0, resp, 0, fmt.Errorf("cannot reach the node at %s: %w", c.base, err)
-	}
-	defer hr.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(hr.Body, 16<<20))
+	hr, data, err := c.roundTrip(ctx, http.MethodPost, path, req)
 	if err != nil {
 		return 0, resp, 0, err
 	}
@@ -243,18 +225,11 @@ func (c *client) postBatch(ctx context.Context, req batchRequest) (int, batchRes
 		return hr.StatusCode, resp, time.Duration(wait) * time.Second, nil
 	case http.StatusNotFound, http.StatusMethodNotAllowed:
 		var e apiError
-		if json.Unmarshal(data, &e) != nil || e.Code == "not_found" || e.Code == "method_not_allowed" || e.Code == "" {
+		if json.Unmarshal(data, &e) != nil || e.Code == api.CodeNotFound || e.Code == api.CodeMethod || e.Code == "" {
 			return 0, resp, 0, errNoBatchRoute
 		}
 	}
-	e := &apiError{Status: hr.StatusCode}
-	if json.Unmarshal(data, e) != nil || e.Message == "" {
-		e.Message = fmt.Sprintf("POST /api/v1/readings/batch: %s", hr.Status)
-	}
-	if hr.StatusCode == http.StatusUnauthorized {
-		e.Message += " (give the node's data directory with --data so the client can read its API token)"
-	}
-	return 0, resp, 0, e
+	return 0, resp, 0, answerError(http.MethodPost, path, hr, data)
 }
 
 // importer sends rows in batches and counts the node's verdicts. Its I/O
