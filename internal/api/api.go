@@ -332,18 +332,7 @@ func (h *Handler) Close() error {
 // other methods, else the fallback or a JSON 404.
 func (h *Handler) unrouted(fallback http.Handler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		var allow []string
-		for _, m := range []string{http.MethodGet, http.MethodPost} {
-			probe := r.Clone(r.Context())
-			probe.Method = m
-			if _, pattern := h.mux.Handler(probe); pattern != "" && !strings.HasSuffix(pattern, "/") {
-				allow = append(allow, m)
-				if m == http.MethodGet {
-					allow = append(allow, http.MethodHead)
-				}
-			}
-		}
-		if len(allow) > 0 {
+		if allow := h.allowed(r); len(allow) > 0 {
 			w.Header().Set("Allow", strings.Join(allow, ", "))
 			writeError(w, newError(http.StatusMethodNotAllowed, CodeMethod, "%s is not allowed on %s; use %s", r.Method, r.URL.Path, strings.Join(allow, " or ")))
 			return
@@ -354,6 +343,24 @@ func (h *Handler) unrouted(fallback http.Handler) http.HandlerFunc {
 		}
 		writeError(w, newError(http.StatusNotFound, CodeNotFound, "no such endpoint: %s %s (see docs/API.md)", r.Method, r.URL.Path))
 	}
+}
+
+// allowed returns the methods a route of r's path takes (GET with HEAD,
+// POST): none where only a catch-all route (a pattern ending in "/")
+// answers the path.
+func (h *Handler) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := h.mux.Handler(probe); pattern != "" && !strings.HasSuffix(pattern, "/") {
+			allow = append(allow, m)
+			if m == http.MethodGet {
+				allow = append(allow, http.MethodHead)
+			}
+		}
+	}
+	return allow
 }
 
 // write guards a write endpoint: the bearer token, if one is set.

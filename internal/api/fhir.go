@@ -3,6 +3,7 @@ package api
 import (
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -165,10 +166,8 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 // fhirUnrouted answers other paths under /fhir/ with an OperationOutcome:
 // 405 for another method on a FHIR path, 404 otherwise.
 func (h *Handler) fhirUnrouted(w http.ResponseWriter, r *http.Request) {
-	probe := r.Clone(r.Context())
-	probe.Method = http.MethodGet
-	if _, pattern := h.mux.Handler(probe); pattern != "" && pattern != "/fhir/" {
-		w.Header().Set("Allow", "GET, HEAD")
+	if allow := h.allowed(r); len(allow) > 0 {
+		w.Header().Set("Allow", strings.Join(allow, ", "))
 		fhir.WriteError(w, fhir.Errorf(http.StatusMethodNotAllowed, "not-supported",
 			"%s is not allowed on %s: this FHIR interface is read-only (GET)", r.Method, r.URL.Path))
 		return
