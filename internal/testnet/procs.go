@@ -506,12 +506,17 @@ func postPeer(ctx context.Context, api, addr string) error {
 
 // postJSON posts body and decodes a 2xx answer into out (if not nil).
 func postJSON(ctx context.Context, url string, body []byte, out any) error {
+	return postJSONWith(ctx, apiClient, url, body, out)
+}
+
+// postJSONWith is postJSON through client.
+func postJSONWith(ctx context.Context, client *http.Client, url string, body []byte, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := apiClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return err
 	}

@@ -6,13 +6,9 @@ package testnet
 // processes.
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -398,23 +394,6 @@ func submitBatch(ctx context.Context, client *http.Client, api string, first, n 
 		body = fmt.Appendf(body, `{"subject":"tp-%d","bpm":%d}`, i, chain.MinBPM+i%100)
 	}
 	body = append(body, "]}"...)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/readings/batch", bytes.NewReader(body))
-	if err != nil {
-		return nil, nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, nil, err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	if err != nil {
-		return nil, nil, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, nil, fmt.Errorf("POST %s/api/v1/readings/batch: %s: %s", api, resp.Status, strings.TrimSpace(string(data)))
-	}
 	var v struct {
 		Results []struct {
 			ID    string `json:"id"`
@@ -422,8 +401,11 @@ func submitBatch(ctx context.Context, client *http.Client, api string, first, n 
 			Error string `json:"error"`
 		} `json:"results"`
 	}
-	if err := json.Unmarshal(data, &v); err != nil || len(v.Results) != n {
-		return nil, nil, fmt.Errorf("POST %s/api/v1/readings/batch: want %d results in %.200q", api, n, data)
+	if err := postJSONWith(ctx, client, api+"/api/v1/readings/batch", body, &v); err != nil {
+		return nil, nil, err
+	}
+	if len(v.Results) != n {
+		return nil, nil, fmt.Errorf("POST %s/api/v1/readings/batch: %d results, want %d", api, len(v.Results), n)
 	}
 	ids, refusals = make([]string, n), make([]string, n)
 	for i, r := range v.Results {
@@ -434,28 +416,14 @@ func submitBatch(ctx context.Context, client *http.Client, api string, first, n 
 
 // submitReading posts one reading and returns its id.
 func submitReading(ctx context.Context, client *http.Client, api string, body []byte) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, api+"/api/v1/readings", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode/100 != 2 {
-		return "", fmt.Errorf("POST %s/api/v1/readings: %s: %s", api, resp.Status, strings.TrimSpace(string(data)))
-	}
 	var v struct {
 		ID string `json:"id"`
 	}
-	if err := json.Unmarshal(data, &v); err != nil || v.ID == "" {
-		return "", fmt.Errorf("POST %s/api/v1/readings: no id in %q", api, data)
+	if err := postJSONWith(ctx, client, api+"/api/v1/readings", body, &v); err != nil {
+		return "", err
+	}
+	if v.ID == "" {
+		return "", fmt.Errorf("POST %s/api/v1/readings: an answer without an id", api)
 	}
 	return v.ID, nil
 }
