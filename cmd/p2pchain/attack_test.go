@@ -23,7 +23,6 @@ import (
 	"math/big"
 	"net/http"
 	"os"
-	"os/exec"
 	"regexp"
 	"runtime"
 	"sort"
@@ -107,7 +106,6 @@ func TestAttackCostRatio(t *testing.T) {
 	d := attackDuration(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute+20*d)
 	defer cancel()
-	ticks := clockTicks(t)
 	begin := time.Now()
 
 	var results []attackResult
@@ -117,7 +115,7 @@ func TestAttackCostRatio(t *testing.T) {
 	}
 	var victims []*attackVictim
 	for _, diff := range []int{attackLowDifficulty, chain.DefaultDifficulty} {
-		victims = append(victims, startAttackVictim(t, diff, ticks, d))
+		victims = append(victims, startAttackVictim(t, diff, d))
 	}
 	for _, v := range victims {
 		record(v.measure(ctx, "1 valid full blocks", v.validBlocks))
@@ -189,7 +187,6 @@ type attackVictim struct {
 	t      *testing.T
 	p      *proc
 	pid    int
-	ticks  int64 // clock ticks a second, for /proc/<pid>/stat
 	params chain.Params
 	target peer.AddrInfo
 	api    string        // base URL of its HTTP API
@@ -202,7 +199,7 @@ type attackVictim struct {
 	final  time.Time // when the victim is sure to hold final blocks
 }
 
-func startAttackVictim(t *testing.T, difficulty int, ticks int64, d time.Duration) *attackVictim {
+func startAttackVictim(t *testing.T, difficulty int, d time.Duration) *attackVictim {
 	t.Helper()
 	p := start(t, fmt.Sprintf("victim (difficulty %d)", difficulty),
 		"-l", "0", "-api", "127.0.0.1:0", "-difficulty", strconv.Itoa(difficulty))
@@ -224,7 +221,7 @@ func startAttackVictim(t *testing.T, difficulty int, ticks int64, d time.Duratio
 		t.Fatal(err)
 	}
 	return &attackVictim{
-		t: t, p: p, pid: p.cmd.Process.Pid, ticks: ticks, d: d, params: params, target: *info, api: api, forger: forger,
+		t: t, p: p, pid: p.cmd.Process.Pid, d: d, params: params, target: *info, api: api, forger: forger,
 		blocks: []*chain.Block{genesis}, index: map[chain.Hash]int{genesis.Hash(): 0},
 	}
 }
@@ -283,7 +280,7 @@ func (v *attackVictim) settle() {
 	for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
 		time.Sleep(300 * time.Millisecond)
 		now := v.cpu()
-		if now-prev <= 5*time.Millisecond || now-prev <= time.Second/time.Duration(v.ticks) {
+		if now-prev <= 10*time.Millisecond { // a clock tick of /proc/<pid>/stat
 			return
 		}
 		prev = now
@@ -291,46 +288,24 @@ func (v *attackVictim) settle() {
 	v.t.Logf("%s did not go idle within 15 s", v.p.name)
 }
 
-// cpu returns the victim's CPU time so far: utime + stime of
-// /proc/<pid>/stat, which count every thread.
+// cpu returns the victim's CPU time so far (every thread's).
 func (v *attackVictim) cpu() time.Duration {
 	v.t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", v.pid))
+	d, err := testnet.ProcessCPUTime(v.pid)
 	if err != nil {
 		v.t.Fatalf("read the victim's CPU time: %v", err)
 	}
-	// The command name, in parentheses, may hold spaces: the fields
-	// counted from the state (field 3) start after its closing one.
-	rest := string(data[bytes.LastIndexByte(data, ')')+2:])
-	f := strings.Fields(rest)
-	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		v.t.Fatalf("bad /proc/%d/stat: %s", v.pid, data)
-	}
-	return time.Duration(utime+stime) * time.Second / time.Duration(v.ticks)
+	return d
 }
 
 // vmHWM returns the victim's peak resident set size in bytes.
 func (v *attackVictim) vmHWM() int64 {
 	v.t.Helper()
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", v.pid))
-	if err != nil {
-		v.t.Fatalf("read the victim's memory: %v", err)
+	_, peak, err := testnet.ProcessMemory(v.pid)
+	if err != nil || peak == 0 {
+		v.t.Fatalf("read the victim's peak memory: %d bytes, %v", peak, err)
 	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
-			if err != nil {
-				v.t.Fatalf("bad VmHWM line %q", s.Text())
-			}
-			return kb << 10
-		}
-	}
-	v.t.Fatalf("no VmHWM in /proc/%d/status", v.pid)
-	return 0
+	return int64(peak)
 }
 
 // selfCPU returns the CPU time of this process, the attacker, so far.
@@ -340,20 +315,6 @@ func selfCPU(t *testing.T) time.Duration {
 		t.Fatal("this process's CPU time cannot be read here")
 	}
 	return d
-}
-
-// clockTicks returns the kernel's clock ticks a second (getconf CLK_TCK).
-func clockTicks(t *testing.T) int64 {
-	out, err := exec.Command("getconf", "CLK_TCK").Output()
-	if err != nil {
-		t.Logf("getconf CLK_TCK: %v; assuming 100", err)
-		return 100
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(string(out)), 10, 64)
-	if err != nil || n <= 0 {
-		t.Fatalf("getconf CLK_TCK printed %q", out)
-	}
-	return n
 }
 
 var metricLine = regexp.MustCompile(`^(p2pchain_[^ {]+(?:\{[^}]*\})?|go_memstats_heap_inuse_bytes) (\S+)$`)
