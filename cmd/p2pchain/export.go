@@ -171,12 +171,4 @@ func fhirBlockWriter(bundle *fhir.BundleWriter, final uint64) func(*chain.Block)
 // last recorded, but reads it only with LoadRecent, which loads the whole
 // chain into memory for a store that never recorded one (one made by p2pchain
 // import): the export must not.
-func exportFinalHeight(p chain.Params, tip uint64) uint64 {
-	if p.Consensus == chain.Authority {
-		return tip
-	}
-	if d := uint64(p.MaxReorgDepth); tip > d {
-		return tip - d
-	}
-	return 0
-}
+func exportFinalHeight(p chain.Params, tip uint64) uint64 { return p.DepthFinal(tip) }

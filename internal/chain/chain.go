@@ -414,11 +414,10 @@ func (c *Chain) Advance(now time.Time) uint64 {
 		c.final = c.Height()
 		return c.final
 	}
-	d := uint64(c.params.MaxReorgDepth)
 	if c.cp != nil && c.Height() < c.cp.Height {
 		return c.final
 	}
-	for next := c.final + 1; next+d <= c.Height(); next++ {
+	for next, last := c.final+1, c.params.DepthFinal(c.Height()); next <= last; next++ {
 		if e := c.at(next); !now.IsZero() && now.Sub(e.since) < c.params.FinalAge {
 			break
 		}
@@ -544,20 +543,29 @@ func (c *Chain) onMain(e *entry) bool { return c.at(e.height) == e }
 
 // FindReading returns a main-chain reading by id and the block holding it.
 func (c *Chain) FindReading(id Hash) (Reading, *Block, bool) {
-	h, ok := c.mainReading(id)
+	b, i, ok := c.FindReadingAt(id)
 	if !ok {
 		return Reading{}, nil, false
 	}
+	return b.Readings[i], b, true
+}
+
+// FindReadingAt is FindReading with the reading's index in its block.
+func (c *Chain) FindReadingAt(id Hash) (*Block, int, bool) {
+	h, ok := c.mainReading(id)
+	if !ok {
+		return nil, 0, false
+	}
 	b, err := c.mainBlock(h)
 	if err != nil {
-		return Reading{}, nil, false
+		return nil, 0, false
 	}
 	for i := range b.Readings {
 		if b.Readings[i].ID() == id {
-			return b.Readings[i], b, true
+			return b, i, true
 		}
 	}
-	return Reading{}, nil, false // unreachable while the index is consistent
+	return nil, 0, false // unreachable while the index is consistent
 }
 
 // HasReading reports whether a reading is in the main chain.

@@ -157,6 +157,21 @@ func (p Params) Validate() error {
 	return nil
 }
 
+// DepthFinal is the highest height that depth alone makes final on a chain
+// whose tip is at tip: every block on an authority network (its commits
+// make blocks final), else the block MaxReorgDepth below the tip (0 while
+// the chain is shorter). A proof-of-work block is final once, besides,
+// FinalAge has passed since it joined the main chain (Chain.Advance).
+func (p Params) DepthFinal(tip uint64) uint64 {
+	if p.Consensus == Authority {
+		return tip
+	}
+	if d := uint64(p.MaxReorgDepth); tip > d {
+		return tip - d
+	}
+	return 0
+}
+
 // MaxBlockSize is the largest encoded block these parameters allow.
 func (p Params) MaxBlockSize() int {
 	n := HeaderSize + 4 + p.MaxReadings*MaxReadingSize

@@ -49,7 +49,7 @@ var errReorganised = errors.New("the main chain changed while the receipt was re
 
 func (n *Node) receipt(id chain.Hash) (*receipt.Receipt, error) {
 	n.mu.Lock()
-	_, b, ok := n.chain.FindReading(id)
+	b, index, ok := n.chain.FindReadingAt(id)
 	if !ok {
 		pending := n.pool.Has(id)
 		n.mu.Unlock()
@@ -65,16 +65,6 @@ func (n *Node) receipt(id chain.Hash) (*receipt.Receipt, error) {
 	}
 	n.mu.Unlock()
 
-	index := -1
-	for i := range b.Readings {
-		if b.Readings[i].ID() == id {
-			index = i
-			break
-		}
-	}
-	if index < 0 {
-		return nil, fmt.Errorf("reading %s: not in block %s that the index names", id.Short(), b.Hash().Short())
-	}
 	if auth != nil {
 		var c bft.Commit
 		if err := c.UnmarshalBinary(b.Seal); err != nil {
