@@ -293,10 +293,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 
 // benchNet is a running network the harness measures.
 type benchNet struct {
-	apis  []string
-	links [][2]int
-	cpu   func(context.Context) (float64, error)
-	close func()
+	apis     []string
+	links    [][2]int
+	cpu      func(context.Context) (float64, error)
+	close    func()
+	maxProcs int // node processes' GOMAXPROCS (0: Go's default)
 }
 
 // startBenchNet starts n nodes, in this process or as processes, each with
@@ -326,7 +327,7 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 		if err := pn.WaitPeers(ctx); err != nil {
 			return nil, err
 		}
-		bn.apis, bn.links, bn.cpu = pn.APIs(), pn.Links, pn.CPU()
+		bn.apis, bn.links, bn.cpu, bn.maxProcs = pn.APIs(), pn.Links, pn.CPU(), pn.MaxProcs()
 		degrees = pn.Degrees()
 	} else {
 		log := slog.New(slog.DiscardHandler)
@@ -416,8 +417,8 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 	proc := "all nodes in one process (CPU: that process's, harness included, divided by the nodes)"
 	if f.processes {
 		procs := "Go's default GOMAXPROCS"
-		if mp := maxProcs(f.maxprocs, n); mp > 0 {
-			procs = fmt.Sprintf("GOMAXPROCS=%d", mp)
+		if bn.maxProcs > 0 {
+			procs = fmt.Sprintf("GOMAXPROCS=%d", bn.maxProcs)
 		}
 		proc = "one process per node, each with " + procs + " (CPU: the sum of the node processes' user and system time)"
 	}
@@ -848,16 +849,4 @@ func printOther(w io.Writer, row any) {
 		fmt.Fprintf(w, "difficulty %d, one reading a block, one node process on a durable store\n", r.Difficulty)
 		fmt.Fprintln(w, "restart: process start to its API answering; rss: resident memory 2 s later; --json says what each figure includes")
 	}
-}
-
-// maxProcs is the GOMAXPROCS node processes get from flag (--maxprocs)
-// when nodes run on this machine: 0 for Go's default.
-func maxProcs(flag, nodes int) int {
-	switch {
-	case flag > 0:
-		return flag
-	case flag < 0:
-		return 0
-	}
-	return testnet.SharedProcs(nodes, runtime.NumCPU())
 }

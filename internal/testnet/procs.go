@@ -704,6 +704,10 @@ func parallel(ctx context.Context, n, limit int, f func(i int) error) error {
 	return first
 }
 
+// MaxProcs is the GOMAXPROCS the node processes run with (0: Go's
+// default), as ProcConfig.MaxProcs resolved.
+func (pn *ProcNetwork) MaxProcs() int { return max(pn.cfg.MaxProcs, 0) }
+
 // CPU returns a CPU function for MeasurePropagation that sums the CPU time
 // (user and system) of the network's running node processes, read from
 // /proc/PID/stat (ProcessCPUTime): unlike ProcessCPU it costs the nodes
