@@ -69,7 +69,8 @@ func runImportReadings(args []string, stdout, stderr io.Writer) error {
 			"Every row is checked first and each bad one listed. With a bad row nothing is imported",
 			"unless --skip-bad is given. The node takes each batch whole or not at all; if it refuses",
 			"a batch after earlier ones went in, the command says which rows are in. Readings the",
-			"node holds already are counted as already present, so a file can be imported again."},
+			"node holds already are counted as already present, so a file can be imported again.",
+			"A node that takes none of a batch for 2 minutes (full, or syncing) stops the import."},
 		examples: []string{"import-readings readings.csv", "import-readings export.fhir.json --skip-bad", "import-readings - --api http://127.0.0.1:8080 < readings.csv"},
 	}), stdout, &cf)
 	fs.BoolVar(&skipBad, "skip-bad", false, "import the good rows of a file with bad ones, and go on past readings the node refuses")
@@ -291,8 +292,9 @@ func toBatch(r readingsfile.Row) batchReading {
 }
 
 // send sends one batch until every reading of it is settled: accepted,
-// present, refused for good, or refused for now for longer than
-// im.patient. In atomic mode a refusal for good stops the import.
+// present, or refused for good. In atomic mode a refusal for good stops
+// the import; in both modes so does a node that takes none of the
+// batch's readings for im.patient.
 func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *importSummary) error {
 	left := part             // the readings not settled yet
 	var waited time.Duration // waiting out refusals for now, since the last progress
@@ -319,7 +321,7 @@ func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *impo
 				switch {
 				case res.Code == "" && res.ID != "": // in, whatever the status says of the others
 					sum.Imported++
-				case res.Code == "" && status == http.StatusConflict:
+				case res.Status == api.ReadingNotAdded:
 					again = append(again, left[i]) // refused with the others: send again without them
 				case res.Code == codeKnown:
 					sum.Present++
@@ -351,11 +353,12 @@ func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *impo
 		}
 		if len(again) > 0 && transient {
 			if waited >= im.patient {
+				// The node took nothing for that long: the next batches would
+				// only wait as long each, so the import stops here.
 				sum.Failed += len(again)
-				for _, r := range again {
-					fmt.Fprintf(im.report, "%s: refused by the node for %s: it does not take readings now (pending set or disk full, or syncing)\n", r.Where, roundDuration(im.patient))
-				}
-				return nil
+				return fmt.Errorf("the node took none of %s from %s on for %s (its pending set or disk is full, or it is syncing): "+
+					"import stopped; see the node's /api/v1/status, and import the file again when it takes readings (readings already in count as already present)",
+					countOf(len(again), "reading"), again[0].Where, roundDuration(im.patient))
 			}
 			wait := backoff
 			if retryAfter > 0 {

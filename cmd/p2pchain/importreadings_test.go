@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/api"
 	"github.com/p2pchain/p2pchain/internal/readingsfile"
 )
 
@@ -53,7 +54,7 @@ func (f *fakeNode) post(_ context.Context, req batchRequest) (int, batchResponse
 		case codes[i] != "":
 			resp.Results = append(resp.Results, batchResult{Code: codes[i], Error: "refused: " + codes[i]})
 		case status == http.StatusConflict:
-			resp.Results = append(resp.Results, batchResult{})
+			resp.Results = append(resp.Results, batchResult{Status: api.ReadingNotAdded})
 		default:
 			f.have[r] = true
 			resp.Accepted++
@@ -160,11 +161,29 @@ func TestImporterWaits(t *testing.T) {
 		t.Fatalf("%+v %v slept %v", sum, err, slept)
 	}
 
-	f = &fakeNode{verdict: func(r batchReading) string { return "pending_full" }}
-	im = newTestImporter(f, false, 4, &report)
-	sum, err = im.run(context.Background(), testRows(2))
-	if err != nil || sum != (importSummary{Failed: 2}) || !strings.Contains(report.String(), "does not take readings now") {
-		t.Fatalf("%+v %v\n%s", sum, err, report.String())
+	// A node that stays full stops the import at the first batch it
+	// takes nothing of, in both modes: each next batch would only wait as
+	// long again.
+	for _, atomic := range []bool{true, false} {
+		f = &fakeNode{verdict: func(r batchReading) string {
+			if r.BPM >= 64 { // line 5 on
+				return "pending_full"
+			}
+			return ""
+		}}
+		im = newTestImporter(f, atomic, 4, &report)
+		waited := time.Duration(0)
+		im.sleep = func(_ context.Context, d time.Duration) error { waited += d; return nil }
+		sum, err = im.run(context.Background(), testRows(12))
+		if sum != (importSummary{Imported: 4, Failed: 4, NotSent: 4}) || waited < im.patient || waited > im.patient+10*time.Second {
+			t.Fatalf("atomic %v: %+v, waited %v", atomic, sum, waited)
+		}
+		for _, want := range []string{"took none of 4 readings from line 5 on for 1m0s", "import stopped",
+			"the batches before it, line 1 to line 4 (4 rows), are in"} {
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("atomic %v: error %v does not say %q", atomic, err, want)
+			}
+		}
 	}
 }
 

@@ -344,7 +344,9 @@ type batchResult struct {
 	Error  string      `json:"error,omitempty"`
 }
 
-const readingNotAdded = "not_added"
+// ReadingNotAdded is the status of a reading of an atomic batch that was
+// refused for another of its readings: it can be sent again without them.
+const ReadingNotAdded = "not_added"
 
 // allPoolFull reports whether every answer is the pending set's refusal.
 func allPoolFull(errs []error) bool {
@@ -403,7 +405,7 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 	if refused && body.Atomic {
 		for i := range v.Results {
 			if v.Results[i].Code == "" {
-				v.Results[i].Status = readingNotAdded
+				v.Results[i].Status = ReadingNotAdded
 			}
 		}
 	} else {
@@ -421,7 +423,7 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 				id := rs[j].ID()
 				v.Results[i] = batchResult{ID: &id, Status: readingPending}
 			case errors.Is(err, node.ErrNotAdded):
-				v.Results[i] = batchResult{Status: readingNotAdded}
+				v.Results[i] = batchResult{Status: ReadingNotAdded}
 			default:
 				e := h.submitError(err)
 				v.Results[i] = batchResult{Code: e.code, Error: e.msg}

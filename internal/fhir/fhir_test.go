@@ -312,6 +312,8 @@ func TestParseBundleErrors(t *testing.T) {
 		{`null`, "entry 15: no resource"},
 		{obs(`{"valueQuantity":null}`), "entry 16: valueQuantity is missing"},
 		{obs(`{"subject":{"identifier":{"system":"urn:oid:2.16.840.1.113883.4.1","value":"123456789"}}}`), `entry 17: subject.identifier.system is "urn:oid:2.16.840.1.113883.4.1": only pseudonymous subjects`},
+		{obs(`{"effectiveDateTime":"1970-01-01T00:00:00Z"}`), "entry 18: effectiveDateTime 1970-01-01T00:00:00Z is not after 1970-01-01T00:00:00Z"},
+		{obs(`{"effectiveDateTime":"1969-12-31T23:00:00Z"}`), "entry 19: effectiveDateTime 1969-12-31T23:00:00Z is not after"},
 	}
 	var parts []string
 	for _, e := range entries {

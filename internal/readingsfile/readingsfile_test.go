@@ -20,6 +20,7 @@ func TestParseCSV(t *testing.T) {
 		"eve,70,yesterday\n" +
 		"eve,70,1,extra\n" +
 		"eve\n" +
+		"eve,70,1970-01-01T00:00:00Z\n" +
 		`"unterminated,70` + "\n"
 	rows, bad, err := ParseCSV([]byte(data))
 	if err != nil {
@@ -47,7 +48,8 @@ func TestParseCSV(t *testing.T) {
 		`line 11: time "yesterday" is neither RFC 3339 (2025-12-01T10:30:00Z) nor Unix milliseconds`,
 		`line 12: 4 fields, want subject,bpm[,time]`,
 		`line 13: 1 field, want subject,bpm[,time]`,
-		`line 14: not CSV:`,
+		`line 14: time 1970-01-01T00:00:00Z is not after 1970-01-01T00:00:00Z`,
+		`line 15: not CSV:`,
 	}
 	if len(bad) != len(wantBad) {
 		t.Fatalf("bad %q", bad)
