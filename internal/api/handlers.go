@@ -51,16 +51,16 @@ func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
 	// The tip and final heights first: main-chain blocks at or below the
 	// final height are final whatever happens to the chain meanwhile.
 	tip, final := h.node.Status().Height, h.node.FinalHeight()
-	blocks := h.node.Blocks(from, limit)
-	if len(blocks) > 0 {
-		tip = max(tip, blocks[0].Header.Height)
+	headers := h.node.Headers(from, limit)
+	if len(headers) > 0 {
+		tip = max(tip, headers[0].Height)
 	}
-	v := blockListView{Height: tip, Limit: limit, Blocks: make([]blockSummary, 0, len(blocks))}
-	for _, b := range blocks {
-		v.Blocks = append(v.Blocks, newBlockSummary(b, tip, final))
+	v := blockListView{Height: tip, Limit: limit, Blocks: make([]blockSummary, 0, len(headers))}
+	for i := range headers {
+		v.Blocks = append(v.Blocks, newBlockSummary(&headers[i], tip, final))
 	}
-	if n := len(blocks); n > 0 && blocks[n-1].Header.Height > 0 {
-		v.Next = fmt.Sprintf("/api/v1/blocks?from=%d&limit=%d", blocks[n-1].Header.Height-1, limit)
+	if n := len(headers); n > 0 && headers[n-1].Height > 0 {
+		v.Next = fmt.Sprintf("/api/v1/blocks?from=%d&limit=%d", headers[n-1].Height-1, limit)
 	}
 	writeJSON(w, http.StatusOK, v)
 }

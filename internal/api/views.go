@@ -287,11 +287,10 @@ type blockSummary struct {
 	Final         bool       `json:"final"`
 }
 
-func newBlockSummary(b *chain.Block, tip, final uint64) blockSummary {
-	h := &b.Header
+func newBlockSummary(h *chain.Header, tip, final uint64) blockSummary {
 	s := blockSummary{
 		Height: h.Height, Hash: h.Hash(), Parent: h.Parent, Time: h.Time, Root: h.Root,
-		Difficulty: h.Difficulty, Nonce: h.Nonce, Version: h.Version, Readings: len(b.Readings),
+		Difficulty: h.Difficulty, Nonce: h.Nonce, Version: h.Version, Readings: int(h.Count),
 	}
 	if h.Height <= tip {
 		s.Confirmations = tip - h.Height + 1

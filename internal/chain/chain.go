@@ -543,29 +543,19 @@ func (c *Chain) onMain(e *entry) bool { return c.at(e.height) == e }
 
 // FindReading returns a main-chain reading by id and the block holding it.
 func (c *Chain) FindReading(id Hash) (Reading, *Block, bool) {
-	b, i, ok := c.FindReadingAt(id)
+	h, ok := c.mainReading(id)
 	if !ok {
 		return Reading{}, nil, false
 	}
-	return b.Readings[i], b, true
-}
-
-// FindReadingAt is FindReading with the reading's index in its block.
-func (c *Chain) FindReadingAt(id Hash) (*Block, int, bool) {
-	h, ok := c.mainReading(id)
-	if !ok {
-		return nil, 0, false
-	}
 	b, err := c.mainBlock(h)
 	if err != nil {
-		return nil, 0, false
+		return Reading{}, nil, false
 	}
-	for i := range b.Readings {
-		if b.Readings[i].ID() == id {
-			return b, i, true
-		}
+	i, ok := ReadingIndex(b, id)
+	if !ok {
+		return Reading{}, nil, false // unreachable while the index is consistent
 	}
-	return nil, 0, false // unreachable while the index is consistent
+	return b.Readings[i], b, true
 }
 
 // HasReading reports whether a reading is in the main chain.

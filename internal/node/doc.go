@@ -19,6 +19,14 @@
 // with ErrStoreFull, a refused block commit held and retried); any other
 // store failure makes the node fail (Done, Err).
 //
+// Readers do not wait on the disk under the lock either: lookups of blocks
+// and readings take from the chain what it holds in memory (chain.Ref: the
+// hash, the header, the body of the newest blocks) and read and decode
+// older bodies from the store after releasing the lock. Before, a client
+// paging GET /api/v1/blocks?limit=100 over full blocks held the lock for
+// ~70 ms a page, and two such clients kept every other caller waiting
+// 135 ms at p50 (BenchmarkLockBesideReaders; 2 µs at p50 since).
+//
 // On a proof-of-work network the miner packs pending readings into a block
 // on the current tip and solves its proof of work outside the lock; a new
 // tip cancels the work and it starts again on the new tip. On an authority

@@ -390,26 +390,45 @@ func (n *Node) PendingReadings() []chain.Reading {
 	return n.pool.All()
 }
 
-// Blocks returns up to limit main-chain blocks, from height down.
+// Blocks returns up to limit main-chain blocks, from height down (from
+// the tip if height is above it). Bodies are read after n.mu is released
+// (chain.Ref); the list ends before one that cannot be read.
 func (n *Node) Blocks(from uint64, limit int) []*chain.Block {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	var out []*chain.Block
-	for h := min(from, n.chain.Height()); len(out) < limit; h-- {
-		b, _ := n.chain.BlockAt(h)
-		out = append(out, b)
-		if h == 0 {
+	refs := n.chain.MainRefs(from, limit)
+	n.mu.Unlock()
+	out := make([]*chain.Block, 0, len(refs))
+	for _, r := range refs {
+		b, err := r.Load(n.archive())
+		if err != nil {
 			break
 		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// Headers returns the headers of up to limit main-chain blocks, from
+// height down, as Blocks does but without reading any body.
+func (n *Node) Headers(from uint64, limit int) []chain.Header {
+	n.mu.Lock()
+	refs := n.chain.MainRefs(from, limit)
+	n.mu.Unlock()
+	out := make([]chain.Header, 0, len(refs))
+	for _, r := range refs {
+		h, err := r.LoadHeader(n.archive())
+		if err != nil {
+			break
+		}
+		out = append(out, h)
 	}
 	return out
 }
 
 // BlockAt returns the main-chain block at a height.
 func (n *Node) BlockAt(height uint64) (*chain.Block, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.chain.BlockAt(height)
+	info, ok := n.BlockByHeight(height)
+	return info.Block, ok
 }
 
 // ReadingStatus says where a reading is: in the main chain at a height, or
@@ -423,16 +442,12 @@ type ReadingStatus struct {
 
 // FindReading looks a reading up in the main chain and the pending set.
 func (n *Node) FindReading(id chain.Hash) (ReadingStatus, bool) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if r, b, ok := n.chain.FindReading(id); ok {
-		n.chain.Advance(n.now())
-		return ReadingStatus{Reading: r, Height: b.Header.Height, Final: b.Header.Height <= n.chain.FinalHeight()}, true
+	final := n.FinalHeight() // first: a block final then is final whatever happens meanwhile
+	info, ok := n.LocateReading(id)
+	if !ok || info.Pending {
+		return ReadingStatus{Reading: info.Reading, Pending: info.Pending}, ok
 	}
-	if r, ok := n.pool.Get(id); ok {
-		return ReadingStatus{Reading: r, Pending: true}, true
-	}
-	return ReadingStatus{}, false
+	return ReadingStatus{Reading: info.Reading, Height: info.Height, Final: info.Height <= final}, true
 }
 
 // Submit signs a reading of subject with the node's key and adds it to the

@@ -33,23 +33,39 @@ func (b BlockInfo) Confirmations() uint64 {
 // BlockByHash returns a known block of any branch by its hash.
 func (n *Node) BlockByHash(h chain.Hash) (BlockInfo, bool) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	b, ok := n.chain.Block(h)
-	if !ok {
-		return BlockInfo{}, false
-	}
-	return BlockInfo{Block: b, Main: n.chain.IsMain(h), Tip: n.chain.Height()}, true
+	ref, ok := n.chain.RefOf(h)
+	tip := n.chain.Height()
+	n.mu.Unlock()
+	return n.blockInfo(ref, ok, tip)
 }
 
 // BlockByHeight returns the main-chain block at height.
 func (n *Node) BlockByHeight(height uint64) (BlockInfo, bool) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	b, ok := n.chain.BlockAt(height)
+	ref, ok := n.chain.MainRef(height)
+	tip := n.chain.Height()
+	n.mu.Unlock()
+	return n.blockInfo(ref, ok, tip)
+}
+
+// blockInfo reads ref's body, after n.mu is released (chain.Ref).
+func (n *Node) blockInfo(ref chain.Ref, ok bool, tip uint64) (BlockInfo, bool) {
 	if !ok {
 		return BlockInfo{}, false
 	}
-	return BlockInfo{Block: b, Main: true, Tip: n.chain.Height()}, true
+	b, err := ref.Load(n.archive())
+	if err != nil {
+		return BlockInfo{}, false
+	}
+	return BlockInfo{Block: b, Main: ref.Main, Tip: tip}, true
+}
+
+// archive is the store as the chain's archive, nil without a store.
+func (n *Node) archive() chain.Archive {
+	if n.store == nil {
+		return nil
+	}
+	return n.store
 }
 
 // TipBlock returns the main-chain tip.
@@ -88,18 +104,31 @@ func (r ReadingInfo) Confirmations() uint64 {
 }
 
 // LocateReading looks a reading up in the main chain, then in the pending
-// set. It costs one map lookup (the chain indexes reading ids).
+// set. Under the node's lock it costs one map lookup (the chain indexes
+// reading ids), or one index read for a final block's reading; the block
+// is read and searched after.
 func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	tip := n.chain.Height()
-	if r, b, ok := n.chain.FindReading(id); ok {
-		return ReadingInfo{Reading: r, Height: b.Header.Height, Block: b.Hash(), Tip: tip}, true
-	}
-	if r, ok := n.pool.Get(id); ok {
+	ref, ok := n.chain.ReadingRef(id)
+	if !ok {
+		r, pending := n.pool.Get(id)
+		n.mu.Unlock()
+		if !pending {
+			return ReadingInfo{}, false
+		}
 		return ReadingInfo{Reading: r, Pending: true, Tip: tip}, true
 	}
-	return ReadingInfo{}, false
+	n.mu.Unlock()
+	b, err := ref.Load(n.archive())
+	if err != nil {
+		return ReadingInfo{}, false
+	}
+	i, ok := chain.ReadingIndex(b, id)
+	if !ok {
+		return ReadingInfo{}, false
+	}
+	return ReadingInfo{Reading: b.Readings[i], Height: ref.Height, Block: ref.Hash, Tip: tip}, true
 }
 
 // PendingOf returns up to limit pending readings of subject, the latest

@@ -19,13 +19,13 @@ func key(i byte) ed25519.PrivateKey {
 
 // builder makes blocks on its own copy of a chain, one second apart.
 type builder struct {
-	t      *testing.T
+	t      testing.TB
 	params chain.Params
 	c      *chain.Chain
 	tick   int64
 }
 
-func newBuilder(t *testing.T, params chain.Params) *builder {
+func newBuilder(t testing.TB, params chain.Params) *builder {
 	c, err := chain.New(params)
 	if err != nil {
 		t.Fatal(err)
@@ -55,6 +55,30 @@ func (b *builder) block(parent chain.Hash, subjects ...string) *chain.Block {
 		}
 		blk.Header.Parent, blk.Header.Height = parent, p.Header.Height+1
 	}
+	if err := chain.Solve(context.Background(), &blk.Header); err != nil {
+		b.t.Fatal(err)
+	}
+	if _, err := b.c.AddBlock(blk, at); err != nil {
+		b.t.Fatal(err)
+	}
+	return blk
+}
+
+// full makes a block on the builder's tip with params.MaxReadings
+// readings, one per subject: the largest block a node reads back.
+func (b *builder) full() *chain.Block {
+	b.t.Helper()
+	b.tick++
+	at := time.UnixMilli(b.params.GenesisTime).Add(time.Duration(b.tick) * time.Second)
+	rs := make([]chain.Reading, b.params.MaxReadings)
+	for i := range rs {
+		r, err := chain.NewReading(key(1), fmt.Sprintf("subject-%d", i), chain.MinBPM+i%(chain.MaxBPM-chain.MinBPM), at)
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		rs[i] = r
+	}
+	blk := b.c.NewBlock(rs, at)
 	if err := chain.Solve(context.Background(), &blk.Header); err != nil {
 		b.t.Fatal(err)
 	}

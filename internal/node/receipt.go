@@ -49,7 +49,7 @@ var errReorganised = errors.New("the main chain changed while the receipt was re
 
 func (n *Node) receipt(id chain.Hash) (*receipt.Receipt, error) {
 	n.mu.Lock()
-	b, index, ok := n.chain.FindReadingAt(id)
+	ref, ok := n.chain.ReadingRef(id)
 	if !ok {
 		pending := n.pool.Has(id)
 		n.mu.Unlock()
@@ -61,9 +61,17 @@ func (n *Node) receipt(id chain.Hash) (*receipt.Receipt, error) {
 	tip := n.chain.Height()
 	var auth *receipt.Authority
 	if n.cons != nil {
-		auth = &receipt.Authority{Network: n.cons.net, Keys: n.cons.sched.SetAt(b.Header.Height).Keys()}
+		auth = &receipt.Authority{Network: n.cons.net, Keys: n.cons.sched.SetAt(ref.Height).Keys()}
 	}
 	n.mu.Unlock()
+	b, err := ref.Load(n.archive())
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: its block %s: %w", id.Short(), ref.Hash.Short(), err)
+	}
+	index, ok := chain.ReadingIndex(b, id)
+	if !ok {
+		return nil, fmt.Errorf("reading %s: not in its block %s", id.Short(), ref.Hash.Short())
+	}
 
 	if auth != nil {
 		var c bft.Commit

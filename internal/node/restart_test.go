@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -133,6 +135,32 @@ func TestRestartFromFinal(t *testing.T) {
 			t.Fatalf("reading of block %d: %+v, %v", h, rs, ok)
 		}
 	}
+	// Pages of the blocks list, bodies and headers, across the base
+	// (bodies and headers read back) and down to genesis.
+	hashAt := func(h uint64) chain.Hash {
+		if h == 0 {
+			return params.Genesis().Hash()
+		}
+		return all[h-1].Hash()
+	}
+	for _, from := range []uint64{uint64(len(all)) + 5, wantFinal + 3, 1500, 40} {
+		blocks, headers := r.Blocks(from, 100), r.Headers(from, 100)
+		top := min(from, uint64(len(all)))
+		if want := int(min(100, top+1)); len(blocks) != want || len(headers) != want {
+			t.Fatalf("from %d: %d blocks and %d headers, want %d", from, len(blocks), len(headers), want)
+		}
+		for i := range blocks {
+			if h := top - uint64(i); blocks[i].Hash() != hashAt(h) || headers[i].Hash() != hashAt(h) {
+				t.Fatalf("from %d: entry %d is not the block at %d", from, i, h)
+			}
+		}
+	}
+	for _, h := range []int{2, 1500, len(all)} {
+		id := all[h-1].Readings[0].ID()
+		if info, ok := r.LocateReading(id); !ok || info.Pending || info.Height != uint64(h) || info.Block != all[h-1].Hash() || info.Reading.ID() != id {
+			t.Fatalf("LocateReading of block %d's reading: %+v, %v", h, info, ok)
+		}
+	}
 	// The rules see the blocks the node did not load.
 	old := all[100]
 	fork := &chain.Block{Header: chain.Header{Version: chain.HeaderVersion, Height: old.Header.Height + 1, Parent: old.Hash(),
@@ -148,5 +176,99 @@ func TestRestartFromFinal(t *testing.T) {
 	}
 	if err := r.AddBlock(ctx, b.block(chain.Hash{}, "after")); err != nil {
 		t.Fatalf("a new block after the restart: %v", err)
+	}
+}
+
+// TestReadsBesideCommits: the block and reading lookups that read bodies
+// back from the store after releasing the node's lock (chain.Ref) give
+// whole, consistent answers while blocks are added and older ones become
+// final and leave memory. Run with -race.
+func TestReadsBesideCommits(t *testing.T) {
+	const blocks = 400
+	params := chain.TestParams("reads-beside")
+	params.MaxReorgDepth, params.FinalAge = 5, 0
+	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	state, err := st.LoadRecent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(params, key(9), node.WithStore(st, node.State{Main: state.Main, Side: state.Side, Pending: state.Pending, Final: state.Final}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newBuilder(t, params)
+	all := make([]*chain.Block, blocks)
+	for i := range all {
+		all[i] = b.block(chain.Hash{}, fmt.Sprintf("s%d", i%7), "x")
+	}
+
+	var added atomic.Int64 // blocks added so far
+	var old atomic.Int64   // lookups of blocks whose bodies had left memory
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for r := range 2 {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				have := added.Load()
+				page, headers := n.Blocks(math.MaxUint64, 50), n.Headers(math.MaxUint64, 50)
+				for j, blk := range page {
+					if j > 0 && page[j-1].Header.Parent != blk.Hash() {
+						errs <- fmt.Errorf("reader %d: page of %d blocks broken at %d", r, len(page), j)
+						return
+					}
+				}
+				for j := 1; j < len(headers); j++ {
+					if headers[j-1].Parent != headers[j].Hash() {
+						errs <- fmt.Errorf("reader %d: page of %d headers broken at %d", r, len(headers), j)
+						return
+					}
+				}
+				if have == 0 {
+					continue
+				}
+				h := uint64(i)%uint64(have) + 1
+				want := all[h-1]
+				if info, ok := n.LocateReading(want.Readings[1].ID()); !ok || info.Height != h || info.Block != want.Hash() {
+					errs <- fmt.Errorf("reader %d: reading of block %d: %+v, %v", r, h, info, ok)
+					return
+				}
+				if info, ok := n.BlockByHeight(h); !ok || info.Block.Hash() != want.Hash() || !info.Main {
+					errs <- fmt.Errorf("reader %d: block at %d: %v", r, h, ok)
+					return
+				}
+				if h+chain.KeepBodies < uint64(have) {
+					old.Add(1)
+				}
+			}
+		})
+	}
+	ctx := context.Background()
+	for i, blk := range all {
+		if err := n.AddBlock(ctx, blk); err != nil {
+			t.Fatal(err)
+		}
+		added.Store(int64(i + 1))
+	}
+	close(done)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if f := n.FinalHeight(); f != blocks-uint64(params.MaxReorgDepth) {
+		t.Errorf("final height %d, want %d: the old blocks never left memory", f, blocks-params.MaxReorgDepth)
+	}
+	if old.Load() < 10 {
+		t.Errorf("%d lookups of blocks read back from the store while blocks were added: too few to tell", old.Load())
 	}
 }
