@@ -88,30 +88,30 @@ func (n *Node) receipt(id chain.Hash) (*receipt.Receipt, error) {
 }
 
 // headersAbove returns the main-chain headers above block b up to height
-// top, in order, checking that each links to the one before.
+// top, in order, checking that each links to the one before. Each chunk's
+// blocks are taken from the chain under the lock, with a check that b is
+// still on the main chain, and their headers read after it (chain.Ref).
 func (n *Node) headersAbove(b *chain.Block, top uint64) ([]chain.Header, error) {
 	out := make([]chain.Header, 0, top-b.Header.Height)
 	prev := b.Hash()
 	for h := b.Header.Height + 1; h <= top; {
+		end := min(top, h+receiptChunk-1)
 		n.mu.Lock()
-		if got, ok := n.chain.HashAt(b.Header.Height); !ok || got != b.Hash() {
-			n.mu.Unlock()
+		got, ok := n.chain.HashAt(b.Header.Height)
+		refs := n.chain.MainRefs(end, int(end-h+1))
+		n.mu.Unlock()
+		if !ok || got != b.Hash() || len(refs) != int(end-h+1) || refs[0].Height != end {
 			return nil, errReorganised
 		}
-		for end := min(top, h+receiptChunk-1); h <= end; h++ {
-			hash, ok := n.chain.HashAt(h)
-			var hdr chain.Header
-			if ok {
-				hdr, ok = n.chain.Header(hash)
-			}
-			if !ok || hdr.Parent != prev {
-				n.mu.Unlock()
+		for i := len(refs) - 1; i >= 0; i-- {
+			hdr, err := refs[i].LoadHeader(n.archive())
+			if err != nil || hdr.Parent != prev {
 				return nil, errReorganised
 			}
 			out = append(out, hdr)
-			prev = hash
+			prev = refs[i].Hash
 		}
-		n.mu.Unlock()
+		h = end + 1
 	}
 	return out, nil
 }
