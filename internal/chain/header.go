@@ -89,5 +89,3 @@ func LeadingZeros(hash Hash) int {
 func BlockWork(difficulty uint32) *big.Int {
 	return new(big.Int).Lsh(big.NewInt(1), uint(difficulty))
 }
-
-func sha256Sum(b []byte) Hash { return sha256.Sum256(b) }
