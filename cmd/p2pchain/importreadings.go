@@ -254,11 +254,17 @@ func (im *importer) run(ctx context.Context, rows []readingsfile.Row) (importSum
 		part := rows[first : first+n]
 		if err := im.send(ctx, part, &sum); err != nil {
 			sum.NotSent = len(rows) - sum.sent()
-			if first > 0 {
+			switch {
+			case im.atomic && first > 0:
 				err = fmt.Errorf("%w\nthe batches before it, %s to %s (%s), are in: a batch is all or nothing, a file is not; "+
 					"importing the fixed file again counts them as already present (rows without a time would be added again: "+
 					"give those a time, or import only the rows after %s)",
 					err, rows[0].Where, rows[first-1].Where, countOf(first, "row"), rows[first-1].Where)
+			case !im.atomic && sum.Imported > 0:
+				err = fmt.Errorf("%w\n%s of the rows up to %s went in (the counts below; refused rows are listed above); "+
+					"importing the file again counts those as already present (rows without a time would be added again: "+
+					"give those a time, or import only the rows from %s on)",
+					err, countOf(sum.Imported, "reading"), part[len(part)-1].Where, part[0].Where)
 			}
 			return sum, err
 		}

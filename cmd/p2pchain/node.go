@@ -586,8 +586,12 @@ func printPeers(out io.Writer, h *p2p.Host) {
 }
 
 func printChain(out io.Writer, n *node.Node, count int) {
-	for _, b := range n.Blocks(n.Status().Height, count) {
+	blocks, err := n.Blocks(n.Status().Height, count)
+	for _, b := range blocks {
 		fmt.Fprintln(out, blockLine(b))
+	}
+	if err != nil {
+		fmt.Fprintf(out, "cannot show the chain: %v (run `p2pchain verify` on the data directory)\n", err)
 	}
 }
 

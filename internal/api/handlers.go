@@ -51,7 +51,11 @@ func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
 	// The tip and final heights first: main-chain blocks at or below the
 	// final height are final whatever happens to the chain meanwhile.
 	tip, final := h.node.Status().Height, h.node.FinalHeight()
-	headers := h.node.Headers(from, limit)
+	headers, err := h.node.Headers(from, limit)
+	if err != nil {
+		writeError(w, newError(http.StatusInternalServerError, CodeInternal, "reading the blocks: %v", err))
+		return
+	}
 	if len(headers) > 0 {
 		tip = max(tip, headers[0].Height)
 	}

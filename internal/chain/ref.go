@@ -2,16 +2,18 @@ package chain
 
 // Ref is a block as the chain holds it in memory: its hash and height,
 // whether it is on the main chain, and its header and body when the chain
-// keeps them (nil when only the archive does: the body of all but the
-// newest KeepBodies main-chain blocks and of stored side blocks, the
-// header of final blocks below the base).
+// keeps them (nil when only the archive does: the body of main-chain
+// blocks older than the newest KeepBodies once durable, the header of
+// final blocks below the base; side blocks keep both).
 //
 // Refs let an owner that guards the chain with a lock read bodies after
 // releasing it (Load): a body decoded from the store costs up to a
 // millisecond for a full block, which every writer and reader would
 // otherwise wait on. That is safe because the archive is safe for
-// concurrent use and a stored block never changes; a side block pruned
-// meanwhile is simply not found, as if looked up a moment later.
+// concurrent use and a stored block never changes; a block deleted
+// meanwhile (only a main-chain block that a deep reorganisation turned
+// into a pruned side branch could be) is simply not found, as if looked up
+// a moment later.
 type Ref struct {
 	Hash   Hash
 	Height uint64

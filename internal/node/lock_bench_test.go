@@ -72,8 +72,8 @@ func BenchmarkLockBesideReaders(b *testing.B) {
 	defer st.Close()
 
 	t0 := time.Now()
-	if got := n.Blocks(blocks-10, 100); len(got) != 100 {
-		b.Fatalf("a page of %d blocks", len(got))
+	if got, err := n.Blocks(blocks-10, 100); err != nil || len(got) != 100 {
+		b.Fatalf("a page of %d blocks: %v", len(got), err)
 	}
 	page := time.Since(t0)
 	id := all[3].Readings[7].ID()
@@ -88,7 +88,7 @@ func BenchmarkLockBesideReaders(b *testing.B) {
 					return
 				default:
 				}
-				n.Blocks(blocks-10, 100)
+				_, _ = n.Blocks(blocks-10, 100)
 				n.LocateReading(id)
 			}
 		})

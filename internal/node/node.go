@@ -295,6 +295,14 @@ func (a archive) BlockByHash(h chain.Hash) (*chain.Block, error) {
 	return b, err
 }
 
+func (a archive) HeaderByHash(h chain.Hash) (chain.Header, error) {
+	hdr, err := a.Store.HeaderByHash(h)
+	if err != nil {
+		a.log.Error("cannot read a stored block's header; run `p2pchain verify` on the data directory", "block", h.Short(), "err", err)
+	}
+	return hdr, err
+}
+
 // Done is closed when the node has failed (its store could not record a
 // change) and must stop; Err says why.
 func (n *Node) Done() <-chan struct{} { return n.dead }
@@ -392,8 +400,9 @@ func (n *Node) PendingReadings() []chain.Reading {
 
 // Blocks returns up to limit main-chain blocks, from height down (from
 // the tip if height is above it). Bodies are read after n.mu is released
-// (chain.Ref); the list ends before one that cannot be read.
-func (n *Node) Blocks(from uint64, limit int) []*chain.Block {
+// (chain.Ref); a body that cannot be read back is an error (the store
+// logs it).
+func (n *Node) Blocks(from uint64, limit int) ([]*chain.Block, error) {
 	n.mu.Lock()
 	refs := n.chain.MainRefs(from, limit)
 	n.mu.Unlock()
@@ -401,16 +410,16 @@ func (n *Node) Blocks(from uint64, limit int) []*chain.Block {
 	for _, r := range refs {
 		b, err := r.Load(n.archive())
 		if err != nil {
-			break
+			return nil, fmt.Errorf("block %s at height %d: %w", r.Hash.Short(), r.Height, err)
 		}
 		out = append(out, b)
 	}
-	return out
+	return out, nil
 }
 
 // Headers returns the headers of up to limit main-chain blocks, from
 // height down, as Blocks does but without reading any body.
-func (n *Node) Headers(from uint64, limit int) []chain.Header {
+func (n *Node) Headers(from uint64, limit int) ([]chain.Header, error) {
 	n.mu.Lock()
 	refs := n.chain.MainRefs(from, limit)
 	n.mu.Unlock()
@@ -418,11 +427,11 @@ func (n *Node) Headers(from uint64, limit int) []chain.Header {
 	for _, r := range refs {
 		h, err := r.LoadHeader(n.archive())
 		if err != nil {
-			break
+			return nil, fmt.Errorf("block %s at height %d: %w", r.Hash.Short(), r.Height, err)
 		}
 		out = append(out, h)
 	}
-	return out
+	return out, nil
 }
 
 // BlockAt returns the main-chain block at a height.

@@ -60,12 +60,13 @@ func (n *Node) blockInfo(ref chain.Ref, ok bool, tip uint64) (BlockInfo, bool) {
 	return BlockInfo{Block: b, Main: ref.Main, Tip: tip}, true
 }
 
-// archive is the store as the chain's archive, nil without a store.
+// archive is the store as the chain reads it back (failures logged), nil
+// without a store.
 func (n *Node) archive() chain.Archive {
 	if n.store == nil {
 		return nil
 	}
-	return n.store
+	return archive{n.store, n.log}
 }
 
 // TipBlock returns the main-chain tip.

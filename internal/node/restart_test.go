@@ -144,7 +144,14 @@ func TestRestartFromFinal(t *testing.T) {
 		return all[h-1].Hash()
 	}
 	for _, from := range []uint64{uint64(len(all)) + 5, wantFinal + 3, 1500, 40} {
-		blocks, headers := r.Blocks(from, 100), r.Headers(from, 100)
+		blocks, err := r.Blocks(from, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		headers, err := r.Headers(from, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
 		top := min(from, uint64(len(all)))
 		if want := int(min(100, top+1)); len(blocks) != want || len(headers) != want {
 			t.Fatalf("from %d: %d blocks and %d headers, want %d", from, len(blocks), len(headers), want)
@@ -220,16 +227,34 @@ func TestReadsBesideCommits(t *testing.T) {
 				default:
 				}
 				have := added.Load()
-				page, headers := n.Blocks(math.MaxUint64, 50), n.Headers(math.MaxUint64, 50)
+				page, err := n.Blocks(math.MaxUint64, 50)
+				if err != nil {
+					errs <- fmt.Errorf("reader %d: blocks: %w", r, err)
+					return
+				}
+				headers, err := n.Headers(math.MaxUint64, 50)
+				if err != nil {
+					errs <- fmt.Errorf("reader %d: headers: %w", r, err)
+					return
+				}
+				// Whole pages (the chain had at least have blocks above
+				// genesis before they were asked for), linked, each block
+				// the one added at its height.
+				full := int(min(50, have+1))
+				if len(page) < full || len(headers) < full {
+					errs <- fmt.Errorf("reader %d: pages of %d blocks and %d headers with %d blocks added", r, len(page), len(headers), have)
+					return
+				}
 				for j, blk := range page {
-					if j > 0 && page[j-1].Header.Parent != blk.Hash() {
-						errs <- fmt.Errorf("reader %d: page of %d blocks broken at %d", r, len(page), j)
+					h := blk.Header.Height
+					if j > 0 && page[j-1].Header.Parent != blk.Hash() || h > 0 && blk.Hash() != all[h-1].Hash() {
+						errs <- fmt.Errorf("reader %d: page of %d blocks wrong at %d (height %d)", r, len(page), j, h)
 						return
 					}
 				}
-				for j := 1; j < len(headers); j++ {
-					if headers[j-1].Parent != headers[j].Hash() {
-						errs <- fmt.Errorf("reader %d: page of %d headers broken at %d", r, len(headers), j)
+				for j, hdr := range headers {
+					if j > 0 && headers[j-1].Parent != hdr.Hash() || hdr.Height > 0 && hdr.Hash() != all[hdr.Height-1].Hash() {
+						errs <- fmt.Errorf("reader %d: page of %d headers wrong at %d (height %d)", r, len(headers), j, hdr.Height)
 						return
 					}
 				}

@@ -150,7 +150,11 @@ func TestForksConverge(t *testing.T) {
 	for _, p := range peers {
 		st := p.Node.Status()
 		seen := map[chain.Hash]int{}
-		for _, blk := range p.Node.Blocks(st.Height, int(st.Height)+1) {
+		blocks, err := p.Node.Blocks(st.Height, int(st.Height)+1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, blk := range blocks {
 			for _, r := range blk.Readings {
 				seen[r.ID()]++
 			}
