@@ -206,7 +206,8 @@ type propagationRow struct {
 	P99        float64 `json:"p99_ms"`
 	Max        float64 `json:"max_ms"`
 	CPU        float64 `json:"cpu_ms_per_node_per_block"`
-	Bytes      float64 `json:"wire_bytes_per_node_per_block"`
+	Bytes      float64 `json:"wire_bytes_per_node_per_block"` // -1: not measured (no ss)
+	BlockBytes float64 `json:"block_bytes_per_node_per_block"`
 	BaseP50    float64 `json:"baseline_p50_ms"`
 	BaseP95    float64 `json:"baseline_p95_ms"`
 	BaseP99    float64 `json:"baseline_p99_ms"`
@@ -295,7 +296,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 type benchNet struct {
 	apis     []string
 	links    [][2]int
-	cpu      func(context.Context) (float64, error)
+	meters   testnet.Meters
 	close    func()
 	maxProcs int // node processes' GOMAXPROCS (0: Go's default)
 }
@@ -327,7 +328,12 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 		if err := pn.WaitPeers(ctx); err != nil {
 			return nil, err
 		}
-		bn.apis, bn.links, bn.cpu, bn.maxProcs = pn.APIs(), pn.Links, pn.CPU(), pn.MaxProcs()
+		ports, err := pn.TCPPorts()
+		if err != nil {
+			return nil, err
+		}
+		bn.apis, bn.links, bn.maxProcs = pn.APIs(), pn.Links, pn.MaxProcs()
+		bn.meters = testnet.Meters{CPU: pn.CPU(), Wire: testnet.WireMeter(ports)}
 		degrees = pn.Degrees()
 	} else {
 		log := slog.New(slog.DiscardHandler)
@@ -359,12 +365,16 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 			return nil, err
 		}
 		bn.links, degrees = net.Links, net.Degrees()
+		ports, err := net.TCPPorts()
+		if err != nil {
+			return nil, err
+		}
 		// One process: its CPU time, as any node's API reports it.
 		api := bn.apis[0]
-		bn.cpu = func(ctx context.Context) (float64, error) {
+		bn.meters = testnet.Meters{Wire: testnet.WireMeter(ports), CPU: func(ctx context.Context) (float64, error) {
 			m, err := testnet.ScrapeMetrics(ctx, api)
 			return m.CPUSeconds, err
-		}
+		}}
 	}
 	mctx, mcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer mcancel()
@@ -403,7 +413,7 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 		return row, err
 	}
 	fmt.Fprintf(stderr, "timing %d blocks on %d nodes...\n", f.blocks, n)
-	res, err := testnet.MeasurePropagation(ctx, bn.apis, f.blocks, rand.New(rand.NewPCG(f.seed, f.seed+1)), bn.cpu)
+	res, err := testnet.MeasurePropagation(ctx, bn.apis, f.blocks, rand.New(rand.NewPCG(f.seed, f.seed+1)), bn.meters)
 	links := bn.links
 	bn.close() // before the baseline, which would share the CPUs
 	if err != nil {
@@ -412,7 +422,14 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 	row.P50, row.P95 = testnet.Percentile(res.Latencies, 0.50), testnet.Percentile(res.Latencies, 0.95)
 	row.P99, row.Max = testnet.Percentile(res.Latencies, 0.99), testnet.Percentile(res.Latencies, 1)
 	row.CPU = round3(res.CPUSeconds * 1000 / float64(n) / float64(f.blocks))
-	row.Bytes = round3(float64(res.BytesIn) / float64(n) / float64(f.blocks))
+	row.BlockBytes = round3(float64(res.BytesIn) / float64(n) / float64(f.blocks))
+	row.Bytes = -1
+	wire := "wire bytes: not measured (" + testnet.ErrNoSS.Error() + ")"
+	if res.WireMeasured {
+		row.Bytes = round3(float64(res.WireIn) / float64(n) / float64(f.blocks))
+		wire = "wire bytes: TCP payload received on the connections between the nodes over the run, from the kernel's TCP_INFO " +
+			"(Noise and yamux framing, GossipSub with its control messages and heartbeats, identify, pings, status polls, sync; not TCP/IP headers)"
+	}
 
 	proc := "all nodes in one process (CPU: that process's, harness included, divided by the nodes)"
 	if f.processes {
@@ -423,8 +440,8 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 		proc = "one process per node, each with " + procs + " (CPU: the sum of the node processes' user and system time)"
 	}
 	row.Includes = fmt.Sprintf("latency: from POST /api/v1/readings at a random node to the last node's SSE tip event for the block, "+
-		"so HTTP, durable writes, mining at difficulty %d, gossip, checks and the event stream; %s; "+
-		"bytes: block bytes received by gossip and sync, without libp2p framing and control messages", f.difficulty, proc)
+		"so HTTP, durable writes, mining at difficulty %d, gossip, checks and the event stream; %s; %s; "+
+		"block bytes: the blocks received by gossip and sync, payload only", f.difficulty, proc, wire)
 	if !f.baseline {
 		row.BaseIntMS = 0
 		return row, nil
@@ -459,10 +476,14 @@ func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
 func printPropagation(w io.Writer, rows []propagationRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "NODES\tBLOCKS\tP50 ms\tP95 ms\tP99 ms\tMAX ms\tCPU ms/node/block\tBYTES/node/block\tNAIVE P50 ms\tNAIVE P99 ms\tNAIVE BYTES/node/block\tNAIVE/OURS P50\t")
+	fmt.Fprintln(tw, "NODES\tBLOCKS\tP50 ms\tP95 ms\tP99 ms\tMAX ms\tCPU ms/node/block\tWIRE BYTES/node/block\tBLOCK BYTES/node/block\tNAIVE P50 ms\tNAIVE P99 ms\tNAIVE BYTES/node/block\tNAIVE/OURS P50\t")
 	for _, r := range rows {
-		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.0f\t%.1f\t%.1f\t%.0f\t%.1f\t\n", r.Nodes, r.Blocks, r.P50, r.P95, r.P99, r.Max,
-			r.CPU, r.Bytes, r.BaseP50, r.BaseP99, r.BaseBytes, r.RatioP50)
+		wire := "-"
+		if r.Bytes >= 0 {
+			wire = fmt.Sprintf("%.0f", r.Bytes)
+		}
+		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%s\t%.0f\t%.1f\t%.1f\t%.0f\t%.1f\t\n", r.Nodes, r.Blocks, r.P50, r.P95, r.P99, r.Max,
+			r.CPU, wire, r.BlockBytes, r.BaseP50, r.BaseP99, r.BaseBytes, r.RatioP50)
 	}
 	tw.Flush()
 	if len(rows) > 0 {

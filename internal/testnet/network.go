@@ -194,6 +194,23 @@ func (net *Network) start(ctx context.Context, cfg NetworkConfig, i int, log *sl
 // Degrees returns how many peers each node has once every link is up.
 func (net *Network) Degrees() []int { return degrees(len(net.Peers), net.Links) }
 
+// TCPPorts returns the nodes' libp2p TCP listen ports (for WireMeter).
+func (net *Network) TCPPorts() ([]int, error) {
+	out := make([]int, len(net.Peers))
+	for i, p := range net.Peers {
+		a := p.Host.TCPAddr()
+		if a == nil {
+			return nil, fmt.Errorf("node %d listens on no TCP address", i)
+		}
+		port, err := TCPPort(a.String())
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		out[i] = port
+	}
+	return out, nil
+}
+
 // degrees returns how many peers each of n nodes has once links are up.
 func degrees(n int, links [][2]int) []int {
 	d := make([]int, n)

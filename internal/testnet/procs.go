@@ -568,6 +568,21 @@ func (pn *ProcNetwork) Status(ctx context.Context) ([]APIStatus, error) {
 	return out, err
 }
 
+// TCPPorts returns the nodes' libp2p TCP listen ports (for WireMeter).
+func (pn *ProcNetwork) TCPPorts() ([]int, error) {
+	pn.mu.Lock()
+	defer pn.mu.Unlock()
+	out := make([]int, len(pn.Nodes))
+	for i, n := range pn.Nodes {
+		p, err := TCPPort(n.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", i, err)
+		}
+		out[i] = p
+	}
+	return out, nil
+}
+
 // Degrees returns how many peers each node has once every link is up.
 func (pn *ProcNetwork) Degrees() []int {
 	return degrees(len(pn.Nodes), pn.Links)

@@ -3,6 +3,7 @@ package testnet
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
@@ -78,12 +79,24 @@ func TestProcNetwork(t *testing.T) {
 	if err := pn.WaitPeers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	res, err := MeasurePropagation(ctx, pn.APIs(), 2, rand.New(rand.NewPCG(1, 2)), ProcessCPU(pn.APIs()))
+	ports, err := pn.TCPPorts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := MeasurePropagation(ctx, pn.APIs(), 2, rand.New(rand.NewPCG(1, 2)), Meters{CPU: ProcessCPU(pn.APIs()), Wire: WireMeter(ports)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Latencies) != 2 || res.BytesIn == 0 || res.CPUSeconds < 0 {
 		t.Errorf("result %+v", res)
+	}
+	// On the wire each block travels encrypted and framed, with GossipSub's
+	// message envelope and control messages: more than its payload.
+	if res.WireMeasured && res.WireIn <= res.BytesIn {
+		t.Errorf("%d bytes on the wire for %d bytes of blocks", res.WireIn, res.BytesIn)
+	}
+	if !res.WireMeasured && os.Getenv("CI") != "" {
+		t.Error("bytes on the wire not measured in CI: .ci/run installs iproute2 (ss)")
 	}
 	st, err := pn.Status(ctx)
 	if err != nil {

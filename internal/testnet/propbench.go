@@ -8,6 +8,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -28,8 +29,26 @@ type PropagationResult struct {
 	// p2pchain_gossip_bytes_total and p2pchain_sync_bytes_total "in"):
 	// payload only, without libp2p framing, encryption and control messages.
 	BytesIn uint64
-	// CPUSeconds is what cpu returned after the run less before it.
+	// WireIn is what Meters.Wire returned after the run less before it:
+	// the bytes received on the wire (TCPReceived); WireMeasured says
+	// whether it was read.
+	WireIn       uint64
+	WireMeasured bool
+	// CPUSeconds is what Meters.CPU returned after the run less before it.
 	CPUSeconds float64
+}
+
+// Meters read what the nodes have spent so far; MeasurePropagation reports
+// the difference over its run. A nil one is not read.
+type Meters struct {
+	CPU  func(context.Context) (float64, error) // CPU seconds of the nodes
+	Wire func(context.Context) (uint64, error)  // bytes they received on the wire
+}
+
+// WireMeter is a Meters.Wire that reads TCPReceived of the nodes' libp2p
+// listen ports; ErrNoSS where ss cannot run.
+func WireMeter(ports []int) func(context.Context) (uint64, error) {
+	return func(ctx context.Context) (uint64, error) { return TCPReceived(ctx, ports) }
 }
 
 // Metrics is the part of a node's /metrics the harness reads.
@@ -232,12 +251,13 @@ func readTips(ctx context.Context, api string, ready chan<- error, f func(isRead
 // holding it. So each latency includes the HTTP request, the node storing
 // the reading, mining it (proof of work at the network's difficulty),
 // storing the block, gossip over every hop, each node's checks and durable
-// write, and its event stream. cpu (nil: none) reads the CPU seconds the
-// nodes used so far; the result has the difference over the run.
+// write, and its event stream. m reads the CPU and the bytes on the wire
+// before and after the blocks; a Wire meter that returns ErrNoSS leaves
+// WireMeasured false.
 //
 // Only this harness may submit readings meanwhile: the block holding the
 // reading is taken to be the next height.
-func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *rand.Rand, cpu func(context.Context) (float64, error)) (PropagationResult, error) {
+func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *rand.Rand, m Meters) (PropagationResult, error) {
 	res := PropagationResult{Blocks: blocks}
 	ctx, cancel := context.WithCancel(ctx)
 	events := make(chan tipEvent, 64*len(apis)+64)
@@ -272,8 +292,18 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		return res, err
 	}
 	var cpu0 float64
-	if cpu != nil {
-		if cpu0, err = cpu(ctx); err != nil {
+	if m.CPU != nil {
+		if cpu0, err = m.CPU(ctx); err != nil {
+			return res, err
+		}
+	}
+	var wire0 uint64
+	if m.Wire != nil {
+		wire0, err = m.Wire(ctx)
+		switch {
+		case errors.Is(err, ErrNoSS):
+			m.Wire = nil
+		case err != nil:
 			return res, err
 		}
 	}
@@ -321,13 +351,21 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		last := slices.MaxFunc(reached, func(a, b time.Time) int { return a.Compare(b) })
 		res.Latencies = append(res.Latencies, last.Sub(start))
 	}
-	// The CPU first: the scrape of /metrics costs the nodes CPU of its own.
-	if cpu != nil {
-		cpu1, err := cpu(ctx)
+	// The CPU and the wire first: the scrape of /metrics costs the nodes
+	// CPU of its own (its bytes go over the API ports, not counted).
+	if m.CPU != nil {
+		cpu1, err := m.CPU(ctx)
 		if err != nil {
 			return res, err
 		}
 		res.CPUSeconds = cpu1 - cpu0
+	}
+	if m.Wire != nil {
+		wire1, err := m.Wire(ctx)
+		if err != nil {
+			return res, err
+		}
+		res.WireIn, res.WireMeasured = wire1-min(wire0, wire1), true
 	}
 	after, err := ScrapeAll(ctx, apis)
 	if err != nil {
