@@ -62,7 +62,7 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 			"output in DIR/node-i.log), connected through the nodes' APIs; the table then shows",
 			"their process IDs. Further lines control them: kill I (SIGKILL, as a crash), stop I",
 			"(SIGTERM), restart I (start node I again on its data directory and dial its links",
-			"again, within its half while partitioned; its ports change). Ctrl-C or SIGTERM stops",
+			"again, within its half while partitioned; on its old ports if they are free). Ctrl-C or SIGTERM stops",
 			"them all (SIGTERM, SIGKILL after 10 s); on Linux a testnet that is killed takes its",
 			"node processes with it.",
 			"Ctrl-C or SIGTERM stops every node and removes the data (unless --dir or --keep)."},
@@ -424,7 +424,7 @@ func runTestnetProcs(ctx context.Context, f testnetFlags, params chain.Params, d
 	}
 	announceTestnet(stdout, stderr, f, nodes, dir, temp, "type kill I, stop I or restart I to control node I, partition or heal to split the network in two or join it again")
 	if f.load > 0 {
-		load := testnet.StartHTTPLoad(ctx, pn.APIs(), f.load)
+		load := testnet.StartHTTPLoad(ctx, pn.APIs, f.load)
 		reported := make(chan struct{})
 		go func() {
 			defer close(reported)

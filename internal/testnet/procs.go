@@ -151,7 +151,7 @@ func StartProcs(ctx context.Context, cfg ProcConfig) (_ *ProcNetwork, err error)
 			Log: filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i)+".log")}
 	}
 	if err := parallel(ctx, cfg.Nodes, cfg.Parallel, func(i int) error {
-		if err := pn.start(ctx, pn.Nodes[i]); err != nil {
+		if err := pn.start(ctx, pn.Nodes[i], false); err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
 		return nil
@@ -185,8 +185,24 @@ func (pn *ProcNetwork) writeNetworkFile() error {
 }
 
 // args returns the node command line of a node.
-func (pn *ProcNetwork) args(n *ProcNode) []string {
-	args := []string{"node", "--data", n.Dir, "-l", "0", "-ip", "127.0.0.1", "-api", "127.0.0.1:0",
+//
+// With samePorts, a node that ran before listens on the TCP port and serves
+// its API on the port it had, so that its address and API URL stay what the
+// table printed (and its peers' records of it stay good).
+func (pn *ProcNetwork) args(n *ProcNode, samePorts bool) []string {
+	listen, api := "0", "127.0.0.1:0"
+	if samePorts {
+		pn.mu.Lock()
+		addr, url := n.Addr, n.API
+		pn.mu.Unlock()
+		if p, err := TCPPort(addr); err == nil {
+			listen = strconv.Itoa(p)
+		}
+		if _, port, ok := strings.Cut(strings.TrimPrefix(url, "http://"), ":"); ok {
+			api = "127.0.0.1:" + port
+		}
+	}
+	args := []string{"node", "--data", n.Dir, "-l", listen, "-ip", "127.0.0.1", "-api", api,
 		"-mdns=false", "-dht=false", "--log-level", pn.cfg.LogLevel}
 	if pn.cfg.ProfileDir != "" {
 		args = append(args, "--cpuprofile", filepath.Join(pn.cfg.ProfileDir, filepath.Base(n.Dir)+".cpu.pprof"))
@@ -229,7 +245,7 @@ func childEnv() []string {
 }
 
 // start starts a node's process and waits for its banner.
-func (pn *ProcNetwork) start(ctx context.Context, n *ProcNode) error {
+func (pn *ProcNetwork) start(ctx context.Context, n *ProcNode, samePorts bool) error {
 	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return err
@@ -239,7 +255,7 @@ func (pn *ProcNetwork) start(ctx context.Context, n *ProcNode) error {
 		logf.Close()
 		return err
 	}
-	cmd := exec.Command(pn.cfg.Binary, pn.args(n)...)
+	cmd := exec.Command(pn.cfg.Binary, pn.args(n, samePorts)...)
 	cmd.Env = childEnv()
 	if pn.cfg.MaxProcs > 0 {
 		cmd.Env = append(cmd.Env, "GOMAXPROCS="+strconv.Itoa(pn.cfg.MaxProcs))
@@ -364,8 +380,14 @@ func (pn *ProcNetwork) Stop(i int) { pn.Nodes[i].stop(pn.cfg.StopTimeout) }
 // directory, and dials its links again. Its ports and API URL change.
 func (pn *ProcNetwork) Restart(ctx context.Context, i int) error {
 	pn.Stop(i)
-	if err := pn.start(ctx, pn.Nodes[i]); err != nil {
-		return fmt.Errorf("node %d: %w", i, err)
+	// Its ports again; if another process took one meanwhile, new ones.
+	if err := pn.start(ctx, pn.Nodes[i], true); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
+		if err := pn.start(ctx, pn.Nodes[i], false); err != nil {
+			return fmt.Errorf("node %d: %w", i, err)
+		}
 	}
 	pn.mu.Lock()
 	partitioned := pn.partitioned
@@ -636,9 +658,10 @@ type HTTPLoad struct {
 }
 
 // StartHTTPLoad posts perSecond readings a second (subject "load", heart
-// rates cycling from 60 to 119) to apis in turn until ctx ends, from up to
-// 16 requests at once.
-func StartHTTPLoad(ctx context.Context, apis []string, perSecond float64) *HTTPLoad {
+// rates cycling from 60 to 119) to the nodes in turn until ctx ends, from
+// up to 16 requests at once. apis is asked for the nodes' API URLs before
+// each request, so a node restarted on other ports is still reached.
+func StartHTTPLoad(ctx context.Context, apis func() []string, perSecond float64) *HTTPLoad {
 	l := &HTTPLoad{done: make(chan struct{})}
 	go func() {
 		defer close(l.done)
@@ -655,7 +678,8 @@ func StartHTTPLoad(ctx context.Context, apis []string, perSecond float64) *HTTPL
 			go func() {
 				defer func() { <-sem; wg.Done() }()
 				body := fmt.Appendf(nil, `{"subject":"load","bpm":%d}`, 60+k%60)
-				if err := postJSON(ctx, apis[k%len(apis)]+"/api/v1/readings", body, nil); err != nil {
+				urls := apis()
+				if err := postJSON(ctx, urls[k%len(urls)]+"/api/v1/readings", body, nil); err != nil {
 					if ctx.Err() == nil {
 						l.failed.Add(1)
 						l.mu.Lock()

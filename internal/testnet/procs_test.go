@@ -3,9 +3,11 @@ package testnet
 import (
 	"context"
 	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -68,13 +70,30 @@ func TestProcNetwork(t *testing.T) {
 	if err := pn.WaitPeers(ctx); err != nil {
 		t.Fatal(err)
 	}
-	id, pid := pn.Nodes[2].ID, pn.Nodes[2].PID()
+	id, pid, addr, api := pn.Nodes[2].ID, pn.Nodes[2].PID(), pn.Nodes[2].Addr, pn.Nodes[2].API
 	pn.Kill(2)
 	if err := pn.Restart(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	if pn.Nodes[2].ID != id || pn.Nodes[2].PID() == pid {
-		t.Errorf("restarted node 2: ID %s (was %s), PID %d (was %d)", pn.Nodes[2].ID, id, pn.Nodes[2].PID(), pid)
+	if pn.Nodes[2].ID != id || pn.Nodes[2].PID() == pid || pn.Nodes[2].Addr != addr || pn.Nodes[2].API != api {
+		t.Errorf("restarted node 2: ID %s, PID %d, address %s, API %s; was %s, %d, %s, %s (the same but for the PID)",
+			pn.Nodes[2].ID, pn.Nodes[2].PID(), pn.Nodes[2].Addr, pn.Nodes[2].API, id, pid, addr, api)
+	}
+	if err := pn.WaitPeers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Its API port taken meanwhile: it starts on new ports.
+	pn.Stop(2)
+	taken, err := net.Listen("tcp", strings.TrimPrefix(api, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	if err := pn.Restart(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if pn.Nodes[2].API == api || pn.Nodes[2].ID != id {
+		t.Errorf("restarted with its API port taken: API %s (was %s), ID %s", pn.Nodes[2].API, api, pn.Nodes[2].ID)
 	}
 	if err := pn.WaitPeers(ctx); err != nil {
 		t.Fatal(err)

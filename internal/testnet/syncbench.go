@@ -91,7 +91,7 @@ func MeasureSync(ctx context.Context, cfg SyncConfig) (SyncResult, error) {
 	pn.Nodes = append(pn.Nodes, fresh)
 	pn.mu.Unlock()
 	start = time.Now()
-	if err := pn.start(ctx, fresh); err != nil {
+	if err := pn.start(ctx, fresh, false); err != nil {
 		return res, fmt.Errorf("the fresh node: %w", err)
 	}
 	res.Started = time.Since(start)
@@ -172,7 +172,7 @@ func MeasureFootprint(ctx context.Context, cfg FootprintConfig) (FootprintResult
 			if pn, err = StartProcs(ctx, ProcConfig{Binary: cfg.Binary, Nodes: 1, Dir: cfg.Dir, Params: cfg.Params, Timeout: 5 * time.Minute}); err != nil {
 				return res, err
 			}
-		} else if err := pn.start(ctx, pn.Nodes[0]); err != nil {
+		} else if err := pn.start(ctx, pn.Nodes[0], false); err != nil {
 			return res, err
 		}
 		n := pn.Nodes[0]
