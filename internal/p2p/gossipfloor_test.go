@@ -187,6 +187,16 @@ func gossipFloor(b *testing.B, n int) {
 		}
 		return sum
 	}
+	var ports []int
+	for _, p := range procs {
+		port, err := testnet.TCPPort(p.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ports = append(ports, port)
+	}
+	wire := testnet.WireMeter(ports)
+	wire0, wireErr := wire(context.Background())
 	cpu0 := cpu()
 	b.StartTimer()
 	lat := make([]time.Duration, 0, b.N)
@@ -211,6 +221,14 @@ func gossipFloor(b *testing.B, n int) {
 	}
 	b.StopTimer()
 	cpu1 := cpu()
+	if wireErr == nil {
+		// The bytes on the wire the same way bench propagation counts them
+		// (TCP payload between the processes), for comparison with its
+		// wire_bytes_per_node_per_block.
+		if wire1, err := wire(context.Background()); err == nil {
+			b.ReportMetric(float64(wire1-wire0)/float64(n*b.N), "wire-bytes/node/msg")
+		}
+	}
 	slices.Sort(lat)
 	b.ReportMetric(testnet.Percentile(lat, 0.50), "p50-ms")
 	b.ReportMetric(testnet.Percentile(lat, 0.99), "p99-ms")
