@@ -430,6 +430,9 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 		row.Bytes = round3(float64(res.WireIn) / float64(n) / float64(f.blocks))
 		wire = "wire bytes: TCP payload received on the connections between the nodes over the run, from the kernel's TCP_INFO " +
 			"(Noise and yamux framing, GossipSub with its control messages and heartbeats, identify, pings, status polls, sync; not TCP/IP headers)"
+		if res.WireGone > 0 {
+			wire += fmt.Sprintf(" (%d connection ends closed during the run: what they received after its start is not counted)", res.WireGone)
+		}
 	}
 
 	proc := "all nodes in one process (CPU: that process's, harness included, divided by the nodes)"

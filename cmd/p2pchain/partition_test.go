@@ -142,8 +142,12 @@ func testPartition(t *testing.T, procs bool) {
 		return v.Count
 	}
 
+	p.type_("heal")
+	p.expect(`^heal: the network is not partitioned$`)
 	p.type_("partition")
 	p.expect(`^partition: nodes 0-1 \| nodes 2-3, every node blocking the other half; 4 links cut \(`)
+	p.type_("partition")
+	p.expect(`^partition: the network is partitioned already: heal it first$`)
 	waitUntil(t, 10*time.Second, "each node keeps only its half's peer", func() bool {
 		for _, a := range apis {
 			if peers(a) != 1 {
@@ -158,15 +162,17 @@ func testPartition(t *testing.T, procs bool) {
 		p.type_("restart 3")
 		old := apis[3]
 		waitUntil(t, 30*time.Second, "node 3's new table line", func() bool { return p.count(fmt.Sprintf(row, 3)) == 2 })
+		var lines [][]string // node 3's table lines: before and after the restart
 		p.mu.Lock()
-		for _, l := range p.lines { // the last line of node 3: its new API
+		for _, l := range p.lines {
 			if m := regexp.MustCompile(fmt.Sprintf(row, 3)).FindStringSubmatch(l); m != nil {
-				apis[3] = m[1]
+				lines = append(lines, m)
 			}
 		}
 		p.mu.Unlock()
-		if apis[3] == old {
-			t.Fatalf("node 3's API %s unchanged by its restart", old)
+		// A new process on its old ports (free here): the same API.
+		if len(lines) != 2 || lines[1][1] != old || lines[0][2] == lines[1][2] {
+			t.Fatalf("node 3's table lines %q: want the same API %s and a new PID", lines, old)
 		}
 		waitUntil(t, 10*time.Second, "restarted node 3 connected to node 2 only", func() bool {
 			var v struct {

@@ -277,6 +277,15 @@ func (s splitter) run(ctx context.Context, w io.Writer, asJSON bool, op string) 
 	fmt.Fprintf(w, "partition: %s, every node blocking the other half; %d links cut (%v)\n", halves, len(links), took.Round(time.Millisecond))
 }
 
+// refuse says why op was not done.
+func (s splitter) refuse(w io.Writer, asJSON bool, op, why string) {
+	if asJSON {
+		_ = json.NewEncoder(w).Encode(map[string]any{"event": op, "error": why})
+		return
+	}
+	fmt.Fprintf(w, "%s: %s\n", op, why)
+}
+
 // nodeRange names a half: "node 0", "nodes 2-3".
 func nodeRange(half []int) string {
 	switch len(half) {
@@ -304,6 +313,18 @@ func prompt(ctx context.Context, f testnetFlags, w io.Writer, split splitter, ot
 			}
 		}
 	}()
+	cut := false // between a partition and its heal
+	do := func(op string) {
+		switch {
+		case op == "heal" && !cut:
+			split.refuse(w, f.asJSON, op, "the network is not partitioned")
+		case op == "partition" && cut:
+			split.refuse(w, f.asJSON, op, "the network is partitioned already: heal it first")
+		default:
+			split.run(ctx, w, f.asJSON, op)
+			cut = op == "partition"
+		}
+	}
 	var partitionAt, healAt <-chan time.Time
 	if f.partitionAfter > 0 {
 		t := time.NewTimer(f.partitionAfter)
@@ -316,7 +337,7 @@ func prompt(ctx context.Context, f testnetFlags, w io.Writer, split splitter, ot
 			return
 		case <-partitionAt:
 			partitionAt = nil
-			split.run(ctx, w, f.asJSON, "partition")
+			do("partition")
 			if f.healAfter > 0 {
 				t := time.NewTimer(f.healAfter)
 				defer t.Stop()
@@ -324,12 +345,12 @@ func prompt(ctx context.Context, f testnetFlags, w io.Writer, split splitter, ot
 			}
 		case <-healAt:
 			healAt = nil
-			split.run(ctx, w, f.asJSON, "heal")
+			do("heal")
 		case line := <-lines:
 			switch cmd := strings.TrimSpace(line); cmd {
 			case "":
 			case "partition", "heal":
-				split.run(ctx, w, f.asJSON, cmd)
+				do(cmd)
 			default:
 				if other == nil || !other(line) {
 					fmt.Fprintln(w, usage)

@@ -226,7 +226,8 @@ func gossipFloor(b *testing.B, n int) {
 		// (TCP payload between the processes), for comparison with its
 		// wire_bytes_per_node_per_block.
 		if wire1, err := wire(context.Background()); err == nil {
-			b.ReportMetric(float64(wire1-wire0)/float64(n*b.N), "wire-bytes/node/msg")
+			bytes, _ := wire1.Since(wire0)
+			b.ReportMetric(float64(bytes)/float64(n*b.N), "wire-bytes/node/msg")
 		}
 	}
 	slices.Sort(lat)

@@ -110,9 +110,13 @@ func TestProcNetwork(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	// On the wire each block travels encrypted and framed, with GossipSub's
-	// message envelope and control messages: more than its payload.
-	if res.WireMeasured && res.WireIn <= res.BytesIn {
+	// message envelope and control messages: more than its payload, unless
+	// a connection closed meanwhile (its bytes then drop out).
+	if res.WireMeasured && res.WireGone == 0 && res.WireIn <= res.BytesIn {
 		t.Errorf("%d bytes on the wire for %d bytes of blocks", res.WireIn, res.BytesIn)
+	}
+	if res.WireMeasured && res.WireIn == 0 {
+		t.Error("no bytes on the wire")
 	}
 	if !res.WireMeasured && os.Getenv("CI") != "" {
 		t.Error("bytes on the wire not measured in CI: .ci/run installs iproute2 (ss)")

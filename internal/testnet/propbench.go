@@ -29,11 +29,13 @@ type PropagationResult struct {
 	// p2pchain_gossip_bytes_total and p2pchain_sync_bytes_total "in"):
 	// payload only, without libp2p framing, encryption and control messages.
 	BytesIn uint64
-	// WireIn is what Meters.Wire returned after the run less before it:
-	// the bytes received on the wire (TCPReceived); WireMeasured says
-	// whether it was read.
+	// WireIn is the bytes received on the wire over the run (Meters.Wire
+	// after, Since before); WireMeasured says whether it was read, and
+	// WireGone how many connections closed during the run (their bytes
+	// after the first reading are not in WireIn).
 	WireIn       uint64
 	WireMeasured bool
+	WireGone     int
 	// CPUSeconds is what Meters.CPU returned after the run less before it.
 	CPUSeconds float64
 }
@@ -41,14 +43,14 @@ type PropagationResult struct {
 // Meters read what the nodes have spent so far; MeasurePropagation reports
 // the difference over its run. A nil one is not read.
 type Meters struct {
-	CPU  func(context.Context) (float64, error) // CPU seconds of the nodes
-	Wire func(context.Context) (uint64, error)  // bytes they received on the wire
+	CPU  func(context.Context) (float64, error)   // CPU seconds of the nodes
+	Wire func(context.Context) (TCPCounts, error) // bytes they received on the wire
 }
 
 // WireMeter is a Meters.Wire that reads TCPReceived of the nodes' libp2p
 // listen ports; ErrNoSS where ss cannot run.
-func WireMeter(ports []int) func(context.Context) (uint64, error) {
-	return func(ctx context.Context) (uint64, error) { return TCPReceived(ctx, ports) }
+func WireMeter(ports []int) func(context.Context) (TCPCounts, error) {
+	return func(ctx context.Context) (TCPCounts, error) { return TCPReceived(ctx, ports) }
 }
 
 // Metrics is the part of a node's /metrics the harness reads.
@@ -297,7 +299,7 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 			return res, err
 		}
 	}
-	var wire0 uint64
+	var wire0 TCPCounts
 	if m.Wire != nil {
 		wire0, err = m.Wire(ctx)
 		switch {
@@ -365,7 +367,8 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		if err != nil {
 			return res, err
 		}
-		res.WireIn, res.WireMeasured = wire1-min(wire0, wire1), true
+		res.WireIn, res.WireGone = wire1.Since(wire0)
+		res.WireMeasured = true
 	}
 	after, err := ScrapeAll(ctx, apis)
 	if err != nil {

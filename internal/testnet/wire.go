@@ -17,37 +17,57 @@ import (
 // run: the bytes on the wire are then not measured.
 var ErrNoSS = errors.New("bytes on the wire not measured: needs Linux's ss (iproute2)")
 
-// TCPReceived returns the bytes received so far on the established TCP
+// TCPCounts is what the established TCP connections of this machine that
+// touch given ports have received so far, per connection end ("local
+// peer" address pair): TCPReceived reads it, Since subtracts an earlier one.
+type TCPCounts map[string]uint64
+
+// TCPReceived reads the bytes received so far on the established TCP
 // connections of this machine that have a port in ports at either end,
-// summed over both ends: with ports the nodes' libp2p listen ports, every
-// byte one node sent another, counted once at its receiver. It is what
-// goes on the wire above TCP: Noise and yamux framing and every protocol's
+// both ends of each: with ports the nodes' libp2p listen ports, every byte
+// one node sent another, counted once at its receiver. That is what goes
+// on the wire above TCP: Noise and yamux framing and every protocol's
 // messages (GossipSub's control messages, identify, pings, status polls,
 // sync), without TCP/IP headers. It reads the kernel's TCP_INFO
-// (bytes_received) through ss, so connections closed meanwhile drop out
-// of the sum; the harness keeps its own connections on the API ports,
-// which are not counted.
-func TCPReceived(ctx context.Context, ports []int) (uint64, error) {
+// (bytes_received) through ss; the harness keeps its own connections on
+// the API ports, which are not counted.
+func TCPReceived(ctx context.Context, ports []int) (TCPCounts, error) {
 	out, err := exec.CommandContext(ctx, "ss", "-tinH", "state", "established").Output()
 	if err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, exec.ErrDot) {
-			return 0, ErrNoSS
+			return nil, ErrNoSS
 		}
-		return 0, fmt.Errorf("ss -tinH state established: %w", err)
+		return nil, fmt.Errorf("ss -tinH state established: %w", err)
 	}
 	want := make(map[int]bool, len(ports))
 	for _, p := range ports {
 		want[p] = true
 	}
-	return sumReceived(out, want)
+	return parseReceived(out, want)
 }
 
-// sumReceived adds up bytes_received over the sockets of ss -tinH output
-// (a line "Recv-Q Send-Q local:port peer:port", then indented lines of
-// TCP_INFO) whose local or peer port is in ports.
-func sumReceived(out []byte, ports map[int]bool) (uint64, error) {
-	var sum uint64
-	counted := false // the socket of the lines being read is one of ports'
+// Since returns the bytes received between before and c: per connection
+// end, its count less what it had before (all of it for one opened
+// since), and how many of before's ends are gone (closed meanwhile: what
+// they received after before was read is not counted).
+func (c TCPCounts) Since(before TCPCounts) (bytes uint64, gone int) {
+	for end, n := range c {
+		bytes += n - min(before[end], n)
+	}
+	for end := range before {
+		if _, ok := c[end]; !ok {
+			gone++
+		}
+	}
+	return bytes, gone
+}
+
+// parseReceived reads ss -tinH output (a line "Recv-Q Send-Q local:port
+// peer:port", then indented lines of TCP_INFO) into the bytes_received of
+// each socket whose local or peer port is in ports.
+func parseReceived(out []byte, ports map[int]bool) (TCPCounts, error) {
+	counts := TCPCounts{}
+	end := "" // the socket of the lines being read, if one of ports'
 	s := bufio.NewScanner(bytes.NewReader(out))
 	s.Buffer(make([]byte, 64*1024), 1024*1024)
 	for s.Scan() {
@@ -58,25 +78,29 @@ func sumReceived(out []byte, ports map[int]bool) (uint64, error) {
 		if line[0] != ' ' && line[0] != '\t' {
 			f := strings.Fields(line)
 			if len(f) < 4 {
-				return 0, fmt.Errorf("ss: unexpected line %q", line)
+				return nil, fmt.Errorf("ss: unexpected line %q", line)
 			}
-			counted = ports[portOf(f[2])] || ports[portOf(f[3])]
+			end = ""
+			if ports[portOf(f[2])] || ports[portOf(f[3])] {
+				end = f[2] + " " + f[3]
+				counts[end] = 0 // nothing received yet: ss prints no bytes_received
+			}
 			continue
 		}
-		if !counted {
+		if end == "" {
 			continue
 		}
 		for _, tok := range strings.Fields(line) {
 			if v, ok := strings.CutPrefix(tok, "bytes_received:"); ok {
 				n, err := strconv.ParseUint(v, 10, 64)
 				if err != nil {
-					return 0, fmt.Errorf("ss: %q: %w", tok, err)
+					return nil, fmt.Errorf("ss: %q: %w", tok, err)
 				}
-				sum += n
+				counts[end] = n
 			}
 		}
 	}
-	return sum, s.Err()
+	return counts, s.Err()
 }
 
 // portOf returns the port of "addr:port" ("[v6]:port" too), 0 if none.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"testing"
@@ -38,7 +39,8 @@ func TestTCPReceived(t *testing.T) {
 		}
 	}
 	c1, s1, p1 := pair()
-	c2, s2, _ := pair() // not asked for
+	c2, s2, p2 := pair() // not asked for
+	send(c1, s1, 100)
 	base, err := TCPReceived(ctx, []int{p1})
 	if errors.Is(err, ErrNoSS) && os.Getenv("CI") == "" {
 		t.Skip(err)
@@ -46,15 +48,34 @@ func TestTCPReceived(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(base) != 2 {
+		t.Fatalf("%d connection ends touch port %d, want 2: %v", len(base), p1, base)
+	}
 	send(c1, s1, 3000) // dialer to listener
 	send(s1, c1, 500)  // and back
 	send(c2, s2, 7000)
-	got, err := TCPReceived(ctx, []int{p1})
+	c3, s3, _ := pair() // opened meanwhile on a port asked for below
+	send(c3, s3, 40)
+	ports := []int{p1, portOf(s3.LocalAddr().String())}
+	got, err := TCPReceived(ctx, ports)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got-base != 3500 {
-		t.Errorf("%d bytes received on the connection to port %d, want 3500", got-base, p1)
+	if n, gone := got.Since(base); n != 3540 || gone != 0 {
+		t.Errorf("%d bytes received, %d ends gone; want 3540 (3,500 on port %d, 40 on a new connection), 0", n, gone, p1)
+	}
+	if _, ok := got[c2.LocalAddr().String()+" "+c2.RemoteAddr().String()]; ok {
+		t.Errorf("the connection to port %d, not asked for, was counted", p2)
+	}
+	// A connection closed meanwhile drops out, and says so.
+	c1.Close()
+	s1.Close()
+	after, err := TCPReceived(ctx, ports)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, gone := after.Since(got); n != 0 || gone != 2 {
+		t.Errorf("after the close: %d bytes, %d ends gone; want 0, 2", n, gone)
 	}
 }
 
@@ -69,11 +90,13 @@ func TestSumReceived(t *testing.T) {
 		"\t cubic bytes_received:99999\n" +
 		"0      0      127.0.0.1:4001 127.0.0.1:52999\n" +
 		"\t cubic bytes_sent:5\n" // nothing received yet: no bytes_received at all
-	got, err := sumReceived([]byte(out), map[int]bool{4001: true, 4002: true})
-	if err != nil || got != 1217 {
-		t.Errorf("sumReceived = %d, %v; want 1217", got, err)
+	got, err := parseReceived([]byte(out), map[int]bool{4001: true, 4002: true})
+	want := TCPCounts{"127.0.0.1:4001 127.0.0.1:52558": 1200, "127.0.0.1:52558 127.0.0.1:4001": 10,
+		"[::1]:9000 [::1]:4002": 7, "127.0.0.1:4001 127.0.0.1:52999": 0}
+	if err != nil || !maps.Equal(got, want) {
+		t.Errorf("parseReceived = %v, %v; want %v", got, err, want)
 	}
-	if _, err := sumReceived([]byte("garbage\n"), nil); err == nil {
+	if _, err := parseReceived([]byte("garbage\n"), nil); err == nil {
 		t.Error("a line of one field was taken for a socket")
 	}
 	if p, err := TCPPort("/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWEyoppNCUx8Yx66oV9fJnriXwCcXwDDUA2kj6vnc6iDEp"); err != nil || p != 4001 {
