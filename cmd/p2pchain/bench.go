@@ -433,6 +433,9 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 		if res.WireGone > 0 {
 			wire += fmt.Sprintf(" (%d connection ends closed during the run: what they received after its start is not counted)", res.WireGone)
 		}
+		if seen := res.WireEnds / 2; seen < len(links) {
+			wire += fmt.Sprintf(" (%d of the %d links were not over TCP at the end, QUIC after a redial: their bytes are not counted)", len(links)-seen, len(links))
+		}
 	}
 
 	proc := "all nodes in one process (CPU: that process's, harness included, divided by the nodes)"

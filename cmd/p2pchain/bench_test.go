@@ -215,6 +215,15 @@ func TestBenchPropagationJSON(t *testing.T) {
 	if v, _ := row["ratio_p50"].(float64); v <= 1 {
 		t.Errorf("ratio_p50 = %v, want above 1 (naive slower)", row["ratio_p50"])
 	}
+	// On the wire a block travels encrypted and framed, with GossipSub's
+	// envelope and control messages: more than the block bytes validated
+	// (every link is TCP from the start and none closes in such a run).
+	inc, _ := row["includes"].(string)
+	wire, _ := row["wire_bytes_per_node_per_block"].(float64)
+	block, _ := row["block_bytes_per_node_per_block"].(float64)
+	if block <= 0 || wire <= block || strings.Contains(inc, "not counted") {
+		t.Errorf("wire bytes %v, block bytes %v per node per block; includes: %s", wire, block, inc)
+	}
 }
 
 // bench scaling draws a chart that is well-formed SVG.

@@ -111,8 +111,9 @@ func TestProcNetwork(t *testing.T) {
 	}
 	// On the wire each block travels encrypted and framed, with GossipSub's
 	// message envelope and control messages: more than its payload, unless
-	// a connection closed meanwhile (its bytes then drop out).
-	if res.WireMeasured && res.WireGone == 0 && res.WireIn <= res.BytesIn {
+	// a connection closed meanwhile (its bytes then drop out) or a link
+	// went over QUIC after the restarts (not seen on TCP).
+	if res.WireMeasured && res.WireGone == 0 && res.WireEnds >= 2*len(pn.Links) && res.WireIn <= res.BytesIn {
 		t.Errorf("%d bytes on the wire for %d bytes of blocks", res.WireIn, res.BytesIn)
 	}
 	if res.WireMeasured && res.WireIn == 0 {

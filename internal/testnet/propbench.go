@@ -36,6 +36,11 @@ type PropagationResult struct {
 	WireIn       uint64
 	WireMeasured bool
 	WireGone     int
+	// WireEnds is how many TCP connection ends between the nodes were
+	// counted at the end: two per connection. A link the nodes hold over
+	// QUIC instead (libp2p prefers it when it dials again) is not seen by
+	// TCPReceived, and its bytes are not in WireIn.
+	WireEnds int
 	// CPUSeconds is what Meters.CPU returned after the run less before it.
 	CPUSeconds float64
 }
@@ -368,7 +373,7 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 			return res, err
 		}
 		res.WireIn, res.WireGone = wire1.Since(wire0)
-		res.WireMeasured = true
+		res.WireMeasured, res.WireEnds = true, len(wire1)
 	}
 	after, err := ScrapeAll(ctx, apis)
 	if err != nil {
