@@ -184,7 +184,13 @@ func TestTerminalStops(t *testing.T) {
 			if took > 2*time.Second {
 				t.Errorf("took %v to stop, want at most 2 s", took.Round(time.Millisecond))
 			}
-			if !regexp.MustCompile(`stopped\r?\n`).MatchString(n.output()) {
+			// The process may be gone before the reader of the terminal has
+			// read its last line: give it a moment.
+			stopped := regexp.MustCompile(`stopped\r?\n`)
+			for deadline := time.Now().Add(2 * time.Second); !stopped.MatchString(n.output()) && time.Now().Before(deadline); {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if !stopped.MatchString(n.output()) {
 				t.Error("no 'stopped' line")
 			}
 			after := termios(t, n.slave)
