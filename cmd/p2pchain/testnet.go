@@ -247,8 +247,9 @@ type splitter struct {
 	partition, heal func(context.Context) ([][2]int, error)
 }
 
-// run does op ("partition" or "heal") and prints what it did.
-func (s splitter) run(ctx context.Context, w io.Writer, asJSON bool, op string) {
+// run does op ("partition" or "heal"), prints what it did and returns
+// its error.
+func (s splitter) run(ctx context.Context, w io.Writer, asJSON bool, op string) error {
 	do := s.partition
 	if op == "heal" {
 		do = s.heal
@@ -263,18 +264,19 @@ func (s splitter) run(ctx context.Context, w io.Writer, asJSON bool, op string) 
 			v["error"] = err.Error()
 		}
 		_ = json.NewEncoder(w).Encode(v)
-		return
+		return err
 	}
 	if err != nil {
 		fmt.Fprintf(w, "%s: %v\n", op, err)
-		return
+		return err
 	}
 	halves := nodeRange(a) + " | " + nodeRange(b)
 	if op == "heal" {
 		fmt.Fprintf(w, "heal: %s unblocked each other; %d links across the cut dialled again (%v)\n", halves, len(links), took.Round(time.Millisecond))
-		return
+		return nil
 	}
 	fmt.Fprintf(w, "partition: %s, every node blocking the other half; %d links cut (%v)\n", halves, len(links), took.Round(time.Millisecond))
+	return nil
 }
 
 // refuse says why op was not done.
@@ -320,9 +322,11 @@ func prompt(ctx context.Context, f testnetFlags, w io.Writer, split splitter, ot
 			split.refuse(w, f.asJSON, op, "the network is not partitioned")
 		case op == "partition" && cut:
 			split.refuse(w, f.asJSON, op, "the network is partitioned already: heal it first")
+		case op == "partition":
+			_ = split.run(ctx, w, f.asJSON, op)
+			cut = true // even a partition that failed midway is healed next
 		default:
-			split.run(ctx, w, f.asJSON, op)
-			cut = op == "partition"
+			cut = split.run(ctx, w, f.asJSON, op) != nil // a failed heal can be retried
 		}
 	}
 	var partitionAt, healAt <-chan time.Time
