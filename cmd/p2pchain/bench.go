@@ -425,7 +425,7 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 	row.CPU = round3(res.CPUSeconds * 1000 / float64(n) / float64(f.blocks))
 	row.BlockBytes = round3(float64(res.BytesIn) / float64(n) / float64(f.blocks))
 	row.Bytes = -1
-	wire := "wire bytes: not measured (" + testnet.ErrNoSS.Error() + ")"
+	wire := "wire bytes: not measured (" + res.WireWhyNot + ")"
 	if res.WireMeasured {
 		row.Bytes = round3(float64(res.WireIn) / float64(n) / float64(f.blocks))
 		wire = "wire bytes: TCP payload received on the connections between the nodes over the run, from the kernel's TCP_INFO " +

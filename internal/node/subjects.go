@@ -164,6 +164,9 @@ func (n *Node) Subjects(after string, limit int) (SubjectList, error) {
 	if err != nil {
 		return SubjectList{}, err
 	}
+	if after == "" && !out.More {
+		total = max(total, len(out.Subjects)) // a total kept from before this page's new subjects
+	}
 	out.Total = total
 	return out, nil
 }

@@ -41,13 +41,24 @@ func TestSubjectTotalRecountGap(t *testing.T) {
 	n.subjectCache.total.took = time.Hour // as if the count had cost that
 	n.subjectCache.mu.Unlock()
 	add("bob")
-	if got := total(); got != 1 {
-		t.Fatalf("total %d right after a count that cost an hour, want the kept 1", got)
+	add("carol")
+	add("dave")
+	// The kept count is 1, but a first and last page listing four subjects
+	// says four.
+	if got := total(); got != 4 {
+		t.Fatalf("total %d on a whole list of 4 right after a count that cost an hour, want 4", got)
+	}
+	list, err := n.Subjects("alice", 1) // a later page: the kept count
+	if err != nil {
+		t.Fatal(err)
+	}
+	if list.Total != 1 || !list.More {
+		t.Fatalf("a page after alice: total %d (more %v), want the kept 1", list.Total, list.More)
 	}
 	n.subjectCache.mu.Lock()
 	n.subjectCache.total.took = 0
 	n.subjectCache.mu.Unlock()
-	if got := total(); got != 2 {
-		t.Fatalf("total %d once the gap has passed, want 2", got)
+	if list, err := n.Subjects("alice", 1); err != nil || list.Total != 4 {
+		t.Fatalf("total %d (%v) once the gap has passed, want 4", list.Total, err)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -186,9 +187,10 @@ func (pn *ProcNetwork) writeNetworkFile() error {
 
 // args returns the node command line of a node.
 //
-// With samePorts, a node that ran before listens on the TCP port and serves
-// its API on the port it had, so that its address and API URL stay what the
-// table printed (and its peers' records of it stay good).
+// With samePorts, a node that ran before listens on the TCP port (and QUIC
+// on the same number) and serves its API on the port it had, so that its
+// TCP address and API URL stay what the table printed (and its peers'
+// records of them stay good).
 func (pn *ProcNetwork) args(n *ProcNode, samePorts bool) []string {
 	listen, api := "0", "127.0.0.1:0"
 	if samePorts {
@@ -198,7 +200,7 @@ func (pn *ProcNetwork) args(n *ProcNode, samePorts bool) []string {
 		if p, err := TCPPort(addr); err == nil {
 			listen = strconv.Itoa(p)
 		}
-		if _, port, ok := strings.Cut(strings.TrimPrefix(url, "http://"), ":"); ok {
+		if _, port, err := net.SplitHostPort(strings.TrimPrefix(url, "http://")); err == nil {
 			api = "127.0.0.1:" + port
 		}
 	}
@@ -377,12 +379,15 @@ func (pn *ProcNetwork) Running(i int) bool {
 func (pn *ProcNetwork) Stop(i int) { pn.Nodes[i].stop(pn.cfg.StopTimeout) }
 
 // Restart starts node i again (stopping it first if it runs) with its data
-// directory, and dials its links again. Its ports and API URL change.
+// directory, on its TCP and API ports where they are still free (its
+// address and API URL stay), and dials its links again.
 func (pn *ProcNetwork) Restart(ctx context.Context, i int) error {
 	pn.Stop(i)
-	// Its ports again; if another process took one meanwhile, new ones.
 	if err := pn.start(ctx, pn.Nodes[i], true); err != nil {
-		if ctx.Err() != nil {
+		// A port taken meanwhile (the node says "port P is in use", its API
+		// "address already in use") gets new ports; any other failure is
+		// the node's own and is not tried again.
+		if ctx.Err() != nil || !strings.Contains(err.Error(), "in use") {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
 		if err := pn.start(ctx, pn.Nodes[i], false); err != nil {

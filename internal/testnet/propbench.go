@@ -35,6 +35,7 @@ type PropagationResult struct {
 	// after the first reading are not in WireIn).
 	WireIn       uint64
 	WireMeasured bool
+	WireWhyNot   string // why not, when not measured
 	WireGone     int
 	// WireEnds is how many TCP connection ends between the nodes were
 	// counted at the end: two per connection. A link the nodes hold over
@@ -309,7 +310,7 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		wire0, err = m.Wire(ctx)
 		switch {
 		case errors.Is(err, ErrNoSS):
-			m.Wire = nil
+			m.Wire, res.WireWhyNot = nil, err.Error()
 		case err != nil:
 			return res, err
 		}
@@ -369,11 +370,15 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 	}
 	if m.Wire != nil {
 		wire1, err := m.Wire(ctx)
-		if err != nil {
+		switch {
+		case errors.Is(err, ErrNoSS):
+			res.WireWhyNot = err.Error()
+		case err != nil:
 			return res, err
+		default:
+			res.WireIn, res.WireGone = wire1.Since(wire0)
+			res.WireMeasured, res.WireEnds = true, len(wire1)
 		}
-		res.WireIn, res.WireGone = wire1.Since(wire0)
-		res.WireMeasured, res.WireEnds = true, len(wire1)
 	}
 	after, err := ScrapeAll(ctx, apis)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/multiformats/go-multiaddr"
 )
@@ -31,13 +32,16 @@ type TCPCounts map[string]uint64
 // sync), without TCP/IP headers. It reads the kernel's TCP_INFO
 // (bytes_received) through ss; the harness keeps its own connections on
 // the API ports, which are not counted.
+//
+// An ss that cannot run, fails, or gives no TCP_INFO (a kernel or sandbox
+// without sock_diag) is ErrNoSS, with why: the bytes are then not
+// measured, rather than taken for none.
 func TCPReceived(ctx context.Context, ports []int) (TCPCounts, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	out, err := exec.CommandContext(ctx, "ss", "-tinH", "state", "established").Output()
 	if err != nil {
-		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, exec.ErrDot) {
-			return nil, ErrNoSS
-		}
-		return nil, fmt.Errorf("ss -tinH state established: %w", err)
+		return nil, fmt.Errorf("%w: ss -tinH state established: %v", ErrNoSS, err)
 	}
 	want := make(map[int]bool, len(ports))
 	for _, p := range ports {
@@ -52,7 +56,11 @@ func TCPReceived(ctx context.Context, ports []int) (TCPCounts, error) {
 // they received after before was read is not counted).
 func (c TCPCounts) Since(before TCPCounts) (bytes uint64, gone int) {
 	for end, n := range c {
-		bytes += n - min(before[end], n)
+		if b := before[end]; n >= b {
+			bytes += n - b
+		} else {
+			bytes += n // fewer than before: a new connection on the same address pair
+		}
 	}
 	for end := range before {
 		if _, ok := c[end]; !ok {
@@ -67,7 +75,8 @@ func (c TCPCounts) Since(before TCPCounts) (bytes uint64, gone int) {
 // each socket whose local or peer port is in ports.
 func parseReceived(out []byte, ports map[int]bool) (TCPCounts, error) {
 	counts := TCPCounts{}
-	end := "" // the socket of the lines being read, if one of ports'
+	end := ""     // the socket of the lines being read, if one of ports'
+	info := false // a socket of ports' had TCP_INFO
 	s := bufio.NewScanner(bytes.NewReader(out))
 	s.Buffer(make([]byte, 64*1024), 1024*1024)
 	for s.Scan() {
@@ -91,6 +100,9 @@ func parseReceived(out []byte, ports map[int]bool) (TCPCounts, error) {
 			continue
 		}
 		for _, tok := range strings.Fields(line) {
+			if strings.HasPrefix(tok, "segs_in:") {
+				info = true
+			}
 			if v, ok := strings.CutPrefix(tok, "bytes_received:"); ok {
 				n, err := strconv.ParseUint(v, 10, 64)
 				if err != nil {
@@ -99,6 +111,9 @@ func parseReceived(out []byte, ports map[int]bool) (TCPCounts, error) {
 				counts[end] = n
 			}
 		}
+	}
+	if len(counts) > 0 && !info {
+		return nil, fmt.Errorf("%w: ss shows no TCP_INFO (segs_in, bytes_received) for the nodes' connections here", ErrNoSS)
 	}
 	return counts, s.Err()
 }

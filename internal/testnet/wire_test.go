@@ -81,7 +81,7 @@ func TestTCPReceived(t *testing.T) {
 
 func TestSumReceived(t *testing.T) {
 	out := "0      0      127.0.0.1:4001 127.0.0.1:52558\n" +
-		"\t cubic wscale:7,7 rto:204 bytes_sent:10 bytes_acked:11 bytes_received:1200 segs_out:3\n" +
+		"\t cubic wscale:7,7 rto:204 bytes_sent:10 bytes_acked:11 bytes_received:1200 segs_out:3 segs_in:4\n" +
 		"0      0      127.0.0.1:52558 127.0.0.1:4001\n" +
 		"\t cubic rto:204 bytes_sent:1200 bytes_acked:1201 bytes_received:10\n" +
 		"0      0      [::1]:9000 [::1]:4002\n" +
@@ -95,6 +95,10 @@ func TestSumReceived(t *testing.T) {
 		"[::1]:9000 [::1]:4002": 7, "127.0.0.1:4001 127.0.0.1:52999": 0}
 	if err != nil || !maps.Equal(got, want) {
 		t.Errorf("parseReceived = %v, %v; want %v", got, err, want)
+	}
+	// An ss without TCP_INFO (no sock_diag) cannot tell: not measured.
+	if _, err := parseReceived([]byte("0 0 127.0.0.1:4001 127.0.0.1:5000\n"), map[int]bool{4001: true}); !errors.Is(err, ErrNoSS) {
+		t.Errorf("sockets without TCP_INFO: %v, want ErrNoSS", err)
 	}
 	if _, err := parseReceived([]byte("garbage\n"), nil); err == nil {
 		t.Error("a line of one field was taken for a socket")
