@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -40,7 +41,20 @@ import (
 //	go test -run '^$' -bench GossipFloor -benchtime 100x ./internal/p2p
 func BenchmarkGossipFloor(b *testing.B) {
 	for _, n := range []int{20, 50} {
-		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { gossipFloor(b, n) })
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { gossipFloor(b, n, false) })
+	}
+}
+
+// BenchmarkGossipFloorSynced is BenchmarkGossipFloor with one durable write
+// before each relay: every process's validator appends the message to a
+// file of its own and syncs it (fsync) before it accepts, as a node writes
+// a block durably before it relays it. The difference from the floor is
+// what that write costs the network, without the rest of the node.
+//
+//	go test -run '^$' -bench GossipFloorSynced -benchtime 100x ./internal/p2p
+func BenchmarkGossipFloorSynced(b *testing.B) {
+	for _, n := range []int{20, 50} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) { gossipFloor(b, n, true) })
 	}
 }
 
@@ -61,6 +75,24 @@ func TestGossipFloorChild(t *testing.T) {
 	}
 	accept := func(context.Context, peer.ID, *pubsub.Message) pubsub.ValidationResult {
 		return pubsub.ValidationAccept
+	}
+	if path := os.Getenv("P2PCHAIN_GOSSIP_FLOOR_SYNC"); path != "" {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fmu sync.Mutex
+		accept = func(_ context.Context, _ peer.ID, m *pubsub.Message) pubsub.ValidationResult {
+			fmu.Lock()
+			defer fmu.Unlock()
+			if _, err := f.Write(m.Data); err != nil {
+				return pubsub.ValidationIgnore
+			}
+			if err := f.Sync(); err != nil {
+				return pubsub.ValidationIgnore
+			}
+			return pubsub.ValidationAccept
+		}
 	}
 	if err := ps.RegisterTopicValidator("floor", accept); err != nil {
 		t.Fatal(err)
@@ -118,8 +150,9 @@ type floorProc struct {
 	addr string
 }
 
-func gossipFloor(b *testing.B, n int) {
+func gossipFloor(b *testing.B, n int, synced bool) {
 	b.StopTimer()
+	dir := b.TempDir()
 	events := make(chan [2]string, 1<<16) // process, line
 	procs := make([]*floorProc, n)
 	env := append(os.Environ(), "P2PCHAIN_GOSSIP_FLOOR_CHILD=1")
@@ -129,6 +162,9 @@ func gossipFloor(b *testing.B, n int) {
 	for i := range procs {
 		c := exec.Command(os.Args[0], "-test.run=^TestGossipFloorChild$")
 		c.Env = env
+		if synced {
+			c.Env = append(slices.Clone(env), "P2PCHAIN_GOSSIP_FLOOR_SYNC="+filepath.Join(dir, strconv.Itoa(i)))
+		}
 		w, err := c.StdinPipe()
 		if err != nil {
 			b.Fatal(err)
