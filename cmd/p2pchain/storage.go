@@ -25,5 +25,5 @@ func openStore(dir *datadir.Dir, params chain.Params, opts ...store.Option) (*st
 		st.Close()
 		return nil, node.State{}, err
 	}
-	return st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending, Final: s.Final}, nil
+	return st, *s, nil
 }

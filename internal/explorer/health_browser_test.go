@@ -234,7 +234,7 @@ func TestBrowserHealthExplorer(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := testnet.Start(ctx, testnet.Config{Params: params, NoMiner: true, NodeOptions: []node.Option{
-		node.WithStore(st, node.State{Main: state.Main, Side: state.Side, Pending: state.Pending, Final: state.Final})}})
+		node.WithStore(st, *state)}})
 	if err != nil {
 		t.Fatal(err)
 	}

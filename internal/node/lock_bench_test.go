@@ -33,22 +33,7 @@ func BenchmarkLockBesideReaders(b *testing.B) {
 	clock := time.UnixMilli(params.GenesisTime).Add(time.Hour)
 	var mu sync.Mutex
 	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
-	start := func() (*node.Node, *store.Store) {
-		st, err := store.Open(path, params)
-		if err != nil {
-			b.Fatal(err)
-		}
-		s, err := st.LoadRecent()
-		if err != nil {
-			b.Fatal(err)
-		}
-		n, err := node.New(params, key(9), node.WithClock(now),
-			node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending, Final: s.Final}))
-		if err != nil {
-			b.Fatal(err)
-		}
-		return n, st
-	}
+	start := func() (*node.Node, *store.Store) { return startStored(b, path, params, node.WithClock(now)) }
 	n, st := start()
 	bld := newBuilder(b, params)
 	var all []*chain.Block

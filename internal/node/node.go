@@ -66,16 +66,8 @@ type Store interface {
 }
 
 // State is what a node starts from: the blocks and pending readings its
-// store holds.
-type State struct {
-	Main    []*chain.Block  // main chain from height 1 (above Final if set), in order
-	Side    []*chain.Block  // blocks of other branches, parents first
-	Pending []chain.Reading // oldest first
-	// Final, if set, is the highest final block the store recorded, whose
-	// ancestors it holds and the node does not load: the chain resumes
-	// from it and reads them back from the store (chain.Chain.Resume).
-	Final *chain.Block
-}
+// store holds, as the store loads them (store.Load, store.LoadRecent).
+type State = store.State
 
 // Node holds a chain, its pending readings and the node's signing key.
 type Node struct {
@@ -83,7 +75,8 @@ type Node struct {
 	key    ed25519.PrivateKey
 	log    *slog.Logger
 	now    func() time.Time
-	store  Store // nil: memory only
+	store  Store         // nil: memory only
+	arch   chain.Archive // the store as the chain reads it back (archive), nil without one
 
 	mu      sync.Mutex
 	chain   *chain.Chain
@@ -182,6 +175,9 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		wr:         pendingWriter{max: cfg.poolSize, storing: map[chain.Hash]*pendingBatch{}},
 		spaceRetry: cfg.spaceRetry,
 	}
+	if n.store != nil {
+		n.arch = archive{n.store, n.log}
+	}
 	c.SetSigCache(n.sigs)
 	switch {
 	case cfg.auth != nil:
@@ -201,7 +197,7 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		}
 	}
 	if n.store != nil {
-		c.SetArchive(archive{n.store, n.log})
+		c.SetArchive(n.arch)
 		c.Compact()
 	}
 	n.finalSeen = c.Advance(n.now())
@@ -229,7 +225,7 @@ func (n *Node) restore(st State) error {
 		if n.store == nil || n.cons != nil {
 			return errors.New("node: a state that starts at a final block needs a store, and a proof-of-work network")
 		}
-		n.chain.SetArchive(archive{n.store, n.log})
+		n.chain.SetArchive(n.arch)
 		if err := n.chain.Resume(st.Final); err != nil {
 			return fmt.Errorf("stored chain is inconsistent: %w; "+
 				"run `p2pchain verify` on the data directory, or move its chain directory away and let the node sync again", err)
@@ -297,7 +293,9 @@ func (a archive) BlockByHash(h chain.Hash) (*chain.Block, error) {
 
 func (a archive) HeaderByHash(h chain.Hash) (chain.Header, error) {
 	hdr, err := a.Store.HeaderByHash(h)
-	if err != nil {
+	// Not found is no damage here: Chain.Header asks the archive for any
+	// hash it does not hold (a peer's, a client's).
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		a.log.Error("cannot read a stored block's header; run `p2pchain verify` on the data directory", "block", h.Short(), "err", err)
 	}
 	return hdr, err
@@ -408,7 +406,7 @@ func (n *Node) Blocks(from uint64, limit int) ([]*chain.Block, error) {
 	n.mu.Unlock()
 	out := make([]*chain.Block, 0, len(refs))
 	for _, r := range refs {
-		b, err := r.Load(n.archive())
+		b, err := r.Load(n.arch)
 		if err != nil {
 			return nil, fmt.Errorf("block %s at height %d: %w", r.Hash.Short(), r.Height, err)
 		}
@@ -425,7 +423,7 @@ func (n *Node) Headers(from uint64, limit int) ([]chain.Header, error) {
 	n.mu.Unlock()
 	out := make([]chain.Header, 0, len(refs))
 	for _, r := range refs {
-		h, err := r.LoadHeader(n.archive())
+		h, err := r.LoadHeader(n.arch)
 		if err != nil {
 			return nil, fmt.Errorf("block %s at height %d: %w", r.Hash.Short(), r.Height, err)
 		}

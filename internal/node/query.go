@@ -53,20 +53,11 @@ func (n *Node) blockInfo(ref chain.Ref, ok bool, tip uint64) (BlockInfo, bool) {
 	if !ok {
 		return BlockInfo{}, false
 	}
-	b, err := ref.Load(n.archive())
+	b, err := ref.Load(n.arch)
 	if err != nil {
 		return BlockInfo{}, false
 	}
 	return BlockInfo{Block: b, Main: ref.Main, Tip: tip}, true
-}
-
-// archive is the store as the chain reads it back (failures logged), nil
-// without a store.
-func (n *Node) archive() chain.Archive {
-	if n.store == nil {
-		return nil
-	}
-	return archive{n.store, n.log}
 }
 
 // TipBlock returns the main-chain tip.
@@ -121,7 +112,7 @@ func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool) {
 		return ReadingInfo{Reading: r, Pending: true, Tip: tip}, true
 	}
 	n.mu.Unlock()
-	b, err := ref.Load(n.archive())
+	b, err := ref.Load(n.arch)
 	if err != nil {
 		return ReadingInfo{}, false
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/p2pchain/p2pchain/internal/bft"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/receipt"
+	"github.com/p2pchain/p2pchain/internal/store"
 )
 
 // Errors of Receipt.
@@ -47,6 +48,16 @@ func (n *Node) Receipt(id chain.Hash) (*receipt.Receipt, error) {
 
 var errReorganised = errors.New("the main chain changed while the receipt was read; try again")
 
+// reorganisedIfGone is errReorganised for a block read after the lock that
+// is no longer stored (a reorganisation pruned it meanwhile: chain.Ref),
+// err itself for a read that failed (damage, a closed store).
+func reorganisedIfGone(err error) error {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, chain.ErrNotKnown) {
+		return errReorganised
+	}
+	return err
+}
+
 func (n *Node) receipt(id chain.Hash) (*receipt.Receipt, error) {
 	n.mu.Lock()
 	ref, ok := n.chain.ReadingRef(id)
@@ -64,9 +75,9 @@ func (n *Node) receipt(id chain.Hash) (*receipt.Receipt, error) {
 		auth = &receipt.Authority{Network: n.cons.net, Keys: n.cons.sched.SetAt(ref.Height).Keys()}
 	}
 	n.mu.Unlock()
-	b, err := ref.Load(n.archive())
+	b, err := ref.Load(n.arch)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: its block %s: %w", id.Short(), ref.Hash.Short(), err)
+		return nil, reorganisedIfGone(fmt.Errorf("reading %s: its block %s: %w", id.Short(), ref.Hash.Short(), err))
 	}
 	index, ok := chain.ReadingIndex(b, id)
 	if !ok {
@@ -104,8 +115,11 @@ func (n *Node) headersAbove(b *chain.Block, top uint64) ([]chain.Header, error) 
 			return nil, errReorganised
 		}
 		for i := len(refs) - 1; i >= 0; i-- {
-			hdr, err := refs[i].LoadHeader(n.archive())
-			if err != nil || hdr.Parent != prev {
+			hdr, err := refs[i].LoadHeader(n.arch)
+			if err != nil {
+				return nil, reorganisedIfGone(fmt.Errorf("header of block %s at height %d: %w", refs[i].Hash.Short(), refs[i].Height, err))
+			}
+			if hdr.Parent != prev {
 				return nil, errReorganised
 			}
 			out = append(out, hdr)

@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,7 @@ import (
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/store"
+	"github.com/p2pchain/p2pchain/internal/testnet"
 )
 
 // TestRestartFromFinal: a node restarted on a long chain resumes from the
@@ -40,9 +43,10 @@ func TestRestartFromFinal(t *testing.T) {
 		}
 		return st, state
 	}
+	var logged testnet.LogBuffer // what the node logs: no damage is reported below
 	start := func(st *store.Store, s *store.State) *node.Node {
-		n, err := node.New(params, key(9), node.WithClock(now),
-			node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending, Final: s.Final}))
+		n, err := node.New(params, key(9), node.WithClock(now), node.WithStore(st, *s),
+			node.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,6 +172,14 @@ func TestRestartFromFinal(t *testing.T) {
 			t.Fatalf("LocateReading of block %d's reading: %+v, %v", h, info, ok)
 		}
 	}
+	// A hash it never held is not found, and no damage: Chain.Header asks
+	// the store for it below the base.
+	if _, ok := r.Header(chain.Hash{7}); ok {
+		t.Fatal("Header found a hash never stored")
+	}
+	if l := logged.String(); strings.Contains(l, "level=ERROR") {
+		t.Fatalf("the node logged an error:\n%s", l)
+	}
 	// The rules see the blocks the node did not load.
 	old := all[100]
 	fork := &chain.Block{Header: chain.Header{Version: chain.HeaderVersion, Height: old.Header.Height + 1, Parent: old.Hash(),
@@ -186,6 +198,27 @@ func TestRestartFromFinal(t *testing.T) {
 	}
 }
 
+// startStored opens the store at path and starts a node on what it loads
+// (LoadRecent), as a restart does.
+func startStored(tb testing.TB, path string, params chain.Params, opts ...node.Option) (*node.Node, *store.Store) {
+	tb.Helper()
+	st, err := store.Open(path, params)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s, err := st.LoadRecent()
+	if err != nil {
+		st.Close()
+		tb.Fatal(err)
+	}
+	n, err := node.New(params, key(9), append(opts, node.WithStore(st, *s))...)
+	if err != nil {
+		st.Close()
+		tb.Fatal(err)
+	}
+	return n, st
+}
+
 // TestReadsBesideCommits: the block and reading lookups that read bodies
 // back from the store after releasing the node's lock (chain.Ref) give
 // whole, consistent answers while blocks are added and older ones become
@@ -194,19 +227,8 @@ func TestReadsBesideCommits(t *testing.T) {
 	const blocks = 400
 	params := chain.TestParams("reads-beside")
 	params.MaxReorgDepth, params.FinalAge = 5, 0
-	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, st := startStored(t, filepath.Join(t.TempDir(), "chain"), params)
 	defer st.Close()
-	state, err := st.LoadRecent()
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := node.New(params, key(9), node.WithStore(st, node.State{Main: state.Main, Side: state.Side, Pending: state.Pending, Final: state.Final}))
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := newBuilder(t, params)
 	all := make([]*chain.Block, blocks)
 	for i := range all {

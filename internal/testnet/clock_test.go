@@ -1,12 +1,10 @@
 package testnet_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,31 +19,13 @@ import (
 // off: more than the network's MaxFutureDrift (2 minutes).
 const skew = 5 * time.Minute
 
-// lockedBuffer is a log sink safe for the node's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // clockPeer is a durable node whose clock is time.Now plus an offset the
 // test sets.
 type clockPeer struct {
 	*testnet.Peer
 	name   string
 	offset atomic.Int64 // nanoseconds
-	log    *lockedBuffer
+	log    *testnet.LogBuffer
 }
 
 func startClockPeer(t *testing.T, ctx context.Context, params chain.Params, name string, offset time.Duration) *clockPeer {
@@ -59,13 +39,13 @@ func startClockPeer(t *testing.T, ctx context.Context, params chain.Params, name
 	if err != nil {
 		t.Fatal(err)
 	}
-	cp := &clockPeer{name: name, log: &lockedBuffer{}}
+	cp := &clockPeer{name: name, log: &testnet.LogBuffer{}}
 	cp.offset.Store(int64(offset))
 	cp.Peer, err = testnet.Start(ctx, testnet.Config{
 		Params: params, SyncInterval: 300 * time.Millisecond,
 		Log:         slog.New(slog.NewTextHandler(cp.log, &slog.HandlerOptions{Level: slog.LevelInfo})),
 		Clock:       func() time.Time { return time.Now().Add(time.Duration(cp.offset.Load())) },
-		NodeOptions: []node.Option{node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending, Final: s.Final})},
+		NodeOptions: []node.Option{node.WithStore(st, *s)},
 	})
 	if err != nil {
 		t.Fatal(err)

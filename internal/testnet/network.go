@@ -183,7 +183,7 @@ func (net *Network) start(ctx context.Context, cfg NetworkConfig, i int, log *sl
 		return err
 	}
 	p, err := Start(ctx, Config{Params: cfg.Params, Key: key, Log: log, NoMiner: cfg.NoMiner,
-		NodeOptions: append([]node.Option{node.WithStore(st, node.State{Main: s.Main, Side: s.Side, Pending: s.Pending, Final: s.Final})}, opts...)})
+		NodeOptions: append([]node.Option{node.WithStore(st, *s)}, opts...)})
 	if err != nil {
 		return err
 	}

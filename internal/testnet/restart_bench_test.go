@@ -351,7 +351,7 @@ func footprint(b *testing.B, path string, full bool) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		n, err := node.New(params, key, node.WithStore(s, node.State{Main: st.Main, Side: st.Side, Pending: st.Pending, Final: st.Final}))
+		n, err := node.New(params, key, node.WithStore(s, *st))
 		if err != nil {
 			b.Fatal(err)
 		}
