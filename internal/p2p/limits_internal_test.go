@@ -627,10 +627,10 @@ func TestPeerBookBounded(t *testing.T) {
 	waitUntil(t, ctx, "the state is dropped", func() bool { return v.peers.len() == 0 })
 }
 
-// TestSyncBookkeeping: strikes, back-offs and the choice of peer.
 // holdsNothing is a ledger's HasBlock that holds no block.
 func holdsNothing(chain.Hash) bool { return false }
 
+// TestSyncBookkeeping: strikes, back-offs and the choice of peer.
 func TestSyncBookkeeping(t *testing.T) {
 	lim := defaultLimits()
 	b := newPeerBook(lim)

@@ -295,12 +295,14 @@ func (b *peerBook) status(p peer.ID) (chain.Status, bool) {
 
 // startPoll reports whether a status exchange with p should start now, and
 // if so marks one in flight: not if one is, nor (unless force) if p's status
-// is younger than the statusFresh limit.
-func (b *peerBook) startPoll(p peer.ID, now time.Time, force bool) bool {
+// is younger than the statusFresh limit. With repoll (a request forced by
+// what p relayed, whose answer must postdate it) one asked for while an
+// exchange is in flight is kept for after it.
+func (b *peerBook) startPoll(p peer.ID, now time.Time, force, repoll bool) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.getLocked(p, false)
-	if s != nil && s.polling && force {
+	if s != nil && s.polling && repoll {
 		s.repoll = true // endPoll asks again once this exchange is over
 	}
 	if s == nil || s.polling || (!force && !s.statusAt.IsZero() && now.Sub(s.statusAt) < b.lim.statusFresh) {

@@ -140,10 +140,10 @@ func (m *syncManager) loop(ctx context.Context) {
 		case <-tick.C:
 			m.h.peers.sweep(m.h.connected)
 			for _, p := range m.h.host.Network().Peers() {
-				m.poll(ctx, p, true)
+				m.poll(ctx, p, true, false) // one in flight answers it: no second
 			}
 		case r := <-m.polls:
-			m.poll(ctx, r.p, r.force)
+			m.poll(ctx, r.p, r.force, r.force)
 		case <-m.wakeCh:
 		case <-retry.C:
 		case r := <-done:
@@ -170,10 +170,10 @@ func (m *syncManager) loop(ctx context.Context) {
 }
 
 // poll runs a status exchange with p in the background, unless one is
-// running or (force false) p's status is fresh. Its result wakes the
-// manager.
-func (m *syncManager) poll(ctx context.Context, p peer.ID, force bool) {
-	if !m.h.peers.startPoll(p, time.Now(), force) {
+// running (with repoll, it is asked again after it: peerBook.startPoll) or
+// (force false) p's status is fresh. Its result wakes the manager.
+func (m *syncManager) poll(ctx context.Context, p peer.ID, force, repoll bool) {
+	if !m.h.peers.startPoll(p, time.Now(), force, repoll) {
 		return
 	}
 	m.h.wg.Add(1)

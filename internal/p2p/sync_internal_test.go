@@ -244,11 +244,21 @@ func TestForcePoll(t *testing.T) {
 	if gotNow, gotLater := b.forcePoll("unknown", 9, chain.Hash{9}, now.Add(time.Hour)); gotNow || gotLater != 0 {
 		t.Error("a peer with no status: forced, want nothing (nothing holds its request back)")
 	}
-	// A forced request while an exchange is in flight is kept for after it.
-	if !b.startPoll("p", now, true) {
+	// A forced request while an exchange is in flight is kept for after it;
+	// the periodic poll's is not (the exchange in flight answers it).
+	if !b.startPoll("p", now, true, true) {
 		t.Fatal("no exchange started")
 	}
-	if b.startPoll("p", now, true) {
+	if b.startPoll("p", now, true, false) {
+		t.Fatal("a second exchange started while one is in flight")
+	}
+	if b.endPoll("p") {
+		t.Error("a periodic poll during an exchange asked for another after it")
+	}
+	if !b.startPoll("p", now, true, true) {
+		t.Fatal("no exchange started")
+	}
+	if b.startPoll("p", now, true, true) {
 		t.Fatal("a second exchange started while one is in flight")
 	}
 	if !b.endPoll("p") {

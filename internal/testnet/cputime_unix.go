@@ -7,8 +7,6 @@ import (
 	"time"
 )
 
-// processCPU returns the CPU time this process has used so far, user and
-// system, and true; false where it cannot be read.
 // SelfCPUTime returns this process's CPU time (user and system, all
 // threads) at the resolution of getrusage; false where it cannot tell.
 func SelfCPUTime() (time.Duration, bool) {

@@ -383,16 +383,8 @@ func (pn *ProcNetwork) Stop(i int) { pn.Nodes[i].stop(pn.cfg.StopTimeout) }
 // address and API URL stay), and dials its links again.
 func (pn *ProcNetwork) Restart(ctx context.Context, i int) error {
 	pn.Stop(i)
-	if err := pn.start(ctx, pn.Nodes[i], true); err != nil {
-		// A port taken meanwhile (the node says "port P is in use", its API
-		// "address already in use") gets new ports; any other failure is
-		// the node's own and is not tried again.
-		if ctx.Err() != nil || !strings.Contains(err.Error(), "in use") {
-			return fmt.Errorf("node %d: %w", i, err)
-		}
-		if err := pn.start(ctx, pn.Nodes[i], false); err != nil {
-			return fmt.Errorf("node %d: %w", i, err)
-		}
+	if err := pn.start(ctx, pn.Nodes[i], pn.portsFree(pn.Nodes[i])); err != nil {
+		return fmt.Errorf("node %d: %w", i, err)
 	}
 	pn.mu.Lock()
 	partitioned := pn.partitioned
@@ -595,6 +587,34 @@ func (pn *ProcNetwork) Status(ctx context.Context) ([]APIStatus, error) {
 	return out, err
 }
 
+// portsFree reports whether the ports node n had (its TCP listen port, the
+// same number for QUIC over UDP, its API port) can be bound again: a
+// restart then takes them (args); if another process took one meanwhile,
+// the node starts on new ones.
+func (pn *ProcNetwork) portsFree(n *ProcNode) bool {
+	pn.mu.Lock()
+	addr, url := n.Addr, n.API
+	pn.mu.Unlock()
+	port, err := TCPPort(addr)
+	if err != nil {
+		return false
+	}
+	p := strconv.Itoa(port)
+	apiAddr := strings.TrimPrefix(url, "http://")
+	for _, try := range []func() (io.Closer, error){
+		func() (io.Closer, error) { return net.Listen("tcp", "127.0.0.1:"+p) },
+		func() (io.Closer, error) { return net.ListenPacket("udp", "127.0.0.1:"+p) },
+		func() (io.Closer, error) { return net.Listen("tcp", apiAddr) },
+	} {
+		c, err := try()
+		if err != nil {
+			return false
+		}
+		c.Close()
+	}
+	return true
+}
+
 // TCPPorts returns the nodes' libp2p TCP listen ports (for WireMeter).
 func (pn *ProcNetwork) TCPPorts() ([]int, error) {
 	pn.mu.Lock()
@@ -772,14 +792,21 @@ func (pn *ProcNetwork) CPU() func(context.Context) (float64, error) {
 			}
 		}
 		pn.mu.Unlock()
-		var sum time.Duration
-		for _, pid := range pids {
-			d, err := ProcessCPUTime(pid)
-			if err != nil {
-				return sum.Seconds(), err
-			}
-			sum += d
-		}
-		return sum.Seconds(), nil
+		sum, err := ProcessesCPUTime(pids)
+		return sum.Seconds(), err
 	}
+}
+
+// ProcessesCPUTime sums ProcessCPUTime over pids (what it could read, and
+// the first error).
+func ProcessesCPUTime(pids []int) (time.Duration, error) {
+	var sum time.Duration
+	for _, pid := range pids {
+		d, err := ProcessCPUTime(pid)
+		if err != nil {
+			return sum, err
+		}
+		sum += d
+	}
+	return sum, nil
 }

@@ -79,7 +79,7 @@ func TestTCPReceived(t *testing.T) {
 	}
 }
 
-func TestSumReceived(t *testing.T) {
+func TestParseReceived(t *testing.T) {
 	out := "0      0      127.0.0.1:4001 127.0.0.1:52558\n" +
 		"\t cubic wscale:7,7 rto:204 bytes_sent:10 bytes_acked:11 bytes_received:1200 segs_out:3 segs_in:4\n" +
 		"0      0      127.0.0.1:52558 127.0.0.1:4001\n" +
