@@ -91,12 +91,6 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		fhir.WriteError(w, err)
 		return
 	}
-	if s.From >= s.Before || s.Before <= 1 {
-		// Dates that leave no time a reading can have (readings are taken
-		// after 1970): an empty Bundle, without reading the index (the
-		// store takes an end of 0 for no end at all).
-		s.None = true
-	}
 	start := node.StartAt(^uint64(0))
 	if s.Cursor != "" {
 		var e *apiError
@@ -107,7 +101,7 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	}
 	final := h.node.FinalHeight() // before the lookups: see block
 	var obs []fhir.Observation
-	if s.Cursor == "" && !s.None {
+	if s.Cursor == "" && !s.Empty() {
 		for _, rd := range h.node.PendingOf(s.Subject, maxFHIRPending) {
 			if len(obs) == s.Count {
 				break
@@ -122,10 +116,10 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	// Bundle starts. A Bundle filled by pending readings alone links to
 	// the main chain's first page.
 	next, times := "", map[chain.Hash]int64{}
-	if !s.None && len(obs) == s.Count {
+	if !s.Empty() && len(obs) == s.Count {
 		next = formatCursor(start)
 	}
-	for pages := 0; !s.None && len(obs) < s.Count; pages++ {
+	for pages := 0; !s.Empty() && len(obs) < s.Count; pages++ {
 		// The index holds each reading's time: readings outside the
 		// dates cost no block read, and each page examines a bounded
 		// number of index entries.

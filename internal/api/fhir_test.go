@@ -96,6 +96,19 @@ func TestFHIR(t *testing.T) {
 		}
 	}
 
+	// Dates no reading can have (an empty window, one ending by 1970): an
+	// empty Bundle whose self link says what was asked, nothing more.
+	for _, q := range []string{"date=lt1970-01-01", "date=ge2026-02-01&date=lt2026-01-01"} {
+		var e bundleJSON
+		body := get("/fhir/Observation?subject=alice&"+q, 200)
+		if err := json.Unmarshal(body, &e); err != nil {
+			t.Fatal(err)
+		}
+		if len(e.Entry) != 0 || len(e.Link) == 0 || e.Link[0].Relation != "self" || strings.Contains(e.Link[0].URL, "code=") {
+			t.Errorf("%s: %s", q, body)
+		}
+	}
+
 	// Paged by two: the same seven, through the next links.
 	var ids []string
 	next := "/fhir/Observation?subject=Patient/alice&_count=2"

@@ -37,6 +37,14 @@ func (s *Search) Matches(ms int64) bool {
 	return !s.None && ms >= s.From && ms < s.Before
 }
 
+// Empty reports whether no reading can match: None, or dates that leave no
+// time a reading can have (an empty window, or one that ends by 1970:
+// readings are taken after it). A server answers it with an empty Bundle
+// without reading anything; the search's links still say what was asked.
+func (s *Search) Empty() bool {
+	return s.None || s.From >= s.Before || s.Before <= 1
+}
+
 // Query returns the search's parameters in a canonical form, as the links
 // of a searchset Bundle carry them.
 func (s *Search) Query() url.Values {
