@@ -514,10 +514,9 @@ const MaxSubmitAll = 1000
 // full pending set refuses a batch that is not atomic. A refusal that only
 // the write can find (a full disk, a reading mined meanwhile, submissions
 // racing for the last room) can still leave an atomic batch partly added;
-// each answer says
-// which. A reading without a time takes the node's clock when it is
-// signed: two with the same subject and BPM signed in one millisecond are
-// the same reading.
+// each answer says which. A reading without a time takes the node's clock
+// when it is signed: two with the same subject and BPM signed in one
+// millisecond are the same reading.
 func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []error) {
 	if len(subs) > MaxSubmitAll {
 		subs = subs[:MaxSubmitAll]
