@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"cmp"
+	"container/heap"
 	"slices"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -127,20 +128,50 @@ func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool) {
 // arrivals first. It costs that subject's pending readings (the pending set
 // keeps them by subject), not the whole set's.
 func (n *Node) PendingOf(subject string, limit int) []chain.Reading {
-	type arrived struct {
-		r   chain.Reading
-		seq uint64
+	if limit <= 0 {
+		return nil
 	}
-	var all []arrived
+	// The limit newest arrivals, kept in a min-heap on arrival while the
+	// subject's pending readings are walked: limit copies, not one a
+	// reading (a subject may have all 100,000 of the pending set).
+	newest := &arrivals{}
 	n.mu.Lock()
-	n.pool.OfSubject(subject, func(r *chain.Reading, seq uint64) { all = append(all, arrived{*r, seq}) })
+	n.pool.OfSubject(subject, func(r *chain.Reading, seq uint64) {
+		switch {
+		case newest.Len() < limit:
+			heap.Push(newest, arrived{*r, seq})
+		case seq > (*newest)[0].seq:
+			(*newest)[0] = arrived{*r, seq}
+			heap.Fix(newest, 0)
+		}
+	})
 	n.mu.Unlock()
-	slices.SortFunc(all, func(a, b arrived) int { return cmp.Compare(b.seq, a.seq) })
-	out := make([]chain.Reading, 0, min(limit, len(all)))
-	for _, a := range all[:min(limit, len(all))] {
-		out = append(out, a.r)
+	slices.SortFunc(*newest, func(a, b arrived) int { return cmp.Compare(b.seq, a.seq) })
+	out := make([]chain.Reading, len(*newest))
+	for i, a := range *newest {
+		out[i] = a.r
 	}
 	return out
+}
+
+// arrived is a pending reading and its arrival; arrivals is a min-heap of
+// them on arrival (container/heap).
+type arrived struct {
+	r   chain.Reading
+	seq uint64
+}
+
+type arrivals []arrived
+
+func (a arrivals) Len() int           { return len(a) }
+func (a arrivals) Less(i, j int) bool { return a[i].seq < a[j].seq }
+func (a arrivals) Swap(i, j int)      { a[i], a[j] = a[j], a[i] }
+func (a *arrivals) Push(x any)        { *a = append(*a, x.(arrived)) }
+func (a *arrivals) Pop() any {
+	old := *a
+	x := old[len(old)-1]
+	*a = old[:len(old)-1]
+	return x
 }
 
 // ReadingPos is a position in the main chain's readings, ordered newest

@@ -178,7 +178,7 @@ func TestLocateReadingAndPendingOf(t *testing.T) {
 			t.Errorf("PendingOf(alice)[%d] is not the %d-th newest", i, i)
 		}
 	}
-	if got := n.PendingOf("alice", 2); len(got) != 2 || got[0].ID() != pending[3].ID() {
+	if got := n.PendingOf("alice", 2); len(got) != 2 || got[0].ID() != pending[3].ID() || got[1].ID() != pending[2].ID() {
 		t.Errorf("PendingOf(alice, 2) = %d readings, want the 2 newest", len(got))
 	}
 	if got := n.PendingOf("nobody", 10); len(got) != 0 {
