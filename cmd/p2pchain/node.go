@@ -544,7 +544,7 @@ func repl(ctx context.Context, con console, n *node.Node, h *p2p.Host, subject s
 }
 
 func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
-	st := n.Status()
+	st := n.Overview()
 	fmt.Fprintf(out, "peer %s\n", h.ID())
 	fmt.Fprintf(out, "height %d, tip %s, work %s\n", st.Height, st.Tip.Short(), st.Work)
 	final, finalHash := n.Final()
@@ -561,7 +561,7 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 		fmt.Fprintf(out, "consensus %s: final up to height %d (%s): blocks %d deep and %v on this chain never leave it\n",
 			c.Kind, final, finalHash.Short(), n.Params().MaxReorgDepth, n.Params().FinalAge)
 	}
-	fmt.Fprintf(out, "peers %d (%d in the block gossip mesh), pending readings %d\n", len(h.Peers()), h.MeshPeers(), n.Pending())
+	fmt.Fprintf(out, "peers %d (%d in the block gossip mesh), pending readings %d\n", len(h.Peers()), h.MeshPeers(), st.Pending)
 	if s := h.Sync(); s.Syncing {
 		fmt.Fprintf(out, "syncing from %s: height %d of %d, %s\n", s.Peer, s.Height, s.Target, strings.TrimSpace(syncPrompt(s)))
 	}

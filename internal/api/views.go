@@ -153,12 +153,12 @@ func newSyncView(height uint64, peers []p2p.PeerInfo, sy p2p.SyncState) SyncView
 }
 
 func newStatusView(n *node.Node, host *p2p.Host) StatusView {
-	params, cs := n.Params(), n.Status()
+	params, cs := n.Params(), n.Overview()
 	v := StatusView{
 		PeerID: host.ID().String(), Network: params.Name, Difficulty: params.Difficulty,
 		Genesis: cs.Genesis.String(), Tip: cs.Tip.String(), Height: cs.Height,
-		TipTime: n.TipBlock().Header.Time, TotalWork: work(cs.Work).String(),
-		Consensus: params.Consensus.String(), Pending: n.Pending(), Storage: newStorageView(n.Storage()),
+		TipTime: cs.TipTime, TotalWork: work(cs.Work).String(),
+		Consensus: params.Consensus.String(), Pending: cs.Pending, Storage: newStorageView(n.Storage()),
 	}
 	var final chain.Hash
 	v.FinalizedHeight, final = n.Final()

@@ -340,6 +340,23 @@ func (n *Node) Status() chain.Status {
 	return n.chain.Status()
 }
 
+// Overview is what a status report shows, read under one lock: the chain
+// status, the tip's time and the pending readings belong to the same moment.
+// (Read one by one, a block committed in between could show the old height
+// beside the new, smaller, pending count.)
+type Overview struct {
+	chain.Status
+	TipTime int64
+	Pending int
+}
+
+// Overview returns the chain status, tip time and pending count together.
+func (n *Node) Overview() Overview {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return Overview{Status: n.chain.Status(), TipTime: n.chain.Tip().Header.Time, Pending: n.pool.Len()}
+}
+
 // FinalHeight returns the height of the node's highest final block, as of
 // now (see chain.Chain.FinalHeight).
 func (n *Node) FinalHeight() uint64 {

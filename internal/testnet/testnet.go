@@ -158,7 +158,7 @@ func WaitConverged(ctx context.Context, peers []*Peer) error {
 	err := WaitFor(ctx, func() bool {
 		tip := peers[0].Node.Status().Tip
 		for _, p := range peers {
-			if p.Node.Status().Tip != tip || p.Node.Pending() > 0 {
+			if o := p.Node.Overview(); o.Tip != tip || o.Pending > 0 {
 				return false
 			}
 		}
@@ -167,8 +167,8 @@ func WaitConverged(ctx context.Context, peers []*Peer) error {
 	if err != nil {
 		var desc string
 		for i, p := range peers {
-			s := p.Node.Status()
-			desc += fmt.Sprintf(" [%d: height %d tip %s pending %d]", i, s.Height, s.Tip.Short(), p.Node.Pending())
+			o := p.Node.Overview()
+			desc += fmt.Sprintf(" [%d: height %d tip %s pending %d]", i, o.Height, o.Tip.Short(), o.Pending)
 		}
 		return fmt.Errorf("peers did not converge:%s: %w", desc, err)
 	}

@@ -1,0 +1,73 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
+)
+
+// TestOverviewIsOneMoment: while the miner commits block after block, every
+// Overview accounts for each submitted reading exactly once: in a block up
+// to the height it shows, or in its pending count. Read one by one, a block
+// committed between the height and the count lost its readings from both.
+func TestOverviewIsOneMoment(t *testing.T) {
+	const readings = 240
+	params := chain.TestParams("overview")
+	params.MaxReadings = 2
+	n, err := node.New(params, key(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range readings {
+		if _, err := n.Submit(fmt.Sprintf("s%d", i), 60+i%100); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []node.Overview
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx, nil) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		o := n.Overview()
+		seen = append(seen, o)
+		if o.Pending == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 30 s, %d readings still pending", o.Pending)
+		}
+	}
+	cancel()
+	<-done
+
+	inBlocks := make([]int, 0, readings) // readings in blocks up to each height
+	inBlocks = append(inBlocks, 0)
+	for h := uint64(1); ; h++ {
+		b, ok := n.BlockAt(h)
+		if !ok {
+			break
+		}
+		inBlocks = append(inBlocks, inBlocks[h-1]+len(b.Readings))
+	}
+	tips := map[uint64]bool{}
+	for _, o := range seen {
+		tips[o.Height] = true
+		if o.Height >= uint64(len(inBlocks)) {
+			t.Fatalf("overview at height %d; the chain has %d blocks", o.Height, len(inBlocks)-1)
+		}
+		if got := inBlocks[o.Height] + o.Pending; got != readings {
+			t.Fatalf("overview at height %d shows %d pending: %d readings accounted for, want %d", o.Height, o.Pending, got, readings)
+		}
+		if b, _ := n.BlockAt(o.Height); o.Height > 0 && (b.Hash() != o.Tip || b.Header.Time != o.TipTime) {
+			t.Fatalf("overview at height %d: tip %s time %d, the block there is %s time %d", o.Height, o.Tip.Short(), o.TipTime, b.Hash().Short(), b.Header.Time)
+		}
+	}
+	if len(tips) < 10 {
+		t.Fatalf("overviews saw %d heights; the test needs the miner and the reader to overlap", len(tips))
+	}
+}
