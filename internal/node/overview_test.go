@@ -15,9 +15,27 @@ import (
 // to the height it shows, or in its pending count. Read one by one, a block
 // committed between the height and the count lost its readings from both.
 func TestOverviewIsOneMoment(t *testing.T) {
+	// The miner and the reader must overlap for the check to mean anything;
+	// on a loaded machine the miner may finish first, so try again.
+	for try := 1; ; try++ {
+		heights := checkOverviews(t)
+		if heights >= 10 {
+			return
+		}
+		if try == 5 {
+			t.Fatalf("in 5 runs the overviews saw at most %d heights; the test needs the miner and the reader to overlap", heights)
+		}
+	}
+}
+
+// checkOverviews mines a node's pending readings while reading overviews,
+// checks each one against the chain mined, and returns how many heights
+// they saw.
+func checkOverviews(t *testing.T) int {
 	const readings = 240
 	params := chain.TestParams("overview")
 	params.MaxReadings = 2
+	params.Difficulty = 10 // a millisecond or so a block: the reader sees many heights
 	n, err := node.New(params, key(9))
 	if err != nil {
 		t.Fatal(err)
@@ -45,8 +63,7 @@ func TestOverviewIsOneMoment(t *testing.T) {
 	cancel()
 	<-done
 
-	inBlocks := make([]int, 0, readings) // readings in blocks up to each height
-	inBlocks = append(inBlocks, 0)
+	inBlocks := []int{0} // readings in blocks up to each height
 	for h := uint64(1); ; h++ {
 		b, ok := n.BlockAt(h)
 		if !ok {
@@ -54,9 +71,9 @@ func TestOverviewIsOneMoment(t *testing.T) {
 		}
 		inBlocks = append(inBlocks, inBlocks[h-1]+len(b.Readings))
 	}
-	tips := map[uint64]bool{}
+	heights := map[uint64]bool{}
 	for _, o := range seen {
-		tips[o.Height] = true
+		heights[o.Height] = true
 		if o.Height >= uint64(len(inBlocks)) {
 			t.Fatalf("overview at height %d; the chain has %d blocks", o.Height, len(inBlocks)-1)
 		}
@@ -67,7 +84,5 @@ func TestOverviewIsOneMoment(t *testing.T) {
 			t.Fatalf("overview at height %d: tip %s time %d, the block there is %s time %d", o.Height, o.Tip.Short(), o.TipTime, b.Hash().Short(), b.Header.Time)
 		}
 	}
-	if len(tips) < 10 {
-		t.Fatalf("overviews saw %d heights; the test needs the miner and the reader to overlap", len(tips))
-	}
+	return len(heights)
 }
