@@ -1,7 +1,6 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -390,13 +388,9 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 	at := make([]int, 0, len(body.Readings)) // index in the request of each submission
 	for i, raw := range body.Readings {
 		var rb readingBody
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.DisallowUnknownFields()
 		var sub node.Submission
-		e := (*apiError)(nil)
-		if err := dec.Decode(&rb); err != nil {
-			e = newError(http.StatusBadRequest, CodeBadJSON, "reading %d: %s; want e.g. %s", i, strings.TrimPrefix(err.Error(), "json: "), exampleReading)
-		} else {
+		e := decodeJSON(raw, &rb, exampleReading)
+		if e == nil {
 			sub, e = rb.submission()
 		}
 		if e != nil {
@@ -675,69 +669,6 @@ func (h *Handler) approve(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) syncing() bool { return h.host.Sync().Syncing }
-
-// decodeBody decodes a JSON request body of at most MaxBodyBytes into v,
-// refusing other content types, unknown fields and trailing data. example
-// shows a good body, for error messages.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any, example string) *apiError {
-	return decodeBodyLimit(w, r, v, example, MaxBodyBytes)
-}
-
-// decodeBodyLimit is decodeBody with a size limit of its own.
-func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, example string, limit int64) *apiError {
-	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
-		return newError(http.StatusUnsupportedMediaType, CodeMediaType,
-			"content type %q: send a JSON body with the header Content-Type: application/json", ct)
-	}
-	tooLarge := newError(http.StatusRequestEntityTooLarge, CodeTooLarge, "the body is over %d bytes", limit)
-	if r.ContentLength > limit {
-		return tooLarge
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, limit))
-	dec.DisallowUnknownFields()
-	err := dec.Decode(v)
-	if err == nil {
-		if _, terr := dec.Token(); terr != io.EOF {
-			err = terr
-			if err == nil {
-				err = errors.New("data after the JSON object")
-			}
-		}
-	}
-	if err == nil {
-		return nil
-	}
-	var (
-		tooBig *http.MaxBytesError
-		syn    *json.SyntaxError
-		typ    *json.UnmarshalTypeError
-	)
-	switch {
-	case errors.As(err, &tooBig):
-		return tooLarge
-	case errors.Is(err, io.EOF):
-		return newError(http.StatusBadRequest, CodeBadJSON, "the body is empty; want a JSON object such as %s", example)
-	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
-		return newError(http.StatusBadRequest, CodeBadJSON, "the body is not valid JSON (%v); want a JSON object such as %s", err, example)
-	case errors.As(err, &typ) && typ.Field == "":
-		return newError(http.StatusBadRequest, CodeBadJSON, "the body is a JSON %s; want a JSON object such as %s", typ.Value, example)
-	case errors.As(err, &typ) && typ.Field == "subject":
-		return newError(http.StatusBadRequest, CodeBadSubject, "subject: want a string, got a JSON %s", typ.Value)
-	case errors.As(err, &typ):
-		return newError(http.StatusBadRequest, CodeBadJSON, "field %q: want a JSON %s, got a JSON %s", typ.Field, jsonKind(typ), typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return newError(http.StatusBadRequest, CodeUnknownField, "%s; want a JSON object such as %s", strings.TrimPrefix(err.Error(), "json: "), example)
-	}
-	return newError(http.StatusBadRequest, CodeBadJSON, "%s; want a JSON object such as %s", strings.TrimPrefix(err.Error(), "json: "), example)
-}
-
-func jsonKind(e *json.UnmarshalTypeError) string {
-	if e.Type != nil && e.Type.Kind() == reflect.String {
-		return "string"
-	}
-	return "value of another type"
-}
 
 // uintParam parses an optional whole-number query parameter.
 func uintParam(q url.Values, name string) (uint64, bool, *apiError) {

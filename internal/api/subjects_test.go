@@ -78,18 +78,25 @@ func TestBatchAndSubjects(t *testing.T) {
 		{"subject": "bob bob", "bpm": 60},
 		{"subject": "carol", "bpm": 80, "time": "2999-01-01T00:00:00Z"},
 		{"subject": "dave", "bpm": 65, "extra": 1},
-		{"subject": "alice", "bpm": 70, "time": %d}]}`,
+		{"subject": "alice", "bpm": 70, "time": %d},
+		{"subject": "erin", "bpm": 72, "BPM": 250},
+		{"subject": "erin", "bpm": 72, "subject": "frank"},
+		{"subject": 7, "bpm": 72}]}`,
 		ms(time.Hour), now.Add(-30*time.Minute).UTC().Format(time.RFC3339Nano), ms(time.Hour))
 	r = e.postJSON("/api/v1/readings/batch", body)
 	want(t, "batch", r, http.StatusOK, "")
 	b = decode[batchJSON](t, r)
-	codes := []string{"", "", "", api.CodeBadSubject, api.CodeBadTime, api.CodeBadJSON, api.CodeKnownReading}
+	// An unknown field, a field in another case and a field given twice
+	// are refused as they would be alone (encoding/json would take "BPM"
+	// for bpm and let the second subject win).
+	codes := []string{"", "", "", api.CodeBadSubject, api.CodeBadTime, api.CodeUnknownField, api.CodeKnownReading,
+		api.CodeUnknownField, api.CodeBadJSON, api.CodeBadSubject}
 	for i, res := range b.Results {
 		if res.Code != codes[i] || (codes[i] == "") != (res.Status == "pending" && res.ID != "") {
 			t.Errorf("result %d: %+v, want code %q", i, res, codes[i])
 		}
 	}
-	if b.Accepted != 3 || b.Rejected != 4 || len(b.Results) != 7 {
+	if b.Accepted != 3 || b.Rejected != 7 || len(b.Results) != 10 {
 		t.Fatalf("batch: %d accepted, %d rejected, %d results", b.Accepted, b.Rejected, len(b.Results))
 	}
 	// Its own time is the reading's.
