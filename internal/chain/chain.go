@@ -599,15 +599,15 @@ func (c *Chain) Process(b *Block, now time.Time, flags Flags) (*Update, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Rule 7: signatures, the costly part.
+	// Rule 7: no reading already in an ancestor (lookups).
+	if err := c.checkAncestry(parent, ids); err != nil {
+		return nil, err
+	}
+	// Rule 8: signatures, the costly part, last.
 	if flags&Restored == 0 {
 		if err := CheckSignatures(b, ids, c.sigs); err != nil {
 			return nil, err
 		}
-	}
-	// Rule 8: no reading already in an ancestor.
-	if err := c.checkAncestry(parent, ids); err != nil {
-		return nil, err
 	}
 	if flags&Check != 0 {
 		return &Update{Hash: hash, Height: b.Header.Height}, nil

@@ -11,7 +11,7 @@
 //
 // Process is the one entry point for a block. It checks the rules in this
 // order, cheapest first, so that a block that is known, or that fails on its
-// header, costs one header hash and no signature:
+// header or repeats a reading its ancestors hold, costs no signature:
 //
 //  1. the encoding is canonical and within the size limits (DecodeBlock);
 //  2. the block is not known already (ErrDuplicateBlock: not a fault);
@@ -28,9 +28,11 @@
 //     every reading, signatures included) matches, every reading's subject,
 //     BPM, author key and time (after genesis, not after its block's time
 //     plus the drift) are in range;
-//  7. every reading's Ed25519 signature verifies (CheckSignatures, through
-//     the shared SigCache so that each signature is verified once);
-//  8. no reading of the block is already in one of its ancestors.
+//  7. no reading of the block is already in one of its ancestors (index
+//     lookups: a block recycling readings of the chain, which cost its
+//     sender no signing, costs the receiver no verifying);
+//  8. every reading's Ed25519 signature verifies (CheckSignatures, through
+//     the shared SigCache so that each signature is verified once).
 //
 // Finality: a main-chain block is final (FinalHeight) once it has at least
 // Params.MaxReorgDepth blocks on top of it and has been on the main chain

@@ -176,8 +176,9 @@ func TestRuleOrder(t *testing.T) {
 		{"6 reading time, 6 subject", vReadingTime, vSubject},
 		{"6 subject, 6 bpm", vSubject, vBPM},
 		{"6 bpm, 6 key", vBPM, vKey},
-		{"6 key of reading 1, 7 signature of reading 0", vKey1, vSignature},
-		{"7 signature, 8 ancestry", vSignature, vAncestry},
+		{"6 key of reading 1, 8 signature of reading 0", vKey1, vSignature},
+		{"6 bpm, 7 ancestry", vBPM, vAncestry},
+		{"7 ancestry, 8 signature", vAncestry, vSignature},
 	} {
 		t.Run(row.name, func(t *testing.T) {
 			for _, tc := range []struct {

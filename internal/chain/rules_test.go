@@ -205,7 +205,7 @@ func ruleRows() []ruleRow {
 		{name: "author key of order 8", reads: author(smallOrderKeys[9]), want: chain.ErrBadKey, sane: true},
 		{name: "author key not canonical", reads: author(nonCanonicalKey(2, false)), want: chain.ErrBadKey, sane: true},
 
-		// Rule 7: signatures.
+		// Rule 8: signatures.
 		{name: "signature bit flipped", reads: tampered(func(r *chain.Reading) { r.Sig[10] ^= 0x40 }), want: chain.ErrBadSignature, sane: true},
 		{name: "signature zero", reads: tampered(func(r *chain.Reading) { r.Sig = [64]byte{} }), want: chain.ErrBadSignature, sane: true},
 		{name: "bpm changed after signing", reads: tampered(func(r *chain.Reading) { r.BPM++ }), want: chain.ErrBadSignature, sane: true},
@@ -236,7 +236,7 @@ func ruleRows() []ruleRow {
 		{name: "duplicate side block", block: func(f *ruleFixture) *chain.Block { return f.s1 }, want: chain.ErrDuplicateBlock},
 		{name: "genesis again", block: func(f *ruleFixture) *chain.Block { return f.g }, want: chain.ErrDuplicateBlock, noCheck: true},
 
-		// Rule 8: readings of ancestors.
+		// Rule 7: readings of ancestors.
 		{name: "reading of parent", reads: one(func(f *ruleFixture) chain.Reading { return f.ra3 }), want: chain.ErrDuplicateReading},
 		{name: "reading of main ancestor", reads: one(func(f *ruleFixture) chain.Reading { return f.ra1 }), want: chain.ErrDuplicateReading},
 		{name: "reading of side parent", on: onS2, reads: one(func(f *ruleFixture) chain.Reading { return f.rs2 }), want: chain.ErrDuplicateReading},

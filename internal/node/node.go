@@ -648,10 +648,21 @@ func (n *Node) SubmitReading(r chain.Reading) error {
 // same time, and never syncs under n.mu (see writer.go).
 func (n *Node) addReading(r chain.Reading, local bool) error {
 	now := n.now()
+	id := r.ID()
+	// A reading the node holds is known before its signature is checked:
+	// a peer relaying chain readings again (each behind a new gossip
+	// message id) costs a hash and a lookup, not an Ed25519 check, even
+	// once they have left the signature cache.
+	n.mu.Lock()
+	err := n.knownReadingLocked(id)
+	n.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	if err := chain.CheckReading(&r, n.params, now.UnixMilli(), n.sigs); err != nil {
 		return err
 	}
-	e := pendingEntry{r: r, id: r.ID(), local: local, at: now}
+	e := pendingEntry{r: r, id: id, local: local, at: now}
 	for {
 		n.mu.Lock()
 		switch {
@@ -660,8 +671,9 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 			n.mu.Unlock()
 			return err
 		case n.chain.HasReading(e.id):
+			err := n.knownReadingLocked(e.id)
 			n.mu.Unlock()
-			return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + e.id.Short() + " is already in the chain"}
+			return err
 		case n.store == nil:
 			err := n.pool.Add(r)
 			if err == nil {
@@ -671,8 +683,9 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 			n.mu.Unlock()
 			return err
 		case n.pool.Has(e.id):
+			err := n.knownReadingLocked(e.id)
 			n.mu.Unlock()
-			return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + e.id.Short() + " is already pending"}
+			return err
 		}
 		b, ok := n.wr.storing[e.id]
 		if !ok {
@@ -683,6 +696,18 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 		n.mu.Unlock()
 		<-b.done
 	}
+}
+
+// knownReadingLocked returns chain.ErrKnownReading if the reading id is in
+// the chain or pending, else nil. n.mu must be held.
+func (n *Node) knownReadingLocked(id chain.Hash) error {
+	switch {
+	case n.chain.HasReading(id):
+		return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already in the chain"}
+	case n.pool.Has(id):
+		return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already pending"}
+	}
+	return nil
 }
 
 // AddBlock validates a block from a peer (or the miner) and adds it. It
@@ -904,9 +929,36 @@ func (n *Node) verifySignatures(blocks []*chain.Block, worth []bool) {
 }
 
 func (n *Node) verifyOne(b *chain.Block) {
-	if ids, err := chain.CheckBody(b, n.params); err == nil {
-		_ = chain.CheckSignatures(b, ids, n.sigs)
+	ids, err := chain.CheckBody(b, n.params)
+	if err != nil || n.holdsAny(ids) {
+		return
 	}
+	_ = chain.CheckSignatures(b, ids, n.sigs)
+}
+
+// holdsAny reports whether one of ids is a reading of the node's main
+// chain. A block holding one is left to chain.Process: rule 7 refuses it on
+// lookups before any signature (readings copied from the chain cost their
+// sender nothing, so they must cost the node no verifying), and a side
+// branch that may hold it has its signatures verified there. The store
+// answers outside n.mu; a node without one asks the chain.
+func (n *Node) holdsAny(ids []chain.Hash) bool {
+	if n.store != nil {
+		for _, id := range ids {
+			if _, ok := n.store.ReadingBlock(id); ok {
+				return true
+			}
+		}
+		return false
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, id := range ids {
+		if n.chain.HasReading(id) {
+			return true
+		}
+	}
+	return false
 }
 
 // addLocked runs blocks through chain.Process in order. It returns how

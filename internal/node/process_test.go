@@ -287,3 +287,99 @@ func TestOldBodiesComeFromStore(t *testing.T) {
 		t.Fatalf("a block repeating a final block's reading: %v", err)
 	}
 }
+
+// TestKnownReadingCostsNoSignature: a reading the node holds, in the chain
+// or pending, is refused as known before its signature is checked, even
+// when the signature cache does not hold it (here: a node restored from
+// its store, whose cache is empty). A peer relaying chain readings again
+// costs the node a hash and a lookup each.
+func TestKnownReadingCostsNoSignature(t *testing.T) {
+	params := chain.TestParams("knownreading")
+	b := newBuilder(t, params)
+	blocks := []*chain.Block{b.block(chain.Hash{}, subjects(20)...), b.block(chain.Hash{}, subjects(20)...)}
+	n, err := node.New(params, key(9), node.WithStore(nil, node.State{Main: blocks}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := n.SignaturesVerified()
+	for range 5 {
+		for _, blk := range blocks {
+			for _, r := range blk.Readings {
+				if err := n.SubmitReading(r); !errors.Is(err, chain.ErrKnownReading) {
+					t.Fatalf("a chain reading again: %v, want known", err)
+				}
+			}
+		}
+	}
+	if got := n.SignaturesVerified() - before; got != 0 {
+		t.Fatalf("%d signatures verified for 200 chain readings sent again, want 0", got)
+	}
+	// A pending one is known too, and a new one is still checked.
+	r, err := n.Submit("pending", 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SubmitReading(r); !errors.Is(err, chain.ErrKnownReading) {
+		t.Fatalf("a pending reading again: %v, want known", err)
+	}
+	bad := blocks[0].Readings[0]
+	bad.BPM++ // another reading, its signature no longer matches
+	if err := n.SubmitReading(bad); !errors.Is(err, chain.ErrBadSignature) {
+		t.Fatalf("a changed reading: %v, want a bad signature", err)
+	}
+}
+
+// TestRecycledReadingsCostNoSignature: a block on the tip that repeats
+// readings of the chain (free to its sender: they are copied, not signed)
+// is refused on lookups (rule 7) before any signature is verified, even by
+// a node whose signature cache does not hold them (restarted from its
+// store), alone or in a batch; with a durable store and without.
+func TestRecycledReadingsCostNoSignature(t *testing.T) {
+	params := chain.TestParams("recycled")
+	b := newBuilder(t, params)
+	blocks := []*chain.Block{b.block(chain.Hash{}, subjects(40)...), b.block(chain.Hash{}, subjects(40)...)}
+	var old []chain.Reading
+	for _, blk := range blocks {
+		old = append(old, blk.Readings...)
+	}
+	recycled := func(rs []chain.Reading) *chain.Block {
+		blk := b.c.NewBlock(rs, time.UnixMilli(params.GenesisTime).Add(time.Hour))
+		if err := chain.Solve(context.Background(), &blk.Header); err != nil {
+			t.Fatal(err)
+		}
+		return blk
+	}
+	fresh, err := chain.NewReading(key(2), "fresh", 70, time.UnixMilli(params.GenesisTime).Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := recycled(old)                                             // every reading from the chain
+	mixed := recycled(append([]chain.Reading{fresh}, old[10:20]...)) // one new reading first
+
+	path := filepath.Join(t.TempDir(), "chain")
+	n, st := startStored(t, path, params)
+	if _, err := n.AddBlocks(context.Background(), blocks); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	durable, st := startStored(t, path, params) // a restart: an empty signature cache
+	defer st.Close()
+	memory, err := node.New(params, key(9), node.WithStore(nil, node.State{Main: blocks}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, n := range map[string]*node.Node{"durable": durable, "in memory": memory} {
+		before := n.SignaturesVerified()
+		for _, blk := range []*chain.Block{all, mixed} {
+			if err := n.AddBlock(context.Background(), blk); !errors.Is(err, chain.ErrDuplicateReading) {
+				t.Fatalf("%s: a block of chain readings: %v, want a duplicate reading", name, err)
+			}
+			if _, err := n.AddBlocks(context.Background(), []*chain.Block{blk}); !errors.Is(err, chain.ErrDuplicateReading) {
+				t.Fatalf("%s: a batch with a block of chain readings: %v, want a duplicate reading", name, err)
+			}
+		}
+		if got := n.SignaturesVerified() - before; got != 0 {
+			t.Fatalf("%s: %d signatures verified for blocks of recycled readings, want 0", name, got)
+		}
+	}
+}

@@ -192,8 +192,8 @@ func Generate() (*Vectors, error) {
 	}), chain.ErrBadHeight, b3)
 	g.reject("another block at the checkpoint's height", g.block(b1, g.readings(1)), chain.ErrCheckpoint, b3)
 
-	// Rule 6: the body against the header. Rule 7: signatures.
-	// Rule 8: readings of the ancestors.
+	// Rule 6: the body against the header. Rule 7: readings of the
+	// ancestors. Rule 8: signatures.
 	g.reject("count above the readings", g.edit(b3, g.readings(1), func(b *chain.Block) { b.Header.Count = 2 }), chain.ErrBadCount, b3)
 	g.reject("count below the readings, bad root", g.edit(b3, g.readings(2), func(b *chain.Block) {
 		b.Header.Count, b.Header.Root = 1, chain.Hash{1}
