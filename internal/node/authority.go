@@ -3,8 +3,11 @@ package node
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/bft"
@@ -66,6 +69,9 @@ const (
 	// consensusWait is the longest a peer's message waits for the loop's
 	// verdict before it is ignored.
 	consensusWait = 5 * time.Second
+	// verifiedMemo is how many proposals with their blocks HandleConsensus
+	// remembers as verified and held by the machine (proposalMemo).
+	verifiedMemo = 256
 	// maxApproved bounds the membership changes an operator approves ahead.
 	maxApproved = bft.MaxAuthorities
 	// maxEvidence bounds the evidence kept in memory.
@@ -92,6 +98,7 @@ type consensus struct {
 	auth Authority
 	m    *bft.Machine // the loop's only
 	in   chan consensusInput
+	seen proposalMemo // HandleConsensus's, safe for concurrent use
 
 	// The loop's own.
 	height    uint64                      // the height the machine decides, or will: the tip's + 1
@@ -273,6 +280,50 @@ func (n *Node) connectedLocked(b *chain.Block, changes []bft.Change) {
 	n.log.Info("authority set changes", "height", b.Header.Height, "changes", len(changes))
 }
 
+// proposalMemo remembers the last verifiedMemo proposals (with blocks)
+// whose signatures HandleConsensus verified and that the machine then
+// held, keyed by the proposal's bytes and the tip they arrived at: a
+// replay behind a new gossip message id costs a hash and a lookup, not a
+// proposer signature and a block's worth of reading hashes. Keyed by the
+// tip, a message is verified again once the chain moves (the machine may
+// have dropped it by then, and a rebroadcast must reach it).
+type proposalMemo struct {
+	mu   sync.Mutex
+	keys map[[32]byte]struct{}
+	ring [verifiedMemo][32]byte
+	next int
+}
+
+func memoKey(proposal []byte, tip uint64) [32]byte {
+	h := sha256.New()
+	h.Write(proposal)
+	h.Write(binary.BigEndian.AppendUint64(nil, tip))
+	return [32]byte(h.Sum(nil))
+}
+
+func (m *proposalMemo) has(k [32]byte) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.keys[k]
+	return ok
+}
+
+func (m *proposalMemo) add(k [32]byte) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.keys[k]; ok {
+		return
+	}
+	if m.keys == nil {
+		m.keys = make(map[[32]byte]struct{}, verifiedMemo)
+	}
+	if len(m.keys) == verifiedMemo {
+		delete(m.keys, m.ring[m.next])
+	}
+	m.keys[k], m.ring[m.next] = struct{}{}, k
+	m.next = (m.next + 1) % verifiedMemo
+}
+
 // HandleConsensus takes a consensus message from a peer: a bft message,
 // for a proposal followed by the proposed block's encoding. It returns nil
 // when the message was accepted (new, verified: worth relaying), an error
@@ -297,8 +348,20 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
-	var blk *chain.Block
+	var (
+		blk      *chain.Block
+		memo     [32]byte
+		memoable bool // a verified proposal for the height being decided
+	)
 	if p, ok := msg.(*bft.Proposal); ok && size < len(data) {
+		n.mu.Lock()
+		tip := n.chain.Height()
+		set := c.sched.SetAt(p.Height)
+		n.mu.Unlock()
+		memo = memoKey(data[:size], tip)
+		if c.seen.has(memo) {
+			return &bft.RuleError{Code: bft.ErrDuplicate, Detail: "a proposal and block already verified"}
+		}
 		blk, err = chain.DecodeBlock(data[size:], n.params.MaxReadings)
 		if err != nil {
 			return err
@@ -306,10 +369,6 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 		if blk.Hash() != p.Hash || len(blk.Seal) > 0 {
 			return &bft.RuleError{Code: bft.ErrMalformed, Detail: "a proposal with another block, or a sealed one"}
 		}
-		n.mu.Lock()
-		tip := n.chain.Height()
-		set := c.sched.SetAt(p.Height)
-		n.mu.Unlock()
 		switch {
 		case p.Height == tip+1:
 			// The height being decided: its set is known. The proposer's
@@ -318,10 +377,18 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 				return err
 			}
 			n.verifySignatures([]*chain.Block{blk}, []bool{true})
+			memoable = true
 		case p.Height == tip+2:
 			// The next height (this node has not applied the block before
-			// it yet): its set may still change, so the machine checks the
-			// proposal when the height starts; the block waits with it.
+			// it yet). Its set may still change with the block before it,
+			// so a failed signature is no fault and the machine checks the
+			// proposal again when the height starts; but only a block
+			// whose proposal verifies under the set known now waits for
+			// it. Unchecked, forged proposals would fill the next
+			// height's slots and push out the real proposer's block.
+			if p.Verify(c.net, set) != nil {
+				blk = nil
+			}
 		default:
 			blk = nil // a height decided, or far ahead: the machine says which
 		}
@@ -336,6 +403,9 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 	defer timeout.Stop()
 	select {
 	case err := <-in.reply:
+		if memoable && (err == nil || errors.Is(err, bft.ErrDuplicate)) {
+			c.seen.add(memo) // the machine holds it
+		}
 		return err
 	case <-ctx.Done():
 		return ctx.Err()

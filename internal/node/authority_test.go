@@ -191,3 +191,52 @@ func TestApproveOnProofOfWork(t *testing.T) {
 		t.Fatalf("consensus info %+v", info)
 	}
 }
+
+// TestProposalReplayIsCheap: a proposal with its block that the consensus
+// machine took, sent again (as a peer may, behind a new gossip message id),
+// is answered as a duplicate before its signatures are checked again or
+// the loop is asked: here, once the loop has stopped, at once.
+func TestProposalReplayIsCheap(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(21), key(22), key(23), key(24)}
+	net := authorityNetwork(t, keys)
+	n, st := openAuthorityNode(t, net, filepath.Join(t.TempDir(), "store"))
+	defer st.Close()
+	genesis, _ := n.BlockAt(0)
+	blk := nextBlock(t, net, genesis, 70)
+	set := n.AuthoritySet(1)
+	var proposer ed25519.PrivateKey
+	for _, k := range keys {
+		if bft.KeyOf(k) == set.Key(set.Proposer(1, 0)) {
+			proposer = k
+		}
+	}
+	p := bft.Proposal{Height: 1, Hash: blk.Hash(), POLRound: -1}
+	p.Sign(net.Params.Genesis().Hash(), proposer)
+	data, err := blk.AppendBinary(p.AppendBinary(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	run, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(run, nil) }()
+	if err := n.HandleConsensus(context.Background(), data); err != nil {
+		t.Fatalf("the proposal: %v", err)
+	}
+	stop()
+	<-done
+
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for range 100 {
+		if err := n.HandleConsensus(ctx, data); !errors.Is(err, bft.ErrDuplicate) {
+			t.Fatalf("the proposal again, the loop stopped: %v, want a duplicate at once", err)
+		}
+	}
+	// A forged copy (another signature) is no duplicate: it is checked.
+	forged := append([]byte(nil), data...)
+	forged[bft.ProposalSize-1] ^= 1
+	if err := n.HandleConsensus(ctx, forged); !bft.IsPeerFault(err) {
+		t.Fatalf("a proposal with a changed signature: %v, want a peer fault", err)
+	}
+}

@@ -575,3 +575,52 @@ func TestFollowerRefusesForgedSeals(t *testing.T) {
 		t.Error("the peer of a good block was cut off")
 	}
 }
+
+// Forged proposals for the height after the one being decided (their
+// signatures cannot be checked for sure yet: the set may change with the
+// block before) are sent without pause to three of four authorities, 16 a
+// height, the node's cap for that height's blocks. They must not take the
+// real proposer's place: readings still become final, one after another.
+// (Kept unchecked, the forged blocks filled the slots and became the
+// height's candidates and the real block was dropped: an authority
+// prevoted only for a block it proposed itself, so with three of four
+// flooded no block had the two thirds, and no height was decided again.)
+func TestAuthorityForgedNextProposals(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	keys := keysN(t, 4)
+	net := authorityNet(t, "forged", keys)
+	ms := members(ctx, t, net, keys)
+	mesh(ctx, t, ms)
+
+	flood, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(0); flood.Err() == nil; i++ {
+			for _, m := range ms[:3] {
+				h := m.peer.Node.Status().Height + 2
+				for j := range int64(16) {
+					b := &chain.Block{Header: chain.Header{Version: chain.HeaderVersion, Height: h, Time: i*16 + j}}
+					p := bft.Proposal{Height: h, Hash: b.Hash(), POLRound: -1} // no signature
+					data, err := b.AppendBinary(p.AppendBinary(nil))
+					if err != nil {
+						panic(err)
+					}
+					_ = m.peer.Node.HandleConsensus(flood, data)
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	defer func() { stop(); <-done }()
+
+	for i := range 4 {
+		r, err := ms[3].peer.Node.Submit("carol", 70+i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFinal(t, running(ms), r.ID(), 30*time.Second)
+	}
+	sameFinalChain(t, running(ms))
+}
