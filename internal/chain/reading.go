@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Sizes of a reading on the wire.
@@ -55,10 +56,21 @@ func CheckSubject(s string) error {
 	}
 	for i := 0; i < len(s); i++ {
 		if s[i] <= ' ' || s[i] > '~' {
-			return ruleErr(ErrBadSubject, "byte %d (%q) is not printable ASCII without spaces", i, s[i])
+			return ruleErr(ErrBadSubject, "%s at byte %d is not printable ASCII without spaces", subjectChar(s[i:]), i)
 		}
 	}
 	return nil
+}
+
+// subjectChar names the character s starts with, for CheckSubject's
+// errors: a quoted character if s starts with one in UTF-8 ('é', ' ',
+// '\x00'), else the byte in hex (not UTF-8, shown as such).
+func subjectChar(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError && size <= 1 {
+		return fmt.Sprintf("byte 0x%02x (not UTF-8)", s[0])
+	}
+	return fmt.Sprintf("character %q", r)
 }
 
 // content appends the signed content of r: everything but the signature.

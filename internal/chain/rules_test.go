@@ -718,3 +718,20 @@ func TestHashText(t *testing.T) {
 		t.Error("Less is not big-endian order")
 	}
 }
+
+// TestSubjectErrorNamesTheCharacter: a refused subject's error names the
+// character as the client typed it, or the byte when it is not UTF-8.
+func TestSubjectErrorNamesTheCharacter(t *testing.T) {
+	for _, tc := range []struct{ subject, want string }{
+		{"al ice", `character ' ' at byte 2`},
+		{"alé", `character 'é' at byte 2`},
+		{"a\x00", `character '\x00' at byte 1`},
+		{"a\xff", `byte 0xff (not UTF-8) at byte 1`},
+		{"ab\xc3", `byte 0xc3 (not UTF-8) at byte 2`},
+	} {
+		err := chain.CheckSubject(tc.subject)
+		if !errors.Is(err, chain.ErrBadSubject) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("subject %q: %v, want %s", tc.subject, err, tc.want)
+		}
+	}
+}

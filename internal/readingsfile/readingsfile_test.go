@@ -42,7 +42,7 @@ func TestParseCSV(t *testing.T) {
 	}
 	wantBad := []string{
 		`line 7: bpm "abc" is not a whole number`,
-		`line 8: subject "a b": byte 1 (' ') is not printable ASCII without spaces`,
+		`line 8: subject "a b": character ' ' at byte 1 is not printable ASCII without spaces`,
 		`line 9: bpm 500 is outside 20-300`,
 		`line 10: time 1764547200 looks like Unix seconds: want Unix milliseconds (1764547200000) or RFC 3339`,
 		`line 11: time "yesterday" is neither RFC 3339 (2025-12-01T10:30:00Z) nor Unix milliseconds`,
