@@ -88,6 +88,16 @@ func TestClientCommands(t *testing.T) {
 		t.Errorf("status --json: %+v %v", st, err)
 	}
 
+	// The subject ".." is valid: its path is not read as the parent's.
+	out = mustCLI(t, home, "add", "73", "--subject", "..")
+	dots := regexp.MustCompile(`^reading ([0-9a-f]{64}): \.\. 73 bpm, pending`).FindStringSubmatch(out)
+	if dots == nil {
+		t.Fatalf("add --subject .. printed %q", out)
+	}
+	if out := mustCLI(t, home, "readings", "--subject", ".."); !strings.Contains(out, dots[1]) {
+		t.Errorf("readings --subject ..:\n%s", out)
+	}
+
 	// Errors say what is wrong and fail.
 	for _, tc := range []struct {
 		args []string

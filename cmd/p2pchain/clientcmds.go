@@ -353,7 +353,7 @@ func runReadings(args []string, stdout, stderr io.Writer) error {
 			Final         bool          `json:"final"`
 		} `json:"readings"`
 	}
-	path := fmt.Sprintf("/api/v1/subjects/%s/readings?limit=%d", url.PathEscape(*subject), clampLimit(*limit, stderr))
+	path := fmt.Sprintf("/api/v1/subjects/%s/readings?limit=%d", api.SubjectSegment(*subject), clampLimit(*limit, stderr))
 	return query(c, stdout, path, &v, func(w *tabwriter.Writer) {
 		if len(v.Pending)+len(v.Readings) == 0 {
 			fmt.Fprintf(w, "no readings of subject %q (subjects are case-sensitive)\n", *subject)

@@ -346,14 +346,16 @@ func (h *Handler) unrouted(fallback http.Handler) http.HandlerFunc {
 }
 
 // allowed returns the methods a route of r's path takes (GET with HEAD,
-// POST): none where only a catch-all route (a pattern ending in "/")
-// answers the path.
+// POST): only routes registered with that method count. A route without a
+// method (a catch-all such as "/api/", or "/metrics", which answers the
+// methods its GET route does not take) answers every method, so it allows
+// none of them.
 func (h *Handler) allowed(r *http.Request) []string {
 	var allow []string
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
-		if _, pattern := h.mux.Handler(probe); pattern != "" && !strings.HasSuffix(pattern, "/") {
+		if _, pattern := h.mux.Handler(probe); strings.HasPrefix(pattern, m+" ") {
 			allow = append(allow, m)
 			if m == http.MethodGet {
 				allow = append(allow, http.MethodHead)
@@ -401,8 +403,12 @@ func unauthorized(w http.ResponseWriter, msg string) {
 func (h *Handler) checkHost(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !h.hostAllowed(r.Host) {
-			writeError(w, newError(http.StatusForbidden, CodeForbiddenHost,
-				"host %q is not allowed; use the node's IP address, or allow the name with the API's allowed hosts", r.Host))
+			const msg = "host %q is not allowed; use the node's IP address, or allow the name with the API's allowed hosts"
+			if strings.HasPrefix(r.URL.Path, "/fhir/") { // a FHIR client reads OperationOutcomes
+				fhir.WriteError(w, fhir.Errorf(http.StatusForbidden, "forbidden", msg, r.Host))
+				return
+			}
+			writeError(w, newError(http.StatusForbidden, CodeForbiddenHost, msg, r.Host))
 			return
 		}
 		next.ServeHTTP(w, r)

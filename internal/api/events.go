@@ -88,8 +88,13 @@ const peerBuffer = 64
 // than its buffers misses events: a client that sees heights jump should
 // read /api/v1/status, one that doubts its peers /api/v1/peers.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	q, e := query(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	if h.cfg.token != "" && !isLoopbackHost(r.RemoteAddr) &&
-		!h.bearerOK(r) && !h.isToken(r.URL.Query().Get("access_token")) {
+		!h.bearerOK(r) && !h.isToken(q.Get("access_token")) {
 		unauthorized(w, "an event stream from another machine needs the header Authorization: Bearer <token> "+
 			"or ?access_token=<token>; the token is in the node's data directory")
 		return

@@ -18,22 +18,28 @@ import (
 // Bounds of one search Bundle: the subject index entries one page examines
 // when a date filter skips most of them (the index holds each reading's
 // time, so a skipped reading costs no block read), and the pages it reads;
-// past either it ends early with a next link. The pending readings it
-// looks at (the newest of the subject's).
+// past either it ends early with a next link.
 const (
-	maxFHIRScan    = 10_000
-	maxFHIRPages   = 200
-	maxFHIRPending = 1_000
+	maxFHIRScan  = 10_000
+	maxFHIRPages = 200
 )
 
 // fhirMetadata serves the CapabilityStatement: GET /fhir/metadata.
 func (h *Handler) fhirMetadata(w http.ResponseWriter, r *http.Request) {
+	if err := fhir.CheckFormat(r.URL.Query()); err != nil {
+		fhir.WriteError(w, err)
+		return
+	}
 	fhir.WriteJSON(w, http.StatusOK, fhir.Capability(fhir.BaseURL(r), h.cfg.version, h.started))
 }
 
 // fhirObservation reads one reading as an Observation:
 // GET /fhir/Observation/{id}, id the reading id (64 hex digits).
 func (h *Handler) fhirObservation(w http.ResponseWriter, r *http.Request) {
+	if err := fhir.CheckFormat(r.URL.Query()); err != nil {
+		fhir.WriteError(w, err)
+		return
+	}
 	ref := r.PathValue("id")
 	id, err := chain.ParseHash(ref)
 	if err != nil {
@@ -81,10 +87,10 @@ func (h *Handler) observationIn(info node.ReadingInfo, final uint64, times map[c
 }
 
 // fhirSearch finds a subject's readings: GET /fhir/Observation?subject=S
-// [&date=geT&date=ltT][&_count=N]. Pages run newest first, main-chain
-// readings by block (the _cursor of the next link); the first page starts
-// with up to _count of the subject's pending readings that match (among
-// its newest maxFHIRPending).
+// [&date=geT&date=ltT][&_count=N]. Bundles list the subject's pending
+// readings that match first (pendingPage: among its newest maxPending, the
+// _cursor of a next link after the last one shown), then its main-chain
+// readings by block, newest first (the _cursor of a position in the chain).
 func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	s, err := fhir.ParseSearch(r.URL.Query())
 	if err != nil {
@@ -92,24 +98,32 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	start := node.StartAt(^uint64(0))
+	var c pageCursor
 	if s.Cursor != "" {
 		var e *apiError
-		if start, e = parseCursor(s.Cursor); e != nil {
+		if c, e = parseCursor(s.Cursor); e != nil {
 			fhir.WriteError(w, fhir.Errorf(http.StatusBadRequest, "invalid", "_cursor=%s: follow the next link of the previous page", s.Cursor))
 			return
 		}
+		start = c.pos
 	}
 	final := h.node.FinalHeight() // before the lookups: see block
 	var obs []fhir.Observation
-	if s.Cursor == "" && !s.Empty() {
-		for _, rd := range h.node.PendingOf(s.Subject, maxFHIRPending) {
-			if len(obs) == s.Count {
-				break
-			}
-			if s.Matches(rd.Time) {
-				obs = append(obs, fhir.ObservationOf(&rd, nil))
-			}
+	if (s.Cursor == "" || c.pending) && !s.Empty() {
+		var prev *pageCursor
+		if c.pending {
+			prev = &c
 		}
+		pending, more := h.pendingPage(s.Subject, prev, s.Count, s.Matches)
+		for i := range pending {
+			obs = append(obs, fhir.ObservationOf(&pending[i], nil))
+		}
+		if more {
+			next := after(&pending[len(pending)-1]).String()
+			fhir.WriteJSON(w, http.StatusOK, fhir.SearchBundle(fhir.BaseURL(r), s, obs, h.searchTotal(s), next, time.Now()))
+			return
+		}
+		start = node.StartAt(^uint64(0))
 	}
 	// Each page asks for as many readings as the Bundle still lacks, so
 	// it never stops inside a page: the page's Next is where the next
@@ -148,13 +162,20 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			break
 		}
 	}
-	total := -1
-	if s.From == math.MinInt64 && s.Before == math.MaxInt64 && !s.None {
-		if sum, ok, err := h.node.Subject(s.Subject); err == nil && ok {
-			total = sum.Count + sum.Pending
-		}
+	fhir.WriteJSON(w, http.StatusOK, fhir.SearchBundle(fhir.BaseURL(r), s, obs, h.searchTotal(s), next, time.Now()))
+}
+
+// searchTotal is the number of readings search s matches in all, or -1
+// when the node does not know it (a date filter).
+func (h *Handler) searchTotal(s fhir.Search) int {
+	if s.From != math.MinInt64 || s.Before != math.MaxInt64 || s.None {
+		return -1
 	}
-	fhir.WriteJSON(w, http.StatusOK, fhir.SearchBundle(fhir.BaseURL(r), s, obs, total, next, time.Now()))
+	sum, ok, err := h.node.Subject(s.Subject)
+	if err != nil || !ok {
+		return -1
+	}
+	return sum.Count + sum.Pending
 }
 
 // fhirUnrouted answers other paths under /fhir/ with an OperationOutcome:

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/api"
 	"github.com/p2pchain/p2pchain/internal/fhir/fhirtest"
 	"github.com/p2pchain/p2pchain/internal/testnet"
 )
@@ -189,4 +190,81 @@ func TestFHIR(t *testing.T) {
 			t.Errorf("%s: the FHIR validators refuse it: %v\n%s", name, errs, resources[name])
 		}
 	}
+}
+
+// outcome checks that r is an OperationOutcome with status and issue code.
+func outcome(t *testing.T, what string, r response, status int, code string) string {
+	t.Helper()
+	var o struct {
+		ResourceType string `json:"resourceType"`
+		Issue        []struct {
+			Code        string `json:"code"`
+			Diagnostics string `json:"diagnostics"`
+		} `json:"issue"`
+	}
+	if err := json.Unmarshal(r.body, &o); err != nil || r.status != status || o.ResourceType != "OperationOutcome" ||
+		len(o.Issue) != 1 || o.Issue[0].Code != code || !strings.HasPrefix(r.header.Get("Content-Type"), "application/fhir+json") {
+		t.Errorf("%s: %d %s, want %d and an OperationOutcome of code %s", what, r.status, r.body, status, code)
+		return ""
+	}
+	return o.Issue[0].Diagnostics
+}
+
+// TestFHIRParameters: what a FHIR request may not say is refused with an
+// OperationOutcome that says what to do, and what it may say is accepted
+// however it was typed.
+func TestFHIRParameters(t *testing.T) {
+	e, _ := storedPeer(t, t.TempDir(), testnet.Config{NoMiner: true})
+	r := e.postJSON("/api/v1/readings", `{"subject": "alice", "bpm": 72}`)
+	want(t, "a reading", r, http.StatusAccepted, "")
+	id := decode[struct{ ID string }](t, r).ID
+
+	// Several codes or categories in one parameter: refused, not read as
+	// one code that matches nothing.
+	for _, q := range []string{"code=8867-4,1234-5", "code=http://loinc.org|8867-4,1234-5", "category=vital-signs,laboratory"} {
+		outcome(t, q, e.get("/fhir/Observation?subject=alice&"+q), http.StatusBadRequest, "not-supported")
+	}
+	// An escaped comma is part of one code: none is the heart rate's.
+	var b bundleJSON
+	if r := e.get(`/fhir/Observation?subject=alice&code=8867-4\,x`); r.status != 200 || json.Unmarshal(r.body, &b) != nil || len(b.Entry) != 0 {
+		t.Errorf("an escaped comma: %d %s", r.status, r.body)
+	}
+
+	// _format: application/fhir+json with its + typed as is (a space once
+	// decoded), on every FHIR endpoint; another format is 406 on each.
+	for _, path := range []string{"/fhir/Observation?subject=alice&", "/fhir/metadata?", "/fhir/Observation/" + id + "?"} {
+		for _, f := range []string{"json", "application/json", "application/fhir+json", "application%2Ffhir%2Bjson"} {
+			if r := e.get(path + "_format=" + f); r.status != http.StatusOK {
+				t.Errorf("%s_format=%s: %d %s", path, f, r.status, r.body)
+			}
+		}
+		for _, f := range []string{"xml", "application/fhir+xml", "text/html"} {
+			outcome(t, path+"_format="+f, e.get(path+"_format="+f), http.StatusNotAcceptable, "not-supported")
+		}
+		outcome(t, path+"_format twice", e.get(path+"_format=json&_format=xml"), http.StatusBadRequest, "invalid")
+	}
+
+	// Time-zone offsets no zone has.
+	for _, d := range []string{"ge2026-06-01T10:00:00%2B99:99", "ge2026-06-01T10:00:00-15:00", "ge2026-06-01T10:00:00%2B01:60"} {
+		if msg := outcome(t, d, e.get("/fhir/Observation?subject=alice&date="+d), http.StatusBadRequest, "invalid"); msg != "" && !strings.Contains(msg, "zone offset") {
+			t.Errorf("date=%s: %q does not name the zone offset", d, msg)
+		}
+	}
+	for _, d := range []string{"ge2026-06-01T10:00:00%2B14:00", "ge2026-06-01T10:00:00-12:00", "ge2026-06-01T10:00:00+05:45"} {
+		if r := e.get("/fhir/Observation?subject=alice&date=" + d); r.status != http.StatusOK {
+			t.Errorf("date=%s: %d %s", d, r.status, r.body)
+		}
+	}
+
+	// A parameter that takes one value, given twice.
+	for _, q := range []string{"_count=1&_count=2", "_cursor=1.0&_cursor=2.0"} {
+		if msg := outcome(t, q, e.get("/fhir/Observation?subject=alice&"+q), http.StatusBadRequest, "invalid"); msg != "" && !strings.Contains(msg, "give it once") {
+			t.Errorf("%s: %q", q, msg)
+		}
+	}
+
+	// A Host the node does not answer to: an OperationOutcome under /fhir/,
+	// the API's error elsewhere.
+	outcome(t, "forbidden host", e.do("GET", "/fhir/metadata", "", "Host", "evil.example"), http.StatusForbidden, "forbidden")
+	want(t, "forbidden host", e.do("GET", "/api/v1/status", "", "Host", "evil.example"), http.StatusForbidden, api.CodeForbiddenHost)
 }

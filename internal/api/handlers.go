@@ -32,7 +32,11 @@ func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
 
 // blocks lists main-chain blocks, newest first: GET /api/v1/blocks?from=H&limit=N.
 func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
+	q, e := query(r)
+	if e != nil {
+		writeError(w, e)
+		return
+	}
 	from, fromSet, e := uintParam(q, "from")
 	if e != nil {
 		writeError(w, e)
@@ -194,15 +198,22 @@ func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
 }
 
 // subjectReadings pages through a subject's readings:
-// GET /api/v1/subjects/{subject}/readings?from=H|cursor=C&limit=N.
+// GET /api/v1/subjects/{subject}/readings?from=H|cursor=C&limit=N. The
+// pages list its pending readings first (pendingPage), then its main-chain
+// readings newest first, at most limit readings a page in all; from skips
+// the pending ones.
 func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 	subject := r.PathValue("subject")
 	if err := chain.CheckSubject(subject); err != nil {
-		writeError(w, newError(http.StatusBadRequest, CodeBadSubject, "subject %q: %v", subject, err))
+		writeError(w, newError(http.StatusBadRequest, CodeBadSubject, "subject %q: %s", subject, chain.RuleDetail(err)))
 		return
 	}
-	q := r.URL.Query()
-	from, fromSet, e := uintParam(q, "from")
+	q, e := query(r)
+	var from uint64
+	var fromSet bool
+	if e == nil {
+		from, fromSet, e = uintParam(q, "from")
+	}
 	if e == nil && q.Has("cursor") && fromSet {
 		e = newError(http.StatusBadRequest, CodeBadParameter, "give from or cursor, not both")
 	}
@@ -210,31 +221,56 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 	if e == nil {
 		limit, e = limitParam(q)
 	}
-	start := node.StartAt(math.MaxUint64) // the tip
-	if fromSet {
-		start = node.StartAt(from)
-	}
+	var c pageCursor
 	if e == nil && q.Has("cursor") {
-		start, e = parseCursor(q.Get("cursor"))
+		c, e = parseCursor(q.Get("cursor"))
 	}
 	if e != nil {
 		writeError(w, e)
 		return
 	}
+	link := func(c string) string {
+		return fmt.Sprintf("/api/v1/subjects/%s/readings?cursor=%s&limit=%d", SubjectSegment(subject), c, limit)
+	}
 	final := h.node.FinalHeight() // before the lookup: see block
-	page := h.node.SubjectReadings(subject, start, limit)
-	v := subjectView{Subject: subject, Height: page.Tip, Limit: limit, Pending: []chain.Reading{}, Readings: make([]readingView, 0, len(page.Readings))}
-	if !q.Has("cursor") && !fromSet {
-		// The first page also shows the readings still waiting to be mined.
-		if p := h.node.PendingOf(subject, limit); p != nil {
-			v.Pending = p
+	v := subjectView{Subject: subject, Limit: limit, Pending: []chain.Reading{}, Readings: []readingView{}}
+	start := node.StartAt(math.MaxUint64) // the tip
+	switch {
+	case fromSet:
+		start = node.StartAt(from)
+	case q.Has("cursor") && !c.pending:
+		start = c.pos
+	default: // the pending readings first
+		var prev *pageCursor
+		if q.Has("cursor") {
+			prev = &c
 		}
+		pending, more := h.pendingPage(subject, prev, limit, nil)
+		v.Pending = append(v.Pending, pending...)
+		if more {
+			v.Height = h.node.Status().Height
+			v.Next = link(after(&pending[len(pending)-1]).String())
+			writeJSON(w, http.StatusOK, v)
+			return
+		}
+	}
+	// The main chain fills the rest of the page. A page full of pending
+	// readings asks for one, only to know whether to link to the chain.
+	need := limit - len(v.Pending)
+	page := h.node.SubjectReadings(subject, start, max(need, 1))
+	v.Height = page.Tip
+	if need == 0 {
+		if len(page.Readings) > 0 || page.More {
+			v.Next = link(formatCursor(start))
+		}
+		writeJSON(w, http.StatusOK, v)
+		return
 	}
 	for _, ri := range page.Readings {
 		v.Readings = append(v.Readings, newReadingView(ri, final))
 	}
 	if page.More {
-		v.Next = fmt.Sprintf("/api/v1/subjects/%s/readings?cursor=%s&limit=%d", url.PathEscape(subject), formatCursor(page.Next), limit)
+		v.Next = link(formatCursor(page.Next))
 	}
 	writeJSON(w, http.StatusOK, v)
 }
@@ -300,7 +336,7 @@ func (b *readingBody) submission() (node.Submission, *apiError) {
 		at, ok := parseReadingTime(t)
 		if !ok {
 			return node.Submission{}, newError(http.StatusBadRequest, CodeBadTime,
-				"time %s: want Unix milliseconds (1764547200000) or an RFC 3339 time (\"2025-12-01T00:00:00Z\")", t)
+				"time %s: want Unix milliseconds (1780300800000) or an RFC 3339 time (\"2026-06-01T08:00:00Z\")", t)
 		}
 		sub.Time = at
 	}
@@ -362,7 +398,7 @@ func allPoolFull(errs []error) bool {
 
 // submitBatch adds up to node.MaxSubmitAll readings in one request:
 // POST /api/v1/readings/batch {"readings": [{"subject": "alice", "bpm": 72,
-// "time": 1764547200000}, ...], "atomic": false}. They share the group
+// "time": 1780300800000}, ...], "atomic": false}. They share the group
 // commit's syncs. With "atomic": true, one refused reading refuses them all
 // (409); otherwise each is answered on its own (200).
 func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
@@ -370,7 +406,7 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 		Readings []json.RawMessage `json:"readings"`
 		Atomic   bool              `json:"atomic"`
 	}
-	const example = `{"readings": [{"subject": "alice", "bpm": 72}, {"subject": "bob", "bpm": 64, "time": 1764547200000}], "atomic": false}`
+	const example = `{"readings": [{"subject": "alice", "bpm": 72}, {"subject": "bob", "bpm": 64, "time": 1780300800000}], "atomic": false}`
 	if e := decodeBodyLimit(w, r, &body, example, MaxBatchBodyBytes); e != nil {
 		writeError(w, e)
 		return
@@ -684,35 +720,16 @@ func uintParam(q url.Values, name string) (uint64, bool, *apiError) {
 }
 
 // limitParam parses the page size: DefaultLimit if absent, at least 1,
-// lowered to MaxLimit.
+// lowered to MaxLimit. Its errors name the range a limit may have (not
+// uintParam's "from 0": 0 is refused too).
 func limitParam(q url.Values) (int, *apiError) {
 	v, set, e := uintParam(q, "limit")
 	switch {
-	case e != nil:
-		return 0, e
+	case e != nil || set && v == 0:
+		return 0, newError(http.StatusBadRequest, CodeBadParameter,
+			"limit=%q: want a whole number from 1 to %d (a larger one is lowered to %d)", q.Get("limit"), MaxLimit, MaxLimit)
 	case !set:
 		return DefaultLimit, nil
-	case v == 0:
-		return 0, newError(http.StatusBadRequest, CodeBadParameter, "limit=0: want 1 to %d", MaxLimit)
 	}
 	return int(min(v, MaxLimit)), nil
-}
-
-// formatCursor is the cursor of a next link that starts at p, as
-// parseCursor reads it.
-func formatCursor(p node.ReadingPos) string { return fmt.Sprintf("%d.%d", p.Height, p.Index) }
-
-// parseCursor parses the cursor of a next link: "HEIGHT.INDEX".
-func parseCursor(s string) (node.ReadingPos, *apiError) {
-	bad := newError(http.StatusBadRequest, CodeBadParameter, "cursor=%q: use the next link of the previous page", s)
-	hs, is, ok := strings.Cut(s, ".")
-	if !ok {
-		return node.ReadingPos{}, bad
-	}
-	height, err1 := strconv.ParseUint(hs, 10, 64)
-	index, err2 := strconv.ParseUint(is, 10, 16)
-	if err1 != nil || err2 != nil || index > chain.MaxReadingsLimit {
-		return node.ReadingPos{}, bad
-	}
-	return node.ReadingPos{Height: height, Index: int(index)}, nil
 }

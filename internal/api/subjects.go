@@ -52,8 +52,11 @@ func newSubjectSummaryView(s node.SubjectSummary) subjectSummaryView {
 // subjects lists the ledger's subjects in byte order with their figures:
 // GET /api/v1/subjects?after=S&limit=N.
 func (h *Handler) subjects(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	limit, e := limitParam(q)
+	var limit int
+	q, e := query(r)
+	if e == nil {
+		limit, e = limitParam(q)
+	}
 	if e != nil {
 		writeError(w, e)
 		return

@@ -173,6 +173,9 @@ func TestParseSearch(t *testing.T) {
 		{"subject=alice&date=ge2025-12-01T10:00:00+01:00", "alice", ms("2025-12-01T09:00:00Z"), inf, DefaultCount, false}, // "+" unencoded
 		{"subject=alice&code=http://loinc.org|8867-4&category=vital-signs&_format=json", "alice", none, inf, DefaultCount, false},
 		{"subject=alice&code=8310-5", "alice", none, inf, DefaultCount, true},
+		{`subject=alice&code=8867-4\,1`, "alice", none, inf, DefaultCount, true},                 // one code, with an escaped comma
+		{"subject=alice&_format=application/fhir+json", "alice", none, inf, DefaultCount, false}, // "+" unencoded
+		{"subject=alice&date=ge2026-06-01T10:00:00-14:00", "alice", ms("2026-06-02T00:00:00Z"), inf, DefaultCount, false},
 		{"subject=alice&date=gt9999", "alice", none, inf, DefaultCount, true},
 		{"subject=alice&date=le9999-12-31&date=ge9999-12-31T23:59:59Z", "alice", ms("9999-12-31T23:59:59Z"), inf, DefaultCount, false},
 		{"subject=alice&date=ge2025-12-02&date=lt2025-12-01", "alice", ms("2025-12-02T00:00:00Z"), ms("2025-12-01T00:00:00Z"), DefaultCount, false},
@@ -217,6 +220,15 @@ func TestParseSearchErrors(t *testing.T) {
 		{"subject=alice&_count=x", "invalid", "_count=x"},
 		{"subject=alice&_cursor=abc", "invalid", "_cursor=abc"},
 		{"subject=alice&_format=xml", "not-supported", "JSON only"},
+		{"subject=alice&code=8867-4,1234-5", "not-supported", "several values"},
+		{"subject=alice&code=http://loinc.org|8867-4,http://loinc.org|1234-5", "not-supported", "several values"},
+		{"subject=alice&category=vital-signs,laboratory", "not-supported", "several values"},
+		{"subject=alice&date=ge2026-06-01T10:00:00%2B99:99", "invalid", "zone offset +99:99"},
+		{"subject=alice&date=ge2026-06-01T10:00:00-15:00", "invalid", "zone offset -15:00"},
+		{"subject=alice&date=ge2026-06-01T10:00:00%2B01:60", "invalid", "zone offset +01:60"},
+		{"subject=alice&_count=1&_count=2", "invalid", "_count is given 2 times"},
+		{"subject=alice&_cursor=1.0&_cursor=1.0", "invalid", "_cursor is given 2 times"},
+		{"subject=alice&_format=json&_format=xml", "invalid", "_format is given 2 times"},
 		{"subject:identifier=http://other|alice", "not-supported", SystemSubject},
 	} {
 		q, _ := url.ParseQuery(tc.query)
@@ -305,7 +317,7 @@ func TestParseBundleErrors(t *testing.T) {
 		{obs(`{"effectiveDateTime":null}`), "entry 8: effectiveDateTime is missing"},
 		{obs(`{"subject":{"reference":"Patient/bob"},"effectiveDateTime":null,"effectiveInstant":"2025-12-01T10:30:00.5+01:00"}`), ""},
 		{obs(`{"subject":{"reference":"Group/x"}}`), `entry 10: subject.reference "Group/x" is not Patient/SUBJECT`},
-		{obs(`{"subject":{"identifier":{"value":"a b"}}}`), `entry 11: subject "a b": byte 1`},
+		{obs(`{"subject":{"identifier":{"value":"a b"}}}`), `entry 11: subject "a b": character ' ' at byte 1`},
 		{obs(`{"subject":null}`), "entry 12: subject is missing"},
 		{`{"resourceType":"Patient"}`, `entry 13: resourceType is "Patient", want "Observation"`},
 		{obs(`{"status":"entered-in-error"}`), `entry 14: status is "entered-in-error"`},

@@ -170,7 +170,7 @@ func parseEntry(raw json.RawMessage) (Row, string) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, when)
 	if err != nil {
-		return r, fmt.Sprintf("%s %q is not a time precise to the second with a zone, e.g. 2025-12-01T10:30:00Z", field, when)
+		return r, fmt.Sprintf("%s %q is not a time precise to the second with a zone, e.g. 2026-06-01T10:30:00Z", field, when)
 	}
 	if t.UnixMilli() <= 0 { // a time of 0 is none to the API: the node would stamp the reading now
 		return r, fmt.Sprintf("%s %s is not after 1970-01-01T00:00:00Z", field, when)

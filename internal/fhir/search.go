@@ -77,7 +77,9 @@ func (s *Search) URL(base string) string {
 }
 
 var (
-	cursorRE = regexp.MustCompile(`^[0-9]{1,20}\.[0-9]{1,10}$`)
+	// A position in the main chain, or after a pending reading (its time
+	// and id).
+	cursorRE = regexp.MustCompile(`^(?:[0-9]{1,20}\.[0-9]{1,10}|p-?[0-9]{1,19}\.[0-9a-f]{64})$`)
 	dateRE   = regexp.MustCompile(`^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?(Z|[+-][0-9]{2}:[0-9]{2}))?)?)?$`)
 )
 
@@ -97,11 +99,15 @@ var (
 //
 // Any other parameter, prefix, modifier or a comma (several values) is an
 // *Error naming it: a server that ignored a filter it does not know would
-// answer with readings that the client did not ask for.
+// answer with readings that the client did not ask for. So is _count,
+// _cursor or _format given twice: which one to take is the client's to say.
 func ParseSearch(q url.Values) (Search, error) {
 	s := Search{From: math.MinInt64, Before: math.MaxInt64, Count: DefaultCount}
 	subjects := 0
 	for name, values := range q {
+		if err := once(name, values); err != nil {
+			return s, err
+		}
 		for _, v := range values {
 			var err error
 			switch name {
@@ -120,10 +126,20 @@ func ParseSearch(q url.Values) (Search, error) {
 				s.Subject, err = parseSubject(name, v, value)
 			case "date":
 				err = s.parseDate(v)
-			case "code":
-				s.None = s.None || !tokenIs(v, SystemLOINC, LOINCHeartRate)
-			case "category":
-				s.None = s.None || !tokenIs(v, SystemObservationCategory, "vital-signs")
+			case "code", "category":
+				// A comma is several values, one of which might match:
+				// refused as FHIR's other lists are, not read as one
+				// code that matches nothing.
+				if _, _, several := cutUnescaped(v, ','); several {
+					return s, Errorf(http.StatusBadRequest, "not-supported",
+						"%s=%s: several values in one parameter (a comma) are not supported; give one (every reading is code %s|%s, category vital-signs)",
+						name, v, SystemLOINC, LOINCHeartRate)
+				}
+				if name == "code" {
+					s.None = s.None || !tokenIs(v, SystemLOINC, LOINCHeartRate)
+				} else {
+					s.None = s.None || !tokenIs(v, SystemObservationCategory, "vital-signs")
+				}
 			case "_count":
 				n, cerr := strconv.Atoi(v)
 				if cerr != nil || n < 1 {
@@ -136,11 +152,7 @@ func ParseSearch(q url.Values) (Search, error) {
 				}
 				s.Cursor = v
 			case "_format":
-				switch v {
-				case "json", "application/json", ContentType:
-				default:
-					return s, Errorf(http.StatusNotAcceptable, "not-supported", "_format=%s: this server speaks JSON only (application/fhir+json)", v)
-				}
+				err = checkFormat(v)
 			default:
 				return s, Errorf(http.StatusBadRequest, "not-supported",
 					"unknown search parameter %q: this server supports subject, date, code, category, _count and _format on Observation", name)
@@ -157,6 +169,44 @@ func ParseSearch(q url.Values) (Search, error) {
 		return s, Errorf(http.StatusBadRequest, "not-supported", "give one subject: searching several at once is not supported")
 	}
 	return s, nil
+}
+
+// once refuses a search parameter that takes one value given several
+// times.
+func once(name string, values []string) error {
+	switch name {
+	case "_count", "_cursor", "_format":
+		if len(values) > 1 {
+			return Errorf(http.StatusBadRequest, "invalid", "%s is given %d times (%s): give it once", name, len(values), strings.Join(values, ", "))
+		}
+	}
+	return nil
+}
+
+// CheckFormat checks the _format parameters of any FHIR request: JSON is
+// all this server writes, so another format is 406, and _format given
+// twice is 400.
+func CheckFormat(q url.Values) error {
+	vs := q["_format"]
+	if err := once("_format", vs); err != nil {
+		return err
+	}
+	for _, v := range vs {
+		if err := checkFormat(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFormat checks one _format value. The "+" of application/fhir+json
+// typed without percent-encoding arrives as a space, and is understood.
+func checkFormat(v string) error {
+	switch strings.ReplaceAll(v, " ", "+") {
+	case "json", "application/json", ContentType:
+		return nil
+	}
+	return Errorf(http.StatusNotAcceptable, "not-supported", "_format=%s: this server speaks JSON only: give _format=json or application/fhir+json, or none", v)
 }
 
 // parseSubject checks the subject of parameter name=v, given as value
@@ -195,7 +245,7 @@ func (s *Search) parseDate(v string) error {
 	case "ne", "sa", "eb", "ap":
 		return Errorf(http.StatusBadRequest, "not-supported", "date=%s: prefix %s is not supported (use eq, ge, gt, le or lt)", v, prefix)
 	default:
-		return bad("want [eq|ge|gt|le|lt] and a date such as 2025-12-01 or 2025-12-01T10:00:00Z")
+		return bad("want [eq|ge|gt|le|lt] and a date such as 2026-06-01 or 2026-06-01T10:00:00Z")
 	}
 	if strings.Contains(value, ",") {
 		return Errorf(http.StatusBadRequest, "not-supported", "date=%s: several values (a comma) are not supported; repeat date for a range", v)
@@ -249,6 +299,11 @@ func dateRange(v string) (lo, hi int64, err error) {
 	loc := time.UTC
 	if z := m[8]; z != "" && z != "Z" {
 		zh, zm := num(z[1:3], 0), num(z[4:6], 0)
+		// No zone is more than 14 hours off UTC: a larger offset is a
+		// typing error, which would silently move the window by days.
+		if zh > 14 || zm > 59 {
+			return 0, 0, Errorf(http.StatusBadRequest, "invalid", "zone offset %s: want hours 00 to 14 and minutes 00 to 59, such as Z or +01:00", z)
+		}
 		off := zh*3600 + zm*60
 		if z[0] == '-' {
 			off = -off

@@ -23,6 +23,13 @@ const when = (ms) => new Date(ms).toLocaleString();
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const confirmations = (n) => plural(n, "confirmation");
 const subjectHref = (s) => `#/subject/${encodeURIComponent(s)}`;
+// subjectPath is a subject as one segment of an API path. The subjects "."
+// and ".." are valid, but encodeURIComponent leaves them as they are, and
+// the API's router would take them for the current and parent directory:
+// they are written %2E and %2E%2E, as the API's own next links write them.
+// (A browser's URL parser reads even %2E%2E as "..", so in a browser these
+// two subjects still reach the wrong path; other clients send it as is.)
+const subjectPath = (s) => (s === "." ? "%2E" : s === ".." ? "%2E%2E" : encodeURIComponent(s));
 
 // peerID shows a shortened peer ID with the whole of it on hover.
 const peerID = (id, n = 12) => el("span", { class: "mono peer-id", title: id }, `…${id.slice(-n)}`);
@@ -400,7 +407,7 @@ const ranges = [["1h", 3600e3, "last hour"], ["24h", 86400e3, "last 24 hours"], 
 let chartRange = "all";
 
 async function loadSubjectReadings(subject) {
-  let path = `/subjects/${encodeURIComponent(subject)}/readings?limit=100`;
+  let path = `/subjects/${subjectPath(subject)}/readings?limit=100`;
   const points = [];
   let pages = 0;
   while (path && pages < MAX_PAGES && points.length < MAX_READINGS) {
@@ -426,7 +433,7 @@ const stats = (ps) => ps.length ? {
 async function showSubject(subject) {
   // The subject's figures over all its readings, where the node keeps a
   // subject index (the chart holds at most the newest MAX_READINGS).
-  const summary = get(`/subjects/${encodeURIComponent(subject)}`).catch(() => null);
+  const summary = get(`/subjects/${subjectPath(subject)}`).catch(() => null);
   const { points, truncated } = await loadSubjectReadings(subject);
   const all = await summary;
   if (!points.length) {
@@ -683,7 +690,7 @@ async function showSearch(q) {
   // A subject only if it has readings (a subject may look hex).
   let v;
   try {
-    v = await get(`/subjects/${encodeURIComponent(q)}/readings?limit=1`);
+    v = await get(`/subjects/${subjectPath(q)}/readings?limit=1`);
   } catch (e) {
     return notFound(q, e.code === "bad_subject" ? `Nothing matches ${q}: it is not a block, a reading, nor a valid subject (${e.message}).` : undefined);
   }
