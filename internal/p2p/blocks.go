@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -75,10 +76,15 @@ func DecodeBlocksRequest(b []byte) (BlocksRequest, error) {
 	return r, nil
 }
 
-// handleBlocks serves a blocks request, within the peer's limits (peers.go):
-// a stream over its stream or request limit is reset before the request is
-// read, and the response is cut to the bytes its bucket holds (a request
-// that would get not even its first block is reset).
+// handleBlocks serves a blocks request, within the peer's limits (peers.go),
+// cheap checks first: a stream over its stream or request limit is reset
+// before the request is read; a request for no blocks is answered empty
+// without a look at its locator; and the response's bytes are taken from
+// the peer's bucket before any block is looked up or read, so a peer whose
+// bucket holds less than one block of the largest size (the honest client
+// waits for that much: PROTOCOL.md section 13) is reset without costing a
+// read, and two streams of one peer cannot both spend the same bytes. What
+// the response does not use goes back to the bucket.
 func (h *Host) handleBlocks(s network.Stream) {
 	_ = s.SetDeadline(time.Now().Add(blocksTimeout))
 	p := s.Conn().RemotePeer()
@@ -102,9 +108,22 @@ func (h *Host) handleBlocks(s network.Stream) {
 		_ = s.Reset()
 		return
 	}
-	allowance := h.peers.sendAllowance(p, time.Now(), maxBatchBytes)
-	blocks, err := h.ledger.BlocksAfter(req.Locator, min(int(req.Max), MaxBatch), allowance)
+	if req.Max == 0 {
+		// Nothing asked for, nothing to find: each locator hash would cost
+		// a lookup under the ledger's lock, and the response is empty
+		// whatever they are.
+		_ = s.Close()
+		return
+	}
+	least := min(h.ledger.Params().MaxBlockSize(), h.peers.lim.sendBurst)
+	reserved, ok := h.peers.reserveSend(p, time.Now(), least, maxBatchBytes)
+	if !ok {
+		h.overLimit(s, p, BlocksProtocol, "bytes served")
+		return
+	}
+	blocks, err := h.ledger.BlocksAfter(req.Locator, min(int(req.Max), MaxBatch), reserved)
 	if err != nil {
+		h.peers.settleSend(p, reserved, 0, false)
 		h.log.Debug("blocks: cannot serve", "peer", p, "err", err)
 		_ = s.Reset()
 		return
@@ -113,10 +132,15 @@ func (h *Host) handleBlocks(s network.Stream) {
 	for _, b := range blocks {
 		total += b.EncodedSize()
 	}
-	if !h.peers.spend(p, time.Now(), total) {
+	if total > reserved {
+		// The first block goes whatever the bytes, so this is a first block
+		// larger than a bucket whose burst is below MaxBlockSize (tests
+		// shrink it): it was read for nothing, and the peer pays for that.
+		h.peers.settleSend(p, reserved, 0, true)
 		h.overLimit(s, p, BlocksProtocol, "bytes served")
 		return
 	}
+	h.peers.settleSend(p, reserved, total, false)
 	w := msgio.NewVarintWriter(s)
 	var buf []byte
 	for _, b := range blocks {
@@ -143,25 +167,40 @@ func (h *Host) overLimit(s network.Stream, p peer.ID, proto, limit string) {
 // errBrokeProtocol marks an error after which the peer has been refused.
 var errBrokeProtocol = errors.New("peer broke the protocol and is refused")
 
+// errStalled marks a blocks request the peer left unanswered: nothing within
+// stallTimeout, or not the whole response within blocksTimeout.
+var errStalled = errors.New("peer stalled")
+
 // requestBlocks asks p for up to max blocks after locator. It holds at most
 // max blocks and maxBatchBytes plus one block of the largest size: a peer
 // that sends more, or a block over the size limit or malformed, is refused
-// (the error then wraps errBrokeProtocol). The blocks read before any error
-// are returned with it. Cancelling ctx resets the stream.
+// (the error then wraps errBrokeProtocol). A peer that leaves the stream
+// unopened or a block unsent for stallTimeout, or the response unfinished
+// for blocksTimeout, has stalled (the error wraps errStalled). The blocks
+// read before any error are returned with it. Cancelling ctx resets the
+// stream.
 func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Hash, max int) ([]*chain.Block, error) {
-	ctx, cancel := context.WithTimeout(ctx, blocksTimeout)
+	lim := h.peers.lim
+	deadline := time.Now().Add(lim.blocksTimeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	max = min(max, MaxBatch)
 	req, err := BlocksRequest{Max: uint16(max), Locator: locator}.Encode()
 	if err != nil {
 		return nil, err
 	}
-	s, err := h.host.NewStream(ctx, p, BlocksProtocol)
+	octx, ocancel := context.WithTimeout(ctx, lim.stallTimeout)
+	s, err := h.host.NewStream(octx, p, BlocksProtocol)
+	stalled := errors.Is(octx.Err(), context.DeadlineExceeded)
+	ocancel()
 	if err != nil {
+		if stalled {
+			return nil, fmt.Errorf("blocks: open stream: %w: %w", errStalled, err)
+		}
 		return nil, fmt.Errorf("blocks: open stream: %w", err)
 	}
 	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(blocksTimeout))
+	_ = s.SetDeadline(deadline)
 	// Reads do not watch ctx: a sync that drops the request resets it.
 	defer context.AfterFunc(ctx, func() { _ = s.Reset() })()
 	if err := msgio.NewVarintWriter(s).WriteMsg(req); err != nil {
@@ -181,6 +220,9 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 	r := msgio.NewVarintReaderSize(s, params.MaxBlockSize())
 	var out []*chain.Block
 	for {
+		// Each block, and the end of the response, must come within
+		// stallTimeout; all of them within blocksTimeout.
+		_ = s.SetReadDeadline(earliest(time.Now().Add(lim.stallTimeout), deadline))
 		msg, err := r.ReadMsg()
 		if errors.Is(err, io.EOF) {
 			return out, nil
@@ -191,6 +233,10 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 		}
 		if err != nil {
 			_ = s.Reset()
+			var ne net.Error
+			if (errors.As(err, &ne) && ne.Timeout()) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				return out, fmt.Errorf("blocks: read after %d blocks: %w: %w", len(out), errStalled, err)
+			}
 			return out, fmt.Errorf("blocks: read: %w", err)
 		}
 		h.metrics.syncBytesIn.Add(uint64(len(msg)))
@@ -211,4 +257,11 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 		}
 		out = append(out, b)
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }

@@ -17,7 +17,10 @@
 // and syncs from the peer with the best claim better than our tip. A claim is
 // never trusted until blocks prove it: a batch that brings nothing new, or an
 // empty answer, while the peer still claims more, ends the sync with a strike
-// and a back-off; MaxStrikes strikes get the peer refused. A sync that moved
+// and a back-off; MaxStrikes strikes get the peer refused. A peer that leaves
+// a blocks request unanswered for stallTimeout (10 s) ends the sync as
+// stalled and is backed off longer each time in a row, so the next best
+// peer is tried. A sync that moved
 // our tip announces the new tip by gossip, so peers behind us catch up at
 // once. SyncState reports progress as done / total, rate and time left.
 //
@@ -45,6 +48,10 @@
 // that relays an invalid block or breaks the blocks protocol, is
 // disconnected and then refused by the connection gater for RefuseFor (at
 // most MaxRefused peers are remembered). Per-peer state is dropped when the
-// peer disconnects.
+// peer disconnects, but for its sync penalties (strikes, failures,
+// back-off), which are kept for the last maxDepartedPenalties peers to
+// leave, so that reconnecting does not wipe them. GossipSub tracks only the
+// network's own topics, and drops an RPC with more than
+// MaxSubscriptionsPerRPC subscriptions.
 // docs/PROTOCOL.md specifies the wire format and the limits (section 14).
 package p2p

@@ -44,6 +44,23 @@ func GossipOptions(maxSize int) []pubsub.Option {
 	}
 }
 
+// MaxSubscriptionsPerRPC is the most topic subscriptions one GossipSub RPC
+// of a peer may carry: an honest peer announces at most the network's three
+// topics at once. An RPC with more is dropped whole, before its topics are
+// looked at.
+const MaxSubscriptionsPerRPC = 16
+
+// subscriptionFilter makes GossipSub track peers' subscriptions to the
+// topics of the network whose genesis hash is genesis only (blocks,
+// consensus and readings; the last two carry nothing on a proof-of-work
+// network but cost as little to track). Without it GossipSub keeps an entry
+// for every topic any peer names, so one peer could make the node hold any
+// number of made-up topics for as long as it stays connected.
+func subscriptionFilter(genesis chain.Hash) pubsub.Option {
+	allow := pubsub.NewAllowlistSubscriptionFilter(BlocksTopic(genesis), ConsensusTopic(genesis), ReadingsTopic(genesis))
+	return pubsub.WithSubscriptionFilter(pubsub.WrapLimitSubscriptionFilter(allow, MaxSubscriptionsPerRPC))
+}
+
 // joinBlocks subscribes to the blocks topic with the block validator
 // (joinTopic: the validator adds every accepted block to the ledger; the
 // subscription only keeps us in the mesh).

@@ -199,6 +199,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	h.ps, err = pubsub.NewGossipSub(ctx, lh, append(GossipOptions(MaxGossipSize(params)),
 		pubsub.WithRawTracer(h.mesh),
 		scoreOption(BlocksTopic(ledger.Status().Genesis)),
+		subscriptionFilter(ledger.Status().Genesis),
 	)...)
 	if err == nil {
 		err = h.joinBlocks(ctx)

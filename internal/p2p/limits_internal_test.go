@@ -627,6 +627,39 @@ func TestPeerBookBounded(t *testing.T) {
 	waitUntil(t, ctx, "the state is dropped", func() bool { return v.peers.len() == 0 })
 }
 
+// TestDepartedPenalties: a peer's sync penalties outlive its connection,
+// for the last lim.departed peers to leave; a stall backs a peer off
+// longer each time in a row.
+func TestDepartedPenalties(t *testing.T) {
+	lim := defaultLimits()
+	lim.departed = 2
+	b := newPeerBook(lim)
+	now := time.Unix(1e9, 0)
+	for i, p := range []peer.ID{"a", "b", "c", "clean"} {
+		b.add(p)
+		if p != "clean" {
+			for range i + 1 {
+				b.syncEnded(p, syncStalled, false, now)
+			}
+		}
+		b.forget(p)
+	}
+	if n := len(b.departed); n != 2 {
+		t.Fatalf("%d departed peers kept, want the cap 2", n)
+	}
+	b.add("a")
+	if st := b.stats("a"); !st.backoff.IsZero() {
+		t.Fatalf("the oldest departed peer was kept: back-off %v", st.backoff)
+	}
+	b.add("c")
+	if wait := b.stats("c").backoff.Sub(now); wait != lim.stallDelay<<2 {
+		t.Fatalf("back-off %v after three stalls and a reconnection, want %v", wait, lim.stallDelay<<2)
+	}
+	if _, ok := b.departed["c"]; ok || len(b.departed) != 1 {
+		t.Fatal("a returning peer's penalty is still kept among the departed")
+	}
+}
+
 // holdsNothing is a ledger's HasBlock that holds no block.
 func holdsNothing(chain.Hash) bool { return false }
 

@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"container/list"
 	"sync"
 	"time"
 
@@ -52,6 +53,12 @@ const (
 	// connected peers; a peer beyond the cap is not served and not synced
 	// from until others leave.
 	maxPeerStates = 1024
+	// maxDepartedPenalties caps the table that keeps the sync penalties
+	// (strikes, failures, back-off) of peers that disconnected, so that
+	// coming back does not wipe them; one more evicts the oldest. Peer IDs
+	// cost nothing to make, so the table only has to outlast a peer that
+	// reconnects under the same ID.
+	maxDepartedPenalties = 4096
 )
 
 // The sync manager's patience (local policy).
@@ -71,6 +78,17 @@ const (
 	failBackoff    = 2 * time.Second
 	maxFailBackoff = 5 * time.Minute
 	retryBackoff   = time.Second
+	// stallTimeout is how long a peer we sync from may leave a blocks
+	// request without a word: the stream opened and its first block (or
+	// the end of an empty response) read, and then each next block. A
+	// server has the blocks at hand, so an honest one answers in far less;
+	// blocksTimeout still bounds the whole response. A peer that stalls
+	// is backed off for stallBackoff, doubling with each failure in a row,
+	// up to maxFailBackoff: a peer that claims the best chain and never
+	// answers holds the one sync slot for stallTimeout, not blocksTimeout,
+	// and then lets the others be tried.
+	stallTimeout = 10 * time.Second
+	stallBackoff = 30 * time.Second
 	// forkBackoff is how long no sync is made from a peer whose chain
 	// forks below our final blocks (chain.ErrForkTooDeep).
 	forkBackoff = time.Hour
@@ -92,6 +110,9 @@ type limits struct {
 	maxFailDelay, retryDelay  time.Duration
 	forkBackoff               time.Duration
 	statusFresh               time.Duration // a status younger is not asked for again, unless forced
+	stallTimeout, stallDelay  time.Duration
+	blocksTimeout             time.Duration // a blocks request we send, whole
+	departed                  int           // sync penalties of departed peers kept
 }
 
 func defaultLimits() limits {
@@ -105,7 +126,9 @@ func defaultLimits() limits {
 		maxStrikes: MaxStrikes, strikeMemory: strikeMemory,
 		uselessBackoff: uselessBackoff, failDelay: failBackoff, maxFailDelay: maxFailBackoff,
 		retryDelay: retryBackoff, forkBackoff: forkBackoff,
-		statusFresh: statusFresh,
+		statusFresh:  statusFresh,
+		stallTimeout: stallTimeout, stallDelay: stallBackoff, blocksTimeout: blocksTimeout,
+		departed: maxDepartedPenalties,
 	}
 }
 
@@ -117,7 +140,7 @@ const (
 )
 
 // peerState is all the host keeps about one connected peer. It is dropped
-// when the peer disconnects.
+// when the peer disconnects, all but its syncPenalty (peerBook.departed).
 type peerState struct {
 	// What the peer claims of its chain: its last status (from a handshake
 	// in either direction or a poll), raised by valid blocks it relays.
@@ -133,15 +156,10 @@ type peerState struct {
 	forcedAt     time.Time
 	forceQueued  bool
 
-	// Sync bookkeeping (see syncEnded).
-	strikes    int       // useless syncs, forgotten strikeMemory after the last
-	uselessAt  time.Time // when the last useless sync ended
-	fails      int       // failed syncs in a row that added nothing
-	backoff    time.Time // no sync from the peer before this
-	forkWarned bool      // its too-deep fork was logged at warn
+	syncPenalty
 
 	// Server side: what it costs us.
-	send           *rate.Limiter               // bytes of blocks sent to it
+	send           byteBucket                  // bytes of blocks sent to it
 	reqs           [numProtocols]*rate.Limiter // streams it opens
 	open           [numProtocols]int           // streams of ours open now
 	servedBytes    uint64
@@ -157,17 +175,35 @@ type peerState struct {
 	msgs            *rate.Limiter // consensus messages and readings
 }
 
+// syncPenalty is what the syncs from a peer taught us against it (see
+// syncEnded). Unlike the rest of its state it outlives its connection.
+type syncPenalty struct {
+	strikes    int       // useless syncs, forgotten strikeMemory after the last
+	uselessAt  time.Time // when the last useless sync ended
+	fails      int       // failed or stalled syncs in a row (failed: that added nothing)
+	backoff    time.Time // no sync from the peer before this
+	forkWarned bool      // its too-deep fork was logged at warn
+}
+
 // peerBook holds the peerState of every connected peer, at most lim.peers
-// of them.
+// of them, and the syncPenalty of at most lim.departed peers that left, so
+// that a peer that stalls or lies cannot shed its penalty by reconnecting.
 type peerBook struct {
 	lim limits
 
-	mu    sync.Mutex
-	peers map[peer.ID]*peerState
+	mu            sync.Mutex
+	peers         map[peer.ID]*peerState
+	departed      map[peer.ID]*list.Element // of *departedPeer
+	departedOrder *list.List                // oldest departure first
+}
+
+type departedPeer struct {
+	id peer.ID
+	syncPenalty
 }
 
 func newPeerBook(lim limits) *peerBook {
-	return &peerBook{lim: lim, peers: map[peer.ID]*peerState{}}
+	return &peerBook{lim: lim, peers: map[peer.ID]*peerState{}, departed: map[peer.ID]*list.Element{}, departedOrder: list.New()}
 }
 
 // add makes the state of a newly connected peer, unless the table is full.
@@ -190,21 +226,27 @@ func (b *peerBook) getLocked(p peer.ID, create bool) *peerState {
 	}
 	l := b.lim
 	s := &peerState{
-		send:       rate.NewLimiter(l.sendRate, l.sendBurst),
+		send:       newByteBucket(float64(l.sendRate), l.sendBurst, time.Now()),
 		reqs:       [numProtocols]*rate.Limiter{rate.NewLimiter(l.statusRate, l.statusBurst), rate.NewLimiter(l.blocksRate, l.blocksBurst)},
 		fetchBytes: rate.NewLimiter(l.sendRate, l.sendBurst),
 		fetchReqs:  rate.NewLimiter(l.blocksRate, l.blocksBurst),
 		gossip:     rate.NewLimiter(l.gossipRate, l.gossipBurst),
 		msgs:       rate.NewLimiter(GossipMessagesPerSecond, GossipMessagesBurst),
 	}
+	if e, ok := b.departed[p]; ok {
+		s.syncPenalty = e.Value.(*departedPeer).syncPenalty
+		b.departedOrder.Remove(e)
+		delete(b.departed, p)
+	}
 	b.peers[p] = s
 	return s
 }
 
+// forget drops p's state, keeping its sync penalty if it has one.
 func (b *peerBook) forget(p peer.ID) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	delete(b.peers, p)
+	b.dropLocked(p)
 }
 
 // sweep drops the state of peers no longer connected (a handler that ran
@@ -214,8 +256,30 @@ func (b *peerBook) sweep(connected func(peer.ID) bool) {
 	defer b.mu.Unlock()
 	for p := range b.peers {
 		if !connected(p) {
-			delete(b.peers, p)
+			b.dropLocked(p)
 		}
+	}
+}
+
+// dropLocked drops p's state and keeps its sync penalty, if any, among the
+// departed, evicting the oldest beyond lim.departed. b.mu must be held.
+func (b *peerBook) dropLocked(p peer.ID) {
+	s, ok := b.peers[p]
+	if !ok {
+		return
+	}
+	delete(b.peers, p)
+	if s.syncPenalty == (syncPenalty{}) || b.lim.departed <= 0 {
+		return
+	}
+	if e, ok := b.departed[p]; ok { // made by a handler after an earlier drop
+		b.departedOrder.Remove(e)
+	}
+	b.departed[p] = b.departedOrder.PushBack(&departedPeer{id: p, syncPenalty: s.syncPenalty})
+	for b.departedOrder.Len() > b.lim.departed {
+		oldest := b.departedOrder.Front()
+		b.departedOrder.Remove(oldest)
+		delete(b.departed, oldest.Value.(*departedPeer).id)
 	}
 }
 
@@ -350,34 +414,73 @@ func (b *peerBook) openStream(p peer.ID, proto int, now time.Time) (done func(),
 	}, ""
 }
 
-// sendAllowance returns how many bytes of blocks p may be sent now, at most
-// max.
-func (b *peerBook) sendAllowance(p peer.ID, now time.Time, max int) int {
+// reserveSend takes from p's send bucket the bytes of blocks that a
+// response may hold, before any block is looked up: all the bucket holds, at
+// most most, and nothing (false, a reset counted) if it holds less than
+// least. Taking them at once means two streams of p cannot both spend the
+// same bytes. settleSend must follow.
+func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int) (int, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.getLocked(p, false)
 	if s == nil {
-		return 0
+		return 0, false
 	}
-	return int(min(float64(max), s.send.TokensAt(now)))
+	n, ok := s.send.take(now, least, most)
+	if !ok {
+		s.resets++
+	}
+	return n, ok
 }
 
-// spend takes n bytes from p's send bucket, or reports false (and counts a
-// reset) if there are not enough.
-func (b *peerBook) spend(p peer.ID, now time.Time, n int) bool {
+// settleSend ends a reservation of reserveSend: sent bytes were sent, and
+// the rest of reserved goes back to p's bucket unless keep (the peer pays
+// for what was read for it but not sent).
+func (b *peerBook) settleSend(p peer.ID, reserved, sent int, keep bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.getLocked(p, false)
 	if s == nil {
-		return false
+		return
 	}
-	if n > 0 && !s.send.AllowN(now, n) {
-		s.resets++
-		return false
+	if !keep && reserved > sent {
+		s.send.give(reserved - sent)
 	}
-	s.servedBytes += uint64(n)
-	return true
+	s.servedBytes += uint64(sent)
 }
+
+// byteBucket is a token bucket of bytes. Unlike rate.Limiter it lets a
+// server take every token there is before it knows how many it will use,
+// and give back the rest. The peerBook's lock guards it.
+type byteBucket struct {
+	rate, burst, tokens float64
+	at                  time.Time // when tokens was last brought up to date
+}
+
+func newByteBucket(rate float64, burst int, now time.Time) byteBucket {
+	return byteBucket{rate: rate, burst: float64(burst), tokens: float64(burst), at: now}
+}
+
+func (k *byteBucket) fill(now time.Time) {
+	if now.After(k.at) {
+		k.tokens = min(k.burst, k.tokens+now.Sub(k.at).Seconds()*k.rate)
+		k.at = now
+	}
+}
+
+// take takes all the tokens, at most most, if there are at least least.
+func (k *byteBucket) take(now time.Time, least, most int) (int, bool) {
+	k.fill(now)
+	if k.tokens < float64(least) {
+		return 0, false
+	}
+	n := int(min(k.tokens, float64(most)))
+	k.tokens -= float64(n)
+	return n, true
+}
+
+// give puts n tokens back, up to the burst.
+func (k *byteBucket) give(n int) { k.tokens = min(k.burst, k.tokens+float64(n)) }
 
 // gossipAllowed takes one block from p's gossip budget, or counts p's block
 // as throttled and reports false.
@@ -475,14 +578,15 @@ type syncOutcome int
 
 const (
 	syncDone    syncOutcome = iota // caught up with what the peer claimed
-	syncFailed                     // a stream, timeout or local error: no blame
+	syncFailed                     // a stream or local error: no blame
+	syncStalled                    // the peer left a blocks request unanswered (stallTimeout)
 	syncUseless                    // the peer's claim proved false: a strike
 	syncForked                     // its chain forks below our final blocks
 	syncRefused                    // it broke the rules and is refused already
 )
 
 func (o syncOutcome) String() string {
-	return [...]string{"done", "failed", "useless", "fork too deep", "refused"}[o]
+	return [...]string{"done", "failed", "stalled", "useless", "fork too deep", "refused"}[o]
 }
 
 // verdict is what the manager must do after syncEnded.
@@ -512,6 +616,11 @@ func (b *peerBook) syncEnded(p peer.ID, o syncOutcome, progressed bool, now time
 		}
 		s.fails++
 		s.backoff = now.Add(min(l.failDelay<<min(s.fails-1, 20), l.maxFailDelay))
+	case syncStalled:
+		// Even after blocks: a peer that sends one valid block and then
+		// stalls must not keep the sync slot from the others.
+		s.fails++
+		s.backoff = now.Add(min(l.stallDelay<<min(s.fails-1, 20), l.maxFailDelay))
 	case syncUseless:
 		if now.Sub(s.uselessAt) > l.strikeMemory {
 			s.strikes = 0

@@ -63,7 +63,7 @@ type SyncState struct {
 	Left  time.Duration // time left at that rate; 0 when unknown
 
 	Started time.Time
-	Result  string // how a finished sync ended: "done", "failed", "useless", "fork too deep", "refused"
+	Result  string // how a finished sync ended: "done", "failed", "stalled", "useless", "fork too deep", "refused"
 }
 
 // syncManager decides when and from whom to catch up, and runs the syncs.
@@ -296,6 +296,9 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 			}
 			pr.batch(len(blocks), last.Header.Height, time.Now())
 			from = last.Hash()
+		}
+		if errors.Is(err, errStalled) {
+			return res.end(syncStalled, err)
 		}
 		if err != nil {
 			return res.end(syncFailed, err)
