@@ -416,7 +416,7 @@ func (b *peerBook) openStream(p peer.ID, proto int, now time.Time) (done func(),
 
 // reserveSend takes from p's send bucket the bytes of blocks that a
 // response may hold, before any block is looked up: all the bucket holds, at
-// most most, and nothing (false, a reset counted) if it holds less than
+// most `most`, and nothing (false, a reset counted) if it holds less than
 // least. Taking them at once means two streams of p cannot both spend the
 // same bytes. settleSend must follow.
 func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int) (int, bool) {
