@@ -376,7 +376,7 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 			if err := p.Verify(c.net, set); err != nil {
 				return err
 			}
-			n.verifySignatures([]*chain.Block{blk}, []bool{true})
+			n.verifySignatures([]*chain.Block{blk}, []bool{true}, true)
 			memoable = true
 		case p.Height == tip+2:
 			// The next height (this node has not applied the block before

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -163,14 +164,20 @@ func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s
 	if err != nil {
 		return nil, fmt.Errorf("chain store: %w", err)
 	}
-	db, err := pebble.Open(path, &pebble.Options{
+	popts := &pebble.Options{
 		Lock:               lock,
 		ErrorIfNotExists:   existing,
 		FormatMajorVersion: formatVersion,
 		Logger:             quietLogger{},
 		EventListener:      eventListener(),
 		FS:                 s.efs,
-	})
+	}
+	// Bloom filters in every table, every level (L1 and below take L0's):
+	// most lookups are for keys the store does not hold (is this reading
+	// already in the chain? a new one never is), and without a filter each
+	// costs a seek in every table that might hold it.
+	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	db, err := pebble.Open(path, popts)
 	if err != nil {
 		if errors.Is(err, fs.ErrPermission) {
 			return nil, fmt.Errorf("chain store %s: %w", path, err)

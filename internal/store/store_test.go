@@ -449,3 +449,26 @@ func mustPrefix(t *testing.T, s string) chain.HashPrefix {
 	}
 	return p
 }
+
+// TestBloomFilters: every level's tables carry a Bloom filter, as the
+// engine's options file records: most of the store's lookups are for keys
+// it does not hold (a new reading in the reading index), and the filter
+// answers those without a seek.
+func TestBloomFilters(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "chain")
+	s := mustOpen(t, dir)
+	s.Close()
+	files, err := filepath.Glob(filepath.Join(dir, "OPTIONS-*"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no options file in %s: %v", dir, err)
+	}
+	data, err := os.ReadFile(files[len(files)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	levels := strings.Count(string(data), "[Level ")
+	blooms := strings.Count(string(data), "filter_policy=rocksdb.BuiltinBloomFilter")
+	if levels == 0 || blooms != levels {
+		t.Fatalf("%d of %d levels have a Bloom filter:\n%s", blooms, levels, data)
+	}
+}
