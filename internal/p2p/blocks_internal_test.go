@@ -140,20 +140,11 @@ func TestServeReadsBounded(t *testing.T) {
 				_ = s.SetDeadline(time.Now().Add(10 * time.Second))
 				_ = msgio.NewVarintWriter(s).WriteMsg(req)
 				_ = s.CloseWrite()
-				r := msgio.NewVarintReaderSize(s, params.MaxBlockSize())
-				var got int64
-				for {
-					msg, err := r.ReadMsg()
-					if errors.Is(err, io.EOF) {
-						answered.Add(1)
-						break
-					}
-					if err != nil {
-						reset.Add(1)
-						break
-					}
-					got++
-					r.ReleaseMsg(msg)
+				got, _, ok := readBlocksAnswer(s, params)
+				if ok {
+					answered.Add(1)
+				} else {
+					reset.Add(1)
 				}
 				received.Add(got)
 				_ = s.Close()

@@ -340,20 +340,11 @@ func TestServeRateLimit(t *testing.T) {
 					continue
 				}
 				_ = s.CloseWrite()
-				r := msgio.NewVarintReaderSize(s, params.MaxBlockSize())
-				var got int64
-				for {
-					msg, err := r.ReadMsg()
-					if errors.Is(err, io.EOF) {
-						answered.Add(1)
-						break
-					}
-					if err != nil {
-						reset.Add(1)
-						break
-					}
-					got += int64(len(msg))
-					r.ReleaseMsg(msg)
+				_, got, ok := readBlocksAnswer(s, params)
+				if ok {
+					answered.Add(1)
+				} else {
+					reset.Add(1)
 				}
 				received.Add(got)
 				_ = s.Close()
@@ -718,5 +709,22 @@ func TestSyncBookkeeping(t *testing.T) {
 	}
 	if _, _, ok, retry := b.best(ours, holdsNothing, now); ok || !retry.Equal(now.Add(lim.forkBackoff)) {
 		t.Fatalf("a peer in back-off was chosen, or retry %v is wrong", retry)
+	}
+}
+
+// readBlocksAnswer reads a blocks response to its end and returns how many
+// blocks and bytes came, and whether it ended cleanly (false: reset).
+func readBlocksAnswer(s network.Stream, params chain.Params) (blocks, bytes int64, ok bool) {
+	r := msgio.NewVarintReaderSize(s, params.MaxBlockSize())
+	for {
+		msg, err := r.ReadMsg()
+		if errors.Is(err, io.EOF) {
+			return blocks, bytes, true
+		}
+		if err != nil {
+			return blocks, bytes, false
+		}
+		blocks, bytes = blocks+1, bytes+int64(len(msg))
+		r.ReleaseMsg(msg)
 	}
 }
