@@ -52,7 +52,11 @@
 //     height's messages are kept for Start; Update.Behind says what to
 //     sync);
 //  3. the signer is in the set of the height (ErrUnknownAuthority);
-//  4. a message already known is ErrDuplicate, before any signature; a
+//  4. a message already known is ErrDuplicate, before any signature, or
+//     ErrRepeat if it is byte for byte the one held (a resend: authentic,
+//     since the one held was verified, so its owner may relay it to peers
+//     that missed it, as the machine's own resends need on a network whose
+//     authorities reach each other only through others); a
 //     message of a round beyond the next only counts towards the round
 //     skip and is otherwise ErrFutureRound;
 //  5. the signature: the proposer of (height, round) for a proposal, the
@@ -67,6 +71,7 @@
 // bft.ErrBadSignature) and read the detail with errors.As. IsPeerFault
 // tells the codes that prove the sender broke the protocol (reject and
 // penalise) from those an honest peer causes while the network moves on
-// (ErrOldHeight, ErrFutureHeight, ErrFutureRound, ErrDuplicate: ignore).
+// (ErrOldHeight, ErrFutureHeight, ErrFutureRound, ErrDuplicate, ErrRepeat:
+// ignore, or relay a repeat).
 // A nil error from Receive means the message was new and valid: relay it.
 package bft

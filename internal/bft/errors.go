@@ -28,6 +28,7 @@ const (
 	ErrFutureHeight                          // a message for a height not started yet (not a fault)
 	ErrFutureRound                           // a message for a far round that changes nothing (not a fault)
 	ErrDuplicate                             // a message already known (not a fault)
+	ErrRepeat                                // a message held, byte for byte: a resend (not a fault; worth relaying)
 )
 
 var codeNames = map[ErrorCode]string{
@@ -46,6 +47,7 @@ var codeNames = map[ErrorCode]string{
 	ErrFutureHeight:     "future height",
 	ErrFutureRound:      "future round",
 	ErrDuplicate:        "duplicate message",
+	ErrRepeat:           "repeated message",
 }
 
 // String returns a short lower-case name of the code, stable for metrics labels.
@@ -90,11 +92,12 @@ func CodeOf(err error) ErrorCode {
 
 // IsPeerFault reports whether err proves that whoever sent the bytes broke
 // the protocol (a gossip validator rejects and penalises). Old, future,
-// far-round and duplicate messages are what an honest peer sends while the
-// network moves on (ignore them); ErrBadSet is a local configuration fault.
+// far-round, duplicate and repeated messages are what an honest peer sends
+// while the network moves on (ignore them, or relay a repeat: see
+// ErrRepeat); ErrBadSet is a local configuration fault.
 func IsPeerFault(err error) bool {
 	switch CodeOf(err) {
-	case 0, ErrOldHeight, ErrFutureHeight, ErrFutureRound, ErrDuplicate, ErrBadSet:
+	case 0, ErrOldHeight, ErrFutureHeight, ErrFutureRound, ErrDuplicate, ErrRepeat, ErrBadSet:
 		return false
 	}
 	return true

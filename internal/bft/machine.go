@@ -686,6 +686,9 @@ func (m *Machine) onProposal(p *Proposal, u *Update) error {
 	}
 	rs := m.roundState(p.Round)
 	if old := rs.proposal; old != nil {
+		if sameStatement(old, p) && old.Sig == p.Sig {
+			return ruleErr(ErrRepeat, "proposal of round %d", p.Round)
+		}
 		if sameStatement(old, p) || m.reported[evKey{KindProposal, p.Round, pi}] {
 			return ruleErr(ErrDuplicate, "proposal of round %d", p.Round)
 		}
@@ -717,6 +720,9 @@ func (m *Machine) onVote(v *Vote, u *Update) error {
 	}
 	vs := m.roundState(v.Round).votes(v.Type)
 	if by := vs.of(v.Hash); by != nil && by[v.Index] != nil {
+		if by[v.Index].Sig == v.Sig {
+			return ruleErr(ErrRepeat, "%s of %d in round %d", v.Type, v.Index, v.Round)
+		}
 		return ruleErr(ErrDuplicate, "%s of %d in round %d", v.Type, v.Index, v.Round)
 	}
 	if old := vs.first[v.Index]; old != nil {

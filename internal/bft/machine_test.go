@@ -280,6 +280,13 @@ func TestReceiveErrors(t *testing.T) {
 	stranger.Sign(simNetwork, simKey(4))
 	dup := signedVote(bft.KindPrevote, 5, 0, x, 2)
 	r.recv(dup)
+	dupForged := *dup // the same statement under another signature
+	dupForged.Sig[0] ^= 1
+	prop := &bft.Proposal{Height: 5, Round: 1, Hash: x, POLRound: -1}
+	prop.Sign(simNetwork, simKey(2)) // (5+1) mod 4 = 2 proposes round 1
+	r.recv(prop)
+	propForged := *prop
+	propForged.Sig[0] ^= 1
 	far := signedVote(bft.KindPrevote, 5, 9, chain.Hash{}, 3)
 	r.recv(far) // counts for the round skip only
 	for _, c := range []struct {
@@ -295,7 +302,10 @@ func TestReceiveErrors(t *testing.T) {
 		{"too few precommits", signedCommit(5, 0, x, 1, 2), bft.ErrTooFewSignatures, true, 0},
 		{"not a vote type", &bft.Vote{Type: bft.KindCommit, Height: 5, Hash: x}, bft.ErrMalformed, true, 0},
 		{"POL not below its round", &bft.Proposal{Height: 5, Round: 1, Hash: x, POLRound: 1}, bft.ErrMalformed, true, 0},
-		{"duplicate", dup, bft.ErrDuplicate, false, 0},
+		{"repeat", dup, bft.ErrRepeat, false, 0},
+		{"duplicate under another signature", &dupForged, bft.ErrDuplicate, false, 0},
+		{"proposal repeated", prop, bft.ErrRepeat, false, 0},
+		{"proposal under another signature", &propForged, bft.ErrDuplicate, false, 0},
 		{"far round again", signedVote(bft.KindPrevote, 5, 8, chain.Hash{}, 3), bft.ErrFutureRound, false, 0},
 		{"old height", signedVote(bft.KindPrevote, 4, 0, x, 1), bft.ErrOldHeight, false, 0},
 		{"next height", signedVote(bft.KindPrevote, 6, 0, x, 1), bft.ErrFutureHeight, false, 5},

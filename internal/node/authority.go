@@ -69,9 +69,9 @@ const (
 	// consensusWait is the longest a peer's message waits for the loop's
 	// verdict before it is ignored.
 	consensusWait = 5 * time.Second
-	// verifiedMemo is how many proposals with their blocks HandleConsensus
-	// remembers as verified and held by the machine (proposalMemo).
-	verifiedMemo = 256
+	// relayMemoSize is how many consensus messages HandleConsensus
+	// remembers as verified and held by the machine (relayMemo).
+	relayMemoSize = 4096
 	// maxApproved bounds the membership changes an operator approves ahead.
 	maxApproved = bft.MaxAuthorities
 	// maxEvidence bounds the evidence kept in memory.
@@ -98,7 +98,7 @@ type consensus struct {
 	auth Authority
 	m    *bft.Machine // the loop's only
 	in   chan consensusInput
-	seen proposalMemo // HandleConsensus's, safe for concurrent use
+	seen relayMemo // HandleConsensus's, safe for concurrent use
 
 	// The loop's own.
 	height    uint64                      // the height the machine decides, or will: the tip's + 1
@@ -121,7 +121,15 @@ type consensus struct {
 type consensusInput struct {
 	msg   bft.Message
 	block *chain.Block // with a proposal, if it came with one
-	reply chan error
+	reply chan consensusReply
+}
+
+// consensusReply is the machine's verdict on a peer's message, and whether
+// the machine now holds the message (not a far round's, which only counts
+// towards a round skip and must come again to count in its round).
+type consensusReply struct {
+	err  error
+	held bool
 }
 
 func newConsensus(p chain.Params, a Authority, key ed25519.PrivateKey) (*consensus, error) {
@@ -280,48 +288,61 @@ func (n *Node) connectedLocked(b *chain.Block, changes []bft.Change) {
 	n.log.Info("authority set changes", "height", b.Header.Height, "changes", len(changes))
 }
 
-// proposalMemo remembers the last verifiedMemo proposals (with blocks)
-// whose signatures HandleConsensus verified and that the machine then
-// held, keyed by the proposal's bytes and the tip they arrived at: a
-// replay behind a new gossip message id costs a hash and a lookup, not a
-// proposer signature and a block's worth of reading hashes. Keyed by the
-// tip, a message is verified again once the chain moves (the machine may
-// have dropped it by then, and a rebroadcast must reach it).
-type proposalMemo struct {
+// relayMemo remembers the last relayMemoSize consensus messages that
+// HandleConsensus verified and the machine then held, keyed by their bytes
+// (a proposal's block included) and the tip they arrived at, with when one
+// was last let through to be relayed. A message comes again when its
+// signer resends it (the machine does, every Timeouts.Resend while it
+// waits: a peer may have missed it). A repeated proposal with its block is
+// recognised here, by a hash and a lookup, before the block is decoded
+// and checked again; the machine recognises other repeats without a
+// signature (bft.ErrRepeat). A repeat is relayed again at most once per
+// Timeouts.Resend, because a peer that reaches its signer only through
+// this node (authorities that each dialled one of them, say) hears it no
+// other way, while a replay flood must not become everyone's. Keyed by the
+// tip, a message is checked afresh once the chain moves.
+type relayMemo struct {
 	mu   sync.Mutex
-	keys map[[32]byte]struct{}
-	ring [verifiedMemo][32]byte
+	at   map[[32]byte]time.Time
+	ring [relayMemoSize][32]byte
 	next int
 }
 
-func memoKey(proposal []byte, tip uint64) [32]byte {
+func memoKey(msg []byte, tip uint64) [32]byte {
 	h := sha256.New()
-	h.Write(proposal)
+	h.Write(msg)
 	h.Write(binary.BigEndian.AppendUint64(nil, tip))
 	return [32]byte(h.Sum(nil))
 }
 
-func (m *proposalMemo) has(k [32]byte) bool {
+func (m *relayMemo) has(k [32]byte) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	_, ok := m.keys[k]
+	_, ok := m.at[k]
 	return ok
 }
 
-func (m *proposalMemo) add(k [32]byte) {
+// relay reports whether a message of key k may be relayed at now (it was
+// not within gap before), and if so records now.
+func (m *relayMemo) relay(k [32]byte, now time.Time, gap time.Duration) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.keys[k]; ok {
-		return
+	last, ok := m.at[k]
+	if ok && now.Sub(last) < gap && !now.Before(last) {
+		return false
 	}
-	if m.keys == nil {
-		m.keys = make(map[[32]byte]struct{}, verifiedMemo)
+	if !ok {
+		if m.at == nil {
+			m.at = make(map[[32]byte]time.Time, relayMemoSize)
+		}
+		if len(m.at) == relayMemoSize {
+			delete(m.at, m.ring[m.next])
+		}
+		m.ring[m.next] = k
+		m.next = (m.next + 1) % relayMemoSize
 	}
-	if len(m.keys) == verifiedMemo {
-		delete(m.keys, m.ring[m.next])
-	}
-	m.keys[k], m.ring[m.next] = struct{}{}, k
-	m.next = (m.next + 1) % verifiedMemo
+	m.at[k] = now
+	return true
 }
 
 // HandleConsensus takes a consensus message from a peer: a bft message,
@@ -329,9 +350,10 @@ func (m *proposalMemo) add(k [32]byte) {
 // when the message was accepted (new, verified: worth relaying), an error
 // for which bft.IsPeerFault or chain.IsPeerFault is true when the sender
 // broke the protocol, and another error when the message is merely of no
-// use (old, duplicate, or the node is busy). Cheap checks come first: the
-// encoding, then the proposer's signature, and only then the block's
-// reading signatures (into the shared cache, outside every lock).
+// use (old, duplicate, or the node is busy). Cheap checks come first: a
+// message verified before (relayMemo), the encoding, then the proposer's
+// signature, and only then the block's reading signatures (into the shared
+// cache, outside every lock).
 func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 	c := n.cons
 	if c == nil {
@@ -348,20 +370,34 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 	if err != nil {
 		return err
 	}
+	now := n.now()
+	gap := c.auth.Timeouts.Resend
+	if gap <= 0 {
+		gap = bft.DefaultTimeouts().Resend
+	}
+	n.mu.Lock()
+	tip := n.chain.Height()
+	n.mu.Unlock()
+	key := memoKey(data, tip)
+	withBlk := size < len(data)
+	// A proposal with its block, verified before: a resend, recognised
+	// before the block is decoded and hashed again. (Other messages go to
+	// the machine, which tells a repeat of one it holds from the rest
+	// without a signature: bft.ErrRepeat.)
+	if withBlk && c.seen.has(key) {
+		if c.seen.relay(key, now, gap) {
+			return nil // a resend, verified before: relayed for peers that missed it
+		}
+		return &bft.RuleError{Code: bft.ErrRepeat, Detail: "a message verified before, relayed within " + gap.String()}
+	}
 	var (
 		blk      *chain.Block
-		memo     [32]byte
-		memoable bool // a verified proposal for the height being decided
+		memoable = !withBlk // a proposal's block must be checked here first
 	)
-	if p, ok := msg.(*bft.Proposal); ok && size < len(data) {
+	if p, ok := msg.(*bft.Proposal); ok && withBlk {
 		n.mu.Lock()
-		tip := n.chain.Height()
 		set := c.sched.SetAt(p.Height)
 		n.mu.Unlock()
-		memo = memoKey(data[:size], tip)
-		if c.seen.has(memo) {
-			return &bft.RuleError{Code: bft.ErrDuplicate, Detail: "a proposal and block already verified"}
-		}
 		blk, err = chain.DecodeBlock(data[size:], n.params.MaxReadings)
 		if err != nil {
 			return err
@@ -376,8 +412,11 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 			if err := p.Verify(c.net, set); err != nil {
 				return err
 			}
+			// The block's body against its header: only then are these
+			// bytes the proposer's, worth relaying when they come again.
+			_, berr := chain.CheckBody(blk, n.params)
+			memoable = berr == nil
 			n.verifySignatures([]*chain.Block{blk}, []bool{true}, true)
-			memoable = true
 		case p.Height == tip+2:
 			// The next height (this node has not applied the block before
 			// it yet). Its set may still change with the block before it,
@@ -393,7 +432,7 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 			blk = nil // a height decided, or far ahead: the machine says which
 		}
 	}
-	in := consensusInput{msg: msg, block: blk, reply: make(chan error, 1)}
+	in := consensusInput{msg: msg, block: blk, reply: make(chan consensusReply, 1)}
 	select {
 	case c.in <- in:
 	default:
@@ -402,11 +441,14 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 	timeout := time.NewTimer(consensusWait)
 	defer timeout.Stop()
 	select {
-	case err := <-in.reply:
-		if memoable && (err == nil || errors.Is(err, bft.ErrDuplicate)) {
-			c.seen.add(memo) // the machine holds it
+	case r := <-in.reply:
+		// New and valid (nil: relayed now), or byte for byte one the
+		// machine holds (verified then): remembered, and a repeat relayed
+		// at most once per gap.
+		if memoable && r.held && c.seen.relay(key, now, gap) {
+			return nil
 		}
-		return err
+		return r.err
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.dead:
@@ -571,13 +613,15 @@ func (n *Node) receive(ctx context.Context, b Broadcaster, in consensusInput) {
 		set := c.sched.SetAt(h)
 		n.mu.Unlock()
 		if err := verifyMessage(c.net, set, in.msg); err != nil {
-			in.reply <- err
+			in.reply <- consensusReply{err: err}
 			return
 		}
 		n.startHeight(ctx, b, n.now())
 	}
+	_, round := in.msg.At()
+	near := h == c.m.Height() && round <= c.m.Round()+1 // kept in its round, not only counted
 	u, err := c.m.Receive(in.msg, n.now())
-	in.reply <- err
+	in.reply <- consensusReply{err: err, held: err == nil && near || errors.Is(err, bft.ErrRepeat)}
 	if in.block != nil {
 		hash := in.block.Hash()
 		switch {

@@ -624,3 +624,43 @@ func TestAuthorityForgedNextProposals(t *testing.T) {
 	}
 	sameFinalChain(t, running(ms))
 }
+
+// Authorities that reach each other only through one of them (each dialled
+// authority 0, as OPERATIONS.md starts them): two of four stop, one comes
+// back, and heights are decided again. The one back missed the round's
+// votes; the others send theirs again, and authority 0 must relay those
+// repeats (a vote it already holds, byte for byte) for them to reach it.
+func TestAuthorityStarComesBack(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	keys := keysN(t, 4)
+	net := authorityNet(t, "star", keys)
+	ms := members(ctx, t, net, keys)
+	star := func() {
+		for _, m := range ms[1:] {
+			if m.peer != nil {
+				if err := m.peer.Connect(ctx, ms[0].peer); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	star()
+	r, err := ms[1].peer.Node.Submit("dave", 70)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFinal(t, running(ms), r.ID(), 30*time.Second)
+
+	ms[3].stop()
+	ms[2].stop()
+	r, err = ms[1].peer.Node.Submit("dave", 71)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // two of four: the height waits, its round's votes sent
+	ms[2].start(ctx, t, net)
+	star()
+	waitFinal(t, running(ms), r.ID(), 60*time.Second)
+	sameFinalChain(t, running(ms))
+}
