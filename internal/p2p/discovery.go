@@ -273,8 +273,9 @@ func (d *discovery) offer(info peer.AddrInfo) {
 	}
 }
 
-// dialFound dials the peers found by mDNS and the DHT, a few at a time, while
-// we have fewer connections than the connection manager's low water mark.
+// dialFound dials the peers found by mDNS and the DHT, at most maxFoundDials
+// at a time (one found while all are busy is dropped), while we have fewer
+// connections than the connection manager's low water mark.
 func (d *discovery) dialFound(ctx context.Context) {
 	defer d.h.wg.Done()
 	sem := make(chan struct{}, maxFoundDials)
@@ -293,25 +294,30 @@ func (d *discovery) dialFound(ctx context.Context) {
 		}
 		d.mu.Lock()
 		busy := d.dialing[info.ID]
-		d.dialing[info.ID] = true
 		d.mu.Unlock()
 		if busy {
 			continue
 		}
+		// A slot first, or the peer is dropped (it will be found again):
+		// a goroutine waiting per found peer would let whoever answers
+		// mDNS or the DHT park as many as it names.
+		select {
+		case sem <- struct{}{}:
+		default:
+			continue
+		}
+		d.mu.Lock()
+		d.dialing[info.ID] = true
+		d.mu.Unlock()
 		d.h.wg.Add(1)
 		go func() {
 			defer d.h.wg.Done()
+			defer func() { <-sem }()
 			defer func() {
 				d.mu.Lock()
 				delete(d.dialing, info.ID)
 				d.mu.Unlock()
 			}()
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			defer func() { <-sem }()
 			if err := d.dial(ctx, info); err != nil {
 				d.dialErrors.Add(1)
 				d.log.Debug("cannot reach found peer", "peer", info.ID, "err", err)

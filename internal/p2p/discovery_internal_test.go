@@ -2,10 +2,13 @@ package p2p
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +186,62 @@ func TestPeerFileRoundTrip(t *testing.T) {
 	}
 	if m, _ := filepath.Glob(filepath.Join(filepath.Dir(path), ".*tmp*")); len(m) != 0 {
 		t.Fatalf("temporary files left: %v", m)
+	}
+}
+
+// TestFoundPeersBounded: thousands of found peers (as a LAN's mDNS answers
+// or DHT records may name) whose address accepts and then says nothing
+// keep at most maxFoundDials dials, and goroutines, at a time; the rest
+// are dropped, to be found again.
+func TestFoundPeersBounded(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	h := discHost(t, ctx, "found")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() { // a tarpit: connections accepted and held silent
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	tarpit, err := ma.NewMultiaddr(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := runtime.NumGoroutine()
+	for i := range 3000 {
+		key, err := GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := PeerID(key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.disc.offer(peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{tarpit}})
+		if i%64 == 63 {
+			time.Sleep(time.Millisecond) // let dialFound take what was offered
+		}
+	}
+	h.disc.mu.Lock()
+	dialing := len(h.disc.dialing)
+	h.disc.mu.Unlock()
+	// Each dial holds a few goroutines of libp2p's own (the dial, its
+	// transport); a goroutine per found peer would be thousands.
+	if grown := runtime.NumGoroutine() - before; dialing > maxFoundDials || grown > 20*maxFoundDials {
+		t.Fatalf("3,000 found peers: %d being dialled (at most %d), %d more goroutines", dialing, maxFoundDials, grown)
 	}
 }

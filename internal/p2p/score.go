@@ -35,6 +35,13 @@ func scoreOption(topic string) pubsub.Option {
 			GossipThreshold:      -50,  // below: no gossip to or from the peer
 			PublishThreshold:     -100, // below: our own blocks are not sent to it
 			GraylistThreshold:    -200, // below: everything it sends is dropped
+			// No peer exchange: a PRUNE's peer records are never followed.
+			// Taken from any peer scoring 0 (a stranger), they cost a
+			// signature check each and had the node dial whatever they
+			// named (hundreds of connections in seconds, or outbound
+			// slots filled with one attacker's hosts). The node finds
+			// peers by its own discovery, which its limits bound.
+			AcceptPXThreshold: 1e9,
 		},
 	)
 }

@@ -3,14 +3,20 @@ package p2p
 import (
 	"fmt"
 	"io"
+	"net"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
 	"github.com/libp2p/go-msgio"
+	ma "github.com/multiformats/go-multiaddr"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -80,5 +86,91 @@ func TestSubscriptionsFiltered(t *testing.T) {
 	}
 	if !joined(BlocksTopic(genesis)) {
 		t.Fatalf("an RPC of %d subscriptions was handled: the peer left the blocks topic", len(many))
+	}
+}
+
+// TestPeerExchangeIgnored: a stranger's GossipSub PRUNE with peer exchange
+// (signed peer records naming a host) makes the node dial nothing: the
+// node takes no peer exchange (AcceptPXThreshold), so a stranger cannot
+// point its dials at a third party or fill its outbound slots.
+func TestPeerExchangeIgnored(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("px")
+	v := startVictim(t, ctx, params)
+	genesis := v.node.Status().Genesis
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var dialled atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			dialled.Add(1)
+			_ = c.Close()
+		}
+	}()
+	target, err := ma.NewMultiaddr(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var px []*pb.PeerInfo
+	for range 16 {
+		priv, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		id, err := peer.IDFromPrivateKey(priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env, err := record.Seal(peer.PeerRecordFromAddrInfo(peer.AddrInfo{ID: id, Addrs: []ma.Multiaddr{target}}), priv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, err := env.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		px = append(px, &pb.PeerInfo{PeerID: []byte(id), SignedPeerRecord: rec})
+	}
+
+	att := rawHost(t)
+	att.SetStreamHandler(pubsub.GossipSubID_v11, func(s network.Stream) { _, _ = io.Copy(io.Discard, s) })
+	connectRaw(t, ctx, att, v)
+	s, err := att.NewStream(ctx, v.ID(), pubsub.GossipSubID_v11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Reset()
+	w := msgio.NewVarintWriter(s)
+	send := func(rpc *pb.RPC) {
+		t.Helper()
+		data, err := proto.Marshal(rpc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteMsg(data); err != nil {
+			t.Fatal(err)
+		}
+	}
+	blocks := BlocksTopic(genesis)
+	send(&pb.RPC{Subscriptions: []*pb.RPC_SubOpts{{Subscribe: proto.Bool(true), Topicid: proto.String(blocks)}}})
+	for range 20 {
+		send(&pb.RPC{Control: &pb.ControlMessage{Prune: []*pb.ControlPrune{{TopicID: proto.String(blocks), Peers: px}}}})
+	}
+	// RPCs of one stream are handled in order: once the victim tracks the
+	// readings subscription sent last, it has handled the PRUNEs.
+	send(&pb.RPC{Subscriptions: []*pb.RPC_SubOpts{{Subscribe: proto.Bool(true), Topicid: proto.String(ReadingsTopic(genesis))}}})
+	waitUntil(t, ctx, "the victim handles the RPCs", func() bool {
+		return slices.Contains(v.ps.ListPeers(ReadingsTopic(genesis)), att.ID())
+	})
+	time.Sleep(2 * time.Second) // peer exchange dials start at once, from a background connector
+	if n := dialled.Load(); n != 0 {
+		t.Fatalf("the victim dialled the hosts a stranger's peer exchange named: %d connections", n)
 	}
 }
