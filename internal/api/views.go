@@ -102,11 +102,15 @@ type consensusStateView struct {
 	Decided     uint64   `json:"decided"`     // heights decided since the node started
 	Rounds      uint64   `json:"rounds"`      // rounds after round 0 they took
 	MissedTurns uint64   `json:"missed_turns"`
+	// Heard is how many authorities of the set this node has heard from at
+	// this height, itself included; a decision needs Quorum of them.
+	Heard  int `json:"heard"`
+	Quorum int `json:"quorum"`
 }
 
 func newConsensusStateView(c node.ConsensusInfo) consensusStateView {
 	return consensusStateView{Height: c.Height, Round: c.Round, Step: c.Step, Authorities: peerIDs(c.Authorities),
-		Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns}
+		Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns, Heard: c.Heard, Quorum: c.Quorum}
 }
 
 // Sync states.

@@ -228,6 +228,19 @@ func (m *Machine) Index() int { return m.self }
 // Decided returns the commit of the current height, or nil.
 func (m *Machine) Decided() *Commit { return m.decided }
 
+// Heard returns how many authorities of the height's set this machine has
+// a verified message of the height from, itself included: fewer than the
+// set's Quorum, and the height cannot be decided until more are heard.
+func (m *Machine) Heard() int {
+	n := 0
+	for i, r := range m.maxRound {
+		if r >= 0 || i == m.self {
+			n++
+		}
+	}
+	return n
+}
+
 // State returns what Update.State reports.
 func (m *Machine) State() State {
 	return State{Height: m.height, Round: m.round, Step: m.step,

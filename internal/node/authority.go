@@ -50,6 +50,9 @@ type ConsensusInfo struct {
 	Decided     uint64    // heights this node saw decided since it started
 	Rounds      uint64    // rounds after round 0 they took, in all
 	MissedTurns uint64    // of those heights, how many their round-0 proposer missed
+	Started     time.Time // when this node started Height; zero while it waits
+	Heard       int       // authorities of Height's set heard from at Height, this node included
+	Quorum      int       // how many of them a decision needs (more than two thirds)
 	Evidence    []*bft.Evidence
 	Approved    []bft.Change // membership changes this node's operator approved, not yet in a block
 }
@@ -103,6 +106,8 @@ type consensus struct {
 	// The loop's own.
 	height    uint64                      // the height the machine decides, or will: the tip's + 1
 	started   bool                        // the machine runs height
+	startedAt time.Time                   // when it started height (or resumed it)
+	warnedAt  time.Time                   // the last warning that height is stuck
 	lastBlock time.Time                   // when the tip was applied: the block interval counts from it
 	cands     map[chain.Hash]*chain.Block // blocks proposed at height
 	next      map[chain.Hash]*chain.Block // blocks proposed at height+1, first come
@@ -545,9 +550,38 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 			}
 		case <-rebroadcast.C:
 			n.rebroadcast(ctx, b)
+			n.warnIfStuck()
 		case <-changed:
 		}
 	}
+}
+
+// stuckAfter is how long a started height may stay undecided before the
+// node warns, and then how often it warns again.
+const stuckAfter = 30 * time.Second
+
+// warnIfStuck logs a warning when the height being decided has been
+// started for stuckAfter without a decision, saying how many authorities
+// this node hears: a network short of a quorum otherwise looks healthy
+// (its nodes are synced, readings are pending) while nothing becomes final.
+func (n *Node) warnIfStuck() {
+	c := n.cons
+	now := n.now()
+	if !c.started || now.Sub(c.startedAt) < stuckAfter || now.Sub(c.warnedAt) < stuckAfter {
+		return
+	}
+	c.warnedAt = now
+	heard, quorum, total := c.m.Heard(), 0, 0
+	if set := c.m.Set(); set != nil {
+		quorum, total = set.Quorum(), set.Len()
+	}
+	what := "check the authorities' logs"
+	if heard < quorum {
+		what = "start the authorities that are down, or connect this node to them (p2pchain connect ADDR)"
+	}
+	n.log.Warn("consensus: no block decided; "+what,
+		"height", c.m.Height(), "round", c.m.Round(), "for", now.Sub(c.startedAt).Round(time.Second).String(),
+		"authorities_heard", heard, "of", total, "needed", quorum)
 }
 
 // authorityAt reports whether this node is an authority at height.
@@ -586,7 +620,7 @@ func (n *Node) resumeConsensus(ctx context.Context, b Broadcaster) error {
 	if st.Height != c.height {
 		return nil // a height already decided
 	}
-	c.started = true
+	c.started, c.startedAt = true, n.now()
 	n.handle(ctx, b, c.m.Resume(st, set, n.now()))
 	n.log.Info("consensus resumed", "height", st.Height, "round", st.Round, "step", st.Step.String())
 	return nil
@@ -598,7 +632,7 @@ func (n *Node) startHeight(ctx context.Context, b Broadcaster, now time.Time) {
 	n.mu.Lock()
 	set := c.sched.SetAt(c.height)
 	n.mu.Unlock()
-	c.started = true
+	c.started, c.startedAt = true, now
 	n.handle(ctx, b, c.m.Start(c.height, set, now))
 }
 
@@ -684,8 +718,9 @@ func (n *Node) handle(ctx context.Context, b Broadcaster, u bft.Update) {
 	}
 	n.mu.Lock()
 	c.info.Height, c.info.Round, c.info.Step = c.m.Height(), c.m.Round(), c.m.Step().String()
+	c.info.Started, c.info.Heard = c.startedAt, c.m.Heard()
 	if set := c.m.Set(); set != nil {
-		c.info.Authorities = set.Keys()
+		c.info.Authorities, c.info.Quorum = set.Keys(), set.Quorum()
 	}
 	c.info.Self = c.m.Index()
 	n.mu.Unlock()

@@ -287,6 +287,11 @@ func TestAuthorityDownAndBack(t *testing.T) {
 		if h := p.Node.FinalHeight(); h != before {
 			t.Fatalf("two of four down: final height moved from %d to %d", before, h)
 		}
+		// What the node tells its operator: it hears two authorities of
+		// four, and a decision needs three.
+		if ci := p.Node.Consensus(); ci.Quorum != 3 || ci.Heard != 2 || ci.Started.IsZero() {
+			t.Fatalf("two of four down: heard %d, quorum %d, started %v; want 2, 3, a time", ci.Heard, ci.Quorum, ci.Started)
+		}
 		if rs, _ := p.Node.FindReading(r.ID()); rs.Final {
 			t.Fatal("two of four down: a reading became final")
 		}
