@@ -386,9 +386,11 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 	key := memoKey(data, tip)
 	withBlk := size < len(data)
 	// A proposal with its block, verified before: a resend, recognised
-	// before the block is decoded and hashed again. (Other messages go to
+	// before the block is decoded and hashed again. Other messages go to
 	// the machine, which tells a repeat of one it holds from the rest
-	// without a signature: bft.ErrRepeat.)
+	// without a signature (bft.ErrRepeat), and must see them: a lagging
+	// peer's resent votes are what it answers with the commit once it has
+	// decided (kept from it, a peer that missed the decision stays stuck).
 	if withBlk && c.seen.has(key) {
 		if c.seen.relay(key, now, gap) {
 			return nil // a resend, verified before: relayed for peers that missed it
