@@ -19,7 +19,8 @@ const (
 // DefaultLowWater, DefaultHighWater): when the host has more than high
 // peers, it closes the least useful connections (never those to bootstrap
 // peers, nor those younger than a minute) down to low. Peers found by mDNS
-// or the DHT are dialled only while the host has fewer than low. New fails
+// or the DHT are dialled only while fewer than low of the host's peers are
+// ones it dialled itself (inbound strangers do not switch discovery off). New fails
 // unless 1 <= low <= high.
 //
 // High is also a hard cap on inbound connections (newResourceManager):

@@ -2,13 +2,23 @@ package p2p
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
+	ds "github.com/ipfs/go-datastore"
+	dsq "github.com/ipfs/go-datastore/query"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p-kad-dht/records"
 	coredisc "github.com/libp2p/go-libp2p/core/discovery"
 	"github.com/libp2p/go-libp2p/core/peer"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	"github.com/multiformats/go-base32"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	mh "github.com/multiformats/go-multihash"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
 )
@@ -27,7 +37,19 @@ const (
 	readvertiseRounds = 10
 	// rendezvousTimeout bounds one advertisement or lookup.
 	rendezvousTimeout = 30 * time.Second
+	// maxDHTAddrs caps the addresses taken from one DHT record: a peer
+	// needs a few, and each one is an entry in the peerstore and a dial.
+	maxDHTAddrs = 8
+	// localAddrsRecheck is how long the host's own addresses are taken to
+	// be as last seen, by dhtAddrs.
+	localAddrsRecheck = 10 * time.Second
 )
+
+// maxRendezvousProviders caps the provider records the host keeps for its
+// rendezvous, the only key it keeps records for: the most recently
+// advertised stay. A variable so that tests can reach the cap with a few
+// hosts.
+var maxRendezvousProviders = 1024
 
 // WithDHT turns the Kademlia DHT on or off (default off). The host runs a
 // DHT server under DHTProtocolPrefix, seeded only with its bootstrap and
@@ -53,10 +75,24 @@ func RendezvousNamespace(genesis chain.Hash) string {
 // startDHT starts the DHT and the rendezvous loop.
 func (d *discovery) startDHT(ctx context.Context, interval time.Duration) error {
 	allowed := func(_ any, p peer.ID) bool { return d.h.gater.allowed(p) }
+	key, err := rendezvousKey(RendezvousNamespace(d.h.ledger.Status().Genesis))
+	if err != nil {
+		return err
+	}
+	// kad-dht v0.42 takes no custom provider store, only the datastore
+	// under its provider manager: ours keeps the records of our
+	// rendezvous, capped, and drops every other key. Without it any peer
+	// could store records for as many keys as it sends, for 48 hours. The
+	// manager's read cache is turned off: a cached key's provider set
+	// grows with every record written for it, past the store's cap.
+	d.provStore = newRendezvousStore(key, maxRendezvousProviders)
 	kad, err := dht.New(d.h.host,
 		dht.Mode(dht.ModeServer),
 		dht.ProtocolPrefix(DHTProtocolPrefix),
 		dht.DisableValues(), // we need provider records only
+		dht.ProviderDatastore(d.provStore),
+		dht.ProviderManagerOpts(records.Cache(noProviderCache{})),
+		dht.AddressFilter(d.dhtAddrs),
 		dht.BootstrapPeersFunc(d.dhtSeeds),
 		dht.RoutingTableFilter(allowed),
 		dht.QueryFilter(func(dht any, ai peer.AddrInfo) bool { return allowed(dht, ai.ID) }),
@@ -117,8 +153,191 @@ func (d *discovery) rendezvous(ctx context.Context, interval time.Duration) {
 				continue
 			}
 			d.dhtFound.Add(1)
+			// The addresses of a record found on the DHT come from
+			// whoever answered the lookup: filter them as ours are.
+			info.Addrs = d.dhtAddrs(info.Addrs)
 			d.offer(info)
 		}
 		cancel()
 	}
 }
+
+// rendezvousKey is the DHT key the nodes meeting at namespace ns advertise
+// themselves under: the multihash that the routing discovery of go-libp2p
+// makes of ns (SHA2-256).
+func rendezvousKey(ns string) ([]byte, error) {
+	h, err := mh.Sum([]byte(ns), mh.SHA2_256, -1)
+	if err != nil {
+		return nil, fmt.Errorf("rendezvous key: %w", err)
+	}
+	return h, nil
+}
+
+// dhtAddrs filters the addresses the DHT takes from records and hands out:
+// at most maxDHTAddrs, and no private or loopback ones unless the host
+// itself has only such addresses (a LAN or a test on 127.0.0.1). On the
+// internet a private or loopback address in a record points the dialler at
+// a host of its own network, not at the peer: a record could make every
+// node that reads it dial, say, 127.0.0.1:22 or a LAN printer.
+func (d *discovery) dhtAddrs(addrs []ma.Multiaddr) []ma.Multiaddr {
+	local := d.onlyLocalAddrs()
+	out := make([]ma.Multiaddr, 0, min(len(addrs), maxDHTAddrs))
+	for _, a := range addrs {
+		if len(out) == maxDHTAddrs {
+			break
+		}
+		if local || !isLocalAddr(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// onlyLocalAddrs reports whether the host has only private or loopback
+// addresses. The DHT filters the addresses of every record it answers
+// with, up to maxRendezvousProviders of them per request: the host's
+// addresses are looked at again only after localAddrsRecheck.
+func (d *discovery) onlyLocalAddrs() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if now := time.Now(); d.localOnlyAt.IsZero() || now.Sub(d.localOnlyAt) >= localAddrsRecheck {
+		d.localOnly, d.localOnlyAt = true, now
+		for _, a := range d.h.host.Addrs() {
+			if !isLocalAddr(a) {
+				d.localOnly = false
+				break
+			}
+		}
+	}
+	return d.localOnly
+}
+
+func isLocalAddr(a ma.Multiaddr) bool { return manet.IsIPLoopback(a) || manet.IsPrivateAddr(a) }
+
+// rendezvousStore is the datastore under the DHT's provider manager. It
+// keeps the provider records of one key, the rendezvous, at most limit of
+// them, the most recent; it drops a record of any other key as it is
+// written, so a peer that advertises many keys costs us nothing to keep.
+// The provider manager writes a record as /providers/<base32 key>/<base32
+// peer ID> with the record's time (a varint of Unix nanoseconds) as the
+// value, in batches whose order is not the records' order: the time says
+// which record is the most recent.
+type rendezvousStore struct {
+	prefix string // records.ProvidersKeyPrefix + base32 of the key + "/"
+	limit  int
+
+	mu   sync.Mutex
+	recs map[ds.Key][]byte
+}
+
+// recordTime is the time of a provider record's value; 0 (the oldest) if
+// it does not parse.
+func recordTime(value []byte) int64 {
+	t, n := binary.Varint(value)
+	if n <= 0 {
+		return 0
+	}
+	return t
+}
+
+var _ ds.Batching = (*rendezvousStore)(nil)
+
+func newRendezvousStore(key []byte, limit int) *rendezvousStore {
+	return &rendezvousStore{
+		prefix: records.ProvidersKeyPrefix + base32.RawStdEncoding.EncodeToString(key) + "/",
+		limit:  limit,
+		recs:   map[ds.Key][]byte{},
+	}
+}
+
+// len is how many records the store holds.
+func (s *rendezvousStore) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.recs)
+}
+
+func (s *rendezvousStore) Put(_ context.Context, k ds.Key, value []byte) error {
+	if !strings.HasPrefix(k.String(), s.prefix) {
+		return nil // not our rendezvous: dropped, as if it had expired
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.recs[k]; !ok && len(s.recs) >= s.limit {
+		// Full: the oldest record goes, the new one if it is the oldest.
+		// A linear scan of at most limit records, only when a new
+		// provider comes.
+		oldest, at := k, recordTime(value)
+		for k, v := range s.recs {
+			if t := recordTime(v); t < at {
+				oldest, at = k, t
+			}
+		}
+		if oldest == k {
+			return nil
+		}
+		delete(s.recs, oldest)
+	}
+	s.recs[k] = append([]byte(nil), value...)
+	return nil
+}
+
+func (s *rendezvousStore) Delete(_ context.Context, k ds.Key) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.recs, k)
+	return nil
+}
+
+func (s *rendezvousStore) Get(_ context.Context, k ds.Key) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.recs[k]
+	if !ok {
+		return nil, ds.ErrNotFound
+	}
+	return append([]byte(nil), v...), nil
+}
+
+func (s *rendezvousStore) Has(_ context.Context, k ds.Key) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.recs[k]
+	return ok, nil
+}
+
+func (s *rendezvousStore) GetSize(ctx context.Context, k ds.Key) (int, error) {
+	v, err := s.Get(ctx, k)
+	return len(v), err
+}
+
+func (s *rendezvousStore) Query(_ context.Context, q dsq.Query) (dsq.Results, error) {
+	s.mu.Lock()
+	entries := make([]dsq.Entry, 0, len(s.recs))
+	for k, v := range s.recs {
+		entries = append(entries, dsq.Entry{Key: k.String(), Value: append([]byte(nil), v...), Size: len(v)})
+	}
+	s.mu.Unlock()
+	return dsq.NaiveQueryApply(q, dsq.ResultsWithEntries(q, entries)), nil
+}
+
+func (s *rendezvousStore) Batch(context.Context) (ds.Batch, error) { return ds.NewBasicBatch(s), nil }
+func (s *rendezvousStore) Sync(context.Context, ds.Key) error      { return nil }
+func (s *rendezvousStore) Close() error                            { return nil }
+
+// noProviderCache is a read cache for the DHT's provider manager that
+// holds nothing (records.Cache): every read goes to the rendezvousStore,
+// which holds at most its cap.
+type noProviderCache struct{}
+
+func (noProviderCache) Add(_, _ any) bool              { return false }
+func (noProviderCache) Get(any) (any, bool)            { return nil, false }
+func (noProviderCache) Contains(any) bool              { return false }
+func (noProviderCache) Peek(any) (any, bool)           { return nil, false }
+func (noProviderCache) Remove(any) bool                { return false }
+func (noProviderCache) RemoveOldest() (any, any, bool) { return nil, nil, false }
+func (noProviderCache) GetOldest() (any, any, bool)    { return nil, nil, false }
+func (noProviderCache) Keys() []any                    { return nil }
+func (noProviderCache) Len() int                       { return 0 }
+func (noProviderCache) Purge()                         {}
+func (noProviderCache) Resize(int) int                 { return 0 }

@@ -18,7 +18,7 @@ import (
 // Discovery: how a node finds the network and stays in it.
 //
 //	bootstrap.go  peers given by the operator: dialled at start and kept, with backoff
-//	peerstore.go  peers remembered from the last run: dialled at start, dropped after failures
+//	peerstore.go  peers remembered from the last run: dialled at start, a few at a time, dropped after failures
 //	mdns.go       peers on the same LAN, found by multicast DNS
 //	dht.go        peers anywhere, found at a rendezvous on the Kademlia DHT
 //	connmgr.go    how many connections we keep
@@ -37,7 +37,8 @@ const (
 	stableConn = time.Minute
 	// dialTimeout bounds one dial.
 	dialTimeout = 15 * time.Second
-	// maxFoundDials is how many found peers are dialled at once.
+	// maxFoundDials is how many found peers, or remembered ones, are
+	// dialled at once.
 	maxFoundDials = 4
 )
 
@@ -65,16 +66,25 @@ type discovery struct {
 	h     *Host
 	log   *slog.Logger
 	found chan peer.AddrInfo // from mDNS and the DHT, to dialFound
-	low   int                // dial found peers only while we have fewer connections
+	low   int                // dial found peers only while fewer of our dials are connected
 
 	mu      sync.Mutex
 	kept    map[peer.ID]chan struct{} // kept peer -> signalled when it disconnects
 	dialing map[peer.ID]bool          // found peers being dialled
+	// Remembered peers left undialled because they are blocked
+	// (dialRemembered), and the signal that one was unblocked.
+	blockedRemembered map[peer.ID]bool
+	unblocked         chan struct{}
+	// Whether the host has only private or loopback addresses, and when
+	// that was last looked at (onlyLocalAddrs).
+	localOnly   bool
+	localOnlyAt time.Time
 
-	mdns  mdns.Service    // nil: off
-	kad   *dht.IpfsDHT    // nil: off
-	book  *peerFile       // nil: no peerstore file
-	boots []peer.AddrInfo // bootstrap peers, for the DHT
+	mdns      mdns.Service     // nil: off
+	kad       *dht.IpfsDHT     // nil: off
+	provStore *rendezvousStore // the DHT's provider records (dht.go); nil: DHT off
+	book      *peerFile        // nil: no peerstore file
+	boots     []peer.AddrInfo  // bootstrap peers, for the DHT
 
 	mdnsFound, dhtFound, dials, dialErrors atomic.Uint64
 	stopOnce, closeDHTOnce                 sync.Once
@@ -86,6 +96,9 @@ func newDiscovery(h *Host, low int) *discovery {
 		found:   make(chan peer.AddrInfo, 64),
 		kept:    map[peer.ID]chan struct{}{},
 		dialing: map[peer.ID]bool{},
+
+		blockedRemembered: map[peer.ID]bool{},
+		unblocked:         make(chan struct{}, 1),
 	}
 }
 
@@ -93,10 +106,14 @@ func newDiscovery(h *Host, low int) *discovery {
 func (d *discovery) disconnected(p peer.ID) { d.wake(p) }
 
 // wake tells p's keeper, if p is kept, to look at p again: it disconnected,
-// or was unblocked.
+// or was unblocked; and dialRemembered, if p is a remembered peer it left
+// for being blocked.
 func (d *discovery) wake(p peer.ID) {
 	d.mu.Lock()
 	wake := d.kept[p]
+	if d.blockedRemembered[p] {
+		wake = d.unblocked
+	}
 	d.mu.Unlock()
 	if wake != nil {
 		select {
@@ -120,26 +137,34 @@ func (d *discovery) dial(ctx context.Context, info peer.AddrInfo) error {
 	return d.h.host.Connect(ctx, info)
 }
 
+// outboundPeers counts the peers we have a connection to that we dialled.
+// Only these count toward the low water mark for dialling found peers:
+// inbound connections are the dialler's choice, and counting them would let
+// whoever opens enough of them, with fresh identities and no handshake,
+// stop us from dialling the peers we found.
+func (d *discovery) outboundPeers() int {
+	seen := map[peer.ID]bool{}
+	for _, c := range d.h.host.Network().Conns() {
+		if c.Stat().Direction == network.DirOutbound {
+			seen[c.RemotePeer()] = true
+		}
+	}
+	return len(seen)
+}
+
 func (d *discovery) connected(p peer.ID) bool {
 	return d.h.host.Network().Connectedness(p) == network.Connected
 }
 
-// keepOpts says how long to keep a peer.
+// keepOpts says what keep keeps.
 type keepOpts struct {
-	// once stops keeping the peer after the first successful dial.
-	once bool
-	// failed is called after each failed dial; keeping stops when it
-	// returns false.
-	failed func() bool
-	// succeeded is called after each successful dial.
-	succeeded func()
-	what      string // for the log: "bootstrap peer", "remembered peer"
+	what string // for the log: "bootstrap peer"
 }
 
 // keep starts a loop that dials info, waits while connected and dials
 // again after a disconnection, with exponential backoff and jitter between
-// failed dials. It stops when ctx ends, when the peer is refused by the
-// gater, or as opts say.
+// failed dials. It stops when ctx ends or when the peer is refused by the
+// gater.
 func (d *discovery) keep(ctx context.Context, info peer.AddrInfo, opts keepOpts) {
 	wake := make(chan struct{}, 1)
 	d.mu.Lock()
@@ -197,22 +222,11 @@ func (d *discovery) keepLoop(ctx context.Context, info peer.AddrInfo, wake chan 
 				fails++
 				delay = nextDelay(delay)
 				log.Debug("cannot reach "+opts.what, "attempt", fails, "retry_in", delay, "err", err)
-				keep := opts.failed == nil || opts.failed()
 				d.dialErrors.Add(1)
-				if !keep {
-					log.Info("giving up on "+opts.what, "attempts", fails)
-					return
-				}
 				continue
 			}
 			log.Info("connected to "+opts.what, "after_attempts", fails+1)
 			fails = 0
-			if opts.succeeded != nil {
-				opts.succeeded()
-			}
-		}
-		if opts.once {
-			return
 		}
 		up := time.Now()
 		for d.connected(info.ID) {
@@ -274,8 +288,9 @@ func (d *discovery) offer(info peer.AddrInfo) {
 }
 
 // dialFound dials the peers found by mDNS and the DHT, at most maxFoundDials
-// at a time (one found while all are busy is dropped), while we have fewer
-// connections than the connection manager's low water mark.
+// at a time (one found while all are busy is dropped), while fewer peers
+// than the connection manager's low water mark are connected by our own
+// dials (outboundPeers).
 func (d *discovery) dialFound(ctx context.Context) {
 	defer d.h.wg.Done()
 	sem := make(chan struct{}, maxFoundDials)
@@ -286,7 +301,7 @@ func (d *discovery) dialFound(ctx context.Context) {
 			return
 		case info = <-d.found:
 		}
-		if d.connected(info.ID) || len(d.h.host.Network().Peers()) >= d.low {
+		if d.connected(info.ID) || d.outboundPeers() >= d.low {
 			continue
 		}
 		if !d.h.gater.allowed(info.ID) { // refused or blocked

@@ -85,8 +85,14 @@ func (h *Host) handleStatus(s network.Stream) {
 	h.checkPeerStatus(p, theirs, ours)
 }
 
+// otherNetwork is why a peer of another genesis is refused. The status
+// message carries only the genesis, so it cannot name the setting that
+// differs: it lists the settings that make the genesis, and the remedy.
 func otherNetwork(theirs, ours chain.Status) string {
-	return fmt.Sprintf("genesis %s is not ours (%s): another network", theirs.Genesis.Short(), ours.Genesis.Short())
+	return fmt.Sprintf("the peer runs another network: its genesis is %s, ours %s "+
+		"(a different --network, --difficulty or --network-file gives another genesis); "+
+		"to join it, start this node with the same network settings as the peer",
+		theirs.Genesis.Short(), ours.Genesis.Short())
 }
 
 // exchangeStatus runs the handshake with p and returns p's status.
