@@ -24,33 +24,44 @@ import (
 // the URL in the data directory's api file for the client commands. done is
 // closed once the server has stopped and the file is gone. addr "off"
 // disables the API (url is then empty). note, if not empty, says that the
-// default port was taken and which one the API took instead. POST
-// /api/v1/shutdown calls shutdown.
-func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, h *p2p.Host, log *slog.Logger, shutdown func()) (url, note string, done <-chan struct{}, err error) {
+// default port was taken and which one the API took instead. access, if not
+// empty, says that the API listens beyond loopback and where the token its
+// writes need is. POST /api/v1/shutdown calls shutdown.
+func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, h *p2p.Host, log *slog.Logger, shutdown func()) (url, note, access string, done <-chan struct{}, err error) {
 	closed := make(chan struct{})
 	if addr == "off" {
 		close(closed)
-		return "", "", closed, nil
+		return "", "", "", closed, nil
 	}
 	ln, note, err := listenAPI(addr)
 	if err != nil {
-		return "", "", nil, err
+		return "", "", "", nil, err
 	}
 	opts := []api.Option{api.WithFallback(explorer.Handler()), api.WithLogger(log), api.WithShutdown(shutdown), api.WithVersion(version)}
+	bound := ln.Addr().(*net.TCPAddr)
 	if !api.IsLoopback(ln.Addr()) {
 		token, err := apiToken(dir)
 		if err != nil {
 			ln.Close()
-			return "", "", nil, err
+			return "", "", "", nil, err
 		}
 		opts = append(opts, api.WithToken(token))
+		// Off loopback every write needs the token, even one from this
+		// machine: say so where the URL is printed, or a POST's 401 is a
+		// surprise.
+		where := "listening on " + bound.IP.String()
+		if bound.IP.IsUnspecified() {
+			where = "listening on all interfaces"
+		}
+		access = fmt.Sprintf("%s: writes need the token in %s, sent as Authorization: Bearer TOKEN; the p2pchain commands send it",
+			where, dir.File(datadir.TokenFile))
 	}
 	handler := api.New(n, h, opts...)
-	url = "http://" + localAddr(ln.Addr().(*net.TCPAddr))
+	url = "http://" + localAddr(bound)
 	if err := dir.WriteFile(datadir.APIFile, []byte(url+"\n"), 0o600); err != nil {
 		ln.Close()
 		handler.Close()
-		return "", "", nil, fmt.Errorf("write api file: %w", err)
+		return "", "", "", nil, fmt.Errorf("write api file: %w", err)
 	}
 	go func() {
 		defer close(closed)
@@ -60,7 +71,7 @@ func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, 
 			log.Error("API server stopped", "err", err)
 		}
 	}()
-	return url, note, closed, nil
+	return url, note, access, closed, nil
 }
 
 // listenAPI listens on addr. On the default port (DefaultAPIPort) it moves
@@ -109,12 +120,11 @@ func listenFrom(host string, first, last int) (net.Listener, string, error) {
 }
 
 // localAddr is how a client on this machine reaches a listener: through
-// loopback when it listens on every interface.
+// loopback when it listens on every interface. That is 127.0.0.1 also for
+// "[::]" (what "-api :5009" binds): the listener takes IPv4 too, and
+// 127.0.0.1 works where the IPv6 loopback is off.
 func localAddr(a *net.TCPAddr) string {
 	if a.IP.IsUnspecified() {
-		if a.IP.To4() == nil {
-			return fmt.Sprintf("[::1]:%d", a.Port)
-		}
 		return fmt.Sprintf("127.0.0.1:%d", a.Port)
 	}
 	return a.String()

@@ -352,7 +352,7 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 			net.Close()
 		}
 		for i, p := range net.Peers {
-			url, _, done, err := startAPI(actx, net.Dirs[i], "127.0.0.1:0", p.Node, p.Host, log, acancel)
+			url, _, _, done, err := startAPI(actx, net.Dirs[i], "127.0.0.1:0", p.Node, p.Host, log, acancel)
 			if err != nil {
 				return nil, err
 			}

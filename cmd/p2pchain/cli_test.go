@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -132,4 +133,41 @@ func TestClientCommands(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(home, "default", "api")); !os.IsNotExist(err) {
 		t.Errorf("the api file outlived the node: %v", err)
 	}
+}
+
+// TestAPIOnAllInterfaces: with -api :PORT the banner prints a URL that
+// works (IPv4 loopback, not [::1]) and says that writes need the token and
+// where it is; a write without it is refused, the client commands send it.
+func TestAPIOnAllInterfaces(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes")
+	}
+	t.Parallel()
+	home := t.TempDir()
+	data := filepath.Join(home, "node")
+	n := startEnv(t, "node", nodeEnv(home), "node", "--data", data, "-l", "0", "-difficulty", "4", "-api", ":0")
+	m := n.expect(`^explorer and API: (http://127\.0\.0\.1:\d+)/ \(listening on all interfaces: writes need the token in (\S+), sent as Authorization: Bearer TOKEN; the p2pchain commands send it\)$`)
+	if want := filepath.Join(data, "api.token"); m[2] != want {
+		t.Errorf("token file %s, want %s", m[2], want)
+	}
+	resp, err := http.Get(m[1] + "/api/v1/status")
+	if err != nil {
+		t.Fatalf("the printed URL does not work: %v", err)
+	}
+	resp.Body.Close()
+	resp, err = http.Post(m[1]+"/api/v1/readings", "application/json", strings.NewReader(`{"subject":"alice","bpm":72}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a write without the token: %s, want 401", resp.Status)
+	}
+	if _, err := os.Stat(m[2]); err != nil {
+		t.Errorf("the token file: %v", err)
+	}
+	if out, ok := cli(t, home, "add", "72", "--data", data); !ok {
+		t.Errorf("add through the client command: %s", out)
+	}
+	n.stop()
 }

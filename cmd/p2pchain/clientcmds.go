@@ -15,6 +15,7 @@ import (
 
 	"github.com/p2pchain/p2pchain/internal/api"
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/p2p"
 )
 
 // The client commands: each parses its flags, asks the node's API, and
@@ -101,7 +102,22 @@ func consensusLine(s api.StatusView) string {
 	if a.Self >= 0 {
 		self = fmt.Sprintf("this node #%d", a.Self)
 	}
-	return fmt.Sprintf("authority: height %d round %d step %s, %s, %s", a.Height, a.Round, a.Step, countAuthorities(len(a.Authorities)), self)
+	return fmt.Sprintf("authority: height %d round %d step %s, %s, %s%s", a.Height, a.Round, a.Step,
+		countAuthorities(len(a.Authorities)), self, heardPhrase(a.Heard, a.Quorum))
+}
+
+// heardPhrase says how many authorities a node hears at the height it
+// decides against how many a decision needs, when it knows ("" if not):
+// short of a quorum, nothing becomes final.
+func heardPhrase(heard, quorum int) string {
+	if quorum == 0 {
+		return ""
+	}
+	s := fmt.Sprintf(", hears %d (%d needed)", heard, quorum)
+	if heard < quorum {
+		s += ": waiting for more authorities"
+	}
+	return s
 }
 
 // runAuthority approves a membership change of an authority network:
@@ -461,6 +477,16 @@ func runConnect(args []string, stdout, stderr io.Writer) error {
 		return usagef("connect", "want a peer's full multiaddr, e.g. /ip4/127.0.0.1/tcp/10000/p2p/12D3KooW...")
 	}
 	addr := pos[0]
+	// Checked here, before asking the node, so that a mistyped address is
+	// a command-line mistake (status 2) and the advice names what the
+	// other node's status and banner call the addresses.
+	if _, err := p2p.ParsePeerAddr(addr); err != nil {
+		hint := hostPortHint(addr)
+		if hint == "" {
+			hint = "; " + whereAddrs
+		}
+		return usagef("connect", "%v%s", err, hint)
+	}
 	id := peerIDOf(addr)
 	c, err := cf.connect()
 	if err != nil {

@@ -10,7 +10,9 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
+	"time"
 )
 
 // usageError is a mistake on the command line (an unknown flag, a bad value,
@@ -71,7 +73,7 @@ func (c *cmdFlags) parse(args []string) ([]string, error) {
 				c.printHelp(c.stdout)
 				return nil, flag.ErrHelp
 			}
-			return nil, &usageError{cmd: c.name, err: err}
+			return nil, &usageError{cmd: c.name, err: c.explainValue(err)}
 		}
 		rest := c.Args()
 		if len(rest) == 0 {
@@ -82,6 +84,45 @@ func (c *cmdFlags) parse(args []string) ([]string, error) {
 		}
 		pos, args = append(pos, rest[0]), rest[1:]
 	}
+}
+
+// badValue matches the flag package's error for a value that does not parse.
+var badValue = regexp.MustCompile(`^(invalid (?:boolean )?value "(?:[^"\\]|\\.)*" for (?:flag )?-(\S+)): (parse error|value out of range)$`)
+
+// explainValue replaces the flag package's "parse error" with what a good
+// value of the flag looks like: its kind and the flag's usage line.
+func (c *cmdFlags) explainValue(err error) error {
+	m := badValue.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	fl := c.Lookup(m[2])
+	if fl == nil {
+		return err
+	}
+	want := "want a valid value"
+	if g, ok := fl.Value.(flag.Getter); ok {
+		switch g.Get().(type) {
+		case int, int64:
+			want = "want a whole number"
+		case uint, uint64:
+			want = "want a whole number, 0 or more"
+		case float64:
+			want = "want a number"
+		case bool:
+			want = "want true or false"
+		case time.Duration:
+			want = "want a duration such as 30s or 5m"
+		}
+	}
+	if m[3] == "value out of range" {
+		want += " in range"
+	}
+	name, usage := flag.UnquoteUsage(fl)
+	if name != "" {
+		name = " " + name
+	}
+	return fmt.Errorf("%s: %s (-%s%s: %s)", m[1], want, fl.Name, name, usage)
 }
 
 // negativeNumber returns the index in args of the negative number that err

@@ -65,6 +65,14 @@ func TestFlagErrorsAreShort(t *testing.T) {
 		{[]string{"node", "--bogus"}, "p2pchain node: flag provided but not defined: -bogus"},
 		{[]string{"node", "-l", "70000"}, "p2pchain node: -l: port 70000: a port is 0 to 65535"},
 		{[]string{"node", "stray"}, `p2pchain node: unexpected argument "stray"`},
+		// A bad value says what a good one looks like.
+		{[]string{"node", "-l", "abc"}, `p2pchain node: invalid value "abc" for flag -l: want a whole number (-l PORT: PORT to listen on`},
+		{[]string{"node", "-mdns=maybe"}, `invalid boolean value "maybe" for -mdns: want true or false (-mdns: find peers`},
+		{[]string{"node", "-d", "127.0.0.1:10000"}, `p2pchain node: -d: peer address "127.0.0.1:10000" is not a multiaddr`},
+		{[]string{"node", "-d", "127.0.0.1:10000"}, `for 127.0.0.1:10000 that is /ip4/127.0.0.1/tcp/10000/p2p/<its peer ID>`},
+		{[]string{"connect", "127.0.0.1:10001"}, `for 127.0.0.1:10001 that is /ip4/127.0.0.1/tcp/10001/p2p/<its peer ID>: the other node's banner and its p2pchain status list its addresses under "listening on"`},
+		{[]string{"connect", "/ip4/127.0.0.1/tcp/1"}, `does not end in /p2p/<peer ID>`},
+		{[]string{"node", "-peer", "/ip4/127.0.0.1/tcp/1"}, `p2pchain node: -peer: peer address "/ip4/127.0.0.1/tcp/1" does not end in /p2p/<peer ID>`},
 		{[]string{"-bogus"}, "p2pchain node: flag provided but not defined: -bogus"},
 		{[]string{"blocks", "--limit", "x"}, `p2pchain blocks: invalid value "x" for flag -limit`},
 		{[]string{"blocks", "--limit", "0"}, "want a number of blocks from 1 to 100"},
@@ -157,11 +165,12 @@ func docCommands(t *testing.T, path string) []string {
 	var cmds []string
 	inSh := false
 	for _, l := range strings.Split(string(b), "\n") {
+		fence := strings.TrimSpace(l) // code blocks inside list items are indented
 		switch {
-		case strings.HasPrefix(l, "```sh"):
+		case strings.HasPrefix(fence, "```sh"):
 			inSh = true
 			continue
-		case strings.HasPrefix(l, "```"):
+		case strings.HasPrefix(fence, "```"):
 			inSh = false
 			continue
 		}
@@ -411,10 +420,23 @@ func TestConfigFileGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	out, err := runToExit(t, env, "node", "--data", data, "-l", "0", "-api", "off")
-	for _, want := range []string{"store belongs to another network", "the difficulty 18 from the default: there is no " + config, "set network and difficulty in " + config} {
+	for _, want := range []string{"store belongs to another network",
+		"the chain was made with difficulty 4; this node runs difficulty 18 (from the default: there is no " + config + ")",
+		"to run this chain, give --difficulty 4"} {
 		if err == nil || !strings.Contains(out, want) {
 			t.Errorf("missing config, default difficulty: want %q:\n%s", want, out)
 		}
+	}
+	// Another difficulty by flag: both values named, and one remedy.
+	out, err = runToExit(t, env, "node", "--data", data, "-l", "0", "-api", "off", "-difficulty", "5")
+	for _, want := range []string{"the chain was made with difficulty 4; this node runs difficulty 5 (from flag -difficulty)",
+		"to run this chain, give --difficulty 4 (a new chain with these settings needs another --data)"} {
+		if err == nil || !strings.Contains(out, want) {
+			t.Errorf("-difficulty 5: want %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, "another data directory") + strings.Count(out, "another --data"); n != 1 {
+		t.Errorf("-difficulty 5: %d remedies of another data directory, want 1:\n%s", n, out)
 	}
 	if _, err := os.Stat(config); !os.IsNotExist(err) {
 		t.Error("a config file was written for the wrong network")

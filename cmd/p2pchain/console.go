@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/chzyer/readline"
 
@@ -44,29 +45,60 @@ func newConsole(in *os.File, out io.Writer) (console, error) {
 		// waits for that read to end. Through a cancelable reader, closing
 		// ends the read at once instead of at the next key.
 		stdin := readline.NewCancelableStdin(in)
-		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", HistoryLimit: 200, InterruptPrompt: "^C", Stdin: stdin})
+		screen := &gate{w: os.Stdout}
+		rl, err := readline.NewEx(&readline.Config{Prompt: "> ", HistoryLimit: 200, InterruptPrompt: "^C", Stdin: stdin, Stdout: screen})
 		if err != nil {
 			return nil, fmt.Errorf("terminal: %w", err)
 		}
-		return &ttyConsole{rl: rl, stdin: stdin}, nil
+		return &ttyConsole{rl: rl, stdin: stdin, screen: screen}, nil
 	}
 	return &plainConsole{in: bufio.NewScanner(in), out: out}, nil
 }
 
 type ttyConsole struct {
-	rl    *readline.Instance
-	stdin *readline.CancelableStdin
-	once  sync.Once
+	rl     *readline.Instance
+	stdin  *readline.CancelableStdin
+	screen *gate // the terminal, as the line editor writes to it
+	once   sync.Once
+	out    sync.Mutex // one write to the terminal at a time
+
+	mu      sync.Mutex
+	closed  bool
+	reading chan struct{} // while a ReadLine runs; closed when it returns
 }
 
 func (c *ttyConsole) ReadLine() (string, error) {
+	c.mu.Lock()
+	if c.closed {
+		// A line editor called after Close draws its prompt once more,
+		// after "stopped", and the shell's prompt would follow it.
+		c.mu.Unlock()
+		return "", io.EOF
+	}
+	done := make(chan struct{})
+	c.reading = done
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		c.reading = nil
+		c.mu.Unlock()
+		close(done)
+	}()
 	line, err := c.rl.Readline()
 	if errors.Is(err, readline.ErrInterrupt) {
 		return "", errInterrupt
 	}
 	return line, err
 }
-func (c *ttyConsole) Out() io.Writer    { return c.rl.Stdout() }
+
+// inReadLine reports whether a ReadLine is running.
+func (c *ttyConsole) inReadLine() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.reading != nil
+}
+
+func (c *ttyConsole) Out() io.Writer    { return ttyWriter{c} }
 func (c *ttyConsole) Interactive() bool { return true }
 func (c *ttyConsole) SetPrompt(p string) {
 	c.rl.SetPrompt(p + "> ")
@@ -75,11 +107,92 @@ func (c *ttyConsole) SetPrompt(p string) {
 func (c *ttyConsole) Close() error {
 	var err error
 	c.once.Do(func() {
+		c.mu.Lock()
+		c.closed = true
+		reading := c.reading
+		c.mu.Unlock()
 		c.stdin.Close() // first: it ends the editor's pending read
 		err = c.rl.Close()
+		if reading != nil {
+			select {
+			case <-reading:
+			case <-time.After(time.Second):
+			}
+		}
+		// Closed in the middle of a read, the editor may leave its prompt
+		// on the line, or draw it once more a moment later: erase the line
+		// and write nothing of the editor's from now on, so that "stopped"
+		// and then the shell's prompt start at the margin.
+		c.out.Lock()
+		c.screen.close(eraseLine)
+		c.out.Unlock()
 	})
 	return err
 }
+
+// gate passes writes to w until it is closed, and drops them after.
+type gate struct {
+	mu     sync.Mutex
+	w      io.Writer
+	closed bool
+}
+
+func (g *gate) Write(b []byte) (int, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return len(b), nil
+	}
+	return g.w.Write(b)
+}
+
+// close writes last and closes the gate.
+func (g *gate) close(last string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		_, _ = io.WriteString(g.w, last)
+		g.closed = true
+	}
+}
+
+// isClosed reports whether the gate is closed.
+func (g *gate) isClosed() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.closed
+}
+
+// ttyWriter writes the node's output above the prompt. While the line
+// editor reads keys it erases its prompt, writes and draws the prompt
+// again. But it draws the prompt a moment before it marks itself reading,
+// and still counts as reading a moment after the line has ended: output in
+// those moments would land after a prompt ("> height 1"). So a write waits,
+// briefly, for a read that is starting, and a write with no read in
+// progress goes straight to the terminal, erasing first any prompt the
+// editor left as its read ended.
+type ttyWriter struct{ c *ttyConsole }
+
+// eraseLine moves to the line's start and clears it.
+const eraseLine = "\r\x1b[K"
+
+func (w ttyWriter) Write(b []byte) (int, error) {
+	w.c.out.Lock()
+	defer w.c.out.Unlock()
+	if w.c.screen.isClosed() { // the editor is gone: straight to the terminal
+		return w.c.screen.w.Write(b)
+	}
+	for deadline := time.Now().Add(200 * time.Millisecond); w.c.inReadLine() && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if w.c.rl.Terminal.IsReading() {
+			return w.c.rl.Stdout().Write(b)
+		}
+	}
+	if _, err := io.WriteString(w.c.screen, eraseLine); err != nil {
+		return 0, err
+	}
+	return w.c.screen.Write(b)
+}
+
 func (c *ttyConsole) Restore() { _ = c.rl.Terminal.ExitRawMode() }
 
 // plainConsole serves pipes and files: no prompt, no line editing.

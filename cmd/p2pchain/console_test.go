@@ -4,6 +4,8 @@ import (
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/p2pchain/p2pchain/internal/p2p"
 )
 
 func TestParseInput(t *testing.T) {
@@ -70,7 +72,16 @@ func TestConfigPrecedence(t *testing.T) {
 	if file.Port != 9001 || !file.DHT || file.Subject != "from-file" || len(file.Peers) != 2 || file.Peers[1] != "/b" {
 		t.Fatalf("after env: %+v", file)
 	}
-	flags, f, err := parseNodeFlags([]string{"-l", "9002", "--subject", "from-flag", "-peer", "/c"}, io.Discard)
+	key, err := p2p.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, err := p2p.PeerID(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := "/ip4/127.0.0.1/tcp/4003/p2p/" + id.String() // flags are checked: a whole multiaddr
+	flags, f, err := parseNodeFlags([]string{"-l", "9002", "--subject", "from-flag", "-peer", c}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +89,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if cfg.Port != 9002 || cfg.Subject != "from-flag" || !cfg.DHT || cfg.Network != "p2pchain" {
 		t.Fatalf("after flags: %+v", cfg)
 	}
-	if got := strings.Join(cfg.Peers, " "); got != "/a /b /c" {
+	if got := strings.Join(cfg.Peers, " "); got != "/a /b "+c {
 		t.Fatalf("peers %q: flags add to the configured list", got)
 	}
 	for k, v := range map[string]string{"P2PCHAIN_PORT": "x", "P2PCHAIN_MDNS": "maybe"} {

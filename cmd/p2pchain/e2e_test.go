@@ -310,3 +310,24 @@ func TestUnreachablePeerKeepsRunning(t *testing.T) {
 	n.expect(`^height 0, tip`)
 	n.stop()
 }
+
+// TestOtherNetworkSaysWhy: a node dialling a node of another difficulty is
+// refused with a reason that says which settings make a network and what
+// to do, not only that the genesis differs.
+func TestOtherNetworkSaysWhy(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes")
+	}
+	t.Parallel()
+	a := start(t, "difficulty 4", "node", "-l", "0", "-difficulty", "4", "-api", "off")
+	addr := expectFrom(t, a, 0, `^  p2pchain node -l \d+ -d (/ip4/\S+)$`)[1]
+	b := start(t, "difficulty 5", "node", "-l", "0", "-difficulty", "5", "-api", "off", "-d", addr)
+	m := b.expect(`"msg":"refusing peer".*"reason":"([^"]*)"`)
+	for _, want := range []string{"another network", "--difficulty", "start this node with the same network settings as the peer"} {
+		if !strings.Contains(m[1], want) {
+			t.Errorf("refusal reason %q does not say %q", m[1], want)
+		}
+	}
+	b.stop()
+	a.stop()
+}

@@ -44,9 +44,10 @@ func runNetwork(args []string, stdout, stderr io.Writer) error {
 			"output without -o); show prints its name, genesis and authorities.",
 			"",
 			"Every member, authority or follower, must use the same file: its parameters form the",
-			"genesis block. Set-up: run p2pchain init -l PORT on each authority to learn its peer ID,",
-			"write the file listing them, copy it to every member, then start each with",
-			"p2pchain node -l PORT --network-file FILE."},
+			"genesis block. Set-up: run p2pchain init --data DIR -l PORT on each authority to learn its",
+			"peer ID (a data directory of the network's own: a chain belongs to one network), write the",
+			"file listing them, copy it to every member, then start each with",
+			"p2pchain node --data DIR -l PORT --network-file FILE."},
 		examples: []string{
 			"network new demo --authority " + examplePeerID() + " -o demo.toml",
 			"network show demo.toml",
@@ -123,7 +124,10 @@ func networkNew(name string, authorities []string, interval, out string, force b
 		return err
 	}
 	fmt.Fprintf(stdout, "wrote %s: network %q, %s, genesis %s\n", out, nw.Params.Name, countAuthorities(nw.Set.Len()), nw.Params.Genesis().Hash().Short())
-	fmt.Fprintf(stdout, "copy it to every member and start each with: %s node -l PORT --network-file %s\n", invocation(), out)
+	// --data: the default directory of -l PORT may hold a chain of another
+	// network (the demo's), which the node would refuse.
+	fmt.Fprintf(stdout, "copy it to every member and start each with: %s node --data DIR -l PORT --network-file %s\n"+
+		"  (DIR: the member's data directory for this network, as given to init)\n", invocation(), out)
 	return nil
 }
 

@@ -306,3 +306,61 @@ func TestAuthorityProcesses(t *testing.T) {
 	b.expect(`^approve: change refused: .*already an authority`)
 	wantFail(t, runCLI(t, home, home, "authority", "add", "not-a-peer", "--data", filepath.Join(home, "a")), "peer")
 }
+
+// TestAuthoritySetupAsDocumented runs the steps of OPERATIONS.md "Setting
+// one up" as printed, on a machine that already ran the README's demo (a
+// proof-of-work chain in the default directory of -l 10000): the steps
+// must not land on that directory, whose chain is of another network.
+func TestAuthoritySetupAsDocumented(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real node process")
+	}
+	t.Parallel()
+	doc, err := os.ReadFile("../../docs/OPERATIONS.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(doc)
+	start, end := strings.Index(text, "### Setting one up"), strings.Index(text, "### The network file")
+	if start < 0 || end < start {
+		t.Fatal("OPERATIONS.md has no section \"Setting one up\" before \"The network file\"")
+	}
+	section := filepath.Join(t.TempDir(), "setup.md")
+	if err := os.WriteFile(section, []byte(text[start:end]), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	home, wd := t.TempDir(), t.TempDir()
+	writeDataDir(t, filepath.Join(home, "node-10000"), chain.DefaultParams(), nil) // the demo's chain
+	id := ""
+	ran := map[string]bool{}
+	for _, line := range docCommands(t, section) {
+		line = strings.NewReplacer("~/.p2pchain", home, "12D3KooW...", id).Replace(line)
+		args := strings.Fields(line)[1:]
+		ran[args[0]] = true
+		if args[0] == "node" { // runs until stopped: on any free port, without the API
+			for i, a := range args {
+				if a == "-l" && i+1 < len(args) {
+					args[i+1] = "0"
+				}
+			}
+			n := &proc{t: t, name: "authority", cmd: installed(append(args, "-api", "off")...), exit: make(chan error, 1)}
+			n.cmd.Env, n.cmd.Dir = append(n.cmd.Env, nodeEnv(home)...), wd // where the file is
+			startProc(t, n)
+			n.expect(`^network "clinic", genesis \w+, consensus authority, 1 authority, this node is authority #0$`)
+			n.stop()
+			continue
+		}
+		r := runCLI(t, home, wd, args...)
+		if r.code != 0 {
+			t.Fatalf("%s:\n%s", line, r)
+		}
+		if m := regexp.MustCompile(`peer ID  (12D3KooW\w+)`).FindStringSubmatch(r.stdout); args[0] == "init" && m != nil {
+			id = m[1]
+		}
+	}
+	for _, c := range []string{"init", "id", "network", "node"} {
+		if !ran[c] {
+			t.Errorf("the steps have no %s command", c)
+		}
+	}
+}

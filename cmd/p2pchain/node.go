@@ -104,6 +104,18 @@ func parseNodeFlags(args []string, stdout io.Writer) (nodeConfig, nodeFlags, err
 	if err := conflictingFlags("node", f.set); err != nil {
 		return cfg, f, err
 	}
+	// A peer address is checked here, not when the node dials it, so that
+	// a mistyped one is a command-line mistake (status 2) said at once.
+	for _, d := range []struct {
+		flag  string
+		addrs []string
+	}{{"d", f.dial}, {"peer", f.peers}} {
+		for _, a := range d.addrs {
+			if _, err := p2p.ParsePeerAddr(a); err != nil {
+				return cfg, f, usagef("node", "-%s: %v%s", d.flag, err, hostPortHint(a))
+			}
+		}
+	}
 	for _, s := range settings {
 		if f.set[s.flag] {
 			if err := cfg.checkKey(s.key); err != nil {
@@ -113,6 +125,24 @@ func parseNodeFlags(args []string, stdout io.Writer) (nodeConfig, nodeFlags, err
 	}
 	return cfg, f, nil
 }
+
+// hostPortHint says how to write HOST:PORT as a peer multiaddr, or "".
+func hostPortHint(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return ""
+	}
+	proto := "ip4"
+	if ip := net.ParseIP(host); ip == nil {
+		proto = "dns"
+	} else if ip.To4() == nil {
+		proto = "ip6"
+	}
+	return fmt.Sprintf("; for %s that is /%s/%s/tcp/%s/p2p/<its peer ID>: %s", a, proto, host, port, whereAddrs)
+}
+
+// whereAddrs says where a node's full addresses are printed.
+const whereAddrs = `the other node's banner and its p2pchain status list its addresses under "listening on"`
 
 // merge applies the flags given on the command line over the file's config
 // (and the environment's): -peer adds to the file's peers.
@@ -173,17 +203,79 @@ func settle(dir *datadir.Dir, flags nodeConfig, f nodeFlags) (nodeSettings, erro
 	return s, nil
 }
 
-// wrongNetwork explains a store of another network: where this node's
-// network name and difficulty came from, and what to do.
+// wrongNetwork explains a store of another network: what the chain was
+// made for when that can be found, what this node runs and where that came
+// from, and what to do.
 func (s nodeSettings) wrongNetwork(err error) error {
+	// The store's own advice ("use another data directory") is replaced by
+	// advice that knows the settings.
+	msg := strings.TrimSuffix(err.Error(), "; use another data directory")
 	if s.cfg.NetworkFile != "" {
-		return fmt.Errorf("%w\n  the network file %s comes from %s: use the network file the chain was made with, or another data directory",
-			err, s.cfg.NetworkFile, s.from("network_file"))
+		return explained(err, fmt.Sprintf("%s\n  the network file %s comes from %s: use the network file the chain was made with, or another data directory",
+			msg, s.cfg.NetworkFile, s.from("network_file")))
 	}
-	return fmt.Errorf("%w\n  the network %q comes from %s, the difficulty %d from %s:\n"+
+	var held *store.NetworkError
+	if !errors.As(err, &held) {
+		held = &store.NetworkError{}
+	}
+	if difficulty, ok := heldDifficulty(held.HeldName, held.HeldGenesis); ok {
+		name := held.HeldName
+		var made, runs, give []string
+		if name != s.cfg.Network {
+			made = append(made, fmt.Sprintf("network %q", name))
+			runs = append(runs, fmt.Sprintf("network %q (from %s)", s.cfg.Network, s.from("network")))
+			give = append(give, "--network "+shellQuote(name))
+		}
+		if difficulty != s.cfg.Difficulty {
+			made = append(made, fmt.Sprintf("difficulty %d", difficulty))
+			runs = append(runs, fmt.Sprintf("difficulty %d (from %s)", s.cfg.Difficulty, s.from("difficulty")))
+			give = append(give, fmt.Sprintf("--difficulty %d", difficulty))
+		}
+		if len(give) > 0 {
+			return explained(err, fmt.Sprintf("%s\n  the chain was made with %s; this node runs %s\n"+
+				"  to run this chain, give %s (a new chain with these settings needs another --data)",
+				msg, strings.Join(made, " and "), strings.Join(runs, " and "), strings.Join(give, " ")))
+		}
+	}
+	return explained(err, fmt.Sprintf("%s\n  the network %q comes from %s, the difficulty %d from %s:\n"+
 		"  set network and difficulty in %s to those the chain was made with (or give --network and --difficulty), or use another data directory",
-		err, s.cfg.Network, s.from("network"), s.cfg.Difficulty, s.from("difficulty"), s.file.path)
+		msg, s.cfg.Network, s.from("network"), s.cfg.Difficulty, s.from("difficulty"), s.file.path))
 }
+
+// heldDifficulty returns the difficulty of the proof-of-work network named
+// name whose genesis is genesis: the genesis is a hash of the name and the
+// difficulty (with the default rules), so trying each difficulty finds it;
+// ok is false for any other network (a network file's, say).
+func heldDifficulty(name string, genesis chain.Hash) (difficulty int, ok bool) {
+	for d := 0; d <= chain.MaxDifficulty; d++ {
+		p := chain.DefaultParams()
+		p.Name, p.Difficulty = name, uint32(d)
+		if p.Genesis().Hash() == genesis {
+			return d, true
+		}
+	}
+	return 0, false
+}
+
+// shellQuote quotes s for a shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t'\"$`\\;&|<>()*?[]{}~#!") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// explained is an error with a better text that still matches its cause
+// with errors.Is.
+func explained(err error, text string) error { return &explainedError{text, err} }
+
+type explainedError struct {
+	text string
+	err  error
+}
+
+func (e *explainedError) Error() string { return e.text }
+func (e *explainedError) Unwrap() error { return e.err }
 
 // startCPUProfile profiles the process's CPU into the file at path until
 // the returned function runs, which says on stderr if the file could not
@@ -336,7 +428,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	}
 	defer h.Close()
 
-	apiURL, apiNote, apiDone, err := startAPI(ctx, dir, cfg.API, n, h, log, cancel)
+	apiURL, apiNote, apiAccess, apiDone, err := startAPI(ctx, dir, cfg.API, n, h, log, cancel)
 	if err != nil {
 		return err
 	}
@@ -359,7 +451,10 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if apiNote != "" {
 		fmt.Fprintln(out, apiNote)
 	}
-	if apiURL != "" {
+	switch {
+	case apiAccess != "":
+		fmt.Fprintf(out, "explorer and API: %s/ (%s)\n", apiURL, apiAccess)
+	case apiURL != "":
 		fmt.Fprintf(out, "explorer and API: %s/\n", apiURL)
 	}
 
@@ -476,9 +571,16 @@ func printBanner(out io.Writer, params chain.Params, rules string, st chain.Stat
 	fmt.Fprintln(out, `type a heart rate (72, or "alice 72") to add a reading; help lists commands`)
 }
 
+// promptLine is a line typed at the prompt; the reader of the console
+// waits for handled before it reads, and draws the prompt, again.
+type promptLine struct {
+	text    string
+	handled chan struct{}
+}
+
 // repl reads prompt lines until the user quits or ctx ends.
 func repl(ctx context.Context, con console, n *node.Node, h *p2p.Host, subject string, stop func()) {
-	lines := make(chan string)
+	lines := make(chan promptLine)
 	go func() {
 		defer close(lines)
 		for {
@@ -490,8 +592,16 @@ func repl(ctx context.Context, con console, n *node.Node, h *p2p.Host, subject s
 			if err != nil {
 				return // end of piped input: keep running until a signal
 			}
+			// The next prompt comes once the line's output is all written
+			// (so it never lands after a fresh "> "), and never after quit.
+			l := promptLine{text: line, handled: make(chan struct{})}
 			select {
-			case lines <- line:
+			case lines <- l:
+			case <-ctx.Done():
+				return
+			}
+			select {
+			case <-l.handled:
 			case <-ctx.Done():
 				return
 			}
@@ -506,41 +616,51 @@ func repl(ctx context.Context, con console, n *node.Node, h *p2p.Host, subject s
 		case <-n.Done():
 			fmt.Fprintln(out, n.Err())
 			stop()
-		case line, ok := <-lines:
+		case l, ok := <-lines:
 			if !ok {
 				lines = nil
 				continue
 			}
-			in, err := parseInput(line, subject)
-			if err != nil {
-				fmt.Fprintln(out, err)
+			if handleLine(out, n, h, subject, l.text) {
+				stop() // quit: no prompt after it
 				continue
 			}
-			switch in.cmd {
-			case "":
-				r, err := n.Submit(in.subject, in.bpm)
-				if err != nil {
-					fmt.Fprintf(out, "reading not added: %v\n", err)
-					continue
-				}
-				// The full id is the receipt: p2pchain readings and the
-				// explorer find the reading by it.
-				fmt.Fprintf(out, "reading %s: %s %d bpm, pending (%s)\n", r.ID(), r.Subject, r.BPM, pendingNote(n.Params()))
-			case "help":
-				fmt.Fprintln(out, promptHelp)
-			case "status":
-				printStatus(out, n, h)
-			case "peers":
-				printPeers(out, h)
-			case "chain":
-				printChain(out, n, in.arg)
-			case "approve":
-				approveAtPrompt(out, n, in)
-			case "quit":
-				stop()
-			}
+			close(l.handled)
 		}
 	}
+}
+
+// handleLine runs a line typed at the prompt and reports whether it was quit.
+func handleLine(out io.Writer, n *node.Node, h *p2p.Host, subject, line string) (quit bool) {
+	in, err := parseInput(line, subject)
+	if err != nil {
+		fmt.Fprintln(out, err)
+		return false
+	}
+	switch in.cmd {
+	case "":
+		r, err := n.Submit(in.subject, in.bpm)
+		if err != nil {
+			fmt.Fprintf(out, "reading not added: %v\n", err)
+			return false
+		}
+		// The full id is the receipt: p2pchain readings and the
+		// explorer find the reading by it.
+		fmt.Fprintf(out, "reading %s: %s %d bpm, pending (%s)\n", r.ID(), r.Subject, r.BPM, pendingNote(n.Params()))
+	case "help":
+		fmt.Fprintln(out, promptHelp)
+	case "status":
+		printStatus(out, n, h)
+	case "peers":
+		printPeers(out, h)
+	case "chain":
+		printChain(out, n, in.arg)
+	case "approve":
+		approveAtPrompt(out, n, in)
+	case "quit":
+		return true
+	}
+	return false
 }
 
 func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
@@ -553,8 +673,8 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 		if c.Self >= 0 {
 			self = fmt.Sprintf("this node #%d", c.Self)
 		}
-		fmt.Fprintf(out, "consensus authority: height %d round %d step %s, %s, %s\n",
-			c.Height, c.Round, c.Step, countAuthorities(len(c.Authorities)), self)
+		fmt.Fprintf(out, "consensus authority: height %d round %d step %s, %s, %s%s\n",
+			c.Height, c.Round, c.Step, countAuthorities(len(c.Authorities)), self, heardPhrase(c.Heard, c.Quorum))
 		fmt.Fprintf(out, "final up to height %d (%s): blocks signed by more than two thirds of the authorities never leave the chain\n",
 			final, finalHash.Short())
 	} else {

@@ -144,6 +144,17 @@ func testPartition(t *testing.T, procs bool) {
 
 	p.type_("heal")
 	p.expect(`^heal: the network is not partitioned$`)
+	// help lists what this testnet takes; in one process, kill says what
+	// it needs instead of only the usage.
+	p.type_("help")
+	p.expect(`^  partition   split the network in two$`)
+	if procs {
+		p.expect(`^  kill I      kill node I with SIGKILL, as a crash \(I from 0 to 3\)$`)
+	} else {
+		p.expect(`^kill I, stop I and restart I need the nodes as processes: start the testnet with --processes$`)
+		p.type_("kill 2")
+		p.expect(`^kill: kill, stop and restart need the nodes as processes: start the testnet with --processes; here partition or heal$`)
+	}
 	p.type_("partition")
 	p.expect(`^partition: nodes 0-1 \| nodes 2-3, every node blocking the other half; 4 links cut \(`)
 	p.type_("partition")

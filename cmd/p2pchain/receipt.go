@@ -145,6 +145,13 @@ func runCheckReceipt(args []string, stdout, stderr io.Writer) error {
 	if err == nil {
 		res, err = receipt.Check(r, trust)
 	}
+	// The check names what did not match; a trusted hash that is not in
+	// the receipt is no mismatch but a hash the receipt does not reach.
+	var re *receipt.Error
+	if errors.As(err, &re) && errors.Is(err, receipt.ErrTrust) {
+		err = explained(err, fmt.Sprintf("the trusted block is not in the receipt: %s; --trust must be the reading's block "+
+			"or one above it in the receipt (for a newer block, fetch a newer receipt with %s receipt ID)", re.Detail, invocation()))
+	}
 	if asJSON {
 		out := checkOutput{OK: err == nil}
 		if err != nil {

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"errors"
-	"fmt"
-
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/datadir"
 	"github.com/p2pchain/p2pchain/internal/node"
@@ -13,10 +10,9 @@ import (
 // openStore opens the chain store of a data directory and reads the state a
 // node starts from.
 func openStore(dir *datadir.Dir, params chain.Params, opts ...store.Option) (*store.Store, node.State, error) {
+	// A store of another network is explained by the caller, which knows
+	// where the network settings came from (nodeSettings.wrongNetwork).
 	st, err := store.Open(dir.File(datadir.StoreDir), params, opts...)
-	if errors.Is(err, store.ErrWrongNetwork) {
-		return nil, node.State{}, fmt.Errorf("%w: %s holds a chain of another network (name or difficulty differ); use another --data or the network it was made for", err, dir.Path())
-	}
 	if err != nil {
 		return nil, node.State{}, err
 	}

@@ -302,3 +302,60 @@ func TestTerminalSyncProgress(t *testing.T) {
 	}
 	src.stop()
 }
+
+// TestTerminalOutputBeforePrompt: in a terminal, a command's output and the
+// log lines end before the prompt is drawn again (never "> height 1" or
+// "> time=..."), routine start-up logs stay out of the way, and once the
+// node has stopped no prompt follows "stopped" (the shell's prompt would
+// come after it: "> $").
+func TestTerminalOutputBeforePrompt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes")
+	}
+	t.Parallel()
+	home := t.TempDir()
+	peer := startEnv(t, "peer", nodeEnv(home), "node", "--data", filepath.Join(home, "peer"), "-l", "0", "-difficulty", "4", "-api", "off")
+	addr := expectFrom(t, peer, 0, `^  p2pchain node -l \d+ -d (/ip4/\S+)$`)[1]
+	data := filepath.Join(home, "tty")
+	// The line editor draws its prompt as ">  \b" and erases it with "\r"
+	// and control sequences before output: output right after the prompt
+	// lands on the prompt's line.
+	garbled := regexp.MustCompile(`> [ \x08]*(?:peer 12D|height \d|consensus |peers \d|time=|connected to|stopped)`)
+	check := func(n *ttyNode, stop func()) {
+		t.Helper()
+		n.waitFor(`connected to ` + regexp.QuoteMeta(addr))
+		for i := 0; i < 15; i++ {
+			n.typeKeys("status\r")
+			n.waitFor(fmt.Sprintf(`(?s)(?:pending readings \d+.*){%d}`, i+1))
+		}
+		stop()
+		if _, err := n.waitExit(10 * time.Second); err != nil {
+			t.Fatalf("exit: %v", err)
+		}
+		n.waitFor(`stopped\r?\n`)
+		time.Sleep(200 * time.Millisecond) // what the node wrote last, if anything
+		out := n.output()
+		if m := garbled.FindString(out); m != "" {
+			i := strings.Index(out, m)
+			t.Errorf("output after a fresh prompt: %q in %q", m, out[max(0, i-600):min(len(out), i+300)])
+		}
+		for _, routine := range []string{`msg="connected to bootstrap peer"`, `msg="loaded the peerstore file"`} {
+			if strings.Contains(out, routine) {
+				t.Errorf("the terminal shows the routine log line %s", routine)
+			}
+		}
+		if tail := out[strings.LastIndex(out, "stopped"):]; strings.Contains(tail, ">") {
+			t.Errorf("a prompt after the node stopped: %q", tail)
+		}
+	}
+	n := startTTY(t, "node", "--data", data, "-l", "0", "-difficulty", "4", "-api", "off", "-d", addr)
+	check(n, func() { n.typeKeys("QUIT\r") })
+	// Again with the peer in the peerstore file, stopped by p2pchain stop.
+	n = startTTY(t, "node", "--data", data, "-l", "0", "-difficulty", "4", "-api", "127.0.0.1:0", "-d", addr)
+	check(n, func() {
+		if r := runCLI(t, home, home, "stop", "--data", data); r.code != 0 {
+			t.Errorf("p2pchain stop:\n%s", r)
+		}
+	})
+	peer.stop()
+}

@@ -192,7 +192,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 	defer net.Close()
 	var nodes []testnetNode
 	for i, p := range net.Peers {
-		url, _, done, err := startAPI(ctx, net.Dirs[i], "127.0.0.1:0", p.Node, p.Host, log.With("node", i), cancel)
+		url, _, _, done, err := startAPI(ctx, net.Dirs[i], "127.0.0.1:0", p.Node, p.Host, log.With("node", i), cancel)
 		if err != nil {
 			return err
 		}
@@ -355,13 +355,47 @@ func prompt(ctx context.Context, f testnetFlags, w io.Writer, split splitter, ot
 			case "":
 			case "partition", "heal":
 				do(cmd)
+			case "help", "?":
+				fmt.Fprintln(w, testnetHelp(other != nil, f.nodes))
 			default:
-				if other == nil || !other(line) {
-					fmt.Fprintln(w, usage)
+				switch {
+				case other != nil && other(line):
+				case other == nil && isProcCommand(cmd):
+					// In one process a node cannot be killed or restarted
+					// on its own: say what runs them as processes.
+					fmt.Fprintf(w, "%s: kill, stop and restart need the nodes as processes: start the testnet with --processes; here %s\n",
+						strings.Fields(cmd)[0], strings.TrimPrefix(usage, "type "))
+				default:
+					fmt.Fprintln(w, usage+" (help lists the commands)")
 				}
 			}
 		}
 	}
+}
+
+// isProcCommand reports whether line is a command of testnet --processes.
+func isProcCommand(line string) bool {
+	f := strings.Fields(line)
+	return len(f) > 0 && (f[0] == "kill" || f[0] == "stop" || f[0] == "restart")
+}
+
+// testnetHelp lists the commands a testnet's prompt takes.
+func testnetHelp(processes bool, nodes int) string {
+	var b strings.Builder
+	b.WriteString("commands:\n")
+	if processes {
+		fmt.Fprintf(&b, "  kill I      kill node I with SIGKILL, as a crash (I from 0 to %d)\n", nodes-1)
+		b.WriteString("  stop I      stop node I with SIGTERM\n")
+		b.WriteString("  restart I   start node I again on its data directory\n")
+	}
+	b.WriteString("  partition   split the network in two\n")
+	b.WriteString("  heal        join the two halves again\n")
+	b.WriteString("  help        this text\n")
+	if !processes {
+		b.WriteString("kill I, stop I and restart I need the nodes as processes: start the testnet with --processes\n")
+	}
+	b.WriteString("Ctrl-C stops the testnet")
+	return b.String()
 }
 
 func printTestnet(w io.Writer, asJSON bool, nodes []testnetNode) {

@@ -219,7 +219,7 @@ func TestVerify(t *testing.T) {
 
 	// A chain of another network is named as such.
 	r := runTool(t, nil, nil, "verify", "--data", data, "--network", "other")
-	wantFail(t, r, "another network", "--network and --difficulty")
+	wantFail(t, r, "another network", `the chain was made with network "tools-test"`, "give --network tools-test")
 
 	// Nothing there: said, and nothing created.
 	missing := filepath.Join(t.TempDir(), "none")

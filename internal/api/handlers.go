@@ -24,7 +24,7 @@ import (
 )
 
 // exampleAddr shows what a good multiaddr looks like, in error messages.
-const exampleAddr = "/ip4/127.0.0.1/tcp/10000/p2p/12D3KooWAbC... (from the other node's status: addrs)"
+const exampleAddr = "/ip4/127.0.0.1/tcp/10000/p2p/12D3KooWAbC... (the other node's banner and status list it under \"listening on\")"
 
 func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, newStatusView(h.node, h.host))

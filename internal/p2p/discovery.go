@@ -225,7 +225,13 @@ func (d *discovery) keepLoop(ctx context.Context, info peer.AddrInfo, wake chan 
 				d.dialErrors.Add(1)
 				continue
 			}
-			log.Info("connected to "+opts.what, "after_attempts", fails+1)
+			// The first try's success is routine (the node prints its
+			// connections); one after failures is news.
+			level := slog.LevelDebug
+			if fails > 0 {
+				level = slog.LevelInfo
+			}
+			log.Log(ctx, level, "connected to "+opts.what, "after_attempts", fails+1)
 			fails = 0
 		}
 		up := time.Now()

@@ -115,7 +115,7 @@ func openPeerFile(path string, genesis chain.Hash, log *slog.Logger) *peerFile {
 		for _, r := range peers {
 			f.peers[r.info.ID] = r
 		}
-		log.Info("loaded the peerstore file", "file", path, "peers", len(peers))
+		log.Debug("loaded the peerstore file", "file", path, "peers", len(peers))
 	}
 	return f
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
 )
 
 // Sentinel errors; test with errors.Is.
@@ -27,6 +29,25 @@ var (
 	// *WriteError (the engine stopped: restart once there is space).
 	ErrFull = errors.New("the disk is full")
 )
+
+// NetworkError is a store opened for another network than the one it was
+// made for: what it holds and what the opener runs. It matches
+// errors.Is(err, ErrWrongNetwork).
+type NetworkError struct {
+	Path        string     // the store directory
+	HeldName    string     // the network name the store was made with
+	HeldGenesis chain.Hash // and its genesis block
+	Name        string     // the network the opener runs
+	Genesis     chain.Hash // and its genesis block
+}
+
+func (e *NetworkError) Error() string {
+	return fmt.Sprintf("chain store %s: %v: it holds network %q (genesis %s), this node runs %q (genesis %s); use another data directory",
+		e.Path, ErrWrongNetwork, e.HeldName, e.HeldGenesis.Short(), e.Name, e.Genesis.Short())
+}
+
+// Unwrap makes errors.Is(err, ErrWrongNetwork) hold.
+func (e *NetworkError) Unwrap() error { return ErrWrongNetwork }
 
 // FullError is a write the store refused, writing nothing, because the
 // free space of its file system is under the reserve it keeps (see

@@ -235,9 +235,8 @@ func (s *Store) init() error {
 	}
 	if chain.Hash(genesis) != s.genesis {
 		network, _ := s.get(s.db, keyNetwork)
-		return fmt.Errorf("chain store %s: %w: it holds network %q (genesis %s), this node runs %q (genesis %s); "+
-			"use another data directory", s.path, ErrWrongNetwork, network, chain.Hash(genesis).Short(),
-			s.params.Name, s.genesis.Short())
+		return &NetworkError{Path: s.path, HeldName: string(network), HeldGenesis: chain.Hash(genesis),
+			Name: s.params.Name, Genesis: s.genesis}
 	}
 	tipHash, tipHeight, err := s.readTip(s.db)
 	if err != nil {
