@@ -480,7 +480,9 @@ func runConnect(args []string, stdout, stderr io.Writer) error {
 	// Checked here, before asking the node, so that a mistyped address is
 	// a command-line mistake (status 2) and the advice names what the
 	// other node's status and banner call the addresses.
-	if _, err := p2p.ParsePeerAddr(addr); err != nil {
+	// A bare /p2p/ID is fine here, as the API takes it: the node then
+	// dials the addresses it already knows for that peer.
+	if _, err := p2p.ParsePeerAddr(addr); err != nil && !strings.HasPrefix(strings.TrimSpace(addr), "/p2p/") {
 		hint := hostPortHint(addr)
 		if hint == "" {
 			hint = "; " + whereAddrs

@@ -38,15 +38,16 @@ func decodeBodyLimit(w http.ResponseWriter, r *http.Request, v any, example stri
 	case err != nil:
 		return newError(http.StatusBadRequest, CodeBadJSON, "reading the body: %v", err)
 	}
-	return decodeJSON(data, v, example)
+	return decodeJSON(data, v, "the body", example)
 }
 
 // decodeJSON decodes data, one JSON object, into v: its keys must be
 // exactly v's field names, each at most once (encoding/json alone would take
 // "BPM" for "bpm" and let a repeated key override the first, so what a
 // proxy or a log reads could differ from what the node signs), with nothing
-// after it. The error says what to send instead; example is a good object.
-func decodeJSON(data []byte, v any, example string) *apiError {
+// after it. The error says what to send instead, naming data as what ("the
+// body", "reading 3"); example is a good object.
+func decodeJSON(data []byte, v any, what, example string) *apiError {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
@@ -71,11 +72,11 @@ func decodeJSON(data []byte, v any, example string) *apiError {
 	)
 	switch {
 	case errors.Is(err, io.EOF):
-		return newError(http.StatusBadRequest, CodeBadJSON, "the body is empty; want a JSON object such as %s", example)
+		return newError(http.StatusBadRequest, CodeBadJSON, "%s is empty; want a JSON object such as %s", what, example)
 	case errors.As(err, &syn), errors.Is(err, io.ErrUnexpectedEOF):
-		return newError(http.StatusBadRequest, CodeBadJSON, "the body is not valid JSON (%v); want a JSON object such as %s", err, example)
+		return newError(http.StatusBadRequest, CodeBadJSON, "%s is not valid JSON (%v); want a JSON object such as %s", what, err, example)
 	case errors.As(err, &typ) && typ.Field == "":
-		return newError(http.StatusBadRequest, CodeBadJSON, "the body is a JSON %s; want a JSON object such as %s", typ.Value, example)
+		return newError(http.StatusBadRequest, CodeBadJSON, "%s is a JSON %s; want a JSON object such as %s", what, typ.Value, example)
 	case errors.As(err, &typ) && typ.Field == "subject":
 		return newError(http.StatusBadRequest, CodeBadSubject, "subject: want a string, got a JSON %s", typ.Value)
 	case errors.As(err, &typ):
@@ -170,8 +171,12 @@ func exactKeys(dec *json.Decoder, t reflect.Type) error {
 		}
 	case '{':
 		var fields map[string]reflect.Type
-		if t != nil && t.Kind() == reflect.Struct {
+		var values reflect.Type // a map's values, each checked as its type
+		switch {
+		case t != nil && t.Kind() == reflect.Struct:
 			fields = jsonFields(t)
+		case t != nil && t.Kind() == reflect.Map:
+			values = t.Elem()
 		}
 		seen := map[string]bool{}
 		for dec.More() {
@@ -184,7 +189,7 @@ func exactKeys(dec *json.Decoder, t reflect.Type) error {
 				return &keyError{key: k, twice: true}
 			}
 			seen[k] = true
-			var ft reflect.Type
+			ft := values
 			if fields != nil {
 				var ok bool
 				if ft, ok = fields[k]; !ok {
@@ -212,11 +217,16 @@ func exactKeys(dec *json.Decoder, t reflect.Type) error {
 func jsonFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for _, f := range reflect.VisibleFields(t) {
-		if !f.IsExported() || f.Anonymous && f.Type.Kind() == reflect.Struct {
-			continue
+		tag := f.Tag.Get("json")
+		name, _, _ := strings.Cut(tag, ",")
+		inner := f.Type
+		if inner.Kind() == reflect.Pointer {
+			inner = inner.Elem()
 		}
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "-" {
+		if f.Anonymous && inner.Kind() == reflect.Struct && name == "" {
+			continue // its fields are promoted: VisibleFields lists them
+		}
+		if !f.IsExported() || tag == "-" {
 			continue
 		}
 		if name == "" {

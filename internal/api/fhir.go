@@ -131,7 +131,11 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	// the main chain's first page.
 	next, times := "", map[chain.Hash]int64{}
 	if !s.Empty() && len(obs) == s.Count {
-		next = formatCursor(start)
+		// Filled by pending readings: link to the chain only if it holds
+		// one to show (a link to an empty Bundle would be a page too many).
+		if p := h.node.SubjectReadingsBetween(s.Subject, start, 1, s.From, s.Before, maxFHIRScan); len(p.Readings) > 0 || p.More {
+			next = formatCursor(start)
+		}
 	}
 	for pages := 0; !s.Empty() && len(obs) < s.Count; pages++ {
 		// The index holds each reading's time: readings outside the

@@ -24,7 +24,7 @@ import (
 )
 
 // exampleAddr shows what a good multiaddr looks like, in error messages.
-const exampleAddr = "/ip4/127.0.0.1/tcp/10000/p2p/12D3KooWAbC... (the other node's banner and status list it under \"listening on\")"
+const exampleAddr = "/ip4/127.0.0.1/tcp/10000/p2p/12D3KooWAbC... (the other node's banner and status list it under 'listening on')"
 
 func (h *Handler) status(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, newStatusView(h.node, h.host))
@@ -425,7 +425,7 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 	for i, raw := range body.Readings {
 		var rb readingBody
 		var sub node.Submission
-		e := decodeJSON(raw, &rb, exampleReading)
+		e := decodeJSON(raw, &rb, fmt.Sprintf("reading %d", i), exampleReading)
 		if e == nil {
 			sub, e = rb.submission()
 		}

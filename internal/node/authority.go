@@ -52,7 +52,7 @@ type ConsensusInfo struct {
 	MissedTurns uint64    // of those heights, how many their round-0 proposer missed
 	Started     time.Time // when this node started Height; zero while it waits
 	Heard       int       // authorities of Height's set heard from at Height, this node included
-	Quorum      int       // how many of them a decision needs (more than two thirds)
+	Quorum      int       // how many of them a decision needs (more than two thirds); 0 while it waits
 	Evidence    []*bft.Evidence
 	Approved    []bft.Change // membership changes this node's operator approved, not yet in a block
 }
@@ -376,9 +376,18 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 		return err
 	}
 	now := n.now()
-	gap := c.auth.Timeouts.Resend
-	if gap <= 0 {
-		gap = bft.DefaultTimeouts().Resend
+	resend := c.auth.Timeouts.Resend
+	if resend <= 0 {
+		resend = bft.DefaultTimeouts().Resend
+	}
+	// A repeat is relayed at most once per gap: three quarters of the
+	// signer's resend interval, so that jitter does not skip every other
+	// resend; for a proposal with its block (up to a block's size on every
+	// link) four intervals, which a peer that missed it still gets within
+	// a few seconds.
+	gap := resend * 3 / 4
+	if size < len(data) {
+		gap = 4 * resend
 	}
 	n.mu.Lock()
 	tip := n.chain.Height()
@@ -521,6 +530,7 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 			n.mu.Lock()
 			set := c.sched.SetAt(c.height)
 			c.info.Height, c.info.Round, c.info.Step = c.height, 0, StepWaiting
+			c.info.Started, c.info.Heard, c.info.Quorum = time.Time{}, 0, 0 // until it starts
 			c.info.Authorities = set.Keys()
 			c.info.Self = -1
 			if i, ok := set.Index(bft.KeyOf(n.key)); ok {

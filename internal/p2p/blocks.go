@@ -233,9 +233,11 @@ func (h *Host) requestBlocks(ctx context.Context, p peer.ID, locator []chain.Has
 		}
 		if err != nil {
 			_ = s.Reset()
+			// Stalled only if nothing came: a slow peer that delivers
+			// blocks has its progress counted, and is asked again soon.
 			var ne net.Error
-			if (errors.As(err, &ne) && ne.Timeout()) || errors.Is(ctx.Err(), context.DeadlineExceeded) {
-				return out, fmt.Errorf("blocks: read after %d blocks: %w: %w", len(out), errStalled, err)
+			if len(out) == 0 && ((errors.As(err, &ne) && ne.Timeout()) || errors.Is(ctx.Err(), context.DeadlineExceeded)) {
+				return out, fmt.Errorf("blocks: nothing read: %w: %w", errStalled, err)
 			}
 			return out, fmt.Errorf("blocks: read: %w", err)
 		}

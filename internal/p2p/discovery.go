@@ -67,6 +67,7 @@ type discovery struct {
 	log   *slog.Logger
 	found chan peer.AddrInfo // from mDNS and the DHT, to dialFound
 	low   int                // dial found peers only while fewer of our dials are connected
+	high  int                // and fewer peers than this in all (the connection manager's high water)
 
 	mu      sync.Mutex
 	kept    map[peer.ID]chan struct{} // kept peer -> signalled when it disconnects
@@ -90,9 +91,9 @@ type discovery struct {
 	stopOnce, closeDHTOnce                 sync.Once
 }
 
-func newDiscovery(h *Host, low int) *discovery {
+func newDiscovery(h *Host, low, high int) *discovery {
 	return &discovery{
-		h: h, log: h.log, low: low,
+		h: h, log: h.log, low: low, high: high,
 		found:   make(chan peer.AddrInfo, 64),
 		kept:    map[peer.ID]chan struct{}{},
 		dialing: map[peer.ID]bool{},
@@ -307,7 +308,10 @@ func (d *discovery) dialFound(ctx context.Context) {
 			return
 		case info = <-d.found:
 		}
-		if d.connected(info.ID) || d.outboundPeers() >= d.low {
+		// Our own dials count toward low (inbound strangers must not switch
+		// discovery off), and high bounds them all: past it the connection
+		// manager would trim, and dialling again would churn.
+		if d.connected(info.ID) || d.outboundPeers() >= d.low || len(d.h.host.Network().Peers()) >= d.high {
 			continue
 		}
 		if !d.h.gater.allowed(info.ID) { // refused or blocked
@@ -319,13 +323,14 @@ func (d *discovery) dialFound(ctx context.Context) {
 		if busy {
 			continue
 		}
-		// A slot first, or the peer is dropped (it will be found again):
-		// a goroutine waiting per found peer would let whoever answers
-		// mDNS or the DHT park as many as it names.
+		// A slot first, waited for here: a goroutine waiting per found
+		// peer would let whoever answers mDNS or the DHT park as many as it
+		// names; while this loop waits, found peers queue in d.found (64)
+		// and the rest are dropped, to be found again.
 		select {
 		case sem <- struct{}{}:
-		default:
-			continue
+		case <-ctx.Done():
+			return
 		}
 		d.mu.Lock()
 		d.dialing[info.ID] = true

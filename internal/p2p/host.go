@@ -194,7 +194,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	h := &Host{host: lh, ledger: ledger, log: cfg.log, gater: g, peers: newPeerBook(cfg.limits), mesh: newMeshTracer(), cancel: cancel}
 	h.sync = newSyncManager(h, cfg.syncInterval)
-	h.disc = newDiscovery(h, cfg.lowWater)
+	h.disc = newDiscovery(h, cfg.lowWater, cfg.highWater)
 	params := ledger.Params()
 	h.ps, err = pubsub.NewGossipSub(ctx, lh, append(GossipOptions(MaxGossipSize(params)),
 		pubsub.WithRawTracer(h.mesh),

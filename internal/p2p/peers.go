@@ -261,6 +261,30 @@ func (b *peerBook) sweep(connected func(peer.ID) bool) {
 	}
 }
 
+// departedLocked returns the sync penalty kept for p, which has left (one
+// made now if none was kept, the oldest dropped beyond lim.departed), or
+// nil if none are kept: a sync that ends after its peer disconnected still
+// counts against it, or a peer could shed each strike by leaving before it
+// is booked. b.mu must be held.
+func (b *peerBook) departedLocked(p peer.ID) *syncPenalty {
+	if b.lim.departed <= 0 {
+		return nil
+	}
+	e, ok := b.departed[p]
+	if ok {
+		b.departedOrder.MoveToBack(e)
+	} else {
+		e = b.departedOrder.PushBack(&departedPeer{id: p})
+		b.departed[p] = e
+		for b.departedOrder.Len() > b.lim.departed {
+			oldest := b.departedOrder.Front()
+			b.departedOrder.Remove(oldest)
+			delete(b.departed, oldest.Value.(*departedPeer).id)
+		}
+	}
+	return &e.Value.(*departedPeer).syncPenalty
+}
+
 // dropLocked drops p's state and keeps its sync penalty, if any, among the
 // departed, evicting the oldest beyond lim.departed. b.mu must be held.
 func (b *peerBook) dropLocked(p peer.ID) {
@@ -600,8 +624,10 @@ type verdict struct {
 func (b *peerBook) syncEnded(p peer.ID, o syncOutcome, progressed bool, now time.Time) verdict {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	s := b.getLocked(p, false)
-	if s == nil {
+	var s *syncPenalty
+	if st := b.getLocked(p, false); st != nil {
+		s = &st.syncPenalty
+	} else if s = b.departedLocked(p); s == nil {
 		return verdict{}
 	}
 	l := b.lim
@@ -617,8 +643,8 @@ func (b *peerBook) syncEnded(p peer.ID, o syncOutcome, progressed bool, now time
 		s.fails++
 		s.backoff = now.Add(min(l.failDelay<<min(s.fails-1, 20), l.maxFailDelay))
 	case syncStalled:
-		// Even after blocks: a peer that sends one valid block and then
-		// stalls must not keep the sync slot from the others.
+		// Nothing came (a slow peer that delivers blocks ends as failed,
+		// with progress): back off, so that the others get the slot.
 		s.fails++
 		s.backoff = now.Add(min(l.stallDelay<<min(s.fails-1, 20), l.maxFailDelay))
 	case syncUseless:
