@@ -649,6 +649,21 @@ func TestDepartedPenalties(t *testing.T) {
 	if _, ok := b.departed["c"]; ok || len(b.departed) != 1 {
 		t.Fatal("a returning peer's penalty is still kept among the departed")
 	}
+	// A sync that ends after its peer left counts against it all the same:
+	// strikes booked while away are there when it comes back.
+	b.add("liar")
+	b.forget("liar")
+	var v verdict
+	for range lim.maxStrikes {
+		v = b.syncEnded("liar", syncUseless, false, now)
+	}
+	if !v.refuse {
+		t.Fatalf("%d useless syncs booked after the peer left: not refused", lim.maxStrikes)
+	}
+	b.add("liar")
+	if st := b.stats("liar"); st.backoff.IsZero() {
+		t.Fatal("a peer back after syncs booked while it was away has no back-off")
+	}
 }
 
 // holdsNothing is a ledger's HasBlock that holds no block.
