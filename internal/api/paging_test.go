@@ -143,6 +143,24 @@ func TestPendingPaging(t *testing.T) {
 		t.Errorf("limit 5: %d pending, %d in blocks, next %q; want 4, 1 and a next link", len(page.Pending), len(page.Readings), page.Next)
 	}
 
+	// A subject with pending readings only: a Bundle they fill exactly has
+	// no next link (there is nothing in the chain to link to), in FHIR as
+	// in the API.
+	submitAt(t, e, "qq", 70, base)
+	submitAt(t, e, "qq", 71, base.Add(time.Minute))
+	var b bundleJSON
+	if err := json.Unmarshal(e.get("/fhir/Observation?subject=qq&_count=2").body, &b); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range b.Link {
+		if l.Relation == "next" || len(b.Entry) != 2 {
+			t.Errorf("FHIR, two pending readings, _count 2: %d entries, next link %q; want 2 and none", len(b.Entry), l.URL)
+		}
+	}
+	if page := decode[subjectJSON](t, e.get("/api/v1/subjects/qq/readings?limit=2")); page.Next != "" || len(page.Pending) != 2 {
+		t.Errorf("API, two pending readings, limit 2: %d pending, next %q; want 2 and none", len(page.Pending), page.Next)
+	}
+
 	// A date filter applies to the pending readings too: the two at the
 	// same millisecond, one a page.
 	q := url.Values{"subject": {"pp"}, "date": {"eq" + same.UTC().Format("2006-01-02T15:04:05.000Z")}, "_count": {"1"}}
