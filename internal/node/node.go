@@ -665,25 +665,22 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 	e := pendingEntry{r: r, id: id, local: local, at: now}
 	for {
 		n.mu.Lock()
-		switch {
-		case n.failed != nil:
-			err := n.failed
+		if err := n.failed; err != nil {
 			n.mu.Unlock()
 			return err
-		case n.chain.HasReading(e.id):
-			err := n.knownReadingLocked(e.id)
+		}
+		// Again: it may have joined the chain or the pending set while its
+		// signature was checked.
+		if err := n.knownReadingLocked(e.id); err != nil {
 			n.mu.Unlock()
 			return err
-		case n.store == nil:
+		}
+		if n.store == nil {
 			err := n.pool.Add(r)
 			if err == nil {
 				n.acceptedLocked(&e)
 				n.signalLocked()
 			}
-			n.mu.Unlock()
-			return err
-		case n.pool.Has(e.id):
-			err := n.knownReadingLocked(e.id)
 			n.mu.Unlock()
 			return err
 		}

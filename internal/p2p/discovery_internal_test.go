@@ -197,30 +197,7 @@ func TestFoundPeersBounded(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	h := discHost(t, ctx, "found")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() { // a tarpit: connections accepted and held silent
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	tarpit, err := ma.NewMultiaddr(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port))
-	if err != nil {
-		t.Fatal(err)
-	}
+	tarpit := tarpitAddr(t)
 	before := runtime.NumGoroutine()
 	for i := range 3000 {
 		key, err := GenerateKey()
@@ -244,4 +221,36 @@ func TestFoundPeersBounded(t *testing.T) {
 	if grown := runtime.NumGoroutine() - before; dialing > maxFoundDials || grown > 20*maxFoundDials {
 		t.Fatalf("3,000 found peers: %d being dialled (at most %d), %d more goroutines", dialing, maxFoundDials, grown)
 	}
+}
+
+// tarpitAddr listens on 127.0.0.1 for the rest of the test and returns the
+// address: connections to it are accepted and then held silent, so a dial
+// there lasts its whole timeout.
+func tarpitAddr(t *testing.T) ma.Multiaddr {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	a, err := ma.NewMultiaddr(fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -4,10 +4,8 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -320,27 +318,7 @@ func TestPeerFileKeepsLongestConnected(t *testing.T) {
 func TestRememberedPeersDialledBounded(t *testing.T) {
 	ctx := testContext(t, 30*time.Second)
 	params := chain.TestParams("remembered-bounded")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() { // a tarpit: connections accepted and held silent
-		var held []net.Conn
-		defer func() {
-			for _, c := range held {
-				c.Close()
-			}
-		}()
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			held = append(held, c)
-		}
-	}()
-	tarpit := fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", l.Addr().(*net.TCPAddr).Port)
+	tarpit := tarpitAddr(t).String()
 	pf := peerFileJSON{Version: peerFileVersion, Genesis: params.Genesis().Hash().String()}
 	for i := range 40 {
 		id, _ := PeerID(KeyFromSeed(int64(1000 + i)))

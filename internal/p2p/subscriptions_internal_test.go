@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	pb "github.com/libp2p/go-libp2p-pubsub/pb"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/record"
@@ -33,30 +35,14 @@ func TestSubscriptionsFiltered(t *testing.T) {
 	params := chain.TestParams("subs")
 	v := startVictim(t, ctx, params)
 	genesis := v.node.Status().Genesis
-	att := rawHost(t)
-	// The victim lists only peers it can send to: take its stream, read
-	// and drop what it sends.
-	att.SetStreamHandler(pubsub.GossipSubID_v11, func(s network.Stream) { _, _ = io.Copy(io.Discard, s) })
-	connectRaw(t, ctx, att, v)
-	s, err := att.NewStream(ctx, v.ID(), pubsub.GossipSubID_v11)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Reset()
-	w := msgio.NewVarintWriter(s)
+	att, sendRPC := gossipByHand(t, ctx, v)
 	send := func(subs map[string]bool) {
 		t.Helper()
 		rpc := &pb.RPC{}
 		for topic, sub := range subs {
 			rpc.Subscriptions = append(rpc.Subscriptions, &pb.RPC_SubOpts{Subscribe: proto.Bool(sub), Topicid: proto.String(topic)})
 		}
-		data, err := proto.Marshal(rpc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WriteMsg(data); err != nil {
-			t.Fatal(err)
-		}
+		sendRPC(rpc)
 	}
 	joined := func(topic string) bool { return slices.Contains(v.ps.ListPeers(topic), att.ID()) }
 
@@ -139,25 +125,7 @@ func TestPeerExchangeIgnored(t *testing.T) {
 		px = append(px, &pb.PeerInfo{PeerID: []byte(id), SignedPeerRecord: rec})
 	}
 
-	att := rawHost(t)
-	att.SetStreamHandler(pubsub.GossipSubID_v11, func(s network.Stream) { _, _ = io.Copy(io.Discard, s) })
-	connectRaw(t, ctx, att, v)
-	s, err := att.NewStream(ctx, v.ID(), pubsub.GossipSubID_v11)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Reset()
-	w := msgio.NewVarintWriter(s)
-	send := func(rpc *pb.RPC) {
-		t.Helper()
-		data, err := proto.Marshal(rpc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WriteMsg(data); err != nil {
-			t.Fatal(err)
-		}
-	}
+	att, send := gossipByHand(t, ctx, v)
 	blocks := BlocksTopic(genesis)
 	send(&pb.RPC{Subscriptions: []*pb.RPC_SubOpts{{Subscribe: proto.Bool(true), Topicid: proto.String(blocks)}}})
 	for range 20 {
@@ -172,5 +140,32 @@ func TestPeerExchangeIgnored(t *testing.T) {
 	time.Sleep(2 * time.Second) // peer exchange dials start at once, from a background connector
 	if n := dialled.Load(); n != 0 {
 		t.Fatalf("the victim dialled the hosts a stranger's peer exchange named: %d connections", n)
+	}
+}
+
+// gossipByHand connects a raw host to v and opens a GossipSub stream to
+// it; send writes one RPC on it, as a peer that speaks GossipSub by hand
+// would. The host takes v's stream and drops what v sends (v lists only
+// peers it can send to).
+func gossipByHand(t *testing.T, ctx context.Context, v victim) (host.Host, func(*pb.RPC)) {
+	t.Helper()
+	att := rawHost(t)
+	att.SetStreamHandler(pubsub.GossipSubID_v11, func(s network.Stream) { _, _ = io.Copy(io.Discard, s) })
+	connectRaw(t, ctx, att, v)
+	s, err := att.NewStream(ctx, v.ID(), pubsub.GossipSubID_v11)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Reset() })
+	w := msgio.NewVarintWriter(s)
+	return att, func(rpc *pb.RPC) {
+		t.Helper()
+		data, err := proto.Marshal(rpc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteMsg(data); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
