@@ -51,16 +51,19 @@ type ThroughputResult struct {
 // nodeWatch follows one node's main chain through its event stream: each
 // tip event's block and the ancestors not seen yet are fetched by hash
 // (GET /api/v1/blocks/HASH), and each reading in them is stamped with the
-// arrival of that tip event, the first time the node connected it.
+// arrival of the tip event that put it in the node's main chain. A reading
+// whose block a reorganisation took out is unstamped until a block of the
+// new main chain holds it again.
 type nodeWatch struct {
 	api string
 
 	mu     sync.Mutex
 	queue  []watchTip
 	wake   chan struct{}
-	seen   map[string]time.Time // reading id: first connected
+	seen   map[string]time.Time // reading id in the main chain: when it joined
 	blocks map[string]watchBlock
-	count  atomic.Int64 // len(seen)
+	mainAt map[uint64]string // height: hash, of the main chain above the base
+	count  atomic.Int64      // len(seen)
 	err    error
 }
 
@@ -133,35 +136,77 @@ func (w *nodeWatch) fetch(ctx context.Context) {
 }
 
 // follow fetches the block hash and its ancestors down to one already
-// known, and stamps their readings not seen yet with at.
+// known, then moves the watch's main chain to hash (setTip).
 func (w *nodeWatch) follow(ctx context.Context, hash string, at time.Time) error {
-	for {
+	for h := hash; ; {
 		w.mu.Lock()
-		_, known := w.blocks[hash]
+		_, known := w.blocks[h]
 		w.mu.Unlock()
 		if known {
-			return nil
+			break
 		}
 		var b blockJSON
-		if err := getJSON(ctx, w.api+"/api/v1/blocks/"+hash, &b); err != nil {
+		if err := getJSON(ctx, w.api+"/api/v1/blocks/"+h, &b); err != nil {
 			return err
 		}
 		wb := watchBlock{height: b.Block.Height, parent: b.Block.Parent}
-		w.mu.Lock()
 		for _, r := range b.Block.Readings {
 			wb.ids = append(wb.ids, r.ID)
-			if _, ok := w.seen[r.ID]; !ok {
-				w.seen[r.ID] = at
-			}
 		}
-		w.blocks[hash] = wb
-		w.count.Store(int64(len(w.seen)))
+		w.mu.Lock()
+		w.blocks[h] = wb
 		w.mu.Unlock()
 		if wb.height <= 1 {
-			return nil
+			break
 		}
-		hash = wb.parent
+		h = wb.parent
 	}
+	w.mu.Lock()
+	w.setTip(hash, at)
+	w.mu.Unlock()
+	return nil
+}
+
+// setTip makes hash the tip of the watch's main chain: the readings of the
+// blocks that left it are no longer seen (a reorganisation returned them
+// to the pending set, and they count again only once a block on the new
+// main chain holds them), and those of the blocks that joined it and not
+// seen yet are stamped with at. w.mu must be held; the blocks from hash
+// down to the main chain or the base must be in w.blocks.
+func (w *nodeWatch) setTip(hash string, at time.Time) {
+	var path []string // the new branch, tip first
+	for h := hash; ; {
+		b, ok := w.blocks[h]
+		if !ok || b.height == 0 || w.mainAt[b.height] == h {
+			break // the base (or before it), or the fork point
+		}
+		path = append(path, h)
+		h = b.parent
+	}
+	if len(path) == 0 {
+		return
+	}
+	fork := w.blocks[path[len(path)-1]].height - 1
+	for height := fork + 1; ; height++ {
+		h, ok := w.mainAt[height]
+		if !ok {
+			break
+		}
+		for _, id := range w.blocks[h].ids {
+			delete(w.seen, id)
+		}
+		delete(w.mainAt, height)
+	}
+	for i := len(path) - 1; i >= 0; i-- {
+		b := w.blocks[path[i]]
+		w.mainAt[b.height] = path[i]
+		for _, id := range b.ids {
+			if _, ok := w.seen[id]; !ok {
+				w.seen[id] = at
+			}
+		}
+	}
+	w.count.Store(int64(len(w.seen)))
 }
 
 // mainChain returns the reading ids of the node's main chain now: the
@@ -228,7 +273,7 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 	ready := make(chan error, len(apis))
 	for i, api := range apis {
 		w := &nodeWatch{api: api, wake: make(chan struct{}, 1), seen: make(map[string]time.Time, cfg.Readings),
-			blocks: map[string]watchBlock{}}
+			blocks: map[string]watchBlock{}, mainAt: map[uint64]string{}}
 		watches[i] = w
 		wg.Add(2)
 		go func() { defer wg.Done(); w.readTips(ctx, ready) }()
