@@ -932,21 +932,35 @@ func (n *Node) verifySignatures(blocks []*chain.Block, worth []bool, lookup bool
 
 func (n *Node) verifyOne(b *chain.Block, lookup bool) {
 	ids, err := chain.CheckBody(b, n.params)
-	if err != nil || lookup && n.holdsAny(ids) {
+	if err != nil || lookup && n.holdsAny(b, ids) {
 		return
 	}
 	_ = chain.CheckSignatures(b, ids, n.sigs)
 }
 
-// holdsAny reports whether one of ids is a reading of the node's main
-// chain. A block holding one is left to chain.Process: rule 7 refuses it on
-// lookups before any signature (readings copied from the chain cost their
-// sender nothing, so they must cost the node no verifying), and a side
-// branch that may hold it has its signatures verified there. The store
-// answers outside n.mu; a node without one asks the chain.
-func (n *Node) holdsAny(ids []chain.Hash) bool {
+// holdsAny reports whether one of the block's readings that would cost a
+// verification (its signature is not in the cache) is a reading of the
+// node's main chain. A block holding one is left to chain.Process: rule 7
+// refuses it on lookups before any signature (readings copied from the
+// chain cost their sender nothing, so they must cost the node no
+// verifying), and a side branch that may hold it has its signatures
+// verified there. A reading whose signature the cache holds costs nothing
+// either way, so it is not looked up: in an honest block that is nearly
+// every reading (each was verified when it was relayed or submitted), and
+// a look-up is a store read. The store answers outside n.mu; a node
+// without one asks the chain.
+func (n *Node) holdsAny(b *chain.Block, ids []chain.Hash) bool {
+	var ask []chain.Hash
+	for i := range b.Readings {
+		if !n.sigs.Has(ids[i], &b.Readings[i].Sig) {
+			ask = append(ask, ids[i])
+		}
+	}
+	if len(ask) == 0 {
+		return false
+	}
 	if n.store != nil {
-		for _, id := range ids {
+		for _, id := range ask {
 			if _, ok := n.store.ReadingBlock(id); ok {
 				return true
 			}
@@ -955,7 +969,7 @@ func (n *Node) holdsAny(ids []chain.Hash) bool {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	for _, id := range ids {
+	for _, id := range ask {
 		if n.chain.HasReading(id) {
 			return true
 		}
