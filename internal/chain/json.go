@@ -38,17 +38,17 @@ import (
 
 // blockJSON is the JSON form of a block, for encoding.
 type blockJSON struct {
-	Height     uint64    `json:"height"`
-	Hash       Hash      `json:"hash"`
-	Parent     Hash      `json:"parent"`
-	Time       int64     `json:"time"`
-	Root       Hash      `json:"root"`
-	Difficulty uint32    `json:"difficulty"`
-	Nonce      uint64    `json:"nonce"`
-	Version    uint32    `json:"version"`
-	Readings   []Reading `json:"readings"`
-	Changes    string    `json:"changes,omitempty"` // authority networks: membership changes, hex
-	Seal       string    `json:"seal,omitempty"`    // authority networks: the commit, hex
+	Height     uint64        `json:"height"`
+	Hash       Hash          `json:"hash"`
+	Parent     Hash          `json:"parent"`
+	Time       int64         `json:"time"`
+	Root       Hash          `json:"root"`
+	Difficulty uint32        `json:"difficulty"`
+	Nonce      uint64        `json:"nonce"`
+	Version    uint32        `json:"version"`
+	Readings   []readingJSON `json:"readings"`
+	Changes    string        `json:"changes,omitempty"` // authority networks: membership changes, hex
+	Seal       string        `json:"seal,omitempty"`    // authority networks: the commit, hex
 }
 
 // blockJSONIn is the JSON form of a block, for decoding: a nil field was
@@ -93,11 +93,18 @@ func (b Block) MarshalJSON() ([]byte, error) {
 	h := &b.Header
 	out := blockJSON{
 		Height: h.Height, Hash: h.Hash(), Parent: h.Parent, Time: h.Time, Root: h.Root,
-		Difficulty: h.Difficulty, Nonce: h.Nonce, Version: h.Version, Readings: b.Readings,
-		Changes: hex.EncodeToString(b.Changes), Seal: hex.EncodeToString(b.Seal),
+		Difficulty: h.Difficulty, Nonce: h.Nonce, Version: h.Version,
+		Readings: make([]readingJSON, len(b.Readings)),
+		Changes:  hex.EncodeToString(b.Changes), Seal: hex.EncodeToString(b.Seal),
 	}
-	if out.Readings == nil {
-		out.Readings = []Reading{}
+	// The readings' JSON forms as fields, not through Reading's
+	// MarshalJSON: encoding/json would check and compact each one's
+	// output again (a third of the cost of a large block).
+	for i := range b.Readings {
+		var err error
+		if out.Readings[i], err = b.Readings[i].jsonForm(); err != nil {
+			return nil, err
+		}
 	}
 	return marshalJSON(out)
 }
@@ -180,16 +187,25 @@ func (b *Block) UnmarshalJSON(data []byte) error {
 // MarshalJSON returns the JSON form of r. It fails only if the subject has no
 // binary form (over MaxSubjectLen bytes) or is not UTF-8.
 func (r Reading) MarshalJSON() ([]byte, error) {
+	out, err := r.jsonForm()
+	if err != nil {
+		return nil, err
+	}
+	return marshalJSON(out)
+}
+
+// jsonForm returns the reading's JSON form, for encoding.
+func (r *Reading) jsonForm() (readingJSON, error) {
 	if len(r.Subject) > MaxSubjectLen {
-		return nil, ruleErr(ErrBadSubject, "length %d is over %d", len(r.Subject), MaxSubjectLen)
+		return readingJSON{}, ruleErr(ErrBadSubject, "length %d is over %d", len(r.Subject), MaxSubjectLen)
 	}
 	if !utf8.ValidString(r.Subject) {
-		return nil, ruleErr(ErrBadSubject, "%q is not UTF-8 and has no JSON form", r.Subject)
+		return readingJSON{}, ruleErr(ErrBadSubject, "%q is not UTF-8 and has no JSON form", r.Subject)
 	}
-	return marshalJSON(readingJSON{
+	return readingJSON{
 		ID: r.ID(), Subject: r.Subject, BPM: r.BPM, Time: r.Time,
 		Author: hex.EncodeToString(r.Author[:]), Sig: hex.EncodeToString(r.Sig[:]),
-	})
+	}, nil
 }
 
 // UnmarshalJSON decodes the JSON form of a reading into r; see

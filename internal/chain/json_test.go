@@ -72,6 +72,44 @@ func TestBlockJSONForm(t *testing.T) {
 		!bytes.Equal(mustJSON(t, full), mustJSON(t, *full)) {
 		t.Fatalf("block with readings: %s", mustJSON(t, full))
 	}
+	blockForm, err := full.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forms [][]byte
+	for _, r := range full.Readings {
+		f, err := r.MarshalJSON()
+		if err != nil {
+			t.Fatal(err)
+		}
+		forms = append(forms, f)
+	}
+	if want := []byte(`"readings":[` + string(bytes.Join(forms, []byte(","))) + `]}`); !bytes.HasSuffix(blockForm, want) {
+		t.Fatalf("the block's readings are not the readings' own forms:\n got %s\nwant suffix %s", blockForm, want)
+	}
+}
+
+// BenchmarkBlockJSON encodes a block of 1,000 readings as the API and
+// export do (MarshalJSON, then an encoder that compacts its output).
+//
+//	go test -run '^$' -bench BlockJSON ./internal/chain
+func BenchmarkBlockJSON(b *testing.B) {
+	p := testParams(0)
+	c := mustChain(b, p)
+	rs := make([]chain.Reading, 1000)
+	for i := range rs {
+		rs[i] = sign(testKey(i%7), fmt.Sprintf("patient-%d", i), uint16(60+i%100), p.GenesisTime+int64(i))
+	}
+	blk := mine(b, c, rs, at(p, 2000))
+	var buf bytes.Buffer
+	b.ReportAllocs()
+	for b.Loop() {
+		buf.Reset()
+		if err := json.NewEncoder(&buf).Encode(blk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(int64(buf.Len()))
 }
 
 // regexpHex matches the hashes, keys and signatures of the JSON form.
