@@ -34,10 +34,12 @@ const (
 // first connection of the reading's block, from its events); lost
 // (acknowledged but missing from some node's main chain at the end, counted
 // per node: must be 0, the benchmark fails otherwise); verifies/reading
-// (Ed25519 verifications per reading per node: 1 when the signature cache
-// spares the block's second check); bound_readings/s (the machine's limit
-// if signatures were all the nodes did: per reading one signing and one
-// verification on each node, on every core) and ratio_to_bound.
+// (signatures each node took into its cache per reading: 1 when the cache
+// spares the block's second check; the node a reading is submitted to
+// makes its signature and caches it unverified); bound_readings/s (the
+// machine's limit if signatures were all the nodes did: per reading one
+// signing and one verification on each other node, on every core) and
+// ratio_to_bound.
 //
 //	go test -run '^$' -bench Throughput -benchtime 1x ./internal/testnet
 func BenchmarkThroughput(b *testing.B) {
