@@ -28,7 +28,9 @@
 // 135 ms at p50 (BenchmarkLockBesideReaders; 2 µs at p50 since).
 //
 // On a proof-of-work network the miner packs pending readings into a block
-// on the current tip and solves its proof of work outside the lock; a new
-// tip cancels the work and it starts again on the new tip. On an authority
+// on the current tip and solves its proof of work outside the lock, on a
+// thread at the lowest priority (Linux: checking and relaying come first on
+// shared cores); a new tip cancels the work and it starts again on the new
+// tip. On an authority
 // network the consensus loop (authority.go) runs package bft instead.
 package node

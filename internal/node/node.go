@@ -1203,7 +1203,11 @@ func (n *Node) mine(ctx context.Context, blk *chain.Block, changed <-chan struct
 			}
 		}
 	}()
-	if err := chain.Solve(mctx, &blk.Header); err != nil {
+	// The proof of work at the lowest priority: what checking and
+	// relaying leave of the cores (atLowestPriority).
+	var err error
+	atLowestPriority(func() { err = chain.Solve(mctx, &blk.Header) })
+	if err != nil {
 		return fmt.Errorf("mine block %d: %w", blk.Header.Height, err)
 	}
 	return nil
