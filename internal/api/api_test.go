@@ -435,9 +435,11 @@ func TestBlocksPaging(t *testing.T) {
 	if len(page.Blocks) != 1 || page.Blocks[0].Hash != hashAt(0) || page.Next != "" {
 		t.Errorf("from 0: %+v", page)
 	}
-	page = decode[blockListJSON](t, e.get("/api/v1/blocks?limit=1000"))
-	if page.Limit != api.MaxLimit || len(page.Blocks) != api.MaxLimit {
-		t.Errorf("limit over the maximum: limit %d, %d blocks; want %d", page.Limit, len(page.Blocks), api.MaxLimit)
+	for _, limit := range []string{"1000", "18446744073709551616", "99999999999999999999999999"} {
+		page = decode[blockListJSON](t, e.get("/api/v1/blocks?limit="+limit))
+		if page.Limit != api.MaxLimit || len(page.Blocks) != api.MaxLimit {
+			t.Errorf("limit %s, over the maximum: limit %d, %d blocks; want %d", limit, page.Limit, len(page.Blocks), api.MaxLimit)
+		}
 	}
 	for _, q := range []string{"limit=0", "limit=-1", "limit=x", "limit=", "from=-1", "from=abc", "from=1.5", "from=99999999999999999999999"} {
 		want(t, q, e.get("/api/v1/blocks?"+q), 400, api.CodeBadParameter)

@@ -720,16 +720,19 @@ func uintParam(q url.Values, name string) (uint64, bool, *apiError) {
 }
 
 // limitParam parses the page size: DefaultLimit if absent, at least 1,
-// lowered to MaxLimit. Its errors name the range a limit may have (not
-// uintParam's "from 0": 0 is refused too).
+// lowered to MaxLimit, however large (past 2^64 too). Its errors name the
+// range a limit may have (not uintParam's "from 0": 0 is refused too).
 func limitParam(q url.Values) (int, *apiError) {
-	v, set, e := uintParam(q, "limit")
-	switch {
-	case e != nil || set && v == 0:
+	if !q.Has("limit") {
+		return DefaultLimit, nil
+	}
+	v, err := strconv.ParseUint(q.Get("limit"), 10, 64)
+	if errors.Is(err, strconv.ErrRange) { // digits only, past 2^64
+		v, err = MaxLimit, nil
+	}
+	if err != nil || v == 0 {
 		return 0, newError(http.StatusBadRequest, CodeBadParameter,
 			"limit=%q: want a whole number from 1 to %d (a larger one is lowered to %d)", q.Get("limit"), MaxLimit, MaxLimit)
-	case !set:
-		return DefaultLimit, nil
 	}
 	return int(min(v, MaxLimit)), nil
 }

@@ -158,6 +158,7 @@ func TestParseSearch(t *testing.T) {
 		{"subject=alice", "alice", none, inf, DefaultCount, false},
 		{"subject=Patient/alice&_count=5", "alice", none, inf, 5, false},
 		{"subject:identifier=urn:p2pchain:subject|alice&_count=500", "alice", none, inf, MaxCount, false},
+		{"subject=alice&_count=99999999999999999999999", "alice", none, inf, MaxCount, false},
 		{"subject:identifier=alice", "alice", none, inf, DefaultCount, false},
 		{`subject=a\,b`, "a,b", none, inf, DefaultCount, false},
 		{"subject=Patient/Patient/x", "Patient/x", none, inf, DefaultCount, false},

@@ -1,6 +1,7 @@
 package fhir
 
 import (
+	"errors"
 	"math"
 	"net/http"
 	"net/url"
@@ -141,11 +142,14 @@ func ParseSearch(q url.Values) (Search, error) {
 					s.None = s.None || !tokenIs(v, SystemObservationCategory, "vital-signs")
 				}
 			case "_count":
-				n, cerr := strconv.Atoi(v)
-				if cerr != nil || n < 1 {
-					return s, Errorf(http.StatusBadRequest, "invalid", "_count=%s: want a whole number from 1 to %d", v, MaxCount)
+				n, cerr := strconv.ParseUint(v, 10, 64)
+				if errors.Is(cerr, strconv.ErrRange) { // digits only, past 2^64: over MaxCount like 101
+					n, cerr = MaxCount, nil
 				}
-				s.Count = min(n, MaxCount)
+				if cerr != nil || n < 1 {
+					return s, Errorf(http.StatusBadRequest, "invalid", "_count=%s: want a whole number from 1 to %d (a larger one is lowered to %d)", v, MaxCount, MaxCount)
+				}
+				s.Count = int(min(n, MaxCount))
 			case "_cursor":
 				if !cursorRE.MatchString(v) {
 					return s, Errorf(http.StatusBadRequest, "invalid", "_cursor=%s: follow the next link of the previous page", v)
