@@ -130,6 +130,33 @@ func StartNaive(ctx context.Context, cfg NaiveConfig) (_ *NaiveNetwork, err erro
 		}
 		nn.nodes[l[0]].serve(rctx, c)
 	}
+	// The accepting ends register their connections in their own
+	// goroutines: wait for them, or a node's first send (the one timed)
+	// would miss neighbours, which would then wait for a periodic send.
+	want := make([]int, len(nn.nodes))
+	for _, l := range cfg.Links {
+		want[l[0]]++
+		want[l[1]]++
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for i, n := range nn.nodes {
+		for {
+			n.mu.Lock()
+			have := len(n.conns)
+			n.mu.Unlock()
+			if have >= want[i] {
+				break
+			}
+			if time.Now().After(deadline) {
+				return nil, fmt.Errorf("naive node %d: %d of its %d connections 30 s after the dials", i, have, want[i])
+			}
+			select {
+			case <-ctx.Done():
+				return nil, fmt.Errorf("naive node %d: %d of its %d connections after the dials: %w", i, have, want[i], ctx.Err())
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}
 	return nn, nil
 }
 
