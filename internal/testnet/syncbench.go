@@ -51,8 +51,9 @@ type SyncResult struct {
 // measures the verification bound on it, starts a node process on it (the
 // serving node), then starts a node process on an empty data directory,
 // has it dial the serving node through its API (POST /api/v1/peers), and
-// times it from its process start until its GET /api/v1/status reports
-// the serving node's height (polled every 20 ms). Then it stops both and
+// times it from its process start until its event stream (subscribed to
+// before the dial) reports the serving node's height as its tip, which a
+// node does once those blocks are durably stored. Then it stops both and
 // measures the bound again.
 func MeasureSync(ctx context.Context, cfg SyncConfig) (SyncResult, error) {
 	res := SyncResult{Blocks: cfg.Blocks}
@@ -95,24 +96,49 @@ func MeasureSync(ctx context.Context, cfg SyncConfig) (SyncResult, error) {
 		return res, fmt.Errorf("the fresh node: %w", err)
 	}
 	res.Started = time.Since(start)
+	// The clock stops at the fresh node's tip event for the last height:
+	// a node sends it once the blocks are durably stored (its status
+	// shows a height as soon as the blocks are in memory, before the
+	// batch's commit).
+	sctx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
+	ready, reached := make(chan error, 1), make(chan time.Time, 1)
+	go readTips(sctx, fresh.API, ready, func(_ bool, t tipData, at time.Time) bool {
+		if t.Height >= uint64(cfg.Blocks) {
+			reached <- at
+			return false
+		}
+		return true
+	})
+	if err := waitReady(ctx, ready, 1); err != nil {
+		return res, fmt.Errorf("the fresh node's event stream: %w", err)
+	}
 	if err := postPeer(ctx, fresh.API, pn.Nodes[0].Addr); err != nil {
 		return res, fmt.Errorf("the fresh node dialling the serving one: %w", err)
 	}
-	for {
-		if err := getJSON(ctx, fresh.API+"/api/v1/status", &st); err != nil {
-			return res, fmt.Errorf("the fresh node: %w", err)
-		}
-		cfg.Progress.report("syncing", "blocks", int(st.Height), cfg.Blocks)
-		if st.Height >= uint64(cfg.Blocks) {
-			res.Elapsed = time.Since(start)
-			break
-		}
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	var shown time.Time // when status first showed the last height
+	for res.Elapsed == 0 {
 		select {
+		case at := <-reached:
+			res.Elapsed = at.Sub(start)
 		case <-ctx.Done():
 			return res, fmt.Errorf("the fresh node reached %d of %d blocks: %w", st.Height, cfg.Blocks, ctx.Err())
-		case <-time.After(20 * time.Millisecond):
+		case <-tick.C:
+			if err := getJSON(ctx, fresh.API+"/api/v1/status", &st); err != nil {
+				return res, fmt.Errorf("the fresh node: %w", err)
+			}
+			cfg.Progress.report("syncing", "blocks", int(st.Height), cfg.Blocks)
+			if st.Height >= uint64(cfg.Blocks) && shown.IsZero() {
+				shown = time.Now()
+			}
+			if !shown.IsZero() && time.Since(shown) > 10*time.Second {
+				return res, fmt.Errorf("the fresh node shows height %d, but its event stream sent no tip event for it in 10 s", st.Height)
+			}
 		}
 	}
+	stopEvents()
 	pn.Close() // the bound again, on idle nodes' cores
 	cfg.Progress.report("measuring the verification bound again", "blocks", 0, 0)
 	after, err := VerifyRate(blocks, cfg.Params)
