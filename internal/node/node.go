@@ -369,7 +369,8 @@ func (n *Node) FinalHeight() uint64 {
 func (n *Node) Final() (uint64, chain.Hash) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	h := n.chain.Advance(n.now())
+	n.finalLocked(n.now())
+	h := n.chain.FinalHeight()
 	hash, _ := n.chain.HashAt(h)
 	return h, hash
 }
@@ -1119,6 +1120,7 @@ func (n *Node) signalLocked() {
 // pending readings, relaying each block it finds through b; on an
 // authority network it runs the consensus (runAuthority).
 func (n *Node) Run(ctx context.Context, b Broadcaster) error {
+	go n.finalByAge(ctx)
 	if n.cons != nil {
 		if b != nil {
 			go n.sendReadings(ctx, b)
@@ -1236,6 +1238,28 @@ func (n *Node) processLocked(b *chain.Block, now time.Time) (*chain.Update, erro
 	}
 	n.connectedLocked(b, changes)
 	return u, nil
+}
+
+// finalByAge lets time make blocks final while no block arrives (a block
+// is final by depth and by age, chain.Advance): every second until ctx ends
+// it moves the final height up to what now allows and reports a rise, as a
+// new block would. Without it a quiet network's last blocks became final
+// only when something asked, and no final event reported them.
+func (n *Node) finalByAge(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.dead:
+			return
+		case <-t.C:
+			n.mu.Lock()
+			n.finalLocked(n.now())
+			n.mu.Unlock()
+		}
+	}
 }
 
 // finalLocked reports a rise of the final height to subscribers

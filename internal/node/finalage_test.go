@@ -1,0 +1,61 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
+)
+
+// TestFinalByAgeIsReported: on a network that goes quiet, the blocks deep
+// enough become final once they are old enough, with no new block, and the
+// node reports it (EventFinal) by itself. Before, the final height rose only
+// when something asked for it, and no event said so: a clinic's dashboard
+// following the event stream waited for the next block, maybe for ever.
+func TestFinalByAgeIsReported(t *testing.T) {
+	params := chain.TestParams("final-age")
+	params.MaxReorgDepth = 1
+	params.FinalAge = time.Minute
+	params.MaxReadings = 1
+	var mu sync.Mutex
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	n, err := node.New(params, key(9), node.WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		if _, err := n.Submit(fmt.Sprintf("s%d", i), 70); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	waitFor(t, 10*time.Second, "3 blocks mined", func() bool { return n.Status().Height == 3 })
+	events, stop := n.Subscribe(16)
+	defer stop()
+	if f := n.FinalHeight(); f != 0 {
+		t.Fatalf("final height %d before any block is a minute old, want 0", f)
+	}
+
+	mu.Lock()
+	now = now.Add(2 * time.Minute) // no new block: only time passes
+	mu.Unlock()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case e := <-events:
+			if e.Kind == node.EventFinal && e.Final == 2 {
+				return // blocks 1 and 2: deep enough (1 block on top) and old enough
+			}
+		case <-deadline:
+			t.Fatalf("no final event for height 2 within 10 s of the blocks becoming old enough (final height now %d)", n.FinalHeight())
+		}
+	}
+}
