@@ -171,3 +171,27 @@ func TestAPIOnAllInterfaces(t *testing.T) {
 	}
 	n.stop()
 }
+
+// TestBannerCommandNamesTheNetwork: the banner's command for another node
+// carries the network's name and difficulty when they are not the
+// defaults, so that, pasted as printed, it starts a node of the same
+// network (without them it made another genesis, and the two refused each
+// other).
+func TestBannerCommandNamesTheNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes")
+	}
+	t.Parallel()
+	home := t.TempDir()
+	a := startEnv(t, "node a", nodeEnv(home), "node", "--data", filepath.Join(home, "a"), "-l", "0", "-network", "ward 7", "-difficulty", "4", "-api", "off")
+	m := a.expect(`^  p2pchain node -l \d+ -d (/ip4/127\.0\.0\.1/tcp/\d+/p2p/\w+) -network 'ward 7' -difficulty 4$`)
+	b := startEnv(t, "node b", nodeEnv(home), "node", "--data", filepath.Join(home, "b"), "-l", "0", "-d", m[1], "-network", "ward 7", "-difficulty", "4", "-api", "off")
+	b.expect(`^connected to`)
+	b.stop()
+	a.stop()
+
+	// The defaults are left out: the command stays short.
+	c := startEnv(t, "node c", nodeEnv(home), "node", "--data", filepath.Join(home, "c"), "-l", "0", "-api", "off")
+	c.expect(`^  p2pchain node -l \d+ -d /ip4/127\.0\.0\.1/tcp/\d+/p2p/\w+$`)
+	c.stop()
+}

@@ -559,14 +559,25 @@ func printBanner(out io.Writer, params chain.Params, rules string, st chain.Stat
 		if port != 0 {
 			next = port + 1
 		}
-		file := ""
+		// The network's identity, where it is not the default's: a node
+		// started without it would make another genesis and refuse this
+		// one (and be refused).
+		network := ""
 		if netFile != "" {
-			file = " --network-file " + netFile
+			network = " --network-file " + netFile
 			if strings.ContainsAny(netFile, " '\"\\$`") {
-				file = fmt.Sprintf(" --network-file %q", netFile)
+				network = fmt.Sprintf(" --network-file %q", netFile)
+			}
+		} else {
+			def := chain.DefaultParams()
+			if params.Name != def.Name {
+				network += " -network " + shellQuote(params.Name)
+			}
+			if params.Difficulty != def.Difficulty {
+				network += fmt.Sprintf(" -difficulty %d", params.Difficulty)
 			}
 		}
-		fmt.Fprintf(out, "start another node with:\n  %s node -l %d -d %s%s\n", invocation(), next, a, file)
+		fmt.Fprintf(out, "start another node with:\n  %s node -l %d -d %s%s\n", invocation(), next, a, network)
 	}
 	fmt.Fprintln(out, `type a heart rate (72, or "alice 72") to add a reading; help lists commands`)
 }
