@@ -348,6 +348,17 @@ func TestSubmitErrors(t *testing.T) {
 	} {
 		want(t, tc.name, e.do("POST", "/api/v1/readings", tc.body, tc.hdr...), tc.status, tc.code)
 	}
+	// Unix seconds where milliseconds are due: said so, with the value in
+	// milliseconds, in a single reading and in a batch.
+	r := e.do("POST", "/api/v1/readings", `{"subject": "alice", "bpm": 72, "time": 1780300800}`, json...)
+	want(t, "time in seconds", r, 400, api.CodeBadTime)
+	if !strings.Contains(string(r.body), "looks like Unix seconds: want Unix milliseconds (1780300800000)") {
+		t.Errorf("time in seconds: %s", r.body)
+	}
+	r = e.do("POST", "/api/v1/readings/batch", `{"readings": [{"subject": "alice", "bpm": 72, "time": 1780300800}]}`, json...)
+	if !strings.Contains(string(r.body), "looks like Unix seconds") {
+		t.Errorf("time in seconds, in a batch: %s", r.body)
+	}
 	// A body over the limit without Content-Length (chunked) is cut off too.
 	req, _ := http.NewRequestWithContext(e.ctx, "POST", e.url+"/api/v1/readings", io.MultiReader(strings.NewReader(big)))
 	req.Header.Set("Content-Type", "application/json")

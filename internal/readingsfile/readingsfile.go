@@ -248,7 +248,7 @@ func parseTime(s string) (time.Time, string) {
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
-		return time.Time{}, fmt.Sprintf("time %q is neither RFC 3339 (2025-12-01T10:30:00Z) nor Unix milliseconds", s)
+		return time.Time{}, fmt.Sprintf("time %q is neither RFC 3339 (2026-06-01T10:30:00Z) nor Unix milliseconds", s)
 	}
 	if t.UnixMilli() <= 0 { // the API reads a time of 0 as none given: it would stamp the reading now
 		return time.Time{}, fmt.Sprintf("time %s is not after 1970-01-01T00:00:00Z", s)

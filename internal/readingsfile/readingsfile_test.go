@@ -45,7 +45,7 @@ func TestParseCSV(t *testing.T) {
 		`line 8: subject "a b": character ' ' at byte 1 is not printable ASCII without spaces`,
 		`line 9: bpm 500 is outside 20-300`,
 		`line 10: time 1764547200 looks like Unix seconds: want Unix milliseconds (1764547200000) or RFC 3339`,
-		`line 11: time "yesterday" is neither RFC 3339 (2025-12-01T10:30:00Z) nor Unix milliseconds`,
+		`line 11: time "yesterday" is neither RFC 3339 (2026-06-01T10:30:00Z) nor Unix milliseconds`,
 		`line 12: 4 fields, want subject,bpm[,time]`,
 		`line 13: 1 field, want subject,bpm[,time]`,
 		`line 14: time 1970-01-01T00:00:00Z is not after 1970-01-01T00:00:00Z`,
