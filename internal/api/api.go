@@ -369,7 +369,13 @@ func (h *Handler) allowed(r *http.Request) []string {
 func (h *Handler) write(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !h.bearerOK(r) {
-			unauthorized(w, "this endpoint needs the header Authorization: Bearer <token>; the token is in the node's data directory")
+			msg := "this endpoint needs the header Authorization: Bearer <token>; the token is in the node's data directory"
+			if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+				// Sent, but not this node's: an old token (a new data
+				// directory makes a new one) or another node's.
+				msg = "the bearer token is not this node's: send the one in its data directory's api.token file (each data directory has its own)"
+			}
+			unauthorized(w, msg)
 			return
 		}
 		next(w, r)

@@ -713,6 +713,9 @@ func TestToken(t *testing.T) {
 	want(t, "no token", e.postJSON("/api/v1/readings", body), 401, api.CodeUnauthorized)
 	r := e.postJSON("/api/v1/readings", body, "Authorization", "Bearer wrong")
 	want(t, "wrong token", r, 401, api.CodeUnauthorized)
+	if !strings.Contains(string(r.body), "the bearer token is not this node's") {
+		t.Errorf("a wrong token is told apart from a missing one: %s", r.body)
+	}
 	if got := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(got, "Bearer") {
 		t.Errorf("WWW-Authenticate %q", got)
 	}
