@@ -270,7 +270,7 @@ func runBlocks(args []string, stdout, stderr io.Writer) error {
 		} `json:"blocks"`
 	}
 	return query(c, stdout, "/api/v1/blocks?"+q.Encode(), &v, func(w *tabwriter.Writer) {
-		fmt.Fprintln(w, "HEIGHT\tHASH\tTIME\tREADINGS")
+		fmt.Fprintln(w, "HEIGHT\tHASH\tTIME (UTC)\tREADINGS")
 		for _, b := range v.Blocks {
 			t := "genesis"
 			if b.Height > 0 {
@@ -321,7 +321,7 @@ func runBlock(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(w, "main chain\tno (side branch)")
 		}
 		if len(v.Block.Readings) > 0 {
-			fmt.Fprintln(w, "\nREADING\tSUBJECT\tBPM\tTIME")
+			fmt.Fprintln(w, "\nREADING\tSUBJECT\tBPM\tTIME (UTC)")
 			for _, r := range v.Block.Readings {
 				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", r.ID(), r.Subject, r.BPM, time.UnixMilli(r.Time).UTC().Format(time.DateTime))
 			}
@@ -375,7 +375,7 @@ func runReadings(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(w, "no readings of subject %q (subjects are case-sensitive)\n", *subject)
 			return
 		}
-		fmt.Fprintln(w, "TIME\tBPM\tWHERE\tREADING")
+		fmt.Fprintln(w, "TIME (UTC)\tBPM\tWHERE\tREADING")
 		for _, r := range v.Pending {
 			fmt.Fprintf(w, "%s\t%d\tpending\t%s\n", time.UnixMilli(r.Time).UTC().Format(time.DateTime), r.BPM, r.ID())
 		}

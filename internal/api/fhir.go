@@ -170,14 +170,24 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 }
 
 // searchTotal is the number of readings search s matches in all, or -1
-// when the node does not know it (a date filter).
+// when the node does not know it: a date filter that some time can match,
+// or a node without a subject index. A search that nothing can match (a
+// code or category no reading has, dates no time fits) and a subject with
+// no readings match 0. The total counts pending readings and readings in
+// blocks once each, as the node holds them when it answers.
 func (h *Handler) searchTotal(s fhir.Search) int {
-	if s.From != math.MinInt64 || s.Before != math.MaxInt64 || s.None {
+	if s.Empty() {
+		return 0
+	}
+	if s.From != math.MinInt64 || s.Before != math.MaxInt64 {
 		return -1
 	}
 	sum, ok, err := h.node.Subject(s.Subject)
-	if err != nil || !ok {
+	switch {
+	case err != nil:
 		return -1
+	case !ok:
+		return 0
 	}
 	return sum.Count + sum.Pending
 }

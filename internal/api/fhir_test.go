@@ -268,3 +268,47 @@ func TestFHIRParameters(t *testing.T) {
 	outcome(t, "forbidden host", e.do("GET", "/fhir/metadata", "", "Host", "evil.example"), http.StatusForbidden, "forbidden")
 	want(t, "forbidden host", e.do("GET", "/api/v1/status", "", "Host", "evil.example"), http.StatusForbidden, api.CodeForbiddenHost)
 }
+
+// TestFHIRSearchLinksAndTotal: a search's self link repeats the code and
+// category it was given (not a value of the server's own), and a search
+// that matches nothing (an unknown subject, a code or category no reading
+// has, dates no time fits) has total 0.
+func TestFHIRSearchLinksAndTotal(t *testing.T) {
+	e, _ := storedPeer(t, t.TempDir(), testnet.Config{NoMiner: true})
+	want(t, "reading", e.postJSON("/api/v1/readings", `{"subject": "pat-p", "bpm": 70}`), http.StatusAccepted, "")
+	for _, tc := range []struct {
+		query string
+		total int
+		self  []string // in the self link's query
+	}{
+		{"subject=pat-p&category=laboratory", 0, []string{"category=laboratory"}},
+		{"subject=pat-p&code=1234-5", 0, []string{"code=1234-5"}},
+		{"subject=pat-p&code=http://loinc.org|8867-4&category=vital-signs", 1,
+			[]string{"code=http%3A%2F%2Floinc.org%7C8867-4", "category=vital-signs"}},
+		{"patient=pat-p", 1, []string{"subject=pat-p"}},
+		{"subject=nobody", 0, []string{"subject=nobody"}},
+		{"subject=pat-p&date=gt9999", 0, []string{"date=gt9999"}},
+		{"subject=pat-p&date=ge2026-02-01&date=lt2026-01-01", 0, []string{"date=ge2026-02-01"}},
+	} {
+		r := e.get("/fhir/Observation?" + tc.query)
+		var b bundleJSON
+		if err := json.Unmarshal(r.body, &b); err != nil || r.status != http.StatusOK {
+			t.Fatalf("%s: %d %v %s", tc.query, r.status, err, r.body)
+		}
+		if b.Total == nil || *b.Total != tc.total {
+			t.Errorf("%s: total %v, want %d: %s", tc.query, b.Total, tc.total, r.body)
+		}
+		if len(b.Link) == 0 || b.Link[0].Relation != "self" {
+			t.Fatalf("%s: no self link: %s", tc.query, r.body)
+		}
+		self := b.Link[0].URL
+		for _, s := range tc.self {
+			if !strings.Contains(self, s) {
+				t.Errorf("%s: self link %s lacks %s", tc.query, self, s)
+			}
+		}
+		if strings.Contains(self, "none") {
+			t.Errorf("%s: self link %s says none", tc.query, self)
+		}
+	}
+}

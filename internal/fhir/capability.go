@@ -80,7 +80,9 @@ func Capability(base, version string, date time.Time) CapabilityStatement {
 				Interaction: []Interaction{{Code: "read"}, {Code: "search-type"}},
 				SearchParam: []SearchParam{
 					{Name: "subject", Definition: "http://hl7.org/fhir/SearchParameter/Observation-subject", Type: "reference",
-						Documentation: "Required. The pseudonymous subject: subject=S, subject=Patient/S or subject:identifier=" + SystemSubject + "|S"},
+						Documentation: "Required (or patient). The pseudonymous subject: subject=S, subject=Patient/S or subject:identifier=" + SystemSubject + "|S"},
+					{Name: "patient", Definition: "http://hl7.org/fhir/SearchParameter/clinical-patient", Type: "reference",
+						Documentation: "The same as subject, in its place: patient=S, patient=Patient/S or patient:identifier=" + SystemSubject + "|S"},
 					{Name: "date", Definition: "http://hl7.org/fhir/SearchParameter/clinical-date", Type: "date",
 						Documentation: "The reading's time; prefixes eq, ge, gt, le, lt; repeat for a range; UTC unless a zone is given"},
 					{Name: "code", Definition: "http://hl7.org/fhir/SearchParameter/clinical-code", Type: "token",

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -195,7 +196,7 @@ func TestParseSearch(t *testing.T) {
 		}
 		// The canonical query parses back to the same search.
 		again, err := ParseSearch(s.Query())
-		if err != nil || again != s {
+		if err != nil || !reflect.DeepEqual(again, s) {
 			t.Errorf("%s: canonical %s parses to %+v, %v", tc.query, s.Query().Encode(), again, err)
 		}
 	}
@@ -209,13 +210,18 @@ func TestParseSearchErrors(t *testing.T) {
 		{"subject=alice&subject=bob", "not-supported", "give one subject"},
 		{"subject=alice,bob", "not-supported", "several subjects"},
 		{"subject=a%20b", "invalid", "not a subject"},
-		{"subject=alice&foo=1", "not-supported", `unknown search parameter "foo"`},
+		{"subject=alice&foo=1", "not-supported", `unknown search parameter "foo": this server supports subject (or patient, alike), date,`},
+		{"subject=alice&patient=alice", "not-supported", "give one subject"},
 		{"subject=alice&date:missing=true", "not-supported", `unknown search parameter "date:missing"`},
 		{"subject=alice&date=ne2025-12-01", "not-supported", "prefix ne is not supported"},
 		{"subject=alice&date=2025-12-01,2025-12-02", "not-supported", "several values"},
 		{"subject=alice&date=2025-13-01", "invalid", "date=2025-13-01: not a date"},
 		{"subject=alice&date=2025-02-30", "invalid", "not a date"},
 		{"subject=alice&date=2025-12-01T10", "invalid", "not a date"},
+		{"subject=alice&date=2026-06-01T10:00:00", "invalid", "date=2026-06-01T10:00:00: a time of day needs its zone: add Z (UTC) or an offset such as +01:00"},
+		{"subject=alice&date=ge2026-06-01T10:00", "invalid", "a time of day needs its zone"},
+		{"subject=alice&date=2026-06-01T10:00:00.5", "invalid", "a time of day needs its zone"},
+		{"subject=alice&date=2026-6-1", "invalid", "followed by Z or +hh:mm (or -hh:mm)"},
 		{"subject=alice&date=yesterday", "invalid", "want [eq|ge|gt|le|lt]"},
 		{"subject=alice&_count=0", "invalid", "_count=0"},
 		{"subject=alice&_count=x", "invalid", "_count=x"},
@@ -363,5 +369,45 @@ func TestParseBundleErrors(t *testing.T) {
 		if len(rows) != 0 || len(bad) != 1 || bad[0].Entry != 0 || !strings.Contains(bad[0].Error(), tc.want) {
 			t.Errorf("%.40q: %v %v, want %q", tc.data, rows, bad, tc.want)
 		}
+	}
+}
+
+// TestSearchLinksRepeatTheSearch: a search's canonical query (its links)
+// carries the code, category and dates it was given, never a value of the
+// server's own.
+func TestSearchLinksRepeatTheSearch(t *testing.T) {
+	for query, want := range map[string]string{
+		"subject=pat-p&category=laboratory":                 "_count=20&category=laboratory&subject=pat-p",
+		"patient=pat-p&code=1234-5&code=8867-4":             "_count=20&code=1234-5&code=8867-4&subject=pat-p",
+		"subject=pat-p&code=http://loinc.org|8867-4":        "_count=20&code=http%3A%2F%2Floinc.org%7C8867-4&subject=pat-p",
+		"subject=pat-p&date=gt9999":                         "_count=20&date=gt9999&subject=pat-p",
+		"subject=pat-p&category=vital-signs&date=ge2026-06": "_count=20&category=vital-signs&date=ge2026-06-01T00%3A00%3A00.000Z&subject=pat-p",
+	} {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := ParseSearch(q)
+		if err != nil {
+			t.Fatalf("%s: %v", query, err)
+		}
+		if got := s.Query().Encode(); got != want {
+			t.Errorf("%s: links carry %s, want %s", query, got, want)
+		}
+	}
+}
+
+// TestCapabilityListsSearchParams: the CapabilityStatement lists every
+// search parameter ParseSearch takes under its own name, patient included.
+func TestCapabilityListsSearchParams(t *testing.T) {
+	var names []string
+	for _, p := range Capability("http://h/fhir", "v", time.UnixMilli(0)).Rest[0].Resource[0].SearchParam {
+		names = append(names, p.Name)
+	}
+	if got, want := strings.Join(names, " "), "subject patient date code category _count"; got != want {
+		t.Errorf("search parameters %s, want %s", got, want)
+	}
+	if _, err := ParseSearch(url.Values{"patient": {"Patient/alice"}}); err != nil {
+		t.Errorf("patient=Patient/alice: %v", err)
 	}
 }

@@ -30,6 +30,13 @@ type Search struct {
 	// None is set when a code or category parameter names something no
 	// reading is (they are all heart rates, vital signs): nothing matches.
 	None bool
+	// Codes and Categories are the code and category parameters as given,
+	// in order (unescaped as they came), so that the search's links
+	// repeat them.
+	Codes, Categories []string
+	// beyond are the date parameters that no time can match (after the
+	// year 9999), which From and Before cannot hold: links repeat them.
+	beyond []string
 }
 
 // Matches reports whether a reading of the search's subject taken at ms
@@ -61,8 +68,14 @@ func (s *Search) Query() url.Values {
 	if s.Before != math.MaxInt64 {
 		q.Add("date", "lt"+Instant(s.Before))
 	}
-	if s.None {
-		q.Set("code", "none")
+	for _, d := range s.beyond {
+		q.Add("date", d)
+	}
+	for _, c := range s.Codes {
+		q.Add("code", c)
+	}
+	for _, c := range s.Categories {
+		q.Add("category", c)
 	}
 	q.Set("_count", strconv.Itoa(s.Count))
 	if s.Cursor != "" {
@@ -87,7 +100,8 @@ var (
 // ParseSearch parses the parameters of a search of Observations:
 //
 //	subject=S, subject=Patient/S, subject:identifier=[urn:p2pchain:subject|]S
-//	                     the subject (required, once)
+//	                     the subject (required, once); patient=...,
+//	                     patient:identifier=... are read alike
 //	date=[eq|ge|gt|le|lt]VALUE
 //	                     the reading's time, repeated for a range; VALUE is
 //	                     a year, month, day, minute, second or fraction,
@@ -138,8 +152,10 @@ func ParseSearch(q url.Values) (Search, error) {
 				}
 				if name == "code" {
 					s.None = s.None || !tokenIs(v, SystemLOINC, LOINCHeartRate)
+					s.Codes = append(s.Codes, v)
 				} else {
 					s.None = s.None || !tokenIs(v, SystemObservationCategory, "vital-signs")
+					s.Categories = append(s.Categories, v)
 				}
 			case "_count":
 				n, cerr := strconv.ParseUint(v, 10, 64)
@@ -159,7 +175,7 @@ func ParseSearch(q url.Values) (Search, error) {
 				err = checkFormat(v)
 			default:
 				return s, Errorf(http.StatusBadRequest, "not-supported",
-					"unknown search parameter %q: this server supports subject, date, code, category, _count and _format on Observation", name)
+					"unknown search parameter %q: this server supports subject (or patient, alike), date, code, category, _count and _format on Observation", name)
 			}
 			if err != nil {
 				return s, err
@@ -264,6 +280,7 @@ func (s *Search) parseDate(v string) error {
 	}
 	if hi == math.MaxInt64 && prefix == "gt" { // after the year 9999: nothing
 		s.None = true
+		s.beyond = append(s.beyond, "gt"+value)
 		return nil
 	}
 	switch prefix {
@@ -286,6 +303,9 @@ func (s *Search) parseDate(v string) error {
 func dateRange(v string) (lo, hi int64, err error) {
 	m := dateRE.FindStringSubmatch(v)
 	if m == nil {
+		if noZoneRE.MatchString(v) {
+			return 0, 0, errNoZone
+		}
 		return 0, 0, errBadDate
 	}
 	num := func(s string, def int) int {
@@ -348,7 +368,14 @@ func dateRange(v string) (lo, hi int64, err error) {
 	return t.UnixMilli(), end.UnixMilli(), nil
 }
 
-var errBadDate = Errorf(http.StatusBadRequest, "invalid", "not a date: want YYYY, YYYY-MM, YYYY-MM-DD or YYYY-MM-DDThh:mm[:ss[.fff]][Z|+hh:mm]")
+var (
+	errBadDate = Errorf(http.StatusBadRequest, "invalid",
+		"not a date: want YYYY, YYYY-MM, YYYY-MM-DD, or a time of day with its zone: YYYY-MM-DDThh:mm, YYYY-MM-DDThh:mm:ss or YYYY-MM-DDThh:mm:ss.fff followed by Z or +hh:mm (or -hh:mm)")
+	errNoZone = Errorf(http.StatusBadRequest, "invalid",
+		"a time of day needs its zone: add Z (UTC) or an offset such as +01:00 (2026-06-01T10:00:00Z)")
+	// noZoneRE is a date with a time of day but no zone.
+	noZoneRE = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?$`)
+)
 
 // cutUnescaped cuts s at the first sep not escaped with a backslash.
 func cutUnescaped(s string, sep byte) (before, after string, found bool) {

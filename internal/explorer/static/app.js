@@ -19,7 +19,9 @@ function el(tag, attrs, ...children) {
 }
 const link = (href, text, cls) => el("a", cls ? { href, class: cls } : { href }, text);
 const short = (h) => h.slice(0, 10);
-const when = (ms) => new Date(ms).toLocaleString();
+// when shows a time as YYYY-MM-DD HH:MM:SS in the browser's time zone, the
+// zone named (chart.js's fmtFull, which the chart's hover text uses too).
+const when = (ms) => P2PChart.fmtFull(ms);
 const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
 const confirmations = (n) => plural(n, "confirmation");
 const subjectHref = (s) => `#/subject/${encodeURIComponent(s)}`;
@@ -213,9 +215,14 @@ async function showHome() {
 // --- receipts ----------------------------------------------------------------------
 
 // receiptLink offers a reading's receipt (GET /readings/{id}/receipt) as a
-// file, receipt-<short id>.json; a pending reading has none yet.
-function receiptLink(id, pending) {
+// file, receipt-<short id>.json. A pending reading has none yet; a reading
+// listed in a side-branch block has none for that block (side is true).
+function receiptLink(id, pending, side) {
   if (pending) return el("span", { class: "no-receipt muted", title: "a receipt exists once the reading is in a block" }, "none yet (pending)");
+  if (side) {
+    return el("span", { class: "no-receipt muted", title: "a receipt proves a reading in a main-chain block; open the reading to see whether the main chain holds it too" },
+      "none: in a side-branch block, not in the main chain");
+  }
   return el("a", { class: "receipt", href: `${api}/readings/${id}/receipt`, download: `receipt-${short(id)}.json`,
     "data-id": id, title: `download the receipt of reading ${id}` }, "receipt");
 }
@@ -262,18 +269,19 @@ function fields(pairs) {
 
 const wrap = (table) => el("div", { class: "table-wrap" }, table);
 
-// readingsTable lists readings; rows are {reading, where, pending}.
+// readingsTable lists readings; rows are {reading, where, pending, side}
+// (side: listed in a side-branch block).
 function readingsTable(rows, withSubject = true) {
   const head = ["time", ...(withSubject ? ["subject"] : []), "BPM", "id", "where", "receipt"];
   return wrap(el("table", { class: "stack readings-table" },
     el("thead", {}, el("tr", {}, ...head.map((h) => el("th", { scope: "col" }, h)))),
-    el("tbody", {}, ...rows.map(({ reading: r, where, pending }) => el("tr", { "data-id": r.id },
+    el("tbody", {}, ...rows.map(({ reading: r, where, pending, side }) => el("tr", { "data-id": r.id },
       el("td", { "data-label": "time" }, when(r.time)),
       withSubject ? el("td", { "data-label": "subject" }, link(subjectHref(r.subject), r.subject)) : null,
       el("td", { "data-label": "BPM", class: "bpm" }, r.bpm),
       el("td", { "data-label": "id", class: "mono" }, link(`#/reading/${r.id}`, short(r.id))),
       el("td", { "data-label": "where" }, where),
-      el("td", { "data-label": "receipt" }, receiptLink(r.id, pending)))))));
+      el("td", { "data-label": "receipt" }, receiptLink(r.id, pending, side)))))));
 }
 
 async function showBlock(ref) {
@@ -288,7 +296,7 @@ async function showBlock(ref) {
       ["main chain", v.main ? `yes, ${confirmations(v.confirmations)}` : "no (side branch)"],
       ["state", stateBadge(!v.main ? "side" : v.final ? "final" : "confirmed")]]),
     el("h2", {}, plural(b.readings.length, "reading")),
-    readingsTable(b.readings.map((r) => ({ reading: r, where: "", pending: !v.main })))));
+    readingsTable(b.readings.map((r) => ({ reading: r, where: v.main ? "" : stateBadge("side"), side: !v.main })))));
 }
 
 async function showReading(id) {
@@ -425,6 +433,19 @@ async function loadSubjectReadings(subject) {
   return { points: points.slice(0, MAX_READINGS), truncated: !!path || points.length > MAX_READINGS };
 }
 
+// rangeText is the line under the chart: how many readings the range
+// holds, how many of them are pending, and the min, mean and max of those
+// in blocks, saying which readings they cover where some are pending.
+function rangeText(label, inRange) {
+  const inBlocks = inRange.filter((p) => p.state !== "pending");
+  const pending = inRange.length - inBlocks.length;
+  const s = stats(inBlocks);
+  return `${label}: ${plural(inRange.length, "reading")}` +
+    (pending ? `, ${pending} pending` : "") +
+    (s ? ` · ${pending ? `over the ${plural(inBlocks.length, "reading")} in blocks: ` : ""}` +
+      `min ${s.min} · mean ${s.mean.toFixed(1)} · max ${s.max} bpm` : "");
+}
+
 const stats = (ps) => ps.length ? {
   min: Math.min(...ps.map((p) => p.bpm)), max: Math.max(...ps.map((p) => p.bpm)),
   mean: ps.reduce((a, p) => a + p.bpm, 0) / ps.length,
@@ -452,8 +473,13 @@ async function showSubject(subject) {
   const box = el("div", { id: "chart" });
   const rangeNote = el("p", { id: "range-note", class: "muted", role: "status" });
   const tableBox = el("div");
+  // A truncated list holds the newest MAX_READINGS: the heading says so,
+  // with the subject's true total where the node keeps the index.
+  const total = all ? all.count + (all.pending || 0) : null;
+  const heading = !truncated ? plural(points.length, "reading")
+    : total ? `the newest ${points.length} of ${plural(total, "reading")} charted` : `the newest ${points.length} readings charted`;
   $("view").replaceChildren(el("section", {},
-    el("h2", {}, `Subject ${subject}: ${plural(points.length, "reading")}`),
+    el("h2", {}, `Subject ${subject}: ${heading}`),
     el("p", { class: "facts" },
       el("span", {}, "latest ", el("strong", {}, bpmCell(newest.bpm)), " bpm at ", when(newest.t)),
       pendingCount ? el("span", {}, ` · ${pendingCount} pending`) : null,
@@ -478,9 +504,9 @@ async function showSubject(subject) {
     }
     const inRange = points.filter((p) => p.t >= from && p.t <= to);
     P2PChart.render(box, points, { from, to, now });
-    const s = stats(inRange.filter((p) => p.state !== "pending"));
-    rangeNote.textContent = `${label}: ${plural(inRange.length, "reading")}` +
-      (s ? ` · min ${s.min} · mean ${s.mean.toFixed(1)} · max ${s.max} bpm (in blocks)` : "") +
+    // Where only the newest readings are charted, a range covers those.
+    const head = !truncated ? label : span ? `${label}, of the newest ${points.length} charted` : `the newest ${points.length} charted`;
+    rangeNote.textContent = rangeText(head, inRange) +
       (inRange.length < points.length ? ` · ${points.length - inRange.length} outside this range` : "");
     const rows = inRange.slice().sort((a, b) => b.t - a.t).map((p) => ({ reading: p.reading, pending: p.state === "pending",
       where: p.state === "pending" ? stateBadge("pending")
@@ -509,7 +535,7 @@ function receiptFacts(r) {
   const t = Date.parse(r.time);
   const rows = [
     ["subject", r.subject], ["heart rate", r.bpm !== undefined ? `${r.bpm} bpm` : undefined],
-    ["taken", Number.isNaN(t) ? r.time : `${when(t)} (your local time)`],
+    ["taken", Number.isNaN(t) ? r.time : `${when(t)} (your time zone)`],
     ["reading id", r.reading_id ? el("span", { class: "mono" }, r.reading_id) : undefined],
     ["in block", r.block ? el("span", {}, `#${r.height} `, el("span", { class: "mono" }, r.block)) : undefined],
     ["depth", r.depth !== undefined ? `${plural(r.depth, "block")} deep as of block #${r.tip_height}` : undefined],

@@ -63,8 +63,23 @@
   const fmtTime = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
   const fmtDay = (t) => new Date(t).toLocaleDateString([], { day: "numeric", month: "short" });
   const fmtMonth = (t) => new Date(t).toLocaleDateString([], { month: "short" });
-  const fmtFull = (t) => new Date(t).toLocaleString([], { year: "numeric", month: "short", day: "numeric",
-    hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  // fmtFull shows a time as YYYY-MM-DD HH:MM:SS in the browser's time
+  // zone, naming the zone (its short name, such as EST, or its offset,
+  // such as GMT+5:30): a bare local time, or a day/month order, would be
+  // ambiguous. Every full time the explorer shows is written by it.
+  const pad2 = (n) => String(n).padStart(2, "0");
+  const fmtFull = (t) => {
+    const d = new Date(t);
+    const zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d)
+      .find((x) => x.type === "timeZoneName");
+    return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
+      `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${zone ? zone.value : offsetName(d)}`;
+  };
+  // offsetName is d's UTC offset in the browser's zone, as UTC+hh:mm.
+  const offsetName = (d) => {
+    const m = -d.getTimezoneOffset();
+    return `UTC${m < 0 ? "-" : "+"}${pad2(Math.floor(Math.abs(m) / 60))}:${pad2(Math.abs(m) % 60)}`;
+  };
   const dayKey = (t) => new Date(t).toDateString();
   const yearOf = (t) => new Date(t).getFullYear();
 
