@@ -47,7 +47,11 @@ func (h *Handler) fhirObservation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	final := h.node.FinalHeight() // before the lookup: see block
-	info, ok := h.node.LocateReading(id)
+	info, ok, err := h.node.LookupReading(id)
+	if err != nil {
+		fhir.WriteError(w, fhir.Errorf(http.StatusServiceUnavailable, "exception", "%v", err))
+		return
+	}
 	if !ok {
 		fhir.WriteError(w, fhir.NotFound(ref))
 		return

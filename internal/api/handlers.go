@@ -84,7 +84,12 @@ func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
 	height, isHeight := parseHeight(ref)
 	if isHeight {
 		final := h.node.FinalHeight()
-		if b, ok := h.node.BlockByHeight(height); ok {
+		b, ok, err := h.node.LookupBlockByHeight(height)
+		if err != nil {
+			writeError(w, readFailed(err))
+			return
+		}
+		if ok {
 			writeJSON(w, http.StatusOK, newBlockView(b, final))
 			return
 		}
@@ -109,12 +114,23 @@ func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	final := h.node.FinalHeight()
-	b, ok := h.node.BlockByHash(hash)
+	b, ok, err := h.node.LookupBlockByHash(hash)
+	if err != nil {
+		writeError(w, readFailed(err))
+		return
+	}
 	if !ok { // gone since the lookup (a side branch pruned)
 		writeError(w, notFound(h.syncing(), "no block %s", ref))
 		return
 	}
 	writeJSON(w, http.StatusOK, newBlockView(b, final))
+}
+
+// readFailed answers a lookup that could not read the node's store (the
+// store failed, and the node stops): not a 404, which would say the node
+// does not hold what it holds.
+func readFailed(err error) *apiError {
+	return newError(http.StatusServiceUnavailable, CodeNodeFailed, "%v", err)
 }
 
 // parseHeight parses a block height: a whole number without leading zeros
@@ -189,7 +205,11 @@ func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	final := h.node.FinalHeight() // before the lookup: see block
-	rd, ok := h.node.LocateReading(id)
+	rd, ok, err := h.node.LookupReading(id)
+	if err != nil {
+		writeError(w, readFailed(err))
+		return
+	}
 	if !ok {
 		writeError(w, notFound(h.syncing(), "no reading %s, pending or in the main chain", id))
 		return

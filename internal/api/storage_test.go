@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+
 	"github.com/p2pchain/p2pchain/internal/api"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/node"
@@ -400,4 +402,57 @@ func decodeID(t *testing.T, r response) chain.Hash {
 		t.Fatalf("receipt %q: %v", v.ID, err)
 	}
 	return id
+}
+
+// TestReadFailureIsNot404: a block or reading the node holds but cannot
+// read back from its store (the disk fails) is answered 503 node_failed,
+// saying to check the disk, not 404 "no such block": that would tell a
+// client the ledger does not hold it.
+func TestReadFailureIsNot404(t *testing.T) {
+	dir := t.TempDir()
+	params := chain.TestParams("api-read-failure")
+	blocks, err := testnet.BuildDataDir(t.Context(), dir, params, 300, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := storetest.New()
+	st, err := store.Open(filepath.Join(dir, "chain"), params, store.WithFS(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	state, err := st.LoadRecent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, testnet.Config{Params: params, NodeOptions: []node.Option{node.WithStore(st, *state)}})
+	// The final blocks' bodies and readings are only in the store's tables
+	// (whatever the engine holds in its cache may still be served).
+	fs.Fail(func(op errorfs.Op) bool {
+		return (op.Kind == errorfs.OpFileRead || op.Kind == errorfs.OpFileReadAt) && strings.HasSuffix(op.Path, ".sst")
+	}, storetest.EIO, -1)
+	failed := 0
+	for _, b := range blocks[:250] {
+		id := b.Readings[0].ID().String()
+		for _, path := range []string{
+			fmt.Sprintf("/api/v1/blocks/%d", b.Header.Height),
+			"/api/v1/blocks/" + b.Hash().String(),
+			"/api/v1/readings/" + id,
+			"/fhir/Observation/" + id,
+		} {
+			switch r := e.get(path); r.status {
+			case 200: // from the engine's cache
+			case 503:
+				if failed++; !strings.Contains(string(r.body), "check the disk") {
+					t.Errorf("%s: %s", path, r.body)
+				}
+			default:
+				t.Fatalf("%s: %d %s; want the block or 503, never as if the ledger did not hold it", path, r.status, r.body)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no lookup met the failing disk")
+	}
+	t.Logf("%d of %d lookups answered 503", failed, 4*250)
 }

@@ -696,7 +696,7 @@ func (n *Node) handle(ctx context.Context, b Broadcaster, u bft.Update) {
 			// Durable before the messages of the same step leave.
 			if err := n.store.SaveConsensus(u.State.AppendBinary(nil)); err != nil {
 				n.mu.Lock()
-				_ = n.failLocked(fmt.Errorf("save the consensus state: %w", err))
+				_ = n.failLocked(fmt.Errorf("save the consensus state: %w", fullStop(err)))
 				n.mu.Unlock()
 				return
 			}

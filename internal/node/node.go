@@ -1121,6 +1121,7 @@ func (n *Node) signalLocked() {
 // authority network it runs the consensus (runAuthority).
 func (n *Node) Run(ctx context.Context, b Broadcaster) error {
 	go n.finalByAge(ctx)
+	go n.watchStore(ctx) // a store failing in the background stops the node
 	if n.cons != nil {
 		if b != nil {
 			go n.sendReadings(ctx, b)

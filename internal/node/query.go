@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"cmp"
 	"container/heap"
+	"fmt"
 	"slices"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -31,8 +32,17 @@ func (b BlockInfo) Confirmations() uint64 {
 	return b.Tip - b.Block.Header.Height + 1
 }
 
-// BlockByHash returns a known block of any branch by its hash.
+// BlockByHash returns a known block of any branch by its hash (false also
+// when the store cannot be read: LookupBlockByHash tells the two apart).
 func (n *Node) BlockByHash(h chain.Hash) (BlockInfo, bool) {
+	info, ok, _ := n.LookupBlockByHash(h)
+	return info, ok
+}
+
+// LookupBlockByHash is BlockByHash that tells a block the node does not
+// hold (false, nil) from one it cannot read back: then the error says why
+// (the store failed, and the node with it: store_fault.go).
+func (n *Node) LookupBlockByHash(h chain.Hash) (BlockInfo, bool, error) {
 	n.mu.Lock()
 	ref, ok := n.chain.RefOf(h)
 	tip := n.chain.Height()
@@ -40,8 +50,17 @@ func (n *Node) BlockByHash(h chain.Hash) (BlockInfo, bool) {
 	return n.blockInfo(ref, ok, tip)
 }
 
-// BlockByHeight returns the main-chain block at height.
+// BlockByHeight returns the main-chain block at height (false also when
+// the store cannot be read: LookupBlockByHeight tells the two apart).
 func (n *Node) BlockByHeight(height uint64) (BlockInfo, bool) {
+	info, ok, _ := n.LookupBlockByHeight(height)
+	return info, ok
+}
+
+// LookupBlockByHeight is BlockByHeight that tells a height the main chain
+// does not reach (false, nil) from a block the node cannot read back: then
+// the error says why (the store failed, and the node with it).
+func (n *Node) LookupBlockByHeight(height uint64) (BlockInfo, bool, error) {
 	n.mu.Lock()
 	ref, ok := n.chain.MainRef(height)
 	tip := n.chain.Height()
@@ -49,16 +68,21 @@ func (n *Node) BlockByHeight(height uint64) (BlockInfo, bool) {
 	return n.blockInfo(ref, ok, tip)
 }
 
-// blockInfo reads ref's body, after n.mu is released (chain.Ref).
-func (n *Node) blockInfo(ref chain.Ref, ok bool, tip uint64) (BlockInfo, bool) {
+// blockInfo reads ref's body, after n.mu is released (chain.Ref). A ref
+// not found is a read failure if the store failed (its lookup answered
+// "absent" because it could not read).
+func (n *Node) blockInfo(ref chain.Ref, ok bool, tip uint64) (BlockInfo, bool, error) {
 	if !ok {
-		return BlockInfo{}, false
+		return BlockInfo{}, false, n.readFailed(nil)
 	}
 	b, err := ref.Load(n.arch)
 	if err != nil {
-		return BlockInfo{}, false
+		if rerr := n.readFailed(err); rerr != nil {
+			return BlockInfo{}, false, fmt.Errorf("block %s at height %d: %w", ref.Hash.Short(), ref.Height, rerr)
+		}
+		return BlockInfo{}, false, nil
 	}
-	return BlockInfo{Block: b, Main: ref.Main, Tip: tip}, true
+	return BlockInfo{Block: b, Main: ref.Main, Tip: tip}, true, nil
 }
 
 // TipBlock returns the main-chain tip.
@@ -99,8 +123,17 @@ func (r ReadingInfo) Confirmations() uint64 {
 // LocateReading looks a reading up in the main chain, then in the pending
 // set. Under the node's lock it costs one map lookup (the chain indexes
 // reading ids), or one index read for a final block's reading; the block
-// is read and searched after.
+// is read and searched after. It answers false also when the store cannot
+// be read: LookupReading tells the two apart.
 func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool) {
+	info, ok, _ := n.LookupReading(id)
+	return info, ok
+}
+
+// LookupReading is LocateReading that tells a reading the node does not
+// hold (false, nil) from one it cannot read back: then the error says why
+// (the store failed, and the node with it: store_fault.go).
+func (n *Node) LookupReading(id chain.Hash) (ReadingInfo, bool, error) {
 	n.mu.Lock()
 	tip := n.chain.Height()
 	ref, ok := n.chain.ReadingRef(id)
@@ -108,20 +141,23 @@ func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool) {
 		r, pending := n.pool.Get(id)
 		n.mu.Unlock()
 		if !pending {
-			return ReadingInfo{}, false
+			return ReadingInfo{}, false, n.readFailed(nil)
 		}
-		return ReadingInfo{Reading: r, Pending: true, Tip: tip}, true
+		return ReadingInfo{Reading: r, Pending: true, Tip: tip}, true, nil
 	}
 	n.mu.Unlock()
 	b, err := ref.Load(n.arch)
 	if err != nil {
-		return ReadingInfo{}, false
+		if rerr := n.readFailed(err); rerr != nil {
+			return ReadingInfo{}, false, fmt.Errorf("reading %s in block %s: %w", id.Short(), ref.Hash.Short(), rerr)
+		}
+		return ReadingInfo{}, false, nil
 	}
 	i, ok := chain.ReadingIndex(b, id)
 	if !ok {
-		return ReadingInfo{}, false
+		return ReadingInfo{}, false, nil
 	}
-	return ReadingInfo{Reading: b.Readings[i], Height: ref.Height, Block: ref.Hash, Tip: tip}, true
+	return ReadingInfo{Reading: b.Readings[i], Height: ref.Height, Block: ref.Hash, Tip: tip}, true, nil
 }
 
 // PendingOf returns up to limit pending readings of subject, the latest

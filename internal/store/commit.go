@@ -148,8 +148,8 @@ func (s *Store) write(fill func(b *pebble.Batch) error, committed func()) (err e
 	defer s.recoverPanic(&err)
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
-	if we := s.stopped.Load(); we != nil {
-		return we
+	if err := s.Err(); err != nil {
+		return err // failed (fault.go), or the engine stopped: write nothing
 	}
 	b := s.db.NewBatch()
 	defer b.Close()

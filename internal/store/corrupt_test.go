@@ -287,7 +287,7 @@ func TestCorruptRecords(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path, _ := damaged(t)
-			db, err := pebble.Open(path, &pebble.Options{Logger: quietLogger{}, EventListener: eventListener()})
+			db, err := pebble.Open(path, &pebble.Options{Logger: quietLogger{}, EventListener: eventListener(nil)})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -62,6 +62,19 @@
 //     the reserve and the ballast, or an I/O error): the engine stops,
 //     every later write returns it, Close only releases the directory,
 //     and everything acknowledged before is there at the next Open.
+//   - *DiskError{Path, Op, Err}: the disk failed under the store (an I/O
+//     error, a file system that became read-only) while reading, opening
+//     or locking it. Not known damage: its message says to check the disk
+//     (dmesg, SMART) and start the node again once it is fixed, not to move
+//     the store away.
+//   - A failed store (fault.go): a read error (a *DiskError, a
+//     *CorruptError), or a write of the engine's background work that
+//     failed for any reason but a full disk (a *WriteError), fails the
+//     store: Err returns the first failure, Failed is closed, and every
+//     later write returns it. The lookups that answer false rather than an
+//     error (ReadingBlock, MainHash, MainHeight, MainHashes) answer false
+//     then too, so a caller checks Err before it acts on a false. Close and
+//     Open do not wait for the engine of a failed store.
 //   - ErrNotFound from BlockByHash and BlockAtHeight; ErrClosed after Close.
 //
 // All of them are matched with errors.Is or errors.As. A Store is safe for

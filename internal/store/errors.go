@@ -136,19 +136,29 @@ func corrupt(path string, format string, args ...any) error {
 	return &CorruptError{Path: path, Err: fmt.Errorf(format, args...)}
 }
 
-// readErr classifies an error met while reading: everything but a closed
-// store or a permission problem means the files are damaged.
+// readErr classifies an error met while reading: a disk that failed (an
+// I/O error) is a *DiskError, a permission problem is reported as it is,
+// everything else but a closed store means the files are damaged. Each of
+// these fails the store (fault.go): an answer it could not read is never
+// taken for an absent record.
 func (s *Store) readErr(err error) error {
 	var ce *CorruptError
+	var de *DiskError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &ce), errors.Is(err, ErrNotFound), errors.Is(err, ErrClosed):
+	case errors.Is(err, ErrNotFound), errors.Is(err, ErrClosed):
 		return err
+	case errors.As(err, &ce), errors.As(err, &de):
+	case diskFault(err):
+		err = &DiskError{Path: s.path, Op: "reading", Err: err}
 	case errors.Is(err, fs.ErrPermission):
-		return fmt.Errorf("chain store %s: %w", s.path, err)
+		err = fmt.Errorf("chain store %s: %w", s.path, err)
+	default:
+		err = &CorruptError{Path: s.path, Err: corruptionDetail(err)}
 	}
-	return &CorruptError{Path: s.path, Err: corruptionDetail(err)}
+	s.fail(err)
+	return err
 }
 
 // corruptionDetail names the damaged file when the engine says which one,
@@ -204,23 +214,42 @@ func (s *Store) recoverWrite(err *error) {
 	}
 	if pebble.IsCorruptionError(cause) {
 		*err = &CorruptError{Path: s.path, Err: corruptionDetail(cause)}
+		s.fail(*err)
 		return
 	}
 	we := &WriteError{Path: s.path, Full: noSpace(cause), Err: cause}
 	s.stopped.CompareAndSwap(nil, we)
 	s.log.Error("chain store: a write failed in the storage engine, which stopped", "err", we)
 	*err = s.stopped.Load()
+	s.fail(*err)
 }
 
 // recoverPanic turns a panic of the engine (or of decoding damaged data)
-// into a *CorruptError, or into a *WriteError if the engine met a full disk
-// (opening a store writes too). Use as: defer s.recoverPanic(&err).
+// into a *CorruptError, into a *WriteError if the engine met a full disk
+// (opening a store writes too), or into a *DiskError if the disk failed;
+// all but a full disk fail the store. Use as: defer s.recoverPanic(&err).
 func (s *Store) recoverPanic(err *error) {
 	if r := recover(); r != nil {
-		if e, ok := r.(error); ok && noSpace(e) {
-			*err = &WriteError{Path: s.path, Full: true, Err: e}
-			return
-		}
-		*err = &CorruptError{Path: s.path, Err: fmt.Errorf("storage engine failed: %v", r)}
+		*err = s.panicErr(r)
 	}
+}
+
+// panicErr is recoverPanic's error for the panic value r.
+func (s *Store) panicErr(r any) error {
+	e, ok := r.(error)
+	var err error
+	switch {
+	case ok && noSpace(e):
+		return &WriteError{Path: s.path, Full: true, Err: e}
+	case ok && diskFault(e):
+		op := "reading"
+		if _, fatal := e.(fatalError); fatal {
+			op = "writing" // the engine's log or MANIFEST
+		}
+		err = &DiskError{Path: s.path, Op: op, Err: e}
+	default:
+		err = &CorruptError{Path: s.path, Err: fmt.Errorf("storage engine failed: %v", r)}
+	}
+	s.fail(err)
+	return err
 }

@@ -120,8 +120,10 @@ func (s *Store) blockAt(r reader, height uint64) (*chain.Block, error) {
 }
 
 // ReadingBlock returns the hash of the main-chain block holding the reading
-// with id, and false if no main-chain block holds it (or the store cannot be
-// read: other methods report that error).
+// with id, and false if no main-chain block holds it. If the store cannot
+// be read (a disk error, damage) it answers false too, and fails: Err
+// reports it, and the store writes nothing more, so that nothing decided
+// on that false answer is stored.
 func (s *Store) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
 	s.life.RLock()
 	defer s.life.RUnlock()
@@ -134,7 +136,11 @@ func (s *Store) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
 		v, err = s.get(s.db, keyReading(id))
 		return err
 	}()
-	if err != nil || len(v) != chain.HashSize {
+	if err == nil && len(v) != chain.HashSize {
+		err = corrupt(s.path, "reading index entry of %d bytes", len(v))
+	}
+	if err != nil {
+		s.lookupFailed(err)
 		return chain.Hash{}, false
 	}
 	return chain.Hash(v), true
@@ -262,12 +268,16 @@ func (s *Store) withPrefix(p chain.HashPrefix, limit int, indexes ...byte) (out 
 }
 
 // MainHash returns the hash of the main-chain block at height, and false
-// above the tip (or if the store cannot be read: other methods report
-// that error). With MainHeight, it is how the chain (chain.Archive) finds
-// the final blocks it keeps no entry for.
+// above the tip (or if the store cannot be read: then the store fails, as
+// in ReadingBlock). With MainHeight, it is how the chain (chain.Archive)
+// finds the final blocks it keeps no entry for.
 func (s *Store) MainHash(height uint64) (chain.Hash, bool) {
 	v, err := s.lookup(keyHeight(height))
-	if err != nil || len(v) != chain.HashSize {
+	if err == nil && len(v) != chain.HashSize {
+		err = corrupt(s.path, "height index entry %d of %d bytes", height, len(v))
+	}
+	if err != nil {
+		s.lookupFailed(err)
 		return chain.Hash{}, false
 	}
 	return chain.Hash(v), true
@@ -275,7 +285,8 @@ func (s *Store) MainHash(height uint64) (chain.Hash, bool) {
 
 // MainHashes returns the hashes of up to max main-chain blocks from height
 // from on, in height order, from one walk of the height index: fewer where
-// the chain ends, or where the index cannot be read or has a gap.
+// the chain ends, or where the index cannot be read (then the store fails,
+// as in ReadingBlock) or has a gap.
 func (s *Store) MainHashes(from uint64, max int) []chain.Hash {
 	s.life.RLock()
 	defer s.life.RUnlock()
@@ -297,17 +308,20 @@ func (s *Store) MainHashes(from uint64, max int) []chain.Hash {
 		})
 	}()
 	if err != nil && !errors.Is(err, errPageFull) {
+		s.lookupFailed(err)
 		return nil
 	}
 	return out
 }
 
 // MainHeight returns the height of the main-chain block h, and false if h
-// is not stored or not on the main chain (or the store cannot be read). It
-// reads the stored block's header and the height index at its height.
+// is not stored or not on the main chain (or the store cannot be read:
+// then the store fails, as in ReadingBlock). It reads the stored block's
+// header and the height index at its height.
 func (s *Store) MainHeight(h chain.Hash) (uint64, bool) {
 	hd, err := s.HeaderByHash(h)
 	if err != nil {
+		s.lookupFailed(err)
 		return 0, false
 	}
 	if m, ok := s.MainHash(hd.Height); !ok || m != h {

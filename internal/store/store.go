@@ -50,6 +50,10 @@ type Store struct {
 	ballastOK   atomic.Bool                // the ballast file is in place
 	stopped     atomic.Pointer[WriteError] // the engine stopped after a failed write; nil: it runs
 
+	failMu  sync.Mutex
+	failErr error         // why the store failed (fault.go); nil: it works; guarded by failMu
+	failCh  chan struct{} // closed when failErr is set
+
 	wmu           sync.Mutex // serialises writes, so the commit count is in order
 	commits       uint64     // write batches committed; guarded by wmu
 	commitsF      vfs.File   // the commits file, kept open; guarded by wmu
@@ -115,6 +119,9 @@ func lockDir(path string, fsys vfs.FS) (*pebble.Lock, error) {
 		if err == nil {
 			return l, nil
 		}
+		if diskFault(err) {
+			return nil, &DiskError{Path: path, Op: "locking it", Err: err}
+		}
 		if !lockConflict(err) {
 			return nil, fmt.Errorf("chain store %s: lock: %w", path, err)
 		}
@@ -154,7 +161,8 @@ func storeFiles(path string) (bool, error) {
 }
 
 func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s *Store, err error) {
-	s = &Store{path: path, params: params, genesis: params.Genesis().Hash(), lock: lock, log: slog.Default(), fs: vfs.Default}
+	s = &Store{path: path, params: params, genesis: params.Genesis().Hash(), lock: lock, log: slog.Default(), fs: vfs.Default,
+		failCh: make(chan struct{})}
 	for _, o := range opts {
 		o(s)
 	}
@@ -168,8 +176,8 @@ func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s
 		Lock:               lock,
 		ErrorIfNotExists:   existing,
 		FormatMajorVersion: formatVersion,
-		Logger:             quietLogger{},
-		EventListener:      eventListener(),
+		Logger:             quietLogger{s},
+		EventListener:      eventListener(s),
 		FS:                 s.efs,
 	}
 	// Bloom filters in every table, every level (L1 and below take L0's):
@@ -177,8 +185,11 @@ func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s
 	// already in the chain? a new one never is), and without a filter each
 	// costs a seek in every table that might hold it.
 	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
-	db, err := pebble.Open(path, popts)
+	db, err := s.openEngine(popts)
 	if err != nil {
+		if ferr := s.Err(); ferr != nil {
+			return nil, ferr // the store failed while the engine opened: that says why
+		}
 		if errors.Is(err, fs.ErrPermission) {
 			return nil, fmt.Errorf("chain store %s: %w", path, err)
 		}
@@ -188,15 +199,74 @@ func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s
 		if noSpace(err) {
 			return nil, &WriteError{Path: path, Full: true, Err: err} // not damage
 		}
+		if diskFault(err) {
+			return nil, &DiskError{Path: path, Op: "opening", Err: err} // not damage either
+		}
 		return nil, &CorruptError{Path: path, Err: err}
 	}
 	s.db = db
 	if err := s.init(); err != nil {
-		db.Close()
+		if s.stopped.Load() == nil {
+			db.Close()
+		}
 		return nil, err
+	}
+	if err := s.Err(); err != nil {
+		// The engine's background work failed while the store opened
+		// (a flush of the replayed log).
+		s.closeFailed(db)
+		return nil, err // the caller releases the directory
 	}
 	_ = s.CheckSpace() // makes the ballast if there is room
 	return s, nil
+}
+
+// openEngine opens the engine, unless the store fails meanwhile: the
+// engine flushes the log it replays before Open returns, and retries a
+// failed flush forever. Then it returns the failure, and the engine is
+// closed if it ever opens.
+func (s *Store) openEngine(popts *pebble.Options) (*pebble.DB, error) {
+	type opened struct {
+		db  *pebble.DB
+		err error
+	}
+	done := make(chan opened, 1) // holds the one answer
+	var mu sync.Mutex
+	abandoned := false // guarded by mu
+	go func() {
+		var o opened
+		defer func() {
+			if r := recover(); r != nil { // a panic of the engine: as in the caller (recoverPanic)
+				o.err = s.panicErr(r)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if abandoned {
+				if o.db != nil {
+					_ = o.db.Close()
+				}
+				return
+			}
+			done <- o
+		}()
+		o.db, o.err = pebble.Open(s.path, popts)
+	}()
+	select {
+	case o := <-done:
+		return o.db, o.err
+	case <-s.failCh:
+		mu.Lock()
+		defer mu.Unlock()
+		abandoned = true
+		select {
+		case o := <-done: // opened meanwhile
+			if o.db != nil {
+				_ = o.db.Close()
+			}
+		default:
+		}
+		return nil, s.Err()
+	}
 }
 
 // init checks the meta records of an opened store, or writes them into an
@@ -363,11 +433,21 @@ func (s *Store) Close() (err error) {
 		_ = s.lock.Close()
 		return s.lock.Close()
 	}
+	if s.Err() != nil {
+		// The store failed (fault.go): a flush would retry a failing
+		// write forever. Everything acknowledged is in the engine's log.
+		s.closeFailed(db)
+		return s.lock.Close()
+	}
 	var ferr error
 	if s.CheckSpace() == nil {
 		// A flush on a full disk fails, and the engine retries it
 		// forever: then the next Open replays the log instead.
-		ferr = db.Flush()
+		ferr = s.flush(db)
+	}
+	if s.Err() != nil { // the flush failed: it would never end
+		s.closeFailed(db)
+		return s.lock.Close()
 	}
 	cerr := db.Close()
 	lerr := s.lock.Close()
@@ -419,10 +499,32 @@ func (s *Store) scan(r reader, prefix byte, from []byte, fn func(k, v []byte) er
 	return s.readErr(it.Close())
 }
 
+// flush flushes the engine's memtables, unless the store fails meanwhile:
+// a flush whose table write fails is retried by the engine forever, and
+// Flush would never return. Then the flush is left to Close, which ends
+// it.
+func (s *Store) flush(db *pebble.DB) error {
+	done := make(chan error, 1)
+	go func() { done <- db.Flush() }()
+	select {
+	case err := <-done:
+		return err
+	case <-s.failCh:
+		return nil // the failure is reported; the goroutine ends with the process
+	}
+}
+
+// closeFailed closes the engine of a failed store without a flush. Its
+// errors and panics are dropped: the store's failure says what went wrong.
+func (s *Store) closeFailed(db *pebble.DB) {
+	defer func() { _ = recover() }()
+	_ = db.Close()
+}
+
 // quietLogger drops Pebble's informational messages (they would clutter a
 // node's console) and keeps the first line of its errors (the store returns
 // the details).
-type quietLogger struct{}
+type quietLogger struct{ s *Store }
 
 func (quietLogger) Infof(string, ...any) {}
 func (quietLogger) Errorf(format string, args ...any) {
@@ -430,18 +532,20 @@ func (quietLogger) Errorf(format string, args ...any) {
 	pebble.DefaultLogger.Errorf("chain store engine: %s", msg)
 }
 
-// Fatalf panics instead of exiting the process: in a call of the store the
-// panic becomes a *WriteError if it met a failed write, a *CorruptError
-// otherwise. The panic value is an error that wraps the errors among args,
-// so that a full disk is told apart from damage.
-func (quietLogger) Fatalf(format string, args ...any) {
+// Fatalf does not exit the process: in a call of the store it panics, and
+// the panic becomes a *WriteError if it met a failed write, a *DiskError
+// if the disk failed, a *CorruptError otherwise; on the engine's own
+// goroutines it stops the store instead (Store.engineFatal). The panic
+// value is an error that wraps the errors among args, so that a full disk
+// is told apart from damage.
+func (l quietLogger) Fatalf(format string, args ...any) {
 	var errs []error
 	for _, a := range args {
 		if e, ok := a.(error); ok {
 			errs = append(errs, e)
 		}
 	}
-	panic(fatalError{msg: fmt.Sprintf(format, args...), errs: errs})
+	l.s.engineFatal(fatalError{msg: fmt.Sprintf(format, args...), errs: errs})
 }
 
 // fatalError is the panic value of quietLogger.Fatalf.
@@ -456,10 +560,11 @@ func (e fatalError) Unwrap() []error { return e.errs }
 // eventListener reports the engine's background errors and the corruption it
 // detects on one line each, instead of Pebble's default, which exits the
 // process on corruption. The store call that met the corruption returns a
-// *CorruptError.
-func eventListener() *pebble.EventListener {
+// *CorruptError; a background error that will not pass fails the store
+// (Store.backgroundError).
+func eventListener(s *Store) *pebble.EventListener {
 	return &pebble.EventListener{
-		BackgroundError: func(err error) { quietLogger{}.Errorf("background error: %v", err) },
+		BackgroundError: s.backgroundError,
 		DataCorruption:  func(info pebble.DataCorruptionInfo) { quietLogger{}.Errorf("%s", info) },
 	}
 }
