@@ -61,12 +61,3 @@ func TestMinerRunsAtLowestPriority(t *testing.T) {
 	<-done
 	waitFor(t, 10*time.Second, "no thread at nice 19 after mining stopped", func() bool { return niced() == 0 })
 }
-
-func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
-	t.Helper()
-	for end := time.Now().Add(d); !ok(); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("after %s, still not: %s", d, what)
-		}
-	}
-}

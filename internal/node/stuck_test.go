@@ -67,3 +67,13 @@ func TestStuckWarning(t *testing.T) {
 	advance(30 * time.Second)
 	waitFor(t, 10*time.Second, "a second warning 30 s later", func() bool { return warnings() == 2 })
 }
+
+// waitFor polls ok every 5 ms until it holds, failing the test after d.
+func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !ok(); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("after %s, still not: %s", d, what)
+		}
+	}
+}
