@@ -224,7 +224,7 @@ func TestThreeTerminalDemo(t *testing.T) {
 	}
 
 	n2 := start(t, "node2", "-l", "0", "-d", addr1)
-	addr2 := n2.expect(`^  p2pchain node -l \d+ -d (/ip4/\S+)$`)[1]
+	addr2 := n2.expect(`^  p2pchain node -l \d+ -d (/ip4/\S+)(?: -network \S+)?(?: -difficulty \d+)?$`)[1]
 	n2.expect(`^connected to`)
 	n3 := start(t, "node3", "--l", "0", "--d", addr2) // two dashes work too
 	n3.expect(`^connected to`)
@@ -260,7 +260,7 @@ func TestThreeTerminalDemo(t *testing.T) {
 	n1.expect(`^12D3\w+  /ip4/127\.0\.0\.1/.*height 2$`)
 
 	// A fourth node, started later, catches up from the peer it dials.
-	addr3 := n3.expect(`^  p2pchain node -l \d+ -d (/ip4/\S+)$`)[1]
+	addr3 := n3.expect(`^  p2pchain node -l \d+ -d (/ip4/\S+)(?: -network \S+)?(?: -difficulty \d+)?$`)[1]
 	n4 := start(t, "node4", "-l", "0", "-d", addr3)
 	n4.expect(`"msg":"synced".*"height":2`) // logs are JSON when not on a terminal
 	n4.type_("status")
@@ -320,7 +320,7 @@ func TestOtherNetworkSaysWhy(t *testing.T) {
 	}
 	t.Parallel()
 	a := start(t, "difficulty 4", "node", "-l", "0", "-difficulty", "4", "-api", "off")
-	addr := expectFrom(t, a, 0, `^  p2pchain node -l \d+ -d (/ip4/\S+)$`)[1]
+	addr := expectFrom(t, a, 0, `^  p2pchain node -l \d+ -d (/ip4/\S+)(?: -network \S+)?(?: -difficulty \d+)?$`)[1]
 	b := start(t, "difficulty 5", "node", "-l", "0", "-difficulty", "5", "-api", "off", "-d", addr)
 	m := b.expect(`"msg":"refusing peer".*"reason":"([^"]*)"`)
 	for _, want := range []string{"another network", "--difficulty", "start this node with the same network settings as the peer"} {

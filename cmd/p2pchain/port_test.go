@@ -16,7 +16,7 @@ func TestSecondNodeSamePort(t *testing.T) {
 	t.Parallel()
 	port := freePort(t)
 	first := start(t, "first", "-l", fmt.Sprint(port), "-api", "127.0.0.1:0", "-difficulty", "0")
-	first.expect(`^  p2pchain node -l \d+ -d (/ip4/\S+)$`)
+	first.expect(`^  p2pchain node -l \d+ -d (/ip4/\S+)(?: -network \S+)?(?: -difficulty \d+)?$`)
 	r := runTool(t, nil, nil, "node", "-l", fmt.Sprint(port), "-api", "127.0.0.1:0", "-difficulty", "0")
 	wantFail(t, r, fmt.Sprintf("port %d", port), "in use", "pick another with -l")
 	if strings.Contains(r.stderr, "panic") {

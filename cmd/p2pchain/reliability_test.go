@@ -105,7 +105,7 @@ func TestKillNineWhileMining(t *testing.T) {
 
 	// B: the peer that keeps producing blocks, from readings typed at it.
 	peer := start(t, "B", "-l", "0", "-difficulty", diff, "-subject", "peer")
-	addrB := peer.expect(`^  p2pchain node -l \d+ -d (/ip4/\S+)$`)[1]
+	addrB := peer.expect(`^  p2pchain node -l \d+ -d (/ip4/\S+)(?: -network \S+)?(?: -difficulty \d+)?$`)[1]
 	stopFeed := feedReadings(peer, seed)
 	defer stopFeed()
 

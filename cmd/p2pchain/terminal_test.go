@@ -277,7 +277,7 @@ func TestTerminalSyncProgress(t *testing.T) {
 	data := filepath.Join(t.TempDir(), "source")
 	writeDataDir(t, data, p, buildChain(t, p, blocks, 1, tamper{}))
 	src := startEnv(t, "source", nodeEnv(t.TempDir()), "node", "--data", data, "-l", "0", "-api", "off")
-	addr := expectFrom(t, src, 0, `^  p2pchain node -l \d+ -d (/ip4/\S+)$`)[1]
+	addr := expectFrom(t, src, 0, `^  p2pchain node -l \d+ -d (/ip4/\S+)(?: -network \S+)?(?: -difficulty \d+)?$`)[1]
 
 	n := startTTY(t, "node", "-l", "0", "-network", p.Name, "-difficulty", "0", "-api", "off", "-d", addr)
 	n.waitFor(fmt.Sprintf(`synced %d blocks from \S+`, blocks))
@@ -315,7 +315,7 @@ func TestTerminalOutputBeforePrompt(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
 	peer := startEnv(t, "peer", nodeEnv(home), "node", "--data", filepath.Join(home, "peer"), "-l", "0", "-difficulty", "4", "-api", "off")
-	addr := expectFrom(t, peer, 0, `^  p2pchain node -l \d+ -d (/ip4/\S+)$`)[1]
+	addr := expectFrom(t, peer, 0, `^  p2pchain node -l \d+ -d (/ip4/\S+)(?: -network \S+)?(?: -difficulty \d+)?$`)[1]
 	data := filepath.Join(home, "tty")
 	// The line editor draws its prompt as ">  \b" and erases it with "\r"
 	// and control sequences before output: output right after the prompt
