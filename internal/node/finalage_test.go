@@ -3,12 +3,15 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/store"
 )
 
 // TestFinalByAgeIsReported: on a network that goes quiet, the blocks deep
@@ -57,5 +60,70 @@ func TestFinalByAgeIsReported(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("no final event for height 2 within 10 s of the blocks becoming old enough (final height now %d)", n.FinalHeight())
 		}
+	}
+}
+
+// TestFinalNeverAheadOfStore: a final event names no block the store does
+// not hold yet. The chain takes a block in memory before its commit is
+// written; a final event sent in between (by a reader asking for the final
+// height, or by the age check) promised a block that a failed commit would
+// lose: 75 of 299 final events did, before the final height reported was
+// capped at the tip last announced.
+func TestFinalNeverAheadOfStore(t *testing.T) {
+	params := chain.TestParams("final-durable")
+	params.MaxReorgDepth = 1
+	params.FinalAge = 0
+	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	n, err := node.New(params, key(9), node.WithStore(st, store.State{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := n.Subscribe(1 << 16)
+	defer stop()
+	var quit atomic.Bool
+	asked := make(chan struct{})
+	go func() { // a client asking for the final height (status, any lookup)
+		defer close(asked)
+		for !quit.Load() {
+			n.FinalHeight()
+		}
+	}()
+	const blocks = 300
+	bad, finals := 0, 0
+	checked := make(chan struct{})
+	go func() {
+		defer close(checked)
+		for e := range events {
+			if e.Kind == node.EventFinal {
+				finals++
+				if held := st.Height(); e.Final > held || e.Height > held {
+					if bad++; bad <= 3 {
+						t.Logf("final event: final %d, tip %d; the store holds height %d", e.Final, e.Height, held)
+					}
+				}
+			}
+			if e.Kind == node.EventTip && e.Height == blocks {
+				return
+			}
+		}
+	}()
+	b := newBuilder(t, params)
+	for range blocks {
+		if err := n.AddBlock(context.Background(), b.block(chain.Hash{}, "s")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	quit.Store(true)
+	<-asked
+	<-checked
+	if finals == 0 {
+		t.Fatal("no final event")
+	}
+	if bad > 0 {
+		t.Errorf("%d of %d final events named a block the store did not hold yet", bad, finals)
 	}
 }

@@ -101,6 +101,12 @@ type Node struct {
 	finalSeen uint64                   // the final height last reported (guarded by mu)
 	outbox    chan chain.Reading       // submitted readings to send to peers (authority networks)
 	wr        pendingWriter            // group commit of submitted readings (writer.go)
+	// durable is the tip last announced, so durably stored (guarded by
+	// mu): a final event names no block above it.
+	durable struct {
+		height uint64
+		tip    chain.Hash
+	}
 
 	space      spaceState    // a full disk (space.go); guarded by mu
 	spaceRetry time.Duration // how often a full disk is looked at again
@@ -201,6 +207,7 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		c.Compact()
 	}
 	n.finalSeen = c.Advance(n.now())
+	n.durable.height, n.durable.tip = c.Height(), c.TipHash() // loaded from the store, or genesis
 	if n.cons != nil && n.store != nil {
 		if err := n.cons.loadEvidence(n.store); err != nil {
 			return nil, err
@@ -1063,6 +1070,12 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 // announceLocked tells subscribers and waiters what updates changed, once
 // they are durable. n.mu must be held.
 func (n *Node) announceLocked(updates []*chain.Update, now time.Time) {
+	for _, u := range updates {
+		if u.TipChanged {
+			last := u.Connected[len(u.Connected)-1]
+			n.durable.height, n.durable.tip = last.Header.Height, last.Hash()
+		}
+	}
 	n.finalLocked(now)
 	for _, u := range updates {
 		if !u.TipChanged {
@@ -1265,9 +1278,11 @@ func (n *Node) finalByAge(ctx context.Context) {
 
 // finalLocked reports a rise of the final height to subscribers
 // (EventFinal), with the time to finality of the readings submitted here
-// that it made final. n.mu must be held.
+// that it made final; never above the tip last announced (n.durable): the
+// chain takes blocks in memory before their commit is written, and a final
+// event promises a block that never leaves the chain. n.mu must be held.
 func (n *Node) finalLocked(now time.Time) {
-	final := n.chain.Advance(now)
+	final := min(n.chain.Advance(now), n.durable.height)
 	if final <= n.finalSeen {
 		return
 	}
@@ -1293,7 +1308,7 @@ func (n *Node) finalLocked(now time.Time) {
 		}
 	}
 	hash, _ := n.chain.HashAt(final)
-	n.publishLocked(Event{Kind: EventFinal, Height: n.chain.Height(), Tip: n.chain.TipHash(), Final: final, FinalHash: hash, Latencies: lat})
+	n.publishLocked(Event{Kind: EventFinal, Height: n.durable.height, Tip: n.durable.tip, Final: final, FinalHash: hash, Latencies: lat})
 }
 
 // sendReadings sends the readings submitted here to the peers (authority

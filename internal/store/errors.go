@@ -74,8 +74,8 @@ func (e *FullError) Is(target error) bool { return target == ErrFull }
 func (e *FullError) Unwrap() error { return e.Err }
 
 // WaitForSpace reports that nothing was written and that the same write
-// may be retried once space returns (package node tests for this method,
-// as it imports no store).
+// may be retried once space returns (package node tests for this method:
+// a store behind the node's Store interface answers it).
 func (e *FullError) WaitForSpace() bool { return true }
 
 // WriteError is a write that failed in the storage engine: its disk is
@@ -101,7 +101,7 @@ func (e *WriteError) Error() string {
 }
 
 // Stopped reports that the store writes nothing any more (package node
-// tests for this method, as it imports no store).
+// tests for this method, on any store behind its Store interface).
 func (e *WriteError) Stopped() bool { return true }
 
 // Is makes errors.Is(err, ErrFull) true for a full disk.

@@ -48,7 +48,7 @@ func (e *DiskError) Error() string {
 func (e *DiskError) Unwrap() error { return e.Err }
 
 // Stopped reports that the store writes nothing any more (package node
-// tests for this method, as it imports no store).
+// tests for this method, on any store behind its Store interface).
 func (e *DiskError) Stopped() bool { return true }
 
 // diskFault reports whether err means that the disk failed rather than

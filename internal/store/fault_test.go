@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -340,4 +341,46 @@ func pendingAfterReopenPath(t *testing.T, path string) int {
 		t.Fatalf("load after reopening: %v", err)
 	}
 	return len(st.Pending)
+}
+
+// TestDamagedBodyFailsStore: a block body changed under its hash, met by a
+// lookup after the store opened (not at start), is reported as damage and
+// fails the store like any other read it cannot answer: its writes are
+// refused, and the node stops (before, the lookup answered the damage
+// while the node ran on).
+func TestDamagedBodyFailsStore(t *testing.T) {
+	_, st := pristine(t)
+	mid := st.Main[len(st.Main)/2]
+	path, _ := damaged(t)
+	db, err := pebble.Open(path, &pebble.Options{Logger: quietLogger{}, EventListener: eventListener(nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := mid.MarshalBinary()
+	data[len(data)-1] ^= 1 // the last signature's last byte
+	if err := db.Set(keyBlock(mid.Hash()), data, pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(path, testParams())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Err() != nil {
+		t.Fatalf("failed before any read: %v", s.Err())
+	}
+	_, err = s.BlockByHash(mid.Hash())
+	wantCorrupt(t, "the changed body", path, err)
+	var ce *CorruptError
+	if !errors.As(s.Err(), &ce) {
+		t.Fatalf("store error after the damaged read: %v, want the *CorruptError", s.Err())
+	}
+	select {
+	case <-s.Failed():
+	default:
+		t.Fatal("Failed is not closed")
+	}
 }

@@ -53,13 +53,13 @@ func (s *Store) HeaderByHash(h chain.Hash) (hdr chain.Header, err error) {
 	}
 	defer closer.Close()
 	if len(v) < chain.HeaderSize {
-		return hdr, corrupt(s.path, "block %s: %d bytes is shorter than a header", h.Short(), len(v))
+		return hdr, s.damaged("block %s: %d bytes is shorter than a header", h.Short(), len(v))
 	}
 	if err := hdr.UnmarshalBinary(v[:chain.HeaderSize]); err != nil {
-		return hdr, corrupt(s.path, "block %s: %v", h.Short(), err)
+		return hdr, s.damaged("block %s: %v", h.Short(), err)
 	}
 	if got := hdr.Hash(); got != h {
-		return hdr, corrupt(s.path, "block stored as %s has hash %s", h.Short(), got.Short())
+		return hdr, s.damaged("block stored as %s has hash %s", h.Short(), got.Short())
 	}
 	return hdr, nil
 }
@@ -72,20 +72,26 @@ func (s *Store) block(r reader, h chain.Hash) (*chain.Block, error) {
 	return s.checkBlock(h, data)
 }
 
+// damaged fails the store for damage a read found (corrupt's text): the
+// node stops, as for any other read it could not answer (fault.go).
+func (s *Store) damaged(format string, args ...any) error {
+	return s.fail(corrupt(s.path, format, args...))
+}
+
 // checkBlock decodes the block stored under h and checks it against h and
 // its header's readings root.
 func (s *Store) checkBlock(h chain.Hash, data []byte) (*chain.Block, error) {
 	b, err := chain.DecodeBlock(data, s.params.MaxReadings)
 	if err != nil {
-		return nil, corrupt(s.path, "block %s: %v", h.Short(), err)
+		return nil, s.damaged("block %s: %v", h.Short(), err)
 	}
 	if got := b.Hash(); got != h {
-		return nil, corrupt(s.path, "block stored as %s has hash %s", h.Short(), got.Short())
+		return nil, s.damaged("block stored as %s has hash %s", h.Short(), got.Short())
 	}
 	// The header's readings root commits to every byte of the body: a body
 	// changed on disk is caught here, before it is served or sent.
 	if uint64(len(b.Readings)) != uint64(b.Header.Count) || b.ReadingsRoot() != b.Header.Root {
-		return nil, corrupt(s.path, "block %s: its readings do not match its header's readings root", h.Short())
+		return nil, s.damaged("block %s: its readings do not match its header's readings root", h.Short())
 	}
 	return b, nil
 }

@@ -505,7 +505,14 @@ func (s *Store) scan(r reader, prefix byte, from []byte, fn func(k, v []byte) er
 // it.
 func (s *Store) flush(db *pebble.DB) error {
 	done := make(chan error, 1)
-	go func() { done <- db.Flush() }()
+	go func() {
+		defer func() { // the engine closed meanwhile (closeFailed): nothing to report
+			if r := recover(); r != nil {
+				done <- s.panicErr(r)
+			}
+		}()
+		done <- db.Flush()
+	}()
 	select {
 	case err := <-done:
 		return err
