@@ -68,10 +68,10 @@
   // such as GMT+5:30): a bare local time, or a day/month order, would be
   // ambiguous. Every full time the explorer shows is written by it.
   const pad2 = (n) => String(n).padStart(2, "0");
+  const zoneFmt = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }); // made once: a page shows up to 2,000 times
   const fmtFull = (t) => {
     const d = new Date(t);
-    const zone = new Intl.DateTimeFormat("en-US", { timeZoneName: "short" }).formatToParts(d)
-      .find((x) => x.type === "timeZoneName");
+    const zone = zoneFmt.formatToParts(d).find((x) => x.type === "timeZoneName");
     return `${d.getFullYear()}-${pad2(d.getMonth() + 1)}-${pad2(d.getDate())} ` +
       `${pad2(d.getHours())}:${pad2(d.getMinutes())}:${pad2(d.getSeconds())} ${zone ? zone.value : offsetName(d)}`;
   };
