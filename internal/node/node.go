@@ -63,6 +63,12 @@ type Store interface {
 	ScanSubject(subject string, since store.Mark, fn func(store.SubjectEntry) error) (store.Mark, error)
 	Subjects(after string, fn func(subject string) (bool, error)) error
 	HasSubject(subject string) (bool, error)
+	// Err says why the store failed, nil while it works, and Failed is
+	// closed when it fails: a lookup of chain.Archive that answered
+	// "absent" may have been a read the store could not do
+	// (store_fault.go).
+	Err() error
+	Failed() <-chan struct{}
 }
 
 // State is what a node starts from: the blocks and pending readings its

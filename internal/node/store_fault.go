@@ -21,32 +21,25 @@ import (
 // Queries tell a read failure from an absent block or reading
 // (LookupBlockByHeight and the like).
 
-// failingStore is what package store's Store offers about its failure.
-type failingStore interface {
-	Err() error
-	Failed() <-chan struct{}
-}
-
-// storeErr returns why the node's store failed, or nil (also for a store
-// that does not tell).
+// storeErr returns why the node's store failed, or nil (also without a
+// store).
 func (n *Node) storeErr() error {
-	if fs, ok := n.store.(failingStore); ok {
-		return fs.Err()
+	if n.store == nil {
+		return nil
 	}
-	return nil
+	return n.store.Err()
 }
 
 // watchStore makes the node fail as soon as its store fails, until ctx
 // ends or the node failed otherwise.
 func (n *Node) watchStore(ctx context.Context) {
-	fs, ok := n.store.(failingStore)
-	if !ok {
+	if n.store == nil {
 		return
 	}
 	select {
-	case <-fs.Failed():
+	case <-n.store.Failed():
 		n.mu.Lock()
-		_ = n.failLocked(fs.Err())
+		_ = n.failLocked(n.store.Err())
 		n.mu.Unlock()
 	case <-n.dead:
 	case <-ctx.Done():
