@@ -210,6 +210,29 @@ func changeFirst(v any, change func(key string, val any) (any, bool)) bool {
 	return false
 }
 
+// storedPeer starts a node without a miner on a durable store in a
+// temporary directory (only a node with a store keeps the subject index),
+// closed with the test.
+func storedPeer(t *testing.T, ctx context.Context, params chain.Params) *testnet.Peer {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	state, err := st.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := testnet.Start(ctx, testnet.Config{Params: params, NoMiner: true, NodeOptions: []node.Option{
+		node.WithStore(st, *state)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() }) // before the store's: cleanups run last first
+	return p
+}
+
 // TestBrowserHealthExplorer drives the pages a clinician and a patient use,
 // in a real headless Chromium against a node holding three subjects'
 // readings over forty days (final, confirmed and pending ones): the
@@ -224,21 +247,7 @@ func TestBrowserHealthExplorer(t *testing.T) {
 	params := chain.TestParams("browser-health")
 	params.MaxReorgDepth, params.FinalAge = 1, 0 // every block but the tip is final
 	// A durable node: only a node with a store keeps the subject index.
-	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	state, err := st.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := testnet.Start(ctx, testnet.Config{Params: params, NoMiner: true, NodeOptions: []node.Option{
-		node.WithStore(st, *state)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := storedPeer(t, ctx, params)
 	now := time.Now()
 	blocks, err := buildHistory(params, now)
 	if err != nil {

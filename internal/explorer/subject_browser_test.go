@@ -2,7 +2,6 @@ package explorer_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -10,10 +9,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
-	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/p2p"
-	"github.com/p2pchain/p2pchain/internal/store"
-	"github.com/p2pchain/p2pchain/internal/testnet"
 )
 
 // TestBrowserSubjectOverLimit: a subject with more readings than the
@@ -26,21 +22,7 @@ func TestBrowserSubjectOverLimit(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	params := chain.TestParams("browser-many")
-	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	state, err := st.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := testnet.Start(ctx, testnet.Config{Params: params, NoMiner: true, NodeOptions: []node.Option{
-		node.WithStore(st, *state)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
+	p := storedPeer(t, ctx, params)
 
 	// 2,100 readings of pat-002, one a second over the last 35 minutes,
 	// in three blocks; and one more pending.
