@@ -21,6 +21,7 @@ import (
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/readingsfile"
 )
 
 // exampleAddr shows what a good multiaddr looks like, in error messages.
@@ -353,10 +354,7 @@ func (b *readingBody) submission() (node.Submission, *apiError) {
 	}
 	sub := node.Submission{Subject: *b.Subject, BPM: bpm}
 	if t := string(b.Time); t != "" && t != "null" {
-		if ms, err := strconv.ParseInt(t, 10, 64); err == nil && ms > 0 && ms < 100_000_000_000 {
-			// Before 1973 in milliseconds, and so before any network's
-			// genesis; as seconds, 1973 to 5138: a client's mistake
-			// (import-readings tells the same).
+		if ms, err := strconv.ParseInt(t, 10, 64); err == nil && ms > 0 && readingsfile.LooksLikeSeconds(ms) {
 			return node.Submission{}, newError(http.StatusBadRequest, CodeBadTime,
 				"time %s looks like Unix seconds: want Unix milliseconds (%s000) or an RFC 3339 time (\"2026-06-01T08:00:00Z\")", t, t)
 		}

@@ -232,6 +232,12 @@ func parseRecord(rec []string) (Row, string) {
 
 // parseTime reads a time: RFC 3339, or Unix milliseconds; "" is the zero
 // time.
+// LooksLikeSeconds reports whether a time given as a whole number of Unix
+// milliseconds is a client's Unix seconds: before 1973 in milliseconds
+// (and so before any network's genesis), 1973 to 5138 in seconds. The API
+// and the import both say so, with the value in milliseconds.
+func LooksLikeSeconds(ms int64) bool { return ms < 100_000_000_000 }
+
 func parseTime(s string) (time.Time, string) {
 	if s == "" {
 		return time.Time{}, ""
@@ -241,7 +247,7 @@ func parseTime(s string) (time.Time, string) {
 		if err != nil {
 			return time.Time{}, fmt.Sprintf("time %s is too large for Unix milliseconds", s)
 		}
-		if ms < 100_000_000_000 { // before 1973 in ms; 5138 in seconds
+		if LooksLikeSeconds(ms) {
 			return time.Time{}, fmt.Sprintf("time %s looks like Unix seconds: want Unix milliseconds (%s000) or RFC 3339", s, s)
 		}
 		return time.UnixMilli(ms), ""
