@@ -274,7 +274,7 @@ func runBlocks(args []string, stdout, stderr io.Writer) error {
 		for _, b := range v.Blocks {
 			t := "genesis"
 			if b.Height > 0 {
-				t = time.UnixMilli(b.Time).UTC().Format(time.DateTime)
+				t = utcTime(b.Time)
 			}
 			fmt.Fprintf(w, "%d\t%s\t%s\t%d\n", b.Height, b.Hash, t, b.Readings)
 		}
@@ -323,7 +323,7 @@ func runBlock(args []string, stdout, stderr io.Writer) error {
 		if len(v.Block.Readings) > 0 {
 			fmt.Fprintln(w, "\nREADING\tSUBJECT\tBPM\tTIME (UTC)")
 			for _, r := range v.Block.Readings {
-				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", r.ID(), r.Subject, r.BPM, time.UnixMilli(r.Time).UTC().Format(time.DateTime))
+				fmt.Fprintf(w, "%s\t%s\t%d\t%s\n", r.ID(), r.Subject, r.BPM, utcTime(r.Time))
 			}
 		}
 	})
@@ -377,10 +377,10 @@ func runReadings(args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintln(w, "TIME (UTC)\tBPM\tWHERE\tREADING")
 		for _, r := range v.Pending {
-			fmt.Fprintf(w, "%s\t%d\tpending\t%s\n", time.UnixMilli(r.Time).UTC().Format(time.DateTime), r.BPM, r.ID())
+			fmt.Fprintf(w, "%s\t%d\tpending\t%s\n", utcTime(r.Time), r.BPM, r.ID())
 		}
 		for _, x := range v.Readings {
-			fmt.Fprintf(w, "%s\t%d\tblock %d (%s)\t%s\n", time.UnixMilli(x.Reading.Time).UTC().Format(time.DateTime),
+			fmt.Fprintf(w, "%s\t%d\tblock %d (%s)\t%s\n", utcTime(x.Reading.Time),
 				x.Reading.BPM, x.Height, confirmations(x.Confirmations, x.Final, true), x.Reading.ID())
 		}
 	})
@@ -582,3 +582,7 @@ func confirmations(n uint64, final, short bool) string {
 	}
 	return s
 }
+
+// utcTime shows a time of Unix milliseconds in UTC, as the tables whose
+// TIME column says (UTC) list it.
+func utcTime(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.DateTime) }
