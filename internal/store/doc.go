@@ -64,13 +64,14 @@
 //     and everything acknowledged before is there at the next Open.
 //   - *DiskError{Path, Op, Err}: the disk failed under the store (an I/O
 //     error, a file system that became read-only) while reading, opening
-//     or locking it. Not known damage: its message says to check the disk
+//     or locking it, or under the engine's background work (a flush, a
+//     compaction, its MANIFEST). Not known damage: its message says to check the disk
 //     (dmesg, SMART) and start the node again once it is fixed, not to move
 //     the store away.
 //   - A failed store (fault.go): a read error (a *DiskError, a
-//     *CorruptError), or a write of the engine's background work that
-//     failed for any reason but a full disk (a *WriteError), fails the
-//     store: Err returns the first failure, Failed is closed, and every
+//     *CorruptError), or background work of the engine that failed for
+//     any reason but a full disk (a *DiskError; an exhausted quota, which
+//     the reserve cannot see, is a *WriteError), fails the store: Err returns the first failure, Failed is closed, and every
 //     later write returns it. The lookups that answer false rather than an
 //     error (ReadingBlock, MainHash, MainHeight, MainHashes) answer false
 //     then too, so a caller checks Err before it acts on a false. Close and

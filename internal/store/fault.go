@@ -106,8 +106,8 @@ const failedRetry = 100 * time.Millisecond
 // backgroundError handles an error of the engine's background work (a
 // flush, a compaction). A full disk (ENOSPC) is logged only: the engine
 // retries, and the store refuses writes under its reserve until there is
-// room (space.go). A disk that failed, an exhausted quota (which the
-// reserve cannot see) or damage fails the store: the engine would retry
+// room (space.go). A disk that failed (a *DiskError), an exhausted quota
+// (which the reserve cannot see: a *WriteError) or damage fails the store: the engine would retry
 // the same failing write forever while the node went on as if its writes
 // were stored.
 func (s *Store) backgroundError(err error) {
@@ -125,7 +125,9 @@ func (s *Store) backgroundError(err error) {
 	case errors.Is(err, syscall.EDQUOT):
 		s.fail(&WriteError{Path: s.path, Full: true, Err: err})
 	case diskFault(err):
-		s.fail(&WriteError{Path: s.path, Err: err})
+		// A table write of a flush or a table read of a compaction: the
+		// error does not say which, and the advice is the same.
+		s.fail(&DiskError{Path: s.path, Op: "flushing or compacting", Err: err})
 	case pebble.IsCorruptionError(err):
 		s.fail(&CorruptError{Path: s.path, Err: corruptionDetail(err)})
 	}
@@ -147,6 +149,8 @@ func (s *Store) engineFatal(fe fatalError) {
 	switch {
 	case pebble.IsCorruptionError(fe):
 		err = &CorruptError{Path: s.path, Err: corruptionDetail(fe)}
+	case diskFault(fe):
+		err = &DiskError{Path: s.path, Op: "writing", Err: fe} // as in a store call (panicErr)
 	default:
 		err = &WriteError{Path: s.path, Full: noSpace(fe), Err: fe}
 	}

@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -222,8 +223,12 @@ func TestFlushWriteFailureFailsStore(t *testing.T) {
 			}
 			err := s.Err()
 			var we *WriteError
-			if !errors.As(err, &we) || errors.Is(err, ErrFull) != tc.full {
-				t.Fatalf("Err() = %v, want a *WriteError (full: %v)", err, tc.full)
+			var de *DiskError
+			if tc.full && (!errors.As(err, &we) || !errors.Is(err, ErrFull)) {
+				t.Fatalf("Err() = %v, want a *WriteError of a full disk", err)
+			}
+			if !tc.full && (!errors.As(err, &de) || !errors.Is(err, syscall.EIO)) {
+				t.Fatalf("Err() = %v, want a *DiskError of EIO", err)
 			}
 			if !tc.full && !strings.Contains(err.Error(), "check the disk") {
 				t.Errorf("message does not say to check the disk: %v", err)
@@ -259,9 +264,9 @@ func TestFlushFailureWhileWriting(t *testing.T) {
 	}()
 	select {
 	case err := <-res:
-		var we *WriteError
-		if !errors.As(err, &we) || !errors.Is(err, syscall.EIO) {
-			t.Fatalf("write after the failed flush: %v, want a *WriteError of EIO", err)
+		var de *DiskError
+		if !errors.As(err, &de) || !errors.Is(err, syscall.EIO) {
+			t.Fatalf("write after the failed flush: %v, want a *DiskError of EIO", err)
 		}
 	case <-time.After(time.Minute):
 		t.Fatal("writes go on (or hang) after the flush failed")
@@ -382,5 +387,29 @@ func TestDamagedBodyFailsStore(t *testing.T) {
 	case <-s.Failed():
 	default:
 		t.Fatal("Failed is not closed")
+	}
+}
+
+// TestBackgroundDiskFailureIsDiskError: an I/O error of the engine's
+// background work (a compaction's table read as much as a flush's write)
+// fails the store with a *DiskError that says to check the disk, not with
+// "a write failed". A compaction reading the table a test made unreadable
+// could fail the store first, with the wrong kind of error.
+func TestBackgroundDiskFailureIsDiskError(t *testing.T) {
+	s := mustOpen(t, filepath.Join(t.TempDir(), "chain"))
+	defer s.Close()
+	s.backgroundError(fmt.Errorf("pebble: compaction: %w", &os.PathError{Op: "read", Path: "000005.sst", Err: syscall.EIO}))
+	err := s.Err()
+	var de *DiskError
+	if !errors.As(err, &de) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Err() = %v (%T), want a *DiskError of EIO", err, err)
+	}
+	for _, want := range []string{"flushing or compacting", "check the disk", "do not move it away"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("message does not say %q: %v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "a write failed") {
+		t.Errorf("a background read failure is called a failed write: %v", err)
 	}
 }
