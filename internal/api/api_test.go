@@ -236,7 +236,7 @@ func TestSubmitReading(t *testing.T) {
 	if loc := r.header.Get("Location"); loc != "/api/v1/readings/"+sub.ID {
 		t.Errorf("Location %q", loc)
 	}
-	got, ok := e.peer.Node.FindReading(id)
+	got, ok, _ := e.peer.Node.LocateReading(id)
 	if !ok || !got.Pending || got.Reading.Subject != "alice" || got.Reading.BPM != 72 {
 		t.Fatalf("node has %+v, %v", got, ok)
 	}
@@ -280,7 +280,8 @@ func mineOn(t *testing.T, e *env, readings []chain.Reading) *chain.Block {
 		t.Fatal(err)
 	}
 	for h := uint64(1); h <= e.peer.Node.Status().Height; h++ {
-		b, _ := e.peer.Node.BlockAt(h)
+		info, _, _ := e.peer.Node.BlockByHeight(h)
+		b := info.Block
 		if _, err := c.AddBlock(b, time.Now()); err != nil {
 			t.Fatal(err)
 		}
@@ -779,7 +780,7 @@ func TestMetrics(t *testing.T) {
 	}
 	e.waitMetrics("p2pchain_blocks_connected_total 1")
 	// A block with a broken readings root is counted under its rule's name.
-	bad, _ := e.peer.Node.BlockByHeight(1)
+	bad, _, _ := e.peer.Node.BlockByHeight(1)
 	forged := *bad.Block
 	forged.Header.Nonce++
 	forged.Header.Root[0] ^= 1
@@ -936,7 +937,8 @@ func TestEvents(t *testing.T) {
 	// A reading submitted through the API is mined: a new tip.
 	want(t, "submit", e.postJSON("/api/v1/readings", `{"subject": "alice", "bpm": 72}`), 202, "")
 	tip := next(t, events, api.EventTip)
-	b, _ := e.peer.Node.BlockAt(1)
+	info, _, _ := e.peer.Node.BlockByHeight(1)
+	b := info.Block
 	if tip.data["height"] != 1.0 || tip.data["hash"] != b.Hash().String() || tip.data["connected"] != 1.0 {
 		t.Errorf("tip %v, want block 1 %s", tip.data, b.Hash())
 	}

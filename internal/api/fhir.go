@@ -47,7 +47,7 @@ func (h *Handler) fhirObservation(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	final := h.node.FinalHeight() // before the lookup: see block
-	info, ok, err := h.node.LookupReading(id)
+	info, ok, err := h.node.LocateReading(id)
 	if err != nil {
 		fhir.WriteError(w, fhir.Errorf(http.StatusServiceUnavailable, "exception", "%v", err))
 		return

@@ -85,7 +85,7 @@ func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
 	height, isHeight := parseHeight(ref)
 	if isHeight {
 		final := h.node.FinalHeight()
-		b, ok, err := h.node.LookupBlockByHeight(height)
+		b, ok, err := h.node.BlockByHeight(height)
 		if err != nil {
 			writeError(w, readFailed(err))
 			return
@@ -115,7 +115,7 @@ func (h *Handler) block(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	final := h.node.FinalHeight()
-	b, ok, err := h.node.LookupBlockByHash(hash)
+	b, ok, err := h.node.BlockByHash(hash)
 	if err != nil {
 		writeError(w, readFailed(err))
 		return
@@ -206,7 +206,7 @@ func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	final := h.node.FinalHeight() // before the lookup: see block
-	rd, ok, err := h.node.LookupReading(id)
+	rd, ok, err := h.node.LocateReading(id)
 	if err != nil {
 		writeError(w, readFailed(err))
 		return

@@ -96,7 +96,8 @@ func TestFollowerChecksSeals(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "store")
 	n, st := openAuthorityNode(t, net, dir)
 	ctx := context.Background()
-	genesis, _ := n.BlockAt(0)
+	g, _, _ := n.BlockByHeight(0)
+	genesis := g.Block
 
 	b1 := nextBlock(t, net, genesis, 70)
 	for _, c := range []struct {
@@ -129,7 +130,7 @@ func TestFollowerChecksSeals(t *testing.T) {
 	if h, hash := n.Final(); h != 1 || hash != b1.Hash() {
 		t.Fatalf("final %d %s after a sealed block, want 1 %s", h, hash.Short(), b1.Hash().Short())
 	}
-	if rs, ok := n.FindReading(b1.Readings[0].ID()); !ok || !rs.Final {
+	if rs, ok, _ := n.LocateReading(b1.Readings[0].ID()); !ok || !rs.Final {
 		t.Fatalf("reading of a sealed block: %+v", rs)
 	}
 	// A sibling of a final block, however well sealed, is refused.
@@ -201,7 +202,8 @@ func TestProposalReplayIsCheap(t *testing.T) {
 	net := authorityNetwork(t, keys)
 	n, st := openAuthorityNode(t, net, filepath.Join(t.TempDir(), "store"))
 	defer st.Close()
-	genesis, _ := n.BlockAt(0)
+	g, _, _ := n.BlockByHeight(0)
+	genesis := g.Block
 	blk := nextBlock(t, net, genesis, 70)
 	set := n.AuthoritySet(1)
 	var proposer ed25519.PrivateKey

@@ -102,7 +102,7 @@ func TestMinerHoldsFutureReading(t *testing.T) {
 	done := make(chan struct{})
 	go func() { defer close(done); _ = n.Run(ctx, nil) }()
 	defer func() { cancel(); <-done }()
-	mined := func(id chain.Hash) bool { info, ok := n.LocateReading(id); return ok && !info.Pending }
+	mined := func(id chain.Hash) bool { info, ok, _ := n.LocateReading(id); return ok && !info.Pending }
 	for !mined(later.ID()) {
 		if ctx.Err() != nil {
 			t.Fatalf("the reading taken now was not mined beside one from the future")

@@ -382,8 +382,7 @@ func (n *Node) FinalHeight() uint64 {
 func (n *Node) Final() (uint64, chain.Hash) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.finalLocked(n.now())
-	h := n.chain.FinalHeight()
+	h := n.finalHeightLocked()
 	hash, _ := n.chain.HashAt(h)
 	return h, hash
 }
@@ -461,31 +460,6 @@ func (n *Node) Headers(from uint64, limit int) ([]chain.Header, error) {
 		out = append(out, h)
 	}
 	return out, nil
-}
-
-// BlockAt returns the main-chain block at a height.
-func (n *Node) BlockAt(height uint64) (*chain.Block, bool) {
-	info, ok := n.BlockByHeight(height)
-	return info.Block, ok
-}
-
-// ReadingStatus says where a reading is: in the main chain at a height, or
-// pending.
-type ReadingStatus struct {
-	Reading chain.Reading
-	Pending bool
-	Height  uint64 // when not pending
-	Final   bool   // its block is final (see chain.Chain.FinalHeight)
-}
-
-// FindReading looks a reading up in the main chain and the pending set.
-func (n *Node) FindReading(id chain.Hash) (ReadingStatus, bool) {
-	final := n.FinalHeight() // first: a block final then is final whatever happens meanwhile
-	info, ok := n.LocateReading(id)
-	if !ok || info.Pending {
-		return ReadingStatus{Reading: info.Reading, Pending: info.Pending}, ok
-	}
-	return ReadingStatus{Reading: info.Reading, Height: info.Height, Final: info.Height <= final}, true
 }
 
 // Submit signs a reading of subject with the node's key and adds it to the
@@ -1280,6 +1254,13 @@ func (n *Node) finalByAge(ctx context.Context) {
 			n.mu.Unlock()
 		}
 	}
+}
+
+// finalHeightLocked is the node's final height as of now: the chain's,
+// capped at the tip last announced (finalLocked). n.mu must be held.
+func (n *Node) finalHeightLocked() uint64 {
+	n.finalLocked(n.now())
+	return n.finalSeen
 }
 
 // finalLocked reports a rise of the final height to subscribers

@@ -65,7 +65,8 @@ func checkOverviews(t *testing.T) int {
 
 	inBlocks := []int{0} // readings in blocks up to each height
 	for h := uint64(1); ; h++ {
-		b, ok := n.BlockAt(h)
+		info, ok, _ := n.BlockByHeight(h)
+		b := info.Block
 		if !ok {
 			break
 		}
@@ -80,8 +81,8 @@ func checkOverviews(t *testing.T) int {
 		if got := inBlocks[o.Height] + o.Pending; got != readings {
 			t.Fatalf("overview at height %d shows %d pending: %d readings accounted for, want %d", o.Height, o.Pending, got, readings)
 		}
-		if b, _ := n.BlockAt(o.Height); o.Height > 0 && (b.Hash() != o.Tip || b.Header.Time != o.TipTime) {
-			t.Fatalf("overview at height %d: tip %s time %d, the block there is %s time %d", o.Height, o.Tip.Short(), o.TipTime, b.Hash().Short(), b.Header.Time)
+		if b, _, _ := n.BlockByHeight(o.Height); o.Height > 0 && (b.Block.Hash() != o.Tip || b.Block.Header.Time != o.TipTime) {
+			t.Fatalf("overview at height %d: tip %s time %d, the block there is %s time %d", o.Height, o.Tip.Short(), o.TipTime, b.Block.Hash().Short(), b.Block.Header.Time)
 		}
 	}
 	return len(heights)

@@ -218,7 +218,7 @@ func TestRestoreDropsDeadBranches(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := n.BlockByHash(side.Hash()); ok {
+	if _, ok, _ := n.BlockByHash(side.Hash()); ok {
 		t.Fatal("a side block below the final depth was restored")
 	}
 }
@@ -254,11 +254,12 @@ func TestOldBodiesComeFromStore(t *testing.T) {
 	if _, err := n.AddBlocks(ctx, blocks); err != nil {
 		t.Fatal(err)
 	}
-	got, ok := n.BlockAt(1)
+	info, ok, _ := n.BlockByHeight(1)
+	got := info.Block
 	if !ok || got == blocks[0] || got.Hash() != blocks[0].Hash() {
 		t.Fatalf("block 1: %v, ok %v; want a copy read back from the store", got, ok)
 	}
-	if got, _ := n.BlockAt(n.Status().Height); got != blocks[len(blocks)-1] {
+	if tip, _, _ := n.BlockByHeight(n.Status().Height); tip.Block != blocks[len(blocks)-1] {
 		t.Fatal("the tip block was read back, want the one in memory")
 	}
 	// Time makes the old blocks final; the next commit lets their readings
@@ -273,7 +274,7 @@ func TestOldBodiesComeFromStore(t *testing.T) {
 		t.Fatalf("final height %d, want %d", got, want)
 	}
 	id := blocks[0].Readings[0].ID()
-	if rs, ok := n.FindReading(id); !ok || rs.Height != 1 || rs.Reading.ID() != id {
+	if rs, ok, _ := n.LocateReading(id); !ok || rs.Height != 1 || rs.Reading.ID() != id {
 		t.Fatalf("reading of a final block: %+v, %v", rs, ok)
 	}
 	// The rules still see it: a block repeating it is refused.

@@ -32,17 +32,10 @@ func (b BlockInfo) Confirmations() uint64 {
 	return b.Tip - b.Block.Header.Height + 1
 }
 
-// BlockByHash returns a known block of any branch by its hash (false also
-// when the store cannot be read: LookupBlockByHash tells the two apart).
-func (n *Node) BlockByHash(h chain.Hash) (BlockInfo, bool) {
-	info, ok, _ := n.LookupBlockByHash(h)
-	return info, ok
-}
-
-// LookupBlockByHash is BlockByHash that tells a block the node does not
-// hold (false, nil) from one it cannot read back: then the error says why
+// BlockByHash returns a known block of any branch by its hash: false, nil
+// for a block the node does not hold; an error for one it cannot read back
 // (the store failed, and the node with it: store_fault.go).
-func (n *Node) LookupBlockByHash(h chain.Hash) (BlockInfo, bool, error) {
+func (n *Node) BlockByHash(h chain.Hash) (BlockInfo, bool, error) {
 	n.mu.Lock()
 	ref, ok := n.chain.RefOf(h)
 	tip := n.chain.Height()
@@ -50,17 +43,10 @@ func (n *Node) LookupBlockByHash(h chain.Hash) (BlockInfo, bool, error) {
 	return n.blockInfo(ref, ok, tip)
 }
 
-// BlockByHeight returns the main-chain block at height (false also when
-// the store cannot be read: LookupBlockByHeight tells the two apart).
-func (n *Node) BlockByHeight(height uint64) (BlockInfo, bool) {
-	info, ok, _ := n.LookupBlockByHeight(height)
-	return info, ok
-}
-
-// LookupBlockByHeight is BlockByHeight that tells a height the main chain
-// does not reach (false, nil) from a block the node cannot read back: then
-// the error says why (the store failed, and the node with it).
-func (n *Node) LookupBlockByHeight(height uint64) (BlockInfo, bool, error) {
+// BlockByHeight returns the main-chain block at height: false, nil for a
+// height the main chain does not reach; an error for a block the node
+// cannot read back (the store failed, and the node with it).
+func (n *Node) BlockByHeight(height uint64) (BlockInfo, bool, error) {
 	n.mu.Lock()
 	ref, ok := n.chain.MainRef(height)
 	tip := n.chain.Height()
@@ -109,6 +95,7 @@ type ReadingInfo struct {
 	Height  uint64     // of the block holding it, when not pending
 	Block   chain.Hash // the block holding it, when not pending
 	Tip     uint64     // main-chain height when looked up
+	Final   bool       // its block was final when looked up
 }
 
 // Confirmations is the number of main-chain blocks from the reading's block
@@ -121,20 +108,15 @@ func (r ReadingInfo) Confirmations() uint64 {
 }
 
 // LocateReading looks a reading up in the main chain, then in the pending
-// set. Under the node's lock it costs one map lookup (the chain indexes
-// reading ids), or one index read for a final block's reading; the block
-// is read and searched after. It answers false also when the store cannot
-// be read: LookupReading tells the two apart.
-func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool) {
-	info, ok, _ := n.LookupReading(id)
-	return info, ok
-}
-
-// LookupReading is LocateReading that tells a reading the node does not
-// hold (false, nil) from one it cannot read back: then the error says why
-// (the store failed, and the node with it: store_fault.go).
-func (n *Node) LookupReading(id chain.Hash) (ReadingInfo, bool, error) {
+// set: false, nil for a reading the node does not hold; an error for one it
+// cannot read back (the store failed, and the node with it:
+// store_fault.go). Under the node's lock it costs one map lookup (the chain
+// indexes reading ids), or one index read for a final block's reading; the
+// block is read and searched after. Final says whether its block was final
+// when looked up.
+func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool, error) {
 	n.mu.Lock()
+	final := n.finalHeightLocked() // a block final now stays final whatever happens after
 	tip := n.chain.Height()
 	ref, ok := n.chain.ReadingRef(id)
 	if !ok {
@@ -157,7 +139,7 @@ func (n *Node) LookupReading(id chain.Hash) (ReadingInfo, bool, error) {
 	if !ok {
 		return ReadingInfo{}, false, nil
 	}
-	return ReadingInfo{Reading: b.Readings[i], Height: ref.Height, Block: ref.Hash, Tip: tip}, true, nil
+	return ReadingInfo{Reading: b.Readings[i], Height: ref.Height, Block: ref.Hash, Tip: tip, Final: ref.Height <= final}, true, nil
 }
 
 // PendingOf returns up to limit pending readings of subject, the latest

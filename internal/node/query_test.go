@@ -115,21 +115,21 @@ func TestBlockLookups(t *testing.T) {
 		main  bool
 		confs uint64
 	}{{b1, true, 3}, {b3, true, 1}, {side, false, 0}} {
-		info, ok := n.BlockByHash(tc.blk.Hash())
+		info, ok, _ := n.BlockByHash(tc.blk.Hash())
 		if !ok || info.Block != tc.blk || info.Main != tc.main || info.Tip != 3 || info.Confirmations() != tc.confs {
 			t.Errorf("BlockByHash(block %d) = %+v, %v; want main %v, %d confirmations", tc.blk.Header.Height, info, ok, tc.main, tc.confs)
 		}
 	}
-	if _, ok := n.BlockByHash(chain.Hash{1}); ok {
+	if _, ok, err := n.BlockByHash(chain.Hash{1}); ok || err != nil {
 		t.Error("BlockByHash found an unknown hash")
 	}
-	if info, ok := n.BlockByHeight(2); !ok || info.Block != b2 || !info.Main || info.Confirmations() != 2 {
+	if info, ok, _ := n.BlockByHeight(2); !ok || info.Block != b2 || !info.Main || info.Confirmations() != 2 {
 		t.Errorf("BlockByHeight(2) = %+v, %v", info, ok)
 	}
-	if info, ok := n.BlockByHeight(0); !ok || info.Block.Hash() != params.Genesis().Hash() || info.Confirmations() != 4 {
+	if info, ok, _ := n.BlockByHeight(0); !ok || info.Block.Hash() != params.Genesis().Hash() || info.Confirmations() != 4 {
 		t.Errorf("BlockByHeight(0) = %+v, %v; want genesis with 4 confirmations", info, ok)
 	}
-	if _, ok := n.BlockByHeight(4); ok {
+	if _, ok, err := n.BlockByHeight(4); ok || err != nil {
 		t.Error("BlockByHeight found a block above the tip")
 	}
 	if got := n.TipBlock(); got != b3 {
@@ -148,7 +148,7 @@ func TestLocateReadingAndPendingOf(t *testing.T) {
 	n := newNode(t, params, b1, b2)
 
 	id := b1.Readings[1].ID()
-	info, ok := n.LocateReading(id)
+	info, ok, _ := n.LocateReading(id)
 	if !ok || info.Pending || info.Height != 1 || info.Block != b1.Hash() || info.Reading.Subject != "bob" || info.Confirmations() != 2 {
 		t.Errorf("LocateReading(mined) = %+v, %v; want bob in block 1 with 2 confirmations", info, ok)
 	}
@@ -160,12 +160,12 @@ func TestLocateReadingAndPendingOf(t *testing.T) {
 		}
 		pending = append(pending, r)
 	}
-	info, ok = n.LocateReading(pending[0].ID())
+	info, ok, _ = n.LocateReading(pending[0].ID())
 	if !ok || !info.Pending || info.Confirmations() != 0 || info.Reading.ID() != pending[0].ID() {
 		t.Errorf("LocateReading(pending) = %+v, %v", info, ok)
 	}
-	if _, ok := n.LocateReading(chain.Hash{7}); ok {
-		t.Error("LocateReading found an unknown id")
+	if _, ok, err := n.LocateReading(chain.Hash{7}); ok || err != nil {
+		t.Errorf("LocateReading(unknown id) = %v, %v; want false, nil", ok, err)
 	}
 
 	got := n.PendingOf("alice", 10)

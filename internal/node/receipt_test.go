@@ -111,7 +111,8 @@ func TestReceiptOnAuthorityNetwork(t *testing.T) {
 	n, st := openAuthorityNode(t, net, filepath.Join(t.TempDir(), "store"))
 	defer st.Close()
 	ctx := context.Background()
-	genesis, _ := n.BlockAt(0)
+	g, _, _ := n.BlockByHeight(0)
+	genesis := g.Block
 	b1 := nextBlock(t, net, genesis, 70)
 	b1.Seal = seal(net, b1, keys[:3], []int{0, 1, 2})
 	b2 := nextBlock(t, net, b1, 71, bft.Change{Op: bft.OpAdd, Height: 4, Key: bft.KeyOf(key(25))})

@@ -125,17 +125,17 @@ func TestRestartFromFinal(t *testing.T) {
 	}
 	for _, h := range []int{1, 999, len(all) - 1} {
 		blk := all[h-1]
-		if got, ok := r.BlockAt(uint64(h)); !ok || got.Hash() != blk.Hash() {
-			t.Fatalf("BlockAt(%d)", h)
+		if got, ok, _ := r.BlockByHeight(uint64(h)); !ok || got.Block.Hash() != blk.Hash() {
+			t.Fatalf("BlockByHeight(%d)", h)
 		}
-		if info, ok := r.BlockByHash(blk.Hash()); !ok || !info.Main || info.Block.Hash() != blk.Hash() {
+		if info, ok, _ := r.BlockByHash(blk.Hash()); !ok || !info.Main || info.Block.Hash() != blk.Hash() {
 			t.Fatalf("Block(%s) at %d", blk.Hash().Short(), h)
 		}
 		if !r.IsMainChain(blk.Hash()) {
 			t.Fatalf("block %d not on the main chain", h)
 		}
 		id := blk.Readings[0].ID()
-		if rs, ok := r.FindReading(id); !ok || rs.Height != uint64(h) || rs.Reading.ID() != id || rs.Final != (uint64(h) <= wantFinal) {
+		if rs, ok, _ := r.LocateReading(id); !ok || rs.Height != uint64(h) || rs.Reading.ID() != id || rs.Final != (uint64(h) <= wantFinal) {
 			t.Fatalf("reading of block %d: %+v, %v", h, rs, ok)
 		}
 	}
@@ -168,7 +168,7 @@ func TestRestartFromFinal(t *testing.T) {
 	}
 	for _, h := range []int{2, 1500, len(all)} {
 		id := all[h-1].Readings[0].ID()
-		if info, ok := r.LocateReading(id); !ok || info.Pending || info.Height != uint64(h) || info.Block != all[h-1].Hash() || info.Reading.ID() != id {
+		if info, ok, _ := r.LocateReading(id); !ok || info.Pending || info.Height != uint64(h) || info.Block != all[h-1].Hash() || info.Reading.ID() != id {
 			t.Fatalf("LocateReading of block %d's reading: %+v, %v", h, info, ok)
 		}
 	}
@@ -285,11 +285,11 @@ func TestReadsBesideCommits(t *testing.T) {
 				}
 				h := uint64(i)%uint64(have) + 1
 				want := all[h-1]
-				if info, ok := n.LocateReading(want.Readings[1].ID()); !ok || info.Height != h || info.Block != want.Hash() {
+				if info, ok, _ := n.LocateReading(want.Readings[1].ID()); !ok || info.Height != h || info.Block != want.Hash() {
 					errs <- fmt.Errorf("reader %d: reading of block %d: %+v, %v", r, h, info, ok)
 					return
 				}
-				if info, ok := n.BlockByHeight(h); !ok || info.Block.Hash() != want.Hash() || !info.Main {
+				if info, ok, _ := n.BlockByHeight(h); !ok || info.Block.Hash() != want.Hash() || !info.Main {
 					errs <- fmt.Errorf("reader %d: block at %d: %v", r, h, ok)
 					return
 				}

@@ -19,7 +19,7 @@ import (
 // announced or acknowledged. A store that fails in the background (a
 // flush that cannot write) stops a running node at once (watchStore).
 // Queries tell a read failure from an absent block or reading
-// (LookupBlockByHeight and the like).
+// (BlockByHeight and the like).
 
 // storeErr returns why the node's store failed, or nil (also without a
 // store).

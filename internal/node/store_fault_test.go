@@ -170,21 +170,21 @@ func TestReadFailureRefusesReading(t *testing.T) {
 func TestReadFailureIsNotAbsence(t *testing.T) {
 	f := newFaultChain(t)
 	f.failReads()
-	info, ok, err := f.node.LookupBlockByHeight(70)
+	info, ok, err := f.node.BlockByHeight(70)
 	if ok || err == nil || !strings.Contains(err.Error(), "check the disk") {
-		t.Fatalf("LookupBlockByHeight(70) = %v, %v, %v: want the disk failure", info.Block != nil, ok, err)
+		t.Fatalf("BlockByHeight(70) = %v, %v, %v: want the disk failure", info.Block != nil, ok, err)
 	}
-	if _, ok, err := f.node.LookupBlockByHash(f.blocks[100].Hash()); ok || err == nil {
-		t.Fatalf("LookupBlockByHash = %v, %v: want the disk failure", ok, err)
+	if _, ok, err := f.node.BlockByHash(f.blocks[100].Hash()); ok || err == nil {
+		t.Fatalf("BlockByHash = %v, %v: want the disk failure", ok, err)
 	}
-	if _, ok, err := f.node.LookupReading(f.blocks[90].Readings[0].ID()); ok || err == nil {
-		t.Fatalf("LookupReading = %v, %v: want the disk failure", ok, err)
+	if _, ok, err := f.node.LocateReading(f.blocks[90].Readings[0].ID()); ok || err == nil {
+		t.Fatalf("LocateReading = %v, %v: want the disk failure", ok, err)
 	}
 	wantDiskFailure(t, f.node)
 	// Once the store failed, even a height above the tip answers the
 	// failure: the node can no longer tell absence from a failed read.
 	f.fs.Clear()
-	if _, ok, err := f.node.LookupBlockByHeight(1 << 40); ok || err == nil {
+	if _, ok, err := f.node.BlockByHeight(1 << 40); ok || err == nil {
 		t.Fatalf("above the tip of a failed store: %v, %v", ok, err)
 	}
 }

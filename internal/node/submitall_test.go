@@ -41,7 +41,7 @@ func TestSubmitAll(t *testing.T) {
 		if errs[i] != nil {
 			t.Fatalf("answer %d: %v", i, errs[i])
 		}
-		info, ok := n.LocateReading(rs[i].ID())
+		info, ok, _ := n.LocateReading(rs[i].ID())
 		if !ok || !info.Pending {
 			t.Fatalf("reading %d not pending", i)
 		}

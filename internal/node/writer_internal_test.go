@@ -244,7 +244,7 @@ func TestBlockConnectsWhileStoring(t *testing.T) {
 	if n.Pending() != 0 {
 		t.Fatalf("%d pending, want 0", n.Pending())
 	}
-	if info, ok := n.LocateReading(r.ID()); !ok || info.Pending || info.Height != 1 {
+	if info, ok, _ := n.LocateReading(r.ID()); !ok || info.Pending || info.Height != 1 {
 		t.Fatalf("reading: %+v, %v; want in block 1", info, ok)
 	}
 	if err := gs.Close(); err != nil {

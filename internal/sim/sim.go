@@ -261,7 +261,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res.PayloadIn = float64(payloadIn(nodes)-payload0) / float64(len(nodes)) / float64(cfg.Blocks)
 	res.WireOut = float64(wireOut(nodes)-wire1) / float64(len(nodes)) / float64(cfg.Blocks)
-	if b, ok := nodes[blocks[len(blocks)-1].by].node.BlockByHash(last); ok {
+	if b, ok, _ := nodes[blocks[len(blocks)-1].by].node.BlockByHash(last); ok {
 		data, _ := b.Block.MarshalBinary()
 		res.BlockSize = len(data)
 	}

@@ -52,7 +52,7 @@ func TestHistoryCannotBeRewritten(t *testing.T) {
 	params := chain.TestParams("history")
 	victim, witness, honest := finalVictim(t, ctx, params, 40)
 	deep := honest[9].Readings[0].ID()
-	before, _ := victim.Node.LocateReading(deep)
+	before, _, _ := victim.Node.LocateReading(deep)
 
 	key, _ := p2p.GenerateKey()
 	forged, err := BuildChain(params, key, 42, 1)
@@ -76,14 +76,14 @@ func TestHistoryCannotBeRewritten(t *testing.T) {
 		t.Fatalf("the victim moved to tip %s at %d", st.Tip.Short(), st.Height)
 	}
 	for _, b := range forged[:3] {
-		if _, ok := victim.Node.BlockByHash(b.Hash()); ok {
+		if _, ok, _ := victim.Node.BlockByHash(b.Hash()); ok {
 			t.Fatalf("the victim stored the attacker's block %d", b.Header.Height)
 		}
-		if _, ok := witness.Node.BlockByHash(b.Hash()); ok {
+		if _, ok, _ := witness.Node.BlockByHash(b.Hash()); ok {
 			t.Fatalf("the attacker's block %d reached the witness", b.Header.Height)
 		}
 	}
-	after, ok := victim.Node.LocateReading(deep)
+	after, ok, _ := victim.Node.LocateReading(deep)
 	if !ok || after.Pending || after.Confirmations() != before.Confirmations() {
 		t.Fatalf("the reading in block 10 has %d confirmations, had %d", after.Confirmations(), before.Confirmations())
 	}
@@ -177,10 +177,10 @@ func TestGossipAttacksCostNoSignatures(t *testing.T) {
 		t.Fatal("the victim cut off a peer for blocks that are not invalid")
 	}
 	for _, b := range []*chain.Block{deep, future} {
-		if _, ok := victim.Node.BlockByHash(b.Hash()); ok {
+		if _, ok, _ := victim.Node.BlockByHash(b.Hash()); ok {
 			t.Fatalf("the victim stored block %s", b.Hash().Short())
 		}
-		if _, ok := witness.Node.BlockByHash(b.Hash()); ok {
+		if _, ok, _ := witness.Node.BlockByHash(b.Hash()); ok {
 			t.Fatalf("block %s reached the witness", b.Hash().Short())
 		}
 	}

@@ -63,7 +63,7 @@ func BenchmarkAuthorityFinality(b *testing.B) {
 						continue
 					}
 					for {
-						if rs, ok := m.peer.Node.FindReading(id); ok && rs.Final {
+						if rs, ok, _ := m.peer.Node.LocateReading(id); ok && rs.Final {
 							break
 						}
 						select {

@@ -76,7 +76,7 @@ func waitFinal(t testing.TB, peers []*testnet.Peer, id chain.Hash, within time.D
 	deadline := time.Now().Add(within)
 	for _, p := range peers {
 		for {
-			rs, ok := p.Node.FindReading(id)
+			rs, ok, _ := p.Node.LocateReading(id)
 			if ok && rs.Final {
 				break
 			}
@@ -126,9 +126,10 @@ func TestAuthorityFinality(t *testing.T) {
 		}
 	}
 	for h := uint64(1); h <= tip.Height; h++ {
-		want, _ := peers[0].Node.BlockAt(h)
+		w, _, _ := peers[0].Node.BlockByHeight(h)
+		want := w.Block
 		for _, p := range peers[1:] {
-			if got, ok := p.Node.BlockAt(h); !ok || got.Hash() != want.Hash() {
+			if got, ok, _ := p.Node.BlockByHeight(h); !ok || got.Block.Hash() != want.Hash() {
 				if p.Node.Status().Height >= h {
 					t.Fatalf("height %d differs between nodes", h)
 				}
@@ -241,10 +242,11 @@ func sameFinalChain(t testing.TB, peers []*testnet.Peer) {
 		low = min(low, p.Node.FinalHeight())
 	}
 	for h := uint64(1); h <= low; h++ {
-		want, _ := peers[0].Node.BlockAt(h)
+		w, _, _ := peers[0].Node.BlockByHeight(h)
+		want := w.Block
 		for _, p := range peers[1:] {
-			if got, _ := p.Node.BlockAt(h); got.Hash() != want.Hash() {
-				t.Fatalf("final blocks at height %d differ: %s and %s", h, want.Hash().Short(), got.Hash().Short())
+			if got, _, _ := p.Node.BlockByHeight(h); got.Block.Hash() != want.Hash() {
+				t.Fatalf("final blocks at height %d differ: %s and %s", h, want.Hash().Short(), got.Block.Hash().Short())
 			}
 		}
 	}
@@ -292,7 +294,7 @@ func TestAuthorityDownAndBack(t *testing.T) {
 		if ci := p.Node.Consensus(); ci.Quorum != 3 || ci.Heard != 2 || ci.Started.IsZero() {
 			t.Fatalf("two of four down: heard %d, quorum %d, started %v; want 2, 3, a time", ci.Heard, ci.Quorum, ci.Started)
 		}
-		if rs, _ := p.Node.FindReading(r.ID()); rs.Final {
+		if rs, _, _ := p.Node.LocateReading(r.ID()); rs.Final {
 			t.Fatal("two of four down: a reading became final")
 		}
 	}
@@ -371,7 +373,8 @@ func TestAuthorityEquivocation(t *testing.T) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	parent, _ := honest[0].peer.Node.BlockAt(height - 1)
+	p, _, _ := honest[0].peer.Node.BlockByHeight(height - 1)
+	parent := p.Block
 	block := func(ms int64) *chain.Block {
 		b := &chain.Block{Header: chain.Header{Version: chain.HeaderVersion, Height: height, Parent: parent.Hash(), Time: parent.Header.Time + ms}}
 		b.Header.Root = b.ReadingsRoot()
@@ -511,7 +514,8 @@ func TestFollowerRefusesForgedSeals(t *testing.T) {
 		t.Fatal(err)
 	}
 	netID := net.Params.Genesis().Hash()
-	genesis, _ := f.Node.BlockAt(0)
+	g, _, _ := f.Node.BlockByHeight(0)
+	genesis := g.Block
 	blk := &chain.Block{Header: chain.Header{Version: chain.HeaderVersion, Height: 1, Parent: genesis.Hash(), Time: genesis.Header.Time + 1}}
 	blk.Header.Root = blk.ReadingsRoot()
 	sealWith := func(signers ...int) *chain.Block {

@@ -56,7 +56,7 @@ func startClockPeer(t *testing.T, ctx context.Context, params chain.Params, name
 
 // onMain reports whether the reading id is in p's main chain (not pending).
 func onMain(p *clockPeer, id chain.Hash) bool {
-	info, ok := p.Node.LocateReading(id)
+	info, ok, _ := p.Node.LocateReading(id)
 	return ok && !info.Pending
 }
 

@@ -446,7 +446,7 @@ func (l *Load) Stats() LoadStats {
 	n0 := l.net.Peers[0].Node
 	left := l.unconfirmed[:0]
 	for _, id := range l.unconfirmed {
-		if info, ok := n0.LocateReading(id); ok && !info.Pending {
+		if info, ok, _ := n0.LocateReading(id); ok && !info.Pending {
 			l.confirmed++
 			continue
 		}

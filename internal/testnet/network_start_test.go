@@ -119,7 +119,7 @@ func TestNetworkLine(t *testing.T) {
 	}
 	for i, p := range net.Peers {
 		for j, id := range ids {
-			if info, ok := p.Node.LocateReading(id); !ok || info.Pending {
+			if info, ok, _ := p.Node.LocateReading(id); !ok || info.Pending {
 				t.Errorf("node %d: the reading submitted at node %d is not in a block", i, j)
 			}
 		}

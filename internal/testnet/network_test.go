@@ -62,7 +62,7 @@ func TestLinePropagation(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHeight(t, ctx, peers[2], 1)
-	if st, ok := peers[2].Node.FindReading(r1.ID()); !ok || st.Pending || st.Height != 1 {
+	if st, ok, _ := peers[2].Node.LocateReading(r1.ID()); !ok || st.Pending || st.Height != 1 {
 		t.Fatalf("node 3 has reading %v at %+v, want in block 1", ok, st)
 	}
 
@@ -71,7 +71,7 @@ func TestLinePropagation(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHeight(t, ctx, peers[0], 2)
-	if st, ok := peers[0].Node.FindReading(r3.ID()); !ok || st.Height != 2 {
+	if st, ok, _ := peers[0].Node.LocateReading(r3.ID()); !ok || st.Height != 2 {
 		t.Fatalf("node 1 has reading %v at %+v, want in block 2", ok, st)
 	}
 	if err := WaitConverged(ctx, peers); err != nil {
@@ -112,7 +112,7 @@ func TestLateJoinerSyncs(t *testing.T) {
 	// Every reading of the source chain is now in the joiner's chain.
 	for _, b := range blocks {
 		for _, r := range b.Readings {
-			if st, ok := peers[1].Node.FindReading(r.ID()); !ok || st.Height != b.Header.Height {
+			if st, ok, _ := peers[1].Node.LocateReading(r.ID()); !ok || st.Height != b.Header.Height {
 				t.Fatalf("reading of block %d missing or misplaced: %v %+v", b.Header.Height, ok, st)
 			}
 		}

@@ -178,7 +178,8 @@ func benchThroughput(b *testing.B, difficulty uint32, bound float64) {
 	for _, p := range net.Peers {
 		main := map[chain.Hash]bool{}
 		for h := uint64(1); h <= p.Node.Status().Height; h++ {
-			blk, found := p.Node.BlockAt(h)
+			info, found, _ := p.Node.BlockByHeight(h)
+			blk := info.Block
 			if !found {
 				b.Fatalf("no main-chain block at height %d", h)
 			}

@@ -90,7 +90,7 @@ func TestBlockVectorsOverTheWire(t *testing.T) {
 			}
 		}
 		hash := s.Block.Hash()
-		_, known := n.BlockByHash(hash)
+		_, known, _ := n.BlockByHash(hash)
 		rejected, traffic, orphans := n.Rejected(), target.Host.Traffic(), n.Orphans()
 		if err := a.Publish(ctx, data); err != nil {
 			t.Fatal(err)
@@ -103,7 +103,7 @@ func TestBlockVectorsOverTheWire(t *testing.T) {
 		switch {
 		case s.Outcome == chaintest.Main || s.Outcome == chaintest.Side:
 			err := testnet.WaitFor(ctx, func() bool {
-				b, ok := n.BlockByHash(hash)
+				b, ok, _ := n.BlockByHash(hash)
 				return ok && b.Main == (s.Outcome == chaintest.Main) && n.Status().Tip == s.Tip
 			})
 			if err != nil {
@@ -155,7 +155,7 @@ func TestBlockVectorsOverTheWire(t *testing.T) {
 			fail("the sender of a block that is not invalid was refused")
 		}
 		if s.Outcome == chaintest.Orphan || s.Outcome == chaintest.Rejected {
-			if _, ok := n.BlockByHash(hash); ok != known {
+			if _, ok, _ := n.BlockByHash(hash); ok != known {
 				fail("the node's block tree changed")
 			}
 		}
