@@ -130,17 +130,19 @@ type Machine struct {
 	last                    *Commit // the commit of height-1, for peers that lag
 	lastReply               time.Time
 
-	rounds   map[int32]*roundState
-	validity map[chain.Hash]bool
-	asked    map[chain.Hash]bool
-	proposed map[chain.Hash]bool // blocks of the proposals kept
-	maxRound []int32             // highest round of a verified message, per authority
-	skip     int32               // round at least f+1 authorities have reached
-	skipOK   bool                // skip is up to date
-	reported map[evKey]bool
-	stash    []Message // messages for height+1, unverified
-	own      []Message // messages sent at this height, to resend
-	dirty    bool      // State changed
+	rounds      map[int32]*roundState
+	validity    map[chain.Hash]bool
+	asked       map[chain.Hash]bool
+	proposed    map[chain.Hash]bool // blocks of the proposals kept
+	maxRound    []int32             // highest round of a verified message, per authority
+	behind      uint64              // highest height a verified message showed decided (Update.Behind)
+	blindBehind time.Time           // when a message not verified last made Update.Behind
+	skip        int32               // round at least f+1 authorities have reached
+	skipOK      bool                // skip is up to date
+	reported    map[evKey]bool
+	stash       []Message // messages for height+1, unverified
+	own         []Message // messages sent at this height, to resend
+	dirty       bool      // State changed
 
 	proposeAt, prevoteAt, precommitAt, resendAt time.Time
 }
@@ -197,6 +199,12 @@ const (
 )
 
 func maxStash(n int) int { return 4*n + 4 }
+
+// behindGap is how often at most a message of a later height that is not
+// verified makes Update.Behind (receive): the node's status poll interval,
+// so that forged messages cost its peers at most one more status exchange
+// each per interval.
+const behindGap = 10 * time.Second
 
 // NewMachine returns a machine that waits for Start (or Resume).
 func NewMachine(cfg Config) *Machine {
@@ -642,8 +650,20 @@ func (m *Machine) receive(msg Message, u *Update) error {
 		if msg.Kind() == KindCommit {
 			known = h
 		}
+		// Each Behind makes the node ask its peers, and a message of a
+		// height ahead costs nothing to forge: one is taken on trust at
+		// most once per behindGap (its signer may be of a set that
+		// changed since our height, which we cannot check yet); between
+		// those, only one that verifies and shows a higher height.
 		if known > m.height || (known == m.height && m.decided == nil) {
-			u.Behind = max(u.Behind, known)
+			switch {
+			case m.blindBehind.IsZero() || m.now.Sub(m.blindBehind) >= behindGap || m.now.Before(m.blindBehind):
+				m.blindBehind = m.now
+				u.Behind = max(u.Behind, known)
+			case known > m.behind && m.verifies(msg, h):
+				m.behind = known
+				u.Behind = max(u.Behind, known)
+			}
 		}
 		if h == m.height+1 && len(m.stash) < maxStash(m.set.Len()) {
 			m.stash = append(m.stash, msg)
@@ -668,6 +688,22 @@ func (m *Machine) receive(msg Message, u *Update) error {
 		return nil
 	}
 	return ruleErr(ErrMalformed, "%T is not a message", msg)
+}
+
+// verifies reports whether msg, of height h, is signed by an authority of
+// the current set (a commit: by a quorum of it). The set may have changed
+// by h; a message it refuses then is only not taken as a sign that the
+// node is behind (its periodic status poll finds that too).
+func (m *Machine) verifies(msg Message, h uint64) bool {
+	switch x := msg.(type) {
+	case *Proposal:
+		return x.Verify(m.net, m.set) == nil
+	case *Vote:
+		return x.Verify(m.net, m.set) == nil
+	case *Commit:
+		return VerifyCommit(m.net, m.set, h, x.Hash, x) == nil
+	}
+	return false
 }
 
 // reply sends c to a peer that lags, at most once per Timeouts.Resend.

@@ -309,14 +309,27 @@ func TestReceiveErrors(t *testing.T) {
 		{"far round again", signedVote(bft.KindPrevote, 5, 8, chain.Hash{}, 3), bft.ErrFutureRound, false, 0},
 		{"old height", signedVote(bft.KindPrevote, 4, 0, x, 1), bft.ErrOldHeight, false, 0},
 		{"next height", signedVote(bft.KindPrevote, 6, 0, x, 1), bft.ErrFutureHeight, false, 5},
-		{"far height", signedVote(bft.KindPrevote, 9, 0, x, 1), bft.ErrFutureHeight, false, 8},
 		{"commit of a later height", signedCommit(7, 0, x, 0, 1, 2), bft.ErrFutureHeight, false, 7},
+		{"far height", signedVote(bft.KindPrevote, 9, 0, x, 1), bft.ErrFutureHeight, false, 8},
+		{"far height, not higher", signedVote(bft.KindPrevote, 8, 0, x, 2), bft.ErrFutureHeight, false, 0},
 	} {
 		u, err := r.m.Receive(c.msg, r.now)
 		if !errors.Is(err, c.code) || bft.IsPeerFault(err) != c.fault || u.Behind != c.behind {
 			t.Errorf("%s: err = %v (fault %v), behind %d; want %v (fault %v), behind %d",
 				c.name, err, bft.IsPeerFault(err), u.Behind, c.code, c.fault, c.behind)
 		}
+	}
+	// A message of a later height that does not verify costs nothing to
+	// forge, and each Behind makes the node ask its peers: within 10 s of
+	// the last one taken on trust (the "next height" above) it is not
+	// taken; after, one is (its signer may be of a set that changed).
+	farForged := signedVote(bft.KindPrevote, 1<<40, 0, x, 1)
+	farForged.Sig[3] ^= 1
+	if u, err := r.m.Receive(farForged, r.now); !errors.Is(err, bft.ErrFutureHeight) || u.Behind != 0 {
+		t.Errorf("forged far height within 10 s: err = %v, behind %d; want future height, behind 0", err, u.Behind)
+	}
+	if u, err := r.m.Receive(farForged, r.now.Add(10*time.Second)); !errors.Is(err, bft.ErrFutureHeight) || u.Behind != 1<<40-1 {
+		t.Errorf("forged far height 10 s later: err = %v, behind %d; want future height, behind %d", err, u.Behind, uint64(1<<40-1))
 	}
 	var re *bft.RuleError
 	_, err := r.m.Receive(forged, r.now)
