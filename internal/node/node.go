@@ -94,6 +94,9 @@ type Node struct {
 
 	rejected map[chain.ErrorCode]uint64 // invalid blocks received, by rule
 	orphans  *orphanPool                // blocks waiting for their parent (guarded by mu)
+	refused  *refusedBlocks             // blocks refused on a rule their hash decides (guarded by mu)
+
+	peerFault atomic.Pointer[func(from, reason string)] // OnPeerFault
 
 	sigs *chain.SigCache // signatures verified; safe for concurrent use
 
@@ -181,7 +184,7 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		params: params, key: key, log: cfg.log, now: cfg.now, store: cfg.store,
 		chain: c, pool: chain.NewPool(cfg.poolSize),
 		changed: make(chan struct{}), subs: map[chan Event]struct{}{}, dead: make(chan struct{}),
-		rejected: map[chain.ErrorCode]uint64{}, orphans: newOrphanPool(),
+		rejected: map[chain.ErrorCode]uint64{}, orphans: newOrphanPool(), refused: newRefusedBlocks(),
 		sigs: chain.NewSigCache(SigCacheSize), inFlight: map[chain.Hash]chan struct{}{},
 		submitted:  map[chain.Hash]time.Time{},
 		wr:         pendingWriter{max: cfg.poolSize, storing: map[chain.Hash]*pendingBatch{}},
@@ -708,17 +711,25 @@ func (n *Node) AddBlock(ctx context.Context, b *chain.Block) error {
 // (clock.go). The miner's own blocks do not come this way.
 func (n *Node) AddBlockFrom(ctx context.Context, b *chain.Block, from string) error {
 	now := n.now()
-	_, err := n.process(ctx, []*chain.Block{b}, false)
+	_, err := n.process(ctx, []*chain.Block{b}, false, from)
 	n.watchClock(now, b, err, from)
 	return err
 }
+
+// OnPeerFault registers f to be told of a peer that relayed an invalid
+// block the node judged after the call that brought it returned: a block
+// gossiped before its parent, kept in the orphan pool, that fails a rule
+// once its parent arrives. from is the peer ID AddBlockFrom was given; f
+// is called outside the node's lock. The network host registers its
+// refusal (p2p.FaultReporter).
+func (n *Node) OnPeerFault(f func(from, reason string)) { n.peerFault.Store(&f) }
 
 // AddBlocks adds blocks in order, as a sync receives them, skipping blocks it
 // already has, and records all it accepted in one store transaction. It stops
 // at the first block that is not accepted and returns how many blocks were
 // newly added, and that block's error.
 func (n *Node) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error) {
-	added, err := n.process(ctx, blocks, true)
+	added, err := n.process(ctx, blocks, true, "")
 	if errors.Is(err, chain.ErrTimeTooNew) {
 		n.watchClock(n.now(), nil, err, "") // counted, no sample (clock.go)
 	}
@@ -732,11 +743,67 @@ func (n *Node) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error
 // for blocks that passed the cheap checks (not known, header and proof of
 // work, known parent, place in the tree). A block being validated by
 // another goroutine is waited for, not validated twice.
-func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown bool) (int, error) {
+//
+// A batch holding more readings than half the signature cache is taken in
+// parts that each hold at most that many (or one block), so that the
+// signatures verified ahead of the rules are still cached when the rules
+// reach them. A block refused before on a rule its hash decides
+// (refusedBlocks) is refused again at once, with the blocks after it.
+func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown bool, from string) (int, error) {
+	if k := verifiedAhead(blocks); k < len(blocks) {
+		total := 0
+		for len(blocks) > 0 {
+			k := verifiedAhead(blocks)
+			added, err := n.process(ctx, blocks[:k], skipKnown, from)
+			total += added
+			if err != nil {
+				return total, err
+			}
+			blocks = blocks[k:]
+		}
+		return total, nil
+	}
 	hashes := make([]chain.Hash, len(blocks))
 	for i, b := range blocks {
 		hashes[i] = b.Hash()
 	}
+	n.mu.Lock()
+	var refused error
+	for i, h := range hashes {
+		if refused = n.refused.get(h); refused != nil {
+			if chain.IsPeerFault(refused) {
+				n.rejected[chain.CodeOf(refused)]++
+			}
+			blocks, hashes = blocks[:i], hashes[:i]
+			break
+		}
+	}
+	n.mu.Unlock()
+	if len(blocks) == 0 {
+		return 0, refused
+	}
+	added, err := n.processClaimed(ctx, blocks, hashes, skipKnown, from)
+	if err == nil {
+		err = refused
+	}
+	return added, err
+}
+
+// verifiedAhead returns how many of blocks, from the first, hold at most
+// half the signature cache's readings (at least one block).
+func verifiedAhead(blocks []*chain.Block) int {
+	readings := 0
+	for i, b := range blocks {
+		if readings += len(b.Readings); readings > SigCacheSize/2 {
+			return max(i, 1)
+		}
+	}
+	return len(blocks)
+}
+
+// processClaimed is process for blocks with their hashes, none of them
+// refused before.
+func (n *Node) processClaimed(ctx context.Context, blocks []*chain.Block, hashes []chain.Hash, skipKnown bool, from string) (int, error) {
 	release, err := n.claim(ctx, hashes)
 	if err != nil {
 		return 0, err
@@ -757,9 +824,9 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 
 	n.mu.Lock()
 	added, tips, pc, err := n.addLocked(blocks, hashes, skipKnown)
-	var ready []*chain.Block
+	var ready []orphan
 	if err != nil && errors.Is(err, chain.ErrUnknownParent) && len(blocks) == 1 {
-		n.orphans.add(blocks[0], hashes[0], n.params)
+		n.orphans.add(blocks[0], hashes[0], from, n.params)
 	}
 	for _, h := range tips {
 		ready = append(ready, n.orphans.children(h)...)
@@ -778,9 +845,16 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	release()
 
 	// Orphans whose parent arrived: add them too (each may free others).
+	// Its relayer is blamed as the gossip validator blames the relayer of
+	// an invalid block (OnPeerFault): it did not validate before relaying.
 	for _, o := range ready {
-		if _, oerr := n.process(ctx, []*chain.Block{o}, false); oerr != nil {
-			n.log.Debug("orphan block not accepted", "height", o.Header.Height, "err", oerr)
+		_, oerr := n.process(ctx, []*chain.Block{o.block}, false, o.from)
+		if oerr == nil {
+			continue
+		}
+		n.log.Debug("orphan block not accepted", "height", o.block.Header.Height, "err", oerr)
+		if f := n.peerFault.Load(); f != nil && o.from != "" && chain.IsPeerFault(oerr) {
+			(*f)(o.from, "relayed an invalid block: "+oerr.Error())
 		}
 	}
 	return added, err
@@ -890,10 +964,22 @@ func (n *Node) precheckLocked(blocks []*chain.Block, hashes []chain.Hash) []bool
 // store read per reading, which on a syncing node's busy store slowed the
 // sync by a third, and a peer that serves recycled readings is refused at
 // its first such block (rule 7), having paid a proof of work for each.
+//
+// Blocks are taken in order, and none after the first whose body or a
+// signature fails is started: chain.Process stops at that block, so a
+// batch led by an invalid block costs its sender's victim that block's
+// signatures (and those of the blocks other cores had begun), not the
+// whole batch's. At most half the signature cache's readings are verified
+// (process and Preverify take no more), so the first are still cached
+// when the rules reach them.
 func (n *Node) verifySignatures(blocks []*chain.Block, worth []bool, lookup bool) {
 	var todo []*chain.Block
+	readings := 0
 	for i, b := range blocks {
 		if worth[i] && len(b.Readings) > 0 {
+			if readings += len(b.Readings); readings > SigCacheSize/2 && len(todo) > 0 {
+				break
+			}
 			todo = append(todo, b)
 		}
 	}
@@ -904,26 +990,37 @@ func (n *Node) verifySignatures(blocks []*chain.Block, worth []bool, lookup bool
 		n.verifyOne(todo[0], lookup)
 		return
 	}
-	var next atomic.Int64
+	var next, failed atomic.Int64
+	failed.Store(int64(len(todo))) // the first block that failed; none yet
 	var wg sync.WaitGroup
 	for range min(runtime.GOMAXPROCS(0), len(todo)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := int(next.Add(1) - 1); i < len(todo); i = int(next.Add(1) - 1) {
-				n.verifyOne(todo[i], lookup)
+			for i := next.Add(1) - 1; i < failed.Load(); i = next.Add(1) - 1 {
+				if n.verifyOne(todo[i], lookup) {
+					continue
+				}
+				for f := failed.Load(); i < f && !failed.CompareAndSwap(f, i); f = failed.Load() {
+				}
 			}
 		}()
 	}
 	wg.Wait()
 }
 
-func (n *Node) verifyOne(b *chain.Block, lookup bool) {
+// verifyOne checks b's body and verifies its signatures into the cache; it
+// reports false if the body or a signature failed (true also for a block
+// left to chain.Process, holdsAny).
+func (n *Node) verifyOne(b *chain.Block, lookup bool) bool {
 	ids, err := chain.CheckBody(b, n.params)
-	if err != nil || lookup && n.holdsAny(b, ids) {
-		return
+	if err != nil {
+		return false
 	}
-	_ = chain.CheckSignatures(b, ids, n.sigs)
+	if lookup && n.holdsAny(b, ids) {
+		return true
+	}
+	return chain.CheckSignatures(b, ids, n.sigs) == nil
 }
 
 // holdsAny reports whether one of the block's readings that would cost a
@@ -994,6 +1091,7 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 				err = nil
 				continue
 			}
+			n.refused.note(b, b.Hash(), err, n.params)
 			break
 		}
 		added, updates = append(added, b), append(updates, u)
@@ -1152,7 +1250,7 @@ func (n *Node) Run(ctx context.Context, b Broadcaster) error {
 			}
 			continue // the tip or pool changed: start again on the new state
 		}
-		if _, err := n.process(ctx, []*chain.Block{blk}, false); err != nil {
+		if _, err := n.process(ctx, []*chain.Block{blk}, false, ""); err != nil {
 			// A block that arrived meanwhile may have taken a reading.
 			n.log.Debug("mined block not accepted", "height", blk.Header.Height, "err", err)
 			if errors.Is(err, ErrStoreFull) {
@@ -1322,9 +1420,9 @@ func (n *Node) sendReadings(ctx context.Context, b Broadcaster) {
 // batch, and a first block that follows parent (the sync's previous batch,
 // which the chain may not hold yet: its header and link are checked) or,
 // without one or when it does not follow it, a parent the chain knows
-// (chain.CheckContext); and no more
-// blocks than hold half the signature cache, so that they do not push out
-// the batch being added. On an authority network it does nothing: there a
+// (chain.CheckContext); none from a block refused before on (refusedBlocks);
+// and no more blocks than hold half the signature cache, so that they do
+// not push out the batch being added. On an authority network it does nothing: there a
 // block's seal, checked under the lock, decides whether its readings are
 // worth verifying.
 func (n *Node) Preverify(blocks []*chain.Block, parent *chain.Block) {
@@ -1343,14 +1441,24 @@ func (n *Node) Preverify(blocks []*chain.Block, parent *chain.Block) {
 	}
 	worth := make([]bool, len(blocks))
 	now := n.now()
+	n.mu.Lock()
+	for i, b := range blocks { // none from a block refused before on
+		if n.refused.get(b.Hash()) != nil {
+			blocks = blocks[:i]
+			break
+		}
+	}
+	if len(blocks) == 0 {
+		n.mu.Unlock()
+		return
+	}
 	first := &blocks[0].Header
 	if parent != nil && first.Parent == parent.Hash() {
 		worth[0] = chain.CheckHeader(first, n.params) == nil && chain.CheckLink(first, &parent.Header, now, n.params) == nil
 	} else {
-		n.mu.Lock()
 		worth[0] = n.chain.CheckContext(first, now) == nil
-		n.mu.Unlock()
 	}
+	n.mu.Unlock()
 	for i := 1; i < len(blocks); i++ {
 		h := &blocks[i].Header
 		worth[i] = worth[i-1] && h.Parent == blocks[i-1].Hash() &&

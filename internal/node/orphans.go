@@ -17,19 +17,27 @@ const (
 // maxOrphans blocks and maxOrphanBytes, the oldest leaving first. It is
 // guarded by the node's mutex.
 type orphanPool struct {
-	blocks   map[chain.Hash]*chain.Block
+	blocks   map[chain.Hash]orphan
 	byParent map[chain.Hash][]chain.Hash
 	order    []chain.Hash // arrival order
 	bytes    int
 }
 
-func newOrphanPool() *orphanPool {
-	return &orphanPool{blocks: map[chain.Hash]*chain.Block{}, byParent: map[chain.Hash][]chain.Hash{}}
+// orphan is a block kept in the pool and the peer that relayed it (empty
+// if not known), who is blamed if the block proves invalid once its parent
+// arrives.
+type orphan struct {
+	block *chain.Block
+	from  string
 }
 
-// add keeps b, whose parent is unknown, if it passes the checks that need
-// no chain and no signature.
-func (o *orphanPool) add(b *chain.Block, hash chain.Hash, p chain.Params) {
+func newOrphanPool() *orphanPool {
+	return &orphanPool{blocks: map[chain.Hash]orphan{}, byParent: map[chain.Hash][]chain.Hash{}}
+}
+
+// add keeps b, whose parent is unknown and which from relayed, if it passes
+// the checks that need no chain and no signature.
+func (o *orphanPool) add(b *chain.Block, hash chain.Hash, from string, p chain.Params) {
 	if _, ok := o.blocks[hash]; ok {
 		return
 	}
@@ -43,7 +51,7 @@ func (o *orphanPool) add(b *chain.Block, hash chain.Hash, p chain.Params) {
 	for len(o.order) >= maxOrphans || o.bytes+size > maxOrphanBytes {
 		o.remove(o.order[0])
 	}
-	o.blocks[hash] = b
+	o.blocks[hash] = orphan{block: b, from: from}
 	o.byParent[b.Header.Parent] = append(o.byParent[b.Header.Parent], hash)
 	o.order = append(o.order, hash)
 	o.bytes += size
@@ -51,10 +59,11 @@ func (o *orphanPool) add(b *chain.Block, hash chain.Hash, p chain.Params) {
 
 // remove drops one orphan.
 func (o *orphanPool) remove(hash chain.Hash) {
-	b, ok := o.blocks[hash]
+	ob, ok := o.blocks[hash]
 	if !ok {
 		return
 	}
+	b := ob.block
 	delete(o.blocks, hash)
 	o.bytes -= b.EncodedSize()
 	for i, h := range o.order {
@@ -78,8 +87,8 @@ func (o *orphanPool) remove(hash chain.Hash) {
 }
 
 // children takes out and returns the orphans whose parent is parent.
-func (o *orphanPool) children(parent chain.Hash) []*chain.Block {
-	var out []*chain.Block
+func (o *orphanPool) children(parent chain.Hash) []orphan {
+	var out []orphan
 	for _, h := range append([]chain.Hash(nil), o.byParent[parent]...) {
 		out = append(out, o.blocks[h])
 		o.remove(h)

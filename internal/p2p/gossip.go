@@ -78,6 +78,16 @@ type SourcedLedger interface {
 	AddBlockFrom(ctx context.Context, b *chain.Block, from string) error
 }
 
+// FaultReporter is a SourcedLedger that judges some gossiped blocks after
+// AddBlockFrom returned (a block that arrived before its parent, kept until
+// the parent comes): it tells the function OnPeerFault registered which
+// relayer (the from AddBlockFrom was given) relayed such a block that
+// proved invalid, and why. The host refuses that peer, as it refuses the
+// relayer of an invalid block it judged at once.
+type FaultReporter interface {
+	OnPeerFault(f func(from, reason string))
+}
+
 // validateBlock decides the fate of a gossiped block, cheap checks first:
 // size, then the relayer's budget (GossipBlocksPerSecond: over it the block
 // is ignored and counted, without blame), then decoding, and only then the

@@ -212,6 +212,12 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 		_ = lh.Close()
 		return nil, err
 	}
+	if fr, ok := ledger.(FaultReporter); ok {
+		fr.OnPeerFault(func(from, reason string) {
+			h.metrics.rejected.Add(1)
+			h.refuse(peer.ID(from), reason)
+		})
+	}
 	lh.SetStreamHandler(StatusProtocol, h.handleStatus)
 	lh.SetStreamHandler(BlocksProtocol, h.handleBlocks)
 	lh.Network().Notify(&network.NotifyBundle{

@@ -1,0 +1,124 @@
+package testnet
+
+import (
+	"math/big"
+	"path/filepath"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-msgio"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/p2p"
+	"github.com/p2pchain/p2pchain/internal/store"
+)
+
+// TestRefusedSyncBatchCostsOneBlock: an attacker builds one sync batch on
+// the victim's tip, once: full blocks of valid readings but for the first
+// block's last signature. Each new peer ID claims a better chain and
+// serves that same batch. Before, the victim verified every block's
+// signatures before chain.Process refused block 1, and forgot the block:
+// every new ID cost it the whole batch again (a batch larger than the
+// signature cache missed it entirely). Now the verification ahead stops at
+// the first block that fails (the blocks other cores had begun aside),
+// and a block refused on a rule its hash decides is refused again on its
+// hash: the second ID costs no signature at all.
+func TestRefusedSyncBatchCostsOneBlock(t *testing.T) {
+	ctx := testCtx(t, 3*time.Minute)
+	params := chain.TestParams("refused-batch")
+	st, err := store.Open(filepath.Join(t.TempDir(), "victim"), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	s, err := st.LoadRecent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	victim := startN(t, ctx, 1, Config{Params: params, NoMiner: true, NodeOptions: []node.Option{node.WithStore(st, *s)}})[0]
+
+	// More blocks than the cores could verify at once, twice over (the
+	// batch and its pipelined copy).
+	cores := runtime.GOMAXPROCS(0)
+	nBlocks := 2*cores + 8
+	key, _ := p2p.GenerateKey()
+	now := time.Now()
+	var batch []*chain.Block
+	parent := params.Genesis()
+	seq := 0
+	for range nBlocks {
+		rs := make([]chain.Reading, params.MaxReadings)
+		for j := range rs {
+			seq++
+			r, err := chain.NewReading(key, "s", chain.MinBPM+seq%200, now.Add(-time.Duration(seq)*time.Millisecond))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs[j] = r
+		}
+		b := &chain.Block{Readings: rs, Header: chain.Header{Version: chain.HeaderVersion, Height: parent.Header.Height + 1,
+			Time: now.UnixMilli(), Count: uint32(len(rs)), Difficulty: params.Difficulty}}
+		batch = append(batch, b)
+		parent = b
+	}
+	batch[0].Readings[len(batch[0].Readings)-1].Sig[7] ^= 1 // rule 8: a peer fault
+	parent = params.Genesis()
+	var wire [][]byte
+	for _, b := range batch {
+		b.Header.Parent = parent.Hash()
+		b.Header.Root = b.ReadingsRoot()
+		if err := chain.Solve(ctx, &b.Header); err != nil {
+			t.Fatal(err)
+		}
+		w, err := b.MarshalBinary()
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire = append(wire, w)
+		parent = b
+	}
+
+	lie := chain.Status{Genesis: params.Genesis().Hash(), Tip: chain.Hash{1}, Height: 1 << 20,
+		Work: new(big.Int).Lsh(big.NewInt(1), 200)}
+	info, err := peer.AddrInfoFromP2pAddr(victim.Host.TCPAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve := func(_ p2p.BlocksRequest, w msgio.Writer) {
+		for _, m := range wire {
+			if w.WriteMsg(m) != nil {
+				return
+			}
+		}
+	}
+	var cost []uint64
+	for id := range 2 {
+		before := victim.Node.SignaturesVerified()
+		a, err := NewAttacker(ctx, AttackerConfig{Params: params, Target: *info,
+			Status: func(chain.Status) chain.Status { return lie }, Blocks: serve})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := a.WaitRefused(ctx); err != nil {
+			t.Fatalf("peer %d never refused: %v", id, err)
+		}
+		a.Close()
+		time.Sleep(200 * time.Millisecond) // the pipelined copy's verification ahead, if any, ends
+		cost = append(cost, victim.Node.SignaturesVerified()-before)
+	}
+	t.Logf("%d blocks of %d readings; signatures verified for the first peer %d, the second %d", nBlocks, params.MaxReadings, cost[0], cost[1])
+	if h := victim.Node.Status().Height; h != 0 {
+		t.Fatalf("the victim took the batch: height %d", h)
+	}
+	// The refused block and the blocks the other cores had begun, for the
+	// batch and for its pipelined copy.
+	if bound := uint64(2 * (cores + 1) * params.MaxReadings); cost[0] > bound {
+		t.Errorf("the first peer cost %d signatures, over %d (the batch holds %d)", cost[0], bound, nBlocks*params.MaxReadings)
+	}
+	if cost[1] != 0 {
+		t.Errorf("the same refused batch from a new peer ID cost %d signatures again, want 0", cost[1])
+	}
+}
