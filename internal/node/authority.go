@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -104,15 +105,23 @@ type consensus struct {
 	seen relayMemo // HandleConsensus's, safe for concurrent use
 
 	// The loop's own.
-	height    uint64                      // the height the machine decides, or will: the tip's + 1
-	started   bool                        // the machine runs height
-	startedAt time.Time                   // when it started height (or resumed it)
-	warnedAt  time.Time                   // the last warning that height is stuck
-	lastBlock time.Time                   // when the tip was applied: the block interval counts from it
-	cands     map[chain.Hash]*chain.Block // blocks proposed at height
-	next      map[chain.Hash]*chain.Block // blocks proposed at height+1, first come
-	want      map[chain.Hash]bool         // blocks the machine asked to judge that we do not hold
-	deadline  time.Time
+	height     uint64                      // the height the machine decides, or will: the tip's + 1
+	started    bool                        // the machine runs height
+	startedAt  time.Time                   // when it started height (or resumed it)
+	warnedAt   time.Time                   // the last warning that height is stuck
+	lastBlock  time.Time                   // when the tip was applied: the block interval counts from it
+	cands      map[chain.Hash]*chain.Block // blocks proposed at height
+	next       map[chain.Hash]*chain.Block // blocks proposed at height+1, first come
+	want       map[chain.Hash]bool         // blocks the machine asked to judge that we do not hold
+	deadline   time.Time
+	kept       map[chain.Hash]bool // blocks of keptHeight stored with the consensus state (keep)
+	keptHeight uint64
+	// saved is the consensus state stored before a restart, until the
+	// machine resumes it at its height. The node signs nothing below that
+	// height, which is above the one after the durable tip only if a crash
+	// lost blocks that were in memory when the state was stored.
+	saved       *bft.State
+	savedBlocks []*chain.Block // stored with saved, proposed at its height
 
 	// Guarded by Node.mu.
 	sched    *bft.Schedule
@@ -506,6 +515,7 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 	if err := n.resumeConsensus(ctx, b); err != nil {
 		return err
 	}
+	defer n.warnApprovalsForgotten()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	rebroadcast := time.NewTicker(rebroadcastAge)
@@ -514,7 +524,10 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 		now := n.now()
 		n.mu.Lock()
 		changed := n.changed
-		tip := n.chain.Height()
+		// The durable tip, not the chain's: a height is decided here only
+		// once the block below it is on disk, so that a state stored for
+		// it never outlives that block in a crash (resumeConsensus).
+		tip := n.durable.height
 		busy := n.pool.Len() > 0 || len(c.approved) > 0
 		n.mu.Unlock()
 		if tip+1 > c.height {
@@ -568,6 +581,18 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 	}
 }
 
+// warnApprovalsForgotten logs the approved membership changes not yet in a
+// block, which the node keeps in memory only: a restart forgets them.
+func (n *Node) warnApprovalsForgotten() {
+	n.mu.Lock()
+	approved := slices.Clone(n.cons.approved)
+	n.mu.Unlock()
+	for _, a := range approved {
+		n.log.Warn("consensus: an approved membership change is not in a block yet and is forgotten now; approve it again after the restart",
+			"change", opName(a.Op), "key", a.Key.String())
+	}
+}
+
 // stuckAfter is how long a started height may stay undecided before the
 // node warns, and then how often it warns again.
 const stuckAfter = 30 * time.Second
@@ -610,8 +635,7 @@ func (n *Node) authorityAt(height uint64) bool {
 func (n *Node) resumeConsensus(ctx context.Context, b Broadcaster) error {
 	c := n.cons
 	n.mu.Lock()
-	tip := n.chain.Height()
-	set := c.sched.SetAt(tip + 1)
+	tip := n.durable.height
 	n.mu.Unlock()
 	c.height, c.lastBlock = tip+1, n.now()
 	if n.store == nil {
@@ -629,22 +653,80 @@ func (n *Node) resumeConsensus(ctx context.Context, b Broadcaster) error {
 		return fmt.Errorf("the stored consensus state is damaged (%w); an authority that restarts without it may sign twice: "+
 			"run `p2pchain verify`, and restore the data directory from a backup or remove this node from the authority set", err)
 	}
-	if st.Height != c.height {
+	if st.Height < c.height {
 		return nil // a height already decided
 	}
-	c.started, c.startedAt = true, n.now()
-	n.handle(ctx, b, c.m.Resume(st, set, n.now()))
-	n.log.Info("consensus resumed", "height", st.Height, "round", st.Round, "step", st.Step.String())
+	// The blocks stored with it: the locked and valid blocks above all,
+	// which no peer may hold any more.
+	blocks, err := n.store.ConsensusBlocks()
+	if err != nil {
+		return fmt.Errorf("read the consensus state's blocks: %w", err)
+	}
+	c.kept, c.keptHeight = map[chain.Hash]bool{}, st.Height
+	for _, blk := range blocks {
+		if blk.Header.Height == st.Height {
+			c.savedBlocks = append(c.savedBlocks, blk)
+			c.kept[blk.Hash()] = true
+		}
+	}
+	if st.Height > c.height {
+		// Stored while the blocks below it were in memory only, and those
+		// were lost: sign nothing until the chain reaches it again.
+		n.log.Warn("consensus state of a height above the chain's: this node signs nothing until it has the blocks below it again",
+			"state_height", st.Height, "chain_height", tip)
+	}
+	c.saved = &st
+	n.startHeight(ctx, b, n.now())
 	return nil
 }
 
-// startHeight starts the machine at c.height.
+// keep returns the blocks of st's height, among those proposed, that a
+// restart must find with st (docs/BFT.md section 10): the locked and the
+// valid block and the node's own proposals, those not stored with an
+// earlier state of the same height; and whether st is of another height
+// than the last state stored (whose blocks are then dropped).
+func (c *consensus) keep(st *bft.State) (blocks []*chain.Block, newHeight bool) {
+	if newHeight = st.Height != c.keptHeight || c.kept == nil; newHeight {
+		c.kept, c.keptHeight = map[chain.Hash]bool{}, st.Height
+	}
+	want := []chain.Hash{st.LockedHash, st.ValidHash}
+	for _, m := range st.Sent {
+		if p, ok := m.(*bft.Proposal); ok {
+			want = append(want, p.Hash)
+		}
+	}
+	for _, h := range want {
+		if blk, ok := c.cands[h]; ok && !h.IsZero() && !c.kept[h] && blk.Header.Height == st.Height {
+			c.kept[h] = true
+			blocks = append(blocks, blk)
+		}
+	}
+	return blocks, newHeight
+}
+
+// startHeight starts the machine at c.height: with the state stored for
+// it if there is one (saved), not at all below that state's height.
 func (n *Node) startHeight(ctx context.Context, b Broadcaster, now time.Time) {
 	c := n.cons
+	if c.saved != nil && c.height < c.saved.Height {
+		return // heights decided by the others, which come by gossip or sync
+	}
 	n.mu.Lock()
 	set := c.sched.SetAt(c.height)
 	n.mu.Unlock()
 	c.started, c.startedAt = true, now
+	if st := c.saved; st != nil {
+		c.saved = nil
+		if st.Height == c.height {
+			for _, blk := range c.savedBlocks {
+				c.cands[blk.Hash()] = blk
+			}
+			c.savedBlocks = nil
+			n.handle(ctx, b, c.m.Resume(*st, set, now))
+			n.log.Info("consensus resumed", "height", st.Height, "round", st.Round, "step", st.Step.String())
+			return
+		}
+	}
 	n.handle(ctx, b, c.m.Start(c.height, set, now))
 }
 
@@ -693,8 +775,10 @@ func (n *Node) handle(ctx context.Context, b Broadcaster, u bft.Update) {
 	for todo := []bft.Update{u}; len(todo) > 0; {
 		u, todo = todo[0], todo[1:]
 		if u.State != nil && n.store != nil {
-			// Durable before the messages of the same step leave.
-			if err := n.store.SaveConsensus(u.State.AppendBinary(nil)); err != nil {
+			// Durable before the messages of the same step leave, with
+			// the blocks it needs after a restart (keep).
+			blocks, newHeight := c.keep(u.State)
+			if err := n.store.SaveConsensus(u.State.AppendBinary(nil), blocks, newHeight); err != nil {
 				n.mu.Lock()
 				_ = n.failLocked(fmt.Errorf("save the consensus state: %w", fullStop(err)))
 				n.mu.Unlock()

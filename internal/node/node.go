@@ -50,10 +50,13 @@ type Store interface {
 	BlocksWithPrefix(p chain.HashPrefix, limit int) ([]chain.Hash, error)
 	ReadingsWithPrefix(p chain.HashPrefix, limit int) ([]chain.Hash, error)
 	// SaveConsensus durably records an authority's consensus state, which
-	// Consensus returns (nil if none); AddEvidence records evidence of an
+	// Consensus returns (nil if none), with the blocks of its height it
+	// must hold after a restart, which ConsensusBlocks returns (newHeight:
+	// drop those of the height before); AddEvidence records evidence of an
 	// equivocating authority (authority networks).
-	SaveConsensus(state []byte) error
+	SaveConsensus(state []byte, blocks []*chain.Block, newHeight bool) error
 	Consensus() ([]byte, error)
+	ConsensusBlocks() ([]*chain.Block, error)
 	AddEvidence(ev []byte) error
 	Evidence() ([][]byte, error)
 	// The subject index: a page of a subject's main-chain readings, newest

@@ -3,6 +3,7 @@ package store
 import (
 	"crypto/sha256"
 	"errors"
+	"fmt"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -22,14 +23,56 @@ import (
 const maxEvidenceRecords = 4096
 
 // SaveConsensus durably records the node's consensus state (the encoding
-// of a bft.State), replacing the one before.
-func (s *Store) SaveConsensus(state []byte) error {
+// of a bft.State), replacing the one before, and in the same write the
+// blocks it needs after a restart (docs/BFT.md section 10: the locked and
+// valid blocks, the node's own proposals), each under its hash. A node
+// locked on a block it no longer holds after a restart could never judge
+// that block again, and prevotes nil for every other: enough such nodes
+// halt the network for good. newHeight: the state is of another height
+// than the one before, whose blocks are dropped first; otherwise the
+// blocks are added to those kept.
+func (s *Store) SaveConsensus(state []byte, blocks []*chain.Block, newHeight bool) error {
 	return s.write(func(b *pebble.Batch) error {
+		if newHeight {
+			lower, upper := prefixBounds(prefixConsBlk)
+			if err := b.DeleteRange(lower, upper, nil); err != nil {
+				return s.writeErr(err)
+			}
+		}
+		for _, blk := range blocks {
+			data, err := blk.MarshalBinary()
+			if err != nil {
+				return err
+			}
+			if err := b.Set(hashKey(prefixConsBlk, blk.Hash()), data, nil); err != nil {
+				return s.writeErr(err)
+			}
+		}
 		if err := b.Set(keyBFT, state, nil); err != nil {
 			return s.writeErr(err)
 		}
 		return nil
 	}, nil)
+}
+
+// ConsensusBlocks returns the blocks SaveConsensus kept for the height of
+// the state it recorded last.
+func (s *Store) ConsensusBlocks() (out []*chain.Block, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	err = s.scan(s.db, prefixConsBlk, nil, func(k, v []byte) error {
+		blk, err := chain.DecodeBlock(v, s.params.MaxReadings)
+		if err != nil || blk.Hash() != chain.Hash(k) {
+			return &CorruptError{Path: s.path, Err: fmt.Errorf("consensus block %x does not decode to itself: %v", k, err)}
+		}
+		out = append(out, blk)
+		return nil
+	})
+	return out, err
 }
 
 // Consensus returns the consensus state SaveConsensus recorded last, or nil.

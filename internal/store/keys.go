@@ -16,10 +16,13 @@ import (
 //	'p' + reading id      pending reading: arrival number (8, BE) + reading encoding
 //	's' + block hash      empty: the block is off the main chain (side index; see msideindex)
 //	'e' + SHA-256(e)      evidence of an equivocating authority (authority networks), its encoding
+//	'c' + block hash      a block the consensus state of its height needs after a restart (the
+//	                      locked and valid blocks, the node's own proposals), its encoding
 //	'j' + subject + 0x00 + height (8, BE) + index (2, BE)
 //	                      a main-chain reading of the subject: BPM (2) + time (8) + id (32) (see subjects.go)
 const (
 	prefixEvidence = 'e'
+	prefixConsBlk  = 'c'
 	prefixMeta     = 'm'
 	prefixBlock    = 'b'
 	prefixHeight   = 'h'
