@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -56,6 +57,14 @@ func TestExportFHIR(t *testing.T) {
 	rows, bad := fhir.ParseBundle(data)
 	if len(bad) > 0 || len(rows) != 20 || rows[19].Subject != blocks[9].Readings[1].Subject {
 		t.Fatalf("import of the export: %d rows, %v", len(rows), bad)
+	}
+	// Each row is the reading as its author signed it: import submits it
+	// as it is, and it keeps its id.
+	for i, row := range rows {
+		r := &blocks[i/2].Readings[i%2]
+		if row.Author != hex.EncodeToString(r.Author[:]) || row.Sig != hex.EncodeToString(r.Sig[:]) || row.Time.UnixMilli() != r.Time {
+			t.Fatalf("row %d: author %s, sig %s, time %d; want the reading's %x, %x, %d", i+1, row.Author, row.Sig, row.Time.UnixMilli(), r.Author, r.Sig, r.Time)
+		}
 	}
 
 	if r := runTool(t, nil, nil, "export", "--data", src, "--format", "xml"); r.code != 2 {

@@ -62,9 +62,10 @@ func runImportReadings(args []string, stdout, stderr io.Writer) error {
 	fs := newClientFlags("import-readings", clientHelp(help{
 		usage: "FILE [--skip-bad] [--batch N] [-l PORT | --data DIR | --api URL] [--json]",
 		about: []string{"Submits the readings of FILE through the running node: CSV rows subject,bpm[,time]",
-			"(with or without that header; time in RFC 3339 or Unix milliseconds, empty: now) or a",
-			"FHIR R4 Bundle of heart-rate Observations (LOINC 8867-4, /min), told apart by the",
-			"extension (.csv, .json) or the content. FILE - reads standard input.",
+			"(a header may name the columns in any order; time in RFC 3339 or Unix milliseconds,",
+			"empty: now) or a FHIR R4 Bundle of heart-rate Observations (LOINC 8867-4, /min), told",
+			"apart by the extension (.csv, .json) or the content. FILE - reads standard input. A",
+			"FHIR export of a node keeps each reading as its author signed it (same id, same author).",
 			"",
 			"Every row is checked first and each bad one listed. With a bad row nothing is imported",
 			"unless --skip-bad is given. The node takes each batch whole or not at all; if it refuses",
@@ -171,11 +172,14 @@ func (s importSummary) String() string {
 	return line
 }
 
-// batchReading is one reading of a batch request.
+// batchReading is one reading of a batch request: with Author and Sig, a
+// reading its author signed elsewhere, sent as it is (it keeps its id).
 type batchReading struct {
 	Subject string `json:"subject"`
 	BPM     int    `json:"bpm"`
 	Time    int64  `json:"time,omitempty"`
+	Author  string `json:"author,omitempty"`
+	Sig     string `json:"sig,omitempty"`
 }
 
 // batchRequest is the body of POST /api/v1/readings/batch.
@@ -290,7 +294,7 @@ func batchLen(rows []readingsfile.Row, max int) int {
 }
 
 func toBatch(r readingsfile.Row) batchReading {
-	b := batchReading{Subject: r.Subject, BPM: r.BPM}
+	b := batchReading{Subject: r.Subject, BPM: r.BPM, Author: r.Author, Sig: r.Sig}
 	if !r.Time.IsZero() {
 		b.Time = r.Time.UnixMilli()
 	}

@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -15,6 +18,8 @@ import (
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/api"
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/fhir"
 	"github.com/p2pchain/p2pchain/internal/readingsfile"
 )
 
@@ -259,7 +264,7 @@ func TestImportReadingsCommand(t *testing.T) {
 		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
 	}
 	if !regexp.MustCompile(`^imported 2, already present 0, skipped 2, failed 0 in \S+ \(\S+ readings/s\)\n$`).MatchString(stdout.String()) ||
-		len(f.requests) != 1 || f.requests[0].Atomic || f.requests[0].Readings[0] != (batchReading{"alice", 72, 1764547200000}) {
+		len(f.requests) != 1 || f.requests[0].Atomic || f.requests[0].Readings[0] != (batchReading{Subject: "alice", BPM: 72, Time: 1764547200000}) {
 		t.Errorf("stdout %q, requests %+v", stdout.String(), f.requests)
 	}
 
@@ -306,6 +311,46 @@ func TestImportReadingsNode(t *testing.T) {
 	}
 	if out := mustCLI(t, home, "readings", "--subject", "import-1"); !regexp.MustCompile(`(?m)^\S+ \S+\s+51\s`).MatchString(out) {
 		t.Errorf("readings of import-1 lack the imported 51 bpm:\n%s", out)
+	}
+
+	// A FHIR export of readings another node signed (author and signature
+	// in each Observation): submitted as signed, so each keeps its id and
+	// author; imported again, all are present. Before, the importing node
+	// signed them anew: new ids, and a file exported by one node of a
+	// network and imported into another added every reading twice.
+	seed := sha256.Sum256([]byte("another node"))
+	other := ed25519.NewKeyFromSeed(seed[:])
+	var entries []string
+	var ids []chain.Hash
+	for i := range 5 {
+		r, err := chain.NewReading(other, "fhir-x", 60+i, time.UnixMilli(now+100+int64(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o, _ := json.Marshal(fhir.ObservationOf(&r, nil))
+		entries, ids = append(entries, `{"resource":`+string(o)+`}`), append(ids, r.ID())
+	}
+	bundle := filepath.Join(t.TempDir(), "export.fhir.json")
+	if err := os.WriteFile(bundle, []byte(`{"resourceType":"Bundle","type":"collection","entry":[`+strings.Join(entries, ",")+`]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out := mustCLI(t, home, "import-readings", bundle); !strings.Contains(out, "imported 5, already present 0, skipped 0, failed 0") {
+		t.Fatalf("import of a FHIR export:\n%s", out)
+	}
+	for _, id := range ids {
+		resp, err := http.Get(m[1] + "/api/v1/readings/" + id.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct{ Reading struct{ Author string } }
+		err = json.NewDecoder(resp.Body).Decode(&got)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || got.Reading.Author != hex.EncodeToString(other.Public().(ed25519.PublicKey)) {
+			t.Fatalf("reading %s after the import: %s, author %s, %v; want it, by the other node's key", id.Short(), resp.Status, got.Reading.Author, err)
+		}
+	}
+	if out := mustCLI(t, home, "import-readings", bundle); !strings.Contains(out, "imported 0, already present 5, skipped 0, failed 0") {
+		t.Fatalf("the FHIR export imported again:\n%s", out)
 	}
 
 	// A time in the future passes the client's checks, not the node's: the

@@ -17,6 +17,7 @@ const (
 	CodeBadParameter   = "bad_parameter"          // 400: a query parameter is malformed
 	CodeBadBlockRef    = "bad_block_ref"          // 400: neither a height nor a hash or hash prefix (4 to 64 hex digits)
 	CodeBadReadingID   = "bad_reading_id"         // 400: not a reading id or id prefix (4 to 64 hex digits)
+	CodeBadSignature   = "bad_signature"          // 400: a reading signed elsewhere: author or sig malformed, or the signature does not verify
 	CodeAmbiguous      = "ambiguous"              // 400: more than one block or reading starts with the prefix given
 	CodeBadMultiaddr   = "bad_multiaddr"          // 400: addr is not a full multiaddr with /p2p/<peer ID>, or is this node
 	CodeBadOp          = "bad_op"                 // 400: op missing or neither "add" nor "remove"

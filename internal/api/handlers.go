@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -319,7 +320,13 @@ func (h *Handler) submitReading(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	rd, err := h.node.SubmitAt(sub.Subject, sub.BPM, sub.Time)
+	var rd chain.Reading
+	var err error
+	if sub.Signed != nil {
+		rd, err = *sub.Signed, h.node.SubmitReading(*sub.Signed)
+	} else {
+		rd, err = h.node.SubmitAt(sub.Subject, sub.BPM, sub.Time)
+	}
 	if err != nil {
 		writeError(w, h.submitError(err))
 		return
@@ -337,6 +344,11 @@ type readingBody struct {
 	Subject *string         `json:"subject"`
 	BPM     json.RawMessage `json:"bpm"`
 	Time    json.RawMessage `json:"time"`
+	// Author and Sig (hex): a reading its author signed elsewhere (an
+	// export of another node), taken as it is once its signature checks,
+	// with its own id; time is then required, to the millisecond signed.
+	Author *string `json:"author"`
+	Sig    *string `json:"sig"`
 }
 
 // submission checks the body's fields and returns what to sign.
@@ -365,7 +377,37 @@ func (b *readingBody) submission() (node.Submission, *apiError) {
 		}
 		sub.Time = at
 	}
-	return sub, nil
+	if b.Author == nil && b.Sig == nil {
+		return sub, nil
+	}
+	return signedSubmission(sub, b.Author, b.Sig)
+}
+
+// signedSubmission is sub as its author signed it: author and sig, both
+// given, in hex; sub's time is the one signed.
+func signedSubmission(sub node.Submission, author, sig *string) (node.Submission, *apiError) {
+	const example = `{"subject": "alice", "bpm": 72, "time": 1780300800000, "author": "<64 hex digits>", "sig": "<128 hex digits>"}`
+	if author == nil || sig == nil {
+		return node.Submission{}, newError(http.StatusBadRequest, CodeBadSignature, "give author and sig together (a reading signed elsewhere), or neither (the node signs it), e.g. %s", example)
+	}
+	if sub.Time.IsZero() {
+		return node.Submission{}, newError(http.StatusBadRequest, CodeBadTime, "a signed reading needs the time it was signed with, in Unix milliseconds, e.g. %s", example)
+	}
+	if sub.BPM < chain.MinBPM || sub.BPM > chain.MaxBPM {
+		return node.Submission{}, newError(http.StatusBadRequest, CodeBadBPM, "bpm %d: want a whole number from %d to %d", sub.BPM, chain.MinBPM, chain.MaxBPM)
+	}
+	r := chain.Reading{Subject: sub.Subject, BPM: uint16(sub.BPM), Time: sub.Time.UnixMilli()}
+	k, err := hex.DecodeString(*author)
+	if err != nil || len(k) != len(r.Author) {
+		return node.Submission{}, newError(http.StatusBadRequest, CodeBadSignature, "author %q: want the Ed25519 key, %d hex digits", *author, 2*len(r.Author))
+	}
+	copy(r.Author[:], k)
+	sg, err := hex.DecodeString(*sig)
+	if err != nil || len(sg) != len(r.Sig) {
+		return node.Submission{}, newError(http.StatusBadRequest, CodeBadSignature, "sig %q: want the Ed25519 signature, %d hex digits", *sig, 2*len(r.Sig))
+	}
+	copy(r.Sig[:], sg)
+	return node.Submission{Subject: sub.Subject, BPM: sub.BPM, Time: sub.Time, Signed: &r}, nil
 }
 
 // parseReadingTime parses a JSON time: a whole number of Unix milliseconds
@@ -517,6 +559,8 @@ func (h *Handler) submitError(err error) *apiError {
 		return newError(http.StatusBadRequest, CodeBadSubject, "subject: %s", chain.RuleDetail(err))
 	case chain.ErrBadReadingTime:
 		return newError(http.StatusBadRequest, CodeBadTime, "time: %s", chain.RuleDetail(err))
+	case chain.ErrBadSignature, chain.ErrBadKey:
+		return newError(http.StatusBadRequest, CodeBadSignature, "%s: %s (author, sig and the reading's fields must be exactly as signed)", chain.CodeOf(err), chain.RuleDetail(err))
 	case chain.ErrKnownReading:
 		return newError(http.StatusConflict, CodeKnownReading, "%v", err)
 	case chain.ErrPoolFull:

@@ -339,7 +339,7 @@ func TestParseBundleErrors(t *testing.T) {
 		parts = append(parts, `{"resource":`+e.resource+`}`)
 	}
 	rows, bad := ParseBundle([]byte(`{"resourceType":"Bundle","type":"transaction","entry":[` + strings.Join(parts, ",") + `]}`))
-	if len(rows) != 2 || rows[0] != (Row{1, "alice", 72, time.Date(2025, 12, 1, 10, 30, 0, 0, time.UTC)}) ||
+	if len(rows) != 2 || rows[0] != (Row{Entry: 1, Subject: "alice", BPM: 72, Time: time.Date(2025, 12, 1, 10, 30, 0, 0, time.UTC)}) ||
 		rows[1].Entry != 9 || rows[1].Subject != "bob" || rows[1].Time.UnixMilli() != ms("2025-12-01T09:30:00.5Z") {
 		t.Errorf("rows %+v", rows)
 	}

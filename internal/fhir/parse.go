@@ -2,6 +2,7 @@ package fhir
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -23,6 +24,12 @@ type Row struct {
 	Subject string
 	BPM     int
 	Time    time.Time // when it was taken (never zero from ParseBundle)
+	// Author and Sig, in hex, are the reading's author key and signature
+	// when the Observation carries both (this package writes them: device
+	// identifier urn:p2pchain:author and the signature extension): the
+	// signed reading can then be submitted as it is, keeping its id and
+	// author, instead of being signed anew by the importing node.
+	Author, Sig string
 }
 
 // RowError says why an entry (Entry from 1), or the Bundle as a whole
@@ -56,6 +63,8 @@ type observationIn struct {
 	EffectiveDateTime *string          `json:"effectiveDateTime"`
 	EffectiveInstant  *string          `json:"effectiveInstant"`
 	EffectivePeriod   json.RawMessage  `json:"effectivePeriod"`
+	Device            *Reference       `json:"device"`
+	Extension         []Extension      `json:"extension"`
 	ValueQuantity     *struct {
 		Value  *json.Number `json:"value"`
 		Unit   string       `json:"unit"`
@@ -199,7 +208,39 @@ func parseEntry(raw json.RawMessage) (Row, string) {
 	if err := chain.CheckSubject(r.Subject); err != nil {
 		return r, fmt.Sprintf("subject %q: %s", r.Subject, chain.RuleDetail(err))
 	}
+
+	// Who signed it, if the Observation says (an export of a node does).
+	if d := o.Device; d != nil && d.Identifier != nil && d.Identifier.System == SystemAuthor {
+		if !isHex(d.Identifier.Value, 2*ed25519.PublicKeySize) {
+			return r, fmt.Sprintf("device.identifier.value %q (system %s): want the author key, %d hex digits", d.Identifier.Value, SystemAuthor, 2*ed25519.PublicKeySize)
+		}
+		r.Author = d.Identifier.Value
+	}
+	for _, e := range o.Extension {
+		if e.URL == ExtSignature {
+			if !isHex(e.ValueString, 2*ed25519.SignatureSize) {
+				return r, fmt.Sprintf("extension %s: valueString %q is not a signature of %d hex digits", ExtSignature, e.ValueString, 2*ed25519.SignatureSize)
+			}
+			r.Sig = e.ValueString
+		}
+	}
+	if r.Author == "" || r.Sig == "" {
+		r.Author, r.Sig = "", "" // both or neither: a reading signed anew
+	}
 	return r, ""
+}
+
+// isHex reports whether s is n hex digits.
+func isHex(s string, n int) bool {
+	if len(s) != n {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 func hasCoding(cs []Coding, system, code string) bool {

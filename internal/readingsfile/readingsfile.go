@@ -50,6 +50,10 @@ type Row struct {
 	Subject string
 	BPM     int
 	Time    time.Time // when it was taken; zero: when the node receives it
+	// Author and Sig (hex), from a FHIR Bundle that carries them (an
+	// export): the reading as its author signed it, submitted as it is so
+	// that it keeps its id (fhir.Row).
+	Author, Sig string
 }
 
 // RowError says why a row cannot be imported.
@@ -120,7 +124,8 @@ func Parse(name string, data []byte) (File, error) {
 			return f, errors.New(bad[0].Error())
 		}
 		for _, r := range rows {
-			f.Rows = append(f.Rows, Row{Where: fmt.Sprintf("entry %d", r.Entry), Subject: r.Subject, BPM: r.BPM, Time: r.Time})
+			f.Rows = append(f.Rows, Row{Where: fmt.Sprintf("entry %d", r.Entry), Subject: r.Subject, BPM: r.BPM, Time: r.Time,
+				Author: r.Author, Sig: r.Sig})
 		}
 		for _, b := range bad {
 			f.Bad = append(f.Bad, RowError{Where: fmt.Sprintf("entry %d", b.Entry), Msg: b.Msg})
@@ -137,10 +142,11 @@ func Parse(name string, data []byte) (File, error) {
 	return f, nil
 }
 
-// ParseCSV parses CSV rows subject,bpm[,time], with or without that
-// header row; time is RFC 3339 or Unix milliseconds, and empty or absent
-// for "when the node receives it". Blank lines are skipped. The error is
-// for a file with more than MaxRows rows.
+// ParseCSV parses CSV rows subject,bpm[,time], with or without a header
+// row (which may name the columns subject, bpm and time in any order);
+// time is RFC 3339 or Unix milliseconds, and empty or absent for "when the
+// node receives it". Blank lines are skipped. The error is for a file with
+// more than MaxRows rows.
 func ParseCSV(data []byte) ([]Row, []RowError, error) {
 	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(data, bom)))
 	cr.FieldsPerRecord = -1
@@ -150,6 +156,7 @@ func ParseCSV(data []byte) ([]Row, []RowError, error) {
 		rows  []Row
 		bad   []RowError
 		first = true
+		cols  columns // from a header row, if any
 	)
 	for {
 		rec, err := cr.Read()
@@ -170,15 +177,22 @@ func ParseCSV(data []byte) ([]Row, []RowError, error) {
 		where := fmt.Sprintf("line %d", line)
 		if first {
 			first = false
-			if isHeader(rec) {
-				if len(rec) > 3 || (len(rec) == 3 && norm(rec[2]) != "time") {
-					bad = append(bad, RowError{Where: where, Msg: "header: want subject,bpm[,time]"})
+			if c, ok, msg := headerColumns(rec); ok || msg != "" {
+				if msg != "" {
+					// Not a row of readings either: say what a header
+					// must be, not "bpm is not a whole number".
+					bad = append(bad, RowError{Where: where, Msg: msg})
+					continue
 				}
+				cols = c
 				continue
 			}
 		}
 		if len(rows)+len(bad) >= MaxRows {
 			return nil, nil, fmt.Errorf("more than %d rows: split the file", MaxRows)
+		}
+		if cols != nil {
+			rec = cols.order(rec)
 		}
 		r, msg := parseRecord(rec)
 		if msg != "" {
@@ -193,8 +207,59 @@ func ParseCSV(data []byte) ([]Row, []RowError, error) {
 
 func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
-func isHeader(rec []string) bool {
-	return len(rec) >= 2 && norm(rec[0]) == "subject" && norm(rec[1]) == "bpm"
+// columns maps a header's columns to subject, bpm and time: the index of
+// each in a record (time -1 if absent).
+type columns []int
+
+// order returns rec's fields as subject, bpm[, time].
+func (c columns) order(rec []string) []string {
+	out := make([]string, 0, 3)
+	for _, i := range c {
+		if i < 0 {
+			continue
+		}
+		if i >= len(rec) {
+			return rec // too few fields: parseRecord says so
+		}
+		out = append(out, rec[i])
+	}
+	if len(rec) > len(out) {
+		return rec // too many fields: parseRecord says so
+	}
+	return out
+}
+
+// headerColumns reads a first row as a header: the columns subject, bpm
+// and optionally time, named in any order (ok). A first row whose fields
+// hold no number at all is taken for a header with other names: msg says
+// which names it wants. Otherwise it is a row of readings.
+func headerColumns(rec []string) (c columns, ok bool, msg string) {
+	c = columns{-1, -1, -1}
+	named := true
+	for i, f := range rec {
+		switch norm(f) {
+		case "subject":
+			named = named && c[0] < 0
+			c[0] = i
+		case "bpm":
+			named = named && c[1] < 0
+			c[1] = i
+		case "time":
+			named = named && c[2] < 0
+			c[2] = i
+		default:
+			named = false
+		}
+	}
+	if named && c[0] >= 0 && c[1] >= 0 {
+		return c, true, ""
+	}
+	for _, f := range rec {
+		if _, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil {
+			return nil, false, "" // a row of readings (parseRecord judges it)
+		}
+	}
+	return nil, false, fmt.Sprintf("header %q: want the columns subject, bpm and optionally time, named so, in any order", strings.Join(rec, ","))
 }
 
 // parseRecord reads one CSV record, or says what is wrong with it.

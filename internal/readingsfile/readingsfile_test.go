@@ -27,10 +27,10 @@ func TestParseCSV(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Row{
-		{"line 2", "alice", 72, time.UnixMilli(1764547200000)},
-		{"line 4", "bob", 60, time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC)},
-		{"line 5", "carol", 55, time.Time{}},
-		{"line 6", "dave", 61, time.Time{}},
+		{Where: "line 2", Subject: "alice", BPM: 72, Time: time.UnixMilli(1764547200000)},
+		{Where: "line 4", Subject: "bob", BPM: 60, Time: time.Date(2025, 12, 1, 9, 0, 0, 0, time.UTC)},
+		{Where: "line 5", Subject: "carol", BPM: 55, Time: time.Time{}},
+		{Where: "line 6", Subject: "dave", BPM: 61, Time: time.Time{}},
 	}
 	if len(rows) != len(want) {
 		t.Fatalf("rows %+v", rows)
@@ -118,4 +118,29 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A header row names the columns in any order; a first row that names
+// other columns says what it must name (it was read as a row whose bpm
+// "rate" is not a number).
+func TestParseCSVHeaderByName(t *testing.T) {
+	rows, bad, err := ParseCSV([]byte("time,BPM,subject\n1764547200000,72,alice\n,60,bob\n"))
+	if err != nil || len(bad) != 0 || len(rows) != 2 ||
+		rows[0].Subject != "alice" || rows[0].BPM != 72 || rows[0].Time.UnixMilli() != 1764547200000 ||
+		rows[1].Subject != "bob" || rows[1].BPM != 60 || !rows[1].Time.IsZero() {
+		t.Fatalf("columns by name: %+v, %v, %v", rows, bad, err)
+	}
+	rows, bad, err = ParseCSV([]byte("bpm,subject\n70,bob\n"))
+	if err != nil || len(bad) != 0 || len(rows) != 1 || rows[0].Subject != "bob" || rows[0].BPM != 70 {
+		t.Fatalf("bpm before subject: %+v, %v, %v", rows, bad, err)
+	}
+	_, bad, err = ParseCSV([]byte("name,rate\nbob,70\n"))
+	if err != nil || len(bad) != 1 || bad[0].Where != "line 1" ||
+		bad[0].Msg != `header "name,rate": want the columns subject, bpm and optionally time, named so, in any order` {
+		t.Fatalf("a header of other names: %v, %v", bad, err)
+	}
+	_, bad, _ = ParseCSV([]byte("subject,bpm,bpm\nbob,70,71\n"))
+	if len(bad) == 0 {
+		t.Fatal("a header naming bpm twice was taken")
+	}
 }
