@@ -107,10 +107,13 @@ func listenFrom(host string, first, last int) (net.Listener, string, error) {
 		if err != nil {
 			return nil, "", fmt.Errorf("API address %s: %w", net.JoinHostPort(host, strconv.Itoa(p)), err)
 		}
-		if p == first {
+		switch p {
+		case first:
 			return ln, "", nil
+		case first + 1:
+			return ln, fmt.Sprintf("API port %d in use, using %d", first, p), nil
 		}
-		return ln, fmt.Sprintf("API port %d in use, using %d", first, p), nil
+		return ln, fmt.Sprintf("API ports %d to %d in use, using %d", first, p-1, p), nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {

@@ -224,6 +224,13 @@ func TestBenchPropagationJSON(t *testing.T) {
 	if block <= 0 || wire <= block || strings.Contains(inc, "not counted") {
 		t.Errorf("wire bytes %v, block bytes %v per node per block; includes: %s", wire, block, inc)
 	}
+	// Long work shows its progress (done of the total, the rate); a small
+	// network's comparison with the naive design says what it is worth.
+	for _, want := range []string{"timing blocks on 5 nodes (5 blocks)...", "timing blocks on the naive baseline (whole chain every 1s) (5 blocks)...", "note: with 5 nodes"} {
+		if !strings.Contains(stderr.String(), want) {
+			t.Errorf("stderr does not show %q:\n%s", want, stderr.String())
+		}
+	}
 }
 
 // bench scaling draws a chart that is well-formed SVG.

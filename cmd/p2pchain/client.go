@@ -118,6 +118,12 @@ func readAPIFile(dir string) (string, error) {
 		err = os.ErrNotExist
 	}
 	if errors.Is(err, os.ErrNotExist) {
+		if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
+			// No node ever ran there: one started with --data elsewhere
+			// is named by that --data, not by its port.
+			return "", fmt.Errorf("no node is running on %s, and none was ever started there: name a node by the --data DIR "+
+				"it was started with, or start one with '%s node --data %s'", dir, invocation(), dir)
+		}
 		return "", fmt.Errorf("no node is running on %s: start it with '%s node --data %s'", dir, invocation(), dir)
 	}
 	if err != nil {

@@ -453,11 +453,19 @@ func addArgs(pos []string, flagSubject string) (input, error) {
 	if subject == "" {
 		subject = "demo"
 	}
+	// Mistakes on the command line, as usage errors (exit 2), worded for
+	// it rather than for the prompt.
+	if !isRate(rate) {
+		return input{}, usagef("add", "not a heart rate: %q: want a whole number of beats per minute, e.g. add alice 72", rate)
+	}
 	in, err := parseInput(subject+" "+rate, subject)
 	if err == nil && in.cmd != "" {
 		err = fmt.Errorf("not a heart rate: %q", rate)
 	}
-	return in, err
+	if err != nil {
+		return in, usagef("add", "%v", err)
+	}
+	return in, nil
 }
 
 func runConnect(args []string, stdout, stderr io.Writer) error {

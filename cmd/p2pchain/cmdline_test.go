@@ -379,6 +379,15 @@ func TestAPIPortFallback(t *testing.T) {
 	if p := ln.Addr().(*net.TCPAddr).Port; p != first+1 || note != fmt.Sprintf("API port %d in use, using %d", first, first+1) {
 		t.Errorf("with %d taken: port %d, note %q", first, p, note)
 	}
+	// Two taken: the note names both.
+	ln1, note, err := listenFrom("127.0.0.1", first, first+2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := ln1.Addr().(*net.TCPAddr).Port; p != first+2 || note != fmt.Sprintf("API ports %d to %d in use, using %d", first, first+1, first+2) {
+		t.Errorf("with %d and %d taken: port %d, note %q", first, first+1, p, note)
+	}
+	ln1.Close()
 	third, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", first+2))
 	if err != nil {
 		t.Skip(err)

@@ -79,6 +79,8 @@ func TestFlagErrorsAreShort(t *testing.T) {
 		{[]string{"status", "extra"}, `p2pchain status: unexpected argument "extra"`},
 		{[]string{"add"}, "p2pchain add: want a heart rate"},
 		{[]string{"add", "72", "--subject", "bob", "alice"}, "two subjects"},
+		{[]string{"add", "500"}, "p2pchain add: "},
+		{[]string{"add", "alice"}, `p2pchain add: not a heart rate: "alice": want a whole number of beats per minute`},
 		{[]string{"readings"}, "p2pchain readings: --subject is required"},
 		{[]string{"verify", "-l", "x"}, `p2pchain verify: invalid value "x" for flag -l`},
 		{[]string{"import"}, "p2pchain import: give the file to import"},
@@ -279,7 +281,7 @@ func TestChooseNode(t *testing.T) {
 	// The API's port: 5001, or the next free one, said so.
 	for _, n := range []*proc{n1, n2} {
 		port := expectFrom(t, n, 0, `^explorer and API: http://127\.0\.0\.1:(\d+)/$`)[1]
-		if port != "5001" && n.count(`^API ports? 5001 (to 5010 )?in use, using `+port+`$`) != 1 {
+		if port != "5001" && n.count(`^API ports? 5001 (to \d+ )?in use, using `+port+`$`) != 1 {
 			t.Errorf("%s: API on port %s without saying why it is not 5001", n.name, port)
 		}
 	}
@@ -357,6 +359,12 @@ func TestChooseNode(t *testing.T) {
 	}
 	if r := runCLI(t, home, home, "status", "-l", l2); r.code != 1 || !strings.Contains(r.stderr, "no node is running on") {
 		t.Errorf("status -l of a stopped node with a stale api file:\n%s", r)
+	}
+	// A port no node was started on (one started with --data elsewhere is
+	// named by its --data): the error says so, not "start it".
+	if r := runCLI(t, home, home, "status", "-l", "10999"); r.code != 1 || !strings.Contains(r.stderr, "none was ever started there") ||
+		!strings.Contains(r.stderr, "name a node by the --data DIR it was started with") {
+		t.Errorf("status -l of a port no node was started on:\n%s", r)
 	}
 	// One node runs of two directories: id uses the running one.
 	if r := runCLI(t, home, home, "id"); r.code != 0 || strings.TrimSpace(r.stdout) != id1 {

@@ -495,7 +495,13 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 // forces the exit.
 // stopOnSignals runs watchSignals on SIGINT and SIGTERM until the returned
 // function is called.
+//
+// It also ignores SIGPIPE: a command that stops on signals has things to
+// clean up (data directories, child processes), and a reader of its output
+// that went away (`| head`) must not kill it first; its writes to the
+// closed pipe fail instead.
 func stopOnSignals(ctx context.Context, cancel func(), note, force func(os.Signal)) (stop func()) {
+	signal.Ignore(syscall.SIGPIPE)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go watchSignals(ctx, sigs, cancel, note, force)

@@ -215,7 +215,7 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 		reported := make(chan struct{})
 		go func() {
 			defer close(reported)
-			reportLoad(ctx, stdout, f.asJSON, net, load, 5*time.Second)
+			reportLoad(ctx, stdout, f.asJSON, net, load, f.load, 5*time.Second)
 		}()
 		defer func() { load.Wait(); <-reported }() // before net.Close
 	}
@@ -423,11 +423,28 @@ func printTestnet(w io.Writer, asJSON bool, nodes []testnetNode) {
 	tw.Flush()
 }
 
+// loadRate returns a function that, given the readings sent so far at
+// each report (one every interval), says when fewer went out in the last
+// interval than the load asks: "" while it keeps up. A load the nodes
+// cannot take at the rate asked falls behind without an error otherwise.
+func loadRate(asked float64, interval time.Duration) func(sent int) string {
+	prev := 0
+	return func(sent int) string {
+		got := float64(sent-prev) / interval.Seconds()
+		prev = sent
+		if got >= 0.9*asked {
+			return ""
+		}
+		return fmt.Sprintf(" (%.1f/s of the %g/s asked: the nodes take readings more slowly than that)", got, asked)
+	}
+}
+
 // reportLoad prints the nodes' heights and the load's readings every
 // interval until ctx ends.
-func reportLoad(ctx context.Context, w io.Writer, asJSON bool, net *testnet.Network, load *testnet.Load, interval time.Duration) {
+func reportLoad(ctx context.Context, w io.Writer, asJSON bool, net *testnet.Network, load *testnet.Load, asked float64, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	rate := loadRate(asked, interval)
 	for {
 		select {
 		case <-ctx.Done():
@@ -447,7 +464,7 @@ func reportLoad(ctx context.Context, w io.Writer, asJSON bool, net *testnet.Netw
 		if s.Failed > 0 {
 			line += fmt.Sprintf(", refused %d (last: %v)", s.Failed, s.LastErr)
 		}
-		fmt.Fprintln(w, line)
+		fmt.Fprintln(w, line+rate(s.Submitted+s.Failed))
 	}
 }
 
@@ -487,7 +504,7 @@ func runTestnetProcs(ctx context.Context, f testnetFlags, params chain.Params, d
 		reported := make(chan struct{})
 		go func() {
 			defer close(reported)
-			reportProcLoad(ctx, stdout, f.asJSON, pn, load, 5*time.Second)
+			reportProcLoad(ctx, stdout, f.asJSON, pn, load, f.load, 5*time.Second)
 		}()
 		defer func() { load.Wait(); <-reported }() // before the nodes stop
 	}
@@ -531,9 +548,10 @@ func controlProc(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.Proc
 
 // reportProcLoad prints the node processes' heights and the load's
 // readings every interval until ctx ends.
-func reportProcLoad(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.ProcNetwork, load *testnet.HTTPLoad, interval time.Duration) {
+func reportProcLoad(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.ProcNetwork, load *testnet.HTTPLoad, asked float64, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
+	rate := loadRate(asked, interval)
 	for {
 		select {
 		case <-ctx.Done():
@@ -564,7 +582,7 @@ func reportProcLoad(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.P
 		if err != nil {
 			line += fmt.Sprintf(" (status: %v)", err)
 		}
-		fmt.Fprintln(w, line)
+		fmt.Fprintln(w, line+rate(s.Submitted+s.Failed))
 	}
 }
 

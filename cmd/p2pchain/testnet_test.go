@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -158,5 +159,64 @@ func waitReadingFinal(t *testing.T, api string) {
 			t.Fatal("the reading never became final")
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A testnet whose output went to a reader that has gone (`| head`) still
+// cleans up when stopped: it died of SIGPIPE writing "stopping", and left
+// its temporary directory behind.
+func TestTestnetStopsCleanWithOutputGone(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network of nodes")
+	}
+	t.Parallel()
+	tmp := t.TempDir()
+	cmd := installed("testnet", "--nodes", "2", "--difficulty", "0")
+	cmd.Env = append(cmd.Env, append(nodeEnv(t.TempDir()), "TMPDIR="+tmp)...)
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = w, w
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exit := make(chan error, 1)
+	go func() { exit <- cmd.Wait() }()
+	s := bufio.NewScanner(r)
+	var out []string
+	for s.Scan() {
+		if out = append(out, s.Text()); strings.Contains(s.Text(), "Ctrl-C") {
+			break
+		}
+	}
+	if !strings.Contains(strings.Join(out, "\n"), "Ctrl-C") {
+		t.Fatalf("testnet did not start:\n%s", strings.Join(out, "\n"))
+	}
+	r.Close() // the reader goes, as head does after its lines
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exit:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("testnet still running 10 s after SIGTERM")
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left in $TMPDIR after SIGTERM with its output gone: %v", left)
+	}
+}
+
+// A load the nodes cannot take at the rate asked says so in its report
+// (it fell behind in silence).
+func TestLoadRateSaysWhenBehind(t *testing.T) {
+	rate := loadRate(20, 5*time.Second)
+	if got := rate(100); got != "" { // 20/s
+		t.Errorf("keeping up: %q", got)
+	}
+	if got := rate(135); got != " (7.0/s of the 20/s asked: the nodes take readings more slowly than that)" {
+		t.Errorf("behind: %q", got)
 	}
 }

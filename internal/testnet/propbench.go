@@ -47,10 +47,12 @@ type PropagationResult struct {
 }
 
 // Meters read what the nodes have spent so far; MeasurePropagation reports
-// the difference over its run. A nil one is not read.
+// the difference over its run. A nil one is not read. Progress, if set, is
+// told of each block timed.
 type Meters struct {
-	CPU  func(context.Context) (float64, error)   // CPU seconds of the nodes
-	Wire func(context.Context) (TCPCounts, error) // bytes they received on the wire
+	CPU      func(context.Context) (float64, error)   // CPU seconds of the nodes
+	Wire     func(context.Context) (TCPCounts, error) // bytes they received on the wire
+	Progress Progress
 }
 
 // WireMeter is a Meters.Wire that reads TCPReceived of the nodes' libp2p
@@ -358,6 +360,7 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		timeout.Stop()
 		last := slices.MaxFunc(reached, func(a, b time.Time) int { return a.Compare(b) })
 		res.Latencies = append(res.Latencies, last.Sub(start))
+		m.Progress.report(fmt.Sprintf("timing blocks on %d nodes", len(apis)), "blocks", b+1, blocks)
 	}
 	// The CPU and the wire first: the scrape of /metrics costs the nodes
 	// CPU of its own (its bytes go over the API ports, not counted).
