@@ -557,6 +557,9 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 		wake := c.deadline
 		if !c.started {
 			wake = c.lastBlock.Add(c.auth.Interval)
+			if c.saved != nil && c.height < c.saved.Height {
+				wake = time.Time{} // only the chain reaching it starts a height (changed)
+			}
 		}
 		if wake.IsZero() {
 			wake = now.Add(time.Hour)
@@ -717,11 +720,12 @@ func (n *Node) startHeight(ctx context.Context, b Broadcaster, now time.Time) {
 	c.started, c.startedAt = true, now
 	if st := c.saved; st != nil {
 		c.saved = nil
+		saved := c.savedBlocks
+		c.savedBlocks = nil
 		if st.Height == c.height {
-			for _, blk := range c.savedBlocks {
+			for _, blk := range saved {
 				c.cands[blk.Hash()] = blk
 			}
-			c.savedBlocks = nil
 			n.handle(ctx, b, c.m.Resume(*st, set, now))
 			n.log.Info("consensus resumed", "height", st.Height, "round", st.Round, "step", st.Step.String())
 			return

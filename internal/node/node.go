@@ -736,7 +736,8 @@ func (n *Node) AddBlockFrom(ctx context.Context, b *chain.Block, from string) er
 func (n *Node) OnPeerFault(f func(from, reason string)) { n.peerFault.Store(&f) }
 
 // AddBlocks adds blocks in order, as a sync receives them, skipping blocks it
-// already has, and records all it accepted in one store transaction. It stops
+// already has, and records those it accepted in one store transaction (or
+// one per part, for a batch process takes in parts). It stops
 // at the first block that is not accepted and returns how many blocks were
 // newly added, and that block's error.
 func (n *Node) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error) {

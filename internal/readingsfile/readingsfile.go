@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -184,7 +185,9 @@ func ParseCSV(data []byte) ([]Row, []RowError, error) {
 					bad = append(bad, RowError{Where: where, Msg: msg})
 					continue
 				}
-				cols = c
+				if !slices.Equal(c, columns{0, 1, 2}) && !slices.Equal(c, columns{0, 1, -1}) {
+					cols = c // in the file's order otherwise
+				}
 				continue
 			}
 		}
@@ -192,7 +195,11 @@ func ParseCSV(data []byte) ([]Row, []RowError, error) {
 			return nil, nil, fmt.Errorf("more than %d rows: split the file", MaxRows)
 		}
 		if cols != nil {
-			rec = cols.order(rec)
+			var msg string
+			if rec, msg = cols.order(rec); msg != "" {
+				bad = append(bad, RowError{Where: where, Msg: msg})
+				continue
+			}
 		}
 		r, msg := parseRecord(rec)
 		if msg != "" {
@@ -211,22 +218,28 @@ func norm(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 // each in a record (time -1 if absent).
 type columns []int
 
-// order returns rec's fields as subject, bpm[, time].
-func (c columns) order(rec []string) []string {
-	out := make([]string, 0, 3)
+// order returns rec's fields as subject, bpm[, time]: a time column the
+// row stops before is absent ("when the node receives it"); a row with
+// more fields than the header names is refused.
+func (c columns) order(rec []string) ([]string, string) {
+	width := 0
 	for _, i := range c {
-		if i < 0 {
+		width = max(width, i+1)
+	}
+	if len(rec) > width {
+		return nil, fmt.Sprintf("%d fields, and the header names %d", len(rec), width)
+	}
+	out := make([]string, 0, 3)
+	for k, i := range c {
+		switch {
+		case i < 0, k == 2 && i >= len(rec):
 			continue
-		}
-		if i >= len(rec) {
-			return rec // too few fields: parseRecord says so
+		case i >= len(rec):
+			return nil, fmt.Sprintf("%d fields: no %s", len(rec), [...]string{"subject", "bpm"}[k])
 		}
 		out = append(out, rec[i])
 	}
-	if len(rec) > len(out) {
-		return rec // too many fields: parseRecord says so
-	}
-	return out
+	return out, ""
 }
 
 // headerColumns reads a first row as a header: the columns subject, bpm
@@ -255,8 +268,8 @@ func headerColumns(rec []string) (c columns, ok bool, msg string) {
 		return c, true, ""
 	}
 	for _, f := range rec {
-		if _, err := strconv.ParseInt(strings.TrimSpace(f), 10, 64); err == nil {
-			return nil, false, "" // a row of readings (parseRecord judges it)
+		if _, err := strconv.ParseFloat(strings.TrimSpace(f), 64); err == nil {
+			return nil, false, "" // a row of readings (parseRecord judges it: "72.5" is no bpm)
 		}
 	}
 	return nil, false, fmt.Sprintf("header %q: want the columns subject, bpm and optionally time, named so, in any order", strings.Join(rec, ","))

@@ -144,3 +144,21 @@ func TestParseCSVHeaderByName(t *testing.T) {
 		t.Fatal("a header naming bpm twice was taken")
 	}
 }
+
+// Under a header naming the columns in another order, a row that stops
+// before the time has none ("when the node receives it"), and a row with
+// a field more than the header names is refused, not read in file order.
+func TestHeaderReorderedRows(t *testing.T) {
+	rows, bad, err := ParseCSV([]byte("bpm,subject,time\n72,alice\n"))
+	if err != nil || len(bad) != 0 || len(rows) != 1 || rows[0].Subject != "alice" || rows[0].BPM != 72 || !rows[0].Time.IsZero() {
+		t.Fatalf("time absent: rows %+v, bad %+v, %v", rows, bad, err)
+	}
+	_, bad, _ = ParseCSV([]byte("bpm,subject\n72,alice,\n"))
+	if len(bad) != 1 || bad[0].Msg != "3 fields, and the header names 2" {
+		t.Fatalf("a field more: %+v", bad)
+	}
+	_, bad, _ = ParseCSV([]byte("alice,72.5\n"))
+	if len(bad) != 1 || bad[0].Msg != `bpm "72.5" is not a whole number` {
+		t.Fatalf("a first row with a bpm of 72.5 (not a header): %+v", bad)
+	}
+}
