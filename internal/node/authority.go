@@ -123,6 +123,8 @@ type consensus struct {
 	saved       *bft.State
 	savedBlocks []*chain.Block // stored with saved, proposed at its height
 
+	approveMu sync.Mutex // serialises Approve, which stores outside Node.mu
+
 	// Guarded by Node.mu.
 	sched    *bft.Schedule
 	version  uint64                  // schedule changes applied: a seal checked at another version is checked again
@@ -211,12 +213,40 @@ func (n *Node) AuthoritySet(height uint64) *bft.Set {
 // takes effect at the height after the block that carries it. It fails
 // on a proof-of-work network and for a change the current schedule
 // refuses.
+//
+// The approval is stored before Approve returns, so a restart keeps it;
+// the write happens outside the node's lock (approvals are serialised by
+// their own).
 func (n *Node) Approve(c bft.Change) error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	if n.cons == nil {
 		return errNotAuthority
 	}
+	n.cons.approveMu.Lock()
+	defer n.cons.approveMu.Unlock()
+	n.mu.Lock()
+	if err := n.checkApprovalLocked(c); err != nil {
+		n.mu.Unlock()
+		return err
+	}
+	list := append(slices.Clone(n.cons.approved), c)
+	n.mu.Unlock()
+	if n.store != nil {
+		// A change a block applies meanwhile stays in this record until
+		// the next approval; loadApprovals leaves it out.
+		if err := n.store.SaveApprovals(bft.EncodeChanges(list)); err != nil {
+			return fmt.Errorf("change not approved: store it: %w", err)
+		}
+	}
+	n.mu.Lock()
+	n.cons.approved = append(n.cons.approved, c)
+	n.signalLocked()
+	n.mu.Unlock()
+	return nil
+}
+
+// checkApprovalLocked returns why c cannot be approved now, or nil. n.mu
+// must be held.
+func (n *Node) checkApprovalLocked(c bft.Change) error {
 	at := n.chain.Height() + 1
 	probe := c
 	if probe.Height == 0 {
@@ -233,8 +263,31 @@ func (n *Node) Approve(c bft.Change) error {
 	if len(n.cons.approved) >= maxApproved {
 		return fmt.Errorf("change refused: %d changes already wait for a block", maxApproved)
 	}
-	n.cons.approved = append(n.cons.approved, c)
-	n.signalLocked()
+	return nil
+}
+
+// loadApprovals restores the approvals stored by Approve that the chain's
+// schedule still accepts (a change a block applied since is left out).
+func (n *Node) loadApprovals() error {
+	raw, err := n.store.Approvals()
+	if err != nil {
+		return fmt.Errorf("read the stored approvals: %w", err)
+	}
+	changes, err := bft.DecodeChanges(raw)
+	if err != nil {
+		n.log.Warn("consensus: the stored approvals do not decode; approve the membership changes again", "err", err)
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, c := range changes {
+		if n.checkApprovalLocked(c) == nil {
+			n.cons.approved = append(n.cons.approved, c)
+		}
+	}
+	if len(n.cons.approved) > 0 {
+		n.log.Info("consensus: approved membership changes restored", "changes", len(n.cons.approved))
+	}
 	return nil
 }
 
@@ -515,7 +568,6 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 	if err := n.resumeConsensus(ctx, b); err != nil {
 		return err
 	}
-	defer n.warnApprovalsForgotten()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	rebroadcast := time.NewTicker(rebroadcastAge)
@@ -581,18 +633,6 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 			n.warnIfStuck()
 		case <-changed:
 		}
-	}
-}
-
-// warnApprovalsForgotten logs the approved membership changes not yet in a
-// block, which the node keeps in memory only: a restart forgets them.
-func (n *Node) warnApprovalsForgotten() {
-	n.mu.Lock()
-	approved := slices.Clone(n.cons.approved)
-	n.mu.Unlock()
-	for _, a := range approved {
-		n.log.Warn("consensus: an approved membership change is not in a block yet and is forgotten now; approve it again after the restart",
-			"change", opName(a.Op), "key", a.Key.String())
 	}
 }
 

@@ -57,6 +57,10 @@ type Store interface {
 	SaveConsensus(state []byte, blocks []*chain.Block, newHeight bool) error
 	Consensus() ([]byte, error)
 	ConsensusBlocks() ([]*chain.Block, error)
+	// SaveApprovals records the membership changes an authority's operator
+	// approved that no block carries yet, which Approvals returns.
+	SaveApprovals(changes []byte) error
+	Approvals() ([]byte, error)
 	AddEvidence(ev []byte) error
 	Evidence() ([][]byte, error)
 	// The subject index: a page of a subject's main-chain readings, newest
@@ -222,6 +226,9 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 	n.durable.height, n.durable.tip = c.Height(), c.TipHash() // loaded from the store, or genesis
 	if n.cons != nil && n.store != nil {
 		if err := n.cons.loadEvidence(n.store); err != nil {
+			return nil, err
+		}
+		if err := n.loadApprovals(); err != nil {
 			return nil, err
 		}
 	}

@@ -90,6 +90,33 @@ func (s *Store) Consensus() (state []byte, err error) {
 	return v, err
 }
 
+// SaveApprovals durably records the membership changes an authority's
+// operator approved that no block carries yet (their encoding, as a block
+// carries changes), replacing the record before.
+func (s *Store) SaveApprovals(changes []byte) error {
+	return s.write(func(b *pebble.Batch) error {
+		if err := b.Set(keyApproved, changes, nil); err != nil {
+			return s.writeErr(err)
+		}
+		return nil
+	}, nil)
+}
+
+// Approvals returns what SaveApprovals recorded last, or nil.
+func (s *Store) Approvals() (changes []byte, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return nil, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	v, err := s.get(s.db, keyApproved)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return v, err
+}
+
 // AddEvidence durably records evidence of an equivocation (its encoding).
 // Recording the same evidence twice keeps one copy.
 func (s *Store) AddEvidence(ev []byte) error {

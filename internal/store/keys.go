@@ -34,13 +34,14 @@ const (
 
 // Meta records.
 var (
-	keyVersion = []byte("mversion") // schemaVersion, 4 bytes BE
-	keyNetwork = []byte("mnetwork") // network name, for messages
-	keyGenesis = []byte("mgenesis") // genesis block hash
-	keyTip     = []byte("mtip")     // tip hash (32) + tip height (8, BE)
-	keyCommits = []byte("mcommits") // number of write batches committed so far, 8 bytes BE
-	keyBFT     = []byte("mbft")     // an authority's consensus state (bft.State encoding)
-	keyFinal   = []byte("mfinal")   // the chain's final height as of the last commit (chain.Update.Final), 8 bytes BE
+	keyVersion  = []byte("mversion")  // schemaVersion, 4 bytes BE
+	keyNetwork  = []byte("mnetwork")  // network name, for messages
+	keyGenesis  = []byte("mgenesis")  // genesis block hash
+	keyTip      = []byte("mtip")      // tip hash (32) + tip height (8, BE)
+	keyCommits  = []byte("mcommits")  // number of write batches committed so far, 8 bytes BE
+	keyBFT      = []byte("mbft")      // an authority's consensus state (bft.State encoding)
+	keyApproved = []byte("mapproved") // membership changes an authority's operator approved, not yet in a block (bft.EncodeChanges)
+	keyFinal    = []byte("mfinal")    // the chain's final height as of the last commit (chain.Update.Final), 8 bytes BE
 	// keySideIndex, empty, says that the side index names every side block:
 	// LoadRecent writes it once it indexed the side blocks of a store
 	// written before the index (commits keep the index since).
