@@ -684,6 +684,16 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 			n.mu.Unlock()
 			return err
 		}
+		if held := n.heldLocked(); !local && held >= n.wr.max/2 {
+			// Readings relayed by peers (authority networks) may fill half
+			// the pending set: a stranger who signs readings with keys of
+			// its own must not leave this node's own submitters without
+			// room. Not the peer's fault: the relayer's origin keeps its
+			// reading pending and sends it again.
+			n.mu.Unlock()
+			return &chain.RuleError{Code: chain.ErrPoolFull,
+				Detail: fmt.Sprintf("%d readings pending: readings relayed by peers may fill half of the %d", held, n.wr.max)}
+		}
 		if n.store == nil {
 			err := n.pool.Add(r)
 			if err == nil {
