@@ -1,6 +1,7 @@
 package bft
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"slices"
 	"time"
@@ -655,17 +656,27 @@ func (m *Machine) receive(msg Message, u *Update) error {
 		// most once per behindGap (its signer may be of a set that
 		// changed since our height, which we cannot check yet); between
 		// those, only one that verifies and shows a higher height.
+		var checked, valid bool
+		verified := func() bool { // at most one signature check per message
+			if !checked {
+				checked, valid = true, m.verifies(msg, h)
+			}
+			return valid
+		}
 		if known > m.height || (known == m.height && m.decided == nil) {
 			switch {
 			case m.blindBehind.IsZero() || m.now.Sub(m.blindBehind) >= behindGap || m.now.Before(m.blindBehind):
 				m.blindBehind = m.now
 				u.Behind = max(u.Behind, known)
-			case known > m.behind && m.verifies(msg, h):
+			case known > m.behind && verified():
 				m.behind = known
 				u.Behind = max(u.Behind, known)
 			}
 		}
-		if h == m.height+1 && len(m.stash) < maxStash(m.set.Len()) {
+		// Kept for the next height only if it verifies (a forged one
+		// would take the place of a real one) and is not kept already (a
+		// resent one would).
+		if h == m.height+1 && len(m.stash) < maxStash(m.set.Len()) && !m.stashed(msg) && verified() {
 			m.stash = append(m.stash, msg)
 		}
 		return ruleErr(ErrFutureHeight, "%s for height %d at height %d", msg.Kind(), h, m.height)
@@ -688,6 +699,12 @@ func (m *Machine) receive(msg Message, u *Update) error {
 		return nil
 	}
 	return ruleErr(ErrMalformed, "%T is not a message", msg)
+}
+
+// stashed reports whether the stash holds msg already.
+func (m *Machine) stashed(msg Message) bool {
+	enc := msg.AppendBinary(nil)
+	return slices.ContainsFunc(m.stash, func(x Message) bool { return bytes.Equal(x.AppendBinary(nil), enc) })
 }
 
 // verifies reports whether msg, of height h, is signed by an authority of

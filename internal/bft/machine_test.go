@@ -2,6 +2,7 @@ package bft_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -381,6 +382,32 @@ func TestStashAndReplay(t *testing.T) {
 	u = r.m.Start(2, r.set, r.now)
 	if len(u.Validate) != 1 || u.Validate[0] != y {
 		t.Fatalf("the early proposal was not replayed: %v", u.Validate)
+	}
+}
+
+// TestStashKeepsOnlyVerified: forged messages for the next height (a
+// stranger needs no key) and resent copies no longer fill the stash ahead
+// of the real early proposal, which Start then replays.
+func TestStashKeepsOnlyVerified(t *testing.T) {
+	x, y := testHash("X"), testHash("Y")
+	r, _ := newRig(t, 4, 0, 1)
+	if u := r.recv(signedCommit(1, 0, x, 1, 2, 3)); u.Commit == nil {
+		t.Fatal("a valid commit did not decide")
+	}
+	early := signedVote(bft.KindPrevote, 2, 0, y, 3)
+	for i := range 40 { // 4n+4 = 20 slots, twice over
+		forged := signedVote(bft.KindPrevote, 2, 0, testHash(fmt.Sprint("F", i)), 1)
+		forged.Sig[3] ^= 1
+		r.m.Receive(forged, r.now)
+		r.m.Receive(early, r.now) // resent
+	}
+	next := signedProposal(r.set, 2, 0, y, -1)
+	if _, err := r.m.Receive(next, r.now); !errors.Is(err, bft.ErrFutureHeight) {
+		t.Fatal(err)
+	}
+	u := r.m.Start(2, r.set, r.now)
+	if len(u.Validate) != 1 || u.Validate[0] != y {
+		t.Fatalf("the early proposal was not replayed after forged and resent messages: %v", u.Validate)
 	}
 }
 
