@@ -694,7 +694,8 @@ func (n *Node) resumeConsensus(ctx context.Context, b Broadcaster) error {
 	var st bft.State
 	if err := st.UnmarshalBinary(raw); err != nil {
 		return fmt.Errorf("the stored consensus state is damaged (%w); an authority that restarts without it may sign twice: "+
-			"run `p2pchain verify`, and restore the data directory from a backup or remove this node from the authority set", err)
+			"keep this node stopped (and do not start it from an older copy of its data directory: that state would be older than what it signed); "+
+			"have the other authorities remove its key (p2pchain authority remove) and add a new one for it", err)
 	}
 	if st.Height < c.height {
 		return nil // a height already decided
