@@ -124,7 +124,8 @@ func readAPIFile(dir string) (string, error) {
 			return "", fmt.Errorf("no node is running on %s, and none was ever started there: name a node by the --data DIR "+
 				"it was started with, or start one with '%s node --data %s'", dir, invocation(), dir)
 		}
-		return "", fmt.Errorf("no node is running on %s: start it with '%s node --data %s'", dir, invocation(), dir)
+		return "", fmt.Errorf("no node is running on %s: start it with '%s node --data %s' and the flags it ran with before "+
+			"(-seed, -network, -difficulty, --network-file: without its -seed a node comes back with another peer ID)", dir, invocation(), dir)
 	}
 	if err != nil {
 		return "", err

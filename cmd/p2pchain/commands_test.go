@@ -357,7 +357,8 @@ func TestChooseNode(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(home, "node-"+l2, datadir.APIFile), url1, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if r := runCLI(t, home, home, "status", "-l", l2); r.code != 1 || !strings.Contains(r.stderr, "no node is running on") {
+	if r := runCLI(t, home, home, "status", "-l", l2); r.code != 1 || !strings.Contains(r.stderr, "no node is running on") ||
+		!strings.Contains(r.stderr, "without its -seed a node comes back with another peer ID") {
 		t.Errorf("status -l of a stopped node with a stale api file:\n%s", r)
 	}
 	// A port no node was started on (one started with --data elsewhere is
