@@ -19,22 +19,7 @@ func TestApprovalSurvivesRestart(t *testing.T) {
 	keys := []ed25519.PrivateKey{key(81), key(82), key(83), key(84)}
 	net := authorityNetwork(t, keys)
 	dir := filepath.Join(t.TempDir(), "store")
-	open := func() (*node.Node, *store.Store) {
-		t.Helper()
-		st, err := store.Open(dir, net.Params)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := st.Load()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := node.New(net.Params, keys[0], node.WithAuthority(net.Authority()), node.WithStore(st, node.State{Main: s.Main, Pending: s.Pending}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n, st
-	}
+	open := func() (*node.Node, *store.Store) { return openNodeAs(t, net, dir, keys[0]) }
 	add := bft.Change{Op: bft.OpAdd, Key: bft.KeyOf(key(85))}
 	remove := bft.Change{Op: bft.OpRemove, Key: bft.KeyOf(keys[3]), Height: 40}
 	n, st := open()

@@ -69,6 +69,13 @@ func nextBlock(t *testing.T, net *netfile.Network, parent *chain.Block, bpm int,
 
 func openAuthorityNode(t *testing.T, net *netfile.Network, dir string) (*node.Node, *store.Store) {
 	t.Helper()
+	return openNodeAs(t, net, dir, key(9), node.WithClock(func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }))
+}
+
+// openNodeAs opens the store in dir (made if new) and a node of net on it
+// with key k.
+func openNodeAs(t *testing.T, net *netfile.Network, dir string, k ed25519.PrivateKey, opts ...node.Option) (*node.Node, *store.Store) {
+	t.Helper()
 	st, err := store.Open(dir, net.Params)
 	if err != nil {
 		t.Fatal(err)
@@ -77,8 +84,8 @@ func openAuthorityNode(t *testing.T, net *netfile.Network, dir string) (*node.No
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(net.Params, key(9), node.WithAuthority(net.Authority()), node.WithStore(st, node.State{Main: s.Main, Pending: s.Pending}),
-		node.WithClock(func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }))
+	n, err := node.New(net.Params, k, append([]node.Option{node.WithAuthority(net.Authority()),
+		node.WithStore(st, node.State{Main: s.Main, Pending: s.Pending})}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

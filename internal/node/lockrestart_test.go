@@ -36,21 +36,7 @@ func TestLockedBlockSurvivesRestart(t *testing.T) {
 	net := authorityNetwork(t, keys)
 	gen := net.Params.Genesis().Hash()
 	dir := filepath.Join(t.TempDir(), "store")
-	open := func() (*node.Node, *store.Store) {
-		st, err := store.Open(dir, net.Params)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := st.Load()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := node.New(net.Params, keys[0], node.WithAuthority(net.Authority()), node.WithStore(st, node.State{Main: s.Main, Pending: s.Pending}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n, st
-	}
+	open := func() (*node.Node, *store.Store) { return openNodeAs(t, net, dir, keys[0]) }
 	vote := func(k bft.Kind, round int32, h chain.Hash, idx int) []byte {
 		v := &bft.Vote{Type: k, Height: 1, Round: round, Hash: h, Index: uint16(idx)}
 		v.Sign(gen, keys[idx])

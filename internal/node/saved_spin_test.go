@@ -22,27 +22,22 @@ func TestSavedStateAboveChainDoesNotSpin(t *testing.T) {
 		keys := []ed25519.PrivateKey{key(71), key(72), key(73), key(74)}
 		net := authorityNetwork(t, keys)
 		dir := filepath.Join(t.TempDir(), "store")
-		st, err := store.Open(dir, net.Params)
-		if err != nil {
-			t.Fatal(err)
-		}
 		if above {
+			st, err := store.Open(dir, net.Params)
+			if err != nil {
+				t.Fatal(err)
+			}
 			s := bft.State{Height: 3, Round: 0, Step: bft.StepPropose, LockedRound: -1, ValidRound: -1}
 			if err := st.SaveConsensus(s.AppendBinary(nil), nil, true); err != nil {
 				t.Fatal(err)
 			}
-		}
-		s, err := st.Load()
-		if err != nil {
-			t.Fatal(err)
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
 		}
 		var calls atomic.Int64
 		clock := func() time.Time { calls.Add(1); return time.Now() }
-		n, err := node.New(net.Params, keys[0], node.WithAuthority(net.Authority()), node.WithClock(clock),
-			node.WithStore(st, node.State{Main: s.Main, Pending: s.Pending}))
-		if err != nil {
-			t.Fatal(err)
-		}
+		n, st := openNodeAs(t, net, dir, keys[0], node.WithClock(clock))
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		var runErr error
