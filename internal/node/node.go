@@ -777,7 +777,8 @@ func (n *Node) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error
 // parts that each hold at most that many (or one block), so that the
 // signatures verified ahead of the rules are still cached when the rules
 // reach them. A block refused before on a rule its hash decides
-// (refusedBlocks) is refused again at once, with the blocks after it.
+// (refusedBlocks) costs no signature (precheckLocked) and is refused again
+// with that rule's error (addLocked).
 func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown bool, from string) (int, error) {
 	if k := verifiedAhead(blocks); k < len(blocks) {
 		total := 0
@@ -796,48 +797,10 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	for i, b := range blocks {
 		hashes[i] = b.Hash()
 	}
-	n.mu.Lock()
-	var refused error
-	for i, h := range hashes {
-		if refused = n.refused.get(h); refused != nil {
-			if chain.IsPeerFault(refused) {
-				n.rejected[chain.CodeOf(refused)]++
-			}
-			blocks, hashes = blocks[:i], hashes[:i]
-			break
-		}
-	}
-	n.mu.Unlock()
-	if len(blocks) == 0 {
-		return 0, refused
-	}
-	added, err := n.processClaimed(ctx, blocks, hashes, skipKnown, from)
-	if err == nil {
-		err = refused
-	}
-	return added, err
-}
-
-// verifiedAhead returns how many of blocks, from the first, hold at most
-// half the signature cache's readings (at least one block).
-func verifiedAhead(blocks []*chain.Block) int {
-	readings := 0
-	for i, b := range blocks {
-		if readings += len(b.Readings); readings > SigCacheSize/2 {
-			return max(i, 1)
-		}
-	}
-	return len(blocks)
-}
-
-// processClaimed is process for blocks with their hashes, none of them
-// refused before.
-func (n *Node) processClaimed(ctx context.Context, blocks []*chain.Block, hashes []chain.Hash, skipKnown bool, from string) (int, error) {
 	release, err := n.claim(ctx, hashes)
 	if err != nil {
 		return 0, err
 	}
-
 	n.mu.Lock()
 	if n.space.holding {
 		// A commit waits for space: addLocked would refuse these blocks;
@@ -887,6 +850,18 @@ func (n *Node) processClaimed(ctx context.Context, blocks []*chain.Block, hashes
 		}
 	}
 	return added, err
+}
+
+// verifiedAhead returns how many of blocks, from the first, hold at most
+// half the signature cache's readings (at least one block).
+func verifiedAhead(blocks []*chain.Block) int {
+	readings := 0
+	for i, b := range blocks {
+		if readings += len(b.Readings); readings > SigCacheSize/2 {
+			return max(i, 1)
+		}
+	}
+	return len(blocks)
 }
 
 // awaitCommit writes pc (writeCommit) and returns its error. If ctx ends
@@ -963,6 +938,9 @@ func (n *Node) precheckLocked(blocks []*chain.Block, hashes []chain.Hash) []bool
 	worth := make([]bool, len(blocks))
 	now := n.now()
 	for i, b := range blocks {
+		if n.refused.get(hashes[i]) != nil {
+			continue // refused again in addLocked, its signatures unchecked
+		}
 		err := n.chain.CheckContext(&b.Header, now)
 		if errors.Is(err, chain.ErrUnknownParent) && i > 0 && worth[i-1] && b.Header.Parent == hashes[i-1] {
 			err = chain.CheckHeader(&b.Header, n.params)
@@ -998,17 +976,13 @@ func (n *Node) precheckLocked(blocks []*chain.Block, hashes []chain.Hash) []bool
 // signature fails is started: chain.Process stops at that block, so a
 // batch led by an invalid block costs its sender's victim that block's
 // signatures (and those of the blocks other cores had begun), not the
-// whole batch's. At most half the signature cache's readings are verified
-// (process and Preverify take no more), so the first are still cached
-// when the rules reach them.
+// whole batch's. Its callers give it at most half the signature cache's
+// readings (verifiedAhead), so the first are still cached when the rules
+// reach them.
 func (n *Node) verifySignatures(blocks []*chain.Block, worth []bool, lookup bool) {
 	var todo []*chain.Block
-	readings := 0
 	for i, b := range blocks {
 		if worth[i] && len(b.Readings) > 0 {
-			if readings += len(b.Readings); readings > SigCacheSize/2 && len(todo) > 0 {
-				break
-			}
 			todo = append(todo, b)
 		}
 	}
@@ -1112,7 +1086,10 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 		err     error
 	)
 	now := n.now()
-	for _, b := range blocks {
+	for i, b := range blocks {
+		if err = n.refused.get(hashes[i]); err != nil {
+			break // refused before on a rule its hash decides
+		}
 		var u *chain.Update
 		u, err = n.processLocked(b, now)
 		if err != nil {
@@ -1120,7 +1097,7 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 				err = nil
 				continue
 			}
-			n.refused.note(b, b.Hash(), err, n.params)
+			n.refused.note(b, hashes[i], err, n.params)
 			break
 		}
 		added, updates = append(added, b), append(updates, u)
@@ -1458,16 +1435,7 @@ func (n *Node) Preverify(blocks []*chain.Block, parent *chain.Block) {
 	if n.cons != nil {
 		return
 	}
-	readings := 0
-	for i, b := range blocks {
-		if readings += len(b.Readings); readings > SigCacheSize/2 {
-			blocks = blocks[:i]
-			break
-		}
-	}
-	if len(blocks) == 0 {
-		return
-	}
+	blocks = blocks[:verifiedAhead(blocks)]
 	worth := make([]bool, len(blocks))
 	now := n.now()
 	n.mu.Lock()
