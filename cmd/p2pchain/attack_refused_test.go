@@ -43,34 +43,15 @@ func TestRefusedBatchCostRatio(t *testing.T) {
 	// Preparation, not measured: the attacker's one-off work.
 	prep := time.Now()
 	key, _ := p2p.GenerateKey()
-	now := time.Now()
-	parent := params.Genesis()
-	blockSize := 104 + params.MaxReadings*108
+	blockSize := 104 + params.MaxReadings*108 // one-byte subjects: 108-byte readings
 	nBlocks := (8<<20 + params.MaxBlockSize()) / blockSize
-	var wire [][]byte
-	seq := 0
-	var batch []*chain.Block
-	for range nBlocks {
-		rs := make([]chain.Reading, params.MaxReadings)
-		for j := range rs {
-			seq++
-			r, err := chain.NewReading(key, "s", chain.MinBPM+seq%200, now.Add(-time.Duration(seq)*time.Millisecond))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs[j] = r
-		}
-		batch = append(batch, &chain.Block{Readings: rs})
+	batch, err := testnet.InvalidBatch(ctx, params, key, params.Genesis(), nBlocks, time.Now())
+	if err != nil {
+		t.Fatal(err)
 	}
-	batch[0].Readings[params.MaxReadings-1].Sig[7] ^= 1
+	var wire [][]byte
 	for _, b := range batch {
-		b.Header = chain.Header{Version: chain.HeaderVersion, Height: parent.Header.Height + 1, Parent: parent.Hash(),
-			Time: now.UnixMilli(), Count: uint32(len(b.Readings)), Difficulty: params.Difficulty, Root: b.ReadingsRoot()}
-		if err := chain.Solve(ctx, &b.Header); err != nil {
-			t.Fatal(err)
-		}
 		wire = append(wire, encodeBlock(t, b))
-		parent = b
 	}
 	t.Logf("prepared once in %v: %d blocks, %d readings", time.Since(prep).Round(time.Millisecond), len(batch), len(batch)*params.MaxReadings)
 

@@ -76,6 +76,13 @@ func openAuthorityNode(t *testing.T, net *netfile.Network, dir string) (*node.No
 // with key k.
 func openNodeAs(t *testing.T, net *netfile.Network, dir string, k ed25519.PrivateKey, opts ...node.Option) (*node.Node, *store.Store) {
 	t.Helper()
+	st, state := openState(t, net, dir)
+	return newNodeOn(t, net, st, state, k, opts...), st
+}
+
+// openState opens the store in dir (made if new) and loads its state.
+func openState(t *testing.T, net *netfile.Network, dir string) (*store.Store, node.State) {
+	t.Helper()
 	st, err := store.Open(dir, net.Params)
 	if err != nil {
 		t.Fatal(err)
@@ -84,12 +91,18 @@ func openNodeAs(t *testing.T, net *netfile.Network, dir string, k ed25519.Privat
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(net.Params, k, append([]node.Option{node.WithAuthority(net.Authority()),
-		node.WithStore(st, node.State{Main: s.Main, Pending: s.Pending})}, opts...)...)
+	return st, node.State{Main: s.Main, Pending: s.Pending}
+}
+
+// newNodeOn starts an authority node of net with key k on st (a store, or
+// one that wraps it), from state.
+func newNodeOn(t *testing.T, net *netfile.Network, st node.Store, state node.State, k ed25519.PrivateKey, opts ...node.Option) *node.Node {
+	t.Helper()
+	n, err := node.New(net.Params, k, append([]node.Option{node.WithAuthority(net.Authority()), node.WithStore(st, state)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return n, st
+	return n
 }
 
 // A follower accepts a block only with a commit of more than two thirds of

@@ -7,9 +7,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/p2pchain/p2pchain/internal/node"
-	"github.com/p2pchain/p2pchain/internal/store"
 )
 
 // TestDamagedConsensusStateStops: an authority whose stored consensus state
@@ -19,21 +16,15 @@ import (
 func TestDamagedConsensusStateStops(t *testing.T) {
 	keys := []ed25519.PrivateKey{key(101), key(102), key(103), key(104)}
 	net := authorityNetwork(t, keys)
-	st, err := store.Open(filepath.Join(t.TempDir(), "store"), net.Params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, state := openState(t, net, filepath.Join(t.TempDir(), "store"))
 	defer st.Close()
 	if err := st.SaveConsensus([]byte{1, 2, 3}, nil, true); err != nil {
 		t.Fatal(err)
 	}
-	n, err := node.New(net.Params, keys[0], node.WithAuthority(net.Authority()), node.WithStore(st, node.State{}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newNodeOn(t, net, st, state, keys[0])
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err = n.Run(ctx, &recorder{})
+	err := n.Run(ctx, &recorder{})
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("Run with a damaged consensus state: %v (context %v), want it to stop at once", err, ctx.Err())
 	}

@@ -123,23 +123,12 @@ func TestStateNotAheadOfDurableChain(t *testing.T) {
 	gen := net.Params.Genesis().Hash()
 	dir := filepath.Join(t.TempDir(), "store")
 	open := func() (*node.Node, *lagStore) {
-		st, err := store.Open(dir, net.Params)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := st.Load()
-		if err != nil {
-			t.Fatal(err)
-		}
+		st, state := openState(t, net, dir)
 		ls := &lagStore{Store: st}
-		if len(s.Main) > 0 {
-			ls.durable = s.Main[len(s.Main)-1].Header.Height
+		if len(state.Main) > 0 {
+			ls.durable = state.Main[len(state.Main)-1].Header.Height
 		}
-		n, err := node.New(net.Params, keys[0], node.WithAuthority(net.Authority()), node.WithStore(ls, node.State{Main: s.Main, Pending: s.Pending}))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n, ls
+		return newNodeOn(t, net, ls, state, keys[0]), ls
 	}
 	n, ls := open()
 	rec := &recorder{}
@@ -241,19 +230,9 @@ func TestFinalNotAheadOfDurableChain(t *testing.T) {
 	keys := []ed25519.PrivateKey{key(51), key(52), key(53), key(54)}
 	net := authorityNetwork(t, keys)
 	dir := filepath.Join(t.TempDir(), "store")
-	st, err := store.Open(dir, net.Params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := st.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, state := openState(t, net, dir)
 	ls := &lagStore{Store: st, hold: make(chan struct{})}
-	n, err := node.New(net.Params, key(9), node.WithAuthority(net.Authority()), node.WithStore(ls, node.State{Main: s.Main, Pending: s.Pending}))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := newNodeOn(t, net, ls, state, key(9))
 	ctx := context.Background()
 	genesis := net.Params.Genesis()
 	b1 := nextBlock(t, net, genesis, 70)
@@ -272,12 +251,8 @@ func TestFinalNotAheadOfDurableChain(t *testing.T) {
 	if final > durable {
 		t.Errorf("the node reported final height %d (block %s) while its durable tip was %d", final, hash.Short(), durable)
 	}
-	st2, err := store.Open(dir, net.Params)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st2, s2 := openState(t, net, dir)
 	defer st2.Close()
-	s2, _ := st2.Load()
 	after := uint64(0)
 	if len(s2.Main) > 0 {
 		after = s2.Main[len(s2.Main)-1].Header.Height

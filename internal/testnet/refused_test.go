@@ -45,40 +45,13 @@ func TestRefusedSyncBatchCostsOneBlock(t *testing.T) {
 	cores := runtime.GOMAXPROCS(0)
 	nBlocks := 2*cores + 8
 	key, _ := p2p.GenerateKey()
-	now := time.Now()
-	var batch []*chain.Block
-	parent := params.Genesis()
-	seq := 0
-	for range nBlocks {
-		rs := make([]chain.Reading, params.MaxReadings)
-		for j := range rs {
-			seq++
-			r, err := chain.NewReading(key, "s", chain.MinBPM+seq%200, now.Add(-time.Duration(seq)*time.Millisecond))
-			if err != nil {
-				t.Fatal(err)
-			}
-			rs[j] = r
-		}
-		b := &chain.Block{Readings: rs, Header: chain.Header{Version: chain.HeaderVersion, Height: parent.Header.Height + 1,
-			Time: now.UnixMilli(), Count: uint32(len(rs)), Difficulty: params.Difficulty}}
-		batch = append(batch, b)
-		parent = b
+	batch, err := InvalidBatch(ctx, params, key, params.Genesis(), nBlocks, time.Now()) // rule 8 in block 1
+	if err != nil {
+		t.Fatal(err)
 	}
-	batch[0].Readings[len(batch[0].Readings)-1].Sig[7] ^= 1 // rule 8: a peer fault
-	parent = params.Genesis()
 	var wire [][]byte
 	for _, b := range batch {
-		b.Header.Parent = parent.Hash()
-		b.Header.Root = b.ReadingsRoot()
-		if err := chain.Solve(ctx, &b.Header); err != nil {
-			t.Fatal(err)
-		}
-		w, err := b.MarshalBinary()
-		if err != nil {
-			t.Fatal(err)
-		}
-		wire = append(wire, w)
-		parent = b
+		wire = append(wire, encode(t, b))
 	}
 
 	lie := chain.Status{Genesis: params.Genesis().Hash(), Tip: chain.Hash{1}, Height: 1 << 20,

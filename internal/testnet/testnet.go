@@ -219,6 +219,41 @@ func BuildChain(params chain.Params, key ed25519.PrivateKey, n, perBlock int) ([
 	return out, nil
 }
 
+// InvalidBatch makes n full blocks (params.MaxReadings readings each, of
+// the one-byte subject "s", so that a sync batch holds as many as it can)
+// in a chain on parent, readings signed by key and times at now, each
+// solved at the network's difficulty, with the first block's last
+// signature broken: the batch an attacker builds once and serves again and
+// again, whose blocks are valid but for block 1's rule 8.
+func InvalidBatch(ctx context.Context, params chain.Params, key ed25519.PrivateKey, parent *chain.Block, n int, now time.Time) ([]*chain.Block, error) {
+	out := make([]*chain.Block, 0, n)
+	seq := 0
+	for range n {
+		rs := make([]chain.Reading, params.MaxReadings)
+		for j := range rs {
+			seq++ // distinct readings: bpm and time vary
+			r, err := chain.NewReading(key, "s", chain.MinBPM+seq%200, now.Add(-time.Duration(seq)*time.Millisecond))
+			if err != nil {
+				return nil, err
+			}
+			rs[j] = r
+		}
+		out = append(out, &chain.Block{Readings: rs})
+	}
+	if n > 0 {
+		out[0].Readings[len(out[0].Readings)-1].Sig[7] ^= 1
+	}
+	for _, b := range out {
+		b.Header = chain.Header{Version: chain.HeaderVersion, Height: parent.Header.Height + 1, Parent: parent.Hash(),
+			Time: now.UnixMilli(), Count: uint32(len(b.Readings)), Difficulty: params.Difficulty, Root: b.ReadingsRoot()}
+		if err := chain.Solve(ctx, &b.Header); err != nil {
+			return nil, err
+		}
+		parent = b
+	}
+	return out, nil
+}
+
 // Clock is a clock for tests that moves only when told to: nodes given its
 // Now see time pass by Advance, so finality (which needs blocks to age) can
 // be reached without waiting. It is safe for concurrent use.
