@@ -46,8 +46,7 @@ func (h *Handler) fhirObservation(w http.ResponseWriter, r *http.Request) {
 		fhir.WriteError(w, fhir.NotFound(ref))
 		return
 	}
-	final := h.node.FinalHeight() // before the lookup: see block
-	info, ok, err := h.node.LocateReading(id)
+	info, ok, err := h.node.LocateReading(id) // with whether its block is final
 	if err != nil {
 		fhir.WriteError(w, fhir.Errorf(http.StatusServiceUnavailable, "exception", "%v", err))
 		return
@@ -56,7 +55,7 @@ func (h *Handler) fhirObservation(w http.ResponseWriter, r *http.Request) {
 		fhir.WriteError(w, fhir.NotFound(ref))
 		return
 	}
-	o, err := h.observation(info, final)
+	o, err := h.observationIn(info, info.Final, nil)
 	if err != nil {
 		fhir.WriteError(w, err)
 		return
@@ -64,14 +63,11 @@ func (h *Handler) fhirObservation(w http.ResponseWriter, r *http.Request) {
 	fhir.WriteJSON(w, http.StatusOK, o)
 }
 
-// observation is the Observation of a reading found by the node.
-func (h *Handler) observation(info node.ReadingInfo, final uint64) (fhir.Observation, error) {
-	return h.observationIn(info, final, nil)
-}
-
-// observationIn is observation with the times of blocks already looked up
-// (times, if not nil, keeps them), so that a Bundle reads each block once.
-func (h *Handler) observationIn(info node.ReadingInfo, final uint64, times map[chain.Hash]int64) (fhir.Observation, error) {
+// observationIn is the Observation of a reading found by the node; final
+// says whether its block was final then. times, if not nil, keeps the
+// times of the blocks already looked up, so that a Bundle reads each block
+// once.
+func (h *Handler) observationIn(info node.ReadingInfo, final bool, times map[chain.Hash]int64) (fhir.Observation, error) {
 	if info.Pending {
 		return fhir.ObservationOf(&info.Reading, nil), nil
 	}
@@ -86,7 +82,7 @@ func (h *Handler) observationIn(info node.ReadingInfo, final uint64, times map[c
 			times[info.Block] = at
 		}
 	}
-	place := &fhir.Place{Hash: info.Block, Height: info.Height, Time: at, Final: info.Height <= final}
+	place := &fhir.Place{Hash: info.Block, Height: info.Height, Time: at, Final: final}
 	return fhir.ObservationOf(&info.Reading, place), nil
 }
 
@@ -151,7 +147,7 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			if !s.Matches(info.Reading.Time) {
 				continue
 			}
-			o, err := h.observationIn(info, final, times)
+			o, err := h.observationIn(info, info.Height <= final, times)
 			if err != nil {
 				fhir.WriteError(w, err)
 				return

@@ -206,8 +206,7 @@ func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	final := h.node.FinalHeight() // before the lookup: see block
-	rd, ok, err := h.node.LocateReading(id)
+	rd, ok, err := h.node.LocateReading(id) // with whether its block is final
 	if err != nil {
 		writeError(w, readFailed(err))
 		return
@@ -216,7 +215,7 @@ func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
 		writeError(w, notFound(h.syncing(), "no reading %s, pending or in the main chain", id))
 		return
 	}
-	writeJSON(w, http.StatusOK, newReadingView(rd, final))
+	writeJSON(w, http.StatusOK, newReadingView(rd, rd.Final))
 }
 
 // subjectReadings pages through a subject's readings:
@@ -289,7 +288,7 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	for _, ri := range page.Readings {
-		v.Readings = append(v.Readings, newReadingView(ri, final))
+		v.Readings = append(v.Readings, newReadingView(ri, ri.Height <= final))
 	}
 	if page.More {
 		v.Next = link(formatCursor(page.Next))

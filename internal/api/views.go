@@ -339,14 +339,15 @@ type readingView struct {
 	Final         bool          `json:"final"` // its block is final: it never leaves the main chain
 }
 
-// newReadingView shows a reading found by a lookup; final is the final
-// height read before that lookup.
-func newReadingView(r node.ReadingInfo, final uint64) readingView {
+// newReadingView shows a reading found by a lookup; final says whether its
+// block was final then (ReadingInfo.Final, or a final height read before
+// the lookup of a page).
+func newReadingView(r node.ReadingInfo, final bool) readingView {
 	if r.Pending {
 		return readingView{Reading: r.Reading, Status: readingPending}
 	}
 	return readingView{Reading: r.Reading, Status: readingInBlock, Height: &r.Height, Block: &r.Block,
-		Confirmations: r.Confirmations(), Final: r.Height <= final}
+		Confirmations: r.Confirmations(), Final: final}
 }
 
 type subjectView struct {
