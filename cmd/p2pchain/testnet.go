@@ -423,15 +423,16 @@ func printTestnet(w io.Writer, asJSON bool, nodes []testnetNode) {
 	tw.Flush()
 }
 
-// loadRate returns a function that, given the readings sent so far at
-// each report (one every interval), says when fewer went out in the last
-// interval than the load asks: "" while it keeps up. A load the nodes
+// loadRate returns a function that, given the readings the nodes took so
+// far at each report (one every interval; refused ones do not count), says
+// when they took fewer in the last interval than the load asks: "" while
+// they keep up. A load the nodes
 // cannot take at the rate asked falls behind without an error otherwise.
-func loadRate(asked float64, interval time.Duration) func(sent int) string {
+func loadRate(asked float64, interval time.Duration) func(taken int) string {
 	prev := 0
-	return func(sent int) string {
-		got := float64(sent-prev) / interval.Seconds()
-		prev = sent
+	return func(taken int) string {
+		got := float64(taken-prev) / interval.Seconds()
+		prev = taken
 		if got >= 0.9*asked {
 			return ""
 		}
@@ -464,7 +465,7 @@ func reportLoad(ctx context.Context, w io.Writer, asJSON bool, net *testnet.Netw
 		if s.Failed > 0 {
 			line += fmt.Sprintf(", refused %d (last: %v)", s.Failed, s.LastErr)
 		}
-		fmt.Fprintln(w, line+rate(s.Submitted+s.Failed))
+		fmt.Fprintln(w, line+rate(s.Submitted))
 	}
 }
 
@@ -582,7 +583,7 @@ func reportProcLoad(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.P
 		if err != nil {
 			line += fmt.Sprintf(" (status: %v)", err)
 		}
-		fmt.Fprintln(w, line+rate(s.Submitted+s.Failed))
+		fmt.Fprintln(w, line+rate(s.Submitted))
 	}
 }
 
