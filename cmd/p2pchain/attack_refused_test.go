@@ -90,6 +90,9 @@ func TestRefusedBatchCostRatio(t *testing.T) {
 		return fmt.Sprintf("identities %d, batches served %d", identities.Load(), served.Load())
 	})
 	t.Logf("%s", r.row())
+	if identities.Load() < 2 || served.Load() < identities.Load() {
+		t.Fatalf("the attack did not run: %d identities, %d batches served", identities.Load(), served.Load())
+	}
 	if limit := attackRatio*r.attacker + attackSlack; r.victim > limit {
 		t.Errorf("the victim spent %.2f s of CPU, over %d x the attacker's %.2f s + %v = %.2f s",
 			r.victim.Seconds(), attackRatio, r.attacker.Seconds(), attackSlack, limit.Seconds())

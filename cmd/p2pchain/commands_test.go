@@ -79,7 +79,7 @@ func TestFlagErrorsAreShort(t *testing.T) {
 		{[]string{"status", "extra"}, `p2pchain status: unexpected argument "extra"`},
 		{[]string{"add"}, "p2pchain add: want a heart rate"},
 		{[]string{"add", "72", "--subject", "bob", "alice"}, "two subjects"},
-		{[]string{"add", "500"}, "p2pchain add: "},
+		{[]string{"add", "500"}, "p2pchain add: 500 bpm is not a plausible heart rate"},
 		{[]string{"add", "alice"}, `p2pchain add: not a heart rate: "alice": want a whole number of beats per minute`},
 		{[]string{"readings"}, "p2pchain readings: --subject is required"},
 		{[]string{"verify", "-l", "x"}, `p2pchain verify: invalid value "x" for flag -l`},

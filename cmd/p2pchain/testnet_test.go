@@ -194,6 +194,9 @@ func TestTestnetStopsCleanWithOutputGone(t *testing.T) {
 	if !strings.Contains(strings.Join(out, "\n"), "Ctrl-C") {
 		t.Fatalf("testnet did not start:\n%s", strings.Join(out, "\n"))
 	}
+	if made, _ := os.ReadDir(tmp); len(made) == 0 {
+		t.Fatal("the testnet made no temporary directory under $TMPDIR: nothing to check")
+	}
 	r.Close() // the reader goes, as head does after its lines
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)

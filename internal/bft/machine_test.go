@@ -398,8 +398,11 @@ func TestStashKeepsOnlyVerified(t *testing.T) {
 	for i := range 40 { // 4n+4 = 20 slots, twice over
 		forged := signedVote(bft.KindPrevote, 2, 0, testHash(fmt.Sprint("F", i)), 1)
 		forged.Sig[3] ^= 1
-		r.m.Receive(forged, r.now)
-		r.m.Receive(early, r.now) // resent
+		for _, m := range []bft.Message{forged, early} { // early: resent
+			if _, err := r.m.Receive(m, r.now); !errors.Is(err, bft.ErrFutureHeight) {
+				t.Fatalf("a message of the next height: %v, want future height", err)
+			}
+		}
 	}
 	next := signedProposal(r.set, 2, 0, y, -1)
 	if _, err := r.m.Receive(next, r.now); !errors.Is(err, bft.ErrFutureHeight) {

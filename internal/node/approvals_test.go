@@ -34,6 +34,13 @@ func TestApprovalSurvivesRestart(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
+	n, st = open()
+	if got := n.Consensus().Approved; len(got) != 2 || got[0] != add || got[1] != remove {
+		t.Fatalf("approvals after a restart: %+v, want %+v and %+v", got, add, remove)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	// A record that also holds a change the schedule refuses now (as a
 	// change a block applied meanwhile would be): left out.

@@ -43,6 +43,11 @@ func TestSavedStateAboveChainDoesNotSpin(t *testing.T) {
 		var runErr error
 		go func() { defer close(done); runErr = n.Run(ctx, &recorder{}) }()
 		time.Sleep(6 * time.Second) // past the block interval (5 s)
+		select {
+		case <-done: // no loop at all would read no clock
+			t.Fatalf("state above chain %v: Run ended: %v", above, runErr)
+		default:
+		}
 		before := calls.Load()
 		time.Sleep(time.Second)
 		got := calls.Load() - before

@@ -192,9 +192,14 @@ func TestStateNotAheadOfDurableChain(t *testing.T) {
 
 	// Restart on the same directory.
 	n2, ls2 := open()
-	raw, _ := ls2.Store.Consensus()
+	raw, err := ls2.Store.Consensus()
 	var st bft.State
-	_ = st.UnmarshalBinary(raw)
+	if err == nil && raw != nil {
+		err = st.UnmarshalBinary(raw)
+	}
+	if err != nil {
+		t.Fatalf("the stored consensus state: %v", err)
+	}
 	t.Logf("after restart: tip %d, stored consensus state of height %d (prevote(s) before the crash: %d)", n2.Status().Height, st.Height, len(before))
 	rec2 := &recorder{}
 	ctx2, cancel2 := context.WithCancel(context.Background())

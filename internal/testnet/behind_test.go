@@ -100,6 +100,9 @@ func TestForgedFarHeightDoesNotPollEveryPeer(t *testing.T) {
 	connected := len(h.Network().ConnsToPeer(info.ID)) > 0
 	t.Logf("with the attacker: %d status exchanges with %d peers in %v, for %d forged %d-byte messages (attacker still connected: %v)",
 		loud, witnesses, window, sent, len(msg)+8, connected)
+	if !connected || sent == 0 {
+		t.Fatalf("the forged messages did not reach the victim over the window (%d sent, connected %v)", sent, connected)
+	}
 	// At most one exchange more with each peer per 10 s, twice in 12 s.
 	if loud > 2*quiet+2*witnesses {
 		t.Errorf("unsigned messages for a far height made the victim poll every peer %.1fx as often (%d vs %d status exchanges); the sender was %s",

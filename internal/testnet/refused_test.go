@@ -4,6 +4,7 @@ import (
 	"math/big"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -60,7 +61,9 @@ func TestRefusedSyncBatchCostsOneBlock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var served atomic.Int64
 	serve := func(_ p2p.BlocksRequest, w msgio.Writer) {
+		served.Add(1)
 		for _, m := range wire {
 			if w.WriteMsg(m) != nil {
 				return
@@ -69,7 +72,7 @@ func TestRefusedSyncBatchCostsOneBlock(t *testing.T) {
 	}
 	var cost []uint64
 	for id := range 2 {
-		before := victim.Node.SignaturesVerified()
+		before, asked := victim.Node.SignaturesVerified(), served.Load()
 		a, err := NewAttacker(ctx, AttackerConfig{Params: params, Target: *info,
 			Status: func(chain.Status) chain.Status { return lie }, Blocks: serve})
 		if err != nil {
@@ -81,6 +84,9 @@ func TestRefusedSyncBatchCostsOneBlock(t *testing.T) {
 		a.Close()
 		time.Sleep(200 * time.Millisecond) // the pipelined copy's verification ahead, if any, ends
 		cost = append(cost, victim.Node.SignaturesVerified()-before)
+		if served.Load() == asked {
+			t.Fatalf("peer %d was refused before the victim asked for its batch", id)
+		}
 	}
 	t.Logf("%d blocks of %d readings; signatures verified for the first peer %d, the second %d", nBlocks, params.MaxReadings, cost[0], cost[1])
 	if h := victim.Node.Status().Height; h != 0 {

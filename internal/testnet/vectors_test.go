@@ -90,7 +90,10 @@ func TestBlockVectorsOverTheWire(t *testing.T) {
 			}
 		}
 		hash := s.Block.Hash()
-		_, known, _ := n.BlockByHash(hash)
+		_, known, err := n.BlockByHash(hash)
+		if err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
 		rejected, traffic, orphans := n.Rejected(), target.Host.Traffic(), n.Orphans()
 		if err := a.Publish(ctx, data); err != nil {
 			t.Fatal(err)
@@ -155,8 +158,8 @@ func TestBlockVectorsOverTheWire(t *testing.T) {
 			fail("the sender of a block that is not invalid was refused")
 		}
 		if s.Outcome == chaintest.Orphan || s.Outcome == chaintest.Rejected {
-			if _, ok, _ := n.BlockByHash(hash); ok != known {
-				fail("the node's block tree changed")
+			if _, ok, err := n.BlockByHash(hash); err != nil || ok != known {
+				fail("the node's block tree changed (%v)", err)
 			}
 		}
 		if st := n.Status(); st.Tip != s.Tip || st.Height != s.Height {
