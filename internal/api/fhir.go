@@ -48,7 +48,7 @@ func (h *Handler) fhirObservation(w http.ResponseWriter, r *http.Request) {
 	}
 	info, ok, err := h.node.LocateReading(id) // with whether its block is final
 	if err != nil {
-		fhir.WriteError(w, fhir.Errorf(http.StatusServiceUnavailable, "exception", "%v", err))
+		fhir.WriteError(w, h.fhirReadError(err))
 		return
 	}
 	if !ok {
@@ -133,7 +133,12 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	if !s.Empty() && len(obs) == s.Count {
 		// Filled by pending readings: link to the chain only if it holds
 		// one to show (a link to an empty Bundle would be a page too many).
-		if p := h.node.SubjectReadingsBetween(s.Subject, start, 1, s.From, s.Before, maxFHIRScan); len(p.Readings) > 0 || p.More {
+		p, err := h.node.SubjectReadingsBetween(s.Subject, start, 1, s.From, s.Before, maxFHIRScan)
+		if err != nil {
+			fhir.WriteError(w, h.fhirReadError(err))
+			return
+		}
+		if len(p.Readings) > 0 || p.More {
 			next = formatCursor(start)
 		}
 	}
@@ -142,7 +147,11 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		// dates cost no block read, and each page examines a bounded
 		// number of index entries.
 		need := min(s.Count-len(obs), MaxLimit)
-		page := h.node.SubjectReadingsBetween(s.Subject, start, need, s.From, s.Before, maxFHIRScan)
+		page, err := h.node.SubjectReadingsBetween(s.Subject, start, need, s.From, s.Before, maxFHIRScan)
+		if err != nil {
+			fhir.WriteError(w, h.fhirReadError(err))
+			return
+		}
 		for _, info := range page.Readings {
 			if !s.Matches(info.Reading.Time) {
 				continue
@@ -167,6 +176,13 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	fhir.WriteJSON(w, http.StatusOK, fhir.SearchBundle(fhir.BaseURL(r), s, obs, h.searchTotal(s), next, time.Now()))
+}
+
+// fhirReadError is readError as an OperationOutcome: 503 exception when
+// the node's storage failed (it is stopping), else 500 exception, logged.
+func (h *Handler) fhirReadError(err error) error {
+	e := h.readError("reading the ledger", err)
+	return fhir.Errorf(e.status, "exception", "%s", e.msg)
 }
 
 // searchTotal is the number of readings search s matches in all, or -1

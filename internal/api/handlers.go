@@ -57,7 +57,7 @@ func (h *Handler) blocks(w http.ResponseWriter, r *http.Request) {
 	tip, final := h.node.Status().Height, h.node.FinalHeight()
 	headers, err := h.node.Headers(from, limit)
 	if err != nil {
-		writeError(w, newError(http.StatusInternalServerError, CodeInternal, "reading the blocks: %v", err))
+		writeError(w, h.readError("reading the blocks", err))
 		return
 	}
 	if len(headers) > 0 {
@@ -135,6 +135,17 @@ func readFailed(err error) *apiError {
 	return newError(http.StatusServiceUnavailable, CodeNodeFailed, "%v", err)
 }
 
+// readError answers a read of the node that failed: 503 node_failed when
+// the node's storage failed (it is stopping; the error says to check the
+// disk), else 500 internal, logged. what says what was being read.
+func (h *Handler) readError(what string, err error) *apiError {
+	if h.node.Err() != nil {
+		return readFailed(fmt.Errorf("%s: %w", what, err))
+	}
+	h.cfg.log.Error(what, "err", err)
+	return newError(http.StatusInternalServerError, CodeInternal, "%s: %v", what, err)
+}
+
 // parseHeight parses a block height: a whole number without leading zeros
 // that fits 64 bits.
 func parseHeight(s string) (uint64, bool) {
@@ -160,8 +171,7 @@ func (h *Handler) resolve(p chain.HashPrefix, what string, lookup func(chain.Has
 	m, err := lookup(p, maxCandidates)
 	switch {
 	case err != nil:
-		h.cfg.log.Error("lookup by hash prefix", "prefix", p.String(), "err", err)
-		return chain.Hash{}, newError(http.StatusInternalServerError, CodeInternal, "cannot look up %s %s: %v", what, p, err)
+		return chain.Hash{}, readFailed(fmt.Errorf("cannot look up %s %s: %w", what, p, err))
 	case m.Count == 0:
 		return chain.Hash{}, notFound(h.syncing(), "no %s starts with %s", what, p)
 	case m.Count == 1 && !m.More:
@@ -278,7 +288,11 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 	// The main chain fills the rest of the page. A page full of pending
 	// readings asks for one, only to know whether to link to the chain.
 	need := limit - len(v.Pending)
-	page := h.node.SubjectReadings(subject, start, max(need, 1))
+	page, err := h.node.SubjectReadings(subject, start, max(need, 1))
+	if err != nil {
+		writeError(w, h.readError("reading the subject index", err))
+		return
+	}
 	v.Height = page.Tip
 	if need == 0 {
 		if len(page.Readings) > 0 || page.More {

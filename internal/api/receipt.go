@@ -26,8 +26,7 @@ func (h *Handler) receipt(w http.ResponseWriter, r *http.Request) {
 			"reading %s waits for a block: its receipt exists once a block holds it (follow GET /api/v1/readings/%s)", id.Short(), id))
 		return
 	case err != nil:
-		h.cfg.log.Error("receipt", "reading", id, "err", err)
-		writeError(w, newError(http.StatusInternalServerError, CodeInternal, "the receipt could not be made: %v", err))
+		writeError(w, h.readError("the receipt could not be made", err))
 		return
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="receipt-`+id.Short()+`.json"`)

@@ -409,35 +409,16 @@ func decodeID(t *testing.T, r response) chain.Hash {
 // saying to check the disk, not 404 "no such block": that would tell a
 // client the ledger does not hold it.
 func TestReadFailureIsNot404(t *testing.T) {
-	dir := t.TempDir()
-	params := chain.TestParams("api-read-failure")
-	blocks, err := testnet.BuildDataDir(t.Context(), dir, params, 300, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fs := storetest.New()
-	st, err := store.Open(filepath.Join(dir, "chain"), params, store.WithFS(fs))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = st.Close() })
-	state, err := st.LoadRecent()
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := start(t, testnet.Config{Params: params, NodeOptions: []node.Option{node.WithStore(st, *state)}})
-	// The final blocks' bodies and readings are only in the store's tables
-	// (whatever the engine holds in its cache may still be served).
-	fs.Fail(func(op errorfs.Op) bool {
-		return (op.Kind == errorfs.OpFileRead || op.Kind == errorfs.OpFileReadAt) && strings.HasSuffix(op.Path, ".sst")
-	}, storetest.EIO, -1)
+	e, blocks := failingDisk(t, "api-read-failure")
 	failed := 0
 	for _, b := range blocks[:250] {
 		id := b.Readings[0].ID().String()
 		for _, path := range []string{
 			fmt.Sprintf("/api/v1/blocks/%d", b.Header.Height),
 			"/api/v1/blocks/" + b.Hash().String(),
+			"/api/v1/blocks/" + b.Hash().String()[:12],
 			"/api/v1/readings/" + id,
+			"/api/v1/readings/" + id[:12],
 			"/fhir/Observation/" + id,
 		} {
 			switch r := e.get(path); r.status {
@@ -454,5 +435,72 @@ func TestReadFailureIsNot404(t *testing.T) {
 	if failed == 0 {
 		t.Fatal("no lookup met the failing disk")
 	}
-	t.Logf("%d of %d lookups answered 503", failed, 4*250)
+	t.Logf("%d of %d lookups answered 503", failed, 6*250)
+}
+
+// failingDisk starts a node on a store of 300 blocks (one reading each, of
+// subject bench-i) whose table reads then fail with EIO: the final
+// blocks' bodies and readings, and the indexes, are only in the store's
+// tables (whatever the engine holds in its cache may still be served).
+func failingDisk(t *testing.T, network string) (*env, []*chain.Block) {
+	t.Helper()
+	dir := t.TempDir()
+	params := chain.TestParams(network)
+	blocks, err := testnet.BuildDataDir(t.Context(), dir, params, 300, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := storetest.New()
+	st, err := store.Open(filepath.Join(dir, "chain"), params, store.WithFS(fs))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	state, err := st.LoadRecent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, testnet.Config{Params: params, NodeOptions: []node.Option{node.WithStore(st, *state)}})
+	fs.Fail(func(op errorfs.Op) bool {
+		return (op.Kind == errorfs.OpFileRead || op.Kind == errorfs.OpFileReadAt) && strings.HasSuffix(op.Path, ".sst")
+	}, storetest.EIO, -1)
+	return e, blocks
+}
+
+// TestHistoryOnFailingDiskIsNeverShort: a subject's readings, its FHIR
+// search, a receipt and the block list, read while the disk fails, are
+// answered whole (from the engine's cache) or 503 saying to check the
+// disk; never 200 without the reading the ledger holds (a patient's
+// history shown short, as if complete). The subject pages fell back to a
+// scan of the chain whose block reads failed, and answered 200 with no
+// readings.
+func TestHistoryOnFailingDiskIsNeverShort(t *testing.T) {
+	e, blocks := failingDisk(t, "api-history-failure")
+	failed := 0
+	for _, b := range blocks[:250] {
+		r := b.Readings[0]
+		id := r.ID().String()
+		for path, want := range map[string]string{
+			fmt.Sprintf("/api/v1/subjects/%s/readings?limit=10", r.Subject): id,
+			"/fhir/Observation?subject=" + r.Subject:                        id,
+			"/api/v1/readings/" + id + "/receipt":                           id,
+			fmt.Sprintf("/api/v1/blocks?from=%d&limit=1", b.Header.Height):  b.Hash().String(),
+		} {
+			switch resp := e.get(path); resp.status {
+			case 200:
+				if !strings.Contains(string(resp.body), want) {
+					t.Fatalf("%s: 200 without %s: %s", path, want[:10], resp.body)
+				}
+			case 503:
+				if failed++; !strings.Contains(string(resp.body), "check the disk") {
+					t.Errorf("%s: %s", path, resp.body)
+				}
+			default:
+				t.Fatalf("%s: %d %s; want the whole answer or 503", path, resp.status, resp.body)
+			}
+		}
+	}
+	if failed == 0 {
+		t.Fatal("no read met the failing disk")
+	}
 }

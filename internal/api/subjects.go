@@ -106,6 +106,5 @@ func (h *Handler) subjectError(err error) *apiError {
 	if errors.Is(err, node.ErrNoIndex) {
 		return newError(http.StatusNotFound, CodeNotSupported, "%v", err)
 	}
-	h.cfg.log.Error("subjects", "err", err)
-	return newError(http.StatusInternalServerError, CodeInternal, "reading the subject index failed: %v", err)
+	return h.readError("reading the subject index failed", err)
 }

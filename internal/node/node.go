@@ -331,11 +331,17 @@ func (a archive) HeaderByHash(h chain.Hash) (chain.Header, error) {
 // change) and must stop; Err says why.
 func (n *Node) Done() <-chan struct{} { return n.dead }
 
-// Err returns why the node failed, or nil.
+// Err returns why the node failed, or nil. A store that failed fails the
+// node (watchStore); Err reports it from the moment the store did, so that
+// a caller whose read met the failure learns it is the node's.
 func (n *Node) Err() error {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.failed
+	err := n.failed
+	n.mu.Unlock()
+	if err == nil {
+		err = n.storeErr()
+	}
+	return err
 }
 
 // failLocked records a storage failure (any but a full disk, which the
@@ -444,9 +450,10 @@ func (n *Node) PendingReadings() []chain.Reading {
 // (chain.Ref); a body that cannot be read back is an error (the store
 // logs it).
 func (n *Node) Blocks(from uint64, limit int) ([]*chain.Block, error) {
-	n.mu.Lock()
-	refs := n.chain.MainRefs(from, limit)
-	n.mu.Unlock()
+	refs, err := n.mainRefs(from, limit)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]*chain.Block, 0, len(refs))
 	for _, r := range refs {
 		b, err := r.Load(n.arch)
@@ -458,12 +465,28 @@ func (n *Node) Blocks(from uint64, limit int) ([]*chain.Block, error) {
 	return out, nil
 }
 
+// mainRefs is the chain's MainRefs, with the store's failure when its
+// archive could not read all of them (it answers the heights it could).
+func (n *Node) mainRefs(from uint64, limit int) ([]chain.Ref, error) {
+	n.mu.Lock()
+	refs := n.chain.MainRefs(from, limit)
+	want := min(uint64(max(limit, 0)), min(from, n.chain.Height())+1)
+	n.mu.Unlock()
+	if uint64(len(refs)) < want {
+		if err := n.readFailed(nil); err != nil {
+			return nil, fmt.Errorf("main-chain blocks from height %d: %w", from, err)
+		}
+	}
+	return refs, nil
+}
+
 // Headers returns the headers of up to limit main-chain blocks, from
 // height down, as Blocks does but without reading any body.
 func (n *Node) Headers(from uint64, limit int) ([]chain.Header, error) {
-	n.mu.Lock()
-	refs := n.chain.MainRefs(from, limit)
-	n.mu.Unlock()
+	refs, err := n.mainRefs(from, limit)
+	if err != nil {
+		return nil, err
+	}
 	out := make([]chain.Header, 0, len(refs))
 	for _, r := range refs {
 		h, err := r.LoadHeader(n.arch)

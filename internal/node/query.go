@@ -241,7 +241,11 @@ const (
 // Next. That scan takes the node's mutex once per chunk of about 4,096
 // readings; a reorganisation during it may make a page mix blocks of the
 // old and the new main chain.
-func (n *Node) SubjectReadings(subject string, from ReadingPos, limit int) SubjectPage {
+//
+// The error is the store's failure: the index could not be read (the node
+// fails with it). A page is never cut short silently: a patient's history
+// shown without some of its readings would look complete.
+func (n *Node) SubjectReadings(subject string, from ReadingPos, limit int) (SubjectPage, error) {
 	return n.SubjectReadingsIn(subject, store.SubjectQuery{From: store.SubjectPos(from), Limit: limit})
 }
 
@@ -251,24 +255,29 @@ func (n *Node) SubjectReadings(subject string, from ReadingPos, limit int) Subje
 // reaches it ends there with More): a durable node skips the readings
 // outside the window in its index, reading no block for them. Without a
 // store the scan's page is filtered by time afterwards.
-func (n *Node) SubjectReadingsBetween(subject string, from ReadingPos, limit int, since, until int64, maxScan int) SubjectPage {
+func (n *Node) SubjectReadingsBetween(subject string, from ReadingPos, limit int, since, until int64, maxScan int) (SubjectPage, error) {
 	return n.SubjectReadingsIn(subject, store.SubjectQuery{From: store.SubjectPos(from), Limit: limit, Since: since, Until: until, MaxScan: maxScan})
 }
 
 // SubjectReadingsIn is SubjectReadingsBetween with the query as the store
 // takes it.
-func (n *Node) SubjectReadingsIn(subject string, q store.SubjectQuery) SubjectPage {
+func (n *Node) SubjectReadingsIn(subject string, q store.SubjectQuery) (SubjectPage, error) {
 	from, limit := ReadingPos(q.From), q.Limit
 	if n.store != nil && limit > 0 {
 		p, err := n.store.SubjectReadingsIn(subject, q)
-		if err == nil {
-			page := SubjectPage{Next: ReadingPos(p.Next), More: p.More, Tip: p.Tip}
-			for _, r := range p.Readings {
-				page.Readings = append(page.Readings, ReadingInfo{Reading: r.Reading, Height: r.Height, Block: r.Block, Tip: p.Tip})
+		if err != nil {
+			// Not a scan of the chain instead: its block reads go to
+			// the same failing store, and would end the page early.
+			if rerr := n.readFailed(err); rerr != nil {
+				return SubjectPage{}, fmt.Errorf("readings of subject %q: %w", subject, rerr)
 			}
-			return page
+			return SubjectPage{}, fmt.Errorf("readings of subject %q: %w", subject, err)
 		}
-		n.log.Warn("subject index: reading failed; scanning the chain instead", "subject", subject, "err", err)
+		page := SubjectPage{Next: ReadingPos(p.Next), More: p.More, Tip: p.Tip}
+		for _, r := range p.Readings {
+			page.Readings = append(page.Readings, ReadingInfo{Reading: r.Reading, Height: r.Height, Block: r.Block, Tip: p.Tip})
+		}
+		return page, nil
 	}
 	page := n.scanSubject(subject, from, limit)
 	if q.Since != 0 || q.Until != 0 {
@@ -280,11 +289,11 @@ func (n *Node) SubjectReadingsIn(subject string, q store.SubjectQuery) SubjectPa
 		}
 		page.Readings = kept
 	}
-	return page
+	return page, nil
 }
 
 // scanSubject is SubjectReadings without a subject index: a scan of the
-// main chain downwards (a node without a store, or a failed index read).
+// main chain downwards (a node without a store).
 func (n *Node) scanSubject(subject string, from ReadingPos, limit int) SubjectPage {
 	var page SubjectPage
 	n.mu.Lock()
@@ -376,6 +385,11 @@ func (n *Node) BlocksWithPrefix(p chain.HashPrefix, limit int) (Matches, error) 
 			}
 		}
 		n.mu.Unlock()
+		if len(found) < len(stored) {
+			if err := n.readFailed(nil); err != nil {
+				return Matches{}, err // the chain's lookup could not read
+			}
+		}
 	} else {
 		n.mu.Lock()
 		found = n.chain.BlocksWithPrefix(p, MaxMatches+1)
@@ -401,6 +415,11 @@ func (n *Node) ReadingsWithPrefix(p chain.HashPrefix, limit int) (Matches, error
 			}
 		}
 		n.mu.Unlock()
+		if len(found) < len(stored) {
+			if err := n.readFailed(nil); err != nil {
+				return Matches{}, err
+			}
+		}
 	} else {
 		n.mu.Lock()
 		found = append(n.chain.ReadingsWithPrefix(p, MaxMatches+1), n.pool.WithPrefix(p, MaxMatches+1)...)

@@ -235,7 +235,10 @@ func checkSubjectPaging(t *testing.T, n *node.Node, layout [][]string, blocks []
 			var got []string
 			from, pages := node.StartAt(tip), 0
 			for {
-				page := n.SubjectReadings(subject, from, limit)
+				page, err := n.SubjectReadings(subject, from, limit)
+				if err != nil {
+					t.Fatal(err)
+				}
 				pages++
 				if len(page.Readings) > limit {
 					t.Fatalf("%s limit %d: page of %d", subject, limit, len(page.Readings))
@@ -271,16 +274,23 @@ func checkSubjectPaging(t *testing.T, n *node.Node, layout [][]string, blocks []
 	}
 
 	// Starting mid-chain, and above the tip.
-	page := n.SubjectReadings("a", node.StartAt(4), 100)
+	page, err := n.SubjectReadings("a", node.StartAt(4), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if got := len(page.Readings); got != len(want("a", 4)) || page.More || page.Readings[0].Height != 4 {
 		t.Errorf("from height 4: %d readings (more %v), want %d starting at height 4", got, page.More, len(want("a", 4)))
 	}
-	page = n.SubjectReadings("c", node.StartAt(1000), 1)
+	if page, err = n.SubjectReadings("c", node.StartAt(1000), 1); err != nil {
+		t.Fatal(err)
+	}
 	if len(page.Readings) != 1 || page.Readings[0].Height != 6 {
 		t.Errorf("from above the tip: %+v, want c's reading at height 6", page.Readings)
 	}
 	// Limit 0 examines nothing and keeps the position.
-	page = n.SubjectReadings("a", node.StartAt(3), 0)
+	if page, err = n.SubjectReadings("a", node.StartAt(3), 0); err != nil {
+		t.Fatal(err)
+	}
 	if len(page.Readings) != 0 || !page.More || page.Next != node.StartAt(3) {
 		t.Errorf("limit 0: %+v", page)
 	}

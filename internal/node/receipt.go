@@ -67,6 +67,9 @@ func (n *Node) receipt(id chain.Hash) (*receipt.Receipt, error) {
 		if pending {
 			return nil, fmt.Errorf("reading %s: %w", id.Short(), ErrReadingPending)
 		}
+		if err := n.readFailed(nil); err != nil { // the lookup could not read
+			return nil, fmt.Errorf("reading %s: %w", id.Short(), err)
+		}
 		return nil, fmt.Errorf("reading %s: %w", id.Short(), ErrReadingNotFound)
 	}
 	tip := n.chain.Height()

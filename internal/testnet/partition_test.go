@@ -46,7 +46,10 @@ func TestPartitionHealRounds(t *testing.T) {
 	// chain and how many pending.
 	count := func(i int, subject string) (int, int) {
 		n := net.Peers[i].Node
-		page := n.SubjectReadings(subject, node.StartAt(n.Status().Height), 1000)
+		page, err := n.SubjectReadings(subject, node.StartAt(n.Status().Height), 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
 		return len(page.Readings), len(n.PendingOf(subject, 1000))
 	}
 	var subjects []string
