@@ -328,6 +328,12 @@ func TestOtherNetworkSaysWhy(t *testing.T) {
 			t.Errorf("refusal reason %q does not say %q", m[1], want)
 		}
 	}
+	// The dial's own line says so too, and no line says "connected to"
+	// the peer it refused.
+	b.expect(`^could not connect to ` + regexp.QuoteMeta(addr) + `: .*another network`)
+	if n := b.count(`^connected to `); n != 0 {
+		t.Errorf("%d lines say connected to the refused peer", n)
+	}
 	b.stop()
 	a.stop()
 }

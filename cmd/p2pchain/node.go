@@ -472,9 +472,13 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 
 	for _, a := range f.dial {
 		dctx, dcancel := context.WithTimeout(ctx, 15*time.Second)
-		if err := h.Connect(dctx, a); err != nil {
+		err := h.Connect(dctx, a)
+		switch {
+		case errors.Is(err, p2p.ErrRefused): // the error says why, and what to do
+			fmt.Fprintf(out, "could not connect to %s: %v\n", a, err)
+		case err != nil:
 			fmt.Fprintf(out, "could not connect to %s: %v\n  check that the node there runs and that the address ends in /p2p/<its peer ID>\n", a, err)
-		} else {
+		default:
 			fmt.Fprintf(out, "connected to %s\n", a)
 		}
 		dcancel()

@@ -653,6 +653,15 @@ func TestPeers(t *testing.T) {
 		t.Errorf("one peer: %s", r.body)
 	}
 
+	// A peer of another network: the handshake refuses it, and the answer
+	// says so (it said "connected").
+	foreign := startPeer(t, e.ctx, testnet.Config{NoMiner: true, Params: chain.TestParams("api-peers-other")})
+	r = e.postJSON("/api/v1/peers", fmt.Sprintf(`{"addr": %q}`, foreign.Host.TCPAddr()))
+	want(t, "another network", r, http.StatusBadGateway, api.CodePeerFailed)
+	if !strings.Contains(string(r.body), "another network") {
+		t.Errorf("another network: %s", r.body)
+	}
+
 	self := e.peer.Host.TCPAddr().String()
 	id := other.Host.ID().String()
 	for _, tc := range []struct{ name, body string }{

@@ -21,6 +21,10 @@ const MaxBlocked = 4096
 var (
 	// ErrBlocked is wrapped by the error of Connect to a blocked peer.
 	ErrBlocked = errors.New("blocked by this node's operator")
+	// ErrRefused is wrapped by the error of Connect to a peer this node
+	// refuses: for earlier misbehaviour, or found by the handshake to run
+	// another network. The error says why.
+	ErrRefused = errors.New("this node refuses the peer")
 	// ErrTooManyBlocked is wrapped by the error of a Block that would list
 	// more than MaxBlocked peers.
 	ErrTooManyBlocked = fmt.Errorf("more than %d blocked peers", MaxBlocked)

@@ -380,7 +380,11 @@ func (h *Host) TCPAddr() ma.Multiaddr {
 	return nil
 }
 
-// Connect dials a peer given as a full multiaddr (.../p2p/<peer ID>).
+// Connect dials a peer given as a full multiaddr (.../p2p/<peer ID>), and
+// waits for the status handshake that follows, until ctx ends: a peer of
+// another network is refused by it, which Connect returns rather than
+// report a connection about to be cut. A peer whose handshake has not
+// answered by then counts as connected.
 func (h *Host) Connect(ctx context.Context, addr string) error {
 	m, err := ma.NewMultiaddr(addr)
 	if err != nil {
@@ -394,7 +398,7 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 		return errors.New("that address is this node itself")
 	}
 	if reason, refused := h.gater.isRefused(info.ID); refused {
-		return fmt.Errorf("peer %s is refused: %s", info.ID, reason)
+		return fmt.Errorf("%w %s: %s", ErrRefused, info.ID, reason)
 	}
 	if h.gater.isBlocked(info.ID) {
 		return fmt.Errorf("peer %s is %w; unblock it first", info.ID, ErrBlocked)
@@ -406,7 +410,25 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 	if err := h.host.Connect(ctx, *info); err != nil {
 		return fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return nil
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	wait := time.NewTimer(statusTimeout) // the handshake's own bound
+	defer wait.Stop()
+	for {
+		if reason, refused := h.gater.isRefused(info.ID); refused {
+			return fmt.Errorf("%w %s after the handshake: %s", ErrRefused, info.ID, reason)
+		}
+		if _, ok := h.peers.status(info.ID); ok {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil // connected; the handshake has not answered yet
+		case <-wait.C:
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // connected reports whether the host has a connection to p.
