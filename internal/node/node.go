@@ -840,9 +840,6 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	n.mu.Lock()
 	added, tips, pc, err := n.addLocked(blocks, hashes, skipKnown)
 	var ready []orphan
-	if err != nil && errors.Is(err, chain.ErrUnknownParent) && len(blocks) == 1 {
-		n.orphans.add(blocks[0], hashes[0], from, n.params)
-	}
 	for _, h := range tips {
 		ready = append(ready, n.orphans.children(h)...)
 	}
@@ -858,6 +855,22 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	// Release the claim before the orphans: one of them may be a block of
 	// this very batch, arrived by gossip before the batch connected it.
 	release()
+
+	// A block whose parent is unknown waits for it in the orphan pool,
+	// checked without the mutex; if the parent arrived meanwhile (its
+	// children were looked for before this block was in the pool), it is
+	// added now.
+	if errors.Is(err, chain.ErrUnknownParent) && len(blocks) == 1 && worthKeeping(blocks[0], n.params) {
+		n.mu.Lock()
+		arrived := n.chain.HasBlock(blocks[0].Header.Parent)
+		if !arrived {
+			n.orphans.add(blocks[0], hashes[0], from)
+		}
+		n.mu.Unlock()
+		if arrived {
+			ready = append(ready, orphan{block: blocks[0], from: from})
+		}
+	}
 
 	// Orphans whose parent arrived: add them too (each may free others).
 	// Its relayer is blamed as the gossip validator blames the relayer of

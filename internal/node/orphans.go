@@ -35,19 +35,27 @@ func newOrphanPool() *orphanPool {
 	return &orphanPool{blocks: map[chain.Hash]orphan{}, byParent: map[chain.Hash][]chain.Hash{}}
 }
 
-// add keeps b, whose parent is unknown and which from relayed, if it passes
-// the checks that need no chain and no signature.
-func (o *orphanPool) add(b *chain.Block, hash chain.Hash, from string, p chain.Params) {
+// worthKeeping reports whether b, whose parent is unknown, passes the
+// checks that need no chain and no signature, and so may wait in the pool.
+// It reads nothing of the node: the caller runs it without the node's
+// mutex (hashing a large body takes a while; on an authority network, with
+// no proof of work in front of it, a stranger can send such blocks
+// cheaply).
+func worthKeeping(b *chain.Block, p chain.Params) bool {
+	if b.EncodedSize() > maxOrphanBytes || chain.CheckHeader(&b.Header, p) != nil {
+		return false
+	}
+	_, err := chain.CheckBody(b, p)
+	return err == nil
+}
+
+// add keeps b, whose parent is unknown and which from relayed; the caller
+// checked it (worthKeeping).
+func (o *orphanPool) add(b *chain.Block, hash chain.Hash, from string) {
 	if _, ok := o.blocks[hash]; ok {
 		return
 	}
 	size := b.EncodedSize()
-	if size > maxOrphanBytes || chain.CheckHeader(&b.Header, p) != nil {
-		return
-	}
-	if _, err := chain.CheckBody(b, p); err != nil {
-		return
-	}
 	for len(o.order) >= maxOrphans || o.bytes+size > maxOrphanBytes {
 		o.remove(o.order[0])
 	}

@@ -128,6 +128,39 @@ func TestOrphanConnectsWhenParentArrives(t *testing.T) {
 	}
 }
 
+// TestOrphanAndParentAtOnce: a block and its parent arriving at the same
+// moment (two gossip validators) always both connect. The orphan's body is
+// checked outside the node's mutex, so the parent may be added between the
+// verdict "unknown parent" and the orphan's arrival in the pool; then the
+// parent's look for its children found nothing, and the orphan must be
+// added by its own caller instead of waiting in the pool for ever.
+func TestOrphanAndParentAtOnce(t *testing.T) {
+	params := chain.TestParams("orphan-race")
+	b := newBuilder(t, params)
+	b1 := b.block(chain.Hash{}, "alice")
+	b2 := b.block(chain.Hash{}, subjects(230)...) // a large body: a long check
+	ctx := context.Background()
+	// Block 1 starts a little later each run, so that the runs sweep
+	// through block 2's check (the assertion does not depend on timing).
+	const runs = 60
+	stranded := 0
+	for i := range runs {
+		n := newNode(t, params)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = n.AddBlock(ctx, b2) }()
+		time.Sleep(time.Duration(i) * 5 * time.Microsecond)
+		go func() { defer wg.Done(); _ = n.AddBlock(ctx, b1) }()
+		wg.Wait()
+		if st := n.Status(); st.Tip != b2.Hash() {
+			stranded++
+		}
+	}
+	if stranded > 0 {
+		t.Fatalf("in %d of %d runs block 2 did not connect (left in the orphan pool)", stranded, runs)
+	}
+}
+
 // Whatever a peer sends without parents, the orphan pool stays small, keeps
 // only blocks whose header and body agree, and verifies no signature.
 func TestOrphanPoolBounded(t *testing.T) {
