@@ -229,10 +229,13 @@ func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
 }
 
 // subjectReadings pages through a subject's readings:
-// GET /api/v1/subjects/{subject}/readings?from=H|cursor=C&limit=N. The
-// pages list its pending readings first (pendingPage), then its main-chain
-// readings newest first, at most limit readings a page in all; from skips
-// the pending ones.
+// GET /api/v1/subjects/{subject}/readings?from=H|cursor=C&limit=N
+// [&since=MS][&until=MS]. The pages list its pending readings first
+// (pendingPage), then its main-chain readings newest first, at most limit
+// readings a page in all; from skips the pending ones. since and until
+// keep the readings taken in [since, until) (Unix ms): the subject index
+// holds each reading's time, so the others cost no block read, and a page
+// examines at most maxFHIRScan index entries (a short page then links on).
 func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 	subject := r.PathValue("subject")
 	if err := chain.CheckSubject(subject); err != nil {
@@ -256,12 +259,35 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 	if e == nil && q.Has("cursor") {
 		c, e = parseCursor(q.Get("cursor"))
 	}
+	var since, until uint64
+	var sinceSet, untilSet bool
+	if e == nil {
+		since, sinceSet, e = uintParam(q, "since")
+	}
+	if e == nil {
+		until, untilSet, e = uintParam(q, "until")
+	}
+	if e == nil && (since > math.MaxInt64 || until > math.MaxInt64 || untilSet && until <= since) {
+		e = newError(http.StatusBadRequest, CodeBadParameter, "since=%d, until=%d: want Unix milliseconds with since before until", since, until)
+	}
 	if e != nil {
 		writeError(w, e)
 		return
 	}
+	window := ""
+	if sinceSet {
+		window += fmt.Sprintf("&since=%d", since)
+	}
+	if untilSet {
+		window += fmt.Sprintf("&until=%d", until)
+	}
+	// keep is the window as a filter of pending readings (nil: all).
+	var keep func(int64) bool
+	if window != "" {
+		keep = func(t int64) bool { return t >= int64(since) && (!untilSet || t < int64(until)) }
+	}
 	link := func(c string) string {
-		return fmt.Sprintf("/api/v1/subjects/%s/readings?cursor=%s&limit=%d", SubjectSegment(subject), c, limit)
+		return fmt.Sprintf("/api/v1/subjects/%s/readings?cursor=%s&limit=%d%s", SubjectSegment(subject), c, limit, window)
 	}
 	final := h.node.FinalHeight() // before the lookup: see block
 	v := subjectView{Subject: subject, Limit: limit, Pending: []chain.Reading{}, Readings: []readingView{}}
@@ -276,7 +302,7 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 		if q.Has("cursor") {
 			prev = &c
 		}
-		pending, more := h.pendingPage(subject, prev, limit, nil)
+		pending, more := h.pendingPage(subject, prev, limit, keep)
 		v.Pending = append(v.Pending, pending...)
 		if more {
 			v.Height = h.node.Status().Height
@@ -288,7 +314,13 @@ func (h *Handler) subjectReadings(w http.ResponseWriter, r *http.Request) {
 	// The main chain fills the rest of the page. A page full of pending
 	// readings asks for one, only to know whether to link to the chain.
 	need := limit - len(v.Pending)
-	page, err := h.node.SubjectReadings(subject, start, max(need, 1))
+	var page node.SubjectPage
+	var err error
+	if window == "" {
+		page, err = h.node.SubjectReadings(subject, start, max(need, 1))
+	} else {
+		page, err = h.node.SubjectReadingsBetween(subject, start, max(need, 1), int64(since), int64(until), maxFHIRScan)
+	}
 	if err != nil {
 		writeError(w, h.readError("reading the subject index", err))
 		return
