@@ -169,6 +169,31 @@ func TestAPIOnAllInterfaces(t *testing.T) {
 	if out, ok := cli(t, home, "add", "72", "--data", data); !ok {
 		t.Errorf("add through the client command: %s", out)
 	}
+	// From a machine without the data directory: --api alone is refused,
+	// saying how to give the token; a copy of api.token in a file, or in
+	// $P2PCHAIN_TOKEN, is sent.
+	if out, ok := cli(t, home, "add", "73", "--api", m[1]); ok || !strings.Contains(out, "--token-file") {
+		t.Errorf("add with --api and no token: ok=%v %s", ok, out)
+	}
+	token, err := os.ReadFile(m[2])
+	if err != nil {
+		t.Fatal(err)
+	}
+	copied := filepath.Join(t.TempDir(), "clinic.token")
+	if err := os.WriteFile(copied, token, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, ok := cli(t, home, "add", "74", "--api", m[1], "--token-file", copied); !ok {
+		t.Errorf("add with --token-file: %s", out)
+	}
+	cmd := installed("add", "75", "--api", m[1])
+	cmd.Env = append(cmd.Env, "P2PCHAIN_HOME="+home, "P2PCHAIN_DATA=", envToken+"="+string(token))
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("add with $%s: %v %s", envToken, err, out)
+	}
+	if out, ok := cli(t, home, "add", "76", "--api", m[1], "--token-file", filepath.Join(home, "none")); ok || !strings.Contains(out, "--token-file") {
+		t.Errorf("add with a missing token file: ok=%v %s", ok, out)
+	}
 	n.stop()
 }
 

@@ -50,6 +50,23 @@ func newClientFlags(name string, h help, stdout io.Writer, cf *clientFlags) *cmd
 }
 
 func (c *clientFlags) connect() (*client, error) {
+	cl, err := c.find()
+	if err != nil {
+		return nil, err
+	}
+	tok, ok, err := c.token()
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		cl.token = tok
+	}
+	return cl, nil
+}
+
+// find finds the node as the flags say (see client), with the token of
+// its data directory where it has one.
+func (c *clientFlags) find() (*client, error) {
 	cl := &client{http: &http.Client{Timeout: 30 * time.Second}, json: c.json}
 	if c.api != "" {
 		cl.base = strings.TrimRight(c.api, "/")
@@ -190,7 +207,7 @@ func answerError(method, path string, resp *http.Response, data []byte) error {
 		e.Message = fmt.Sprintf("%s %s: %s", method, path, resp.Status)
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
-		e.Message += " (give the node's data directory with --data so the client can read its API token)"
+		e.Message += " (give the node's data directory with --data so the client can read its API token, or, from another machine, a copy of its api.token with --token-file FILE or $" + envToken + ")"
 	}
 	return e
 }

@@ -26,12 +26,18 @@ import (
 // envData names the environment variable that sets the data directory.
 const envData = "P2PCHAIN_DATA"
 
+// envToken names the environment variable that gives the client commands
+// the node's API token (the contents of its api.token), for a node named
+// by --api from a machine that does not hold its data directory.
+const envToken = "P2PCHAIN_TOKEN"
+
 // target is the node or data directory the command line names.
 type target struct {
-	data    string
-	port    int
-	portSet bool
-	api     string // client commands only
+	data      string
+	port      int
+	portSet   bool
+	api       string // client commands only
+	tokenFile string // client commands only
 }
 
 // registerDir adds --data and -l.
@@ -52,6 +58,27 @@ func (t *target) registerDir(fs *cmdFlags) {
 func (t *target) registerClient(fs *cmdFlags) {
 	t.registerDir(fs)
 	fs.StringVar(&t.api, "api", "", "`URL` of the node's API, e.g. http://127.0.0.1:5001 (default: found from the data directory)")
+	fs.StringVar(&t.tokenFile, "token-file", "", "`FILE` holding the node's API token, a copy of its api.token (default $"+envToken+", else the data directory's api.token)")
+}
+
+// token returns the API token the flags or the environment give, if any:
+// --token-file, else $P2PCHAIN_TOKEN.
+func (t target) token() (string, bool, error) {
+	if t.tokenFile != "" {
+		b, err := os.ReadFile(t.tokenFile)
+		if err != nil {
+			return "", false, fmt.Errorf("--token-file: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", false, fmt.Errorf("--token-file %s is empty: copy the node's api.token there", t.tokenFile)
+		}
+		return tok, true, nil
+	}
+	if tok := strings.TrimSpace(os.Getenv(envToken)); tok != "" {
+		return tok, true, nil
+	}
+	return "", false, nil
 }
 
 // explicit returns the directory the flags or the environment name, if any.
