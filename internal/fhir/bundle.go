@@ -2,10 +2,12 @@ package fhir
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -61,16 +63,90 @@ func SearchBundle(base string, s Search, obs []Observation, total int, next stri
 }
 
 // BaseURL returns the FHIR base URL of the server that r came to: its
-// scheme and host, then /fhir. A proxy's X-Forwarded-Proto is believed.
+// scheme and host, then /fhir, the URL a client follows links from (a
+// Bundle's next link, each entry's fullUrl). Behind a reverse proxy that
+// is the proxy's: a proxy's Forwarded (RFC 7239: its first element's proto
+// and host), X-Forwarded-Proto, X-Forwarded-Host (the first, the client's)
+// and X-Forwarded-Prefix (the path the proxy serves the node's root under)
+// are believed. They name no more than where the client says it came from,
+// and only links in the answer to that client change.
 func BaseURL(r *http.Request) string {
-	scheme := "http"
+	scheme, host, prefix := "http", r.Host, ""
 	if r.TLS != nil {
 		scheme = "https"
+	}
+	if p, h := forwarded(r.Header.Get("Forwarded")); p != "" || h != "" {
+		scheme, host = cmp.Or(p, scheme), cmp.Or(h, host)
 	}
 	if p := r.Header.Get("X-Forwarded-Proto"); p == "http" || p == "https" {
 		scheme = p
 	}
-	return scheme + "://" + r.Host + "/fhir"
+	if h := firstValue(r.Header.Get("X-Forwarded-Host")); validHost(h) {
+		host = h
+	}
+	if p := strings.TrimRight(firstValue(r.Header.Get("X-Forwarded-Prefix")), "/"); validPrefix(p) {
+		prefix = p
+	}
+	return scheme + "://" + host + prefix + "/fhir"
+}
+
+// forwarded returns the proto and host of a Forwarded header's first
+// element (the proxy nearest the client), each "" if absent or not valid.
+func forwarded(v string) (proto, host string) {
+	first, _, _ := strings.Cut(v, ",")
+	for pair := range strings.SplitSeq(first, ";") {
+		k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
+		if !ok {
+			continue
+		}
+		val = strings.Trim(val, `"`)
+		switch strings.ToLower(k) {
+		case "proto":
+			if val == "http" || val == "https" {
+				proto = val
+			}
+		case "host":
+			if validHost(val) {
+				host = val
+			}
+		}
+	}
+	return proto, host
+}
+
+// firstValue is the first of a comma-separated header's values, trimmed.
+func firstValue(v string) string {
+	first, _, _ := strings.Cut(v, ",")
+	return strings.TrimSpace(first)
+}
+
+// validHost reports whether h is a host with an optional port and nothing
+// else: no user, path, query or spaces.
+func validHost(h string) bool {
+	if h == "" || len(h) > 255 || strings.ContainsAny(h, " /\\?#@") {
+		return false
+	}
+	u, err := url.Parse("http://" + h)
+	return err == nil && u.Host == h && u.Path == ""
+}
+
+// validPrefix reports whether p is a path prefix of plain segments, such
+// as /ledger or /clinic/p2pchain.
+func validPrefix(p string) bool {
+	if !strings.HasPrefix(p, "/") || len(p) > 200 {
+		return false
+	}
+	for seg := range strings.SplitSeq(p[1:], "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+		for _, c := range seg {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.ContainsRune("-._~", c)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // BundleWriter writes a Bundle entry by entry, so that a Bundle of any

@@ -278,10 +278,40 @@ func TestWriteError(t *testing.T) {
 		o.Issue[0] != (Issue{"error", "not-found", "Observation/abc: no reading with that id"}) {
 		t.Fatalf("%s %v", rec.Body, err)
 	}
-	req := httptest.NewRequest("GET", "/fhir/metadata", nil)
-	req.Host = "node:8080"
-	if got := BaseURL(req); got != "http://node:8080/fhir" {
-		t.Errorf("BaseURL %q", got)
+}
+
+// TestBaseURL: the links of a Bundle name the server the client came to,
+// the reverse proxy's where one says so (before, X-Forwarded-Host was not
+// read, and a client behind nginx was sent to the node's loopback
+// address), and never anything a header could smuggle in.
+func TestBaseURL(t *testing.T) {
+	for _, c := range []struct {
+		hdr  []string // name, value pairs
+		want string
+	}{
+		{nil, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Proto", "https"}, "https://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "fhir.clinic.example"}, "https://fhir.clinic.example/fhir"},
+		{[]string{"X-Forwarded-Host", "fhir.clinic.example:8443, proxy2.internal"}, "http://fhir.clinic.example:8443/fhir"},
+		{[]string{"X-Forwarded-Proto", "https", "X-Forwarded-Host", "ward.example", "X-Forwarded-Prefix", "/ledger/"}, "https://ward.example/ledger/fhir"},
+		{[]string{"Forwarded", `for=192.0.2.60;proto=https;host="fhir.clinic.example", for=10.0.0.1`}, "https://fhir.clinic.example/fhir"},
+		{[]string{"Forwarded", "for=192.0.2.60"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Proto", "javascript"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", "evil.example/path"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", "user@evil.example"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", "a b"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Prefix", "/../admin"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Prefix", "/x?y=1"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Prefix", "ledger"}, "http://127.0.0.1:5001/fhir"},
+	} {
+		req := httptest.NewRequest("GET", "/fhir/metadata", nil)
+		req.Host = "127.0.0.1:5001"
+		for i := 0; i < len(c.hdr); i += 2 {
+			req.Header.Set(c.hdr[i], c.hdr[i+1])
+		}
+		if got := BaseURL(req); got != c.want {
+			t.Errorf("%q: BaseURL %q, want %q", c.hdr, got, c.want)
+		}
 	}
 }
 
