@@ -2,6 +2,8 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -193,6 +195,47 @@ func TestAPIOnAllInterfaces(t *testing.T) {
 	}
 	if out, ok := cli(t, home, "add", "76", "--api", m[1], "--token-file", filepath.Join(home, "none")); ok || !strings.Contains(out, "--token-file") {
 		t.Errorf("add with a missing token file: ok=%v %s", ok, out)
+	}
+	n.stop()
+}
+
+// TestBannerNextPortIsFree: the banner's command for another node names a
+// port it can listen on: not this node's API port (-l 21000 -api
+// 127.0.0.1:21001 printed "node -l 21001", which failed as printed), and
+// not one another program holds.
+func TestBannerNextPortIsFree(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes")
+	}
+	t.Parallel()
+	// Three ports in a row, free now: the node's, its API's, and one held.
+	var port int
+	var held net.Listener
+	for try := 0; ; try++ {
+		port = freePort(t)
+		l1, err1 := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+1))
+		l2, err2 := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port+2))
+		if err1 == nil && err2 == nil {
+			_ = l1.Close()
+			held = l2
+			break
+		}
+		for _, l := range []net.Listener{l1, l2} {
+			if l != nil {
+				_ = l.Close()
+			}
+		}
+		if try > 50 {
+			t.Skip("found no three free ports in a row")
+		}
+	}
+	defer held.Close()
+	home := t.TempDir()
+	n := startEnv(t, "node", nodeEnv(home), "node", "--data", filepath.Join(home, "a"), "-l", fmt.Sprint(port),
+		"-api", fmt.Sprintf("127.0.0.1:%d", port+1), "-difficulty", "4")
+	m := n.expect(`^  p2pchain node -l (\d+) -d `)
+	if got := m[1]; got == fmt.Sprint(port+1) || got == fmt.Sprint(port+2) {
+		t.Errorf("the banner's next node listens on %s: the API's port is %d, %d is held", got, port+1, port+2)
 	}
 	n.stop()
 }

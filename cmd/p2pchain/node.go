@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -444,7 +446,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if nw != nil {
 		netFile = cfg.NetworkFile
 	}
-	printBanner(out, params, rulesText(params, nw, h.ID().String()), n.Status(), h, cfg.Port, dir.Path(), netFile)
+	printBanner(out, params, rulesText(params, nw, h.ID().String()), n.Status(), h, nextPort(cfg.IP, cfg.Port, apiURL), dir.Path(), netFile)
 	for _, l := range notes {
 		fmt.Fprintln(out, l)
 	}
@@ -553,10 +555,38 @@ func isLoopback(ip string) bool {
 	return a != nil && a.IsLoopback()
 }
 
+// nextPort is the port the banner's command for another node listens on:
+// 0 (any free port) for a node started with -l 0, else the first port
+// after this node's that is not its API's and that can be listened on now
+// (port+1 was printed even when it was the API's, and the command failed
+// as printed).
+func nextPort(ip string, port int, apiURL string) int {
+	if port == 0 {
+		return 0
+	}
+	apiPort := 0
+	if u, err := url.Parse(apiURL); err == nil && apiURL != "" {
+		apiPort, _ = strconv.Atoi(u.Port())
+	}
+	for p := port + 1; p <= min(port+20, 65535); p++ {
+		if p == apiPort {
+			continue
+		}
+		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		_ = ln.Close()
+		return p
+	}
+	return min(port+1, 65535)
+}
+
 // printBanner prints what the node is; rules describe its consensus
-// (rulesText); netFile is the network file of an authority network ("" on
+// (rulesText); next is the port the command for another node listens on
+// (nextPort); netFile is the network file of an authority network ("" on
 // proof of work), which the command for another node must name too.
-func printBanner(out io.Writer, params chain.Params, rules string, st chain.Status, h *p2p.Host, port int, data, netFile string) {
+func printBanner(out io.Writer, params chain.Params, rules string, st chain.Status, h *p2p.Host, next int, data, netFile string) {
 	fmt.Fprintf(out, "p2pchain node %s\n", h.ID())
 	fmt.Fprintf(out, "network %q, genesis %s, %s\n", params.Name, st.Genesis.Short(), rules)
 	fmt.Fprintf(out, "data %s, height %d, tip %s\n", data, st.Height, st.Tip.Short())
@@ -565,10 +595,6 @@ func printBanner(out io.Writer, params chain.Params, rules string, st chain.Stat
 		fmt.Fprintf(out, "  %s\n", a)
 	}
 	if a := h.TCPAddr(); a != nil {
-		next := 0
-		if port != 0 {
-			next = port + 1
-		}
 		// The network's identity, where it is not the default's: a node
 		// started without it would make another genesis and refuse this
 		// one (and be refused).
