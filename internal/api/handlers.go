@@ -463,7 +463,7 @@ func parseReadingTime(raw string) (time.Time, bool) {
 		if json.Unmarshal([]byte(raw), &s) != nil {
 			return time.Time{}, false
 		}
-		t, err := time.Parse(time.RFC3339Nano, s)
+		t, err := readingsfile.ParseRFC3339(s)
 		return t, err == nil && t.UnixMilli() > 0
 	}
 	ms, err := strconv.ParseInt(raw, 10, 64)

@@ -308,14 +308,28 @@ func parseRecord(rec []string) (Row, string) {
 	return r, ""
 }
 
-// parseTime reads a time: RFC 3339, or Unix milliseconds; "" is the zero
-// time.
 // LooksLikeSeconds reports whether a time given as a whole number of Unix
 // milliseconds is a client's Unix seconds: before 1973 in milliseconds
 // (and so before any network's genesis), 1973 to 5138 in seconds. The API
 // and the import both say so, with the value in milliseconds.
 func LooksLikeSeconds(ms int64) bool { return ms < 100_000_000_000 }
 
+// ParseRFC3339 parses an RFC 3339 time, with the forms its section 5.6
+// allows beside the usual one: a lower-case t or z, and a space between
+// the date and the time (2026-06-01 08:00:00z). The API and the import read
+// times with it.
+func ParseRFC3339(s string) (time.Time, error) {
+	if len(s) > 10 && (s[10] == 't' || s[10] == ' ') {
+		s = s[:10] + "T" + s[11:]
+	}
+	if strings.HasSuffix(s, "z") {
+		s = s[:len(s)-1] + "Z"
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// parseTime reads a time: RFC 3339, or Unix milliseconds; "" is the zero
+// time.
 func parseTime(s string) (time.Time, string) {
 	if s == "" {
 		return time.Time{}, ""
@@ -330,7 +344,7 @@ func parseTime(s string) (time.Time, string) {
 		}
 		return time.UnixMilli(ms), ""
 	}
-	t, err := time.Parse(time.RFC3339Nano, s)
+	t, err := ParseRFC3339(s)
 	if err != nil {
 		return time.Time{}, fmt.Sprintf("time %q is neither RFC 3339 (2026-06-01T10:30:00Z) nor Unix milliseconds", s)
 	}

@@ -162,3 +162,24 @@ func TestHeaderReorderedRows(t *testing.T) {
 		t.Fatalf("a first row with a bpm of 72.5 (not a header): %+v", bad)
 	}
 }
+
+// TestParseRFC3339: the forms RFC 3339 section 5.6 allows (a lower-case t
+// or z, a space between date and time) are one instant with the usual
+// form; anything else is refused.
+func TestParseRFC3339(t *testing.T) {
+	want := time.Date(2026, 6, 1, 8, 0, 0, 250_000_000, time.UTC)
+	for _, s := range []string{
+		"2026-06-01T08:00:00.25Z", "2026-06-01t08:00:00.25z", "2026-06-01 08:00:00.25Z",
+		"2026-06-01 08:00:00.25z", "2026-06-01T10:00:00.25+02:00", "2026-06-01 10:00:00.25+02:00",
+	} {
+		got, err := ParseRFC3339(s)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%q: %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"2026-06-01", "2026-06-01x08:00:00Z", "2026-06-01T08:00:00", "2026-06-01  08:00:00Z", "z", ""} {
+		if got, err := ParseRFC3339(s); err == nil {
+			t.Errorf("%q: %v, want an error", s, got)
+		}
+	}
+}
