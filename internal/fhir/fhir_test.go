@@ -162,6 +162,7 @@ func TestParseSearch(t *testing.T) {
 		{"subject=alice&_count=99999999999999999999999", "alice", none, inf, MaxCount, false},
 		{"subject:identifier=alice", "alice", none, inf, DefaultCount, false},
 		{`subject=a\,b`, "a,b", none, inf, DefaultCount, false},
+		{`subject=a\\b\|c\$d`, `a\b|c$d`, none, inf, DefaultCount, false},
 		{"subject=Patient/Patient/x", "Patient/x", none, inf, DefaultCount, false},
 		{"subject=alice&date=2025-12-01", "alice", ms("2025-12-01T00:00:00Z"), ms("2025-12-02T00:00:00Z"), DefaultCount, false},
 		{"subject=alice&date=eq2025-12", "alice", ms("2025-12-01T00:00:00Z"), ms("2026-01-01T00:00:00Z"), DefaultCount, false},
@@ -210,6 +211,8 @@ func TestParseSearchErrors(t *testing.T) {
 		{"subject=alice&subject=bob", "not-supported", "give one subject"},
 		{"subject=alice,bob", "not-supported", "several subjects"},
 		{"subject=a%20b", "invalid", "not a subject"},
+		{`subject=a\b`, "invalid", `a backslash escapes only`}, // it searched "ab"
+		{`subject=ab\`, "invalid", `a backslash escapes only`},
 		{"subject=alice&foo=1", "not-supported", `unknown search parameter "foo": this server supports subject (or patient, alike), date,`},
 		{"subject=alice&patient=alice", "not-supported", "give one subject"},
 		{"subject=alice&date:missing=true", "not-supported", `unknown search parameter "date:missing"`},

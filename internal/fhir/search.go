@@ -235,7 +235,10 @@ func parseSubject(name, v, value string) (string, error) {
 	if _, _, several := cutUnescaped(value, ','); several {
 		return "", Errorf(http.StatusBadRequest, "not-supported", "%s=%s: several subjects (a comma) are not supported; escape a comma in a subject as \\,", name, v)
 	}
-	subject := unescapeValue(value)
+	subject, ok := unescapeValue(value)
+	if !ok {
+		return "", Errorf(http.StatusBadRequest, "invalid", `%s=%s: a backslash escapes only \, \| \$ or \\ in a search value; write a backslash of the subject as \\`, name, v)
+	}
 	if err := chain.CheckSubject(subject); err != nil {
 		return "", Errorf(http.StatusBadRequest, "invalid", "%s=%s: not a subject: %s", name, v, chain.RuleDetail(err))
 	}
@@ -390,19 +393,24 @@ func cutUnescaped(s string, sep byte) (before, after string, found bool) {
 	return s, "", false
 }
 
-// unescapeValue undoes FHIR's escapes of search values: \, \| \$ \\.
-func unescapeValue(s string) string {
+// unescapeValue undoes FHIR's escapes of search values: \, \| \$ \\. A
+// backslash before anything else, or at the end, is no escape: false (it
+// was dropped, and the search was for another subject than the one typed).
+func unescapeValue(s string) (string, bool) {
 	if !strings.Contains(s, `\`) {
-		return s
+		return s, true
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+1 < len(s) {
+		if s[i] == '\\' {
+			if i+1 == len(s) || !strings.ContainsRune(`,|$\`, rune(s[i+1])) {
+				return "", false
+			}
 			i++
 		}
 		b.WriteByte(s[i])
 	}
-	return b.String()
+	return b.String(), true
 }
 
 // escapeValue escapes the characters FHIR search values reserve.
