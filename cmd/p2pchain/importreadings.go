@@ -318,6 +318,17 @@ func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *impo
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: the batch %s to %s may be in or not", part[0].Where, part[len(part)-1].Where)
 		}
+		down := err != nil && errors.Is(err, syscall.ECONNREFUSED)
+		if down {
+			// Nothing listens (the node restarts): the batch did not
+			// reach it, so it is sent again, untimed rows too, as after a
+			// 503. A connection cut after the request went out is not
+			// retried: the node may have taken it.
+			if waited == 0 {
+				fmt.Fprintf(im.report, "the node does not answer (%v): trying again for up to %s\n", err, roundDuration(im.patient))
+			}
+			status, err = http.StatusServiceUnavailable, nil
+		}
 		if err != nil {
 			return err
 		}
@@ -366,9 +377,13 @@ func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *impo
 				// The node took nothing for that long: the next batches would
 				// only wait as long each, so the import stops here.
 				sum.Failed += len(again)
-				return fmt.Errorf("the node took none of %s from %s on for %s (its pending set or disk is full, or it is syncing): "+
+				why := "its pending set or disk is full, or it is syncing"
+				if down {
+					why = "it does not answer: nothing listens at its API address"
+				}
+				return fmt.Errorf("the node took none of %s from %s on for %s (%s): "+
 					"import stopped; see the node's /api/v1/status, and import the file again when it takes readings (readings already in count as already present)",
-					countOf(len(again), "reading"), again[0].Where, roundDuration(im.patient))
+					countOf(len(again), "reading"), again[0].Where, roundDuration(im.patient), why)
 			}
 			wait := backoff
 			if retryAfter > 0 {

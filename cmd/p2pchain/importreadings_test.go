@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -192,6 +193,46 @@ func TestImporterWaits(t *testing.T) {
 				t.Errorf("atomic %v: error %v does not say %q", atomic, err, want)
 			}
 		}
+	}
+}
+
+// TestImporterWaitsForRestart: a node that restarts during an import
+// (nothing listens at its API address for a while) is waited for, as for
+// a 503: the batch is sent again once it answers, and nothing is counted
+// twice or lost. Before, the import stopped at the first refused
+// connection.
+func TestImporterWaitsForRestart(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := &client{base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 5 * time.Second}}
+	ln.Close() // the node is down: a real dial, refused
+	f := &fakeNode{}
+	down := 3
+	var report bytes.Buffer
+	im := newTestImporter(f, true, 4, &report)
+	im.post = func(ctx context.Context, req batchRequest) (int, batchResponse, time.Duration, error) {
+		if down > 0 {
+			down--
+			return closed.postBatch(ctx, req)
+		}
+		return f.post(ctx, req)
+	}
+	sum, err := im.run(context.Background(), testRows(8))
+	if err != nil || sum != (importSummary{Imported: 8}) || len(f.requests) != 2 {
+		t.Fatalf("%+v %v after %d requests; report %s", sum, err, len(f.requests), report.String())
+	}
+	if !strings.Contains(report.String(), "the node does not answer") {
+		t.Errorf("the report does not say the node is down: %s", report.String())
+	}
+
+	// A node that stays down stops the import after the wait, saying so.
+	down = 1 << 30
+	f = &fakeNode{}
+	sum, err = im.run(context.Background(), testRows(4))
+	if err == nil || !strings.Contains(err.Error(), "does not answer") || sum.Imported != 0 {
+		t.Fatalf("a node that stays down: %+v %v", sum, err)
 	}
 }
 
