@@ -147,10 +147,15 @@ func runCheckReceipt(args []string, stdout, stderr io.Writer) error {
 	}
 	// The check names what did not match; a trusted hash that is not in
 	// the receipt is no mismatch but a hash the receipt does not reach.
+	// The trust is checked last: the receipt passed every other check, so
+	// it is intact, only unproven against that block.
 	var re *receipt.Error
-	if errors.As(err, &re) && errors.Is(err, receipt.ErrTrust) {
-		err = explained(err, fmt.Sprintf("the trusted block is not in the receipt: %s; --trust must be the reading's block "+
-			"or one above it in the receipt (for a newer block, fetch a newer receipt with %s receipt ID)", re.Detail, invocation()))
+	unreached := errors.As(err, &re) && errors.Is(err, receipt.ErrTrust)
+	if unreached {
+		err = explained(err, fmt.Sprintf("the trusted block is not in the receipt: %s; the receipt itself is intact (every other check passed), "+
+			"but proves nothing against that block: --trust must be the reading's block or one above it in the receipt "+
+			"(a block trusted since the receipt was made: fetch a newer receipt with %s receipt ID; years later: a block hash recorded when the receipt was made)",
+			re.Detail, invocation()))
 	}
 	if asJSON {
 		out := checkOutput{OK: err == nil}
@@ -166,6 +171,9 @@ func runCheckReceipt(args []string, stdout, stderr io.Writer) error {
 			return errReceiptFailed
 		}
 		return nil
+	}
+	if unreached {
+		return fmt.Errorf("NOT PROVEN: %w", err)
 	}
 	if err != nil {
 		return fmt.Errorf("FAILED: %w", err)
