@@ -40,12 +40,16 @@ func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, 
 	opts := []api.Option{api.WithFallback(explorer.Handler()), api.WithLogger(log), api.WithShutdown(shutdown), api.WithVersion(version)}
 	bound := ln.Addr().(*net.TCPAddr)
 	if !api.IsLoopback(ln.Addr()) {
-		token, err := apiToken(dir)
+		token, err := apiToken(dir, datadir.TokenFile)
+		if err == nil {
+			var read string
+			read, err = apiToken(dir, datadir.ReadTokenFile)
+			opts = append(opts, api.WithToken(token), api.WithReadToken(read))
+		}
 		if err != nil {
 			ln.Close()
 			return "", "", "", nil, err
 		}
-		opts = append(opts, api.WithToken(token))
 		// Off loopback every write needs the token, even one from this
 		// machine: say so where the URL is printed, or a POST's 401 is a
 		// surprise.
@@ -53,8 +57,9 @@ func startAPI(ctx context.Context, dir *datadir.Dir, addr string, n *node.Node, 
 		if bound.IP.IsUnspecified() {
 			where = "listening on all interfaces"
 		}
-		access = fmt.Sprintf("%s: writes need the token in %s, sent as Authorization: Bearer TOKEN; the p2pchain commands send it",
-			where, dir.File(datadir.TokenFile))
+		access = fmt.Sprintf("%s: writes need the token in %s, sent as Authorization: Bearer TOKEN; the p2pchain commands send it; "+
+			"the read token in %s opens the explorer's live view from other machines, and no writes",
+			where, dir.File(datadir.TokenFile), dir.File(datadir.ReadTokenFile))
 	}
 	handler := api.New(n, h, opts...)
 	url = "http://" + localAddr(bound)
@@ -133,9 +138,10 @@ func localAddr(a *net.TCPAddr) string {
 	return a.String()
 }
 
-// apiToken returns the API token of the data directory, making it on first use.
-func apiToken(dir *datadir.Dir) (string, error) {
-	b, err := os.ReadFile(dir.File(datadir.TokenFile))
+// apiToken returns the API token in the data directory's file name
+// (datadir.TokenFile or ReadTokenFile), making it on first use.
+func apiToken(dir *datadir.Dir, name string) (string, error) {
+	b, err := os.ReadFile(dir.File(name))
 	if err == nil && len(strings.TrimSpace(string(b))) >= 32 {
 		return strings.TrimSpace(string(b)), nil
 	}
@@ -147,7 +153,7 @@ func apiToken(dir *datadir.Dir) (string, error) {
 		return "", err
 	}
 	token := hex.EncodeToString(raw)
-	if err := dir.WriteFile(datadir.TokenFile, []byte(token+"\n"), 0o600); err != nil {
+	if err := dir.WriteFile(name, []byte(token+"\n"), 0o600); err != nil {
 		return "", fmt.Errorf("write API token: %w", err)
 	}
 	return token, nil

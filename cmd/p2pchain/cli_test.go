@@ -148,9 +148,15 @@ func TestAPIOnAllInterfaces(t *testing.T) {
 	home := t.TempDir()
 	data := filepath.Join(home, "node")
 	n := startEnv(t, "node", nodeEnv(home), "node", "--data", data, "-l", "0", "-difficulty", "4", "-api", ":0")
-	m := n.expect(`^explorer and API: (http://127\.0\.0\.1:\d+)/ \(listening on all interfaces: writes need the token in (\S+), sent as Authorization: Bearer TOKEN; the p2pchain commands send it\)$`)
+	m := n.expect(`^explorer and API: (http://127\.0\.0\.1:\d+)/ \(listening on all interfaces: writes need the token in (\S+), sent as Authorization: Bearer TOKEN; the p2pchain commands send it; the read token in (\S+) opens the explorer's live view from other machines, and no writes\)$`)
 	if want := filepath.Join(data, "api.token"); m[2] != want {
 		t.Errorf("token file %s, want %s", m[2], want)
+	}
+	if want := filepath.Join(data, "api.read-token"); m[3] != want {
+		t.Errorf("read token file %s, want %s", m[3], want)
+	}
+	if read, err := os.ReadFile(m[3]); err != nil || len(strings.TrimSpace(string(read))) != 64 {
+		t.Errorf("the read token file: %q %v", read, err)
 	}
 	resp, err := http.Get(m[1] + "/api/v1/status")
 	if err != nil {

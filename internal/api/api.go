@@ -68,6 +68,7 @@ var DefaultTimeouts = Timeouts{
 
 type config struct {
 	token          string
+	readToken      string
 	log            *slog.Logger
 	gatherer       prometheus.Gatherer
 	hosts          []string
@@ -92,6 +93,12 @@ type Option func(*config)
 // Other reads stay open. Serve refuses a non-loopback listener without a
 // token.
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
+
+// WithReadToken sets a second token that opens event streams from other
+// machines (as the token does) and nothing else: for viewers of the
+// explorer who may watch the ledger live but must not write to it. It has
+// effect only beside WithToken.
+func WithReadToken(token string) Option { return func(c *config) { c.readToken = token } }
 
 // WithLogger sets the logger for server faults (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.log = l } }
@@ -370,7 +377,11 @@ func (h *Handler) write(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !h.bearerOK(r) {
 			msg := "this endpoint needs the header Authorization: Bearer <token>; the token is in the node's data directory"
-			if strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+			got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			switch {
+			case h.isReadToken(strings.TrimSpace(got)):
+				msg = "the bearer token is the node's read token (api.read-token): it opens event streams, not writes; send the one in its api.token file"
+			case strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
 				// Sent, but not this node's: an old token (a new data
 				// directory makes a new one) or another node's.
 				msg = "the bearer token is not this node's: send the one in its data directory's api.token file (each data directory has its own)"
@@ -396,6 +407,12 @@ func (h *Handler) bearerOK(r *http.Request) bool {
 // token is set.
 func (h *Handler) isToken(s string) bool {
 	return h.cfg.token != "" && subtle.ConstantTimeCompare([]byte(s), []byte(h.cfg.token)) == 1
+}
+
+// isReadToken compares s with the read token in constant time. It is
+// false when no read token (or no token) is set.
+func (h *Handler) isReadToken(s string) bool {
+	return h.cfg.token != "" && h.cfg.readToken != "" && subtle.ConstantTimeCompare([]byte(s), []byte(h.cfg.readToken)) == 1
 }
 
 // unauthorized writes a 401 that asks for the bearer token.

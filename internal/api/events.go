@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,11 +75,19 @@ type peerEvent struct {
 // misses some.
 const peerBuffer = 64
 
+// streamAllowed reports whether r brings the token or the read token, in
+// its Authorization header or as access (the ?access_token= value).
+func (h *Handler) streamAllowed(r *http.Request, access string) bool {
+	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	bearer = strings.TrimSpace(bearer)
+	return h.bearerOK(r) || h.isToken(access) || h.isReadToken(bearer) || h.isReadToken(access)
+}
+
 // events streams changes as server-sent events: GET /api/v1/events.
 //
-// Off loopback, a stream needs the token when one is set: in the
-// Authorization header like a write, or as ?access_token= because
-// browsers' EventSource cannot set headers. At most maxStreams are open at
+// Off loopback, a stream needs the token or the read token when a token
+// is set: in the Authorization header like a write, or as ?access_token=
+// because browsers' EventSource cannot set headers. At most maxStreams are open at
 // once; one more is refused with 503 before anything is set up for it.
 //
 // Chain events come from the node as they happen; the node drops those of
@@ -93,10 +102,9 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		writeError(w, e)
 		return
 	}
-	if h.cfg.token != "" && !isLoopbackHost(r.RemoteAddr) &&
-		!h.bearerOK(r) && !h.isToken(q.Get("access_token")) {
+	if h.cfg.token != "" && !isLoopbackHost(r.RemoteAddr) && !h.streamAllowed(r, q.Get("access_token")) {
 		unauthorized(w, "an event stream from another machine needs the header Authorization: Bearer <token> "+
-			"or ?access_token=<token>; the token is in the node's data directory")
+			"or ?access_token=<token>: the node's token, or its read token (api.read-token in its data directory), which opens streams only")
 		return
 	}
 	select {

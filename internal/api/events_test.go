@@ -149,7 +149,7 @@ func TestEventStreamFlood(t *testing.T) {
 // TestEventStreamToken: with a token, a stream from another machine needs
 // it (header or access_token); loopback clients do not.
 func TestEventStreamToken(t *testing.T) {
-	e := start(t, testnet.Config{NoMiner: true}, api.WithToken("s3cret"))
+	e := start(t, testnet.Config{NoMiner: true}, api.WithToken("s3cret"), api.WithReadToken("v1ewer"))
 	events, _ := e.openEvents() // the test server is on loopback
 	next(t, events, api.EventReady)
 
@@ -192,6 +192,8 @@ func TestEventStreamToken(t *testing.T) {
 	}{
 		{"bearer token", far, path, []string{"Authorization", "Bearer s3cret"}},
 		{"access_token", far, path + "?access_token=s3cret", nil},
+		{"read token", far, path, []string{"Authorization", "Bearer v1ewer"}},
+		{"read token as access_token", far, path + "?access_token=v1ewer", nil},
 		{"loopback", "127.0.0.1:1234", path, nil},
 		{"loopback IPv6", "[::1]:1234", path, nil},
 	} {
@@ -201,6 +203,15 @@ func TestEventStreamToken(t *testing.T) {
 			t.Errorf("%s: %d %q %q, want a stream", tc.name, r.status, r.header.Get("Content-Type"), r.body)
 		}
 	}
+
+	// The read token opens streams and nothing else: a write with it is
+	// refused, saying which token it is.
+	r := e.postJSON("/api/v1/readings", `{"subject": "alice", "bpm": 72}`, "Authorization", "Bearer v1ewer")
+	want(t, "a write with the read token", r, http.StatusUnauthorized, api.CodeUnauthorized)
+	if !strings.Contains(string(r.body), "read token") {
+		t.Errorf("a write with the read token: %s", r.body)
+	}
+	want(t, "a write with the token", e.postJSON("/api/v1/readings", `{"subject": "alice", "bpm": 72}`, "Authorization", "Bearer s3cret"), http.StatusAccepted, "")
 
 	// Without a token streams are open to all, like every read.
 	open := serve(t, e.ctx, e.peer)

@@ -29,8 +29,9 @@ const (
 	StoreDir      = "chain"
 	ConfigFile    = "config.toml"
 	PeerstoreFile = "peers.json"
-	APIFile       = "api"       // the running node's API URL, for client commands
-	TokenFile     = "api.token" // bearer token for API writes when it listens off loopback
+	APIFile       = "api"            // the running node's API URL, for client commands
+	TokenFile     = "api.token"      // bearer token for API writes when it listens off loopback
+	ReadTokenFile = "api.read-token" // bearer token that opens event streams only, for viewers on other machines
 )
 
 // EnvHome names the environment variable that moves the default root of data
