@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -171,13 +172,14 @@ func TestForksConverge(t *testing.T) {
 }
 
 // TestOtherGenesisRefused: a node of another network is disconnected after
-// the handshake and cannot connect again.
+// the handshake, which the dial reports, and cannot connect again.
 func TestOtherGenesisRefused(t *testing.T) {
 	ctx := testCtx(t, 30*time.Second)
 	a := startN(t, ctx, 1, Config{Params: chain.TestParams("net-a")})[0]
 	b := startN(t, ctx, 1, Config{Params: chain.TestParams("net-b")})[0]
-	if err := b.Connect(ctx, a); err != nil {
-		t.Fatal(err) // the transport connects; the handshake refuses
+	// The transport connects; the handshake refuses, and the dial says so.
+	if err := b.Connect(ctx, a); !errors.Is(err, p2p.ErrRefused) || !strings.Contains(err.Error(), "another network") {
+		t.Fatalf("connect to a node of another network: %v", err)
 	}
 	err := WaitFor(ctx, func() bool { return len(a.Host.Peers()) == 0 && len(b.Host.Peers()) == 0 })
 	if err != nil {
@@ -187,7 +189,7 @@ func TestOtherGenesisRefused(t *testing.T) {
 	if err == nil {
 		t.Fatal("second connect to a refused peer succeeded")
 	}
-	if !strings.Contains(err.Error(), "refused") {
+	if !errors.Is(err, p2p.ErrRefused) {
 		t.Fatalf("second connect: %v, want a refusal", err)
 	}
 	if a.Node.Status().Height != 0 || b.Node.Status().Height != 0 {
