@@ -323,7 +323,7 @@ func TestOtherNetworkSaysWhy(t *testing.T) {
 	addr := expectFrom(t, a, 0, `^  p2pchain node -l \d+ -d (/ip4/\S+)(?: -network \S+)?(?: -difficulty \d+)?$`)[1]
 	b := start(t, "difficulty 5", "node", "-l", "0", "-difficulty", "5", "-api", "off", "-d", addr)
 	m := b.expect(`"msg":"refusing peer".*"reason":"([^"]*)"`)
-	for _, want := range []string{"another network", "--difficulty", "start this node with the same network settings as the peer"} {
+	for _, want := range []string{"another network", "network 'p2pchain' at difficulty 4", "this node 'p2pchain' at difficulty 5", "start a node with -network 'p2pchain' -difficulty 4"} {
 		if !strings.Contains(m[1], want) {
 			t.Errorf("refusal reason %q does not say %q", m[1], want)
 		}

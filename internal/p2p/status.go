@@ -78,21 +78,50 @@ func (h *Host) handleStatus(s network.Stream) {
 	if theirs.Genesis != ours.Genesis {
 		// Refuse new connections at once, but let the peer read our answer
 		// (and refuse us in turn) before the connection goes.
-		h.gater.refuse(p, otherNetwork(theirs, ours))
-		time.AfterFunc(500*time.Millisecond, func() { h.refuse(p, otherNetwork(theirs, ours)) })
+		why := otherNetwork(theirs, ours, h.ledger.Params())
+		h.gater.refuse(p, why)
+		time.AfterFunc(500*time.Millisecond, func() { h.refuse(p, why) })
 		return
 	}
 	h.checkPeerStatus(p, theirs, ours)
 }
 
 // otherNetwork is why a peer of another genesis is refused. The status
-// message carries only the genesis, so it cannot name the setting that
-// differs: it lists the settings that make the genesis, and the remedy.
-func otherNetwork(theirs, ours chain.Status) string {
+// message carries only the genesis: where it is the genesis of this
+// network's name (or the default's) at another difficulty, the commonest
+// mistake, it names them (guessNetwork); else it lists the settings that
+// make the genesis. Then the remedy.
+func otherNetwork(theirs, ours chain.Status, params chain.Params) string {
+	if name, difficulty, ok := guessNetwork(theirs.Genesis, params); ok {
+		return fmt.Sprintf("the peer runs another network: network '%s' at difficulty %d (genesis %s), "+
+			"this node '%s' at difficulty %d (genesis %s); to join it, start a node with -network '%s' -difficulty %d",
+			name, difficulty, theirs.Genesis.Short(), params.Name, params.Difficulty, ours.Genesis.Short(), name, difficulty)
+	}
 	return fmt.Sprintf("the peer runs another network: its genesis is %s, ours %s "+
 		"(a different --network, --difficulty or --network-file gives another genesis); "+
 		"to join it, start this node with the same network settings as the peer",
 		theirs.Genesis.Short(), ours.Genesis.Short())
+}
+
+// guessNetwork finds the proof-of-work network whose genesis is g among
+// those that differ from params only in their name (params' or the
+// default's) and difficulty: at most 2 × 65 genesis hashes, a fraction of
+// a millisecond, once per refused peer.
+func guessNetwork(g chain.Hash, params chain.Params) (string, uint32, bool) {
+	if params.Consensus != chain.ProofOfWork {
+		return "", 0, false
+	}
+	for _, name := range []string{params.Name, chain.DefaultParams().Name} {
+		p := params
+		p.Name = name
+		for d := uint32(0); d <= chain.MaxDifficulty; d++ {
+			p.Difficulty = d
+			if p.Genesis().Hash() == g {
+				return name, d, true
+			}
+		}
+	}
+	return "", 0, false
 }
 
 // exchangeStatus runs the handshake with p and returns p's status.
@@ -129,7 +158,7 @@ var errOtherNetwork = errors.New("peer is on another network (different genesis)
 // wakes, or cuts the peer off and returns false if it is on another network.
 func (h *Host) checkPeerStatus(p peer.ID, theirs, ours chain.Status) bool {
 	if theirs.Genesis != ours.Genesis {
-		h.refuse(p, otherNetwork(theirs, ours))
+		h.refuse(p, otherNetwork(theirs, ours, h.ledger.Params()))
 		return false
 	}
 	h.peers.setStatus(p, theirs, time.Now())
