@@ -2,6 +2,7 @@ package explorer_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -13,10 +14,12 @@ import (
 )
 
 // TestBrowserSubjectOverLimit: a subject with more readings than the
-// explorer charts (2,000) has a heading and range lines that say they
-// cover the newest 2,000, the heading with the true total; and where some
-// readings are pending, the range line says which readings its min, mean
-// and max cover.
+// explorer charts (2,000) has a heading with its true total, and range
+// lines that say which readings they cover: for "all" the 2,000 last added
+// to the ledger, for a range whose own readings number more than 2,000 the
+// 2,000 of them last added, saying a shorter range shows them all; and
+// where some readings are pending, the range line says which readings its
+// min, mean and max cover.
 func TestBrowserSubjectOverLimit(t *testing.T) {
 	browserPath := findBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
@@ -66,12 +69,12 @@ func TestBrowserSubjectOverLimit(t *testing.T) {
 	if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS(`#chart svg.chart .pt`))); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitText(tab, "#view h2", "Subject pat-002: the newest 2000 of 2101 readings charted"); err != nil {
+	if err := waitText(tab, "#view h2", "Subject pat-002: 2101 readings, at most 2000 charted"); err != nil {
 		t.Error(err)
 	}
 	for _, tc := range []struct{ rng, want string }{
-		{"all", "the newest 2000 charted: 2000 readings, 1 pending · over the 1999 readings in blocks: min "},
-		{"1h", "last hour, of the newest 2000 charted: 2000 readings, 1 pending · over the 1999 readings in blocks: min "},
+		{"all", "the 2000 most recently added to the ledger: 2000 readings, 1 pending · over the 1999 readings in blocks: min "},
+		{"1h", "last hour, only the 2000 most recently added to the ledger: 2000 readings, 1 pending · over the 1999 readings in blocks: min "},
 	} {
 		if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS(`button[data-range="`+tc.rng+`"]`))); err != nil {
 			t.Fatal(err)
@@ -79,8 +82,13 @@ func TestBrowserSubjectOverLimit(t *testing.T) {
 		if err := waitJS(tab, `document.querySelector('button[data-range="`+tc.rng+`"]').getAttribute("aria-pressed") === "true"`); err != nil {
 			t.Fatal(err)
 		}
-		if got := jsValue[string](t, tab, `document.querySelector("#range-note").textContent`); !strings.HasPrefix(got, tc.want) {
-			t.Errorf("range %s: the line under the chart says %q, want it to start %q", tc.rng, got, tc.want)
+		// A range loads its readings first: wait for its line.
+		if err := waitJS(tab, fmt.Sprintf(`document.querySelector("#range-note").textContent.startsWith(%q)`, tc.want)); err != nil {
+			t.Errorf("range %s: the line under the chart says %q, want it to start %q", tc.rng,
+				jsValue[string](t, tab, `document.querySelector("#range-note").textContent`), tc.want)
+		}
+		if got := jsValue[string](t, tab, `document.querySelector("#range-note").textContent`); tc.rng == "1h" && !strings.HasSuffix(got, "choose a shorter range to see them all") {
+			t.Errorf("range 1h holds more readings than are charted, but its line does not say so: %q", got)
 		}
 	}
 }

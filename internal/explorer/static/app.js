@@ -409,16 +409,28 @@ async function showSubjects() {
 
 // --- a subject's readings and chart ------------------------------------------------
 
-const MAX_READINGS = 2000, MAX_PAGES = 60;
+// MAX_READINGS is the most readings a subject's page loads at once;
+// MAX_PAGES the most pages it reads for them, more for a time range, whose
+// pages may come back short or empty (each examines at most 10,000 index
+// entries).
+const MAX_READINGS = 2000, MAX_PAGES = 60, MAX_WINDOW_PAGES = 200;
 const ranges = [["1h", 3600e3, "last hour"], ["24h", 86400e3, "last 24 hours"], ["7d", 7 * 86400e3, "last 7 days"],
   ["30d", 30 * 86400e3, "last 30 days"], ["all", 0, "all readings"]];
 let chartRange = "all";
 
-async function loadSubjectReadings(subject) {
-  let path = `/subjects/${subjectPath(subject)}/readings?limit=100`;
+// loadSubjectReadings reads up to MAX_READINGS of a subject's readings in
+// the ledger's order: pending ones first, then by block, newest block first
+// (not by the readings' times: a back-fill of old readings sits in new
+// blocks). With since (Unix ms) only the readings taken then or later.
+// truncated: there are more than it returns; full: it stopped at
+// MAX_READINGS (else, if truncated, at its page limit).
+async function loadSubjectReadings(subject, since) {
+  const windowed = since !== undefined;
+  let path = `/subjects/${subjectPath(subject)}/readings?limit=100${windowed ? `&since=${since}` : ""}`;
   const points = [];
   let pages = 0;
-  while (path && pages < MAX_PAGES && points.length < MAX_READINGS) {
+  const maxPages = windowed ? MAX_WINDOW_PAGES : MAX_PAGES;
+  while (path && pages < maxPages && points.length < MAX_READINGS) {
     const v = await get(path);
     pages++;
     for (const r of v.pending || []) {
@@ -430,7 +442,8 @@ async function loadSubjectReadings(subject) {
     }
     path = v.next;
   }
-  return { points: points.slice(0, MAX_READINGS), truncated: !!path || points.length > MAX_READINGS };
+  const full = points.length >= MAX_READINGS;
+  return { points: points.slice(0, MAX_READINGS), truncated: !!path || points.length > MAX_READINGS, full, pages };
 }
 
 // rangeText is the line under the chart: how many readings the range
@@ -453,7 +466,7 @@ const stats = (ps) => ps.length ? {
 
 async function showSubject(subject) {
   // The subject's figures over all its readings, where the node keeps a
-  // subject index (the chart holds at most the newest MAX_READINGS).
+  // subject index: its total, and its latest reading in a block by time.
   const summary = get(`/subjects/${subjectPath(subject)}`).catch(() => null);
   const { points, truncated } = await loadSubjectReadings(subject);
   const all = await summary;
@@ -463,8 +476,26 @@ async function showSubject(subject) {
       link("#/subjects", "all subjects")));
     return;
   }
-  const newest = points.reduce((a, p) => (p.t > a.t ? p : a));
-  const pendingCount = points.filter((p) => p.state === "pending").length;
+  const pendingPoints = points.filter((p) => p.state === "pending");
+  // The latest reading is the one taken last. Where every reading is
+  // loaded, it is among them; else the loaded ones are those last added
+  // to the ledger, and the latest is the summary's (the newest by time in
+  // a block) or a pending reading taken after it (the pending readings
+  // come first, so they are all loaded).
+  const byTime = (a, p) => (p.t > a.t ? p : a);
+  let newest, latestNote = null;
+  if (!truncated) {
+    newest = points.reduce(byTime);
+  } else if (all && all.latest) {
+    newest = pendingPoints.reduce(byTime, { t: all.latest.time, bpm: all.latest.bpm });
+  } else if (pendingPoints.length && all) {
+    newest = pendingPoints.reduce(byTime); // every reading is pending
+  } else {
+    // No subject index: the newest of those loaded, said so.
+    newest = points.reduce(byTime);
+    latestNote = " (of the readings loaded; this node keeps no subject index to say which is the latest of all)";
+  }
+  const pendingCount = all ? all.pending || 0 : pendingPoints.length;
   const buttons = ranges.map(([key, , label]) => {
     const b = el("button", { type: "button", class: "range", "data-range": key, "aria-pressed": String(key === chartRange), title: label }, key);
     b.addEventListener("click", () => { chartRange = key; update(); });
@@ -473,41 +504,78 @@ async function showSubject(subject) {
   const box = el("div", { id: "chart" });
   const rangeNote = el("p", { id: "range-note", class: "muted", role: "status" });
   const tableBox = el("div");
-  // A truncated list holds the newest MAX_READINGS: the heading says so,
-  // with the subject's true total where the node keeps the index.
+  // A truncated list holds the MAX_READINGS readings last added to the
+  // ledger, which need not be the newest taken: the heading gives the
+  // subject's true total where the node keeps the index, and a time range
+  // loads the readings taken in it.
   const total = all ? all.count + (all.pending || 0) : null;
   const heading = !truncated ? plural(points.length, "reading")
-    : total ? `the newest ${points.length} of ${plural(total, "reading")} charted` : `the newest ${points.length} readings charted`;
+    : total ? `${plural(total, "reading")}, at most ${points.length} charted` : `more than ${points.length} readings, at most ${points.length} charted`;
   $("view").replaceChildren(el("section", {},
     el("h2", {}, `Subject ${subject}: ${heading}`),
     el("p", { class: "facts" },
-      el("span", {}, "latest ", el("strong", {}, bpmCell(newest.bpm)), " bpm at ", when(newest.t)),
+      el("span", { id: "latest" }, "latest ", el("strong", {}, bpmCell(newest.bpm)), " bpm at ", when(newest.t), latestNote),
       pendingCount ? el("span", {}, ` · ${pendingCount} pending`) : null,
       all && all.count ? el("span", { id: "all-time" }, el("br"),
         `all time: ${plural(all.count, "reading")} in blocks · min ${all.min} · mean ${Number(all.mean).toFixed(1)} · max ${all.max} bpm`) : null),
     truncated ? el("p", { class: "warn", id: "truncated" },
-      `Only the newest ${points.length} readings are charted and listed; older readings of this subject are not shown.`) : null,
+      `This subject has more readings than the explorer charts at once (${points.length}). ` +
+      `"all" charts and lists the ${points.length} readings most recently added to the ledger, which are not necessarily the newest taken: ` +
+      "the ledger is in block order, and readings imported late (a back-fill) sit in newer blocks. " +
+      "Choose 1h, 24h, 7d or 30d to chart and list every reading taken in that time.") : null,
     el("div", { class: "range-bar", role: "group", "aria-label": "time range" }, el("span", { class: "muted" }, "show"), ...buttons),
     box, P2PChart.legend(), rangeNote,
     el("h3", {}, "Readings"), tableBox));
 
-  function update() {
+  // A time range of a truncated subject loads the readings taken in it
+  // (since=now-span), once per range while the page is shown.
+  const windows = new Map();
+  let drawn = 0;
+  async function update() {
+    const seq = ++drawn;
     for (const b of buttons) b.setAttribute("aria-pressed", String(b.dataset.range === chartRange));
-    const [, span, label] = ranges.find((r) => r[0] === chartRange);
-    const now = Date.now();
+    const [key, span, label] = ranges.find((r) => r[0] === chartRange);
+    let pts = points, now = Date.now(), win = null;
+    if (span && truncated) {
+      if (!windows.has(key)) {
+        const at = Date.now();
+        windows.set(key, loadSubjectReadings(subject, Math.floor(at - span)).then((w) => ({ ...w, at })));
+      }
+      rangeNote.textContent = `${label}: loading the readings taken in it…`;
+      try {
+        win = await windows.get(key);
+      } catch (e) {
+        windows.delete(key);
+        if (seq === drawn) rangeNote.textContent = `${label}: could not read this range's readings: ${e.message}`;
+        return;
+      }
+      if (seq !== drawn || !box.isConnected) return; // another range, or another page
+      pts = win.points;
+      now = win.at;
+    }
     let from, to;
     if (span) { from = now - span; to = now; } else {
-      const ts = points.map((p) => p.t);
+      const ts = pts.map((p) => p.t);
       from = Math.min(...ts); to = Math.max(...ts);
       const pad = Math.max((to - from) * 0.03, 5 * 60e3);
       from -= pad; to += pad;
     }
-    const inRange = points.filter((p) => p.t >= from && p.t <= to);
-    P2PChart.render(box, points, { from, to, now });
-    // Where only the newest readings are charted, a range covers those.
-    const head = !truncated ? label : span ? `${label}, of the newest ${points.length} charted` : `the newest ${points.length} charted`;
-    rangeNote.textContent = rangeText(head, inRange) +
-      (inRange.length < points.length ? ` · ${points.length - inRange.length} outside this range` : "");
+    const inRange = pts.filter((p) => p.t >= from && p.t <= to);
+    P2PChart.render(box, pts, { from, to, now });
+    let head = label, tail = "";
+    if (!truncated) {
+      if (inRange.length < points.length) tail = ` · ${points.length - inRange.length} outside this range`;
+    } else if (!span) {
+      head = `the ${points.length} most recently added to the ledger`;
+    } else if (win.truncated && win.full) {
+      head = `${label}, only the ${win.points.length} most recently added to the ledger`;
+      tail = " · more readings were taken in this range than the explorer charts: choose a shorter range to see them all";
+    } else if (win.truncated) {
+      tail = ` · the explorer stopped after ${win.pages} pages of the subject index: readings of this range in older blocks may be missing`;
+    } else if (total !== null && total > inRange.length) {
+      tail = ` · ${total - inRange.length} outside this range`;
+    }
+    rangeNote.textContent = rangeText(head, inRange) + tail;
     const rows = inRange.slice().sort((a, b) => b.t - a.t).map((p) => ({ reading: p.reading, pending: p.state === "pending",
       where: p.state === "pending" ? stateBadge("pending")
         : el("span", {}, stateBadge(p.state), " ", link(`#/block/${p.height}`, `block ${p.height}`),
