@@ -718,9 +718,19 @@ function markNav(page) {
   }
 }
 
+// searchAlso is the page a search went to and the subject the query also
+// names (a subject may look like a height or a hash): that page says so.
+let searchAlso = null;
+
+// alsoSubject is the line that offers the subject a search also matched.
+const alsoSubject = (q) => el("p", { class: "also", id: "also-subject" }, "also: ",
+  link(subjectHref(q), `subject ${q}`), el("span", { class: "muted" }, ` (a subject of this name has readings)`));
+
 async function route() {
   const [, page, arg] = location.hash.match(/^#\/(\w+)(?:\/(.+))?$/) || [];
   markNav(page || "home");
+  const also = searchAlso && searchAlso.hash === location.hash ? searchAlso.subject : null;
+  searchAlso = null;
   try {
     if (page === "block" && arg) await showBlock(decodeURIComponent(arg));
     else if (page === "reading" && arg) await showReading(decodeURIComponent(arg));
@@ -729,6 +739,10 @@ async function route() {
     else if (page === "subjects") await showSubjects();
     else if (page === "check") showCheck();
     else await showHome();
+    if (also !== null && location.hash === `#/${page}/${arg}`) {
+      const h2 = $("view").querySelector("h2");
+      if (h2) h2.after(alsoSubject(also));
+    }
   } catch (e) {
     $("view").replaceChildren(problem(e, page === "reading" ? "reading" : "block"));
   }
@@ -750,10 +764,43 @@ function notFound(q, why) {
     link("#/", "back to the latest blocks")));
 }
 
+// subjectHasReadings tells whether q is a subject with readings on this
+// node: GET /subjects/{q} answers, or, on a node without the subject
+// index, its readings' first page holds one.
+async function subjectHasReadings(q) {
+  try {
+    await get(`/subjects/${subjectPath(q)}`);
+    return true;
+  } catch (e) {
+    if (e.code !== "not_supported") return false;
+  }
+  try {
+    const v = await get(`/subjects/${subjectPath(q)}/readings?limit=1`);
+    return v.readings.length + v.pending.length > 0 || !!v.next;
+  } catch (e) {
+    return false;
+  }
+}
+
+// goWithSubject goes to a search's result, which says so where the query
+// also names a subject with readings.
+function goWithSubject(hash, q, isSubject) {
+  searchAlso = isSubject ? { hash, subject: q } : null;
+  location.replace(hash);
+}
+
 async function showSearch(q) {
   const height = /^(0|[1-9]\d*)$/.test(q);
-  if (height && q.length < 4) { location.replace(`#/block/${q}`); return; }
   const hex = /^[0-9a-f]{4,64}$/i.test(q);
+  // A query that looks like a height or a hash may also be a subject
+  // (numeric pseudonyms are common): asked at once, said beside the result.
+  const isSubject = height || hex ? subjectHasReadings(q) : null;
+  if (height && q.length < 4) {
+    const [block, subject] = await Promise.all([get(`/blocks/${q}`).then(() => true, () => false), isSubject]);
+    if (!block && subject) location.replace(subjectHref(q));
+    else goWithSubject(`#/block/${q}`, q, block && subject);
+    return;
+  }
   if (height || hex) {
     // A height, or a short hash of a block or of a reading: whichever exists.
     const found = [];
@@ -762,24 +809,26 @@ async function showSearch(q) {
     for (const [kind, lookup] of tries) {
       try {
         const x = await lookup();
-        if (kind === "block" && height && String(x.height) === q) { location.replace(`#/block/${x.hash}`); return; }
+        if (kind === "block" && height && String(x.height) === q) { goWithSubject(`#/block/${x.hash}`, q, await isSubject); return; }
         found.push({ kind, hashes: [kind === "block" ? x.hash : x.id] });
       } catch (e) {
         if (e.code === "ambiguous") found.push({ kind, hashes: e.candidates, ambiguous: true });
       }
     }
     if (found.length === 1 && !found[0].ambiguous) {
-      location.replace(`#/${found[0].kind}/${found[0].hashes[0]}`);
+      goWithSubject(`#/${found[0].kind}/${found[0].hashes[0]}`, q, await isSubject);
       return;
     }
     if (found.length > 0) {
       const items = found.flatMap((f) => f.hashes.map((h) =>
         el("li", { class: "mono" }, `${f.kind} `, link(`#/${f.kind}/${h}`, h))));
+      if (await isSubject) items.push(el("li", { class: "also-subject" }, "subject ", link(subjectHref(q), q)));
       $("view").replaceChildren(el("section", {}, el("h2", {}, "Ambiguous"),
-        el("p", {}, `More than one block or reading starts with ${q}; type more digits, or pick one:`),
+        el("p", {}, `More than one block, reading or subject matches ${q}; type more digits, or pick one:`),
         el("ul", { class: "candidates" }, ...items)));
       return;
     }
+    if (await isSubject) { location.replace(subjectHref(q)); return; }
   }
   // A subject only if it has readings (a subject may look hex).
   let v;
