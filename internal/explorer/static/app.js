@@ -180,23 +180,74 @@ async function loadPeers() {
     el("li", {}, peerID(x.id), ` · height ${x.height}`)) : [el("li", { class: "muted" }, "no peers")]));
 }
 
+// --- the API token ---------------------------------------------------------------
+
+// The node's API token, once a write with it was accepted, is kept in this
+// tab's sessionStorage: the browser forgets it when the tab closes, and the
+// form's "forget token" button forgets it at once. It goes to this node only:
+// in the Authorization header of a write, and as ?access_token= on the event
+// stream (EventSource cannot send headers). Earlier versions kept it in
+// localStorage, without end: a copy found there is moved here.
+const TOKEN_KEY = "p2pchain-token";
+
+function storage(kind) {
+  try { return window[kind]; } catch (e) { return null; } // storage refused by the browser
+}
+
+function storedToken() {
+  const local = storage("localStorage"), session = storage("sessionStorage");
+  try {
+    const old = local && local.getItem(TOKEN_KEY);
+    if (old !== null && old !== undefined) {
+      local.removeItem(TOKEN_KEY);
+      if (session && !session.getItem(TOKEN_KEY)) session.setItem(TOKEN_KEY, old);
+    }
+    return session ? session.getItem(TOKEN_KEY) : null;
+  } catch (e) {
+    return null;
+  }
+}
+
+function rememberToken(t) {
+  const session = storage("sessionStorage");
+  try { if (session) session.setItem(TOKEN_KEY, t); } catch (e) { /* kept nowhere */ }
+  listen(); // the event stream again, with the token
+}
+
+function forgetToken() {
+  for (const kind of ["sessionStorage", "localStorage"]) {
+    try { const s = storage(kind); if (s) s.removeItem(TOKEN_KEY); } catch (e) { /* nothing kept */ }
+  }
+  listen(); // the event stream again, without it
+}
+
 function setupSubmit() {
   const form = $("submit-form");
-  const token = localStorage.getItem("p2pchain-token");
+  const out = $("submit-result");
+  const forget = $("forget-token");
+  const token = storedToken();
   if (token) { $("token").value = token; $("token-row").hidden = false; }
+  forget.hidden = !token;
+  forget.addEventListener("click", () => {
+    forgetToken();
+    $("token").value = "";
+    forget.hidden = true;
+    out.className = "";
+    out.textContent = "token forgotten: this browser no longer keeps it";
+  });
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const out = $("submit-result");
     out.className = "";
     out.textContent = "submitting…";
     const headers = { "Content-Type": "application/json" };
     const t = $("token").value.trim();
-    if (t) { headers.Authorization = `Bearer ${t}`; localStorage.setItem("p2pchain-token", t); }
+    if (t) headers.Authorization = `Bearer ${t}`;
     try {
       const r = await fetch(`${api}/readings`, { method: "POST", headers,
         body: JSON.stringify({ subject: $("subject").value.trim(), bpm: Number($("bpm").value) }) });
       const body = await r.json().catch(() => ({}));
-      if (r.status === 401) { $("token-row").hidden = false; throw new Error("this node requires its API token for writes"); }
+      if (r.status === 401) { $("token-row").hidden = false; throw new Error(t ? "the node refused this API token" : "this node requires its API token for writes"); }
+      if (t && t !== storedToken()) { rememberToken(t); forget.hidden = false; }
       if (!r.ok) throw new Error(body.error || r.statusText);
       out.replaceChildren("accepted: ", link(`#/reading/${body.id}`, short(body.id), "mono"), " (pending, mining)");
     } catch (e) {
@@ -843,11 +894,17 @@ async function showSearch(q) {
 
 // --- live updates --------------------------------------------------------------
 
+// stream is the open event stream; listen opens it again (with the token
+// kept now, if any) and closes the one before.
+let stream = null;
+
 function listen() {
+  if (stream) stream.close();
   // EventSource cannot send headers: off loopback the token goes in the query.
-  const streamToken = localStorage.getItem("p2pchain-token");
+  const streamToken = storedToken();
   const es = new EventSource(streamToken ? `${api}/events?access_token=${encodeURIComponent(streamToken)}` : `${api}/events`);
-  const live = (on) => { const l = $("live"); if (l) l.classList.toggle("off", !on); };
+  stream = es;
+  const live = (on) => { const l = $("live"); if (l && stream === es) l.classList.toggle("off", !on); };
   es.addEventListener("open", () => live(true));
   es.addEventListener("error", () => live(false));
   es.addEventListener("tip", (ev) => {
@@ -862,11 +919,11 @@ function listen() {
   for (const name of ["peer-connected", "peer-gone"]) {
     es.addEventListener(name, () => { refreshStatus(); loadPeers().catch(() => {}); });
   }
-  // A page left for another (and perhaps kept in the back-forward cache)
-  // closes its stream, so that it holds none of the browser's few
-  // connections to the node; it opens a new one if it is shown again.
-  window.addEventListener("pagehide", () => es.close(), { once: true });
 }
+// A page left for another (and perhaps kept in the back-forward cache)
+// closes its stream, so that it holds none of the browser's few
+// connections to the node; it opens a new one if it is shown again.
+window.addEventListener("pagehide", () => { if (stream) { stream.close(); stream = null; } });
 window.addEventListener("pageshow", (ev) => { if (ev.persisted) { refreshStatus(); route(); listen(); } });
 
 $("search").addEventListener("submit", (ev) => { ev.preventDefault(); search($("q").value); });
