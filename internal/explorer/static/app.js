@@ -321,7 +321,8 @@ function fields(pairs) {
 const wrap = (table) => el("div", { class: "table-wrap" }, table);
 
 // readingsTable lists readings; rows are {reading, where, pending, side}
-// (side: listed in a side-branch block).
+// (side: listed in a side-branch block). A bpm outside the normal resting
+// range is flagged HIGH or LOW in its row, as the latest reading is.
 function readingsTable(rows, withSubject = true) {
   const head = ["time", ...(withSubject ? ["subject"] : []), "BPM", "id", "where", "receipt"];
   return wrap(el("table", { class: "stack readings-table" },
@@ -329,7 +330,7 @@ function readingsTable(rows, withSubject = true) {
     el("tbody", {}, ...rows.map(({ reading: r, where, pending, side }) => el("tr", { "data-id": r.id },
       el("td", { "data-label": "time" }, when(r.time)),
       withSubject ? el("td", { "data-label": "subject" }, link(subjectHref(r.subject), r.subject)) : null,
-      el("td", { "data-label": "BPM", class: "bpm" }, r.bpm),
+      el("td", { "data-label": "BPM", class: "bpm" }, bpmCell(r.bpm)),
       el("td", { "data-label": "id", class: "mono" }, link(`#/reading/${r.id}`, short(r.id))),
       el("td", { "data-label": "where" }, where),
       el("td", { "data-label": "receipt" }, receiptLink(r.id, pending, side)))))));

@@ -60,7 +60,9 @@
     return { unit, ticks };
   }
 
-  const fmtTime = (t) => new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  // fmtTime is a tick's time of day, HH:MM on the 24-hour clock, as the
+  // tables write times (not the locale's, which may be 04:40 PM).
+  const fmtTime = (t) => { const d = new Date(t); return `${pad2(d.getHours())}:${pad2(d.getMinutes())}`; };
   const fmtDay = (t) => new Date(t).toLocaleDateString([], { day: "numeric", month: "short" });
   const fmtMonth = (t) => new Date(t).toLocaleDateString([], { month: "short" });
   // fmtFull shows a time as YYYY-MM-DD HH:MM:SS in the browser's time
