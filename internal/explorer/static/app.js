@@ -722,6 +722,11 @@ function showCheck() {
       const title = trust ? "Receipt valid, reaching your trusted block" : "Receipt valid, chain not verified: give a trusted block hash";
       verdict(true, title, res.proves || "The receipt is valid.", el("div", {}, receiptFacts(res.result), from,
         res.result ? el("details", {}, el("summary", {}, "everything the check found"), el("pre", {}, safeJSON(res.result))) : null));
+    } else if (res && res.what === "trusted block not in receipt" && trust) {
+      // The trust is checked last: every other check passed.
+      verdict(false, "Receipt not proven against that block",
+        `The receipt is intact (every other check passed), but it does not reach the block you trust: ${res.error}. ` +
+        "Give the reading's block or one above it in the receipt; for a block trusted since the receipt was made, get a newer receipt from a node.", from);
     } else {
       verdict(false, "Receipt NOT valid", `This receipt does not prove anything: ${(res && res.error) || "the check failed"}.`, from);
     }
@@ -906,8 +911,8 @@ function listen() {
   const es = new EventSource(streamToken ? `${api}/events?access_token=${encodeURIComponent(streamToken)}` : `${api}/events`);
   stream = es;
   const live = (on) => { const l = $("live"); if (l && stream === es) l.classList.toggle("off", !on); };
-  es.addEventListener("open", () => live(true));
-  es.addEventListener("error", () => live(false));
+  es.addEventListener("open", () => { live(true); $("live-token-form").hidden = true; });
+  es.addEventListener("error", () => { live(false); if (stream === es) askStreamToken(es, streamToken); });
   es.addEventListener("tip", (ev) => {
     const d = JSON.parse(ev.data);
     refreshStatus();
@@ -921,6 +926,33 @@ function listen() {
     es.addEventListener(name, () => { refreshStatus(); loadPeers().catch(() => {}); });
   }
 }
+// askStreamToken shows the read-token prompt when the node refuses the
+// event stream es (opened with token, if any) for want of a token: a
+// browser on another machine. EventSource does not tell why it failed, so
+// one request asks; a stream it opens is closed at once.
+let asking = false;
+async function askStreamToken(es, token) {
+  if (asking) return;
+  asking = true;
+  const ctl = new AbortController();
+  try {
+    const r = await fetch(token ? `${api}/events?access_token=${encodeURIComponent(token)}` : `${api}/events`, { signal: ctl.signal });
+    if (r.status === 401 && stream === es) {
+      es.close(); // EventSource would retry a refusal without end
+      $("live-token-form").hidden = false;
+      $("live-token-note").classList.toggle("error", !!token);
+      if (token) $("live-token-note").textContent = "The node refused this token for live updates: give its read token (api.read-token) or its token.";
+    }
+  } catch (e) { /* the node is down: the stream retries by itself */ }
+  finally { ctl.abort(); asking = false; }
+}
+
+$("live-token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const t = $("live-token").value.trim();
+  if (t) rememberToken(t); // opens the stream again with it
+});
+
 // A page left for another (and perhaps kept in the back-forward cache)
 // closes its stream, so that it holds none of the browser's few
 // connections to the node; it opens a new one if it is shown again.
