@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	noise "github.com/libp2p/go-libp2p/p2p/security/noise"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
@@ -420,6 +422,16 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 		}
 		if _, ok := h.peers.status(info.ID); ok {
 			return nil
+		}
+		if !h.connected(info.ID) {
+			return fmt.Errorf("connect to %s: the peer closed the connection before the status handshake "+
+				"(it may have as many peers as it takes, or refuse this node)", addr)
+		}
+		// Identify has told the peer's protocols: one without the status
+		// protocol is no p2pchain node.
+		if protos, err := h.host.Peerstore().GetProtocols(info.ID); err == nil && len(protos) > 0 &&
+			!slices.Contains(protos, protocol.ID(StatusProtocol)) {
+			return fmt.Errorf("connect to %s: the peer does not speak %s: not a p2pchain node", addr, StatusProtocol)
 		}
 		select {
 		case <-ctx.Done():

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -158,5 +160,35 @@ func TestIdentifyVersions(t *testing.T) {
 		if err != nil || agent != tc.agent || proto != fmt.Sprintf("p2pchain/%d", chain.HeaderVersion) {
 			t.Errorf("Identify: agent %q, protocol %q (%v); want %q, p2pchain/%d", agent, proto, err, tc.agent, chain.HeaderVersion)
 		}
+	}
+}
+
+// TestConnectToWhatIsNoNode: a dial the user asked for (node -d, POST
+// /api/v1/peers) says what went wrong when the other end is no p2pchain
+// node, or closes the connection at once, instead of "connected" after
+// waiting out the handshake's 10 s.
+func TestConnectToWhatIsNoNode(t *testing.T) {
+	ctx := discCtx(t, 30*time.Second)
+	p := discStart(t, ctx, testnet.Config{Params: chain.TestParams("connect-no-node"), NoMiner: true})
+	for _, closing := range []bool{false, true} {
+		raw, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer raw.Close()
+		if closing { // a host at its limit, or refusing us: it closes what connects
+			raw.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) { go c.Close() }})
+		}
+		addr := fmt.Sprintf("%s/p2p/%s", raw.Addrs()[0], raw.ID())
+		err = p.Host.Connect(ctx, addr)
+		switch {
+		case !closing && (err == nil || !strings.Contains(err.Error(), "not a p2pchain node")):
+			t.Errorf("a host without the status protocol: Connect = %v, want it named not a p2pchain node", err)
+		case closing && err == nil:
+			// Gone before the handshake (or before identify told its
+			// protocols): any error but "connected".
+			t.Errorf("a host that closes the connection: Connect = nil, want an error")
+		}
+		t.Logf("closing %v: %v", closing, err)
 	}
 }
