@@ -858,8 +858,10 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 
 	// A block whose parent is unknown waits for it in the orphan pool,
 	// checked without the mutex; if the parent arrived meanwhile (its
-	// children were looked for before this block was in the pool), it is
-	// added now.
+	// children were looked for before this block was in the pool), the
+	// block is processed again now, and that verdict is the caller's (a
+	// gossip validator relays it). This call added nothing, so no orphan
+	// waits on it.
 	if errors.Is(err, chain.ErrUnknownParent) && len(blocks) == 1 && worthKeeping(blocks[0], n.params) {
 		n.mu.Lock()
 		arrived := n.chain.HasBlock(blocks[0].Header.Parent)
@@ -868,7 +870,7 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 		}
 		n.mu.Unlock()
 		if arrived {
-			ready = append(ready, orphan{block: blocks[0], from: from})
+			return n.process(ctx, blocks, skipKnown, from)
 		}
 	}
 
