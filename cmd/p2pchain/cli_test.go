@@ -202,6 +202,13 @@ func TestAPIOnAllInterfaces(t *testing.T) {
 	if out, ok := cli(t, home, "add", "76", "--api", m[1], "--token-file", filepath.Join(home, "none")); ok || !strings.Contains(out, "--token-file") {
 		t.Errorf("add with a missing token file: ok=%v %s", ok, out)
 	}
+	// $P2PCHAIN_TOKEN, exported for another node, does not replace the
+	// token of the data directory --data names.
+	cmd = installed("add", "77", "--data", data)
+	cmd.Env = append(cmd.Env, "P2PCHAIN_HOME="+home, "P2PCHAIN_DATA=", envToken+"=a-token-of-another-node")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Errorf("add --data with $%s set for another node: %v %s", envToken, err, out)
+	}
 	n.stop()
 }
 

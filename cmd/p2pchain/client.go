@@ -54,7 +54,10 @@ func (c *clientFlags) connect() (*client, error) {
 	if err != nil {
 		return nil, err
 	}
-	tok, ok, err := c.token()
+	// --token-file always; $P2PCHAIN_TOKEN only for a node named by --api
+	// alone: a data directory's own token must not be replaced by one
+	// exported for another node (nor that one sent to this node).
+	tok, ok, err := c.token(c.api != "" && cl.dir == "")
 	if err != nil {
 		return nil, err
 	}

@@ -240,13 +240,14 @@ func (c *client) postBatch(ctx context.Context, req batchRequest) (int, batchRes
 // importer sends rows in batches and counts the node's verdicts. Its I/O
 // goes through post, sleep and done, so that tests give their own.
 type importer struct {
-	post    func(ctx context.Context, req batchRequest) (status int, resp batchResponse, retryAfter time.Duration, err error)
-	atomic  bool      // all or nothing per batch; stop at the first refused batch
-	batch   int       // readings per request, at most maxBatchReadings
-	report  io.Writer // one line per refused reading
-	sleep   func(ctx context.Context, d time.Duration) error
-	patient time.Duration // how long to wait out transient refusals without progress
-	done    func(n int)   // readings settled so far, for the progress line
+	post     func(ctx context.Context, req batchRequest) (status int, resp batchResponse, retryAfter time.Duration, err error)
+	atomic   bool      // all or nothing per batch; stop at the first refused batch
+	batch    int       // readings per request, at most maxBatchReadings
+	report   io.Writer // one line per refused reading
+	sleep    func(ctx context.Context, d time.Duration) error
+	patient  time.Duration // how long to wait out transient refusals without progress
+	answered bool          // the node answered a batch: a refused connection later is a restart
+	done     func(n int)   // readings settled so far, for the progress line
 }
 
 // run sends rows and returns the counts. The error is for a stop: an
@@ -318,12 +319,17 @@ func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *impo
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted: the batch %s to %s may be in or not", part[0].Where, part[len(part)-1].Where)
 		}
-		down := err != nil && errors.Is(err, syscall.ECONNREFUSED)
+		// Nothing listens where a node answered before in this import (it
+		// restarts): the batch did not reach it, so it is sent again,
+		// untimed rows too, as after a 503. A node that never answered
+		// (a wrong --api, a node not started) is an error at once; a
+		// connection cut after the request went out is not retried: the
+		// node may have taken it.
+		down := err != nil && im.answered && errors.Is(err, syscall.ECONNREFUSED)
+		if err == nil {
+			im.answered = true
+		}
 		if down {
-			// Nothing listens (the node restarts): the batch did not
-			// reach it, so it is sent again, untimed rows too, as after a
-			// 503. A connection cut after the request went out is not
-			// retried: the node may have taken it.
 			if waited == 0 {
 				fmt.Fprintf(im.report, "the node does not answer (%v): trying again for up to %s\n", err, roundDuration(im.patient))
 			}

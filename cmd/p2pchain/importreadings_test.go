@@ -209,14 +209,15 @@ func TestImporterWaitsForRestart(t *testing.T) {
 	closed := &client{base: "http://" + ln.Addr().String(), http: &http.Client{Timeout: 5 * time.Second}}
 	ln.Close() // the node is down: a real dial, refused
 	f := &fakeNode{}
-	down := 3
+	down, answered := 3, 0 // down for 3 requests once it answered 1
 	var report bytes.Buffer
 	im := newTestImporter(f, true, 4, &report)
 	im.post = func(ctx context.Context, req batchRequest) (int, batchResponse, time.Duration, error) {
-		if down > 0 {
+		if answered > 0 && down > 0 {
 			down--
 			return closed.postBatch(ctx, req)
 		}
+		answered++
 		return f.post(ctx, req)
 	}
 	sum, err := im.run(context.Background(), testRows(8))
@@ -227,12 +228,22 @@ func TestImporterWaitsForRestart(t *testing.T) {
 		t.Errorf("the report does not say the node is down: %s", report.String())
 	}
 
-	// A node that stays down stops the import after the wait, saying so.
+	// A node that answered, then stays down, stops the import after the
+	// wait, saying so.
 	down = 1 << 30
-	f = &fakeNode{}
-	sum, err = im.run(context.Background(), testRows(4))
-	if err == nil || !strings.Contains(err.Error(), "does not answer") || sum.Imported != 0 {
+	sum, err = im.run(context.Background(), testRows(12))
+	if err == nil || !strings.Contains(err.Error(), "does not answer") || sum != (importSummary{Failed: 4, NotSent: 8}) {
 		t.Fatalf("a node that stays down: %+v %v", sum, err)
+	}
+
+	// A node that never answered (a wrong --api, a node not started) is
+	// an error at once: no wait.
+	slept := 0
+	fresh := newTestImporter(&fakeNode{}, true, 4, &report)
+	fresh.post = closed.postBatch
+	fresh.sleep = func(context.Context, time.Duration) error { slept++; return nil }
+	if _, err := fresh.run(context.Background(), testRows(4)); err == nil || slept != 0 {
+		t.Fatalf("a node that never answered: %v after %d waits, want an error at once", err, slept)
 	}
 }
 

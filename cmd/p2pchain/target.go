@@ -58,12 +58,12 @@ func (t *target) registerDir(fs *cmdFlags) {
 func (t *target) registerClient(fs *cmdFlags) {
 	t.registerDir(fs)
 	fs.StringVar(&t.api, "api", "", "`URL` of the node's API, e.g. http://127.0.0.1:5001 (default: found from the data directory)")
-	fs.StringVar(&t.tokenFile, "token-file", "", "`FILE` holding the node's API token, a copy of its api.token (default $"+envToken+", else the data directory's api.token)")
+	fs.StringVar(&t.tokenFile, "token-file", "", "`FILE` holding the node's API token, a copy of its api.token (default: the data directory's api.token; with --api alone, $"+envToken+")")
 }
 
 // token returns the API token the flags or the environment give, if any:
-// --token-file, else $P2PCHAIN_TOKEN.
-func (t target) token() (string, bool, error) {
+// --token-file, else $P2PCHAIN_TOKEN where env is true.
+func (t target) token(env bool) (string, bool, error) {
 	if t.tokenFile != "" {
 		b, err := os.ReadFile(t.tokenFile)
 		if err != nil {
@@ -75,7 +75,7 @@ func (t target) token() (string, bool, error) {
 		}
 		return tok, true, nil
 	}
-	if tok := strings.TrimSpace(os.Getenv(envToken)); tok != "" {
+	if tok := strings.TrimSpace(os.Getenv(envToken)); env && tok != "" {
 		return tok, true, nil
 	}
 	return "", false, nil
