@@ -148,12 +148,13 @@ func runCheckReceipt(args []string, stdout, stderr io.Writer) error {
 	// The check names what did not match; a trusted hash that is not in
 	// the receipt is no mismatch but a hash the receipt does not reach.
 	// The trust is checked last: the receipt passed every other check, so
-	// it is intact, only unproven against that block.
+	// it is consistent in itself; but nothing ties it to the chain the
+	// user trusts, and a consistent receipt can be made up.
 	var re *receipt.Error
 	unreached := errors.As(err, &re) && errors.Is(err, receipt.ErrTrust)
 	if unreached {
-		err = explained(err, fmt.Sprintf("the trusted block is not in the receipt: %s; the receipt itself is intact (every other check passed), "+
-			"but proves nothing against that block: --trust must be the reading's block or one above it in the receipt "+
+		err = explained(err, fmt.Sprintf("the trusted block is not in the receipt: %s; the receipt is consistent in itself (every other check passed), "+
+			"but nothing ties it to the chain you trust, and it may have been made up: --trust must be the reading's block or one above it in the receipt "+
 			"(a block trusted since the receipt was made: fetch a newer receipt with %s receipt ID; years later: a block hash recorded when the receipt was made)",
 			re.Detail, invocation()))
 	}

@@ -725,7 +725,8 @@ function showCheck() {
     } else if (res && res.what === "trusted block not in receipt" && trust) {
       // The trust is checked last: every other check passed.
       verdict(false, "Receipt not proven against that block",
-        `The receipt is intact (every other check passed), but it does not reach the block you trust: ${res.error}. ` +
+        `The receipt is consistent in itself (every other check passed), but it does not reach the block you trust, so nothing ties it to that chain, ` +
+        `and a consistent receipt can be made up: ${res.error}. ` +
         "Give the reading's block or one above it in the receipt; for a block trusted since the receipt was made, get a newer receipt from a node.", from);
     } else {
       verdict(false, "Receipt NOT valid", `This receipt does not prove anything: ${(res && res.error) || "the check failed"}.`, from);
