@@ -558,6 +558,7 @@ func isLoopback(ip string) bool {
 // nextPort is the port the banner's command for another node listens on:
 // 0 (any free port) for a node started with -l 0, else the first port
 // after this node's that is not its API's and that can be listened on now
+// (TCP and UDP)
 // (port+1 was printed even when it was the API's, and the command failed
 // as printed).
 func nextPort(ip string, port int, apiURL string) int {
@@ -572,11 +573,18 @@ func nextPort(ip string, port int, apiURL string) int {
 		if p == apiPort {
 			continue
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(p)))
+		// The node listens on TCP and QUIC (UDP) on its port.
+		addr := net.JoinHostPort(ip, strconv.Itoa(p))
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
 		}
 		_ = ln.Close()
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			continue
+		}
+		_ = pc.Close()
 		return p
 	}
 	return min(port+1, 65535)

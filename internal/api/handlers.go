@@ -171,7 +171,7 @@ func (h *Handler) resolve(p chain.HashPrefix, what string, lookup func(chain.Has
 	m, err := lookup(p, maxCandidates)
 	switch {
 	case err != nil:
-		return chain.Hash{}, readFailed(fmt.Errorf("cannot look up %s %s: %w", what, p, err))
+		return chain.Hash{}, h.readError(fmt.Sprintf("cannot look up %s %s", what, p), err)
 	case m.Count == 0:
 		return chain.Hash{}, notFound(h.syncing(), "no %s starts with %s", what, p)
 	case m.Count == 1 && !m.More:

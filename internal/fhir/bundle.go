@@ -7,7 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -66,9 +66,9 @@ func SearchBundle(base string, s Search, obs []Observation, total int, next stri
 // scheme and host, then /fhir, the URL a client follows links from (a
 // Bundle's next link, each entry's fullUrl). Behind a reverse proxy that
 // is the proxy's: a proxy's Forwarded (RFC 7239: its first element's proto
-// and host), X-Forwarded-Proto, X-Forwarded-Host (the first, the client's)
-// and X-Forwarded-Prefix (the path the proxy serves the node's root under)
-// are believed. They name no more than where the client says it came from,
+// and host), then X-Forwarded-Proto and X-Forwarded-Host (the first, the
+// client's) over it, and X-Forwarded-Prefix (the path the proxy serves the
+// node's root under) are believed. They name no more than where the client says it came from,
 // and only links in the answer to that client change.
 func BaseURL(r *http.Request) string {
 	scheme, host, prefix := "http", r.Host, ""
@@ -92,15 +92,14 @@ func BaseURL(r *http.Request) string {
 
 // forwarded returns the proto and host of a Forwarded header's first
 // element (the proxy nearest the client), each "" if absent or not valid.
+// Quoted values are read whole (a ; or , inside quotes ends nothing).
 func forwarded(v string) (proto, host string) {
-	first, _, _ := strings.Cut(v, ",")
-	for pair := range strings.SplitSeq(first, ";") {
-		k, val, ok := strings.Cut(strings.TrimSpace(pair), "=")
-		if !ok {
-			continue
+	for _, pair := range forwardedPairs(v) {
+		k, val, _ := strings.Cut(pair, "=")
+		if len(val) >= 2 && val[0] == '"' && val[len(val)-1] == '"' {
+			val = val[1 : len(val)-1]
 		}
-		val = strings.Trim(val, `"`)
-		switch strings.ToLower(k) {
+		switch strings.ToLower(strings.TrimSpace(k)) {
 		case "proto":
 			if val == "http" || val == "https" {
 				proto = val
@@ -114,20 +113,63 @@ func forwarded(v string) (proto, host string) {
 	return proto, host
 }
 
+// forwardedPairs splits the first element of a Forwarded header into its
+// name=value pairs, at the semicolons outside quotes.
+func forwardedPairs(v string) []string {
+	var pairs []string
+	start, quoted := 0, false
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; {
+		case c == '"':
+			quoted = !quoted
+		case c == '\\' && quoted:
+			i++ // an escaped character inside quotes
+		case (c == ';' || c == ',') && !quoted:
+			pairs = append(pairs, strings.TrimSpace(v[start:i]))
+			if c == ',' {
+				return pairs
+			}
+			start = i + 1
+		}
+	}
+	return append(pairs, strings.TrimSpace(v[start:]))
+}
+
 // firstValue is the first of a comma-separated header's values, trimmed.
 func firstValue(v string) string {
 	first, _, _ := strings.Cut(v, ",")
 	return strings.TrimSpace(first)
 }
 
-// validHost reports whether h is a host with an optional port and nothing
-// else: no user, path, query or spaces.
+// validHost reports whether h is a host name, an IPv4 address or a
+// bracketed IPv6 address, with an optional port: nothing a link could be
+// bent with (quotes, angle brackets, a user, a path).
 func validHost(h string) bool {
-	if h == "" || len(h) > 255 || strings.ContainsAny(h, " /\\?#@") {
+	if h == "" || len(h) > 255 {
 		return false
 	}
-	u, err := url.Parse("http://" + h)
-	return err == nil && u.Host == h && u.Path == ""
+	host, port := h, ""
+	if i := strings.LastIndexByte(h, ':'); i >= 0 && !strings.HasSuffix(h, "]") {
+		host, port = h[:i], h[i+1:]
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
+			return false
+		}
+	}
+	if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+		ip, err := netip.ParseAddr(host[1 : len(host)-1])
+		return err == nil && ip.Is6() && !ip.Is4In6()
+	}
+	for _, label := range strings.Split(host, ".") {
+		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
+			return false
+		}
+		for _, c := range label {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // validPrefix reports whether p is a path prefix of plain segments, such

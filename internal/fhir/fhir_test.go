@@ -306,6 +306,16 @@ func TestBaseURL(t *testing.T) {
 		{[]string{"X-Forwarded-Prefix", "/../admin"}, "http://127.0.0.1:5001/fhir"},
 		{[]string{"X-Forwarded-Prefix", "/x?y=1"}, "http://127.0.0.1:5001/fhir"},
 		{[]string{"X-Forwarded-Prefix", "ledger"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", `evil"><img>`}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", "évil.example"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", "ward.example:99999"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", "ward.example:"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", "-ward.example"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", "[2001:db8::7]:8443"}, "http://[2001:db8::7]:8443/fhir"},
+		{[]string{"X-Forwarded-Host", "[zz::1]"}, "http://127.0.0.1:5001/fhir"},
+		{[]string{"X-Forwarded-Host", "192.0.2.7:8080"}, "http://192.0.2.7:8080/fhir"},
+		{[]string{"Forwarded", `host="a;b";proto=https`}, "https://127.0.0.1:5001/fhir"}, // a quoted ; is no separator: the host is a;b, refused
+		{[]string{"Forwarded", `proto=https;host=fwd.example`, "X-Forwarded-Host", "xfh.example"}, "https://xfh.example/fhir"},
 	} {
 		req := httptest.NewRequest("GET", "/fhir/metadata", nil)
 		req.Host = "127.0.0.1:5001"
