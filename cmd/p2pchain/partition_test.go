@@ -257,3 +257,62 @@ func testPartition(t *testing.T, procs bool) {
 	_ = p.cmd.Process.Signal(syscall.SIGINT)
 	<-p.exit
 }
+
+// TestTestnetPartitionNodeDown: with node 1 of a ring of four node
+// processes killed, partition and heal skip it and say so, and work on the
+// three others: each blocks the other half, then unblocks it, and the heal
+// dials the link across the cut between running nodes (3 to 0). Restarted
+// after the heal, node 1 comes back unblocked with both its links.
+func TestTestnetPartitionNodeDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network of node processes")
+	}
+	t.Parallel()
+	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()),
+		"testnet", "--nodes", "4", "--topology", "ring", "--processes", "--difficulty", "0")
+	p.expect(`^NODE\s+PEER ID\s+LISTEN\s+API`)
+	var apis []string
+	for i := 0; i < 4; i++ {
+		apis = append(apis, p.expect(fmt.Sprintf(`^%d\s+12D3KooW\w+\s+\S+\s+(http://127\.0\.0\.1:\d+)\s+\d+$`, i))[1])
+	}
+	p.expect(`partition or heal to split the network`)
+	type peersView struct {
+		Count   int      `json:"count"`
+		Blocked []string `json:"blocked"`
+	}
+	// want[i] is node i's peers and blocked peers.
+	waitPeers := func(what string, want [][2]int) {
+		t.Helper()
+		waitUntil(t, 20*time.Second, what, func() bool {
+			for i, w := range want {
+				var v peersView
+				if i == 1 && w[0] < 0 {
+					continue // not running
+				}
+				if apiGet(apis[i]+"/api/v1/peers", &v) != http.StatusOK || v.Count != w[0] || len(v.Blocked) != w[1] {
+					return false
+				}
+			}
+			return true
+		})
+	}
+
+	p.type_("kill 1")
+	p.expect(`^node 1 killed$`)
+	p.type_("partition")
+	p.expect(`^partition: nodes 0-1 \| nodes 2-3, every node blocking the other half; 2 links cut \(\S+\); skipped node 1 \(not running: restarted, it blocks the other half\)$`)
+	// The ring 0-1-2-3-0: node 0 keeps no peer (1 is down, 3 is across),
+	// nodes 2 and 3 keep each other.
+	waitPeers("the running nodes blocking the other half", [][2]int{{0, 2}, {-1, -1}, {1, 2}, {1, 2}})
+	p.type_("heal")
+	p.expect(`^heal: nodes 0-1 \| nodes 2-3 unblocked each other; 1 links across the cut dialled again \(\S+\); skipped node 1 \(not running: restarted, it dials all its links\)$`)
+	waitPeers("the running nodes joined again", [][2]int{{1, 0}, {-1, -1}, {1, 0}, {2, 0}})
+	p.type_("restart 1")
+	waitUntil(t, 30*time.Second, "node 1's new table line", func() bool {
+		return p.count(`^1\s+12D3KooW\w+\s+\S+\s+http://127\.0\.0\.1:\d+\s+\d+$`) == 2
+	})
+	waitPeers("the ring whole again", [][2]int{{2, 0}, {2, 0}, {2, 0}, {2, 0}})
+
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	<-p.exit
+}

@@ -62,7 +62,9 @@ func parseTestnetFlags(args []string, stdout io.Writer) (testnetFlags, error) {
 			"output in DIR/node-i.log), connected through the nodes' APIs; the table then shows",
 			"their process IDs. Further lines control them: kill I (SIGKILL, as a crash), stop I",
 			"(SIGTERM), restart I (start node I again on its data directory and dial its links",
-			"again, within its half while partitioned; on its old ports if they are free). Ctrl-C or SIGTERM stops",
+			"again, within its half while partitioned; on its old ports if they are free). A partition",
+			"or heal skips the nodes that are not running and says so; restarted, such a node takes",
+			"the state of then (blocks the other half while partitioned). Ctrl-C or SIGTERM stops",
 			"them all (SIGTERM, SIGKILL after 10 s); on Linux a testnet that is killed takes its",
 			"node processes with it.",
 			"Ctrl-C or SIGTERM stops every node and removes the data (unless --dir or --keep)."},
@@ -219,7 +221,15 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 		}()
 		defer func() { load.Wait(); <-reported }() // before net.Close
 	}
-	split := splitter{nodes: f.nodes, partition: func(context.Context) ([][2]int, error) { return net.Partition() }, heal: net.Heal}
+	split := splitter{nodes: f.nodes,
+		partition: func(context.Context) ([][2]int, []int, error) {
+			links, err := net.Partition()
+			return links, nil, err
+		},
+		heal: func(ctx context.Context) ([][2]int, []int, error) {
+			links, err := net.Heal(ctx)
+			return links, nil, err
+		}}
 	prompt(ctx, f, stdout, split, nil, "type partition or heal")
 	return nil
 }
@@ -241,10 +251,11 @@ func announceTestnet(stdout, stderr io.Writer, f testnetFlags, nodes []testnetNo
 }
 
 // splitter cuts a testnet in two and heals it: in process or through the
-// nodes' APIs.
+// nodes' APIs. Each returns the links it cut or dialled again and the
+// nodes it skipped because they were not running.
 type splitter struct {
 	nodes           int
-	partition, heal func(context.Context) ([][2]int, error)
+	partition, heal func(context.Context) (links [][2]int, skipped []int, err error)
 }
 
 // run does op ("partition" or "heal"), prints what it did and returns
@@ -255,28 +266,53 @@ func (s splitter) run(ctx context.Context, w io.Writer, asJSON bool, op string) 
 		do = s.heal
 	}
 	start := time.Now()
-	links, err := do(ctx)
+	links, skipped, err := do(ctx)
 	took := time.Since(start)
 	a, b := testnet.Halves(s.nodes)
 	if asJSON {
 		v := map[string]any{"event": op, "halves": [][]int{a, b}, "links": len(links), "ms": took.Milliseconds()}
+		if len(skipped) > 0 {
+			v["skipped"] = skipped
+		}
 		if err != nil {
 			v["error"] = err.Error()
 		}
 		_ = json.NewEncoder(w).Encode(v)
 		return err
 	}
+	// A node that is not running is left out; restarted, it takes the
+	// network's state as it is then (controlProc's restart).
+	note := ""
+	if len(skipped) > 0 {
+		then := "blocks the other half"
+		if op == "heal" {
+			then = "dials all its links"
+		}
+		note = fmt.Sprintf("; skipped %s (not running: restarted, it %s)", nodeList(skipped), then)
+	}
 	if err != nil {
-		fmt.Fprintf(w, "%s: %v\n", op, err)
+		fmt.Fprintf(w, "%s: %v%s\n", op, err, note)
 		return err
 	}
 	halves := nodeRange(a) + " | " + nodeRange(b)
 	if op == "heal" {
-		fmt.Fprintf(w, "heal: %s unblocked each other; %d links across the cut dialled again (%v)\n", halves, len(links), took.Round(time.Millisecond))
+		fmt.Fprintf(w, "heal: %s unblocked each other; %d links across the cut dialled again (%v)%s\n", halves, len(links), took.Round(time.Millisecond), note)
 		return nil
 	}
-	fmt.Fprintf(w, "partition: %s, every node blocking the other half; %d links cut (%v)\n", halves, len(links), took.Round(time.Millisecond))
+	fmt.Fprintf(w, "partition: %s, every node blocking the other half; %d links cut (%v)%s\n", halves, len(links), took.Round(time.Millisecond), note)
 	return nil
+}
+
+// nodeList names some nodes: "node 1", "nodes 1, 4".
+func nodeList(nodes []int) string {
+	s := make([]string, len(nodes))
+	for i, n := range nodes {
+		s[i] = strconv.Itoa(n)
+	}
+	if len(nodes) == 1 {
+		return "node " + s[0]
+	}
+	return "nodes " + strings.Join(s, ", ")
 }
 
 // refuse says why op was not done.

@@ -380,7 +380,12 @@ func (pn *ProcNetwork) Stop(i int) { pn.Nodes[i].stop(pn.cfg.StopTimeout) }
 
 // Restart starts node i again (stopping it first if it runs) with its data
 // directory, on its TCP and API ports where they are still free (its
-// address and API URL stay), and dials its links again.
+// address and API URL stay), and dials its links again. It comes back in
+// the network's state of now, whatever it was when the node went down: while
+// partitioned it blocks the other half and dials only its links within its
+// half (the others block it already, or skipped it and so never blocked
+// it); otherwise it dials all its links (its block list, in the memory of
+// the process that stopped, is gone, and a Heal unblocked it at the others).
 func (pn *ProcNetwork) Restart(ctx context.Context, i int) error {
 	pn.Stop(i)
 	if err := pn.start(ctx, pn.Nodes[i], pn.portsFree(pn.Nodes[i])); err != nil {
@@ -433,46 +438,64 @@ func (pn *ProcNetwork) blockOthers(ctx context.Context, i int, op string) error 
 
 // Partition cuts the network in two (Halves), as Network.Partition does,
 // through the nodes' APIs (POST /api/v1/peers/block), Parallel nodes at a
-// time. It returns the links it cut. A node restarted before Heal blocks
-// the other half again and dials only its links within its half.
-func (pn *ProcNetwork) Partition(ctx context.Context) ([][2]int, error) {
+// time. It returns the links it cut and the nodes it skipped because they
+// were not running. Every running node is asked, whatever the others
+// answer; the error names each node that failed. A node restarted before
+// Heal (one skipped here included) blocks the other half again and dials
+// only its links within its half.
+func (pn *ProcNetwork) Partition(ctx context.Context) (cut [][2]int, skipped []int, err error) {
 	n := len(pn.Nodes)
 	if n < 2 {
-		return nil, errFewNodes(n)
+		return nil, nil, errFewNodes(n)
 	}
 	pn.mu.Lock()
 	pn.partitioned = true
 	pn.mu.Unlock()
-	err := pn.blockAll(ctx, "block")
-	return CrossLinks(n, pn.Links), err
+	skipped, err = pn.blockAll(ctx, "block")
+	return CrossLinks(n, pn.Links), skipped, err
 }
 
-// Heal undoes Partition through the nodes' APIs: every node unblocks the
-// other half (POST /api/v1/peers/unblock), then the links that crossed the
-// cut are dialled again. It returns those links.
-func (pn *ProcNetwork) Heal(ctx context.Context) ([][2]int, error) {
+// Heal undoes Partition through the nodes' APIs: every running node
+// unblocks the other half (POST /api/v1/peers/unblock), then the links that
+// cross the cut between running nodes are dialled again, even where some
+// unblock failed. It returns those links and the nodes it skipped because
+// they were not running: restarted, such a node dials all its links (its
+// block list was in the memory of the process that stopped).
+func (pn *ProcNetwork) Heal(ctx context.Context) (dialled [][2]int, skipped []int, err error) {
 	n := len(pn.Nodes)
 	if n < 2 {
-		return nil, errFewNodes(n)
+		return nil, nil, errFewNodes(n)
 	}
 	pn.mu.Lock()
 	pn.partitioned = false
 	pn.mu.Unlock()
-	if err := pn.blockAll(ctx, "unblock"); err != nil {
-		return nil, err
+	skipped, err = pn.blockAll(ctx, "unblock")
+	for _, l := range CrossLinks(n, pn.Links) {
+		if pn.Running(l[0]) && pn.Running(l[1]) {
+			dialled = append(dialled, l)
+		}
 	}
-	cross := CrossLinks(n, pn.Links)
-	return cross, pn.connect(ctx, cross)
+	return dialled, skipped, errors.Join(err, pn.connect(ctx, dialled))
 }
 
-// blockAll runs blockOthers with op on every node, Parallel at a time.
-func (pn *ProcNetwork) blockAll(ctx context.Context, op string) error {
-	return parallel(ctx, len(pn.Nodes), pn.cfg.Parallel, func(i int) error {
+// blockAll runs blockOthers with op on every running node, Parallel at a
+// time, and returns the nodes it skipped because they were not running.
+func (pn *ProcNetwork) blockAll(ctx context.Context, op string) (skipped []int, err error) {
+	for i := range pn.Nodes {
+		if !pn.Running(i) {
+			skipped = append(skipped, i)
+		}
+	}
+	err = parallelAll(ctx, len(pn.Nodes), pn.cfg.Parallel, func(i int) error {
+		if !pn.Running(i) {
+			return nil
+		}
 		if err := pn.blockOthers(ctx, i, op); err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
 		return nil
 	})
+	return skipped, err
 }
 
 // Close stops every node: SIGTERM to all at once, then SIGKILL to those
@@ -494,9 +517,10 @@ func (pn *ProcNetwork) Close() error {
 }
 
 // connect dials links ([i, j]: node i dials node j) through the dialling
-// nodes' APIs, Parallel at a time.
+// nodes' APIs, Parallel at a time, every one whatever the others' dials
+// return.
 func (pn *ProcNetwork) connect(ctx context.Context, links [][2]int) error {
-	return parallel(ctx, len(links), pn.cfg.Parallel, func(k int) error {
+	return parallelAll(ctx, len(links), pn.cfg.Parallel, func(k int) error {
 		l := links[k]
 		var err error
 		pn.mu.Lock()
@@ -766,6 +790,37 @@ func parallel(ctx context.Context, n, limit int, f func(i int) error) error {
 		first = ctx.Err()
 	}
 	return first
+}
+
+// parallelAll runs f(0) to f(n-1), at most limit at once, every one of
+// them whatever the others return (until ctx ends), and returns their
+// errors in order as one: the first three, and how many more failed.
+func parallelAll(ctx context.Context, n, limit int, f func(i int) error) error {
+	errs := make([]error, n)
+	sem := make(chan struct{}, max(limit, 1))
+	var wg sync.WaitGroup
+	for i := 0; i < n && ctx.Err() == nil; i++ {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			errs[i] = f(i)
+		}()
+	}
+	wg.Wait()
+	var failed []error
+	for _, err := range errs {
+		if err != nil {
+			failed = append(failed, err)
+		}
+	}
+	if len(failed) > 3 {
+		failed = append(failed[:3], fmt.Errorf("and %d more failed", len(failed)-3))
+	}
+	if len(failed) == 0 {
+		return ctx.Err()
+	}
+	return errors.Join(failed...)
 }
 
 // MaxProcs is the GOMAXPROCS the node processes run with (0: Go's

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net"
 	"os"
@@ -130,6 +131,28 @@ func TestProcNetwork(t *testing.T) {
 		if s.Height != 2 {
 			t.Errorf("node %d at height %d, want 2", i, s.Height)
 		}
+	}
+}
+
+// parallelAll runs every call whatever the others return (a partition of
+// many nodes with one down must still reach the rest), and its error names
+// the first three failures and counts the others.
+func TestParallelAllRunsEvery(t *testing.T) {
+	var ran [20]bool
+	err := parallelAll(context.Background(), 20, 2, func(i int) error {
+		ran[i] = true
+		if i%4 == 0 {
+			return fmt.Errorf("node %d: down", i)
+		}
+		return nil
+	})
+	for i, r := range ran {
+		if !r {
+			t.Errorf("call %d did not run", i)
+		}
+	}
+	if err == nil || err.Error() != "node 0: down\nnode 4: down\nnode 8: down\nand 2 more failed" {
+		t.Errorf("error %q, want the first three failures and 2 more", err)
 	}
 }
 
