@@ -20,6 +20,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -235,19 +237,28 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var stopped atomic.Value // the name of the signal that stopped the run
 	defer stopOnSignals(ctx, cancel,
 		func(s os.Signal) {
+			stopped.Store(signalName(s))
 			fmt.Fprintf(stderr, "%s: stopping the benchmark (once more to force the exit)\n", s)
 		},
 		func(s os.Signal) {
 			fmt.Fprintf(stderr, "%s again: exiting at once\n", s)
 			os.Exit(1)
 		})()
+	// A run stopped by a signal is an error, as an interrupted export or
+	// verify is (exit status 1), and prints no result for what it was
+	// measuring: a figure of part of a run would read as one of the whole.
+	interrupted := func(what string) error {
+		name, _ := stopped.Load().(string)
+		return fmt.Errorf("interrupted by %s %s: run it again to the end for a result (fewer --blocks or --readings for a shorter run)", name, what)
+	}
 	switch f.kind {
 	case "sync", "throughput", "footprint":
 		err := benchOther(ctx, f, stdout, stderr)
 		if ctx.Err() != nil {
-			return nil
+			return interrupted("before the measurement finished: no result printed")
 		}
 		return err
 	}
@@ -268,7 +279,13 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 		row, err := benchPropagation(ctx, f, n, stderr)
 		if ctx.Err() != nil {
-			return nil
+			if len(rows) == 0 {
+				return interrupted("before the measurement finished: no result printed")
+			}
+			if !f.asJSON {
+				printPropagation(stdout, rows) // the sizes that finished
+			}
+			return interrupted(fmt.Sprintf("during the %d-node run: the results printed are of the sizes that finished, no chart written", n))
 		}
 		if err != nil {
 			return fmt.Errorf("%d nodes: %w", n, err)
@@ -799,6 +816,9 @@ func benchOther(ctx context.Context, f benchFlags, stdout, stderr io.Writer) err
 				"warm page cache (the store was just written, or read by the run before); rss: the process's VmRSS (MiB) 2 s after that, " +
 				"p50 and max of the runs, rss_peak: its VmHWM, the most of the runs; store: the chain store's files on disk (MB)"}
 	}
+	if ctx.Err() != nil {
+		return ctx.Err() // a result of part of the run: not printed
+	}
 	if f.asJSON {
 		if err := json.NewEncoder(stdout).Encode(row); err != nil {
 			return err
@@ -807,6 +827,17 @@ func benchOther(ctx context.Context, f benchFlags, stdout, stderr io.Writer) err
 		printOther(stdout, row)
 	}
 	return after
+}
+
+// signalName is a signal's usual name: SIGINT, SIGTERM.
+func signalName(s os.Signal) string {
+	switch s {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return s.String()
 }
 
 // benchThroughput starts the network and measures it.

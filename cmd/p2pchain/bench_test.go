@@ -3,6 +3,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -400,5 +401,64 @@ func TestBenchFootprintJSON(t *testing.T) {
 	positive(t, row, "rss_mb", "restart_ms", "rss_peak_mb", "store_mb")
 	if v, _ := row["rss_mb"].(float64); v > 4096 {
 		t.Errorf("rss_mb = %v: not a node's memory", v)
+	}
+}
+
+// A bench stopped by SIGTERM or SIGINT while it measures says so on
+// stderr, prints no result and exits with status 1, as an interrupted
+// export does.
+func TestBenchInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network of nodes")
+	}
+	t.Parallel()
+	for _, c := range []struct {
+		name, stage string
+		sig         syscall.Signal
+		args        []string
+	}{
+		{"propagation-processes-SIGTERM", "timing blocks on 2 nodes", syscall.SIGTERM,
+			[]string{"propagation", "--nodes", "2", "--processes", "--blocks", "5000", "--json"}},
+		{"throughput-SIGINT", "readings confirmed on every node", syscall.SIGINT,
+			[]string{"throughput", "--nodes", "2", "--readings", "1000000", "--json"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary, append([]string{"bench"}, c.args...)...)
+			cmd.Env = append(cmd.Environ(), "TMPDIR="+t.TempDir())
+			var stdout bytes.Buffer
+			cmd.Stdout = &stdout
+			errPipe, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var stderr []string
+			s := bufio.NewScanner(errPipe)
+			for s.Scan() {
+				stderr = append(stderr, s.Text())
+				if strings.HasPrefix(s.Text(), c.stage) {
+					if err := cmd.Process.Signal(c.sig); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			err = cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Errorf("bench exited with %v after %v, want exit status 1", err, c.sig)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("bench printed a result after %v:\n%s", c.sig, stdout.String())
+			}
+			name := map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT"}[c.sig]
+			if all := strings.Join(stderr, "\n"); !strings.Contains(all, "p2pchain bench: interrupted by "+name+" before the measurement finished: no result printed") {
+				t.Errorf("stderr does not say the bench was interrupted:\n%s", all)
+			}
+		})
 	}
 }
