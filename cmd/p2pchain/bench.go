@@ -316,7 +316,8 @@ type benchNet struct {
 	links    [][2]int
 	meters   testnet.Meters
 	close    func()
-	maxProcs int // node processes' GOMAXPROCS (0: Go's default)
+	maxProcs int          // node processes' GOMAXPROCS (0: Go's default)
+	down     <-chan error // node processes: one that exits (nil in this process)
 }
 
 // startBenchNet starts n nodes, in this process or as processes, each with
@@ -342,7 +343,11 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 		if err != nil {
 			return nil, err
 		}
-		bn.close = func() { pn.Close() }
+		// A node process that exits before the close stops the
+		// measurement at once, named, with the end of its log.
+		ectx, ecancel := context.WithCancel(ctx)
+		bn.down = pn.Exits(ectx)
+		bn.close = func() { ecancel(); pn.Close() }
 		if err := pn.WaitPeers(ctx); err != nil {
 			return nil, err
 		}
@@ -436,7 +441,7 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 	}
 	prog, progDone := benchProgress(stderr)
 	meters := bn.meters
-	meters.Progress = prog
+	meters.Progress, meters.Down = prog, bn.down
 	res, err := testnet.MeasurePropagation(ctx, bn.apis, f.blocks, rand.New(rand.NewPCG(f.seed, f.seed+1)), meters)
 	progDone()
 	links := bn.links
@@ -861,7 +866,7 @@ func benchThroughput(ctx context.Context, f benchFlags, dir string, prog testnet
 	var closeOnce sync.Once
 	defer closeOnce.Do(bn.close)
 	res, err := testnet.MeasureThroughput(ctx, bn.apis, testnet.ThroughputConfig{Readings: f.readings, Clients: row.Clients,
-		Batch: f.batch, Progress: prog})
+		Batch: f.batch, Progress: prog, Down: bn.down})
 	if err != nil {
 		return row, err
 	}

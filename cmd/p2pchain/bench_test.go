@@ -11,7 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -458,6 +461,90 @@ func TestBenchInterrupted(t *testing.T) {
 			name := map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT"}[c.sig]
 			if all := strings.Join(stderr, "\n"); !strings.Contains(all, "p2pchain bench: interrupted by "+name+" before the measurement finished: no result printed") {
 				t.Errorf("stderr does not say the bench was interrupted:\n%s", all)
+			}
+		})
+	}
+}
+
+// childPIDs returns the process IDs of pid's children (Linux: /proc).
+func childPIDs(pid int) []int {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/children", pid))
+	var out []int
+	for _, f := range tasks {
+		data, _ := os.ReadFile(f)
+		for _, s := range strings.Fields(string(data)) {
+			if c, err := strconv.Atoi(s); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+// A node process killed during bench propagation or bench throughput
+// stops the run at once: the error names the node, its process ID and how
+// it exited, with the end of its log (not a timeout minutes later).
+func TestBenchNodeKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	if runtime.GOOS != "linux" {
+		t.Skip("finds the node processes in /proc")
+	}
+	t.Parallel()
+	for _, c := range []struct {
+		name, stage string
+		args        []string
+	}{
+		{"propagation", "timing blocks on 3 nodes", []string{"propagation", "--nodes", "3", "--processes", "--blocks", "100000", "--json"}},
+		{"throughput", "readings confirmed on every node", []string{"throughput", "--nodes", "3", "--processes", "--readings", "1000000", "--json"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			// Well under the 2 minutes a block waits, and the 3 minutes
+			// throughput waits for readings to be confirmed.
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, binary, append([]string{"bench"}, c.args...)...)
+			cmd.Env = append(cmd.Environ(), "TMPDIR="+t.TempDir())
+			var stdout bytes.Buffer
+			cmd.Stdout = &stdout
+			errPipe, err := cmd.StderrPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var stderr []string
+			killed := 0
+			s := bufio.NewScanner(errPipe)
+			for s.Scan() {
+				stderr = append(stderr, s.Text())
+				if killed == 0 && strings.HasPrefix(s.Text(), c.stage) {
+					if nodes := childPIDs(cmd.Process.Pid); len(nodes) == 3 {
+						killed = nodes[1]
+						if err := syscall.Kill(killed, syscall.SIGKILL); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+			}
+			err = cmd.Wait()
+			all := strings.Join(stderr, "\n")
+			if killed == 0 {
+				t.Fatalf("no node process killed (the stage %q not seen, or not 3 children):\n%s", c.stage, all)
+			}
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				t.Errorf("bench exited with %v, want exit status 1", err)
+			}
+			want := regexp.MustCompile(fmt.Sprintf(`node \d \(pid %d\) exited: signal: killed; the end of its log \(node-\d\.log\):`, killed))
+			if !want.MatchString(all) {
+				t.Errorf("stderr does not name the killed node (pid %d):\n%s", killed, all)
+			}
+			if stdout.Len() > 0 {
+				t.Errorf("a result printed:\n%s", stdout.String())
 			}
 		})
 	}

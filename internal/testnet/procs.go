@@ -375,6 +375,30 @@ func (pn *ProcNetwork) Running(i int) bool {
 	}
 }
 
+// Exits returns a channel that receives, for each node process that exits
+// from now until ctx ends, an error naming the node, its process ID, how
+// it exited and the end of its log: a measurement that needs every node
+// stops at the first (Meters.Down, ThroughputConfig.Down). The channel
+// holds one error per node, so nothing waits for a reader.
+func (pn *ProcNetwork) Exits(ctx context.Context) <-chan error {
+	out := make(chan error, len(pn.Nodes))
+	for _, n := range pn.Nodes {
+		cmd, exited := n.cmd, n.exited
+		if cmd == nil {
+			continue
+		}
+		go func() {
+			select {
+			case <-exited:
+				out <- fmt.Errorf("node %d (pid %d) exited: %s; the end of its log (%s):\n%s",
+					n.Index, cmd.Process.Pid, cmd.ProcessState, filepath.Base(n.Log), tail(n.Log, 10))
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return out
+}
+
 // Stop stops node i (SIGTERM, then SIGKILL after the stop timeout).
 func (pn *ProcNetwork) Stop(i int) { pn.Nodes[i].stop(pn.cfg.StopTimeout) }
 

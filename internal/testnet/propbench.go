@@ -48,11 +48,34 @@ type PropagationResult struct {
 
 // Meters read what the nodes have spent so far; MeasurePropagation reports
 // the difference over its run. A nil one is not read. Progress, if set, is
-// told of each block timed.
+// told of each block timed. Down, if set, receives an error when a node
+// stops (ProcNetwork.Exits): the run stops at once with it.
 type Meters struct {
 	CPU      func(context.Context) (float64, error)   // CPU seconds of the nodes
 	Wire     func(context.Context) (TCPCounts, error) // bytes they received on the wire
 	Progress Progress
+	Down     <-chan error
+}
+
+// downGrace is how long a failure that a node's exit may explain (a
+// refused request, an event stream that ended) waits for the exit's
+// report, which names the node and says how it exited.
+const downGrace = 3 * time.Second
+
+// whyDown returns the error of down (a node that stopped) if one comes
+// within downGrace, else err.
+func whyDown(down <-chan error, err error) error {
+	if down == nil {
+		return err
+	}
+	t := time.NewTimer(downGrace)
+	defer t.Stop()
+	select {
+	case derr := <-down:
+		return derr
+	case <-t.C:
+		return err
+	}
 }
 
 // WireMeter is a Meters.Wire that reads TCPReceived of the nodes' libp2p
@@ -160,16 +183,18 @@ func WaitMeshAPI(ctx context.Context, apis []string, want []int) error {
 }
 
 // tipEvent is a tip (or ready) event of a node's event stream and when it
-// was read.
+// was read; or, with ended set, the stream's end.
 type tipEvent struct {
 	node   int
 	height uint64
 	at     time.Time
+	ended  bool
 }
 
 // watchTips reads the event stream of node i at api until ctx ends and
-// sends its ready and tip events on out. It sends nil on ready once the
-// stream has sent its ready event, or an error if it never does.
+// sends its ready and tip events on out, and an ended event if the stream
+// ends first (the node stopped). It sends nil on ready once the stream has
+// sent its ready event, or an error if it never does.
 func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, ready chan<- error) {
 	readTips(ctx, api, ready, func(_ bool, t tipData, at time.Time) bool {
 		select {
@@ -179,6 +204,10 @@ func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, read
 			return false
 		}
 	})
+	select {
+	case out <- tipEvent{node: i, ended: true}:
+	case <-ctx.Done():
+	}
 }
 
 // waitReady waits until n event streams read by readTips have sent their
@@ -286,17 +315,27 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 	if err := waitReady(ctx, ready, len(apis)); err != nil {
 		return res, err
 	}
-	drain := func() { // the events so far: ready events and any late tips
+	ended := func(e tipEvent) error {
+		return whyDown(m.Down, fmt.Errorf("node %d (%s): its event stream ended: the node stopped or dropped the stream", e.node, apis[e.node]))
+	}
+	drain := func() error { // the events so far: ready events and any late tips
 		for {
 			select {
 			case e := <-events:
+				if e.ended {
+					return ended(e)
+				}
 				heights[e.node] = max(heights[e.node], e.height)
+			case err := <-m.Down:
+				return err
 			default:
-				return
+				return nil
 			}
 		}
 	}
-	drain()
+	if err := drain(); err != nil {
+		return res, err
+	}
 	before, err := ScrapeAll(ctx, apis)
 	if err != nil {
 		return res, err
@@ -318,13 +357,15 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		}
 	}
 	for b := 0; b < blocks; b++ {
-		drain()
+		if err := drain(); err != nil {
+			return res, fmt.Errorf("block %d: %w", b, err)
+		}
 		target := slices.Max(heights) + 1
 		node := rng.IntN(len(apis))
 		body := fmt.Appendf(nil, `{"subject":"bench","bpm":%d}`, 60+b%100)
 		start := time.Now()
 		if err := postJSON(ctx, apis[node]+"/api/v1/readings", body, nil); err != nil {
-			return res, fmt.Errorf("block %d: node %d: %w", b, node, err)
+			return res, fmt.Errorf("block %d: %w", b, whyDown(m.Down, fmt.Errorf("node %d: %w", node, err)))
 		}
 		reached := make([]time.Time, len(apis))
 		left := 0
@@ -339,6 +380,10 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		for left > 0 {
 			select {
 			case e := <-events:
+				if e.ended {
+					timeout.Stop()
+					return res, fmt.Errorf("block %d (height %d): %w", b, target, ended(e))
+				}
 				if heights[e.node] < target && e.height >= target {
 					reached[e.node] = e.at
 					left--
@@ -352,6 +397,9 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 					}
 				}
 				return res, fmt.Errorf("block %d (height %d) did not reach nodes %s within 2 minutes", b, target, strings.Join(late[:min(len(late), 20)], ", "))
+			case err := <-m.Down:
+				timeout.Stop()
+				return res, fmt.Errorf("block %d (height %d): %w", b, target, err)
 			case <-ctx.Done():
 				timeout.Stop()
 				return res, ctx.Err()

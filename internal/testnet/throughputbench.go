@@ -28,6 +28,9 @@ type ThroughputConfig struct {
 	// node's main chain to hold every acknowledged reading (0: 3 minutes).
 	MaxWait  time.Duration
 	Progress Progress
+	// Down, if set, receives an error when a node stops
+	// (ProcNetwork.Exits): the run stops at once with it.
+	Down <-chan error
 }
 
 // ThroughputResult is what MeasureThroughput measured.
@@ -108,6 +111,13 @@ func (w *nodeWatch) readTips(ctx context.Context, ready chan<- error) {
 		}
 		return true
 	})
+	if ctx.Err() == nil { // the node stopped, or dropped the stream
+		w.mu.Lock()
+		if w.err == nil {
+			w.err = fmt.Errorf("its event stream ended: the node stopped or dropped the stream")
+		}
+		w.mu.Unlock()
+	}
 }
 
 // fetch processes the queued tip events in order until ctx ends.
@@ -368,6 +378,8 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 		select {
 		case <-ctx.Done():
 			return res, ctx.Err()
+		case err := <-cfg.Down:
+			return res, err
 		case <-submitting:
 			submitting = nil
 			res.Accepted = time.Since(start)
@@ -381,7 +393,7 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 			err := w.err
 			w.mu.Unlock()
 			if err != nil {
-				return res, fmt.Errorf("following %s: %w", w.api, err)
+				return res, whyDown(cfg.Down, fmt.Errorf("following %s: %w", w.api, err))
 			}
 		}
 		// Once every request is answered, count exactly the acknowledged
@@ -408,7 +420,7 @@ func MeasureThroughput(ctx context.Context, apis []string, cfg ThroughputConfig)
 	for i, w := range watches {
 		main, height, err := w.mainChain(ctx)
 		if err != nil {
-			return res, fmt.Errorf("node %d: %w", i, err)
+			return res, whyDown(cfg.Down, fmt.Errorf("node %d: %w", i, err))
 		}
 		if i == 0 {
 			res.Height = height
