@@ -376,8 +376,22 @@ type Load struct {
 	submitted   int
 	failed      int
 	lastErr     error
-	confirmed   int
-	unconfirmed []chain.Hash // submitted, not yet seen on node 0's main chain
+	unconfirmed []chain.Hash // submitted, not seen on node 0's main chain at the last Stats
+	// in holds the blocks of node 0's main chain that hold readings of
+	// the load, as seen at the last Stats, with their readings; base is
+	// the tip then: the blocks of in up to its height were checked on the
+	// main chain that it ends, and stay there as long as base does.
+	in         map[chain.Hash]*loadBlock
+	confirmed  int // the readings of in
+	base       chain.Hash
+	baseHeight uint64
+}
+
+// loadBlock is a block of node 0's main chain holding readings of a load.
+type loadBlock struct {
+	height  uint64
+	ids     []chain.Hash
+	checked bool // on the main chain that ends at the load's base
 }
 
 // LoadStats counts a load's readings so far.
@@ -438,22 +452,67 @@ func pace(ctx context.Context, perSecond float64, send func(k int) bool) {
 // Wait waits until the load has stopped.
 func (l *Load) Wait() { <-l.done }
 
-// Stats counts the readings so far, looking up on node 0 those not yet
-// confirmed.
+// Stats counts the readings so far. Confirmed counts those in node 0's
+// main chain now: a reorganisation that takes a block out takes its
+// readings out of the count (they count again once a block of the new main
+// chain holds them). It costs the blocks above the tip of the last Stats
+// and the readings not confirmed then, not the whole history: if that tip
+// is still on the main chain, so is every block below it that was.
 func (l *Load) Stats() LoadStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n0 := l.net.Peers[0].Node
-	left := l.unconfirmed[:0]
-	for _, id := range l.unconfirmed {
-		if info, ok, _ := n0.LocateReading(id); ok && !info.Pending {
-			l.confirmed++
+	if l.in == nil {
+		l.in = map[chain.Hash]*loadBlock{}
+	}
+	tip := n0.Status()
+	if l.baseHeight > 0 && !onMain(n0, l.baseHeight, l.base) { // a reorganisation below the base
+		for _, b := range l.in {
+			b.checked = false
+		}
+	}
+	for h, b := range l.in {
+		if b.checked && b.height <= l.baseHeight {
 			continue
 		}
-		left = append(left, id)
+		if info, ok, _ := n0.BlockByHash(h); ok && info.Main {
+			b.checked = true
+			continue
+		}
+		delete(l.in, h) // off the main chain: its readings are pending again, or in another block
+		l.confirmed -= len(b.ids)
+		l.unconfirmed = append(l.unconfirmed, b.ids...)
+	}
+	left := l.unconfirmed[:0]
+	for _, id := range l.unconfirmed {
+		info, ok, _ := n0.LocateReading(id) // in a main-chain block, or pending
+		if !ok || info.Pending {
+			left = append(left, id)
+			continue
+		}
+		b := l.in[info.Block]
+		if b == nil {
+			b = &loadBlock{height: info.Height, checked: true}
+			l.in[info.Block] = b
+		}
+		b.ids = append(b.ids, id)
+		l.confirmed++
 	}
 	l.unconfirmed = left
+	// The tip read first is the new base if it is still on the main chain:
+	// every block checked since is then on the chain it ends (or above it,
+	// and checked again next time). Else the old base stays.
+	if onMain(n0, tip.Height, tip.Tip) {
+		l.base, l.baseHeight = tip.Tip, tip.Height
+	}
 	return LoadStats{Submitted: l.submitted, Failed: l.failed, Confirmed: l.confirmed, LastErr: l.lastErr}
+}
+
+// onMain reports whether the block hash is node n's main-chain block at
+// height.
+func onMain(n *node.Node, height uint64, hash chain.Hash) bool {
+	info, ok, _ := n.BlockByHeight(height)
+	return ok && info.Block.Hash() == hash
 }
 
 // dir opens (once) node i's data directory.

@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strings"
@@ -246,5 +247,81 @@ func TestHalvesCrossLinks(t *testing.T) {
 	}
 	if got := len(CrossLinks(4, Topology{Kind: "full"}.Links(4, nil))); got != 4 {
 		t.Errorf("%d links cross the cut of a full network of 4, want 4", got)
+	}
+}
+
+// A load's confirmed count is of the readings in node 0's main chain now:
+// a reorganisation that takes their block out takes them out of the count.
+// Before, a reading seen once in a main-chain block counted for good.
+func TestLoadConfirmedFollowsReorganisation(t *testing.T) {
+	ctx := testCtx(t, 60*time.Second)
+	params := chain.TestParams("loadreorg")
+	params.Difficulty = 0
+	net, err := StartNetwork(ctx, NetworkConfig{Nodes: 1, Params: params, Dir: t.TempDir(), NoMiner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { net.Close() })
+	n0 := net.Peers[0].Node
+	l := &Load{net: net, done: make(chan struct{})}
+	var rs []chain.Reading
+	for k := range 3 {
+		r, err := n0.Submit("load", 60+k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rs = append(rs, r)
+		l.submitted++
+		l.unconfirmed = append(l.unconfirmed, r.ID())
+	}
+	if got := l.Stats().Confirmed; got != 0 {
+		t.Fatalf("%d confirmed while pending, want 0", got)
+	}
+	// A block of node 0's holding the three: on its main chain.
+	c, err := chain.New(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := c.NewBlock(rs, time.Now())
+	if err := n0.AddBlock(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Stats().Confirmed; got != 3 {
+		t.Fatalf("%d confirmed with the block on the main chain, want 3", got)
+	}
+	// A longer branch without them: the block leaves the main chain, its
+	// readings go back to pending (no miner takes them again here).
+	_, key, _ := ed25519.GenerateKey(nil)
+	longer, err := BuildChain(params, key, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range longer {
+		if err := n0.AddBlock(ctx, x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if tip := n0.Status().Tip; tip != longer[1].Hash() {
+		t.Fatalf("node 0's tip %s, want the longer branch's %s", tip.Short(), longer[1].Hash().Short())
+	}
+	if got := l.Stats().Confirmed; got != 0 {
+		t.Errorf("%d confirmed after the reorganisation took their block out, want 0", got)
+	}
+	// Back on a main chain, in a block on the new tip: counted again.
+	c2, err := chain.New(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, x := range longer {
+		if _, err := c2.AddBlock(x, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b2 := c2.NewBlock(rs, time.Now())
+	if err := n0.AddBlock(ctx, b2); err != nil {
+		t.Fatal(err)
+	}
+	if got := l.Stats().Confirmed; got != 3 {
+		t.Errorf("%d confirmed once a block of the new main chain holds them, want 3", got)
 	}
 }
