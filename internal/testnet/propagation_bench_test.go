@@ -3,7 +3,10 @@ package testnet
 import (
 	"context"
 	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,4 +92,49 @@ func BenchmarkPropagation50(b *testing.B) {
 	b.ReportMetric(pct(0.5), "p50-ms")
 	b.ReportMetric(pct(0.95), "p95-ms")
 	b.ReportMetric(float64(bytesIn)/float64(len(latencies))/nodes, "validated-B/node/block")
+}
+
+// MeasurePropagation stops a block's clock only for the block that holds
+// the reading it submitted: a reading left over at the node, being mined
+// when the harness submits its own (which then waits for the next block),
+// takes the height the harness waits for, and the run says so instead of
+// timing that block.
+func TestPropagationChecksTheBlockTimed(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds p2pchain and starts a node process")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	bin := filepath.Join(t.TempDir(), "p2pchain")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/p2pchain").CombinedOutput(); err != nil {
+		t.Fatalf("build p2pchain: %v\n%s", err, out)
+	}
+	params := chain.DefaultParams()
+	// Seconds a block on one core: the leftover is still being mined when
+	// the harness submits (it is checked pending just before).
+	params.Difficulty = 24
+	pn, err := StartProcs(ctx, ProcConfig{Binary: bin, Nodes: 1, Topology: Topology{Kind: "line"}, Dir: t.TempDir(), Params: params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pn.Close()
+	api := pn.APIs()[0]
+	var left struct {
+		ID string `json:"id"`
+	}
+	if err := postJSON(ctx, api+"/api/v1/readings", []byte(`{"subject":"leftover","bpm":70}`), &left); err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Status string `json:"status"`
+	}
+	if err := getJSON(ctx, api+"/api/v1/readings/"+left.ID, &st); err != nil || st.Status != "pending" {
+		t.Skipf("the leftover reading is %q (%v), not pending: mined too soon for this test", st.Status, err)
+	}
+	_, err = MeasurePropagation(ctx, pn.APIs(), 1, rand.New(rand.NewPCG(1, 2)), Meters{})
+	if err == nil || !strings.Contains(err.Error(), "another block took that height") {
+		t.Fatalf("MeasurePropagation with the leftover's block at the height it waits for: %v, want an error saying another block took it", err)
+	}
+	t.Log(err)
 }

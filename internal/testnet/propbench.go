@@ -187,6 +187,7 @@ func WaitMeshAPI(ctx context.Context, apis []string, want []int) error {
 type tipEvent struct {
 	node   int
 	height uint64
+	hash   string
 	at     time.Time
 	ended  bool
 }
@@ -198,7 +199,7 @@ type tipEvent struct {
 func watchTips(ctx context.Context, i int, api string, out chan<- tipEvent, ready chan<- error) {
 	readTips(ctx, api, ready, func(_ bool, t tipData, at time.Time) bool {
 		select {
-		case out <- tipEvent{node: i, height: t.Height, at: at}:
+		case out <- tipEvent{node: i, height: t.Height, hash: t.Hash, at: at}:
 			return true
 		case <-ctx.Done():
 			return false
@@ -295,7 +296,9 @@ func readTips(ctx context.Context, api string, ready chan<- error, f func(isRead
 // WireMeasured false.
 //
 // Only this harness may submit readings meanwhile: the block holding the
-// reading is taken to be the next height.
+// reading is taken to be the next height, and checked to be after its
+// clock stopped (checkTimed); a run where another block took that height
+// ends with an error.
 func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *rand.Rand, m Meters) (PropagationResult, error) {
 	res := PropagationResult{Blocks: blocks}
 	ctx, cancel := context.WithCancel(ctx)
@@ -363,11 +366,15 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		target := slices.Max(heights) + 1
 		node := rng.IntN(len(apis))
 		body := fmt.Appendf(nil, `{"subject":"bench","bpm":%d}`, 60+b%100)
+		var sub struct {
+			ID string `json:"id"`
+		}
 		start := time.Now()
-		if err := postJSON(ctx, apis[node]+"/api/v1/readings", body, nil); err != nil {
+		if err := postJSON(ctx, apis[node]+"/api/v1/readings", body, &sub); err != nil {
 			return res, fmt.Errorf("block %d: %w", b, whyDown(m.Down, fmt.Errorf("node %d: %w", node, err)))
 		}
 		reached := make([]time.Time, len(apis))
+		tips := make([]tipData, len(apis)) // the tip that stopped each node's clock
 		left := 0
 		for i, h := range heights {
 			if h >= target { // cannot happen before the submission; kept safe
@@ -386,6 +393,7 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 				}
 				if heights[e.node] < target && e.height >= target {
 					reached[e.node] = e.at
+					tips[e.node] = tipData{Hash: e.hash, Height: e.height}
 					left--
 				}
 				heights[e.node] = max(heights[e.node], e.height)
@@ -406,6 +414,9 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 			}
 		}
 		timeout.Stop()
+		if err := checkTimed(ctx, apis, node, sub.ID, target, tips); err != nil {
+			return res, fmt.Errorf("block %d (height %d): %w", b, target, whyDown(m.Down, err))
+		}
 		last := slices.MaxFunc(reached, func(a, b time.Time) int { return a.Compare(b) })
 		res.Latencies = append(res.Latencies, last.Sub(start))
 		m.Progress.report(fmt.Sprintf("timing blocks on %d nodes", len(apis)), "blocks", b+1, blocks)
@@ -439,6 +450,49 @@ func MeasurePropagation(ctx context.Context, apis []string, blocks int, rng *ran
 		res.BytesIn += uint64(after[i].GossipIn + after[i].SyncIn - before[i].GossipIn - before[i].SyncIn)
 	}
 	return res, nil
+}
+
+// checkTimed checks that the block whose arrival stopped the clock is the
+// one holding the reading submitted, id, to node node: that node's main
+// chain holds the reading at height target, and every node's tip that
+// stopped its clock (tips[i]: at target, or above it when the node took
+// several blocks at once, or none) is that block or on it. So a block of
+// another submitter's, or one left over, at that height cannot pass for
+// the one timed. It costs one request to the submitting node, and one to
+// each node whose tip was above target, after the clock stopped.
+func checkTimed(ctx context.Context, apis []string, node int, id string, target uint64, tips []tipData) error {
+	var r struct {
+		Status string `json:"status"`
+		Height uint64 `json:"height"`
+		Block  string `json:"block"`
+	}
+	if err := getJSON(ctx, apis[node]+"/api/v1/readings/"+id, &r); err != nil {
+		return fmt.Errorf("node %d: the reading submitted: %w", node, err)
+	}
+	if r.Status != "in_block" || r.Height != target {
+		where := r.Status
+		if r.Status == "in_block" {
+			where = fmt.Sprintf("in the block at height %d", r.Height)
+		}
+		return fmt.Errorf("node %d holds the reading submitted, %s, %s, not in the block at height %d that stopped the clock: "+
+			"another block took that height (another submitter's, or one left over); run the bench where nothing else submits readings",
+			node, id, where, target)
+	}
+	for i, t := range tips {
+		hash := t.Hash
+		if t.Height != target { // above it (or the node was there before): its main chain's block at target
+			var b blockJSON
+			if err := getJSON(ctx, fmt.Sprintf("%s/api/v1/blocks/%d", apis[i], target), &b); err != nil {
+				return fmt.Errorf("node %d: its block at height %d: %w", i, target, err)
+			}
+			hash = b.Block.Hash
+		}
+		if hash != r.Block {
+			return fmt.Errorf("node %d's block at height %d is %s, not %s, which holds the reading submitted: another block stopped its clock "+
+				"(another submitter's, or a fork); run the bench where nothing else submits readings", i, target, hash, r.Block)
+		}
+	}
+	return nil
 }
 
 // Percentile returns the q-quantile (0 to 1) of ds, nearest rank, in
