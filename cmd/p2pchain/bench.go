@@ -208,7 +208,7 @@ type propagationRow struct {
 	P95        float64 `json:"p95_ms"`
 	P99        float64 `json:"p99_ms"`
 	Max        float64 `json:"max_ms"`
-	CPU        float64 `json:"cpu_ms_per_node_per_block"`
+	CPU        float64 `json:"cpu_ms_per_node_per_block"`     // -1: unknown, under minCPUTicks of the meter's resolution
 	Bytes      float64 `json:"wire_bytes_per_node_per_block"` // -1: not measured (no ss)
 	BlockBytes float64 `json:"block_bytes_per_node_per_block"`
 	BaseP50    float64 `json:"baseline_p50_ms"` // the baseline's figures and ratio_p50: -1 when not run (--baseline=false)
@@ -316,8 +316,9 @@ type benchNet struct {
 	links    [][2]int
 	meters   testnet.Meters
 	close    func()
-	maxProcs int          // node processes' GOMAXPROCS (0: Go's default)
-	down     <-chan error // node processes: one that exits (nil in this process)
+	maxProcs int           // node processes' GOMAXPROCS (0: Go's default)
+	cpuTick  time.Duration // resolution of meters.CPU: a clock tick of /proc or the /metrics step
+	down     <-chan error  // node processes: one that exits (nil in this process)
 }
 
 // startBenchNet starts n nodes, in this process or as processes, each with
@@ -357,6 +358,7 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 		}
 		bn.apis, bn.links, bn.maxProcs = pn.APIs(), pn.Links, pn.MaxProcs()
 		bn.meters = testnet.Meters{CPU: pn.CPU(), Wire: testnet.WireMeter(ports)}
+		bn.cpuTick = 10 * time.Millisecond // /proc/PID/stat's clock ticks, or process_cpu_seconds_total's step
 		degrees = pn.Degrees()
 	} else {
 		log := slog.New(slog.DiscardHandler)
@@ -395,6 +397,10 @@ func startBenchNet(ctx context.Context, f benchFlags, n int, dir string, stderr 
 		// One process: its CPU time, from getrusage (microseconds; the
 		// API's metric has a 10 ms step), else as any node's API reports it.
 		api := bn.apis[0]
+		bn.cpuTick = time.Microsecond
+		if _, ok := testnet.SelfCPUTime(); !ok {
+			bn.cpuTick = 10 * time.Millisecond
+		}
 		bn.meters = testnet.Meters{Wire: testnet.WireMeter(ports), CPU: func(ctx context.Context) (float64, error) {
 			if d, ok := testnet.SelfCPUTime(); ok {
 				return d.Seconds(), nil
@@ -451,7 +457,7 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 	}
 	row.P50, row.P95 = testnet.Percentile(res.Latencies, 0.50), testnet.Percentile(res.Latencies, 0.95)
 	row.P99, row.Max = testnet.Percentile(res.Latencies, 0.99), testnet.Percentile(res.Latencies, 1)
-	row.CPU = round3(res.CPUSeconds * 1000 / float64(n) / float64(f.blocks))
+	row.CPU = cpuPerNodePerBlock(res.CPUSeconds, bn.cpuTick, n, f.blocks)
 	row.BlockBytes = round3(float64(res.BytesIn) / float64(n) / float64(f.blocks))
 	row.Bytes = -1
 	wire := "wire bytes: not measured (" + res.WireWhyNot + ")"
@@ -473,7 +479,7 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 		if bn.maxProcs > 0 {
 			procs = fmt.Sprintf("GOMAXPROCS=%d", bn.maxProcs)
 		}
-		proc = "one process per node, each with " + procs + " (CPU: the sum of the node processes' user and system time)"
+		proc = "one process per node, each with " + procs + " (CPU: the sum of the node processes' user and system time, in 10 ms clock ticks; -1 when under 5 ticks)"
 	}
 	row.Includes = fmt.Sprintf("latency: from POST /api/v1/readings at a random node to the last node's SSE tip event for the block, "+
 		"so HTTP, durable writes, mining at difficulty %d, gossip, checks and the event stream; %s; %s; "+
@@ -521,20 +527,40 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
+// minCPUTicks is the least CPU time, in ticks of its meter's resolution,
+// that cpu_ms_per_node_per_block reports: a reading of fewer is mostly
+// rounding (a node process's CPU time moves in 10 ms ticks, and a small
+// run of a few blocks takes a few ms), and a 0 would read as a node that
+// spent nothing.
+const minCPUTicks = 5
+
+// cpuPerNodePerBlock returns the CPU milliseconds per node per block of
+// cpuSeconds measured over a run of nodes and blocks with a meter whose
+// resolution is tick; -1 (unknown) when it measured under minCPUTicks.
+func cpuPerNodePerBlock(cpuSeconds float64, tick time.Duration, nodes, blocks int) float64 {
+	if cpuSeconds < minCPUTicks*tick.Seconds() {
+		return -1
+	}
+	return round3(cpuSeconds * 1000 / float64(nodes) / float64(blocks))
+}
+
 func printPropagation(w io.Writer, rows []propagationRow) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "NODES\tBLOCKS\tP50 ms\tP95 ms\tP99 ms\tMAX ms\tCPU ms/node/block\tWIRE BYTES/node/block\tBLOCK BYTES/node/block\tNAIVE P50 ms\tNAIVE P99 ms\tNAIVE BYTES/node/block\tNAIVE/OURS P50\t")
 	for _, r := range rows {
-		wire := "-"
+		wire, cpu := "-", "-"
 		if r.Bytes >= 0 {
 			wire = fmt.Sprintf("%.0f", r.Bytes)
+		}
+		if r.CPU >= 0 {
+			cpu = fmt.Sprintf("%.2f", r.CPU)
 		}
 		naive := []string{"-", "-", "-", "-"}
 		if r.BaseP50 >= 0 {
 			naive = []string{fmt.Sprintf("%.1f", r.BaseP50), fmt.Sprintf("%.1f", r.BaseP99), fmt.Sprintf("%.0f", r.BaseBytes), fmt.Sprintf("%.1f", r.RatioP50)}
 		}
-		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%s\t%.0f\t%s\t\n", r.Nodes, r.Blocks, r.P50, r.P95, r.P99, r.Max,
-			r.CPU, wire, r.BlockBytes, strings.Join(naive, "\t"))
+		fmt.Fprintf(tw, "%d\t%d\t%.1f\t%.1f\t%.1f\t%.1f\t%s\t%s\t%.0f\t%s\t\n", r.Nodes, r.Blocks, r.P50, r.P95, r.P99, r.Max,
+			cpu, wire, r.BlockBytes, strings.Join(naive, "\t"))
 	}
 	tw.Flush()
 	if len(rows) > 0 {

@@ -549,3 +549,23 @@ func TestBenchNodeKilled(t *testing.T) {
 		})
 	}
 }
+
+// A run of node processes too small for their CPU clock (10 ms ticks)
+// reports its CPU per node per block as unknown, -1, not as 0; the table
+// shows "-" for it, as for the baseline's figures when it did not run.
+func TestBenchCPUUnknownOnTinyRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	t.Parallel()
+	row := benchJSON(t, []string{"cpu_ms_per_node_per_block"}, "propagation", "--nodes", "2", "--processes", "--blocks", "1", "--baseline=false")
+	if cpu := row["cpu_ms_per_node_per_block"]; cpu != -1.0 {
+		t.Errorf("cpu_ms_per_node_per_block = %v for one block on 2 node processes, want -1 (under the 10 ms clock's resolution)", cpu)
+	}
+	var out bytes.Buffer
+	printPropagation(&out, []propagationRow{{Nodes: 2, Blocks: 1, CPU: -1, Bytes: 900, BaseP50: -1}})
+	fields := strings.Fields(strings.Split(out.String(), "\n")[1])
+	if len(fields) < 7 || fields[6] != "-" {
+		t.Errorf("table row %q: CPU column %q, want -", strings.Split(out.String(), "\n")[1], fields[min(6, len(fields)-1)])
+	}
+}
