@@ -299,6 +299,21 @@ func TestTestnetPartitionNodeDown(t *testing.T) {
 
 	p.type_("kill 1")
 	p.expect(`^node 1 killed$`)
+	// A node already down, a node that is not there, a word that is not a
+	// node: each says what is wrong.
+	p.type_("kill 1")
+	p.expect(`^kill: node 1 is not running \(restart 1 starts it again\)$`)
+	p.type_("stop 1")
+	p.expect(`^stop: node 1 is not running \(restart 1 starts it again\)$`)
+	p.type_("kill 9")
+	p.expect(`^kill: no node 9: the nodes are 0 to 3$`)
+	p.type_("stop x")
+	p.expect(`^stop: "x" is not a node number: want 0 to 3$`)
+	p.type_("restart")
+	p.expect(`^restart: want restart I, with I a node from 0 to 3$`)
+	if n := p.count(`^node 1 (killed|stopped)$`); n != 1 {
+		t.Errorf("%d lines say node 1 was killed or stopped, want 1 (the first kill)", n)
+	}
 	p.type_("partition")
 	p.expect(`^partition: nodes 0-1 \| nodes 2-3, every node blocking the other half; 2 links cut \(\S+\); skipped node 1 \(not running: restarted, it blocks the other half\)$`)
 	// The ring 0-1-2-3-0: node 0 keeps no peer (1 is down, 3 is across),

@@ -558,12 +558,22 @@ func controlProc(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.Proc
 	if len(f) == 0 || (f[0] != "kill" && f[0] != "stop" && f[0] != "restart") {
 		return false
 	}
-	i, err := -1, error(nil)
-	if len(f) == 2 {
-		i, err = strconv.Atoi(f[1])
+	last := len(pn.Nodes) - 1
+	if len(f) != 2 {
+		fmt.Fprintf(w, "%s: want %s I, with I a node from 0 to %d\n", f[0], f[0], last)
+		return true
 	}
-	if len(f) != 2 || err != nil || i < 0 || i >= len(pn.Nodes) {
-		return false
+	i, err := strconv.Atoi(f[1])
+	switch {
+	case err != nil:
+		fmt.Fprintf(w, "%s: %q is not a node number: want 0 to %d\n", f[0], f[1], last)
+		return true
+	case i < 0 || i > last:
+		fmt.Fprintf(w, "%s: no node %d: the nodes are 0 to %d\n", f[0], i, last)
+		return true
+	case f[0] != "restart" && !pn.Running(i):
+		fmt.Fprintf(w, "%s: node %d is not running (restart %d starts it again)\n", f[0], i, i)
+		return true
 	}
 	switch f[0] {
 	case "kill":
