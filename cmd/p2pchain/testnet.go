@@ -460,17 +460,22 @@ func printTestnet(w io.Writer, asJSON bool, nodes []testnetNode) {
 }
 
 // loadRate returns a function that, given the readings the nodes took so
-// far at each report (one every interval; refused ones do not count), says
-// when they took fewer in the last interval than the load asks: "" while
-// they keep up. A load the nodes
-// cannot take at the rate asked falls behind without an error otherwise.
-func loadRate(asked float64, interval time.Duration) func(taken int) string {
-	prev := 0
-	return func(taken int) string {
+// far at each report (one every interval; refused ones do not count) and
+// those that reached no node (a node process down), says when they took
+// fewer in the last interval than the load asks: "" while they keep up. A
+// load the nodes cannot take at the rate asked falls behind without an
+// error otherwise; one sent to a node that is down is not slowness.
+func loadRate(asked float64, interval time.Duration) func(taken, unreachable int) string {
+	prev, prevLost := 0, 0
+	return func(taken, unreachable int) string {
 		got := float64(taken-prev) / interval.Seconds()
-		prev = taken
-		if got >= 0.9*asked {
+		lost := unreachable - prevLost
+		prev, prevLost = taken, unreachable
+		switch {
+		case got >= 0.9*asked:
 			return ""
+		case lost > 0:
+			return fmt.Sprintf(" (%.1f/s of the %g/s asked: %d readings of the last %v reached no node, one is down or not answering)", got, asked, lost, interval)
 		}
 		return fmt.Sprintf(" (%.1f/s of the %g/s asked: the nodes take readings more slowly than that)", got, asked)
 	}
@@ -501,7 +506,7 @@ func reportLoad(ctx context.Context, w io.Writer, asJSON bool, net *testnet.Netw
 		if s.Failed > 0 {
 			line += fmt.Sprintf(", refused %d (last: %v)", s.Failed, s.LastErr)
 		}
-		fmt.Fprintln(w, line+rate(s.Submitted))
+		fmt.Fprintln(w, line+rate(s.Submitted, 0))
 	}
 }
 
@@ -615,7 +620,7 @@ func reportProcLoad(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.P
 		}
 		s := load.Stats()
 		if asJSON {
-			_ = json.NewEncoder(w).Encode(map[string]any{"heights": heights, "submitted": s.Submitted, "failed": s.Failed})
+			_ = json.NewEncoder(w).Encode(map[string]any{"heights": heights, "submitted": s.Submitted, "failed": s.Failed, "unreachable": s.Unreachable})
 			continue
 		}
 		hs := make([]string, len(heights))
@@ -626,10 +631,13 @@ func reportProcLoad(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.P
 		if s.Failed > 0 {
 			line += fmt.Sprintf(", refused %d (last: %v)", s.Failed, s.LastErr)
 		}
+		if s.Unreachable > 0 {
+			line += fmt.Sprintf(", sent to no node that answered %d (last: %v)", s.Unreachable, s.LastUnreachable)
+		}
 		if err != nil {
 			line += fmt.Sprintf(" (status: %v)", err)
 		}
-		fmt.Fprintln(w, line+rate(s.Submitted))
+		fmt.Fprintln(w, line+rate(s.Submitted, s.Unreachable))
 	}
 }
 

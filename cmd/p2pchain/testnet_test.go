@@ -216,10 +216,35 @@ func TestTestnetStopsCleanWithOutputGone(t *testing.T) {
 // (it fell behind in silence).
 func TestLoadRateSaysWhenBehind(t *testing.T) {
 	rate := loadRate(20, 5*time.Second)
-	if got := rate(100); got != "" { // 20/s
+	if got := rate(100, 0); got != "" { // 20/s
 		t.Errorf("keeping up: %q", got)
 	}
-	if got := rate(135); got != " (7.0/s of the 20/s asked: the nodes take readings more slowly than that)" {
+	if got := rate(135, 0); got != " (7.0/s of the 20/s asked: the nodes take readings more slowly than that)" {
 		t.Errorf("behind: %q", got)
 	}
+	// Readings that found a node down are not the nodes being slow.
+	if got := rate(210, 25); got != " (15.0/s of the 20/s asked: 25 readings of the last 5s reached no node, one is down or not answering)" {
+		t.Errorf("a node down: %q", got)
+	}
+}
+
+// testnet --processes --load: readings sent to a node that was killed are
+// reported as reaching no node, not as refused, and the rate note says a
+// node is down rather than that the nodes are slow.
+func TestTestnetLoadNodeDown(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts node processes")
+	}
+	t.Parallel()
+	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()),
+		"testnet", "--processes", "--nodes", "2", "--difficulty", "0", "--load", "20")
+	p.expect(`partition or heal to split the network`)
+	p.type_("kill 1")
+	p.expect(`^node 1 killed$`)
+	line := p.expect(`^heights .*; readings submitted \d+, sent to no node that answered \d+ \(last: .*\) \(.* readings of the last 5s reached no node, one is down or not answering\)$`)[0]
+	if strings.Contains(line, ", refused ") || strings.Contains(line, "more slowly") {
+		t.Errorf("report with node 1 down: %s", line)
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGINT)
+	<-p.exit
 }

@@ -400,6 +400,11 @@ type LoadStats struct {
 	Failed    int   // refused (LastErr says why)
 	Confirmed int   // of those submitted, in a block of node 0's main chain
 	LastErr   error // the last refusal
+	// Unreachable counts the readings whose request reached no node (node
+	// processes: connection refused or reset, a node down), apart from
+	// refusals; LastUnreachable is the last one's error.
+	Unreachable     int
+	LastUnreachable error
 }
 
 // StartLoad submits perSecond readings a second until ctx ends, round-robin

@@ -16,6 +16,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -724,10 +725,10 @@ func (pn *ProcNetwork) APIs() []string {
 
 // HTTPLoad submits readings through nodes' APIs at a steady rate.
 type HTTPLoad struct {
-	done              chan struct{}
-	submitted, failed atomic.Int64
-	mu                sync.Mutex
-	lastErr           error
+	done                           chan struct{}
+	submitted, failed, unreachable atomic.Int64
+	mu                             sync.Mutex
+	lastErr, lastUnreachable       error
 }
 
 // StartHTTPLoad posts perSecond readings a second (subject "load", heart
@@ -753,12 +754,21 @@ func StartHTTPLoad(ctx context.Context, apis func() []string, perSecond float64)
 				body := fmt.Appendf(nil, `{"subject":"load","bpm":%d}`, 60+k%60)
 				urls := apis()
 				if err := postJSON(ctx, urls[k%len(urls)]+"/api/v1/readings", body, nil); err != nil {
-					if ctx.Err() == nil {
-						l.failed.Add(1)
-						l.mu.Lock()
-						l.lastErr = err
-						l.mu.Unlock()
+					if ctx.Err() != nil {
+						return
 					}
+					// No answer (connection refused or reset: a node
+					// down) is not a refusal.
+					var ue *url.Error
+					l.mu.Lock()
+					if errors.As(err, &ue) {
+						l.unreachable.Add(1)
+						l.lastUnreachable = err
+					} else {
+						l.failed.Add(1)
+						l.lastErr = err
+					}
+					l.mu.Unlock()
 					return
 				}
 				l.submitted.Add(1)
@@ -772,12 +782,13 @@ func StartHTTPLoad(ctx context.Context, apis func() []string, perSecond float64)
 // Wait waits until the load has stopped.
 func (l *HTTPLoad) Wait() { <-l.done }
 
-// Stats counts the readings accepted and refused so far (Confirmed is not
-// counted: 0).
+// Stats counts the readings accepted, refused and sent to no node that
+// answered so far (Confirmed is not counted: 0).
 func (l *HTTPLoad) Stats() LoadStats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return LoadStats{Submitted: int(l.submitted.Load()), Failed: int(l.failed.Load()), LastErr: l.lastErr}
+	return LoadStats{Submitted: int(l.submitted.Load()), Failed: int(l.failed.Load()), LastErr: l.lastErr,
+		Unreachable: int(l.unreachable.Load()), LastUnreachable: l.lastUnreachable}
 }
 
 // parallel runs f(0) to f(n-1), at most limit at once, and returns the
