@@ -122,8 +122,13 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 	if err != nil {
 		return f, err
 	}
-	if len(pos) != 1 {
+	switch {
+	case len(pos) == 0:
 		return f, usagef("bench", "want one of %s", strings.Join(benchKinds, ", "))
+	case len(pos) > 1 && slices.Contains(benchKinds, pos[0]):
+		return f, usagef("bench", "%s: unexpected argument %q after it: bench takes one benchmark, and flags (--nodes N, ...)", pos[0], pos[1])
+	case len(pos) > 1:
+		return f, usagef("bench", "%q %q: want one benchmark, one of %s", pos[0], pos[1], strings.Join(benchKinds, ", "))
 	}
 	f.kind = pos[0]
 	nodesSet, blocksSet := false, false

@@ -278,6 +278,7 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "sync", "--maxprocs", "1"},
 		{"bench", "propagation", "--cpuprofile", "/tmp/x"}, // in one process
 		{"bench", "throughput", "--maxprocs", "2"},
+		{"bench", "propagation", "extra"},
 	} {
 		var out, errOut bytes.Buffer
 		if code := run(args, &out, &errOut); code != 2 {
@@ -290,6 +291,13 @@ func TestBenchUsage(t *testing.T) {
 		if flag := args[len(args)-2]; strings.HasPrefix(flag, "--") && !strings.Contains(errOut.String(), flag) {
 			t.Errorf("%q: the usage error does not name %s: %s", args, flag, errOut.String())
 		}
+	}
+	// An argument after the benchmark is named as unexpected, not answered
+	// with the list of benchmarks.
+	var out, errOut bytes.Buffer
+	run([]string{"bench", "propagation", "extra"}, &out, &errOut)
+	if want := `p2pchain bench: propagation: unexpected argument "extra" after it`; !strings.Contains(errOut.String(), want) {
+		t.Errorf("bench propagation extra: %q, want it to say %q", errOut.String(), want)
 	}
 }
 
