@@ -437,34 +437,19 @@ func TestBenchInterrupted(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary, append([]string{"bench"}, c.args...)...)
-			cmd.Env = append(cmd.Environ(), "TMPDIR="+t.TempDir())
-			var stdout bytes.Buffer
-			cmd.Stdout = &stdout
-			errPipe, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var stderr []string
-			s := bufio.NewScanner(errPipe)
-			for s.Scan() {
-				stderr = append(stderr, s.Text())
-				if strings.HasPrefix(s.Text(), c.stage) {
+			stdout, stderr, err := benchRun(t, ctx, c.args, func(cmd *exec.Cmd, line string) {
+				if strings.HasPrefix(line, c.stage) {
 					if err := cmd.Process.Signal(c.sig); err != nil {
-						t.Fatal(err)
+						t.Error(err)
 					}
 				}
-			}
-			err = cmd.Wait()
+			})
 			var ee *exec.ExitError
 			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 				t.Errorf("bench exited with %v after %v, want exit status 1", err, c.sig)
 			}
-			if stdout.Len() > 0 {
-				t.Errorf("bench printed a result after %v:\n%s", c.sig, stdout.String())
+			if stdout != "" {
+				t.Errorf("bench printed a result after %v:\n%s", c.sig, stdout)
 			}
 			name := map[syscall.Signal]string{syscall.SIGTERM: "SIGTERM", syscall.SIGINT: "SIGINT"}[c.sig]
 			if all := strings.Join(stderr, "\n"); !strings.Contains(all, "p2pchain bench: interrupted by "+name+" before the measurement finished: no result printed") {
@@ -472,6 +457,33 @@ func TestBenchInterrupted(t *testing.T) {
 			}
 		})
 	}
+}
+
+// benchRun runs p2pchain bench args with a temporary TMPDIR until ctx
+// ends or it exits, calling on with the process for each line of its
+// standard error as it comes; it returns its standard output, its
+// standard error's lines and Wait's error.
+func benchRun(t *testing.T, ctx context.Context, args []string, on func(cmd *exec.Cmd, line string)) (string, []string, error) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"bench"}, args...)...)
+	cmd.Env = append(cmd.Environ(), "TMPDIR="+t.TempDir())
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	errPipe, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var stderr []string
+	s := bufio.NewScanner(errPipe)
+	for s.Scan() {
+		stderr = append(stderr, s.Text())
+		on(cmd, s.Text())
+	}
+	err = cmd.Wait()
+	return stdout.String(), stderr, err
 }
 
 // childPIDs returns the process IDs of pid's children (Linux: /proc).
@@ -513,32 +525,17 @@ func TestBenchNodeKilled(t *testing.T) {
 			// throughput waits for readings to be confirmed.
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 			defer cancel()
-			cmd := exec.CommandContext(ctx, binary, append([]string{"bench"}, c.args...)...)
-			cmd.Env = append(cmd.Environ(), "TMPDIR="+t.TempDir())
-			var stdout bytes.Buffer
-			cmd.Stdout = &stdout
-			errPipe, err := cmd.StderrPipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			var stderr []string
 			killed := 0
-			s := bufio.NewScanner(errPipe)
-			for s.Scan() {
-				stderr = append(stderr, s.Text())
-				if killed == 0 && strings.HasPrefix(s.Text(), c.stage) {
+			stdout, stderr, err := benchRun(t, ctx, c.args, func(cmd *exec.Cmd, line string) {
+				if killed == 0 && strings.HasPrefix(line, c.stage) {
 					if nodes := childPIDs(cmd.Process.Pid); len(nodes) == 3 {
 						killed = nodes[1]
 						if err := syscall.Kill(killed, syscall.SIGKILL); err != nil {
-							t.Fatal(err)
+							t.Error(err)
 						}
 					}
 				}
-			}
-			err = cmd.Wait()
+			})
 			all := strings.Join(stderr, "\n")
 			if killed == 0 {
 				t.Fatalf("no node process killed (the stage %q not seen, or not 3 children):\n%s", c.stage, all)
@@ -551,8 +548,8 @@ func TestBenchNodeKilled(t *testing.T) {
 			if !want.MatchString(all) {
 				t.Errorf("stderr does not name the killed node (pid %d):\n%s", killed, all)
 			}
-			if stdout.Len() > 0 {
-				t.Errorf("a result printed:\n%s", stdout.String())
+			if stdout != "" {
+				t.Errorf("a result printed:\n%s", stdout)
 			}
 		})
 	}

@@ -3,7 +3,6 @@ package testnet
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -72,10 +71,7 @@ func TestBenchHarness(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "p2pchain")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/p2pchain").CombinedOutput(); err != nil {
-		t.Fatalf("build p2pchain: %v\n%s", err, out)
-	}
+	bin := buildNode(t, ctx)
 	params := chain.TestParams("harness")
 	sr, err := MeasureSync(ctx, SyncConfig{Binary: bin, Dir: t.TempDir(), Params: params, Blocks: 100})
 	if err != nil {

@@ -47,6 +47,17 @@ func TestNaivePropagates(t *testing.T) {
 	}
 }
 
+// buildNode builds the p2pchain command into a temporary directory for
+// the tests that run node processes, and returns its path.
+func buildNode(t *testing.T, ctx context.Context) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "p2pchain")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/p2pchain").CombinedOutput(); err != nil {
+		t.Fatalf("build p2pchain: %v\n%s", err, out)
+	}
+	return bin
+}
+
 // StartProcs runs node processes that connect by the topology; a node
 // killed and restarted comes back with its identity and links, and
 // MeasurePropagation times a block over all of them.
@@ -57,10 +68,7 @@ func TestProcNetwork(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "p2pchain")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/p2pchain").CombinedOutput(); err != nil {
-		t.Fatalf("build p2pchain: %v\n%s", err, out)
-	}
+	bin := buildNode(t, ctx)
 	params := chain.DefaultParams()
 	params.Difficulty = 0
 	pn, err := StartProcs(ctx, ProcConfig{Binary: bin, Nodes: 3, Topology: Topology{Kind: "line"}, Dir: t.TempDir(), Params: params, Seed: 1})

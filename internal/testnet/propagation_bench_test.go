@@ -3,8 +3,6 @@ package testnet
 import (
 	"context"
 	"math/rand/v2"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -106,10 +104,7 @@ func TestPropagationChecksTheBlockTimed(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	bin := filepath.Join(t.TempDir(), "p2pchain")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", bin, "../../cmd/p2pchain").CombinedOutput(); err != nil {
-		t.Fatalf("build p2pchain: %v\n%s", err, out)
-	}
+	bin := buildNode(t, ctx)
 	params := chain.DefaultParams()
 	// Seconds a block on one core: the leftover is still being mined when
 	// the harness submits (it is checked pending just before).
