@@ -614,18 +614,20 @@ func reportProcLoad(ctx context.Context, w io.Writer, asJSON bool, pn *testnet.P
 		if ctx.Err() != nil {
 			return
 		}
-		heights := make([]uint64, len(st))
+		// A node that did not answer (down, restarting) has no height:
+		// null in JSON, "-" in the text (it showed 0).
+		heights := make([]any, len(st))
+		hs := make([]string, len(st))
 		for i, s := range st {
-			heights[i] = s.Height
+			heights[i], hs[i] = nil, "-"
+			if s.PeerID != "" {
+				heights[i], hs[i] = s.Height, fmt.Sprint(s.Height)
+			}
 		}
 		s := load.Stats()
 		if asJSON {
 			_ = json.NewEncoder(w).Encode(map[string]any{"heights": heights, "submitted": s.Submitted, "failed": s.Failed, "unreachable": s.Unreachable})
 			continue
-		}
-		hs := make([]string, len(heights))
-		for i, h := range heights {
-			hs[i] = fmt.Sprint(h)
 		}
 		line := fmt.Sprintf("heights %s; readings submitted %d", strings.Join(hs, " "), s.Submitted)
 		if s.Failed > 0 {
