@@ -79,13 +79,35 @@ func TestBrowserLiveViewReadToken(t *testing.T) {
 	if !strings.Contains(last, "access_token="+read) {
 		t.Errorf("the stream opened is %q, want it with the read token", last)
 	}
-	// The read token does not write: the form says which token it is.
-	if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS(`#submit-form`)),
+	// The read token is kept apart: the write form does not offer it.
+	open(t, tab, srv.URL+"/#/subjects")
+	open(t, tab, srv.URL+"/#/")
+	if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS(`#submit-form`))); err != nil {
+		t.Fatal(err)
+	}
+	if v := jsValue[string](t, tab, `document.querySelector("#token").value`); v != "" {
+		t.Errorf("the write form's token field holds %q after the read token was given for the live view", v)
+	}
+	// Typed in for a write, the read token is refused, and the form shows
+	// the node's reason.
+	if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS(`#submit-form button[type="submit"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)), chromedp.SetValue(chromedp.CSS(`#token`), read),
 		chromedp.Click(chromedp.CSS(`#submit-form button[type="submit"]`))); err != nil {
 		t.Fatal(err)
 	}
-	if err := waitJS(tab, `document.querySelector("#submit-result").className === "error"`); err != nil {
-		t.Errorf("a write with the read token was not refused: %v; the form says %q", err,
+	if err := waitJS(tab, `document.querySelector("#submit-result").className === "error" && document.querySelector("#submit-result").textContent.includes("read token")`); err != nil {
+		t.Errorf("a write with the read token: %v; the form says %q", err,
 			jsValue[string](t, tab, `document.querySelector("#submit-result").textContent`))
+	}
+	if n := p.Node.Pending(); n != 0 {
+		t.Errorf("%d readings pending after a write with the read token", n)
+	}
+	// Forgetting it (the header's button, on any page) clears it from the
+	// tab and the prompt, and the live view asks again.
+	if err := chromedp.Do(tab, chromedp.Click(chromedp.CSS(`#forget-read-token`))); err != nil {
+		t.Fatal(err)
+	}
+	if err := waitJS(tab, `!document.querySelector("#live-token-form").hidden && document.querySelector("#live-token").value === "" && sessionStorage.getItem("p2pchain-read-token") === null`); err != nil {
+		t.Errorf("after forget read token: %v", err)
 	}
 }

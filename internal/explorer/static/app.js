@@ -214,12 +214,36 @@ function rememberToken(t) {
   listen(); // the event stream again, with the token
 }
 
+// The read token (the node's api.read-token) opens the event stream from
+// another machine and nothing else: it is kept apart from the token,
+// under its own key, and never offered for a write.
+const READ_TOKEN_KEY = "p2pchain-read-token";
+
+function storedReadToken() {
+  const session = storage("sessionStorage");
+  try { return session ? session.getItem(READ_TOKEN_KEY) : null; } catch (e) { return null; }
+}
+
+function rememberReadToken(t) {
+  const session = storage("sessionStorage");
+  try { if (session) session.setItem(READ_TOKEN_KEY, t); } catch (e) { /* kept nowhere */ }
+  showForgetRead();
+  listen();
+}
+
+// forgetToken forgets both tokens, wherever they are kept or typed.
 function forgetToken() {
   for (const kind of ["sessionStorage", "localStorage"]) {
-    try { const s = storage(kind); if (s) s.removeItem(TOKEN_KEY); } catch (e) { /* nothing kept */ }
+    try { const s = storage(kind); if (s) { s.removeItem(TOKEN_KEY); s.removeItem(READ_TOKEN_KEY); } } catch (e) { /* nothing kept */ }
   }
-  listen(); // the event stream again, without it
+  for (const id of ["token", "live-token"]) { const f = $(id); if (f) f.value = ""; }
+  showForgetRead();
+  listen(); // the event stream again, without them
 }
+
+// showForgetRead shows the header's "forget read token" button while a
+// read token is kept (the form's button is on the home page only).
+function showForgetRead() { $("forget-read-token").hidden = !storedReadToken(); }
 
 function setupSubmit() {
   const form = $("submit-form");
@@ -246,7 +270,11 @@ function setupSubmit() {
       const r = await fetch(`${api}/readings`, { method: "POST", headers,
         body: JSON.stringify({ subject: $("subject").value.trim(), bpm: Number($("bpm").value) }) });
       const body = await r.json().catch(() => ({}));
-      if (r.status === 401) { $("token-row").hidden = false; throw new Error(t ? "the node refused this API token" : "this node requires its API token for writes"); }
+      if (r.status === 401) {
+        $("token-row").hidden = false;
+        // The node says why (a read token, another node's token).
+        throw new Error(t ? (body.error || "the node refused this API token") : "this node requires its API token for writes");
+      }
       if (t && t !== storedToken()) { rememberToken(t); forget.hidden = false; }
       if (!r.ok) throw new Error(body.error || r.statusText);
       out.replaceChildren("accepted: ", link(`#/reading/${body.id}`, short(body.id), "mono"), " (pending, mining)");
@@ -476,13 +504,16 @@ let chartRange = "all";
 // blocks). With since (Unix ms) only the readings taken then or later.
 // truncated: there are more than it returns; full: it stopped at
 // MAX_READINGS (else, if truncated, at its page limit).
-async function loadSubjectReadings(subject, since) {
+// wanted, if given, says whether the page still wants the readings: the
+// loader stops between pages once it does not (the page was left).
+async function loadSubjectReadings(subject, since, wanted) {
   const windowed = since !== undefined;
   let path = `/subjects/${subjectPath(subject)}/readings?limit=100${windowed ? `&since=${since}` : ""}`;
   const points = [];
   let pages = 0;
   const maxPages = windowed ? MAX_WINDOW_PAGES : MAX_PAGES;
   while (path && pages < maxPages && points.length < MAX_READINGS) {
+    if (wanted && !wanted()) throw new Error("the page was left");
     const v = await get(path);
     pages++;
     for (const r of v.pending || []) {
@@ -591,7 +622,7 @@ async function showSubject(subject) {
     if (span && truncated) {
       if (!windows.has(key)) {
         const at = Date.now();
-        windows.set(key, loadSubjectReadings(subject, Math.floor(at - span)).then((w) => ({ ...w, at })));
+        windows.set(key, loadSubjectReadings(subject, Math.floor(at - span), () => box.isConnected).then((w) => ({ ...w, at })));
       }
       rangeNote.textContent = `${label}: loading the readings taken in it…`;
       try {
@@ -908,7 +939,7 @@ let stream = null;
 function listen() {
   if (stream) stream.close();
   // EventSource cannot send headers: off loopback the token goes in the query.
-  const streamToken = storedToken();
+  const streamToken = storedToken() || storedReadToken();
   const es = new EventSource(streamToken ? `${api}/events?access_token=${encodeURIComponent(streamToken)}` : `${api}/events`);
   stream = es;
   const live = (on) => { const l = $("live"); if (l && stream === es) l.classList.toggle("off", !on); };
@@ -951,8 +982,14 @@ async function askStreamToken(es, token) {
 $("live-token-form").addEventListener("submit", (ev) => {
   ev.preventDefault();
   const t = $("live-token").value.trim();
-  if (t) rememberToken(t); // opens the stream again with it
+  $("live-token").value = "";
+  if (t) rememberReadToken(t); // opens the stream again with it
 });
+$("forget-read-token").addEventListener("click", () => {
+  forgetToken();
+  $("live-token-form").hidden = true; // shown again if the node refuses the stream
+});
+showForgetRead();
 
 // A page left for another (and perhaps kept in the back-forward cache)
 // closes its stream, so that it holds none of the browser's few
