@@ -462,7 +462,11 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 	}
 	row.P50, row.P95 = testnet.Percentile(res.Latencies, 0.50), testnet.Percentile(res.Latencies, 0.95)
 	row.P99, row.Max = testnet.Percentile(res.Latencies, 0.99), testnet.Percentile(res.Latencies, 1)
-	row.CPU = cpuPerNodePerBlock(res.CPUSeconds, bn.cpuTick, n, f.blocks)
+	cpuMeters := 1 // one process, one meter
+	if f.processes {
+		cpuMeters = n // each node process's CPU time is rounded to its own ticks
+	}
+	row.CPU = cpuPerNodePerBlock(res.CPUSeconds, bn.cpuTick, cpuMeters, n, f.blocks)
 	row.BlockBytes = round3(float64(res.BytesIn) / float64(n) / float64(f.blocks))
 	row.Bytes = -1
 	wire := "wire bytes: not measured (" + res.WireWhyNot + ")"
@@ -484,7 +488,7 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 		if bn.maxProcs > 0 {
 			procs = fmt.Sprintf("GOMAXPROCS=%d", bn.maxProcs)
 		}
-		proc = "one process per node, each with " + procs + " (CPU: the sum of the node processes' user and system time, in 10 ms clock ticks; -1 when under 5 ticks)"
+		proc = "one process per node, each with " + procs + " (CPU: the sum of the node processes' user and system time, in 10 ms clock ticks; -1 when under 5 ticks a process)"
 	}
 	row.Includes = fmt.Sprintf("latency: from POST /api/v1/readings at a random node to the last node's SSE tip event for the block, "+
 		"so HTTP, durable writes, mining at difficulty %d, gossip, checks and the event stream; %s; %s; "+
@@ -532,18 +536,19 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
-// minCPUTicks is the least CPU time, in ticks of its meter's resolution,
-// that cpu_ms_per_node_per_block reports: a reading of fewer is mostly
-// rounding (a node process's CPU time moves in 10 ms ticks, and a small
-// run of a few blocks takes a few ms), and a 0 would read as a node that
-// spent nothing.
+// minCPUTicks is the least CPU time, in ticks of its meters' resolution
+// per meter, that cpu_ms_per_node_per_block reports: a reading of fewer is
+// mostly rounding (a node process's CPU time moves in 10 ms ticks, user
+// and system time apart, and a small run of a few blocks takes a few ms),
+// and a 0 would read as a node that spent nothing.
 const minCPUTicks = 5
 
 // cpuPerNodePerBlock returns the CPU milliseconds per node per block of
-// cpuSeconds measured over a run of nodes and blocks with a meter whose
-// resolution is tick; -1 (unknown) when it measured under minCPUTicks.
-func cpuPerNodePerBlock(cpuSeconds float64, tick time.Duration, nodes, blocks int) float64 {
-	if cpuSeconds < minCPUTicks*tick.Seconds() {
+// cpuSeconds measured over a run of nodes and blocks, the sum of meters
+// meters whose resolution is tick (one per node process: each rounds on
+// its own); -1 (unknown) when it measured under minCPUTicks per meter.
+func cpuPerNodePerBlock(cpuSeconds float64, tick time.Duration, meters, nodes, blocks int) float64 {
+	if cpuSeconds < float64(minCPUTicks*meters)*tick.Seconds() {
 		return -1
 	}
 	return round3(cpuSeconds * 1000 / float64(nodes) / float64(blocks))

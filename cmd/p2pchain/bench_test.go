@@ -567,6 +567,18 @@ func TestBenchCPUUnknownOnTinyRun(t *testing.T) {
 	if cpu := row["cpu_ms_per_node_per_block"]; cpu != -1.0 {
 		t.Errorf("cpu_ms_per_node_per_block = %v for one block on 2 node processes, want -1 (under the 10 ms clock's resolution)", cpu)
 	}
+	// The threshold is per meter: 60 ms over 10 node processes is
+	// rounding (each rounds to its own 10 ms ticks), 60 ms of one process
+	// is not.
+	for _, c := range []struct {
+		cpu    float64
+		meters int
+		want   float64
+	}{{0.06, 10, -1}, {0.06, 1, 6}, {0.6, 10, 60}, {0.049, 1, -1}} {
+		if got := cpuPerNodePerBlock(c.cpu, 10*time.Millisecond, c.meters, 10, 1); got != c.want {
+			t.Errorf("%v s over %d meters: %v, want %v", c.cpu, c.meters, got, c.want)
+		}
+	}
 	var out bytes.Buffer
 	printPropagation(&out, []propagationRow{{Nodes: 2, Blocks: 1, CPU: -1, Bytes: 900, BaseP50: -1}})
 	fields := strings.Fields(strings.Split(out.String(), "\n")[1])
