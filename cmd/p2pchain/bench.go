@@ -488,7 +488,7 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 		if bn.maxProcs > 0 {
 			procs = fmt.Sprintf("GOMAXPROCS=%d", bn.maxProcs)
 		}
-		proc = "one process per node, each with " + procs + " (CPU: the sum of the node processes' user and system time, in 10 ms clock ticks; -1 when under 5 ticks a process)"
+		proc = "one process per node, each with " + procs + " (CPU: the sum of the node processes' user and system time, in 10 ms clock ticks; -1 when under 5 ticks × √processes)"
 	}
 	row.Includes = fmt.Sprintf("latency: from POST /api/v1/readings at a random node to the last node's SSE tip event for the block, "+
 		"so HTTP, durable writes, mining at difficulty %d, gossip, checks and the event stream; %s; %s; "+
@@ -536,9 +536,9 @@ func benchPropagation(ctx context.Context, f benchFlags, n int, stderr io.Writer
 
 func round3(x float64) float64 { return math.Round(x*1000) / 1000 }
 
-// minCPUTicks is the least CPU time, in ticks of its meters' resolution
-// per meter, that cpu_ms_per_node_per_block reports: a reading of fewer is
-// mostly rounding (a node process's CPU time moves in 10 ms ticks, user
+// minCPUTicks is the least CPU time, in ticks of its meters' resolution,
+// that cpu_ms_per_node_per_block reports for one meter: a reading of fewer
+// is mostly rounding (a node process's CPU time moves in 10 ms ticks, user
 // and system time apart, and a small run of a few blocks takes a few ms),
 // and a 0 would read as a node that spent nothing.
 const minCPUTicks = 5
@@ -546,9 +546,12 @@ const minCPUTicks = 5
 // cpuPerNodePerBlock returns the CPU milliseconds per node per block of
 // cpuSeconds measured over a run of nodes and blocks, the sum of meters
 // meters whose resolution is tick (one per node process: each rounds on
-// its own); -1 (unknown) when it measured under minCPUTicks per meter.
+// its own); -1 (unknown) when it measured under minCPUTicks × √meters
+// ticks. The roundings of separate meters are independent, so the error
+// of their sum grows as the square root of their number: 50 node
+// processes need 354 ms (a 20-block run spends about 1.5 s), 2 need 71.
 func cpuPerNodePerBlock(cpuSeconds float64, tick time.Duration, meters, nodes, blocks int) float64 {
-	if cpuSeconds < float64(minCPUTicks*meters)*tick.Seconds() {
+	if cpuSeconds < minCPUTicks*math.Sqrt(float64(meters))*tick.Seconds() {
 		return -1
 	}
 	return round3(cpuSeconds * 1000 / float64(nodes) / float64(blocks))

@@ -567,14 +567,15 @@ func TestBenchCPUUnknownOnTinyRun(t *testing.T) {
 	if cpu := row["cpu_ms_per_node_per_block"]; cpu != -1.0 {
 		t.Errorf("cpu_ms_per_node_per_block = %v for one block on 2 node processes, want -1 (under the 10 ms clock's resolution)", cpu)
 	}
-	// The threshold is per meter: 60 ms over 10 node processes is
-	// rounding (each rounds to its own 10 ms ticks), 60 ms of one process
-	// is not.
+	// The threshold grows with the meters (each node process rounds to
+	// its own 10 ms ticks) as the square root of their number: 60 ms over
+	// 10 node processes is rounding (under 158 ms), of one process not;
+	// a 50-process run of 1.5 s is measured (over 354 ms).
 	for _, c := range []struct {
 		cpu    float64
 		meters int
 		want   float64
-	}{{0.06, 10, -1}, {0.06, 1, 6}, {0.6, 10, 60}, {0.049, 1, -1}} {
+	}{{0.06, 10, -1}, {0.06, 1, 6}, {0.2, 10, 20}, {0.049, 1, -1}, {1.5, 50, 150}, {0.3, 50, -1}} {
 		if got := cpuPerNodePerBlock(c.cpu, 10*time.Millisecond, c.meters, 10, 1); got != c.want {
 			t.Errorf("%v s over %d meters: %v, want %v", c.cpu, c.meters, got, c.want)
 		}
