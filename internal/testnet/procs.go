@@ -16,7 +16,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -757,11 +756,12 @@ func StartHTTPLoad(ctx context.Context, apis func() []string, perSecond float64)
 					if ctx.Err() != nil {
 						return
 					}
-					// No answer (connection refused or reset: a node
-					// down) is not a refusal.
-					var ue *url.Error
+					// A connection refused (nothing listens: a node
+					// down) is no refusal by a node. A timeout or a reset
+					// may have met a node that took the reading: counted
+					// as failed, with its error.
 					l.mu.Lock()
-					if errors.As(err, &ue) {
+					if errors.Is(err, syscall.ECONNREFUSED) {
 						l.unreachable.Add(1)
 						l.lastUnreachable = err
 					} else {
