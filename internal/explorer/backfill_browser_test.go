@@ -107,8 +107,8 @@ func TestBrowserSubjectBackfill(t *testing.T) {
 		t.Error(err)
 	}
 	// The latest reading by time: 142, flagged high.
-	if got := jsValue[string](t, tab, `document.querySelector(".facts strong").textContent`); got != "142high" {
-		t.Errorf("the page's latest reading shows %q, want 142 flagged high (\"142high\"); the line says %q", got,
+	if got := jsValue[string](t, tab, `document.querySelector(".facts strong").textContent`); got != "142 high" {
+		t.Errorf("the page's latest reading shows %q, want 142 flagged high (\"142 high\"); the line says %q", got,
 			jsValue[string](t, tab, `document.querySelector(".facts").textContent`))
 	}
 	if got := jsValue[string](t, tab, `document.querySelector("#truncated").textContent`); !strings.Contains(got, "most recently added to the ledger") ||
@@ -185,7 +185,7 @@ func TestBrowserSubjectBackfill(t *testing.T) {
 	if err := waitJS(tab, `document.querySelector(".facts strong") !== null`); err != nil {
 		t.Fatal(err)
 	}
-	if got := jsValue[string](t, tab, `document.querySelector(".facts strong").textContent`); got != "50low" {
-		t.Errorf("with a newer pending reading, the page's latest shows %q, want 50 flagged low (\"50low\")", got)
+	if got := jsValue[string](t, tab, `document.querySelector(".facts strong").textContent`); got != "50 low" {
+		t.Errorf("with a newer pending reading, the page's latest shows %q, want 50 flagged low (\"50 low\")", got)
 	}
 }

@@ -91,7 +91,7 @@ func TestBrowserClockAndFlags(t *testing.T) {
 	}
 	check := func(page string) {
 		t.Helper()
-		for i, want := range []string{"50low", "72", "142high"} {
+		for i, want := range []string{"50 low", "72", "142 high"} {
 			sel := fmt.Sprintf(`.readings-table tr[data-id=%q] td[data-label="BPM"]`, ids[i])
 			if err := waitJS(tab, fmt.Sprintf(`document.querySelector(%q) !== null`, sel)); err != nil {
 				t.Fatalf("%s: %v", page, err)
@@ -111,7 +111,7 @@ func TestBrowserClockAndFlags(t *testing.T) {
 		if err := waitJS(tab, fmt.Sprintf(`document.querySelector(%q) !== null`, sel)); err != nil {
 			t.Fatal(err)
 		}
-		want := map[int]string{50: "50low", 72: "72", 142: "142high"}[bpms[i]]
+		want := map[int]string{50: "50 low", 72: "72", 142: "142 high"}[bpms[i]]
 		if got := jsValue[string](t, tab, fmt.Sprintf(`document.querySelector(%q).textContent`, sel)); got != want {
 			t.Errorf("block %d: the row of the %d bpm reading shows %q, want %q", b.Header.Height, bpms[i], got, want)
 		}

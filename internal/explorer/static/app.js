@@ -255,6 +255,7 @@ function setupSubmit() {
   forget.addEventListener("click", () => {
     forgetToken();
     $("token").value = "";
+    $("token").focus(); // the button goes: focus must not go with it
     forget.hidden = true;
     out.className = "";
     out.textContent = "token forgotten: this browser no longer keeps it";
@@ -403,7 +404,9 @@ const NORMAL = [60, 100];
 function bpmCell(bpm) {
   if (bpm === undefined || bpm === null) return "–";
   const out = bpm < NORMAL[0] ? "low" : bpm > NORMAL[1] ? "high" : "";
-  return el("span", {}, String(bpm),
+  // A space a screen reader reads ("142 high"), which the flag's margin
+  // shows anyway.
+  return el("span", {}, String(bpm), out ? el("span", { class: "sr-only" }, " ") : null,
     out ? el("span", { class: `flag flag-${out}`, title: `${out === "low" ? "below" : "above"} the normal resting range (60–100 bpm)` }, out) : null);
 }
 
