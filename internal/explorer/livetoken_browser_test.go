@@ -2,20 +2,13 @@ package explorer_test
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 
 	"github.com/p2pchain/p2pchain/internal/api"
-	"github.com/p2pchain/p2pchain/internal/chain"
-	"github.com/p2pchain/p2pchain/internal/explorer"
-	"github.com/p2pchain/p2pchain/internal/testnet"
 )
 
 // TestBrowserLiveViewReadToken: a browser on another machine gets no event
@@ -27,39 +20,11 @@ func TestBrowserLiveViewReadToken(t *testing.T) {
 	browserPath := findBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, err := testnet.Start(ctx, testnet.Config{Params: chain.TestParams("browser-live-token"), NoMiner: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
 	const token, read = "t0ken-of-the-node", "read-t0ken-of-the-node"
-	h := api.New(p.Node, p.Host, api.WithToken(token), api.WithReadToken(read), api.WithFallback(explorer.Handler()))
-	// The browser runs here, on loopback: the node is told it is another
-	// machine's (192.0.2.7), as a clinician's screen would be.
-	far := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		r.RemoteAddr = "192.0.2.7:40000"
-		h.ServeHTTP(w, r)
-	})
-	srv := httptest.NewServer(far)
-	t.Cleanup(func() {
-		srv.Close()
-		h.Close()
-	})
-
+	p, url := tokenNode(t, ctx, "browser-live-token", true, api.WithToken(token), api.WithReadToken(read))
 	tab := newTab(t, ctx, browserPath)
-	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var streams []string
-	chromedp.Listen(tab, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(e.Request.URL, "/api/v1/events") {
-			mu.Lock()
-			streams = append(streams, e.Request.URL)
-			mu.Unlock()
-		}
-	})
-	open(t, tab, srv.URL+"/#/")
+	lastStream := streamsOpened(t, tab)
+	open(t, tab, url+"/#/")
 	if err := waitJS(tab, `!document.querySelector("#live-token-form").hidden`); err != nil {
 		t.Fatalf("no prompt for the read token when the stream is refused: %v", err)
 	}
@@ -73,15 +38,12 @@ func TestBrowserLiveViewReadToken(t *testing.T) {
 	if err := waitJS(tab, `document.querySelector("#live-token-form").hidden && !document.querySelector("#live").classList.contains("off")`); err != nil {
 		t.Fatalf("with the read token the live view does not open: %v", err)
 	}
-	mu.Lock()
-	last := streams[len(streams)-1]
-	mu.Unlock()
-	if !strings.Contains(last, "access_token="+read) {
+	if last := lastStream(); !strings.Contains(last, "access_token="+read) {
 		t.Errorf("the stream opened is %q, want it with the read token", last)
 	}
 	// The read token is kept apart: the write form does not offer it.
-	open(t, tab, srv.URL+"/#/subjects")
-	open(t, tab, srv.URL+"/#/")
+	open(t, tab, url+"/#/subjects")
+	open(t, tab, url+"/#/")
 	if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS(`#submit-form`))); err != nil {
 		t.Fatal(err)
 	}

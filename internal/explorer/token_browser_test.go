@@ -2,6 +2,7 @@ package explorer_test
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -26,40 +27,10 @@ func TestBrowserTokenForget(t *testing.T) {
 	browserPath := findBrowser(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	p, err := testnet.Start(ctx, testnet.Config{Params: chain.TestParams("browser-token"), NoMiner: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.Close()
 	const token = "t0ken-of-the-node"
-	h := api.New(p.Node, p.Host, api.WithToken(token), api.WithFallback(explorer.Handler()))
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { // after the browser's (cleanups run last first), as serve does
-		srv.Close()
-		h.Close()
-	})
-
+	_, url := tokenNode(t, ctx, "browser-token", false, api.WithToken(token))
 	tab := newTab(t, ctx, browserPath)
-	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var streams []string // the event streams the page opened, in order
-	chromedp.Listen(tab, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(e.Request.URL, "/api/v1/events") {
-			mu.Lock()
-			streams = append(streams, e.Request.URL)
-			mu.Unlock()
-		}
-	})
-	lastStream := func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		if len(streams) == 0 {
-			return ""
-		}
-		return streams[len(streams)-1]
-	}
+	lastStream := streamsOpened(t, tab)
 	stored := func() (session, local string) {
 		v := jsValue[[]string](t, tab, `[sessionStorage.getItem("p2pchain-token") ?? "<none>", localStorage.getItem("p2pchain-token") ?? "<none>"]`)
 		return v[0], v[1]
@@ -74,7 +45,7 @@ func TestBrowserTokenForget(t *testing.T) {
 		}
 	}
 
-	open(t, tab, srv.URL+"/#/")
+	open(t, tab, url+"/#/")
 	if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS(`#submit-form`))); err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +71,7 @@ func TestBrowserTokenForget(t *testing.T) {
 	}
 
 	// The tab keeps it over a reload.
-	open(t, tab, srv.URL+"/#/")
+	open(t, tab, url+"/#/")
 	if err := waitJS(tab, `document.querySelector("#token") !== null && document.querySelector("#token").value === `+jsString(token)+
 		` && !document.querySelector("#forget-token").hidden`); err != nil {
 		t.Errorf("after a reload: %v", err)
@@ -128,12 +99,65 @@ func TestBrowserTokenForget(t *testing.T) {
 
 	// A token left in localStorage by an earlier version moves to the tab.
 	jsValue[bool](t, tab, `(localStorage.setItem("p2pchain-token", "old-token"), true)`)
-	open(t, tab, srv.URL+"/#/")
+	open(t, tab, url+"/#/")
 	if err := waitJS(tab, `document.querySelector("#token") !== null && document.querySelector("#token").value === "old-token"`); err != nil {
 		t.Errorf("a token left in localStorage: %v", err)
 	}
 	if s, l := stored(); s != "old-token" || l != "<none>" {
 		t.Errorf("a token left in localStorage: now sessionStorage %q and localStorage %q, want it moved to sessionStorage", s, l)
+	}
+}
+
+// tokenNode starts a node without a miner whose API, serving the explorer,
+// takes opts (its tokens), and returns it with the URL of a test server
+// for it; far makes every request look as if it came from another
+// machine (192.0.2.7), as a clinician's screen would be.
+func tokenNode(t *testing.T, ctx context.Context, network string, far bool, opts ...api.Option) (*testnet.Peer, string) {
+	t.Helper()
+	p, err := testnet.Start(ctx, testnet.Config{Params: chain.TestParams(network), NoMiner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	h := api.New(p.Node, p.Host, append(opts, api.WithFallback(explorer.Handler()))...)
+	var handler http.Handler = h
+	if far {
+		handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r.RemoteAddr = "192.0.2.7:40000"
+			h.ServeHTTP(w, r)
+		})
+	}
+	srv := httptest.NewServer(handler)
+	t.Cleanup(func() { // after the browser's (cleanups run last first), as serve does
+		srv.Close()
+		h.Close()
+	})
+	return p, srv.URL
+}
+
+// streamsOpened records the event streams tab opens, and returns a
+// function that gives the URL of the last one ("" before any).
+func streamsOpened(t *testing.T, tab context.Context) func() string {
+	t.Helper()
+	if _, err := chromedp.Call(tab, network.Enable, network.EnableParams{}); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var streams []string
+	chromedp.Listen(tab, func(ev any) {
+		if e, ok := ev.(*network.EventRequestWillBeSent); ok && strings.Contains(e.Request.URL, "/api/v1/events") {
+			mu.Lock()
+			streams = append(streams, e.Request.URL)
+			mu.Unlock()
+		}
+	})
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(streams) == 0 {
+			return ""
+		}
+		return streams[len(streams)-1]
 	}
 }
 
