@@ -412,6 +412,7 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 	if err := h.host.Connect(ctx, *info); err != nil {
 		return fmt.Errorf("connect to %s: %w", addr, err)
 	}
+	connected := time.Now()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	wait := time.NewTimer(statusTimeout) // the handshake's own bound
@@ -428,9 +429,11 @@ func (h *Host) Connect(ctx context.Context, addr string) error {
 				"(it may have as many peers as it takes, or refuse this node)", addr)
 		}
 		// Identify has told the peer's protocols: one without the status
-		// protocol is no p2pchain node.
+		// protocol a second after the connection (a node that was starting
+		// registers it at once, and identify pushes the change) is no
+		// p2pchain node.
 		if protos, err := h.host.Peerstore().GetProtocols(info.ID); err == nil && len(protos) > 0 &&
-			!slices.Contains(protos, protocol.ID(StatusProtocol)) {
+			!slices.Contains(protos, protocol.ID(StatusProtocol)) && time.Since(connected) > time.Second {
 			return fmt.Errorf("connect to %s: the peer does not speak %s: not a p2pchain node", addr, StatusProtocol)
 		}
 		select {
