@@ -50,8 +50,7 @@ func waitGone(pids []int, d time.Duration) []int {
 // returns it with the nodes' API URLs and process IDs from its table.
 func startProcTestnet(t *testing.T, n int) (*proc, []string, []int) {
 	t.Helper()
-	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()),
-		"testnet", "--processes", "--nodes", strconv.Itoa(n), "--topology", "ring", "--difficulty", "0")
+	p := startTestnet(t, "testnet", "--processes", "--nodes", strconv.Itoa(n), "--topology", "ring", "--difficulty", "0")
 	p.expect(`^NODE\s+PEER ID\s+LISTEN\s+API\s+PID$`)
 	var apis []string
 	var pids []int

@@ -123,7 +123,7 @@ func testPartition(t *testing.T, procs bool) {
 	if procs {
 		args = append(args, "--processes")
 	}
-	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()), args...)
+	p := startTestnet(t, args...)
 	p.expect(`^NODE\s+PEER ID\s+LISTEN\s+API`)
 	row := `^%d\s+12D3KooW\w+\s+\S+\s+(http://127\.0\.0\.1:\d+)(\s+\d+)?$`
 	var apis []string
@@ -268,8 +268,7 @@ func TestTestnetPartitionNodeDown(t *testing.T) {
 		t.Skip("starts a network of node processes")
 	}
 	t.Parallel()
-	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()),
-		"testnet", "--nodes", "4", "--topology", "ring", "--processes", "--difficulty", "0")
+	p := startTestnet(t, "testnet", "--nodes", "4", "--topology", "ring", "--processes", "--difficulty", "0")
 	p.expect(`^NODE\s+PEER ID\s+LISTEN\s+API`)
 	var apis []string
 	for i := 0; i < 4; i++ {

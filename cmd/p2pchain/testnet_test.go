@@ -78,6 +78,14 @@ func TestTestnetCommand(t *testing.T) {
 	}
 }
 
+// startTestnet starts p2pchain with args (beginning with "testnet") as a
+// process of a home and a TMPDIR of its own, so that what it leaves behind
+// is the test's to see.
+func startTestnet(t *testing.T, args ...string) *proc {
+	t.Helper()
+	return startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()), args...)
+}
+
 // testnet --authorities runs an authority network: a reading submitted to
 // a follower becomes final on it.
 func TestTestnetAuthorities(t *testing.T) {
@@ -85,8 +93,7 @@ func TestTestnetAuthorities(t *testing.T) {
 		t.Skip("starts a network of nodes")
 	}
 	t.Parallel()
-	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()),
-		"testnet", "--nodes", "4", "--topology", "full", "--authorities", "3")
+	p := startTestnet(t, "testnet", "--nodes", "4", "--topology", "full", "--authorities", "3")
 	p.expect(`^NODE\s+PEER ID\s+LISTEN\s+API$`)
 	var apis []string
 	for i := 0; i < 4; i++ {
@@ -236,8 +243,7 @@ func TestTestnetLoadNodeDown(t *testing.T) {
 		t.Skip("starts node processes")
 	}
 	t.Parallel()
-	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+t.TempDir()),
-		"testnet", "--processes", "--nodes", "2", "--difficulty", "0", "--load", "20")
+	p := startTestnet(t, "testnet", "--processes", "--nodes", "2", "--difficulty", "0", "--load", "20")
 	p.expect(`partition or heal to split the network`)
 	p.type_("kill 1")
 	p.expect(`^node 1 killed$`)

@@ -42,8 +42,8 @@ func serve(t *testing.T, p *testnet.Peer) string {
 }
 
 // newTab starts a headless Chromium for the test and returns its first tab.
-func newTab(t *testing.T, ctx context.Context, browser string) context.Context {
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
+func newTab(t *testing.T, ctx context.Context, browser string, extra ...chromedp.ExecAllocatorOption) context.Context {
+	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx, append([]chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(browser),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-background-networking", true),
@@ -51,7 +51,7 @@ func newTab(t *testing.T, ctx context.Context, browser string) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("disable-quic", true),
 		chromedp.UserDataDir(t.TempDir()),
-	)
+	}, extra...)...)
 	tab, cancel := chromedp.NewContext(alloc)
 	t.Cleanup(func() {
 		cancel()

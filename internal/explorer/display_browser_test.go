@@ -41,19 +41,7 @@ func TestBrowserClockAndFlags(t *testing.T) {
 	}
 	url := serve(t, p)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browserPath),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Env("LANG=en_US.UTF-8", "LC_ALL=en_US.UTF-8"),
-	)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(alloc)
-	defer cancelTab()
+	tab := newTab(t, ctx, browserPath, chromedp.Flag("lang", "en-US"), chromedp.Env("LANG=en_US.UTF-8", "LC_ALL=en_US.UTF-8"))
 
 	open(t, tab, url+"/#/subject/dana")
 	if err := chromedp.Do(tab, chromedp.WaitVisible(chromedp.CSS(`#chart svg.chart .pt`))); err != nil {

@@ -50,18 +50,7 @@ func TestBrowserTimesNameZone(t *testing.T) {
 	}
 	url := serve(t, p)
 
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(browserPath),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.Env("TZ=America/New_York"),
-	)
-	defer cancelAlloc()
-	tab, cancelTab := chromedp.NewContext(alloc)
-	defer cancelTab()
+	tab := newTab(t, ctx, browserPath, chromedp.Env("TZ=America/New_York"))
 
 	shown := func(ms int64) string {
 		return time.UnixMilli(ms).In(ny).Format("2006-01-02 15:04:05 MST")
