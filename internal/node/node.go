@@ -581,6 +581,19 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 		}
 		return rs, errs
 	}
+	// Readings signed elsewhere (an import of another node's export:
+	// mostly readings this node holds) are looked up before their
+	// signatures are checked: a known one, or a repeat within the batch,
+	// costs no verification.
+	known := make(map[int]bool)
+	n.mu.Lock()
+	for i, s := range subs {
+		if s.Signed != nil {
+			id := s.Signed.ID()
+			known[i] = n.chain.HasReading(id) || n.pool.Has(id)
+		}
+	}
+	n.mu.Unlock()
 	refused := false
 	seen := make(map[chain.Hash]int, len(subs))
 	now := n.now()
@@ -591,14 +604,17 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 			rs[i], errs[i] = n.sign(s.Subject, s.BPM, s.Time)
 		}
 		if errs[i] == nil {
-			errs[i] = chain.CheckReading(&rs[i], n.params, now.UnixMilli(), n.sigs)
-		}
-		if errs[i] == nil {
 			id := rs[i].ID()
-			if j, dup := seen[id]; dup {
+			j, dup := seen[id]
+			switch {
+			case dup:
 				errs[i] = &chain.RuleError{Code: chain.ErrKnownReading, Detail: fmt.Sprintf("reading %s repeats reading %d of the batch", id.Short(), j)}
+			case known[i]:
+				errs[i] = &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already known"}
+			default:
+				seen[id] = i
+				errs[i] = chain.CheckReading(&rs[i], n.params, now.UnixMilli(), n.sigs)
 			}
-			seen[id] = i
 		}
 		refused = refused || errs[i] != nil
 	}
@@ -843,6 +859,7 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	for _, h := range tips {
 		ready = append(ready, n.orphans.children(h)...)
 	}
+	orphaned := errors.Is(err, chain.ErrUnknownParent) && len(blocks) == 1 && !n.orphans.has(hashes[0])
 	n.mu.Unlock()
 	if pc != nil {
 		// Durable before announced, and before the caller (a gossip
@@ -861,8 +878,8 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	// children were looked for before this block was in the pool), the
 	// block is processed again now, and that verdict is the caller's (a
 	// gossip validator relays it). This call added nothing, so no orphan
-	// waits on it.
-	if errors.Is(err, chain.ErrUnknownParent) && len(blocks) == 1 && worthKeeping(blocks[0], n.params) {
+	// waits on it. A block the pool holds already costs no check again.
+	if orphaned && worthKeeping(blocks[0], n.params) {
 		n.mu.Lock()
 		arrived := n.chain.HasBlock(blocks[0].Header.Parent)
 		if !arrived {

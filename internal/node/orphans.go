@@ -106,3 +106,6 @@ func (o *orphanPool) children(parent chain.Hash) []orphan {
 
 // len returns the number of orphans kept.
 func (o *orphanPool) len() int { return len(o.blocks) }
+
+// has reports whether the pool holds the block hash.
+func (o *orphanPool) has(hash chain.Hash) bool { _, ok := o.blocks[hash]; return ok }

@@ -2,11 +2,14 @@ package node_test
 
 import (
 	"errors"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/store"
+	"github.com/p2pchain/p2pchain/internal/testnet"
 )
 
 // TestSubmitAll: a batch of readings with their own times; all or nothing
@@ -128,5 +131,48 @@ func TestSubmitAllRoom(t *testing.T) {
 	_, errs = n.SubmitAll([]node.Submission{{Subject: "u", BPM: 80}}, false)
 	if !errors.Is(errs[0], chain.ErrPoolFull) || n.SignaturesVerified() != signed {
 		t.Fatalf("a batch into a full pending set: %v, %d signatures added", errs[0], n.SignaturesVerified()-signed)
+	}
+}
+
+// TestSignedKnownCostsNoSignature: readings signed elsewhere that the node
+// holds already (an import of another node's export) are looked up before
+// their signatures are checked, so they cost none; a fresh node on a store
+// has none of them in its signature cache.
+func TestSignedKnownCostsNoSignature(t *testing.T) {
+	dir := t.TempDir()
+	params := chain.TestParams("signed-known")
+	blocks, err := testnet.BuildDataDir(t.Context(), dir, params, 50, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := store.Open(filepath.Join(dir, "chain"), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	state, err := st.LoadRecent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(params, key(9), node.WithStore(st, *state))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var subs []node.Submission
+	for _, b := range blocks {
+		r := b.Readings[0]
+		subs = append(subs, node.Submission{Subject: r.Subject, BPM: int(r.BPM), Time: time.UnixMilli(r.Time), Signed: &r})
+	}
+	for _, atomic := range []bool{true, false} {
+		before := n.SignaturesVerified()
+		_, errs := n.SubmitAll(subs, atomic)
+		for i, err := range errs {
+			if chain.CodeOf(err) != chain.ErrKnownReading {
+				t.Fatalf("atomic %v: reading %d: %v, want known", atomic, i, err)
+			}
+		}
+		if got := n.SignaturesVerified() - before; got != 0 {
+			t.Errorf("atomic %v: %d signatures verified for %d readings the chain holds, want 0", atomic, got, len(subs))
+		}
 	}
 }
