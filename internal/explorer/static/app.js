@@ -921,6 +921,7 @@ async function showSearch(q) {
       return;
     }
     if (await isSubject) { location.replace(subjectHref(q)); return; }
+    return notFound(q); // isSubject asked already whether it is a subject's name
   }
   // A subject only if it has readings (a subject may look hex).
   let v;
@@ -946,8 +947,11 @@ function listen() {
   const es = new EventSource(streamToken ? `${api}/events?access_token=${encodeURIComponent(streamToken)}` : `${api}/events`);
   stream = es;
   const live = (on) => { const l = $("live"); if (l && stream === es) l.classList.toggle("off", !on); };
-  es.addEventListener("open", () => { live(true); $("live-token-form").hidden = true; });
-  es.addEventListener("error", () => { live(false); if (stream === es) askStreamToken(es, streamToken); });
+  // Only a stream that never opened may be refused for want of a token: a
+  // stream that dropped (the node restarting) is retried by EventSource.
+  let opened = false;
+  es.addEventListener("open", () => { opened = true; live(true); $("live-token-form").hidden = true; });
+  es.addEventListener("error", () => { live(false); if (stream === es && !opened) askStreamToken(es, streamToken); });
   es.addEventListener("tip", (ev) => {
     const d = JSON.parse(ev.data);
     refreshStatus();
@@ -989,8 +993,11 @@ $("live-token-form").addEventListener("submit", (ev) => {
   if (t) rememberReadToken(t); // opens the stream again with it
 });
 $("forget-read-token").addEventListener("click", () => {
-  forgetToken();
+  try { const s = storage("sessionStorage"); if (s) s.removeItem(READ_TOKEN_KEY); } catch (e) { /* nothing kept */ }
+  $("live-token").value = "";
+  showForgetRead();
   $("live-token-form").hidden = true; // shown again if the node refuses the stream
+  listen(); // without it
 });
 showForgetRead();
 
