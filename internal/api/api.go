@@ -377,11 +377,11 @@ func (h *Handler) write(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !h.bearerOK(r) {
 			msg := "this endpoint needs the header Authorization: Bearer <token>; the token is in the node's data directory"
-			got, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+			got, sent := bearer(r)
 			switch {
-			case h.isReadToken(strings.TrimSpace(got)):
+			case h.isReadToken(got):
 				msg = "the bearer token is the node's read token (api.read-token): it opens event streams, not writes; send the one in its api.token file"
-			case strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
+			case sent:
 				// Sent, but not this node's: an old token (a new data
 				// directory makes a new one) or another node's.
 				msg = "the bearer token is not this node's: send the one in its data directory's api.token file (each data directory has its own)"
@@ -399,8 +399,15 @@ func (h *Handler) bearerOK(r *http.Request) bool {
 	if h.cfg.token == "" {
 		return true
 	}
+	got, ok := bearer(r)
+	return ok && h.isToken(got)
+}
+
+// bearer returns the token of r's "Authorization: Bearer <token>" header,
+// and whether it has one.
+func bearer(r *http.Request) (string, bool) {
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && h.isToken(strings.TrimSpace(got))
+	return strings.TrimSpace(got), ok
 }
 
 // isToken compares s with the token in constant time. It is false when no

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,9 +77,8 @@ const peerBuffer = 64
 // streamAllowed reports whether r brings the token or the read token, in
 // its Authorization header or as access (the ?access_token= value).
 func (h *Handler) streamAllowed(r *http.Request, access string) bool {
-	bearer, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	bearer = strings.TrimSpace(bearer)
-	return h.bearerOK(r) || h.isToken(access) || h.isReadToken(bearer) || h.isReadToken(access)
+	got, _ := bearer(r)
+	return h.bearerOK(r) || h.isToken(access) || h.isReadToken(got) || h.isReadToken(access)
 }
 
 // events streams changes as server-sent events: GET /api/v1/events.

@@ -218,7 +218,7 @@ func (h *Handler) reading(w http.ResponseWriter, r *http.Request) {
 	}
 	rd, ok, err := h.node.LocateReading(id) // with whether its block is final
 	if err != nil {
-		writeError(w, readFailed(err))
+		writeError(w, h.readError("reading "+id.String(), err))
 		return
 	}
 	if !ok {
