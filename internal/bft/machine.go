@@ -1,7 +1,6 @@
 package bft
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"slices"
 	"time"
@@ -141,9 +140,10 @@ type Machine struct {
 	skip        int32               // round at least f+1 authorities have reached
 	skipOK      bool                // skip is up to date
 	reported    map[evKey]bool
-	stash       []Message // messages for height+1, unverified
-	own         []Message // messages sent at this height, to resend
-	dirty       bool      // State changed
+	stash       []Message       // messages for height+1, unverified
+	stashKeys   map[string]bool // the stash's messages encoded: a resent one is found without encoding the stash again
+	own         []Message       // messages sent at this height, to resend
+	dirty       bool            // State changed
 
 	proposeAt, prevoteAt, precommitAt, resendAt time.Time
 }
@@ -352,7 +352,7 @@ func (m *Machine) reset(height uint64, set *Set) {
 	}
 	m.skipOK = false
 	m.reported = map[evKey]bool{}
-	m.stash, m.own = nil, nil
+	m.stash, m.stashKeys, m.own = nil, nil, nil
 	m.proposeAt, m.prevoteAt, m.precommitAt, m.resendAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 }
 
@@ -676,8 +676,14 @@ func (m *Machine) receive(msg Message, u *Update) error {
 		// Kept for the next height only if it verifies (a forged one
 		// would take the place of a real one) and is not kept already (a
 		// resent one would).
-		if h == m.height+1 && len(m.stash) < maxStash(m.set.Len()) && !m.stashed(msg) && verified() {
-			m.stash = append(m.stash, msg)
+		if h == m.height+1 && len(m.stash) < maxStash(m.set.Len()) {
+			if enc := string(msg.AppendBinary(nil)); !m.stashKeys[enc] && verified() {
+				if m.stashKeys == nil {
+					m.stashKeys = map[string]bool{}
+				}
+				m.stash = append(m.stash, msg)
+				m.stashKeys[enc] = true
+			}
 		}
 		return ruleErr(ErrFutureHeight, "%s for height %d at height %d", msg.Kind(), h, m.height)
 	case m.decided != nil:
@@ -699,12 +705,6 @@ func (m *Machine) receive(msg Message, u *Update) error {
 		return nil
 	}
 	return ruleErr(ErrMalformed, "%T is not a message", msg)
-}
-
-// stashed reports whether the stash holds msg already.
-func (m *Machine) stashed(msg Message) bool {
-	enc := msg.AppendBinary(nil)
-	return slices.ContainsFunc(m.stash, func(x Message) bool { return bytes.Equal(x.AppendBinary(nil), enc) })
 }
 
 // verifies reports whether msg, of height h, is signed by an authority of
