@@ -62,6 +62,7 @@ type Host struct {
 	ps     *pubsub.PubSub
 	topic  *pubsub.Topic
 	ledger Ledger
+	nearby func() map[chain.Hash]networkName // the networks a refusal can name (nearbyNetworks), made on first use
 	log    *slog.Logger
 	gater  *gater
 	sync   *syncManager
@@ -195,6 +196,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	h := &Host{host: lh, ledger: ledger, log: cfg.log, gater: g, peers: newPeerBook(cfg.limits), mesh: newMeshTracer(), cancel: cancel}
+	h.nearby = sync.OnceValue(func() map[chain.Hash]networkName { return nearbyNetworks(ledger.Params()) })
 	h.sync = newSyncManager(h, cfg.syncInterval)
 	h.disc = newDiscovery(h, cfg.lowWater, cfg.highWater)
 	params := ledger.Params()

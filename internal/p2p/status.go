@@ -78,7 +78,7 @@ func (h *Host) handleStatus(s network.Stream) {
 	if theirs.Genesis != ours.Genesis {
 		// Refuse new connections at once, but let the peer read our answer
 		// (and refuse us in turn) before the connection goes.
-		why := otherNetwork(theirs, ours, h.ledger.Params())
+		why := otherNetwork(theirs, ours, h.ledger.Params(), h.nearby())
 		h.gater.refuse(p, why)
 		time.AfterFunc(500*time.Millisecond, func() { h.refuse(p, why) })
 		return
@@ -89,13 +89,13 @@ func (h *Host) handleStatus(s network.Stream) {
 // otherNetwork is why a peer of another genesis is refused. The status
 // message carries only the genesis: where it is the genesis of this
 // network's name (or the default's) at another difficulty, the commonest
-// mistake, it names them (guessNetwork); else it lists the settings that
-// make the genesis. Then the remedy.
-func otherNetwork(theirs, ours chain.Status, params chain.Params) string {
-	if name, difficulty, ok := guessNetwork(theirs.Genesis, params); ok {
+// mistake, it names them (near, from nearbyNetworks); else it lists the
+// settings that make the genesis. Then the remedy.
+func otherNetwork(theirs, ours chain.Status, params chain.Params, near map[chain.Hash]networkName) string {
+	if n, ok := near[theirs.Genesis]; ok {
 		return fmt.Sprintf("the peer runs another network: network '%s' at difficulty %d (genesis %s), "+
 			"this node '%s' at difficulty %d (genesis %s); to join it, start a node with -network '%s' -difficulty %d",
-			name, difficulty, theirs.Genesis.Short(), params.Name, params.Difficulty, ours.Genesis.Short(), name, difficulty)
+			n.name, n.difficulty, theirs.Genesis.Short(), params.Name, params.Difficulty, ours.Genesis.Short(), n.name, n.difficulty)
 	}
 	return fmt.Sprintf("the peer runs another network: its genesis is %s, ours %s "+
 		"(a different --network, --difficulty or --network-file gives another genesis); "+
@@ -103,25 +103,33 @@ func otherNetwork(theirs, ours chain.Status, params chain.Params) string {
 		theirs.Genesis.Short(), ours.Genesis.Short())
 }
 
-// guessNetwork finds the proof-of-work network whose genesis is g among
-// those that differ from params only in their name (params' or the
-// default's) and difficulty: at most 2 × 65 genesis hashes, a fraction of
-// a millisecond, once per refused peer.
-func guessNetwork(g chain.Hash, params chain.Params) (string, uint32, bool) {
+// networkName is a proof-of-work network's name and difficulty.
+type networkName struct {
+	name       string
+	difficulty uint32
+}
+
+// nearbyNetworks maps the genesis of every proof-of-work network that
+// differs from params only in its name (params' or the default's) and
+// difficulty to them: at most 2 × 65 genesis hashes (about 0.1 ms), made
+// once per host (Host.nearby), not per refused peer. An authority
+// network's is empty.
+func nearbyNetworks(params chain.Params) map[chain.Hash]networkName {
+	near := map[chain.Hash]networkName{}
 	if params.Consensus != chain.ProofOfWork {
-		return "", 0, false
+		return near
 	}
 	for _, name := range []string{params.Name, chain.DefaultParams().Name} {
 		p := params
 		p.Name = name
 		for d := uint32(0); d <= chain.MaxDifficulty; d++ {
 			p.Difficulty = d
-			if p.Genesis().Hash() == g {
-				return name, d, true
+			if g := p.Genesis().Hash(); near[g] == (networkName{}) {
+				near[g] = networkName{name, d}
 			}
 		}
 	}
-	return "", 0, false
+	return near
 }
 
 // exchangeStatus runs the handshake with p and returns p's status.
@@ -158,7 +166,7 @@ var errOtherNetwork = errors.New("peer is on another network (different genesis)
 // wakes, or cuts the peer off and returns false if it is on another network.
 func (h *Host) checkPeerStatus(p peer.ID, theirs, ours chain.Status) bool {
 	if theirs.Genesis != ours.Genesis {
-		h.refuse(p, otherNetwork(theirs, ours, h.ledger.Params()))
+		h.refuse(p, otherNetwork(theirs, ours, h.ledger.Params(), h.nearby()))
 		return false
 	}
 	h.peers.setStatus(p, theirs, time.Now())

@@ -28,7 +28,7 @@ func TestOtherNetworkNamesIt(t *testing.T) {
 		{other(chain.DefaultParams().Name, 18), "start a node with -network 'p2pchain' -difficulty 18"},
 		{other("ward 8", 5), "a different --network, --difficulty or --network-file gives another genesis"},
 	} {
-		if got := otherNetwork(c.theirs, st, ours); !strings.Contains(got, c.want) || !strings.Contains(got, "another network") {
+		if got := otherNetwork(c.theirs, st, ours, nearbyNetworks(ours)); !strings.Contains(got, c.want) || !strings.Contains(got, "another network") {
 			t.Errorf("%s: %q, want %q", c.theirs.Genesis.Short(), got, c.want)
 		}
 	}
