@@ -72,11 +72,16 @@ func TestRefusedBatchCostRatio(t *testing.T) {
 					}
 				}})
 				if err != nil {
+					if ctx.Err() == nil {
+						t.Errorf("attacker: %v", err)
+					}
 					return
 				}
 				identities.Add(1)
 				wctx, wcancel := context.WithDeadline(ctx, end.Add(30*time.Second))
-				_ = a.WaitRefused(wctx)
+				if err := a.WaitRefused(wctx); err != nil && ctx.Err() == nil {
+					t.Errorf("the victim did not refuse an identity that served the refused batch: %v", err)
+				}
 				wcancel()
 				a.Close()
 			}

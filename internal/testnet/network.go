@@ -389,9 +389,8 @@ type Load struct {
 
 // loadBlock is a block of node 0's main chain holding readings of a load.
 type loadBlock struct {
-	height  uint64
-	ids     []chain.Hash
-	checked bool // on the main chain that ends at the load's base
+	height uint64
+	ids    []chain.Hash
 }
 
 // LoadStats counts a load's readings so far.
@@ -471,17 +470,12 @@ func (l *Load) Stats() LoadStats {
 		l.in = map[chain.Hash]*loadBlock{}
 	}
 	tip := n0.Status()
-	if l.baseHeight > 0 && !onMain(n0, l.baseHeight, l.base) { // a reorganisation below the base
-		for _, b := range l.in {
-			b.checked = false
-		}
-	}
+	reorg := l.baseHeight > 0 && !onMain(n0, l.baseHeight, l.base) // a reorganisation below the base: check every block
 	for h, b := range l.in {
-		if b.checked && b.height <= l.baseHeight {
+		if !reorg && b.height <= l.baseHeight {
 			continue
 		}
 		if info, ok, _ := n0.BlockByHash(h); ok && info.Main {
-			b.checked = true
 			continue
 		}
 		delete(l.in, h) // off the main chain: its readings are pending again, or in another block
@@ -497,7 +491,7 @@ func (l *Load) Stats() LoadStats {
 		}
 		b := l.in[info.Block]
 		if b == nil {
-			b = &loadBlock{height: info.Height, checked: true}
+			b = &loadBlock{height: info.Height}
 			l.in[info.Block] = b
 		}
 		b.ids = append(b.ids, id)

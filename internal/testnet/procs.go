@@ -151,7 +151,7 @@ func StartProcs(ctx context.Context, cfg ProcConfig) (_ *ProcNetwork, err error)
 		pn.Nodes[i] = &ProcNode{Index: i, Dir: filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i)),
 			Log: filepath.Join(cfg.Dir, "node-"+strconv.Itoa(i)+".log")}
 	}
-	if err := parallel(ctx, cfg.Nodes, cfg.Parallel, func(i int) error {
+	if err := parallel(ctx, cfg.Nodes, cfg.Parallel, false, func(i int) error {
 		if err := pn.start(ctx, pn.Nodes[i], false); err != nil {
 			return fmt.Errorf("node %d: %w", i, err)
 		}
@@ -510,7 +510,7 @@ func (pn *ProcNetwork) blockAll(ctx context.Context, op string) (skipped []int, 
 			skipped = append(skipped, i)
 		}
 	}
-	err = parallelAll(ctx, len(pn.Nodes), pn.cfg.Parallel, func(i int) error {
+	err = parallel(ctx, len(pn.Nodes), pn.cfg.Parallel, true, func(i int) error {
 		if !pn.Running(i) {
 			return nil
 		}
@@ -544,7 +544,7 @@ func (pn *ProcNetwork) Close() error {
 // nodes' APIs, Parallel at a time, every one whatever the others' dials
 // return.
 func (pn *ProcNetwork) connect(ctx context.Context, links [][2]int) error {
-	return parallelAll(ctx, len(links), pn.cfg.Parallel, func(k int) error {
+	return parallel(ctx, len(links), pn.cfg.Parallel, true, func(k int) error {
 		l := links[k]
 		var err error
 		pn.mu.Lock()
@@ -629,7 +629,7 @@ type APIStatus struct {
 func (pn *ProcNetwork) Status(ctx context.Context) ([]APIStatus, error) {
 	apis := pn.APIs()
 	out := make([]APIStatus, len(apis))
-	err := parallel(ctx, len(apis), pn.cfg.Parallel, func(i int) error {
+	err := parallel(ctx, len(apis), pn.cfg.Parallel, false, func(i int) error {
 		return getJSON(ctx, apis[i]+"/api/v1/status", &out[i])
 	})
 	return out, err
@@ -791,71 +791,42 @@ func (l *HTTPLoad) Stats() LoadStats {
 		Unreachable: int(l.unreachable.Load()), LastUnreachable: l.lastUnreachable}
 }
 
-// parallel runs f(0) to f(n-1), at most limit at once, and returns the
-// first error (the others still run to their end).
-func parallel(ctx context.Context, n, limit int, f func(i int) error) error {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
+// parallel runs f(0) to f(n-1), at most limit at once, until ctx ends.
+// With all false it starts no more once one failed, and returns the first
+// error (in order); with all true every one runs whatever the others
+// return, and their errors come back in order as one: the first three,
+// and how many more failed.
+func parallel(ctx context.Context, n, limit int, all bool, f func(i int) error) error {
+	errs := make([]error, n)
+	var failed atomic.Bool
 	sem := make(chan struct{}, max(limit, 1))
-	for i := 0; i < n; i++ {
-		mu.Lock()
-		failed := first != nil
-		mu.Unlock()
-		if failed || ctx.Err() != nil {
-			break
-		}
+	var wg sync.WaitGroup
+	for i := 0; i < n && ctx.Err() == nil && (all || !failed.Load()); i++ {
 		sem <- struct{}{}
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			if err := f(i); err != nil {
-				mu.Lock()
-				if first == nil {
-					first = err
-				}
-				mu.Unlock()
+			if errs[i] = f(i); errs[i] != nil {
+				failed.Store(true)
 			}
 		}()
 	}
 	wg.Wait()
-	if first == nil {
-		first = ctx.Err()
-	}
-	return first
-}
-
-// parallelAll runs f(0) to f(n-1), at most limit at once, every one of
-// them whatever the others return (until ctx ends), and returns their
-// errors in order as one: the first three, and how many more failed.
-func parallelAll(ctx context.Context, n, limit int, f func(i int) error) error {
-	errs := make([]error, n)
-	sem := make(chan struct{}, max(limit, 1))
-	var wg sync.WaitGroup
-	for i := 0; i < n && ctx.Err() == nil; i++ {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			errs[i] = f(i)
-		}()
-	}
-	wg.Wait()
-	var failed []error
+	var got []error
 	for _, err := range errs {
 		if err != nil {
-			failed = append(failed, err)
+			got = append(got, err)
 		}
 	}
-	if len(failed) > 3 {
-		failed = append(failed[:3], fmt.Errorf("and %d more failed", len(failed)-3))
-	}
-	if len(failed) == 0 {
+	switch {
+	case len(got) == 0:
 		return ctx.Err()
+	case !all:
+		return got[0]
+	case len(got) > 3:
+		got = append(got[:3], fmt.Errorf("and %d more failed", len(got)-3))
 	}
-	return errors.Join(failed...)
+	return errors.Join(got...)
 }
 
 // MaxProcs is the GOMAXPROCS the node processes run with (0: Go's

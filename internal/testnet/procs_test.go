@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -142,12 +143,12 @@ func TestProcNetwork(t *testing.T) {
 	}
 }
 
-// parallelAll runs every call whatever the others return (a partition of
+// parallel with all runs every call whatever the others return (a partition of
 // many nodes with one down must still reach the rest), and its error names
 // the first three failures and counts the others.
 func TestParallelAllRunsEvery(t *testing.T) {
 	var ran [20]bool
-	err := parallelAll(context.Background(), 20, 2, func(i int) error {
+	err := parallel(context.Background(), 20, 2, true, func(i int) error {
 		ran[i] = true
 		if i%4 == 0 {
 			return fmt.Errorf("node %d: down", i)
@@ -161,6 +162,18 @@ func TestParallelAllRunsEvery(t *testing.T) {
 	}
 	if err == nil || err.Error() != "node 0: down\nnode 4: down\nnode 8: down\nand 2 more failed" {
 		t.Errorf("error %q, want the first three failures and 2 more", err)
+	}
+	// Without all, it starts no more once one failed, and says the first.
+	var started atomic.Int32
+	err = parallel(context.Background(), 20, 1, false, func(i int) error {
+		started.Add(1)
+		if i == 2 {
+			return fmt.Errorf("node %d: down", i)
+		}
+		return nil
+	})
+	if err == nil || err.Error() != "node 2: down" || started.Load() > 4 {
+		t.Errorf("without all: error %v after %d calls, want node 2's and no more than a call past it", err, started.Load())
 	}
 }
 

@@ -128,7 +128,7 @@ func ScrapeMetrics(ctx context.Context, api string) (Metrics, error) {
 // ScrapeAll reads every node's /metrics, 32 at a time.
 func ScrapeAll(ctx context.Context, apis []string) ([]Metrics, error) {
 	out := make([]Metrics, len(apis))
-	err := parallel(ctx, len(apis), 32, func(i int) error {
+	err := parallel(ctx, len(apis), 32, false, func(i int) error {
 		var err error
 		out[i], err = ScrapeMetrics(ctx, apis[i])
 		return err
