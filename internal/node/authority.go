@@ -494,7 +494,7 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 			// bytes the proposer's, worth relaying when they come again.
 			_, berr := chain.CheckBody(blk, n.params)
 			memoable = berr == nil
-			n.verifySignatures([]*chain.Block{blk}, []bool{true}, true)
+			n.verifySignatures(ctx, []*chain.Block{blk}, []bool{true}, true)
 		case p.Height == tip+2:
 			// The next height (this node has not applied the block before
 			// it yet). Its set may still change with the block before it,

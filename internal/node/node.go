@@ -851,7 +851,13 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	}
 	worth := n.precheckLocked(blocks, hashes)
 	n.mu.Unlock()
-	n.verifySignatures(blocks, worth, !skipKnown)
+	n.verifySignatures(ctx, blocks, worth, !skipKnown)
+	if err := ctx.Err(); err != nil {
+		// Given up while verifying: what was left would be verified
+		// under the lock by the rules.
+		release()
+		return 0, err
+	}
 
 	n.mu.Lock()
 	added, tips, pc, err := n.addLocked(blocks, hashes, skipKnown)
@@ -1033,8 +1039,8 @@ func (n *Node) precheckLocked(blocks []*chain.Block, hashes []chain.Hash) []bool
 // signatures (and those of the blocks other cores had begun), not the
 // whole batch's. Its callers give it at most half the signature cache's
 // readings (verifiedAhead), so the first are still cached when the rules
-// reach them.
-func (n *Node) verifySignatures(blocks []*chain.Block, worth []bool, lookup bool) {
+// reach them. None is started once ctx is done.
+func (n *Node) verifySignatures(ctx context.Context, blocks []*chain.Block, worth []bool, lookup bool) {
 	var todo []*chain.Block
 	for i, b := range blocks {
 		if worth[i] && len(b.Readings) > 0 {
@@ -1055,7 +1061,7 @@ func (n *Node) verifySignatures(blocks []*chain.Block, worth []bool, lookup bool
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := next.Add(1) - 1; i < failed.Load(); i = next.Add(1) - 1 {
+			for i := next.Add(1) - 1; i < failed.Load() && ctx.Err() == nil; i = next.Add(1) - 1 {
 				if n.verifyOne(todo[i], lookup) {
 					continue
 				}
@@ -1485,8 +1491,9 @@ func (n *Node) sendReadings(ctx context.Context, b Broadcaster) {
 // and no more blocks than hold half the signature cache, so that they do
 // not push out the batch being added. On an authority network it does nothing: there a
 // block's seal, checked under the lock, decides whether its readings are
-// worth verifying.
-func (n *Node) Preverify(blocks []*chain.Block, parent *chain.Block) {
+// worth verifying. It starts no block once ctx is done (the sync dropped
+// the batch).
+func (n *Node) Preverify(ctx context.Context, blocks []*chain.Block, parent *chain.Block) {
 	if n.cons != nil {
 		return
 	}
@@ -1516,7 +1523,7 @@ func (n *Node) Preverify(blocks []*chain.Block, parent *chain.Block) {
 		worth[i] = worth[i-1] && h.Parent == blocks[i-1].Hash() &&
 			chain.CheckHeader(h, n.params) == nil && chain.CheckLink(h, &blocks[i-1].Header, now, n.params) == nil
 	}
-	n.verifySignatures(blocks, worth, false)
+	n.verifySignatures(ctx, blocks, worth, false)
 }
 
 // The chain changes in memory under n.mu; its store commits are written

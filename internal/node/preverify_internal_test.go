@@ -39,19 +39,25 @@ func TestPreverifyFollowsParent(t *testing.T) {
 	}
 	verified := func() uint64 { return n.sigs.Added() }
 
-	n.Preverify(second, nil) // its parent is unknown to the chain
+	n.Preverify(ctx, second, nil) // its parent is unknown to the chain
 	if got := verified(); got != 0 {
 		t.Fatalf("a batch whose parent the chain lacks, no parent given: %d signatures verified, want 0", got)
 	}
-	n.Preverify(second, first[1]) // not the block it follows
+	n.Preverify(ctx, second, first[1]) // not the block it follows
 	if got := verified(); got != 0 {
 		t.Fatalf("a batch given a parent it does not follow: %d signatures verified, want 0", got)
 	}
-	n.Preverify(first, nil) // follows genesis, which the chain holds
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	n.Preverify(done, first, nil) // the sync dropped the batch
+	if got := verified(); got != 0 {
+		t.Fatalf("a batch the sync dropped: %d signatures verified, want 0", got)
+	}
+	n.Preverify(ctx, first, nil) // follows genesis, which the chain holds
 	if got := verified(); got != 3 {
 		t.Fatalf("the first batch: %d signatures verified, want 3", got)
 	}
-	n.Preverify(second, first[2])
+	n.Preverify(ctx, second, first[2])
 	if got := verified(); got != 6 {
 		t.Fatalf("the next batch, given the previous batch's last block: %d signatures verified in all, want 6", got)
 	}

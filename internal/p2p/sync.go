@@ -246,17 +246,22 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 	var sideHeight uint64 // highest known side-branch block a batch led to
 	lastLog := time.Now()
 	var next *fetch // the next batch, requested while the last one is added
-	defer func() {
-		// A sync that ends drops the next batch; but a peer that broke
-		// the protocol sending it is refused, and the sync is booked so.
+	// A sync that ends drops the next batch, and waits for its request and
+	// its verification ahead to stop; but a peer that broke the protocol
+	// sending it is refused, and the sync is booked so.
+	drop := func(res syncResult) syncResult {
 		if next == nil {
-			return
+			return res
 		}
 		next.cancel()
-		if f := <-next.done; errors.Is(f.err, errBrokeProtocol) && res.outcome != syncRefused {
-			res = res.end(syncRefused, f.err)
+		f := <-next.done
+		next = nil
+		if errors.Is(f.err, errBrokeProtocol) && res.outcome != syncRefused {
+			return res.end(syncRefused, f.err)
 		}
-	}()
+		return res
+	}
+	defer func() { res = drop(res) }()
 	for batch := 1; ; batch++ {
 		cur := next
 		if cur == nil {
@@ -288,6 +293,11 @@ func (m *syncManager) run(ctx context.Context, p peer.ID, theirs chain.Status) (
 			res.added += n
 			if aerr != nil {
 				pr.batch(n, blocks[len(blocks)-1].Header.Height, time.Now())
+				// The next batch stops before the peer is refused: once
+				// refused, its blocks cost the node nothing more.
+				if res = drop(res); res.outcome == syncRefused {
+					return res // it broke the protocol: refused already
+				}
 				return m.addFailed(p, aerr, res)
 			}
 			if n == 0 && err == nil && !knownBranch(m.h.ledger, last, &sideHeight) &&
@@ -359,7 +369,7 @@ func worthSyncing(theirs, ours chain.Status, has func(chain.Hash) bool) bool {
 // before blocks[0] when the sync holds it but the ledger may not yet (the
 // previous batch's last block), nil otherwise.
 type Preverifier interface {
-	Preverify(blocks []*chain.Block, parent *chain.Block)
+	Preverify(ctx context.Context, blocks []*chain.Block, parent *chain.Block)
 }
 
 // fetch is one blocks request running in the background.
@@ -390,7 +400,7 @@ func (m *syncManager) fetch(ctx context.Context, p peer.ID, locator []chain.Hash
 		}
 		f.arrived <- r
 		if pv, ok := m.h.ledger.(Preverifier); ok && parent != nil && r.err == nil && len(r.blocks) > 0 && ctx.Err() == nil {
-			pv.Preverify(r.blocks, parent)
+			pv.Preverify(ctx, r.blocks, parent)
 		}
 		f.done <- r
 	}()

@@ -278,12 +278,12 @@ type heldPreverifier struct {
 	release chan struct{}
 }
 
-func (l heldPreverifier) Preverify(blocks []*chain.Block, parent *chain.Block) {
+func (l heldPreverifier) Preverify(ctx context.Context, blocks []*chain.Block, parent *chain.Block) {
 	if blocks[0].Header.Height == l.from {
 		close(l.entered)
 		<-l.release
 	}
-	l.Node.Preverify(blocks, parent)
+	l.Node.Preverify(ctx, blocks, parent)
 }
 
 // TestSyncAsksBeforeVerifying: the next batch is requested as soon as one
@@ -314,4 +314,68 @@ func TestSyncAsksBeforeVerifying(t *testing.T) {
 	if last := client.LastSync(); last.Result != syncDone.String() || last.Done != n {
 		t.Errorf("last sync %+v, want done with %d blocks", last, n)
 	}
+}
+
+// refusingLedger is a node that finds the first batch of a sync invalid
+// (a peer's fault) once the next batch's verification ahead has begun.
+type refusingLedger struct {
+	heldPreverifier
+	stopped chan bool     // whether the peer was refused already when the held verification was stopped
+	ready   chan struct{} // closed once host is set
+	host    *atomic.Pointer[Host]
+	server  peer.ID
+}
+
+func (l refusingLedger) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error) {
+	if blocks[0].Header.Height == 1 {
+		<-l.entered
+		<-l.ready
+		return 0, &chain.RuleError{Code: chain.ErrBadSignature, Detail: "reading 7"}
+	}
+	return l.Node.AddBlocks(ctx, blocks)
+}
+
+func (l refusingLedger) Preverify(ctx context.Context, blocks []*chain.Block, parent *chain.Block) {
+	if blocks[0].Header.Height != l.from {
+		return
+	}
+	close(l.entered)
+	select {
+	case <-ctx.Done():
+		_, refused := l.host.Load().gater.isRefused(l.server)
+		l.stopped <- refused
+	case <-l.release:
+	}
+}
+
+// TestRefusedSyncStopsVerifyingAhead: a batch found invalid ends the sync,
+// and the next batch's verification ahead is stopped before its peer is
+// refused, so that nothing the refused peer sent is still being verified
+// once it is refused (a new peer ID it comes back with is then counted
+// alone).
+func TestRefusedSyncStopsVerifyingAhead(t *testing.T) {
+	ctx := testContext(t, 20*time.Second)
+	params := chain.TestParams("refused-ahead")
+	server, _ := countingServer(t, ctx, params, 3*MaxBatch)
+	var host atomic.Pointer[Host]
+	l := refusingLedger{
+		heldPreverifier: heldPreverifier{from: MaxBatch + 1, entered: make(chan struct{}), release: make(chan struct{})},
+		stopped:         make(chan bool, 1), ready: make(chan struct{}), host: &host, server: server.ID(),
+	}
+	t.Cleanup(func() { close(l.release) })
+	client, _ := syncFrom(t, ctx, params, server, func(n *node.Node) Ledger {
+		l.Node = n
+		return l
+	})
+	host.Store(client)
+	close(l.ready)
+	select {
+	case refused := <-l.stopped:
+		if refused {
+			t.Fatal("the peer was refused while its next batch was still being verified ahead")
+		}
+	case <-ctx.Done():
+		t.Fatal("the next batch's verification ahead was never stopped")
+	}
+	waitUntil(t, ctx, "the peer refused", func() bool { _, ok := client.gater.isRefused(server.ID()); return ok })
 }

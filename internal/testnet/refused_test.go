@@ -25,8 +25,9 @@ import (
 // every new ID cost it the whole batch again (a batch larger than the
 // signature cache missed it entirely). Now the verification ahead stops at
 // the first block that fails (the blocks other cores had begun aside),
-// and a block refused on a rule its hash decides is refused again on its
-// hash: the second ID costs no signature at all.
+// the pipelined copy's verification stops before the peer is refused, and
+// a block refused on a rule its hash decides is refused again on its hash:
+// the second ID costs no signature at all.
 func TestRefusedSyncBatchCostsOneBlock(t *testing.T) {
 	ctx := testCtx(t, 3*time.Minute)
 	params := chain.TestParams("refused-batch")
@@ -82,7 +83,9 @@ func TestRefusedSyncBatchCostsOneBlock(t *testing.T) {
 			t.Fatalf("peer %d never refused: %v", id, err)
 		}
 		a.Close()
-		time.Sleep(200 * time.Millisecond) // the pipelined copy's verification ahead, if any, ends
+		// No sleep: the victim stops the pipelined copy's verification
+		// ahead before it refuses the peer, so nothing of this peer's is
+		// still being verified when the next peer's count starts.
 		cost = append(cost, victim.Node.SignaturesVerified()-before)
 		if served.Load() == asked {
 			t.Fatalf("peer %d was refused before the victim asked for its batch", id)
