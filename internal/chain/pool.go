@@ -110,6 +110,26 @@ func (p *Pool) Take(n int) []Reading {
 	return out
 }
 
+// TakeFirst returns up to n pending readings without removing them: those
+// for which first reports true, oldest first, then the others, oldest
+// first. One pass over the pool.
+func (p *Pool) TakeFirst(n int, first func(id Hash) bool) []Reading {
+	var out, rest []Reading
+	for _, s := range p.order {
+		if len(out) == n {
+			return out
+		}
+		switch {
+		case !p.live(s):
+		case first(s.id):
+			out = append(out, p.items[s.id].r)
+		case len(rest) < n:
+			rest = append(rest, p.items[s.id].r)
+		}
+	}
+	return append(out, rest[:min(len(rest), n-len(out))]...)
+}
+
 // All returns every pending reading, oldest first.
 func (p *Pool) All() []Reading { return p.Take(len(p.items)) }
 

@@ -236,3 +236,35 @@ func TestPoolOfSubject(t *testing.T) {
 	model = nil
 	check(4)
 }
+
+// TestPoolTakeFirst: the readings first picks come first, each group in
+// arrival order, up to n; removed readings are skipped.
+func TestPoolTakeFirst(t *testing.T) {
+	rs := poolReadings(8)
+	pool := chain.NewPool(8)
+	for _, r := range rs {
+		if err := pool.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool.Remove(readingID(&rs[5]))
+	mine := map[chain.Hash]bool{readingID(&rs[3]): true, readingID(&rs[5]): true, readingID(&rs[6]): true}
+	first := func(id chain.Hash) bool { return mine[id] }
+	for _, c := range []struct {
+		n    int
+		want []chain.Reading
+	}{
+		{0, nil},
+		{1, []chain.Reading{rs[3]}},
+		{2, []chain.Reading{rs[3], rs[6]}},
+		{4, []chain.Reading{rs[3], rs[6], rs[0], rs[1]}},
+		{10, []chain.Reading{rs[3], rs[6], rs[0], rs[1], rs[2], rs[4], rs[7]}},
+	} {
+		if got := pool.TakeFirst(c.n, first); !slices.Equal(got, c.want) {
+			t.Errorf("TakeFirst(%d) = %v, want %v", c.n, ids(got), ids(c.want))
+		}
+	}
+	if got := pool.TakeFirst(3, func(chain.Hash) bool { return false }); !slices.Equal(got, pool.Take(3)) {
+		t.Errorf("TakeFirst picking none = %v, want Take's %v", ids(got), ids(pool.Take(3)))
+	}
+}

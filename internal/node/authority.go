@@ -932,7 +932,13 @@ func (n *Node) buildBlock() *chain.Block {
 	if n.chain.Height()+1 != n.cons.height {
 		return nil
 	}
-	blk := n.chain.NewBlock(n.pool.Take(n.params.MaxReadings), n.now())
+	// The readings submitted here first: relayed ones may fill half the
+	// pending set (a stranger's, signed with keys of its own), and must
+	// not make this authority's own clients wait behind them.
+	blk := n.chain.NewBlock(n.pool.TakeFirst(n.params.MaxReadings, func(id chain.Hash) bool {
+		_, ok := n.submitted[id]
+		return ok
+	}), n.now())
 	var changes []bft.Change
 	approved := n.cons.approved
 	if n.cons.m.Round() > 0 {

@@ -19,6 +19,13 @@ import (
 // authorityNetwork returns the network whose genesis authorities hold keys.
 func authorityNetwork(t *testing.T, keys []ed25519.PrivateKey) *netfile.Network {
 	t.Helper()
+	return authorityNetworkWith(t, keys, func(*netfile.File) {})
+}
+
+// authorityNetworkWith is authorityNetwork with the network file changed
+// by change first.
+func authorityNetworkWith(t *testing.T, keys []ed25519.PrivateKey, change func(*netfile.File)) *netfile.Network {
+	t.Helper()
 	var ids []string
 	for _, k := range keys {
 		id, err := p2p.PeerID(k)
@@ -32,6 +39,7 @@ func authorityNetwork(t *testing.T, keys []ed25519.PrivateKey) *netfile.Network 
 		t.Fatal(err)
 	}
 	f.GenesisTime = "2026-01-01T00:00:00Z"
+	change(f)
 	net, err := netfile.Parse(f.Encode())
 	if err != nil {
 		t.Fatal(err)
