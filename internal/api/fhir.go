@@ -1,8 +1,13 @@
 package api
 
 import (
+	"bytes"
+	"cmp"
+	"errors"
+	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -87,21 +92,26 @@ func (h *Handler) observationIn(info node.ReadingInfo, final bool, times map[cha
 }
 
 // fhirSearch finds a subject's readings: GET /fhir/Observation?subject=S
-// [&date=geT&date=ltT][&_count=N]. Bundles list the subject's pending
-// readings that match first (pendingPage: among its newest maxPending, the
-// _cursor of a next link after the last one shown), then its main-chain
-// readings by block, newest first (the _cursor of a position in the chain).
+// [&date=geT&date=ltT][&_count=N][&_sort=-date]. Without _sort, Bundles
+// list the subject's pending readings that match first (pendingPage: among
+// its newest maxPending, the _cursor of a next link after the last one
+// shown), then its main-chain readings by block, newest first (the _cursor
+// of a position in the chain); with it, fhirSortedSearch.
 func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	s, err := fhir.ParseSearch(r.URL.Query())
 	if err != nil {
 		fhir.WriteError(w, err)
 		return
 	}
+	if s.Sort != "" {
+		h.fhirSortedSearch(w, r, s)
+		return
+	}
 	start := node.StartAt(^uint64(0))
 	var c pageCursor
 	if s.Cursor != "" {
 		var e *apiError
-		if c, e = parseCursor(s.Cursor); e != nil {
+		if c, e = parseCursor(s.Cursor); e != nil || strings.HasPrefix(s.Cursor, "t") {
 			fhir.WriteError(w, fhir.Errorf(http.StatusBadRequest, "invalid", "_cursor=%s: follow the next link of the previous page", s.Cursor))
 			return
 		}
@@ -174,6 +184,100 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 			next = formatCursor(start)
 			break
 		}
+	}
+	fhir.WriteJSON(w, http.StatusOK, fhir.SearchBundle(fhir.BaseURL(r), s, obs, h.searchTotal(s), next, time.Now()))
+}
+
+// fhirSortedSearch answers a search with _sort=date or -date: the
+// subject's readings that match, pending ones and those in blocks alike,
+// in the order of their own times, equal times by id (-date: both
+// descending). A page is the first Count after the _cursor (the time and
+// id of the last reading shown) of two lists merged: the subject's
+// matching pending readings among its maxPending newest arrivals, and its
+// readings in blocks from the store's subject time index (a seek, then one
+// step and at most one block read per reading). So a page costs
+// O(log n + Count) index entries and Count block reads, and memory for
+// Count readings and maxPending pending ones, whatever the ledger's size
+// and the subject's number of readings. A reading both pending and in a
+// block (mined meanwhile) is listed once, as in its block.
+func (h *Handler) fhirSortedSearch(w http.ResponseWriter, r *http.Request, s fhir.Search) {
+	newest := s.Sort == fhir.SortDateDesc
+	var after *node.TimePos
+	if s.Cursor != "" {
+		// "tTIME.ID": after that reading, read as a pending cursor is.
+		rest, ok := strings.CutPrefix(s.Cursor, "t")
+		c, e := parseCursor("p" + rest)
+		if !ok || e != nil {
+			fhir.WriteError(w, fhir.Errorf(http.StatusBadRequest, "invalid", "_cursor=%s: follow the next link of the previous page (a cursor of a search without _sort does not continue a sorted one)", s.Cursor))
+			return
+		}
+		after = &node.TimePos{Time: c.time, ID: c.id}
+	}
+	if s.Empty() {
+		fhir.WriteJSON(w, http.StatusOK, fhir.SearchBundle(fhir.BaseURL(r), s, nil, 0, "", time.Now()))
+		return
+	}
+	final := h.node.FinalHeight() // before the lookups: see block
+	page, err := h.node.SubjectReadingsByTime(s.Subject, node.TimeQuery{
+		Newest: newest, After: after, Since: s.From, Until: s.Before, Limit: s.Count})
+	switch {
+	case errors.Is(err, node.ErrNoIndex):
+		fhir.WriteError(w, fhir.Errorf(http.StatusBadRequest, "not-supported",
+			"_sort needs the subject time index of a node with a store, which this node does not keep; search without _sort"))
+		return
+	case err != nil:
+		fhir.WriteError(w, h.fhirReadError(err))
+		return
+	}
+	// Order: a before b in the search's order (both keys descending for
+	// -date).
+	before := func(at int64, aid chain.Hash, bt int64, bid chain.Hash) bool {
+		c := cmp.Or(cmp.Compare(at, bt), bytes.Compare(aid[:], bid[:]))
+		return newest && c > 0 || !newest && c < 0
+	}
+	type item struct {
+		info node.ReadingInfo
+		id   chain.Hash
+	}
+	var items []item
+	mined := map[chain.Hash]bool{}
+	for _, info := range page.Readings {
+		id := info.Reading.ID()
+		mined[id] = true
+		items = append(items, item{info, id})
+	}
+	for _, rd := range h.node.PendingOf(s.Subject, maxPending) {
+		id := rd.ID()
+		if !s.Matches(rd.Time) || mined[id] || after != nil && !before(after.Time, after.ID, rd.Time, id) {
+			continue
+		}
+		items = append(items, item{node.ReadingInfo{Reading: rd, Pending: true}, id})
+	}
+	slices.SortFunc(items, func(a, b item) int {
+		switch {
+		case before(a.info.Reading.Time, a.id, b.info.Reading.Time, b.id):
+			return -1
+		case before(b.info.Reading.Time, b.id, a.info.Reading.Time, a.id):
+			return 1
+		}
+		return 0
+	})
+	next := ""
+	if len(items) > s.Count || page.More {
+		// The page's Count readings are the first of both lists merged:
+		// each list gave its first Count (or all it has) after the cursor.
+		items = items[:min(len(items), s.Count)]
+		last := items[len(items)-1]
+		next = fmt.Sprintf("t%d.%s", last.info.Reading.Time, last.id)
+	}
+	obs, times := make([]fhir.Observation, 0, len(items)), map[chain.Hash]int64{}
+	for _, it := range items {
+		o, err := h.observationIn(it.info, !it.info.Pending && it.info.Height <= final, times)
+		if err != nil {
+			fhir.WriteError(w, err)
+			return
+		}
+		obs = append(obs, o)
 	}
 	fhir.WriteJSON(w, http.StatusOK, fhir.SearchBundle(fhir.BaseURL(r), s, obs, h.searchTotal(s), next, time.Now()))
 }

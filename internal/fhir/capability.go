@@ -84,12 +84,17 @@ func Capability(base, version string, date time.Time) CapabilityStatement {
 					{Name: "patient", Definition: "http://hl7.org/fhir/SearchParameter/clinical-patient", Type: "reference",
 						Documentation: "The same as subject, in its place: patient=S, patient=Patient/S or patient:identifier=" + SystemSubject + "|S"},
 					{Name: "date", Definition: "http://hl7.org/fhir/SearchParameter/clinical-date", Type: "date",
-						Documentation: "The reading's time; prefixes eq, ge, gt, le, lt; repeat for a range; UTC unless a zone is given"},
+						Documentation: "The reading's time; prefixes eq, ge, gt, le, lt; repeat for a range; UTC unless a zone is given. Sortable: _sort=date or _sort=-date"},
 					{Name: "code", Definition: "http://hl7.org/fhir/SearchParameter/clinical-code", Type: "token",
 						Documentation: "Every reading is LOINC 8867-4 (heart rate); another code matches nothing"},
 					{Name: "category", Definition: "http://hl7.org/fhir/SearchParameter/Observation-category", Type: "token",
 						Documentation: "Every reading is vital-signs; another category matches nothing"},
 					{Name: "_count", Type: "number", Documentation: fmt.Sprintf("Page size, default %d, at most %d", DefaultCount, MaxCount)},
+					// R4 has no element for the sorts a server supports:
+					// _sort is listed as a parameter, as _count is, and
+					// says its keys.
+					{Name: "_sort", Type: "string",
+						Documentation: "Sort by the reading's time: _sort=date (oldest first) or _sort=-date (newest first), equal times by id; one key, date only; with subject (required), any date, code and category, and paging by the next link"},
 				},
 			}},
 		}},

@@ -250,6 +250,51 @@ func TestParseSearchErrors(t *testing.T) {
 	}
 }
 
+// TestParseSort: _sort=date and -date are read, carried by the links, and
+// parse back; any other order is refused saying what is supported, and a
+// sort without a subject is refused saying what to send.
+func TestParseSort(t *testing.T) {
+	for query, want := range map[string]string{
+		"subject=alice&_sort=date":  "date",
+		"subject=alice&_sort=-date": "-date",
+		"patient=alice&_sort=-date&_count=1&_cursor=t1780309800000." + strings.Repeat("ab", 32): "-date",
+		"subject=alice&_sort=-date&date=ge2026-06&code=8867-4&category=vital-signs":             "-date",
+	} {
+		q, _ := url.ParseQuery(query)
+		s, err := ParseSearch(q)
+		if err != nil || s.Sort != want {
+			t.Errorf("%s: sort %q, %v; want %q", query, s.Sort, err, want)
+			continue
+		}
+		if got := s.Query().Get("_sort"); got != want {
+			t.Errorf("%s: links carry _sort=%q", query, got)
+		}
+		if again, err := ParseSearch(s.Query()); err != nil || !reflect.DeepEqual(again, s) {
+			t.Errorf("%s: canonical %s parses to %+v, %v", query, s.Query().Encode(), again, err)
+		}
+	}
+	for _, tc := range []struct {
+		query, code, want string
+	}{
+		{"subject=alice&_sort=code", "not-supported", "_sort=code: this server sorts Observations by date only, by one key: _sort=date (oldest first) or _sort=-date (newest first)"},
+		{"subject=alice&_sort=_lastUpdated", "not-supported", "by date only"},
+		{"subject=alice&_sort=-date,_id", "not-supported", "by one key"},
+		{"subject=alice&_sort=", "not-supported", "_sort=date (oldest first)"},
+		{"subject=alice&_sort=Date", "not-supported", "by date only"},
+		{"subject=alice&_sort=date&_sort=-date", "invalid", "_sort is given 2 times"},
+		{"subject=alice&_sort:asc=date", "not-supported", "R4 writes a sort as _sort=date"},
+		{"_sort=-date", "required", "subject is required, also with _sort: this server sorts one subject's readings (Observation?subject=SUBJECT&_sort=-date)"},
+		{"_sort=date&date=ge2026-06-01", "required", "also with _sort"},
+	} {
+		q, _ := url.ParseQuery(tc.query)
+		_, err := ParseSearch(q)
+		e, ok := err.(*Error)
+		if !ok || e.Code != tc.code || !strings.Contains(e.Diagnostics, tc.want) {
+			t.Errorf("%q: %#v, want %s mentioning %q", tc.query, err, tc.code, tc.want)
+		}
+	}
+}
+
 func TestSearchBundle(t *testing.T) {
 	s, err := ParseSearch(url.Values{"subject": {"alice"}, "_count": {"1"}})
 	if err != nil {
@@ -447,7 +492,7 @@ func TestCapabilityListsSearchParams(t *testing.T) {
 	for _, p := range Capability("http://h/fhir", "v", time.UnixMilli(0)).Rest[0].Resource[0].SearchParam {
 		names = append(names, p.Name)
 	}
-	if got, want := strings.Join(names, " "), "subject patient date code category _count"; got != want {
+	if got, want := strings.Join(names, " "), "subject patient date code category _count _sort"; got != want {
 		t.Errorf("search parameters %s, want %s", got, want)
 	}
 	if _, err := ParseSearch(url.Values{"patient": {"Patient/alice"}}); err != nil {

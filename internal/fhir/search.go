@@ -19,6 +19,12 @@ const (
 	MaxCount     = 100
 )
 
+// The orders of a search (_sort).
+const (
+	SortDate     = "date"
+	SortDateDesc = "-date"
+)
+
 // Search is a parsed search of Observations: GET /fhir/Observation?...
 type Search struct {
 	Subject string // the subject whose readings to find
@@ -27,6 +33,10 @@ type Search struct {
 	From, Before int64
 	Count        int    // page size, 1 to MaxCount
 	Cursor       string // where the page starts: the _cursor of a next link ("" for the first page)
+	// Sort is the order of the readings: "" for the ledger's (pending
+	// first, then by block, newest block first), SortDate (by time, oldest
+	// first) or SortDateDesc (newest first); equal times by id.
+	Sort string
 	// None is set when a code or category parameter names something no
 	// reading is (they are all heart rates, vital signs): nothing matches.
 	None bool
@@ -78,6 +88,9 @@ func (s *Search) Query() url.Values {
 		q.Add("category", c)
 	}
 	q.Set("_count", strconv.Itoa(s.Count))
+	if s.Sort != "" {
+		q.Set("_sort", s.Sort)
+	}
 	if s.Cursor != "" {
 		q.Set("_cursor", s.Cursor)
 	}
@@ -92,8 +105,8 @@ func (s *Search) URL(base string) string {
 
 var (
 	// A position in the main chain, or after a pending reading (its time
-	// and id).
-	cursorRE = regexp.MustCompile(`^(?:[0-9]{1,20}\.[0-9]{1,10}|p-?[0-9]{1,19}\.[0-9a-f]{64})$`)
+	// and id), or, for a sorted search, after a reading (its time and id).
+	cursorRE = regexp.MustCompile(`^(?:[0-9]{1,20}\.[0-9]{1,10}|[pt]-?[0-9]{1,19}\.[0-9a-f]{64})$`)
 	dateRE   = regexp.MustCompile(`^([0-9]{4})(?:-([0-9]{2})(?:-([0-9]{2})(?:T([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.([0-9]+))?)?(Z|[+-][0-9]{2}:[0-9]{2}))?)?)?$`)
 )
 
@@ -109,13 +122,15 @@ var (
 //	code=[http://loinc.org|]8867-4, category=[...|]vital-signs
 //	                     accepted; any other code or category matches nothing
 //	_count=N             page size, default DefaultCount, lowered to MaxCount
+//	_sort=date, -date    by the reading's time, oldest or newest first
 //	_cursor=C            the page, from a next link
 //	_format=json         (or application/json, application/fhir+json)
 //
 // Any other parameter, prefix, modifier or a comma (several values) is an
 // *Error naming it: a server that ignored a filter it does not know would
 // answer with readings that the client did not ask for. So is _count,
-// _cursor or _format given twice: which one to take is the client's to say.
+// _cursor, _sort or _format given twice: which one to take is the
+// client's to say. A sort by anything but the date is refused too.
 func ParseSearch(q url.Values) (Search, error) {
 	s := Search{From: math.MinInt64, Before: math.MaxInt64, Count: DefaultCount}
 	subjects := 0
@@ -166,6 +181,8 @@ func ParseSearch(q url.Values) (Search, error) {
 					return s, Errorf(http.StatusBadRequest, "invalid", "_count=%s: want a whole number from 1 to %d (a larger one is lowered to %d)", v, MaxCount, MaxCount)
 				}
 				s.Count = int(min(n, MaxCount))
+			case "_sort":
+				s.Sort, err = parseSort(v)
 			case "_cursor":
 				if !cursorRE.MatchString(v) {
 					return s, Errorf(http.StatusBadRequest, "invalid", "_cursor=%s: follow the next link of the previous page", v)
@@ -174,8 +191,12 @@ func ParseSearch(q url.Values) (Search, error) {
 			case "_format":
 				err = checkFormat(v)
 			default:
+				if strings.HasPrefix(name, "_sort:") { // STU3's _sort:asc=date
+					return s, Errorf(http.StatusBadRequest, "not-supported",
+						"%s=%s: FHIR R4 writes a sort as _sort=date (oldest first) or _sort=-date (newest first)", name, v)
+				}
 				return s, Errorf(http.StatusBadRequest, "not-supported",
-					"unknown search parameter %q: this server supports subject (or patient, alike), date, code, category, _count and _format on Observation", name)
+					"unknown search parameter %q: this server supports subject (or patient, alike), date, code, category, _count, _sort and _format on Observation", name)
 			}
 			if err != nil {
 				return s, err
@@ -183,6 +204,11 @@ func ParseSearch(q url.Values) (Search, error) {
 		}
 	}
 	switch {
+	case subjects == 0 && s.Sort != "":
+		// Sorting the whole ledger would cost its size: the node sorts
+		// one subject's readings, from its index by subject and time.
+		return s, Errorf(http.StatusBadRequest, "required",
+			"subject is required, also with _sort: this server sorts one subject's readings (Observation?subject=SUBJECT&_sort=%s)", s.Sort)
 	case subjects == 0:
 		return s, Errorf(http.StatusBadRequest, "required", "subject is required: Observation?subject=SUBJECT")
 	case subjects > 1:
@@ -195,12 +221,22 @@ func ParseSearch(q url.Values) (Search, error) {
 // times.
 func once(name string, values []string) error {
 	switch name {
-	case "_count", "_cursor", "_format":
+	case "_count", "_cursor", "_sort", "_format":
 		if len(values) > 1 {
 			return Errorf(http.StatusBadRequest, "invalid", "%s is given %d times (%s): give it once", name, len(values), strings.Join(values, ", "))
 		}
 	}
 	return nil
+}
+
+// parseSort reads a _sort value: one key, date or -date.
+func parseSort(v string) (string, error) {
+	switch v {
+	case SortDate, SortDateDesc:
+		return v, nil
+	}
+	return "", Errorf(http.StatusBadRequest, "not-supported",
+		"_sort=%s: this server sorts Observations by date only, by one key: _sort=date (oldest first) or _sort=-date (newest first)", v)
 }
 
 // CheckFormat checks the _format parameters of any FHIR request: JSON is

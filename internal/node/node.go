@@ -64,9 +64,10 @@ type Store interface {
 	AddEvidence(ev []byte) error
 	Evidence() ([][]byte, error)
 	// The subject index: a page of a subject's main-chain readings, newest
-	// first; its readings in blocks above a mark; the subjects in byte
-	// order; whether one has readings (subjects.go).
+	// first, or in time order; its readings in blocks above a mark; the
+	// subjects in byte order; whether one has readings (subjects.go).
 	SubjectReadingsIn(subject string, q store.SubjectQuery) (store.SubjectPage, error)
+	ReadingsByTime(subject string, q store.TimeQuery) (store.TimePage, error)
 	ScanSubject(subject string, since store.Mark, fn func(store.SubjectEntry) error) (store.Mark, error)
 	Subjects(after string, fn func(subject string) (bool, error)) error
 	HasSubject(subject string) (bool, error)

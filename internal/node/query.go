@@ -292,6 +292,39 @@ func (n *Node) SubjectReadingsIn(subject string, q store.SubjectQuery) (SubjectP
 	return page, nil
 }
 
+// TimeQuery asks SubjectReadingsByTime for a page (store.TimeQuery):
+// newest or oldest first, after a reading's time and id (a TimePos), within
+// a time window, up to a limit.
+type (
+	TimeQuery = store.TimeQuery
+	TimePos   = store.TimePos
+)
+
+// SubjectReadingsByTime returns a page of subject's main-chain readings in
+// the order of their own times (ties by id), oldest or newest first, from
+// the store's subject time index: O(log n + q.Limit) however long the chain
+// and however many readings the subject has. Next is unused: a page
+// continues after its last reading's time and id (q.After). A node without
+// a store has no such index: ErrNoIndex (a scan of the chain would cost
+// its whole length).
+func (n *Node) SubjectReadingsByTime(subject string, q TimeQuery) (SubjectPage, error) {
+	if n.store == nil {
+		return SubjectPage{}, ErrNoIndex
+	}
+	p, err := n.store.ReadingsByTime(subject, q)
+	if err != nil {
+		if rerr := n.readFailed(err); rerr != nil {
+			return SubjectPage{}, fmt.Errorf("readings of subject %q by time: %w", subject, rerr)
+		}
+		return SubjectPage{}, fmt.Errorf("readings of subject %q by time: %w", subject, err)
+	}
+	page := SubjectPage{More: p.More, Tip: p.Tip}
+	for _, r := range p.Readings {
+		page.Readings = append(page.Readings, ReadingInfo{Reading: r.Reading, Height: r.Height, Block: r.Block, Tip: p.Tip})
+	}
+	return page, nil
+}
+
 // scanSubject is SubjectReadings without a subject index: a scan of the
 // main chain downwards (a node without a store).
 func (n *Node) scanSubject(subject string, from ReadingPos, limit int) SubjectPage {

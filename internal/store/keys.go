@@ -20,6 +20,8 @@ import (
 //	                      locked and valid blocks, the node's own proposals), its encoding
 //	'j' + subject + 0x00 + height (8, BE) + index (2, BE)
 //	                      a main-chain reading of the subject: BPM (2) + time (8) + id (32) (see subjects.go)
+//	'k' + subject + 0x00 + time (8, BE, sign bit flipped) + id (32)
+//	                      the same reading by time: height (8) + index (2) (see subjects.go)
 const (
 	prefixEvidence = 'e'
 	prefixConsBlk  = 'c'
@@ -30,6 +32,7 @@ const (
 	prefixPending  = 'p'
 	prefixSide     = 's'
 	prefixSubject  = 'j'
+	prefixByTime   = 'k'
 )
 
 // Meta records.
@@ -49,6 +52,8 @@ var (
 	// keySubjectIndex, empty, says that the subject index holds every
 	// main-chain reading (a store written before it gets it at Open).
 	keySubjectIndex = []byte("msubjects")
+	// keyTimeIndex, empty, says the same of the subject time index.
+	keyTimeIndex = []byte("msubjecttimes")
 )
 
 // commitsFile, beside the engine's files, repeats the commit count after

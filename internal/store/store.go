@@ -400,6 +400,7 @@ func (s *Store) create() error {
 	b.Set(keyTip, encodeTip(s.genesis, 0), nil)
 	b.Set(keySideIndex, nil, nil)    // commits index every side block from the start
 	b.Set(keySubjectIndex, nil, nil) // and every main-chain reading by subject
+	b.Set(keyTimeIndex, nil, nil)    // and by subject and time
 	if err := b.Commit(pebble.Sync); err != nil {
 		return s.writeErr(err)
 	}

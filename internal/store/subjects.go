@@ -47,14 +47,62 @@ func subjectValue(r *chain.Reading, id chain.Hash) []byte {
 	return append(v, id[:]...)
 }
 
-// indexSubjects adds blk's readings to the subject index in b (connect) or
-// removes them (disconnect).
+// The subject time index: the same readings ordered by subject, then the
+// reading's own time, then its id,
+//
+//	'k' + subject + 0x00 + time (8, BE, sign bit flipped) + id (32)
+//
+// with the block height (8, BE) and index (2, BE) as the value. It answers a
+// subject's readings in time order (FHIR's _sort=date and -date) with a
+// seek and one step per reading, however the readings were spread over
+// blocks (a back-filled import puts old readings in new blocks). The order
+// is by the reading's fields alone, so a reading moved to another block by
+// a reorganisation keeps its place, and pending readings sort alike.
+
+// timeKey is the key of a subject's reading taken at ms with id id.
+func timeKey(subject string, ms int64, id chain.Hash) []byte {
+	return append(timeBound(subject, ms), id[:]...)
+}
+
+// timeBound is the first key of a subject's readings taken at ms or later.
+func timeBound(subject string, ms int64) []byte {
+	k := make([]byte, 0, 2+len(subject)+8+chain.HashSize)
+	k = append(k, prefixByTime)
+	k = append(k, subject...)
+	k = append(k, 0)
+	return binary.BigEndian.AppendUint64(k, uint64(ms)^1<<63)
+}
+
+// timeEnd is the first key past every reading of subject in the time index.
+func timeEnd(subject string) []byte {
+	k := append([]byte{prefixByTime}, subject...)
+	return append(k, 1)
+}
+
+// indexSubjects adds blk's readings to the subject index and the subject
+// time index in b (connect) or removes them (disconnect).
 func indexSubjects(b *pebble.Batch, blk *chain.Block, ids []chain.Hash, connect bool) {
 	for i := range blk.Readings {
 		r := &blk.Readings[i]
 		k := keySubjectReading(r.Subject, blk.Header.Height, i)
 		if connect {
 			b.Set(k, subjectValue(r, ids[i]), nil)
+		} else {
+			b.Delete(k, nil)
+		}
+	}
+	indexTimes(b, blk, ids, connect)
+}
+
+// indexTimes adds blk's readings to the subject time index in b (connect)
+// or removes them (disconnect).
+func indexTimes(b *pebble.Batch, blk *chain.Block, ids []chain.Hash, connect bool) {
+	for i := range blk.Readings {
+		r := &blk.Readings[i]
+		k := timeKey(r.Subject, r.Time, ids[i])
+		if connect {
+			v := binary.BigEndian.AppendUint64(make([]byte, 0, 10), blk.Header.Height)
+			b.Set(k, binary.BigEndian.AppendUint16(v, uint16(i)), nil)
 		} else {
 			b.Delete(k, nil)
 		}
@@ -165,6 +213,115 @@ func (s *Store) SubjectReadingsIn(subject string, q SubjectQuery) (page SubjectP
 			return page, corrupt(s.path, "subject index entry %q at %d.%d does not match its block", subject, e.Height, e.Index)
 		}
 		page.Readings = append(page.Readings, SubjectReading{Reading: blk.Readings[e.Index], Height: e.Height, Index: e.Index, Block: blk.Hash()})
+	}
+	return page, s.readErr(it.Error())
+}
+
+// TimePos is a place in a subject's readings ordered by time: a reading's
+// time and id.
+type TimePos struct {
+	Time int64
+	ID   chain.Hash
+}
+
+// TimeQuery asks ReadingsByTime for a page of a subject's readings in time
+// order.
+type TimeQuery struct {
+	Newest bool     // newest first; oldest first when false
+	After  *TimePos // the page starts strictly after it, in that order (nil: at the start)
+	// Since and Until bound the readings' times, Unix ms: Since <= time <
+	// Until (Until 0: no upper bound).
+	Since, Until int64
+	Limit        int // readings at most
+}
+
+// TimePage is a page of a subject's main-chain readings in time order, read
+// on one snapshot of the store.
+type TimePage struct {
+	Readings []SubjectReading
+	More     bool   // readings follow the last one
+	Tip      uint64 // main-chain height of the snapshot
+	// What the page cost: index entries read (its readings and at most
+	// one more, for More) and blocks read (at most one a reading).
+	Examined, Blocks int
+}
+
+// ReadingsByTime returns a page of subject's main-chain readings in the
+// order of their times, ties by id (newest first: both descending), within
+// q's window and after q.After: a seek in the subject time index, then one
+// step and at most one block read per reading, on one snapshot. Its cost is
+// O(log n + q.Limit) whatever the chain's length and the subject's number
+// of readings.
+func (s *Store) ReadingsByTime(subject string, q TimeQuery) (page TimePage, err error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.db == nil {
+		return page, ErrClosed
+	}
+	defer s.recoverPanic(&err)
+	if q.Limit <= 0 {
+		return page, nil
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	_, page.Tip, err = s.readTip(snap)
+	if err != nil {
+		return page, err
+	}
+	lower, upper := timeBound(subject, q.Since), timeEnd(subject)
+	if q.Until != 0 && q.Until != math.MaxInt64 {
+		upper = timeBound(subject, q.Until)
+	}
+	if q.After != nil {
+		k := timeKey(subject, q.After.Time, q.After.ID)
+		switch {
+		case q.Newest && bytes.Compare(k, upper) < 0:
+			upper = k
+		case !q.Newest && bytes.Compare(k, lower) >= 0:
+			lower = append(k, 0) // the first key after it
+		}
+	}
+	if bytes.Compare(lower, upper) >= 0 {
+		return page, nil
+	}
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return page, s.readErr(err)
+	}
+	defer it.Close()
+	first, step := it.First, it.Next
+	if q.Newest {
+		first, step = it.Last, it.Prev
+	}
+	prefix := len(timeEnd(subject))
+	// One block kept, the last read: readings next in time are often in
+	// one block, and a page never holds more than one block in memory.
+	var blk *chain.Block
+	for ok := first(); ok; ok = step() {
+		page.Examined++
+		if len(page.Readings) == q.Limit {
+			page.More = true
+			break
+		}
+		k, v := it.Key(), it.Value()
+		if len(k) != prefix+8+chain.HashSize || len(v) != 10 {
+			return page, corrupt(s.path, "subject time index entry of %d+%d bytes", len(k), len(v))
+		}
+		ms := int64(binary.BigEndian.Uint64(k[prefix:]) ^ 1<<63)
+		height, index := binary.BigEndian.Uint64(v), int(binary.BigEndian.Uint16(v[8:]))
+		if blk == nil || blk.Header.Height != height {
+			page.Blocks++
+			if blk, err = s.blockAt(snap, height); err != nil {
+				if errors.Is(err, ErrNotFound) {
+					return page, corrupt(s.path, "subject time index names height %d, which has no main-chain block", height)
+				}
+				return page, err
+			}
+		}
+		if index >= len(blk.Readings) || blk.Readings[index].Subject != subject || blk.Readings[index].Time != ms {
+			return page, corrupt(s.path, "subject time index entry %q at %d.%d does not match its block", subject, height, index)
+		}
+		page.Readings = append(page.Readings, SubjectReading{Reading: blk.Readings[index], Height: height, Index: index, Block: blk.Hash()})
 	}
 	return page, s.readErr(it.Error())
 }
@@ -301,19 +458,43 @@ func (s *Store) Subjects(after string, fn func(subject string) (bool, error)) (e
 	return s.readErr(it.Error())
 }
 
-// buildSubjectIndex gives a store written before the subject index its
-// index, once: it walks the main chain and writes every reading's entry,
-// in batches of subjectBuildBytes, then the marker, logging progress.
-// A crash before the marker makes the next Open start over (the entries
-// are the same).
+// buildSubjectIndex gives a store written before the subject index, or
+// before the subject time index, what it lacks, once: it walks the main
+// chain and writes every reading's entries, in batches of
+// subjectBuildBytes, then the markers, logging progress. A crash before
+// the markers makes the next Open start over (the entries are the same).
 func (s *Store) buildSubjectIndex() error {
-	_, err := s.get(s.db, keySubjectIndex)
-	if err == nil || !errors.Is(err, ErrNotFound) {
+	bySubject, err := s.hasMarker(keySubjectIndex)
+	if err != nil {
 		return err
 	}
+	byTime, err := s.hasMarker(keyTimeIndex)
+	switch {
+	case err != nil:
+		return err
+	case !bySubject: // both: indexSubjects writes the time index too
+		return s.buildIndex("by subject", indexSubjects, keySubjectIndex, keyTimeIndex)
+	case !byTime:
+		return s.buildIndex("by subject and time", indexTimes, keyTimeIndex)
+	}
+	return nil
+}
+
+// hasMarker reports whether the store holds meta record key.
+func (s *Store) hasMarker(key []byte) (bool, error) {
+	_, err := s.get(s.db, key)
+	if errors.Is(err, ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// buildIndex walks the main chain calling index for each block (connect),
+// then writes markers.
+func (s *Store) buildIndex(what string, index func(*pebble.Batch, *chain.Block, []chain.Hash, bool), markers ...[]byte) error {
 	target := s.Height()
 	start, last := time.Now(), time.Now()
-	s.log.Info("chain store: indexing readings by subject, once (a store written by an older version)", "blocks", target)
+	s.log.Info("chain store: indexing readings "+what+", once (a store written by an older version)", "blocks", target)
 	b := s.db.NewBatch()
 	defer func() { b.Close() }()
 	flush := func() error {
@@ -335,8 +516,8 @@ func (s *Store) buildSubjectIndex() error {
 		return nil
 	}
 	n := 0
-	err = s.Walk(1, func(blk *chain.Block) error {
-		indexSubjects(b, blk, blk.ReadingIDs(), true)
+	err := s.Walk(1, func(blk *chain.Block) error {
+		index(b, blk, blk.ReadingIDs(), true)
 		n++
 		if b.Len() >= subjectBuildBytes {
 			if err := flush(); err != nil {
@@ -345,22 +526,24 @@ func (s *Store) buildSubjectIndex() error {
 		}
 		if time.Since(last) >= 2*time.Second {
 			last = time.Now()
-			s.log.Info("chain store: indexing readings by subject", "progress", progress(uint64(n), target, time.Since(start)))
+			s.log.Info("chain store: indexing readings "+what, "progress", progress(uint64(n), target, time.Since(start)))
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("chain store: indexing readings by subject: %w", err)
+		return fmt.Errorf("chain store: indexing readings %s: %w", what, err)
 	}
-	b.Set(keySubjectIndex, nil, nil)
+	for _, k := range markers {
+		b.Set(k, nil, nil)
+	}
 	if err := flush(); err != nil {
-		return fmt.Errorf("chain store: indexing readings by subject: %w", err)
+		return fmt.Errorf("chain store: indexing readings %s: %w", what, err)
 	}
-	s.log.Info("chain store: readings indexed by subject", "blocks", n, "took", time.Since(start).Round(time.Millisecond))
+	s.log.Info("chain store: readings indexed "+what, "blocks", n, "took", time.Since(start).Round(time.Millisecond))
 	return nil
 }
 
-// subjectBuildBytes is the size of the batches buildSubjectIndex writes:
+// subjectBuildBytes is the size of the batches buildIndex writes:
 // bounded in bytes, whatever the blocks hold (4,096 full blocks of long
 // subjects would be gigabytes).
 const subjectBuildBytes = 32 << 20

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -98,7 +100,60 @@ func (n *node) checkSubjects() {
 		if !reflect.DeepEqual(paged, want[sub]) {
 			t.Fatalf("pages of %q: %d readings, want %d in order", sub, len(paged), len(want[sub]))
 		}
+		n.checkByTime(sub, want[sub], size)
 	}
+}
+
+// checkByTime checks the subject time index of sub against its readings
+// want: pages of size, oldest first and newest first, give them all once,
+// by time and id, each page costing its readings.
+func (n *node) checkByTime(sub string, want []SubjectEntry, size int) {
+	t := n.t
+	t.Helper()
+	byTime := slices.Clone(want)
+	slices.SortFunc(byTime, compareByTime)
+	for _, newest := range []bool{false, true} {
+		var got []SubjectEntry
+		var after *TimePos
+		for pages := 0; ; pages++ {
+			if pages > len(want)+1 {
+				t.Fatalf("pages of %q by time do not end", sub)
+			}
+			p, err := n.store.ReadingsByTime(sub, TimeQuery{Newest: newest, After: after, Limit: size})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Examined > size+1 || p.Blocks > size {
+				t.Fatalf("a page of %d readings by time examined %d entries and read %d blocks", size, p.Examined, p.Blocks)
+			}
+			for _, r := range p.Readings {
+				b, _ := n.chain.BlockAt(r.Height)
+				if b.Hash() != r.Block || !reflect.DeepEqual(b.Readings[r.Index], r.Reading) {
+					t.Fatalf("page entry %d.%d does not match the main chain", r.Height, r.Index)
+				}
+				got = append(got, SubjectEntry{Height: r.Height, Index: r.Index, BPM: r.Reading.BPM, Time: r.Reading.Time, ID: r.Reading.ID()})
+			}
+			if !p.More {
+				break
+			}
+			last := got[len(got)-1]
+			after = &TimePos{Time: last.Time, ID: last.ID}
+		}
+		if newest {
+			slices.Reverse(got)
+		}
+		if !reflect.DeepEqual(got, byTime) {
+			t.Fatalf("pages of %q by time (newest first %v): %d readings, want %d in order", sub, newest, len(got), len(byTime))
+		}
+	}
+}
+
+// compareByTime orders entries by time, then id.
+func compareByTime(a, b SubjectEntry) int {
+	if a.Time != b.Time {
+		return cmp.Compare(a.Time, b.Time)
+	}
+	return bytes.Compare(a.ID[:], b.ID[:])
 }
 
 // A store written before the subject index gets it at Open, whole.
@@ -111,11 +166,14 @@ func TestSubjectIndexBuiltAtOpen(t *testing.T) {
 	}
 	// Make it an older store: no index entries, no marker.
 	b := s.db.NewBatch()
-	lower, upper := prefixBounds(prefixSubject)
-	if err := b.DeleteRange(lower, upper, nil); err != nil {
-		t.Fatal(err)
+	for _, prefix := range []byte{prefixSubject, prefixByTime} {
+		lower, upper := prefixBounds(prefix)
+		if err := b.DeleteRange(lower, upper, nil); err != nil {
+			t.Fatal(err)
+		}
 	}
 	b.Delete(keySubjectIndex, nil)
+	b.Delete(keyTimeIndex, nil)
 	if err := b.Commit(pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +184,120 @@ func TestSubjectIndexBuiltAtOpen(t *testing.T) {
 	}
 	reopen(t, n)
 	n.checkSubjects()
-	if _, err := n.store.get(n.store.db, keySubjectIndex); err != nil {
+	for _, k := range [][]byte{keySubjectIndex, keyTimeIndex} {
+		if _, err := n.store.get(n.store.db, k); err != nil {
+			t.Fatalf("marker %s after the build: %v", k, err)
+		}
+	}
+}
+
+// A store written with the subject index but before the subject time
+// index gets the time index at Open, whole.
+func TestTimeIndexBuiltAtOpen(t *testing.T) {
+	f := smallFixture(t)
+	s := mustOpen(t, t.TempDir())
+	n := newNode(t, s)
+	for _, b := range f.main[:40] {
+		n.add(b)
+	}
+	b := s.db.NewBatch()
+	lower, upper := prefixBounds(prefixByTime)
+	if err := b.DeleteRange(lower, upper, nil); err != nil {
+		t.Fatal(err)
+	}
+	b.Delete(keyTimeIndex, nil)
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+	reopen(t, n)
+	n.checkSubjects()
+	if _, err := n.store.get(n.store.db, keyTimeIndex); err != nil {
 		t.Fatalf("marker after the build: %v", err)
+	}
+}
+
+// TestReadingsByTime: a subject's readings in the order of their own
+// times, whatever blocks they are in (back-filled old readings in the
+// newest blocks), equal times by id, within a window, each page costing
+// its own readings however many the subject has.
+func TestReadingsByTime(t *testing.T) {
+	p := testParams()
+	s := mustOpen(t, t.TempDir())
+	defer s.Close()
+	n := newNode(t, s)
+	at := func(i int) int64 { return p.GenesisTime + 3_600_000 + int64(i)*1000 }
+	// 30 blocks of 20 readings of "pat": the first blocks hold the
+	// newest times, the last ones the oldest (a back-filled import), and
+	// every time is taken by three readings (three keys).
+	const blocks, per = 30, 20
+	var all []SubjectEntry
+	for h := 1; h <= blocks; h++ {
+		var rs []chain.Reading
+		for j := range per {
+			k := (blocks-h)*per + j // older as h grows
+			r, err := chain.NewReading(testKey(k%3), "pat", 60+k%100, time.UnixMilli(at(k/3)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			rs = append(rs, r)
+			all = append(all, SubjectEntry{Height: uint64(h), Index: j, BPM: r.BPM, Time: r.Time, ID: r.ID()})
+		}
+		b := n.chain.NewBlock(rs, time.UnixMilli(at(blocks*per)+int64(h)))
+		if err := chain.Solve(context.Background(), &b.Header); err != nil {
+			t.Fatal(err)
+		}
+		n.add(b)
+	}
+	n.checkSubjects()
+	n.checkByTime("pat", all, 7) // pages that end inside a run of equal times
+
+	// The newest reading: the first of the first block, not the last
+	// block's.
+	page, err := s.ReadingsByTime("pat", TimeQuery{Newest: true, Limit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.SortFunc(all, compareByTime)
+	if len(page.Readings) != 1 || page.Readings[0].Reading.ID() != all[len(all)-1].ID || page.Readings[0].Height != 1 || !page.More {
+		t.Fatalf("newest: %+v, want %x in block 1", page.Readings, all[len(all)-1].ID)
+	}
+	if page.Examined != 2 || page.Blocks != 1 {
+		t.Fatalf("the newest reading of %d cost %d entries and %d blocks, want 2 and 1", len(all), page.Examined, page.Blocks)
+	}
+	// A window [at(10), at(20)): 30 readings, oldest first, from a cursor
+	// inside it.
+	var want []SubjectEntry
+	for _, e := range all {
+		if e.Time >= at(10) && e.Time < at(20) {
+			want = append(want, e)
+		}
+	}
+	after := &TimePos{Time: want[4].Time, ID: want[4].ID}
+	page, err = s.ReadingsByTime("pat", TimeQuery{After: after, Since: at(10), Until: at(20), Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Readings) != len(want)-5 || page.More || page.Readings[0].Reading.ID() != want[5].ID ||
+		page.Readings[len(page.Readings)-1].Reading.ID() != want[len(want)-1].ID {
+		t.Fatalf("window after a cursor: %d readings, more %v; want %d", len(page.Readings), page.More, len(want)-5)
+	}
+	// Newest first, before the same cursor: the window's first five.
+	page, err = s.ReadingsByTime("pat", TimeQuery{Newest: true, After: after, Since: at(10), Until: at(20), Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page.Readings) != 4 || page.Readings[0].Reading.ID() != want[3].ID {
+		t.Fatalf("window newest first before a cursor: %d readings, want 4", len(page.Readings))
+	}
+	// Another subject, and an empty window: nothing.
+	for _, q := range []TimeQuery{{Since: at(20), Until: at(10), Limit: 5}, {Since: at(blocks * per), Limit: 5}} {
+		if page, err := s.ReadingsByTime("pat", q); err != nil || len(page.Readings) != 0 || page.More {
+			t.Fatalf("%+v: %+v, %v", q, page, err)
+		}
+	}
+	if page, err := s.ReadingsByTime("pa", TimeQuery{Limit: 5}); err != nil || len(page.Readings) != 0 {
+		t.Fatalf("subject pa: %+v, %v", page, err)
 	}
 }
 
