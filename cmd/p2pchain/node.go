@@ -743,6 +743,9 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 	if s := n.Storage(); s.Full {
 		fmt.Fprintf(out, "disk full since %s: readings are refused until there is room: %v\n", s.Since.Format(time.TimeOnly), s.Err)
 	}
+	if d := n.Disk(); d.Slow {
+		fmt.Fprintf(out, "disk slow since %s: readings and blocks are refused until the write completes: %v\n", d.Since.Format(time.TimeOnly), d.Err)
+	}
 }
 
 func printPeers(out io.Writer, h *p2p.Host) {

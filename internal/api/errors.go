@@ -41,6 +41,7 @@ const (
 	CodePendingFull    = "pending_full"           // 503: too many readings wait to be mined
 	CodeNodeFailed     = "node_failed"            // 503: the node's storage failed and it is stopping
 	CodeDiskFull       = "disk_full"              // 503: the node's disk is full; it takes readings again by itself once there is room
+	CodeDiskSlow       = "disk_slow"              // 503: the node's disk is slow: the reading was not stored, or may still be (the text says which and how a retry behaves)
 	CodeTooManyStreams = "too_many_streams"       // 503: the node serves as many event streams as it allows
 	CodeBusy           = "busy"                   // 503: as many costly reads run as the node allows, and none ended in time
 	CodePeerTimeout    = "peer_timeout"           // 504: the peer did not answer in time
@@ -49,6 +50,7 @@ const (
 	retryAfterStreams  = 10                       // seconds, in Retry-After of 503 too_many_streams
 	retryAfterBusy     = 1                        // seconds, in Retry-After of 503 busy
 	retryAfterDiskFull = 30                       // seconds, in Retry-After of 503 disk_full
+	retryAfterDiskSlow = 10                       // seconds, in Retry-After of 503 disk_slow
 )
 
 // errorBody is the one shape of every error response. Candidates is only in

@@ -595,6 +595,13 @@ func (h *Handler) submitBatch(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, v)
 }
 
+// retrySame says how a retry behaves after 503 disk_slow: a reading's id is
+// the hash of its subject, bpm, time and author (chain.Reading.ID), not of
+// the request.
+const retrySame = "a reading sent again with the same subject, bpm and time (or signed, with its author and sig) is the same reading: " +
+	"409 reading_known if the first was stored, never stored twice; one sent without a time takes the node's clock at each try, " +
+	"so it is a new reading, and may be stored twice"
+
 // submitError maps an error of the node's Submit to a response.
 func (h *Handler) submitError(err error) *apiError {
 	switch chain.CodeOf(err) {
@@ -613,6 +620,12 @@ func (h *Handler) submitError(err error) *apiError {
 		e.retryAfter = retryAfterPoolFull
 		return e
 	case 0:
+		if errors.Is(err, node.ErrDiskSlow) {
+			// The error says whether the reading may still be stored.
+			e := newError(http.StatusServiceUnavailable, CodeDiskSlow, "%v; %s", err, retrySame)
+			e.retryAfter = retryAfterDiskSlow
+			return e
+		}
 		if errors.Is(err, node.ErrStoreFull) {
 			// The error says how full and that the node resumes by
 			// itself; the node logged it once.

@@ -164,6 +164,8 @@ var (
 	descMissed     = prometheus.NewDesc("p2pchain_consensus_missed_turns_total", "Decided heights whose round-0 proposer missed its turn, since the node started.", nil, nil)
 	descEvidence   = prometheus.NewDesc("p2pchain_consensus_evidence", "Equivocations (evidence of faulty authorities) the node holds.", nil, nil)
 	descDiskFull   = prometheus.NewDesc("p2pchain_storage_full", "1 while the node's disk is full (readings refused; it resumes by itself), else 0.", nil, nil)
+	descDiskSlow   = prometheus.NewDesc("p2pchain_storage_slow", "1 while a store write has lasted longer than the slow-disk threshold (readings and blocks refused; it resumes by itself), else 0.", nil, nil)
+	descWriteWait  = prometheus.NewDesc("p2pchain_storage_write_wait_seconds", "How long the oldest store write in flight has lasted (0: none).", nil, nil)
 	descStoreFail  = prometheus.NewDesc("p2pchain_storage_failed", "1 once a write of the node's store failed (the node is stopping), else 0.", nil, nil)
 	descClockOff   = prometheus.NewDesc("p2pchain_clock_offset_seconds", "Median time of the last blocks gossiped by peers minus this node's clock at their arrival (positive: this clock is behind; 0 before any).", nil, nil)
 	descClockSkew  = prometheus.NewDesc("p2pchain_clock_skewed", "1 while the clock offset is over its threshold (half max_future_drift, at least 30 s), else 0.", nil, nil)
@@ -174,7 +176,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descWork, descTipAge, descKnown, descRejected, descPending,
 		descPeers, descMesh, descSyncing, descSyncTarget, descSyncProg, descGossip, descSyncBytes, descFound, descDials, descDialErrors,
 		descFinal, descConsHeight, descConsRound, descConsAuth, descDecided, descRounds, descMissed, descEvidence,
-		descDiskFull, descStoreFail, descClockOff, descClockSkew, descTooNew} {
+		descDiskFull, descDiskSlow, descWriteWait, descStoreFail, descClockOff, descClockSkew, descTooNew} {
 		ch <- d
 	}
 }
@@ -197,8 +199,11 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRejected, count, reason)
 	}
 	gauge(descPending, float64(n.Pending()))
-	storage := newStorageView(n.Storage())
+	disk := n.Disk()
+	storage := newStorageView(n.Storage(), disk)
 	gauge(descDiskFull, boolGauge(storage.State == StorageFull))
+	gauge(descDiskSlow, boolGauge(disk.Slow))
+	gauge(descWriteWait, disk.Wait.Seconds())
 	gauge(descStoreFail, boolGauge(storage.State == StorageFailed))
 	clock := n.ClockCheck()
 	gauge(descClockOff, clock.Offset.Seconds())

@@ -47,12 +47,14 @@ type StatusView struct {
 }
 
 // StorageView is the storage state inside StatusView: state StorageOK,
-// StorageFull or StorageFailed; error (why, and what to do) and since only
-// when not ok.
+// StorageSlow, StorageFull or StorageFailed; error (why, and what to do)
+// and since only when not ok. WriteWait is how long the oldest store
+// write in flight has lasted (0: none), whatever the state.
 type StorageView struct {
-	State string `json:"state"`
-	Error string `json:"error,omitempty"`
-	Since int64  `json:"since,omitempty"` // Unix ms, while full
+	State     string `json:"state"`
+	Error     string `json:"error,omitempty"`
+	Since     int64  `json:"since,omitempty"` // Unix ms, while full or slow
+	WriteWait int64  `json:"write_wait_ms"`
 }
 
 // Storage states, in StorageView.State.
@@ -61,19 +63,26 @@ const (
 	// StorageFull: the disk is full; readings are refused and the node
 	// writes again by itself once there is room.
 	StorageFull = "full"
+	// StorageSlow: a store write has lasted longer than the node's
+	// slow-disk threshold; readings and blocks are refused until it
+	// completes, and the node goes on by itself once it does.
+	StorageSlow = "slow"
 	// StorageFailed: a write failed; the node is stopping and must be
 	// restarted.
 	StorageFailed = "failed"
 )
 
-func newStorageView(st node.Storage) StorageView {
+func newStorageView(st node.Storage, d node.DiskState) StorageView {
+	v := StorageView{State: StorageOK, WriteWait: d.Wait.Milliseconds()}
 	switch {
 	case st.Failed != nil:
-		return StorageView{State: StorageFailed, Error: st.Failed.Error()}
+		v.State, v.Error = StorageFailed, st.Failed.Error()
 	case st.Full:
-		return StorageView{State: StorageFull, Error: st.Err.Error(), Since: st.Since.UnixMilli()}
+		v.State, v.Error, v.Since = StorageFull, st.Err.Error(), st.Since.UnixMilli()
+	case d.Slow:
+		v.State, v.Error, v.Since = StorageSlow, d.Err.Error(), d.Since.UnixMilli()
 	}
-	return StorageView{State: StorageOK}
+	return v
 }
 
 // Consensus kinds, in StatusView.Consensus and the kind of GET
@@ -162,7 +171,7 @@ func newStatusView(n *node.Node, host *p2p.Host) StatusView {
 		PeerID: host.ID().String(), Network: params.Name, Difficulty: params.Difficulty,
 		Genesis: cs.Genesis.String(), Tip: cs.Tip.String(), Height: cs.Height,
 		TipTime: cs.TipTime, TotalWork: work(cs.Work).String(),
-		Consensus: params.Consensus.String(), Pending: cs.Pending, Storage: newStorageView(n.Storage()),
+		Consensus: params.Consensus.String(), Pending: cs.Pending, Storage: newStorageView(n.Storage(), n.Disk()),
 	}
 	var final chain.Hash
 	v.FinalizedHeight, final = n.Final()

@@ -127,6 +127,7 @@ type Node struct {
 
 	space      spaceState    // a full disk (space.go); guarded by mu
 	spaceRetry time.Duration // how often a full disk is looked at again
+	disk       diskWatch     // the store writes in flight, timed (slow.go)
 
 	clock clockWatch // peers' block times against our clock (clock.go); guarded by mu
 
@@ -150,6 +151,8 @@ type config struct {
 	auth     *Authority
 
 	spaceRetry time.Duration
+	diskSlow   time.Duration
+	writeWait  time.Duration
 }
 
 // Option configures a Node.
@@ -177,7 +180,7 @@ func WithCheckpoint(cp *chain.Checkpoint) Option { return func(c *config) { c.cp
 // New returns a node on the network of params, signing readings with key.
 func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, error) {
 	cfg := config{log: slog.New(slog.NewTextHandler(io.Discard, nil)), now: time.Now, poolSize: 100000,
-		spaceRetry: DefaultSpaceRetry}
+		spaceRetry: DefaultSpaceRetry, diskSlow: DefaultDiskSlow, writeWait: DefaultWriteWait}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -197,6 +200,7 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 		submitted:  map[chain.Hash]time.Time{},
 		wr:         pendingWriter{max: cfg.poolSize, storing: map[chain.Hash]*pendingBatch{}},
 		spaceRetry: cfg.spaceRetry,
+		disk:       diskWatch{slowAfter: cfg.diskSlow, wait: cfg.writeWait},
 	}
 	if n.store != nil {
 		n.arch = archive{n.store, n.log}
@@ -748,9 +752,14 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 			return n.storeReading(e) // releases n.mu
 		}
 		// Being written by another submission: wait for its answer, then
-		// look again (known, or written again if that write failed).
+		// look again (known, or written again if that write failed), at
+		// most the write wait (slow.go).
 		n.mu.Unlock()
-		<-b.done
+		select {
+		case <-b.done:
+		case <-time.After(n.disk.wait):
+			return n.stillStoring(e.id)
+		}
 	}
 }
 
@@ -779,7 +788,7 @@ func (n *Node) AddBlock(ctx context.Context, b *chain.Block) error {
 // (clock.go). The miner's own blocks do not come this way.
 func (n *Node) AddBlockFrom(ctx context.Context, b *chain.Block, from string) error {
 	now := n.now()
-	_, err := n.process(ctx, []*chain.Block{b}, false, from)
+	_, err := n.process(ctx, []*chain.Block{b}, false, from, n.disk.wait)
 	n.watchClock(now, b, err, from)
 	return err
 }
@@ -798,7 +807,7 @@ func (n *Node) OnPeerFault(f func(from, reason string)) { n.peerFault.Store(&f) 
 // at the first block that is not accepted and returns how many blocks were
 // newly added, and that block's error.
 func (n *Node) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error) {
-	added, err := n.process(ctx, blocks, true, "")
+	added, err := n.process(ctx, blocks, true, "", n.disk.wait)
 	if errors.Is(err, chain.ErrTimeTooNew) {
 		n.watchClock(n.now(), nil, err, "") // counted, no sample (clock.go)
 	}
@@ -819,12 +828,12 @@ func (n *Node) AddBlocks(ctx context.Context, blocks []*chain.Block) (int, error
 // reach them. A block refused before on a rule its hash decides
 // (refusedBlocks) costs no signature (precheckLocked) and is refused again
 // with that rule's error (addLocked).
-func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown bool, from string) (int, error) {
+func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown bool, from string, wait time.Duration) (int, error) {
 	if k := verifiedAhead(blocks); k < len(blocks) {
 		total := 0
 		for len(blocks) > 0 {
 			k := verifiedAhead(blocks)
-			added, err := n.process(ctx, blocks[:k], skipKnown, from)
+			added, err := n.process(ctx, blocks[:k], skipKnown, from, wait)
 			total += added
 			if err != nil {
 				return total, err
@@ -850,6 +859,12 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 		release()
 		return 0, err
 	}
+	if err := n.behindLocked(); err != nil {
+		// The disk is slow: addLocked would refuse these blocks too.
+		n.mu.Unlock()
+		release()
+		return 0, err
+	}
 	worth := n.precheckLocked(blocks, hashes)
 	n.mu.Unlock()
 	n.verifySignatures(ctx, blocks, worth, !skipKnown)
@@ -871,7 +886,7 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	if pc != nil {
 		// Durable before announced, and before the caller (a gossip
 		// validator, the sync, the miner) relays or acknowledges it.
-		if cerr := n.awaitCommit(ctx, pc); cerr != nil {
+		if cerr := n.awaitCommit(ctx, pc, wait); cerr != nil {
 			release()
 			return 0, cerr
 		}
@@ -894,7 +909,7 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 		}
 		n.mu.Unlock()
 		if arrived {
-			return n.process(ctx, blocks, skipKnown, from)
+			return n.process(ctx, blocks, skipKnown, from, wait)
 		}
 	}
 
@@ -902,7 +917,7 @@ func (n *Node) process(ctx context.Context, blocks []*chain.Block, skipKnown boo
 	// Its relayer is blamed as the gossip validator blames the relayer of
 	// an invalid block (OnPeerFault): it did not validate before relaying.
 	for _, o := range ready {
-		_, oerr := n.process(ctx, []*chain.Block{o.block}, false, o.from)
+		_, oerr := n.process(ctx, []*chain.Block{o.block}, false, o.from, wait)
 		if oerr == nil {
 			continue
 		}
@@ -926,18 +941,29 @@ func verifiedAhead(blocks []*chain.Block) int {
 	return len(blocks)
 }
 
-// awaitCommit writes pc (writeCommit) and returns its error. If ctx ends
-// while a commit waits for space (space.go), it stops waiting with
-// ErrStoreFull: the commit goes on and is announced once written, but the
-// caller does not relay or acknowledge its blocks. Otherwise it waits for
-// the write however long it takes, as the order of commits requires.
-func (n *Node) awaitCommit(ctx context.Context, pc *pendingCommit) error {
+// awaitCommit writes pc (writeCommit) and returns its error. It stops
+// waiting before the commit is written once wait has passed (0: no limit)
+// or, if ctx ends first, once the disk is full or slow: the commit goes on
+// and is announced once written, but the caller does not relay or
+// acknowledge its blocks; it gets ErrStoreFull while the commit waits for
+// space (space.go), else ErrDiskSlow (slow.go). A commit on a disk that is
+// neither is quick: it is waited for even if ctx ended.
+func (n *Node) awaitCommit(ctx context.Context, pc *pendingCommit, wait time.Duration) error {
 	done := make(chan error, 1)
 	go func() { done <- n.writeCommit(pc) }()
+	var timeout <-chan time.Time
+	if wait > 0 {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		timeout = t.C
+	}
+	timedOut := false
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
+	case <-timeout:
+		timedOut = true
 	}
 	for {
 		n.mu.Lock()
@@ -946,9 +972,17 @@ func (n *Node) awaitCommit(ctx context.Context, pc *pendingCommit) error {
 		if holding {
 			return fullErr("block accepted but not yet stored", err)
 		}
+		if serr := n.slowErr(); serr != nil || timedOut {
+			if serr == nil {
+				serr = fmt.Errorf("%w: its write has not completed in %v", ErrDiskSlow, wait)
+			}
+			return fmt.Errorf("block accepted but not yet stored, and announced once it is: %w", serr)
+		}
 		select {
 		case err := <-done:
 			return err
+		case <-timeout:
+			timedOut = true
 		case <-time.After(n.spaceRetry):
 		}
 	}
@@ -1142,6 +1176,11 @@ func (n *Node) addLocked(blocks []*chain.Block, hashes []chain.Hash, skipKnown b
 		// until it is written (space.go).
 		return 0, nil, nil, fullErr("block not taken", n.space.err)
 	}
+	if err := n.behindLocked(); err != nil {
+		// The disk is slow: take no more blocks into memory until the
+		// writer catches up (slow.go).
+		return 0, nil, nil, err
+	}
 	var (
 		added   []*chain.Block
 		updates []*chain.Update
@@ -1281,6 +1320,7 @@ func (n *Node) signalLocked() {
 func (n *Node) Run(ctx context.Context, b Broadcaster) error {
 	go n.finalByAge(ctx)
 	go n.watchStore(ctx) // a store failing in the background stops the node
+	go n.watchDisk(ctx)  // a slow disk is logged (slow.go)
 	if n.cons != nil {
 		if b != nil {
 			go n.sendReadings(ctx, b)
@@ -1318,11 +1358,13 @@ func (n *Node) Run(ctx context.Context, b Broadcaster) error {
 			}
 			continue // the tip or pool changed: start again on the new state
 		}
-		if _, err := n.process(ctx, []*chain.Block{blk}, false, ""); err != nil {
+		// The miner waits for its block's commit as long as the disk
+		// takes (0): it relays the block once stored (slow.go).
+		if _, err := n.process(ctx, []*chain.Block{blk}, false, "", 0); err != nil {
 			// A block that arrived meanwhile may have taken a reading.
 			n.log.Debug("mined block not accepted", "height", blk.Header.Height, "err", err)
-			if errors.Is(err, ErrStoreFull) {
-				// The disk is full: mine again once it is not.
+			if errors.Is(err, ErrStoreFull) || errors.Is(err, ErrDiskSlow) {
+				// The disk is full or slow: mine again later.
 				select {
 				case <-ctx.Done():
 					return ctx.Err()
@@ -1575,6 +1617,13 @@ func (q *commitQueue) take(pc *pendingCommit) {
 	pc.ticket = q.next
 	q.next++
 	q.flight[pc.ticket] = pc
+}
+
+// queued returns how many commits were taken and are not yet written.
+func (q *commitQueue) queued() uint64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.next - q.done
 }
 
 // durableBelow returns the height below the first block that a commit

@@ -15,12 +15,13 @@ import (
 // under n.mu, which readers, peers and the miner share. Submissions are
 // group-committed in the shape of LevelDB's writer queue and etcd's WAL:
 // the readings submitted while one batch syncs form the next batch, which
-// the first of its submitters writes in one durable store batch
-// (Store.AddPending, one fsync); the others wait for it. One batch is
-// written at a time, in order, so the store's arrival order is the order in
-// which readings enter the pool; a batch's sync runs while the batch before
-// it waits for n.mu to enter the pool. No goroutine runs when nothing is
-// submitted.
+// a goroutine started by the first of its submitters writes in one durable
+// store batch (Store.AddPending, one fsync); its submitters wait for it, at
+// most the write wait (slow.go: on a slow disk the write goes on after they
+// were answered). One batch is written at a time, in order, so the store's
+// arrival order is the order in which readings enter the pool; a batch's
+// sync runs while the batch before it waits for n.mu to enter the pool. No
+// goroutine runs when nothing is submitted.
 //
 // Order with blocks. A reading enters the pending pool only after its batch
 // is durable, and the miner takes readings from the pool only. So a block
@@ -92,6 +93,11 @@ func (n *Node) storeReading(e pendingEntry) error {
 		return &chain.RuleError{Code: chain.ErrPoolFull,
 			Detail: fmt.Sprintf("%d readings pending; try again when blocks are mined", held)}
 	}
+	if err := n.slowErr(); err != nil {
+		// Nothing is queued behind a write the disk holds up (slow.go).
+		n.mu.Unlock()
+		return fmt.Errorf("reading not stored: %w", err)
+	}
 	w.mu.Lock()
 	b := w.next
 	owner := b == nil
@@ -110,12 +116,37 @@ func (n *Node) storeReading(e pendingEntry) error {
 	w.storing[e.id] = b
 	n.mu.Unlock()
 	if owner {
-		<-b.turn // the previous batch is written and this one sealed
-		n.writeBatch(b)
-	} else {
-		<-b.done
+		go func() {
+			<-b.turn // the previous batch is written and this one sealed
+			n.writeBatch(b)
+		}()
 	}
-	return b.errs[i]
+	return n.awaitBatch(b, i, e.id)
+}
+
+// awaitBatch returns the answer to entry i of b, id, once b is written, or
+// after the write wait an error that says it may still be stored
+// (slow.go): the batch's write goes on.
+func (n *Node) awaitBatch(b *pendingBatch, i int, id chain.Hash) error {
+	t := time.NewTimer(n.disk.wait)
+	defer t.Stop()
+	select {
+	case <-b.done:
+		return b.errs[i]
+	case <-t.C:
+		return n.stillStoring(id)
+	}
+}
+
+// stillStoring is the answer to a reading whose batch is still being
+// written after the write wait.
+func (n *Node) stillStoring(id chain.Hash) error {
+	cause := n.slowErr()
+	if cause == nil {
+		cause = fmt.Errorf("%w: its write has not completed in %v", ErrDiskSlow, n.disk.wait)
+	}
+	return fmt.Errorf("reading %s not yet stored, and it may still be: it enters the pending set if its write completes, "+
+		"and is then answered as known if sent again: %w", id, cause)
 }
 
 // writeBatch writes a sealed batch durably (outside n.mu), hands the turn
@@ -127,7 +158,7 @@ func (n *Node) writeBatch(b *pendingBatch) {
 	for i := range b.entries {
 		rs[i] = b.entries[i].r
 	}
-	err := n.store.AddPending(rs...)
+	err := timed(&n.disk.batch, func() error { return n.store.AddPending(rs...) })
 
 	w := &n.wr
 	w.mu.Lock()

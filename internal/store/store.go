@@ -50,6 +50,10 @@ type Store struct {
 	ballastOK   atomic.Bool                // the ballast file is in place
 	stopped     atomic.Pointer[WriteError] // the engine stopped after a failed write; nil: it runs
 
+	slowAfter time.Duration              // a disk operation this long is reported (WithDiskSlow)
+	slowLast  atomic.Pointer[diskSlowed] // the engine's last report of a slow disk operation; nil: none
+	health    io.Closer                  // stops the engine's disk-health checks
+
 	failMu  sync.Mutex
 	failErr error         // why the store failed (fault.go); nil: it works; guarded by failMu
 	failCh  chan struct{} // closed when failErr is set
@@ -162,11 +166,20 @@ func storeFiles(path string) (bool, error) {
 
 func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s *Store, err error) {
 	s = &Store{path: path, params: params, genesis: params.Genesis().Hash(), lock: lock, log: slog.Default(), fs: vfs.Default,
-		failCh: make(chan struct{})}
+		failCh: make(chan struct{}), slowAfter: DefaultDiskSlow}
 	for _, o := range opts {
 		o(s)
 	}
 	s.efs = vfs.OnDiskFull(s.fs, s.dropBallast)
+	// The engine's writes and syncs are timed (slow.go); its file system
+	// is the same one, seen through the timer.
+	engineFS, health := vfs.WithDiskHealthChecks(s.efs, s.slowAfter, nil, s.diskSlow)
+	s.health = health
+	defer func() {
+		if err != nil {
+			_ = health.Close()
+		}
+	}()
 	defer s.recoverPanic(&err)
 	existing, err := storeFiles(path)
 	if err != nil {
@@ -178,7 +191,7 @@ func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s
 		FormatMajorVersion: formatVersion,
 		Logger:             quietLogger{s},
 		EventListener:      eventListener(s),
-		FS:                 s.efs,
+		FS:                 engineFS,
 	}
 	// Bloom filters in every table, every level (L1 and below take L0's):
 	// most lookups are for keys the store does not hold (is this reading
@@ -420,6 +433,7 @@ func (s *Store) Close() (err error) {
 		return ErrClosed
 	}
 	defer s.recoverPanic(&err)
+	defer s.health.Close() // after the engine: its last writes are timed too
 	db := s.db
 	s.db = nil
 	if s.commitsF != nil {

@@ -2,7 +2,8 @@
 // of package store and of its users: every file the store writes goes
 // through it (store.WithFS), so that a test fails a write, a sync or a
 // create at the point it chooses, or makes the disk look full, and checks
-// what the store and the node do.
+// what the store and the node do; or stalls them (Stall), as a slow disk
+// does.
 package storetest
 
 import (
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
@@ -22,6 +24,7 @@ type FS struct {
 	mu     sync.Mutex
 	free   *uint64 // nil: the real free space
 	faults []*fault
+	stalls []stall
 }
 
 type fault struct {
@@ -95,6 +98,7 @@ func (f *FS) GetDiskUsage(path string) (vfs.DiskUsage, error) {
 }
 
 func (f *FS) maybeError(op errorfs.Op) error {
+	f.wait(op)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, ft := range f.faults {
@@ -146,4 +150,89 @@ func LogSyncs(op errorfs.Op) bool { return Syncs(op) && strings.HasSuffix(op.Pat
 // CommitsFile matches writes of the store's commits file.
 func CommitsFile(op errorfs.Op) bool {
 	return (DataWrites(op) || Syncs(op)) && strings.HasSuffix(op.Path, "COMMITS")
+}
+
+// Stall is a stall injected by FS.Stall: the operations that match it
+// block until Release (or until the time given to StallFor has passed).
+type Stall struct {
+	fs      *FS
+	release chan struct{}
+	once    sync.Once
+	waiting int // operations blocked now; guarded by fs.mu
+	hits    int // operations it blocked; guarded by fs.mu
+}
+
+// Stall makes the operations that match block, as on a disk that stops
+// answering for a while (a SAN hiccup, a dying SSD), until Release. They
+// then go on as usual: a stall fails nothing.
+func (f *FS) Stall(match func(errorfs.Op) bool) *Stall {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &Stall{fs: f, release: make(chan struct{})}
+	f.stalls = append(f.stalls, stall{match: match, s: s})
+	return s
+}
+
+// StallFor is Stall released by itself after d.
+func (f *FS) StallFor(match func(errorfs.Op) bool, d time.Duration) *Stall {
+	s := f.Stall(match)
+	time.AfterFunc(d, s.Release)
+	return s
+}
+
+// Release lets the blocked operations, and those to come, go on.
+func (s *Stall) Release() {
+	s.once.Do(func() {
+		s.fs.mu.Lock()
+		defer s.fs.mu.Unlock()
+		for i, st := range s.fs.stalls {
+			if st.s == s {
+				s.fs.stalls = append(s.fs.stalls[:i:i], s.fs.stalls[i+1:]...)
+				break
+			}
+		}
+		close(s.release)
+	})
+}
+
+// Waiting returns how many operations the stall blocks now.
+func (s *Stall) Waiting() int {
+	s.fs.mu.Lock()
+	defer s.fs.mu.Unlock()
+	return s.waiting
+}
+
+// Hits returns how many operations the stall blocked.
+func (s *Stall) Hits() int {
+	s.fs.mu.Lock()
+	defer s.fs.mu.Unlock()
+	return s.hits
+}
+
+type stall struct {
+	match func(errorfs.Op) bool
+	s     *Stall
+}
+
+// wait blocks op while a stall matches it. f.mu must not be held.
+func (f *FS) wait(op errorfs.Op) {
+	f.mu.Lock()
+	var s *Stall
+	for _, st := range f.stalls {
+		if st.match(op) {
+			s = st.s
+			break
+		}
+	}
+	if s == nil {
+		f.mu.Unlock()
+		return
+	}
+	s.waiting++
+	s.hits++
+	f.mu.Unlock()
+	<-s.release
+	f.mu.Lock()
+	s.waiting--
+	f.mu.Unlock()
 }
