@@ -22,8 +22,8 @@ import (
 // releases them, always much longer than that.
 
 // slowNode returns a node on a store in a temp dir whose files go through
-// fs.
-func slowNode(t *testing.T, params chain.Params) (*Node, *store.Store, *storetest.FS) {
+// fs, counting the disk slow after slowAfter (default 100 ms).
+func slowNode(t *testing.T, params chain.Params, slowAfter ...time.Duration) (*Node, *store.Store, *storetest.FS) {
 	t.Helper()
 	fs := storetest.New()
 	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params, store.WithFS(fs), store.WithDiskSlow(100*time.Millisecond))
@@ -32,7 +32,7 @@ func slowNode(t *testing.T, params chain.Params) (*Node, *store.Store, *storetes
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	n, err := New(params, writerKey(9), WithStore(st, State{}), WithSpaceRetry(10*time.Millisecond),
-		WithDiskSlow(100*time.Millisecond), WithWriteWait(time.Second))
+		WithDiskSlow(append(slowAfter, 100*time.Millisecond)[0]), WithWriteWait(time.Second))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,10 +147,18 @@ func chainOf(t *testing.T, params chain.Params, k int) []*chain.Block {
 // most MaxQueuedCommits commits wait for the writer, and the goroutines
 // do not grow with the blocks; no block is announced before it is
 // stored. Once the disk answers, every block taken is stored and
-// announced in order, and the node takes the rest.
+// announced in order, and the node takes the rest. The bound holds also
+// before the disk counts as slow (a threshold of an hour): then the
+// MaxQueuedCommits commits waiting for the writer stop the blocks.
 func TestSlowDiskBoundsBlocks(t *testing.T) {
+	for _, slowAfter := range []time.Duration{100 * time.Millisecond, time.Hour} {
+		t.Run(slowAfter.String(), func(t *testing.T) { testSlowDiskBoundsBlocks(t, slowAfter) })
+	}
+}
+
+func testSlowDiskBoundsBlocks(t *testing.T, slowAfter time.Duration) {
 	params := chain.TestParams("slow-blocks")
-	n, st, fs := slowNode(t, params)
+	n, st, fs := slowNode(t, params, slowAfter)
 	const total = 4 * MaxQueuedCommits
 	blocks := chainOf(t, params, total)
 	events, stop := n.Subscribe(total + 8)
@@ -187,8 +195,8 @@ func TestSlowDiskBoundsBlocks(t *testing.T) {
 		t.Fatalf("an event before the disk answered: %+v", e)
 	default:
 	}
-	if !n.Disk().Slow {
-		t.Fatal("the disk is not reported slow")
+	if n.Disk().Slow != (slowAfter < time.Minute) || n.Disk().Wait == 0 {
+		t.Fatalf("disk state %+v with a slow-disk threshold of %v", n.Disk(), slowAfter)
 	}
 
 	stall.Release()
