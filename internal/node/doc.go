@@ -16,8 +16,11 @@
 // acknowledged only once it is durable (writeCommit); submitted readings
 // are group-committed the same way (writer.go) and enter the pending set
 // only once stored. A full disk is waited out (space.go: readings refused
-// with ErrStoreFull, a refused block commit held and retried); any other
-// store failure makes the node fail (Done, Err).
+// with ErrStoreFull, a refused block commit held and retried); a slow disk
+// bounds what waits for it (slow.go: a write that lasts past a threshold
+// refuses new readings and blocks with ErrDiskSlow, at most
+// MaxQueuedCommits commits queue, and no caller waits longer than the
+// write wait); any other store failure makes the node fail (Done, Err).
 //
 // Readers do not wait on the disk under the lock either: lookups of blocks
 // and readings take from the chain what it holds in memory (chain.Ref: the

@@ -1361,6 +1361,11 @@ func (n *Node) Run(ctx context.Context, b Broadcaster) error {
 		// The miner waits for its block's commit as long as the disk
 		// takes (0): it relays the block once stored (slow.go).
 		if _, err := n.process(ctx, []*chain.Block{blk}, false, "", 0); err != nil {
+			if ctx.Err() != nil {
+				// Stopped: at difficulty 0 the proof of work does not
+				// look at ctx, and every block would be refused for it.
+				return ctx.Err()
+			}
 			// A block that arrived meanwhile may have taken a reading.
 			n.log.Debug("mined block not accepted", "height", blk.Header.Height, "err", err)
 			if errors.Is(err, ErrStoreFull) || errors.Is(err, ErrDiskSlow) {

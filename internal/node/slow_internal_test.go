@@ -230,3 +230,23 @@ func testSlowDiskBoundsBlocks(t *testing.T, slowAfter time.Duration) {
 		t.Fatalf("%d main blocks stored, want %d", len(state.Main), total)
 	}
 }
+
+// Run returns once ctx ends even while it has readings to mine: at
+// difficulty 0 the proof of work does not look at ctx, and the block it
+// made was refused for the ended ctx, again and again (a test of a full
+// disk hung in the node's Close for minutes, its miner spinning).
+func TestRunStopsWithReadingsPending(t *testing.T) {
+	params := chain.TestParams("run-stops")
+	n, err := New(params, writerKey(9))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.SubmitReading(signed(t, params, "left")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := answered(t, "Run with an ended ctx", func() error { return n.Run(ctx, nil) }); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Run: %v, want context.Canceled", err)
+	}
+}

@@ -76,6 +76,9 @@
 //     error (ReadingBlock, MainHash, MainHeight, MainHashes) answer false
 //     then too, so a caller checks Err before it acts on a false. Close and
 //     Open do not wait for the engine of a failed store.
+//   - A slow disk is no error (slow.go): a write returns once the disk
+//     answers, and LastDiskSlow reports the engine's writes and syncs
+//     that last WithDiskSlow (5 s) or longer.
 //   - ErrNotFound from BlockByHash and BlockAtHeight; ErrClosed after Close.
 //
 // All of them are matched with errors.Is or errors.As. A Store is safe for
