@@ -1,5 +1,11 @@
 package chain
 
+import (
+	"cmp"
+	"iter"
+	"slices"
+)
+
 // Pool is the set of pending readings: submitted, valid, not yet in the main
 // chain. It keeps them in arrival order so the oldest are mined first; a
 // reading that leaves and comes back (a reorganisation) arrives anew. Like
@@ -110,24 +116,46 @@ func (p *Pool) Take(n int) []Reading {
 	return out
 }
 
-// TakeFirst returns up to n pending readings without removing them: those
-// for which first reports true, oldest first, then the others, oldest
-// first. One pass over the pool.
-func (p *Pool) TakeFirst(n int, first func(id Hash) bool) []Reading {
-	var out, rest []Reading
-	for _, s := range p.order {
-		if len(out) == n {
-			return out
-		}
-		switch {
-		case !p.live(s):
-		case first(s.id):
-			out = append(out, p.items[s.id].r)
-		case len(rest) < n:
-			rest = append(rest, p.items[s.id].r)
+// TakeFirst returns up to n pending readings without removing them: the
+// pending ones among first, oldest first, then the others, oldest first.
+// It costs a lookup for each of first (ids not pending are skipped, each
+// id counts once) and a pass over the oldest readings up to n, not a pass
+// over the whole pool: a proposer calls it under its node's lock, with the
+// few readings submitted at it among up to the pool's 100,000.
+func (p *Pool) TakeFirst(n int, first iter.Seq[Hash]) []Reading {
+	if n <= 0 || len(p.items) == 0 {
+		return nil // as Take
+	}
+	var mine []slot // the pending readings among first, at their live slots
+	for id := range first {
+		if it, ok := p.items[id]; ok {
+			mine = append(mine, slot{id: id, seq: it.seq})
 		}
 	}
-	return append(out, rest[:min(len(rest), n-len(out))]...)
+	slices.SortFunc(mine, func(a, b slot) int { return cmp.Compare(a.seq, b.seq) })
+	mine = slices.CompactFunc(mine, func(a, b slot) bool { return a.seq == b.seq })
+	out := make([]Reading, 0, min(n, len(p.items)))
+	for _, s := range mine[:min(len(mine), n)] {
+		out = append(out, p.items[s.id].r)
+	}
+	if len(out) == n || len(mine) == len(p.items) {
+		return out
+	}
+	// Then the others, oldest first: order and mine are both in arrival
+	// order, so mine's slots are skipped as they come.
+	for _, s := range p.order {
+		if len(out) == n {
+			break
+		}
+		if len(mine) > 0 && mine[0].seq == s.seq {
+			mine = mine[1:]
+			continue
+		}
+		if p.live(s) {
+			out = append(out, p.items[s.id].r)
+		}
+	}
+	return out
 }
 
 // All returns every pending reading, oldest first.

@@ -237,8 +237,9 @@ func TestPoolOfSubject(t *testing.T) {
 	check(4)
 }
 
-// TestPoolTakeFirst: the readings first picks come first, each group in
-// arrival order, up to n; removed readings are skipped.
+// TestPoolTakeFirst: the pending readings among first come first, each
+// group in arrival order, up to n; removed readings are skipped, and an id
+// given twice counts once.
 func TestPoolTakeFirst(t *testing.T) {
 	rs := poolReadings(8)
 	pool := chain.NewPool(8)
@@ -248,8 +249,8 @@ func TestPoolTakeFirst(t *testing.T) {
 		}
 	}
 	pool.Remove(readingID(&rs[5]))
-	mine := map[chain.Hash]bool{readingID(&rs[3]): true, readingID(&rs[5]): true, readingID(&rs[6]): true}
-	first := func(id chain.Hash) bool { return mine[id] }
+	// rs[6] given before rs[3], and twice; rs[5] is no longer pending.
+	first := slices.Values([]chain.Hash{readingID(&rs[6]), readingID(&rs[5]), readingID(&rs[3]), readingID(&rs[6])})
 	for _, c := range []struct {
 		n    int
 		want []chain.Reading
@@ -264,7 +265,55 @@ func TestPoolTakeFirst(t *testing.T) {
 			t.Errorf("TakeFirst(%d) = %v, want %v", c.n, ids(got), ids(c.want))
 		}
 	}
-	if got := pool.TakeFirst(3, func(chain.Hash) bool { return false }); !slices.Equal(got, pool.Take(3)) {
+	if got := pool.TakeFirst(3, slices.Values([]chain.Hash(nil))); !slices.Equal(got, pool.Take(3)) {
 		t.Errorf("TakeFirst picking none = %v, want Take's %v", ids(got), ids(pool.Take(3)))
+	}
+}
+
+// TestPoolTakeFirstAfterReturn: a reading that left and came back (a
+// reorganisation) is at its new place, among first or among the others,
+// and its stale place is skipped.
+func TestPoolTakeFirstAfterReturn(t *testing.T) {
+	rs := poolReadings(6)
+	pool := chain.NewPool(6)
+	for _, r := range rs {
+		if err := pool.Add(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, i := range []int{1, 4} {
+		pool.Remove(readingID(&rs[i]))
+		if err := pool.Add(rs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := slices.Values([]chain.Hash{readingID(&rs[4]), readingID(&rs[2])})
+	want := []chain.Reading{rs[2], rs[4], rs[0], rs[3], rs[5], rs[1]}
+	if got := pool.TakeFirst(10, first); !slices.Equal(got, want) {
+		t.Errorf("TakeFirst = %v, want %v", ids(got), ids(want))
+	}
+}
+
+// BenchmarkPoolTakeFirst: a proposal's pick from a full pending set
+// (100,000) holding a few readings submitted at the proposer, newest of
+// all: a lookup for each of those and a pass over the first block's worth,
+// not over the whole set (on the 2-core dev VM: 75 µs; 17 ms when it was
+// one pass over the set, under the node's lock at every proposal).
+func BenchmarkPoolTakeFirst(b *testing.B) {
+	rs := poolReadings(100_000)
+	pool := chain.NewPool(len(rs))
+	for _, r := range rs {
+		if err := pool.Add(r); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var mine []chain.Hash
+	for i := len(rs) - 10; i < len(rs); i++ {
+		mine = append(mine, readingID(&rs[i]))
+	}
+	for b.Loop() {
+		if got := pool.TakeFirst(1024, slices.Values(mine)); len(got) != 1024 {
+			b.Fatalf("%d readings", len(got))
+		}
 	}
 }
