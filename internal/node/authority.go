@@ -1020,24 +1020,34 @@ func (n *Node) recordEvidence(evs []*bft.Evidence) {
 	}
 }
 
-// rebroadcast sends again (at most 256 at a time) the readings submitted
-// here that have waited long in the pending set: the first send may have
-// been lost.
+// rebroadcast sends again (at most 256 at a time, the longest waiting
+// first) the readings submitted here that have waited long in the pending
+// set: the first send may have been lost. They are looked up from the
+// readings submitted here, not found among the oldest pending ones:
+// relayed readings may fill half the pending set ahead of them.
 func (n *Node) rebroadcast(ctx context.Context, b Broadcaster) {
 	if b == nil {
 		return
 	}
+	type waiting struct {
+		r  chain.Reading
+		at time.Time
+	}
 	n.mu.Lock()
-	var old []chain.Reading
+	var old []waiting
 	cutoff := n.now().Add(-rebroadcastAge)
-	for _, r := range n.pool.Take(4 * 256) {
-		if t, ok := n.submitted[r.ID()]; ok && t.Before(cutoff) && len(old) < 256 {
-			old = append(old, r) // submitted here: peers' readings are their senders' to resend
+	for id, t := range n.submitted { // submitted here: peers' readings are their senders' to resend
+		if !t.Before(cutoff) {
+			continue
+		}
+		if r, ok := n.pool.Get(id); ok {
+			old = append(old, waiting{r, t})
 		}
 	}
 	n.mu.Unlock()
-	for _, r := range old {
-		_ = b.BroadcastReading(ctx, r)
+	slices.SortFunc(old, func(a, b waiting) int { return a.at.Compare(b.at) })
+	for _, w := range old[:min(len(old), 256)] {
+		_ = b.BroadcastReading(ctx, w.r)
 	}
 }
 

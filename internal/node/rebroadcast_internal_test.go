@@ -1,0 +1,70 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+// readingRecorder is a Broadcaster that records the readings sent.
+type readingRecorder struct {
+	mu   sync.Mutex
+	sent []chain.Reading
+}
+
+func (r *readingRecorder) BroadcastBlock(context.Context, *chain.Block) error { return nil }
+func (r *readingRecorder) BroadcastConsensus(context.Context, []byte) error   { return nil }
+func (r *readingRecorder) CatchUp()                                           {}
+func (r *readingRecorder) BroadcastReading(_ context.Context, rd chain.Reading) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.sent = append(r.sent, rd)
+	return nil
+}
+
+// TestRebroadcastOwnBehindRelayed: a reading submitted here that waited
+// past rebroadcastAge is sent again even with more relayed readings ahead
+// of it in the pending set than the rebroadcast used to look at (it took
+// the oldest 1,024 and kept those submitted here, so relayed readings,
+// which may fill half the set, hid the node's own); relayed readings are
+// not sent again.
+func TestRebroadcastOwnBehindRelayed(t *testing.T) {
+	params := chain.TestParams("rebroadcast")
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	n, err := New(params, writerKey(1), WithClock(clock), WithPoolSize(4000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := now.Add(-time.Minute)
+	for i := range 1100 {
+		r, err := chain.NewReading(writerKey(2), fmt.Sprintf("stranger%d", i), 70, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.addReading(r, false); err != nil {
+			t.Fatalf("relayed reading %d: %v", i, err)
+		}
+	}
+	own, err := n.SubmitAt("local", 70, at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec readingRecorder
+	n.rebroadcast(context.Background(), &rec)
+	if len(rec.sent) != 0 {
+		t.Fatalf("%d readings sent again before rebroadcastAge", len(rec.sent))
+	}
+	mu.Lock()
+	now = now.Add(2 * rebroadcastAge)
+	mu.Unlock()
+	n.rebroadcast(context.Background(), &rec)
+	if len(rec.sent) != 1 || rec.sent[0].ID() != own.ID() {
+		t.Fatalf("sent again: %d readings, want only the one submitted here", len(rec.sent))
+	}
+}
