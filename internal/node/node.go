@@ -1320,7 +1320,6 @@ func (n *Node) signalLocked() {
 func (n *Node) Run(ctx context.Context, b Broadcaster) error {
 	go n.finalByAge(ctx)
 	go n.watchStore(ctx) // a store failing in the background stops the node
-	go n.watchDisk(ctx)  // a slow disk is logged (slow.go)
 	if n.cons != nil {
 		if b != nil {
 			go n.sendReadings(ctx, b)

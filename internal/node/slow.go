@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync/atomic"
@@ -87,11 +86,20 @@ type diskWatch struct {
 	slowSince time.Time    // the slow write logged; zero when none (guarded by n.mu)
 }
 
-// timed runs write, a store write, timed in t.
-func timed(t *atomic.Int64, write func() error) error {
+// timed runs write, a store write, timed in t. One still running after
+// the slow-disk threshold logs the disk slow (noteSlow), and its end then
+// logs that the disk answers again (noteAnswered). A timer per write, not
+// a watcher that ticks: an idle node is woken by nothing (every wake-up
+// costs CPU, and 50 nodes on one machine pay it 50 times).
+func (n *Node) timed(t *atomic.Int64, write func() error) error {
 	t.Store(time.Now().UnixNano())
-	defer t.Store(0)
-	return write()
+	alarm := time.AfterFunc(n.disk.slowAfter, n.noteSlow)
+	err := write()
+	t.Store(0)
+	if !alarm.Stop() {
+		n.noteAnswered()
+	}
+	return err
 }
 
 // oldestWrite returns what the oldest store write in flight writes and
@@ -171,36 +179,30 @@ func (n *Node) Disk() DiskState {
 	return DiskState{Slow: err != nil, Since: since, Err: err, Wait: time.Since(since)}
 }
 
-// watchDisk logs when the disk becomes slow, with what to check, and when
-// it answers again, until ctx ends or the node fails.
-func (n *Node) watchDisk(ctx context.Context) {
-	if n.store == nil {
+// noteSlow logs, once, that a store write has lasted the slow-disk
+// threshold, with what to check.
+func (n *Node) noteSlow() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	err := n.slowErr() // under n.mu: noteAnswered cannot have run for this write yet
+	if err == nil || !n.disk.slowSince.IsZero() {
 		return
 	}
-	t := time.NewTicker(max(n.disk.slowAfter/4, 10*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.dead:
-			return
-		case <-t.C:
-		}
-		err := n.slowErr()
-		_, since := n.disk.oldestWrite()
-		n.mu.Lock()
-		switch {
-		case err != nil && n.disk.slowSince.IsZero():
-			n.disk.slowSince = since
-			n.log.Warn("disk slow: refusing new readings and blocks until the write completes; "+
-				"nothing acknowledged is lost, and readings already queued may still be stored", "err", err)
-		case err == nil && !n.disk.slowSince.IsZero() && !since.Equal(n.disk.slowSince):
-			n.log.Info("disk answers again: accepting readings and blocks",
-				"slow_for", time.Since(n.disk.slowSince).Round(100*time.Millisecond))
-			n.disk.slowSince = time.Time{}
-			n.signalLocked() // the miner may go on
-		}
-		n.mu.Unlock()
+	_, n.disk.slowSince = n.disk.oldestWrite()
+	n.log.Warn("disk slow: refusing new readings and blocks until the write completes; "+
+		"nothing acknowledged is lost, and readings already queued may still be stored", "err", err)
+}
+
+// noteAnswered logs that the disk answers again once no store write has
+// lasted the slow-disk threshold, and wakes the miner.
+func (n *Node) noteAnswered() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.disk.slowSince.IsZero() || n.slowErr() != nil {
+		return // not logged slow, or another write is still slow
 	}
+	n.log.Info("disk answers again: accepting readings and blocks",
+		"slow_for", time.Since(n.disk.slowSince).Round(100*time.Millisecond))
+	n.disk.slowSince = time.Time{}
+	n.signalLocked() // the miner may go on
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -39,6 +40,24 @@ func slowNode(t *testing.T, params chain.Params, slowAfter ...time.Duration) (*N
 	return n, st, fs
 }
 
+// lockedLog is a log's output that the test reads while the node writes.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
 // answered runs f and returns its error, failing the test if it does not
 // return within 10 s (the disk stalls for longer).
 func answered(t *testing.T, what string, f func() error) error {
@@ -63,9 +82,8 @@ func answered(t *testing.T, what string, f func() error) error {
 func TestSlowDiskReadings(t *testing.T) {
 	params := chain.TestParams("slow-readings")
 	n, st, fs := slowNode(t, params)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go n.watchDisk(ctx)
+	var logged lockedLog
+	n.log = slog.New(slog.NewTextHandler(&logged, nil))
 	if err := n.SubmitReading(signed(t, params, "before")); err != nil {
 		t.Fatal(err)
 	}
@@ -97,9 +115,16 @@ func TestSlowDiskReadings(t *testing.T) {
 		return err
 	})
 
+	if !strings.Contains(logged.String(), "disk slow: refusing new readings") {
+		t.Errorf("no warning of the slow disk in the log:\n%s", logged.String())
+	}
 	stall.Release()
 	waitFor(t, "the queued reading is stored", func() bool { return n.Pending() == 2 })
 	waitFor(t, "the disk is not slow", func() bool { return !n.Disk().Slow })
+	waitFor(t, "the log says the disk answers again", func() bool { return strings.Contains(logged.String(), "disk answers again") })
+	if c := strings.Count(logged.String(), "disk slow: refusing"); c != 1 {
+		t.Errorf("the slow disk was logged %d times, want once:\n%s", c, logged.String())
+	}
 	if err := n.SubmitReading(queued); chain.CodeOf(err) != chain.ErrKnownReading {
 		t.Fatalf("the queued reading sent again once stored: %v, want it known", err)
 	}

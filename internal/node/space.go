@@ -150,7 +150,7 @@ func (n *Node) probeSpace(c interface{ CheckSpace() error }) {
 // pc is stored, or the store's other error.
 func (n *Node) applyCommit(pc *pendingCommit) error {
 	for {
-		err := timed(&n.disk.commit, func() error {
+		err := n.timed(&n.disk.commit, func() error {
 			return n.store.Apply(pc.blocks, pc.updates, pc.add, pc.remove)
 		})
 		n.mu.Lock()

@@ -158,7 +158,7 @@ func (n *Node) writeBatch(b *pendingBatch) {
 	for i := range b.entries {
 		rs[i] = b.entries[i].r
 	}
-	err := timed(&n.disk.batch, func() error { return n.store.AddPending(rs...) })
+	err := n.timed(&n.disk.batch, func() error { return n.store.AddPending(rs...) })
 
 	w := &n.wr
 	w.mu.Lock()
