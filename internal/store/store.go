@@ -198,6 +198,8 @@ func open(path string, params chain.Params, lock *pebble.Lock, opts []Option) (s
 	// already in the chain? a new one never is), and without a filter each
 	// costs a seek in every table that might hold it.
 	popts.Levels[0].FilterPolicy = bloom.FilterPolicy(10)
+	// Compactions granted without a timer (scheduler.go).
+	popts.Experimental.CompactionScheduler = newCompactionScheduler()
 	db, err := s.openEngine(popts)
 	if err != nil {
 		if ferr := s.Err(); ferr != nil {
