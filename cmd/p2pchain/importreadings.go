@@ -51,7 +51,11 @@ const (
 const codeKnown = api.CodeKnownReading
 
 // transientCodes are refusals that pass by themselves: wait and send again.
-var transientCodes = map[string]bool{api.CodePendingFull: true, api.CodeDiskFull: true, api.CodeSyncing: true}
+// A slow disk's refusal may come after the reading was queued ("may still
+// be stored"): sent again, it is the same reading (send stamps untimed
+// rows first), answered as known if it was stored.
+var transientCodes = map[string]bool{api.CodePendingFull: true, api.CodeDiskFull: true, api.CodeSyncing: true,
+	api.CodeDiskSlow: true}
 
 func runImportReadings(args []string, stdout, stderr io.Writer) error {
 	var (
@@ -306,7 +310,19 @@ func toBatch(r readingsfile.Row) batchReading {
 // present, or refused for good. In atomic mode a refusal for good stops
 // the import; in both modes so does a node that takes none of the
 // batch's readings for im.patient.
+//
+// Rows without a time take the importer's clock once, before the first
+// request: a batch sent again (after a 503, a restart, a slow disk's "may
+// still be stored") then holds the same readings, which the node answers
+// as known if it stored them, never twice. With the node's clock at each
+// try, a batch it had stored without answering would be stored again.
 func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *importSummary) error {
+	now := time.Now()
+	for i := range part {
+		if part[i].Time.IsZero() && part[i].Sig == "" {
+			part[i].Time = now
+		}
+	}
 	left := part             // the readings not settled yet
 	var waited time.Duration // waiting out refusals for now, since the last progress
 	backoff := time.Second

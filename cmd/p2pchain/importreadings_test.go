@@ -462,3 +462,51 @@ func TestImportReadingsNode(t *testing.T) {
 	}
 	n.stop()
 }
+
+// TestImporterDiskSlow: a node whose disk is slow answers a batch with
+// disk_slow for every reading although it stored them ("may still be
+// stored"). The importer waits and sends the batch again, as the same
+// readings: rows without a time carry the importer's clock from the first
+// request on, so the node finds them known and stores nothing twice.
+// Before, disk_slow was a refusal for good (the rows counted failed), and
+// untimed rows took the node's clock at each try, so sending them again
+// stored them twice.
+func TestImporterDiskSlow(t *testing.T) {
+	f := &fakeNode{}
+	slow := true
+	var report bytes.Buffer
+	im := newTestImporter(f, false, 4, &report)
+	im.post = func(ctx context.Context, req batchRequest) (int, batchResponse, time.Duration, error) {
+		if !slow {
+			return f.post(ctx, req)
+		}
+		slow = false
+		f.requests = append(f.requests, req)
+		var resp batchResponse
+		for _, r := range req.Readings {
+			if f.have == nil {
+				f.have = map[batchReading]bool{}
+			}
+			f.have[r] = true // stored, though the answer came first
+			resp.Rejected++
+			resp.Results = append(resp.Results, batchResult{Code: api.CodeDiskSlow, Error: "reading not yet stored, and it may still be"})
+		}
+		return http.StatusOK, resp, 10 * time.Second, nil
+	}
+	rows := testRows(4)
+	for i := range rows {
+		rows[i].Time = time.Time{} // subject,bpm rows
+	}
+	sum, err := im.run(context.Background(), rows)
+	if err != nil || sum != (importSummary{Present: 4}) {
+		t.Fatalf("%+v %v; report %s", sum, err, report.String())
+	}
+	if len(f.requests) != 2 || len(f.have) != 4 {
+		t.Fatalf("%d requests, %d readings stored: want 2 requests and the 4 readings once", len(f.requests), len(f.have))
+	}
+	for i, r := range f.requests[1].Readings {
+		if first := f.requests[0].Readings[i]; r.Time == 0 || r != first {
+			t.Errorf("row %d sent as %+v, then as %+v: want the same reading, with a time", i, first, r)
+		}
+	}
+}
