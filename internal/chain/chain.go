@@ -561,6 +561,15 @@ func (c *Chain) FindReading(id Hash) (Reading, *Block, bool) {
 // HasReading reports whether a reading is in the main chain.
 func (c *Chain) HasReading(id Hash) bool { _, ok := c.mainReading(id); return ok }
 
+// RecentReadingHeight returns the height of the main-chain block holding a
+// reading if that block is in the part of the chain whose readings are held
+// in memory (not compacted to the archive); it reads nothing from the
+// archive.
+func (c *Chain) RecentReadingHeight(id Hash) (uint64, bool) {
+	h, ok := c.readings[id]
+	return h, ok
+}
+
 // Flags change how Process treats a block.
 type Flags uint8
 
