@@ -229,11 +229,14 @@ func (h *Handler) fhirSortedSearch(w http.ResponseWriter, r *http.Request, s fhi
 		fhir.WriteError(w, h.fhirReadError(err))
 		return
 	}
-	// Order: a before b in the search's order (both keys descending for
-	// -date).
-	before := func(at int64, aid chain.Hash, bt int64, bid chain.Hash) bool {
+	// order compares a with b in the search's order (both keys descending
+	// for -date): negative when a comes first.
+	order := func(at int64, aid chain.Hash, bt int64, bid chain.Hash) int {
 		c := cmp.Or(cmp.Compare(at, bt), bytes.Compare(aid[:], bid[:]))
-		return newest && c > 0 || !newest && c < 0
+		if newest {
+			return -c
+		}
+		return c
 	}
 	type item struct {
 		info node.ReadingInfo
@@ -248,19 +251,13 @@ func (h *Handler) fhirSortedSearch(w http.ResponseWriter, r *http.Request, s fhi
 	}
 	for _, rd := range h.node.PendingOf(s.Subject, maxPending) {
 		id := rd.ID()
-		if !s.Matches(rd.Time) || mined[id] || after != nil && !before(after.Time, after.ID, rd.Time, id) {
+		if !s.Matches(rd.Time) || mined[id] || after != nil && order(after.Time, after.ID, rd.Time, id) >= 0 {
 			continue
 		}
 		items = append(items, item{node.ReadingInfo{Reading: rd, Pending: true}, id})
 	}
 	slices.SortFunc(items, func(a, b item) int {
-		switch {
-		case before(a.info.Reading.Time, a.id, b.info.Reading.Time, b.id):
-			return -1
-		case before(b.info.Reading.Time, b.id, a.info.Reading.Time, a.id):
-			return 1
-		}
-		return 0
+		return order(a.info.Reading.Time, a.id, b.info.Reading.Time, b.id)
 	})
 	next := ""
 	if len(items) > s.Count || page.More {
