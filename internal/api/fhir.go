@@ -111,7 +111,7 @@ func (h *Handler) fhirSearch(w http.ResponseWriter, r *http.Request) {
 	var c pageCursor
 	if s.Cursor != "" {
 		var e *apiError
-		if c, e = parseCursor(s.Cursor); e != nil || strings.HasPrefix(s.Cursor, "t") {
+		if c, e = parseCursor(s.Cursor); e != nil { // a sorted search's "t" cursor included
 			fhir.WriteError(w, fhir.Errorf(http.StatusBadRequest, "invalid", "_cursor=%s: follow the next link of the previous page", s.Cursor))
 			return
 		}
