@@ -253,8 +253,7 @@ function setupSubmit() {
   if (token) { $("token").value = token; $("token-row").hidden = false; }
   forget.hidden = !token;
   forget.addEventListener("click", () => {
-    forgetToken();
-    $("token").value = "";
+    forgetToken(); // empties the token field too
     $("token").focus(); // the button goes: focus must not go with it
     forget.hidden = true;
     out.className = "";
