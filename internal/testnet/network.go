@@ -400,8 +400,9 @@ type LoadStats struct {
 	Confirmed int   // of those submitted, in a block of node 0's main chain
 	LastErr   error // the last refusal
 	// Unreachable counts the readings whose request reached no node (node
-	// processes: connection refused or reset, a node down), apart from
-	// refusals; LastUnreachable is the last one's error.
+	// processes: connection refused, a node down), apart from refusals; a
+	// timeout or a reset, which may have met a node that took the reading,
+	// counts as Failed. LastUnreachable is the last one's error.
 	Unreachable     int
 	LastUnreachable error
 }
