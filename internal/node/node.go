@@ -590,7 +590,7 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 	// mostly readings this node holds) are looked up before their
 	// signatures are checked: a known one, or a repeat within the batch,
 	// costs no verification.
-	known := make(map[int]bool)
+	known := make([]bool, len(subs))
 	n.mu.Lock()
 	for i, s := range subs {
 		if s.Signed != nil {
