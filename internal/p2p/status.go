@@ -124,7 +124,8 @@ func nearbyNetworks(params chain.Params) map[chain.Hash]networkName {
 		p.Name = name
 		for d := uint32(0); d <= chain.MaxDifficulty; d++ {
 			p.Difficulty = d
-			if g := p.Genesis().Hash(); near[g] == (networkName{}) {
+			g := p.Genesis().Hash()
+			if _, ok := near[g]; !ok { // the first name found for a genesis
 				near[g] = networkName{name, d}
 			}
 		}
