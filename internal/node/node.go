@@ -974,7 +974,7 @@ func (n *Node) awaitCommit(ctx context.Context, pc *pendingCommit, wait time.Dur
 		}
 		if serr := n.slowErr(); serr != nil || timedOut {
 			if serr == nil {
-				serr = fmt.Errorf("%w: its write has not completed in %v", ErrDiskSlow, wait)
+				serr = writeNotDone(wait)
 			}
 			return fmt.Errorf("block accepted but not yet stored, and announced once it is: %w", serr)
 		}

@@ -140,6 +140,12 @@ func (n *Node) slowErr() error {
 		"the node resumes by itself once the write completes", ErrDiskSlow, msg)
 }
 
+// writeNotDone is why a caller stopped waiting for a store write that
+// has lasted wait, on a disk not counted slow.
+func writeNotDone(wait time.Duration) error {
+	return fmt.Errorf("%w: its write has not completed in %v", ErrDiskSlow, wait)
+}
+
 // behindLocked returns why a block cannot be taken now for a slow disk:
 // a store write lasts the slow-disk threshold, or MaxQueuedCommits
 // commits wait for the writer. nil: it can. n.mu must be held.

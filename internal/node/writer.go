@@ -143,7 +143,7 @@ func (n *Node) awaitBatch(b *pendingBatch, i int, id chain.Hash) error {
 func (n *Node) stillStoring(id chain.Hash) error {
 	cause := n.slowErr()
 	if cause == nil {
-		cause = fmt.Errorf("%w: its write has not completed in %v", ErrDiskSlow, n.disk.wait)
+		cause = writeNotDone(n.disk.wait)
 	}
 	return fmt.Errorf("reading %s not yet stored, and it may still be: it enters the pending set if its write completes, "+
 		"and is then answered as known if sent again: %w", id, cause)
