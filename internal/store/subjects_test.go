@@ -82,11 +82,7 @@ func (n *node) checkSubjects() {
 				if r.Reading.Subject != sub {
 					t.Fatalf("page of %q holds a reading of %q", sub, r.Reading.Subject)
 				}
-				b, _ := n.chain.BlockAt(r.Height)
-				if b.Hash() != r.Block || !reflect.DeepEqual(b.Readings[r.Index], r.Reading) {
-					t.Fatalf("page entry %d.%d does not match the main chain", r.Height, r.Index)
-				}
-				paged = append(paged, SubjectEntry{Height: r.Height, Index: r.Index, BPM: r.Reading.BPM, Time: r.Reading.Time, ID: r.Reading.ID()})
+				paged = append(paged, n.mainEntry(r))
 			}
 			if !p.More {
 				break
@@ -127,11 +123,7 @@ func (n *node) checkByTime(sub string, want []SubjectEntry, size int) {
 				t.Fatalf("a page of %d readings by time examined %d entries and read %d blocks", size, p.Examined, p.Blocks)
 			}
 			for _, r := range p.Readings {
-				b, _ := n.chain.BlockAt(r.Height)
-				if b.Hash() != r.Block || !reflect.DeepEqual(b.Readings[r.Index], r.Reading) {
-					t.Fatalf("page entry %d.%d does not match the main chain", r.Height, r.Index)
-				}
-				got = append(got, SubjectEntry{Height: r.Height, Index: r.Index, BPM: r.Reading.BPM, Time: r.Reading.Time, ID: r.Reading.ID()})
+				got = append(got, n.mainEntry(r))
 			}
 			if !p.More {
 				break
@@ -146,6 +138,17 @@ func (n *node) checkByTime(sub string, want []SubjectEntry, size int) {
 			t.Fatalf("pages of %q by time (newest first %v): %d readings, want %d in order", sub, newest, len(got), len(byTime))
 		}
 	}
+}
+
+// mainEntry checks that a page's reading r is the main chain's at its
+// place and returns its index entry.
+func (n *node) mainEntry(r SubjectReading) SubjectEntry {
+	n.t.Helper()
+	b, _ := n.chain.BlockAt(r.Height)
+	if b.Hash() != r.Block || !reflect.DeepEqual(b.Readings[r.Index], r.Reading) {
+		n.t.Fatalf("page entry %d.%d does not match the main chain", r.Height, r.Index)
+	}
+	return SubjectEntry{Height: r.Height, Index: r.Index, BPM: r.Reading.BPM, Time: r.Reading.Time, ID: r.Reading.ID()}
 }
 
 // compareByTime orders entries by time, then id.
