@@ -590,12 +590,11 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 	// mostly readings this node holds) are looked up before their
 	// signatures are checked: a known one, or a repeat within the batch,
 	// costs no verification.
-	known := make([]bool, len(subs))
+	known := make([]error, len(subs))
 	n.mu.Lock()
 	for i, s := range subs {
 		if s.Signed != nil {
-			id := s.Signed.ID()
-			known[i] = n.chain.HasReading(id) || n.pool.Has(id)
+			known[i] = n.knownReadingLocked(s.Signed.ID())
 		}
 	}
 	n.mu.Unlock()
@@ -614,8 +613,8 @@ func (n *Node) SubmitAll(subs []Submission, atomic bool) ([]chain.Reading, []err
 			switch {
 			case dup:
 				errs[i] = &chain.RuleError{Code: chain.ErrKnownReading, Detail: fmt.Sprintf("reading %s repeats reading %d of the batch", id.Short(), j)}
-			case known[i]:
-				errs[i] = &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already known"}
+			case known[i] != nil:
+				errs[i] = known[i]
 			default:
 				seen[id] = i
 				errs[i] = chain.CheckReading(&rs[i], n.params, now.UnixMilli(), n.sigs)
