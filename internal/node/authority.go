@@ -82,7 +82,9 @@ const (
 	// maxEvidence bounds the evidence kept in memory.
 	maxEvidence = 1024
 	// maxSubmitted bounds the readings whose submission time the node keeps
-	// to report their time to finality.
+	// (n.submitted): to report their time to finality, to put them first
+	// in this authority's proposals (buildBlock) and to send them again
+	// (rebroadcast).
 	maxSubmitted = 1 << 16
 	// rebroadcastAge is how long a pending reading waits before the node
 	// sends it to its peers again: gossip loses what is sent before a
