@@ -13,10 +13,14 @@ import (
 // Pebble's default scheduler also grants from a goroutine that wakes every
 // 100 ms, in case the number the engine allows went up while no flush or
 // compaction ended. With the store's options it never goes above 1, so
-// those wake-ups grant nothing, and an idle node paid for them: 3.6 ms of
-// CPU a second on the 2-core dev VM (its scheduler wake-ups are costly),
-// about two thirds of what an idle node spends, and 50 node processes on
-// one machine 180 ms a second between them (docs/PERFORMANCE.md).
+// those wake-ups grant nothing, and an idle store paid for them: 2.3 ms of
+// CPU a second on the 2-core dev VM against 0.66 ms with this scheduler
+// (BenchmarkIdleStore; its scheduler wake-ups are costly), most of what an
+// idle node spends (docs/PERFORMANCE.md, "An idle node").
+//
+// Pebble's NewConcurrencyLimitSchedulerWithNoPeriodicGrantingForTest is
+// not a substitute: without its goroutine, the grant that
+// UpdateGetAllowedWithoutPermission asks for goes nowhere.
 //
 // The engine asks for a grant (TrySchedule) when it has a compaction to
 // run; one it was refused waits, and is granted when a running compaction
