@@ -187,6 +187,9 @@ func New(params chain.Params, key ed25519.PrivateKey, opts ...Option) (*Node, er
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, errors.New("node: an Ed25519 private key is required")
 	}
+	if cfg.diskSlow <= 0 || cfg.writeWait <= 0 {
+		return nil, fmt.Errorf("node: the slow-disk threshold (%v) and the write wait (%v) must be positive", cfg.diskSlow, cfg.writeWait)
+	}
 	c, err := chain.New(params)
 	if err != nil {
 		return nil, err

@@ -69,12 +69,13 @@ const DefaultWriteWait = 10 * time.Second
 const MaxQueuedCommits = 32
 
 // WithDiskSlow sets how long a store write may take before the node
-// counts its disk as slow (default DefaultDiskSlow).
+// counts its disk as slow (default DefaultDiskSlow); it must be positive.
 func WithDiskSlow(d time.Duration) Option { return func(c *config) { c.diskSlow = d } }
 
 // WithWriteWait sets the longest a submitter, a gossip validator or a sync
 // waits for the store write of its reading or block before it is answered
-// with ErrDiskSlow (default DefaultWriteWait).
+// with ErrDiskSlow (default DefaultWriteWait); it must be positive (the
+// miner alone waits without a limit).
 func WithWriteWait(d time.Duration) Option { return func(c *config) { c.writeWait = d } }
 
 // diskWatch times the node's store writes.
