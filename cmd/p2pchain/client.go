@@ -163,6 +163,7 @@ type apiError struct {
 	Status  int
 	Message string `json:"error"`
 	Code    string `json:"code"`
+	ID      string `json:"id"` // the reading a refused submission made, if any
 }
 
 func (e *apiError) Error() string { return e.Message }

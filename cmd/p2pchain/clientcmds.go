@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"github.com/p2pchain/p2pchain/internal/api"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/p2p"
+	"github.com/p2pchain/p2pchain/internal/readingsfile"
 )
 
 // The client commands: each parses its flags, asks the node's API, and
@@ -389,14 +392,20 @@ func runReadings(args []string, stdout, stderr io.Writer) error {
 func runAdd(args []string, stdout, stderr io.Writer) error {
 	var cf clientFlags
 	fs := newClientFlags("add", clientHelp(help{
-		usage: "BPM [SUBJECT] [--subject S] [-l PORT | --data DIR | --api URL] [--json]",
+		usage: "BPM [SUBJECT] [--subject S] [--time T] [-l PORT | --data DIR | --api URL] [--json]",
 		about: []string{"Adds a reading (a heart rate in beats per minute) through the running node, which",
 			"signs it, keeps it pending and mines it into a block. Prints the reading's id: the receipt.",
 			"The subject may come before or after the rate, as at the prompt (alice 72); it is",
-			"case-sensitive. Without one, the reading is for subject demo."},
-		examples: []string{"add 72", "add alice 72", "add 72 alice", "add 72 --subject alice -l 10000"},
+			"case-sensitive. Without one, the reading is for subject demo.",
+			"The reading's time is this machine's clock unless --time gives it. While the node's disk",
+			"is slow or its pending set full, add sends the same reading again for up to 2 minutes:",
+			"the same subject, rate and time make the same reading, stored once. If it gives up, its",
+			"error prints the command, with --time, that sends the same reading later."},
+		examples: []string{"add 72", "add alice 72", "add 72 alice", "add 72 --subject alice -l 10000",
+			"add alice 72 --time 2026-06-01T08:00:00Z"},
 	}), stdout, &cf)
 	subject := fs.String("subject", "", "`SUBJECT` of the reading (default demo)")
+	at := fs.String("time", "", "when the reading was taken, `T`: Unix milliseconds or RFC 3339 (default now, by this machine's clock)")
 	pos, err := fs.parse(args)
 	if err != nil {
 		return err
@@ -405,24 +414,148 @@ func runAdd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	ms, own, err := addTime(*at, time.Now())
+	if err != nil {
+		return err
+	}
 	c, err := cf.connect()
 	if err != nil {
 		return err
 	}
+	return c.add(context.Background(), in, ms, own, stdout, stderr)
+}
+
+// addTime is the time add sends, in Unix milliseconds: flag's (Unix
+// milliseconds or RFC 3339), or now's when flag is empty (own: the
+// client's clock, which the node may find ahead of its own).
+func addTime(flag string, now time.Time) (ms int64, own bool, err error) {
+	if flag == "" {
+		return now.UnixMilli(), true, nil
+	}
+	if n, err := strconv.ParseInt(flag, 10, 64); err == nil {
+		if n <= 0 || readingsfile.LooksLikeSeconds(n) {
+			return 0, false, usagef("add", "--time %s looks like Unix seconds: want Unix milliseconds (%s000) or an RFC 3339 time (2026-06-01T08:00:00Z)", flag, flag)
+		}
+		return n, false, nil
+	}
+	t, err := readingsfile.ParseRFC3339(flag)
+	if err != nil || t.UnixMilli() <= 0 {
+		return 0, false, usagef("add", "--time %s: want Unix milliseconds (1780300800000) or an RFC 3339 time (2026-06-01T08:00:00Z)", flag)
+	}
+	return t.UnixMilli(), false, nil
+}
+
+// addRetryFor is how long add goes on sending a reading the node did not
+// take for a passing reason (503 disk_slow or pending_full, or no answer
+// in time); addWaitCap caps one wait between tries (the node's
+// Retry-After, 10 s for those). Tests shorten them.
+var (
+	addRetryFor = 2 * time.Minute
+	addWaitCap  = 30 * time.Second
+)
+
+// add sends a reading taken at ms. The same subject, bpm and time make the
+// same reading (its id is their hash with the node's key), so sending it
+// again after an answer that says it may still be stored, or after no
+// answer, stores it at most once: a try after a stored one answers
+// reading_known. own says ms is this machine's clock: if the node finds
+// it out of range (this clock ahead of the node's by more than the
+// allowed drift, or before genesis), the node's clock is used instead,
+// with a warning.
+func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, stderr io.Writer) error {
+	const path = "/api/v1/readings"
+	body := map[string]any{"subject": in.subject, "bpm": in.bpm, "time": ms}
+	deadline := time.Now().Add(addRetryFor)
+	again := func(why string, wait time.Duration) bool {
+		if wait <= 0 {
+			wait = time.Second
+		}
+		wait = min(wait, addWaitCap)
+		if time.Now().Add(wait).After(deadline) {
+			return false
+		}
+		fmt.Fprintf(stderr, "%s; sending the same reading again in %s (Ctrl-C stops)\n", why, wait.Round(time.Second))
+		time.Sleep(wait)
+		return true
+	}
+	rerun := func() string {
+		if _, ok := body["time"]; !ok {
+			return ""
+		}
+		return fmt.Sprintf("; '%s add %s %d --time %d' sends the same reading, stored once", invocation(), in.subject, in.bpm, ms)
+	}
+	for {
+		resp, data, err := c.roundTrip(ctx, http.MethodPost, path, body)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() && again("the node did not answer in time", time.Second) {
+				continue
+			}
+			return fmt.Errorf("%w%s", err, rerun())
+		}
+		if resp.StatusCode == http.StatusAccepted {
+			if c.json {
+				return printJSON(stdout, data)
+			}
+			var v struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(data, &v); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(stdout, "reading %s: %s %d bpm, pending\n", v.ID, in.subject, in.bpm)
+			return err
+		}
+		e := answerError(http.MethodPost, path, resp, data).(*apiError)
+		switch {
+		case e.Code == api.CodeKnownReading && e.ID != "":
+			// Stored already: by an earlier try that got no answer in
+			// time, or by an earlier run with this --time.
+			return c.showKnown(ctx, e.ID, in, stdout)
+		case e.Code == api.CodeBadTime && own:
+			fmt.Fprintf(stderr, "warning: the node refused this machine's time (%s): it takes the reading at its own clock; check this machine's clock\n", e.Message)
+			delete(body, "time")
+			own = false
+			continue
+		case e.Code == api.CodeDiskSlow || e.Code == api.CodePendingFull:
+			wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
+			why := "the node's disk is slow"
+			if e.Code == api.CodePendingFull {
+				why = "the node's pending set is full"
+			}
+			if e.ID != "" {
+				why += " (reading " + e.ID + ")"
+			}
+			if again(why, time.Duration(wait)*time.Second) {
+				continue
+			}
+		}
+		e.Message += rerun()
+		return e
+	}
+}
+
+// showKnown prints a reading that an earlier try or run stored.
+func (c *client) showKnown(ctx context.Context, id string, in input, stdout io.Writer) error {
 	var raw json.RawMessage
-	if err := c.post(context.Background(), "/api/v1/readings", map[string]any{"subject": in.subject, "bpm": in.bpm}, &raw); err != nil {
-		return err
+	if err := c.get(ctx, "/api/v1/readings/"+id, &raw); err != nil {
+		return fmt.Errorf("reading %s is known to the node, but reading it back failed: %w", id, err)
 	}
 	if c.json {
 		return printJSON(stdout, raw)
 	}
 	var v struct {
-		ID string `json:"id"`
+		Status string  `json:"status"`
+		Height *uint64 `json:"height"`
 	}
 	if err := json.Unmarshal(raw, &v); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(stdout, "reading %s: %s %d bpm, pending\n", v.ID, in.subject, in.bpm)
+	where := "pending"
+	if v.Height != nil {
+		where = fmt.Sprintf("in block %d", *v.Height)
+	}
+	_, err := fmt.Fprintf(stdout, "reading %s: %s %d bpm, stored already (%s)\n", id, in.subject, in.bpm, where)
 	return err
 }
 

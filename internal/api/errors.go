@@ -60,6 +60,9 @@ type errorBody struct {
 	Error      string   `json:"error"`
 	Code       string   `json:"code"`
 	Candidates []string `json:"candidates,omitempty"`
+	// ID is the id of the reading a refused submission made (409
+	// reading_known, 503): what a client looks up or retries as.
+	ID string `json:"id,omitempty"`
 }
 
 // apiError is an error response about to be written.
@@ -69,6 +72,7 @@ type apiError struct {
 	msg        string
 	retryAfter int      // seconds; 0: no Retry-After header
 	candidates []string // for CodeAmbiguous
+	id         string   // the reading a refused submission made, "" if none
 }
 
 func (e *apiError) Error() string { return e.msg }
@@ -82,7 +86,7 @@ func writeError(w http.ResponseWriter, e *apiError) {
 	if e.retryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.retryAfter))
 	}
-	writeJSON(w, e.status, errorBody{Error: e.msg, Code: e.code, Candidates: e.candidates})
+	writeJSON(w, e.status, errorBody{Error: e.msg, Code: e.code, Candidates: e.candidates, ID: e.id})
 }
 
 // notFound is a 404, or a 503 while the node is syncing: the thing asked

@@ -373,7 +373,13 @@ func (h *Handler) submitReading(w http.ResponseWriter, r *http.Request) {
 		rd, err = h.node.SubmitAt(sub.Subject, sub.BPM, sub.Time)
 	}
 	if err != nil {
-		writeError(w, h.submitError(err))
+		e := h.submitError(err)
+		if e.status != http.StatusBadRequest && rd.Sig != ([64]byte{}) {
+			// The reading was made (signed, or its signature checked):
+			// its id says what to look up, or what a retry is.
+			e.id = rd.ID().String()
+		}
+		writeError(w, e)
 		return
 	}
 	id := rd.ID()

@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"runtime"
 	"strings"
@@ -60,6 +61,10 @@ func TestDiskSlowAnswers(t *testing.T) {
 	const queued = `{"subject": "alice", "bpm": 74, "time": 1767225600000}`
 	r := within(t, "a reading on a stalled disk", func() response { return e.postJSON("/api/v1/readings", queued) })
 	want(t, "a reading on a stalled disk", r, 503, api.CodeDiskSlow)
+	queuedID := errorID(t, r)
+	if !strings.Contains(string(r.body), queuedID+" not yet stored") {
+		t.Errorf("the disk_slow body's id %q is not the reading it speaks of: %s", queuedID, r.body)
+	}
 	if r.header.Get("Retry-After") == "" {
 		t.Error("503 disk_slow without Retry-After")
 	}
@@ -95,11 +100,29 @@ func TestDiskSlowAnswers(t *testing.T) {
 	if l := metricLine(t, e, "p2pchain_storage_slow"); l != "p2pchain_storage_slow 0" {
 		t.Errorf("metric once the disk answers: %q", l)
 	}
-	want(t, "the queued reading sent again", e.postJSON("/api/v1/readings", queued), 409, api.CodeKnownReading)
+	r = e.postJSON("/api/v1/readings", queued)
+	want(t, "the queued reading sent again", r, 409, api.CodeKnownReading)
+	if id := errorID(t, r); id != queuedID {
+		t.Errorf("409 reading_known names reading %q, want %q", id, queuedID)
+	}
 	want(t, "a reading once the disk answers", e.postJSON("/api/v1/readings", `{"subject": "bob", "bpm": 61}`), 202, "")
 	if p := e.peer.Node.Pending(); p != 3 {
 		t.Errorf("%d pending, want the 3 readings stored", p)
 	}
+}
+
+// errorID is the id of the reading an error answer names: a reading
+// submitted and refused carries it, so that a client can look it up or
+// send it again.
+func errorID(t *testing.T, r response) string {
+	t.Helper()
+	var v struct {
+		ID string `json:"id"`
+	}
+	if err := json.Unmarshal(r.body, &v); err != nil || len(v.ID) != 64 {
+		t.Fatalf("error answer without the reading's id: %s", r.body)
+	}
+	return v.ID
 }
 
 // A peer mines ten blocks a second and gossips them while this node's disk

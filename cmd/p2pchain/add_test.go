@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/api"
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/store"
+	"github.com/p2pchain/p2pchain/internal/store/storetest"
+	"github.com/p2pchain/p2pchain/internal/testnet"
+)
+
+// lockedBuffer is a buffer that a test reads while a command writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// slowDiskNode starts a node with its API whose store's files go through
+// fs: it counts the disk slow after 100 ms and answers a queued reading
+// after 1 s. It returns the node and the API's URL.
+func slowDiskNode(t *testing.T, fs *storetest.FS) (*node.Node, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	params := chain.TestParams("add-slow")
+	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params, store.WithFS(fs), store.WithDiskSlow(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	p, err := testnet.Start(ctx, testnet.Config{Params: params, NoMiner: true, NodeOptions: []node.Option{
+		node.WithStore(st, node.State{}), node.WithDiskSlow(100 * time.Millisecond), node.WithWriteWait(time.Second)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	h := api.New(p.Node, p.Host)
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { _ = h.Close() })
+	return p.Node, srv.URL
+}
+
+// shortRetries makes add wait at most 100 ms between tries.
+func shortRetries(t *testing.T) {
+	retryFor, waitCap := addRetryFor, addWaitCap
+	addRetryFor, addWaitCap = 30*time.Second, 100*time.Millisecond
+	t.Cleanup(func() { addRetryFor, addWaitCap = retryFor, waitCap })
+}
+
+// TestAddSlowDisk: `p2pchain add` on a node whose disk stalls. The node
+// answers the first try after its write wait with 503 disk_slow "may still
+// be stored", and later tries with "not stored" while the disk is slow;
+// add sends the same reading again until the disk answers, and then the
+// node finds it stored by the first try (409 reading_known), so add
+// reports it stored and the node holds it once. Before, add sent no time,
+// so the node stamped each try anew, and add gave up at the first 503:
+// the user's rerun stored the reading a second time.
+func TestAddSlowDisk(t *testing.T) {
+	shortRetries(t)
+	fs := storetest.New()
+	n, url := slowDiskNode(t, fs)
+
+	stall := fs.Stall(storetest.Syncs)
+	released := time.AfterFunc(2500*time.Millisecond, stall.Release)
+	defer released.Stop()
+	defer stall.Release()
+	var out, errOut lockedBuffer
+	err := runAdd([]string{"alice", "72", "--api", url}, &out, &errOut)
+	if err != nil {
+		t.Fatalf("add on a disk that stalls for 2.5 s: %v\nstderr:\n%s", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "disk is slow") || !strings.Contains(errOut.String(), "sending the same reading again") {
+		t.Errorf("add did not say it waited for the disk:\n%s", errOut.String())
+	}
+	if !strings.Contains(out.String(), "stored already (pending)") {
+		t.Errorf("add's answer once the disk answered: %q, want the reading stored by the first try", out.String())
+	}
+	if p := n.Pending(); p != 1 {
+		t.Errorf("%d readings pending, want the one reading once", p)
+	}
+
+	// Run again with the time it was given, the reading is the same one:
+	// it is not stored twice.
+	var first lockedBuffer
+	at := "2026-06-01T08:00:00Z"
+	if err := runAdd([]string{"bob", "61", "--time", at, "--api", url}, &first, &errOut); err != nil || !strings.Contains(first.String(), "pending") {
+		t.Fatalf("add --time: %v %q", err, first.String())
+	}
+	var again lockedBuffer
+	if err := runAdd([]string{"bob", "61", "--time", "1780300800000", "--api", url}, &again, &errOut); err != nil {
+		t.Fatalf("add --time again: %v", err)
+	}
+	id := strings.Fields(first.String())[1]
+	if !strings.Contains(again.String(), id) || !strings.Contains(again.String(), "stored already") {
+		t.Errorf("add --time run again: %q, want reading %s stored already", again.String(), id)
+	}
+	if p := n.Pending(); p != 2 {
+		t.Errorf("%d readings pending, want 2", p)
+	}
+}
+
+// TestAddClockAhead: a client whose clock is ahead of the node's by more
+// than the allowed drift gets the reading taken at the node's clock, with
+// a warning, not a refusal. --time that the node refuses is refused.
+func TestAddClockAhead(t *testing.T) {
+	n, url := slowDiskNode(t, storetest.New())
+	c := &client{base: url, http: probeHTTP}
+	var out, errOut bytes.Buffer
+	ahead := time.Now().Add(time.Hour).UnixMilli()
+	if err := c.add(context.Background(), input{subject: "alice", bpm: 70}, ahead, true, &out, &errOut); err != nil {
+		t.Fatalf("add with this clock an hour ahead: %v", err)
+	}
+	if !strings.Contains(errOut.String(), "check this machine's clock") || !strings.Contains(out.String(), "pending") {
+		t.Errorf("add with the clock ahead: stdout %q, stderr %q", out.String(), errOut.String())
+	}
+	if p := n.Pending(); p != 1 {
+		t.Errorf("%d pending, want 1", p)
+	}
+	err := c.add(context.Background(), input{subject: "alice", bpm: 70}, ahead, false, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "future") {
+		t.Errorf("add --time an hour ahead: %v, want the node's refusal", err)
+	}
+	for _, bad := range []string{"1780300800", "yesterday", "-5"} {
+		if _, _, err := addTime(bad, time.Now()); err == nil {
+			t.Errorf("--time %s taken", bad)
+		}
+	}
+}
