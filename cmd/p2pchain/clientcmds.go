@@ -67,7 +67,11 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 	return query(c, stdout, "/api/v1/status", &s, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "peer ID\t%s\n", s.PeerID)
 		fmt.Fprintf(w, "network\t%s (difficulty %d, genesis %s)\n", s.Network, s.Difficulty, short(s.Genesis))
-		fmt.Fprintf(w, "height\t%d\n", s.Height)
+		fmt.Fprintf(w, "height\t%d", s.Height)
+		if s.Storage.Height < s.Height && s.Storage.Height > 0 { // 0: a node too old to say
+			fmt.Fprintf(w, " (on disk up to %d: %d blocks wait for the store's writer)", s.Storage.Height, s.Height-s.Storage.Height)
+		}
+		fmt.Fprintln(w)
 		fmt.Fprintf(w, "tip\t%s (%s)\n", s.Tip, age(s.TipTime))
 		fmt.Fprintf(w, "final\t#%d %s (never leaves the chain)\n", s.FinalizedHeight, short(s.FinalizedHash))
 		fmt.Fprintf(w, "consensus\t%s\n", consensusLine(s))

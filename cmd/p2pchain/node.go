@@ -722,6 +722,9 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 	st := n.Overview()
 	fmt.Fprintf(out, "peer %s\n", h.ID())
 	fmt.Fprintf(out, "height %d, tip %s, work %s\n", st.Height, st.Tip.Short(), st.Work)
+	if st.Stored < st.Height {
+		fmt.Fprintf(out, "on disk up to height %d: %d blocks wait for the store's writer\n", st.Stored, st.Height-st.Stored)
+	}
 	final, finalHash := n.Final()
 	if c := n.Consensus(); c.Kind == chain.Authority.String() {
 		self := "follower"

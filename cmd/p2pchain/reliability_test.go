@@ -481,7 +481,10 @@ type nodeStatus struct {
 	height  uint64
 	tip     string
 	pending int
+	stored  uint64 // the height on disk: height, unless the status says less
 }
+
+var storedLine = regexp.MustCompile(`^on disk up to height (\d+):`)
 
 func askStatus(t *testing.T, p *proc) nodeStatus {
 	t.Helper()
@@ -491,7 +494,15 @@ func askStatus(t *testing.T, p *proc) nodeStatus {
 	pm := expectFrom(t, p, from, `, pending readings (\d+)$`)
 	h, _ := strconv.ParseUint(m[1], 10, 64)
 	n, _ := strconv.Atoi(pm[1])
-	return nodeStatus{height: h, tip: m[2], pending: n}
+	st := nodeStatus{height: h, tip: m[2], pending: n, stored: h}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range p.lines[from:] { // printed before the pending line
+		if sm := storedLine.FindStringSubmatch(l); sm != nil {
+			st.stored, _ = strconv.ParseUint(sm[1], 10, 64)
+		}
+	}
+	return st
 }
 
 // waitStatus asks for status every 50 ms until ok holds (30 s at most).

@@ -270,7 +270,13 @@ func makeCorruptFixtures(t *testing.T) []corruptFixture {
 			n.type_(fmt.Sprintf("s%d %d", session, 60+i))
 		}
 		waitAcks(t, n, 3)
-		st := waitStatus(t, n, "the readings to be mined", func(s nodeStatus) bool { return s.pending == 0 && s.height >= uint64(session) })
+		// Mined and on disk: a block still being written when the node is
+		// killed was never announced, and the store may lose it (its
+		// commit count is written after the engine's sync), so it is not
+		// part of the state the damaged copies are held to.
+		st := waitStatus(t, n, "the readings to be mined and stored", func(s nodeStatus) bool {
+			return s.pending == 0 && s.height >= uint64(session) && s.stored == s.height
+		})
 		name := "clean"
 		if session < 4 {
 			n.stop()

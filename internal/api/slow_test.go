@@ -164,9 +164,25 @@ func TestSlowDiskGossip(t *testing.T) {
 	if other.Node.Status().Height < start+40 {
 		t.Fatalf("the peer mined only to height %d", other.Node.Status().Height)
 	}
+	// The status says how far the disk is behind the chain the node holds.
+	if s := decode[api.StatusView](t, e.get("/api/v1/status")); s.Storage.Height != start || s.Height <= start {
+		t.Errorf("status on a stalled disk: height %d, storage height %d; want the height held above %d, the one stored", s.Height, s.Storage.Height, start)
+	}
+	if l := metricLine(t, e, "p2pchain_storage_height"); l != fmt.Sprintf("p2pchain_storage_height %d", start) {
+		t.Errorf("metric on a stalled disk: %q, want height %d", l, start)
+	}
 
 	stall.Release()
 	waitHeight(t, e, other)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		s := decode[api.StatusView](t, e.get("/api/v1/status"))
+		if s.Storage.Height == s.Height {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("storage height %d, height %d, 10 s after the disk answered", s.Storage.Height, s.Height)
+		}
+	}
 	seen := map[chain.Hash]bool{}
 	blocks, err := e.peer.Node.Blocks(e.peer.Node.Status().Height, 1000)
 	if err != nil {

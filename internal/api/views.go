@@ -55,6 +55,10 @@ type StorageView struct {
 	Error     string `json:"error,omitempty"`
 	Since     int64  `json:"since,omitempty"` // Unix ms, while full or slow
 	WriteWait int64  `json:"write_wait_ms"`
+	// Height is the height of the tip last written to disk: the status'
+	// height while the writer keeps up, below it while blocks wait for
+	// a slow disk (a crash loses at most those, never announced).
+	Height uint64 `json:"height"`
 }
 
 // Storage states, in StorageView.State.
@@ -173,6 +177,7 @@ func newStatusView(n *node.Node, host *p2p.Host) StatusView {
 		TipTime: cs.TipTime, TotalWork: work(cs.Work).String(),
 		Consensus: params.Consensus.String(), Pending: cs.Pending, Storage: newStorageView(n.Storage(), n.Disk()),
 	}
+	v.Storage.Height = cs.Stored
 	var final chain.Hash
 	v.FinalizedHeight, final = n.Final()
 	v.FinalizedHash = final.String()

@@ -388,13 +388,19 @@ type Overview struct {
 	chain.Status
 	TipTime int64
 	Pending int
+	// Stored is the height of the tip last written durably (and
+	// announced): below Height while a block the chain holds is still
+	// being written, for long only on a slow disk. A crash loses at
+	// most the blocks above it, which nobody was told of.
+	Stored uint64
 }
 
-// Overview returns the chain status, tip time and pending count together.
+// Overview returns the chain status, tip time, pending count and stored
+// height together.
 func (n *Node) Overview() Overview {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return Overview{Status: n.chain.Status(), TipTime: n.chain.Tip().Header.Time, Pending: n.pool.Len()}
+	return Overview{Status: n.chain.Status(), TipTime: n.chain.Tip().Header.Time, Pending: n.pool.Len(), Stored: n.durable.height}
 }
 
 // FinalHeight returns the height of the node's highest final block, as of
