@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/datadir"
 	"github.com/p2pchain/p2pchain/internal/p2p"
 )
@@ -417,7 +418,9 @@ type fakeConsole struct {
 func (c *fakeConsole) SetPrompt(p string) { c.prompts = append(c.prompts, p) }
 
 // TestSyncView: a running sync is shown in the prompt with done / total, rate
-// and time left; its end is one line; block lines wait meanwhile.
+// and time left; its end is one line; block lines wait meanwhile, and a
+// sync that added at most maxBlockLines blocks prints them before its end
+// line, even one too short for the view to have seen it running.
 func TestSyncView(t *testing.T) {
 	var out bytes.Buffer
 	con := &fakeConsole{plainConsole: plainConsole{out: &out}}
@@ -426,17 +429,18 @@ func TestSyncView(t *testing.T) {
 	state := p2p.SyncState{}
 	last := p2p.SyncState{}
 	v := &syncView{con: con, out: &out, state: func() p2p.SyncState { return state }, last: func() p2p.SyncState { return last }}
+	blocks := testBlocks(t, 7)
 	var cur p2p.SyncState
 	v.step(&cur)
-	if len(con.prompts) != 0 || out.Len() != 0 || v.active() {
+	if len(con.prompts) != 0 || out.Len() != 0 || v.hold(blocks[:1]) {
 		t.Fatalf("idle: prompts %q, out %q", con.prompts, out.String())
 	}
 	for _, done := range []uint64{512, 1024, 12288} {
 		state = p2p.SyncState{Syncing: true, Peer: id, Done: done, Total: 36708, Rate: 2400, Left: 10 * time.Second, Height: done, Target: 36708, Started: started}
 		v.step(&cur)
 	}
-	if !v.active() {
-		t.Error("not active while syncing")
+	if !v.hold(blocks[:6]) {
+		t.Error("blocks printed while syncing")
 	}
 	if got := con.prompts[len(con.prompts)-1]; got != "sync 12288/36708 blocks 33%, 2400 blocks/s, 10s left " {
 		t.Errorf("prompt %q", got)
@@ -455,7 +459,38 @@ func TestSyncView(t *testing.T) {
 	if out.String() != want {
 		t.Errorf("end line %q, want %q", out.String(), want)
 	}
-	if v.active() {
-		t.Error("still active after the sync")
+	if v.hold(blocks[6:]) {
+		t.Error("blocks held after the sync")
 	}
+
+	// A sync of two blocks that ends between two steps: its blocks were
+	// held while it ran, and print before its end line.
+	out.Reset()
+	state = p2p.SyncState{Syncing: true, Peer: id, Started: started.Add(time.Minute)}
+	if !v.hold(blocks[1:3]) {
+		t.Fatal("blocks of a short sync printed while it ran")
+	}
+	last = p2p.SyncState{Peer: id, Done: 2, Total: 2, Height: 2, Target: 2, Started: started.Add(time.Minute), Result: "done"}
+	state = p2p.SyncState{}
+	v.step(&p2p.SyncState{})
+	want = fmt.Sprintf("block %s\nblock %s\nsynced 2 blocks from %s, now at #2\n", blockLine(blocks[1]), blockLine(blocks[2]), id)
+	if out.String() != want {
+		t.Errorf("a short sync printed %q, want %q", out.String(), want)
+	}
+}
+
+// testBlocks returns n blocks at heights 0 to n-1, each but the first with
+// a reading: what the console prints of them, not a valid chain.
+func testBlocks(t *testing.T, n int) []*chain.Block {
+	t.Helper()
+	at := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	bs := []*chain.Block{{}}
+	for i := 1; i < n; i++ {
+		r, err := chain.NewReading(p2p.KeyFromSeed(1), "alice", 60+i, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bs = append(bs, &chain.Block{Header: chain.Header{Height: uint64(i), Time: at.UnixMilli() + int64(i)}, Readings: []chain.Reading{r}})
+	}
+	return bs
 }

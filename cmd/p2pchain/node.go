@@ -464,7 +464,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	go sv.run(ctx)
 	events, unsubscribe := n.Subscribe(4096)
 	defer unsubscribe()
-	go printEvents(out, events, sv.active)
+	go printEvents(out, events, sv.hold)
 
 	minerDone := make(chan struct{})
 	go func() {
@@ -800,9 +800,9 @@ func blockLine(b *chain.Block) string {
 }
 
 // printEvents shows new blocks as they join the main chain. When many arrive
-// at once it prints one summary line instead of one per block, and none
-// while syncing says a sync shows its own progress.
-func printEvents(out io.Writer, events <-chan node.Event, syncing func() bool) {
+// at once it prints one summary line instead of one per block; those that
+// hold takes (a sync shows its own progress, and its end) it leaves.
+func printEvents(out io.Writer, events <-chan node.Event, hold func([]*chain.Block) bool) {
 	for e := range events {
 		batch := []node.Event{e}
 	drain:
@@ -831,12 +831,12 @@ func printEvents(out io.Writer, events <-chan node.Event, syncing func() bool) {
 			connected = append(connected, ev.Update.Connected...)
 		}
 		switch {
-		case len(connected) == 0, syncing(): // the sync shows its progress, and its end
-		case len(connected) <= 5:
+		case len(connected) == 0, hold(connected): // the sync shows its progress, and its end
+		case len(connected) <= maxBlockLines:
 			for _, b := range connected {
 				fmt.Fprintf(out, "block %s\n", blockLine(b))
 			}
-		case !syncing():
+		default:
 			fmt.Fprintf(out, "received %d blocks, now at #%d %s\n", len(connected), last.Height, last.Tip.Short())
 		}
 	}

@@ -4,16 +4,20 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"sync/atomic"
+	"sync"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/p2p"
 )
 
 // syncView shows the progress of the host's catch-up syncs: in a terminal in
 // the prompt, redrawn in place ("sync 12000/36708 blocks 33%, 2400 blocks/s,
 // 10s left > "), and when a sync ends as one line. Block lines are held back
-// meanwhile (active).
+// meanwhile (hold); a sync that added at most maxBlockLines blocks prints
+// them before its end line, as if they had come by gossip: in the demo, a
+// block mined before the gossip mesh formed reaches a new peer by sync, and
+// its readings still show.
 type syncView struct {
 	con   console
 	out   io.Writer
@@ -21,15 +25,39 @@ type syncView struct {
 	last  func() p2p.SyncState // the last finished one
 	every time.Duration
 
-	showing atomic.Bool // a sync is shown and its end not printed yet
+	mu      sync.Mutex
+	showing bool           // a sync is shown and its end not printed yet (guarded by mu)
+	held    []*chain.Block // the first blocks the shown sync added (guarded by mu)
+	added   int            // blocks the shown sync added (guarded by mu)
 }
+
+// maxBlockLines is the most blocks that arrive together and print a line
+// each; more print one summary line.
+const maxBlockLines = 5
 
 func newSyncView(con console, h *p2p.Host) *syncView {
 	return &syncView{con: con, out: con.Out(), state: h.Sync, last: h.LastSync, every: 200 * time.Millisecond}
 }
 
-// active reports whether a sync runs or its end is still to be printed.
-func (v *syncView) active() bool { return v.showing.Load() || v.state().Syncing }
+// hold takes blocks that joined the main chain while a sync runs or its end
+// is still to be printed, for its end line, and reports whether it did;
+// otherwise the caller prints them.
+func (v *syncView) hold(bs []*chain.Block) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.showing && !v.state().Syncing {
+		return false
+	}
+	v.showing = true // a sync too short for a step to see still ends with its line
+	v.added += len(bs)
+	for _, b := range bs {
+		if len(v.held) == maxBlockLines {
+			break
+		}
+		v.held = append(v.held, b)
+	}
+	return true
+}
 
 func (v *syncView) run(ctx context.Context) {
 	t := time.NewTicker(v.every)
@@ -47,23 +75,30 @@ func (v *syncView) run(ctx context.Context) {
 
 // step looks at the sync once: cur is the running sync last seen.
 func (v *syncView) step(cur *p2p.SyncState) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	s := v.state()
 	if s.Syncing {
-		v.showing.Store(true)
+		v.showing = true
 		*cur = s
 		v.con.SetPrompt(syncPrompt(s))
 		return
 	}
-	if !v.showing.Load() {
+	if !v.showing {
 		return
 	}
 	v.con.SetPrompt("")
 	end := v.last()
-	if !end.Started.Equal(cur.Started) {
+	if !cur.Started.IsZero() && !end.Started.Equal(cur.Started) {
 		end = *cur // the host moved on: report what was seen
 	}
+	if v.added <= maxBlockLines {
+		for _, b := range v.held {
+			fmt.Fprintf(v.out, "block %s\n", blockLine(b))
+		}
+	}
 	fmt.Fprintln(v.out, syncSummary(end))
-	v.showing.Store(false)
+	v.showing, v.held, v.added = false, nil, 0
 }
 
 // syncPrompt is a running sync's progress, to show before the prompt.
