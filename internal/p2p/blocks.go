@@ -115,7 +115,7 @@ func (h *Host) handleBlocks(s network.Stream) {
 		_ = s.Close()
 		return
 	}
-	least := min(h.ledger.Params().MaxBlockSize(), h.peers.lim.sendBurst)
+	least := min(h.ledger.Params().MaxBlockSize(), h.peers.lim.sendBurst, h.peers.lim.totalBurst)
 	reserved, ok := h.peers.reserveSend(p, time.Now(), least, maxBatchBytes)
 	if !ok {
 		h.overLimit(s, p, BlocksProtocol, "bytes served")

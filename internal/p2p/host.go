@@ -513,6 +513,9 @@ type Traffic struct {
 	Oversized, Malformed uint64
 	GossipThrottled      uint64 // gossiped blocks ignored: their relayer was over its budget
 	StreamsReset         uint64 // peers' streams reset: over their stream, request or byte limits
+	// ServeBusy counts the blocks requests among them reset because all
+	// peers together had the node's serving budget (ServeBytesTotalPerSecond).
+	ServeBusy uint64
 }
 
 // Traffic returns the byte counters.
@@ -525,5 +528,6 @@ func (h *Host) Traffic() Traffic {
 		Malformed:       h.metrics.malformed.Load(),
 		GossipThrottled: h.metrics.gossipThrottled.Load(),
 		StreamsReset:    h.metrics.streamsReset.Load(),
+		ServeBusy:       h.peers.serveBusy(),
 	}
 }

@@ -369,6 +369,91 @@ func TestServeRateLimit(t *testing.T) {
 	}
 }
 
+// TestServeTotalLimit: several peers, each within its own budget, together
+// get no more bytes of blocks than the node's budget for all peers; the
+// requests over it are reset without counting against the peers. Before,
+// each identity had a budget of its own and nothing bounded their sum.
+func TestServeTotalLimit(t *testing.T) {
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("flood-total")
+	const rateBytes, burst = 64 << 10, 128 << 10
+	v := startVictim(t, ctx, params, withLimits(func(l *limits) {
+		l.totalRate, l.totalBurst = rateBytes, burst // each peer's own budget is the default, 64 times more
+	}))
+	blocks := buildBlocks(t, params, 20, 10, 16)
+	if _, err := v.node.AddBlocks(ctx, blocks); err != nil {
+		t.Fatal(err)
+	}
+	req, err := BlocksRequest{Max: MaxBatch, Locator: []chain.Hash{v.node.Status().Genesis}}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const peers, length = 4, 2 * time.Second
+	var hosts []host.Host
+	for range peers {
+		h := rawHost(t)
+		connectRaw(t, ctx, h, v)
+		hosts = append(hosts, h)
+	}
+	var received, answered, reset atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, h := range hosts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Since(start) < length && ctx.Err() == nil {
+				s, err := h.NewStream(ctx, v.ID(), BlocksProtocol)
+				if err != nil {
+					t.Errorf("open stream: %v", err)
+					return
+				}
+				_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+				if err := msgio.NewVarintWriter(s).WriteMsg(req); err != nil {
+					reset.Add(1)
+					_ = s.Reset()
+					continue
+				}
+				_ = s.CloseWrite()
+				_, got, ok := readBlocksAnswer(s, params)
+				if ok {
+					answered.Add(1)
+				} else {
+					reset.Add(1)
+				}
+				received.Add(got)
+				_ = s.Close()
+				time.Sleep(20 * time.Millisecond) // within each peer's request budget
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+
+	bound := float64(burst) + rateBytes*elapsed.Seconds()*1.5
+	var served, peerResets uint64
+	for _, h := range hosts {
+		st := v.peers.stats(h.ID())
+		served += st.servedBytes
+		peerResets += st.resets
+	}
+	busy := v.Traffic().ServeBusy
+	t.Logf("%v: %d streams answered (%d bytes), %d reset; the victim served %d bytes, %d resets for the total, %d counted against peers",
+		elapsed.Round(time.Millisecond), answered.Load(), received.Load(), reset.Load(), served, busy, peerResets)
+	if answered.Load() == 0 || received.Load() == 0 {
+		t.Fatal("nothing was served")
+	}
+	if float64(received.Load()) > bound || float64(served) > bound {
+		t.Errorf("served %d bytes (victim counts %d) to %d peers in %v, over the total budget's %.0f", received.Load(), served, peers, elapsed, bound)
+	}
+	if busy == 0 || reset.Load() == 0 {
+		t.Error("no request was reset for the total")
+	}
+	if peerResets != 0 {
+		t.Errorf("%d resets counted against peers that kept within their own budgets", peerResets)
+	}
+}
+
 // TestStatusRateLimit: status exchanges beyond the request limit are reset.
 func TestStatusRateLimit(t *testing.T) {
 	ctx := testContext(t, 60*time.Second)

@@ -22,6 +22,16 @@ const (
 	// reset.
 	ServeBytesPerSecond = 4 << 20
 	ServeBytesBurst     = 8 << 20
+	// ServeBytesTotalPerSecond and ServeBytesTotalBurst bound the encoded
+	// blocks sent to all peers together: a second token bucket that every
+	// response also takes its bytes from. Each peer keeping within its own
+	// budget, many identities would otherwise add up to the node's whole
+	// CPU and, since a response's blocks are read before they are sent,
+	// to 8 MiB of memory per peer. Four peers syncing at full rate fit;
+	// beyond, responses are cut or reset (the peer is not at fault: its
+	// own bucket gets the bytes back) and the clients sync more slowly.
+	ServeBytesTotalPerSecond = 16 << 20
+	ServeBytesTotalBurst     = 32 << 20
 	// StatusRequestsPerSecond and StatusRequestsBurst bound the status
 	// exchanges one peer opens with us.
 	StatusRequestsPerSecond = 10
@@ -98,6 +108,8 @@ const (
 type limits struct {
 	sendRate                  rate.Limit
 	sendBurst                 int
+	totalRate                 rate.Limit // bytes served to all peers
+	totalBurst                int
 	statusRate, blocksRate    rate.Limit
 	statusBurst, blocksBurst  int
 	streams                   int
@@ -118,6 +130,7 @@ type limits struct {
 func defaultLimits() limits {
 	return limits{
 		sendRate: ServeBytesPerSecond, sendBurst: ServeBytesBurst,
+		totalRate: ServeBytesTotalPerSecond, totalBurst: ServeBytesTotalBurst,
 		statusRate: StatusRequestsPerSecond, statusBurst: StatusRequestsBurst,
 		blocksRate: BlocksRequestsPerSecond, blocksBurst: BlocksRequestsBurst,
 		streams:    MaxStreamsPerPeer,
@@ -192,6 +205,8 @@ type peerBook struct {
 	lim limits
 
 	mu            sync.Mutex
+	send          byteBucket // bytes of blocks sent to all peers together
+	sendRefused   uint64     // responses reset for the total
 	peers         map[peer.ID]*peerState
 	departed      map[peer.ID]*list.Element // of *departedPeer
 	departedOrder *list.List                // oldest departure first
@@ -203,7 +218,8 @@ type departedPeer struct {
 }
 
 func newPeerBook(lim limits) *peerBook {
-	return &peerBook{lim: lim, peers: map[peer.ID]*peerState{}, departed: map[peer.ID]*list.Element{}, departedOrder: list.New()}
+	return &peerBook{lim: lim, send: newByteBucket(float64(lim.totalRate), lim.totalBurst, time.Now()),
+		peers: map[peer.ID]*peerState{}, departed: map[peer.ID]*list.Element{}, departedOrder: list.New()}
 }
 
 // add makes the state of a newly connected peer, unless the table is full.
@@ -438,11 +454,11 @@ func (b *peerBook) openStream(p peer.ID, proto int, now time.Time) (done func(),
 	}, ""
 }
 
-// reserveSend takes from p's send bucket the bytes of blocks that a
-// response may hold, before any block is looked up: all the bucket holds, at
-// most `most`, and nothing (false, a reset counted) if it holds less than
-// least. Taking them at once means two streams of p cannot both spend the
-// same bytes. settleSend must follow.
+// reserveSend takes from p's send bucket, and from the one of all peers,
+// the bytes of blocks that a response may hold, before any block is looked
+// up: all both buckets hold, at most `most`, and nothing (false, a reset
+// counted) if either holds less than least. Taking them at once means two
+// streams cannot both spend the same bytes. settleSend must follow.
 func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int) (int, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -453,8 +469,26 @@ func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int) (int, 
 	n, ok := s.send.take(now, least, most)
 	if !ok {
 		s.resets++
+		return 0, false
 	}
-	return n, ok
+	m, ok := b.send.take(now, least, n)
+	if !ok {
+		// The node serves others at its limit: not p's doing, so p's
+		// bucket gets its bytes back.
+		s.send.give(n)
+		b.sendRefused++
+		return 0, false
+	}
+	s.send.give(n - m)
+	return m, true
+}
+
+// serveBusy returns how many blocks requests were reset because all peers
+// together had used the node's serving budget.
+func (b *peerBook) serveBusy() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.sendRefused
 }
 
 // settleSend ends a reservation of reserveSend: sent bytes were sent, and
@@ -463,6 +497,9 @@ func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int) (int, 
 func (b *peerBook) settleSend(p peer.ID, reserved, sent int, keep bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !keep && reserved > sent {
+		b.send.give(reserved - sent)
+	}
 	s := b.getLocked(p, false)
 	if s == nil {
 		return
