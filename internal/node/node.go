@@ -714,8 +714,14 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 	// a peer relaying chain readings again (each behind a new gossip
 	// message id) costs a hash and a lookup, not an Ed25519 check, even
 	// once they have left the signature cache.
+	// So is a relayed reading with its half of the pending set full: a
+	// stranger flooding valid readings of its own costs no Ed25519 check
+	// once it has filled that half.
 	n.mu.Lock()
 	err := n.knownReadingLocked(id)
+	if err == nil && !local {
+		err = n.relayedFullLocked()
+	}
 	n.mu.Unlock()
 	if err != nil {
 		return err
@@ -736,15 +742,11 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 			n.mu.Unlock()
 			return err
 		}
-		if held := n.heldLocked(); !local && held >= n.wr.max/2 {
-			// Readings relayed by peers (authority networks) may fill half
-			// the pending set: a stranger who signs readings with keys of
-			// its own must not leave this node's own submitters without
-			// room. Not the peer's fault: the relayer's origin keeps its
-			// reading pending and sends it again.
-			n.mu.Unlock()
-			return &chain.RuleError{Code: chain.ErrPoolFull,
-				Detail: fmt.Sprintf("%d readings pending: readings relayed by peers may fill half of the %d", held, n.wr.max)}
+		if !local {
+			if err := n.relayedFullLocked(); err != nil {
+				n.mu.Unlock()
+				return err
+			}
 		}
 		if n.store == nil {
 			err := n.pool.Add(r)
@@ -769,6 +771,19 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 			return n.stillStoring(e.id)
 		}
 	}
+}
+
+// relayedFullLocked refuses a reading relayed by a peer (authority
+// networks) once half the pending set is held: a stranger who signs
+// readings with keys of its own must not leave this node's own submitters
+// without room. Not the peer's fault: the relayer's origin keeps its
+// reading pending and sends it again. n.mu must be held.
+func (n *Node) relayedFullLocked() error {
+	if held := n.heldLocked(); held >= n.wr.max/2 {
+		return &chain.RuleError{Code: chain.ErrPoolFull,
+			Detail: fmt.Sprintf("%d readings pending: readings relayed by peers may fill half of the %d", held, n.wr.max)}
+	}
+	return nil
 }
 
 // knownReadingLocked returns chain.ErrKnownReading if the reading id is in

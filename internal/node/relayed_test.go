@@ -16,7 +16,9 @@ import (
 // readings, and a stranger can sign as many as it likes with keys of its
 // own. Relayed readings may fill half the pending set; the node's own
 // submitters keep the rest (before, a stranger could fill it all, and
-// every local submission answered "pending set full").
+// every local submission answered "pending set full"). Past the half a
+// relayed reading is refused before its signature is checked (before,
+// each cost an Ed25519 verification first).
 func TestRelayedReadingsLeaveRoom(t *testing.T) {
 	keys := []ed25519.PrivateKey{key(91), key(92), key(93), key(94)}
 	net := authorityNetwork(t, keys)
@@ -39,6 +41,21 @@ func TestRelayedReadingsLeaveRoom(t *testing.T) {
 	}
 	if relayed != 5 {
 		t.Fatalf("%d relayed readings taken, want 5 (half of 10)", relayed)
+	}
+	// Past the half, a relayed reading is refused before its signature
+	// is checked: a stranger's flood then costs lookups, not Ed25519.
+	before := n.SignaturesVerified()
+	for i := range 100 {
+		r, err := chain.NewReading(key(95), "stranger", 100+i, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.ReceiveReading(r); !errors.Is(err, chain.ErrPoolFull) {
+			t.Fatalf("a relayed reading past the half: %v, want pending set full", err)
+		}
+	}
+	if got := n.SignaturesVerified() - before; got != 0 {
+		t.Errorf("%d signatures verified for 100 relayed readings refused as over the half, want 0", got)
 	}
 	for i := range 5 {
 		if _, err := n.SubmitAt("local", 70+i, at); err != nil {
