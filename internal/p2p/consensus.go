@@ -138,7 +138,8 @@ func (h *Host) validateConsensus(ctx context.Context, from peer.ID, m *pubsub.Me
 }
 
 // validateReading checks a relayed reading: size, the relayer's budget,
-// decoding, then the node (signature, then the pending set).
+// decoding, then the node (known, or the relayed half of the pending set
+// full, before the signature).
 func (h *Host) validateReading(ctx context.Context, from peer.ID, m *pubsub.Message) pubsub.ValidationResult {
 	if from == h.host.ID() {
 		return pubsub.ValidationAccept
