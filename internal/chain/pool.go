@@ -1,11 +1,5 @@
 package chain
 
-import (
-	"cmp"
-	"iter"
-	"slices"
-)
-
 // Pool is the set of pending readings: submitted, valid, not yet in the main
 // chain. It keeps them in arrival order so the oldest are mined first; a
 // reading that leaves and comes back (a reorganisation) arrives anew. Like
@@ -15,12 +9,15 @@ type Pool struct {
 	seq      uint64 // arrivals so far
 	items    map[Hash]pooled
 	order    []slot                       // arrival order; may hold stale slots of removed readings
+	firsts   []slot                       // the readings marked first, in marking order; may hold stale slots
+	nfirst   int                          // pending readings marked first
 	subjects map[string]map[Hash]struct{} // the pending readings of each subject
 }
 
 type pooled struct {
-	r   Reading
-	seq uint64 // the arrival that put r in; only its slot in order is live
+	r     Reading
+	seq   uint64 // the arrival that put r in; only its slot in order is live
+	first bool   // marked first (MarkFirst)
 }
 
 type slot struct {
@@ -81,25 +78,48 @@ func (p *Pool) Remove(id Hash) {
 		return
 	}
 	delete(p.items, id)
+	if it.first {
+		p.nfirst--
+		if len(p.firsts) > 64 && len(p.firsts) > 2*p.nfirst {
+			p.firsts = p.compacted(p.firsts)
+		}
+	}
 	if ids := p.subjects[it.r.Subject]; len(ids) <= 1 {
 		delete(p.subjects, it.r.Subject)
 	} else {
 		delete(ids, id)
 	}
 	if len(p.order) > 64 && len(p.order) > 2*len(p.items) {
-		p.compact()
+		p.order = p.compacted(p.order)
 	}
 }
 
-func (p *Pool) compact() {
-	kept := p.order[:0]
-	for _, s := range p.order {
+// compacted returns slots without the stale ones, in place.
+func (p *Pool) compacted(slots []slot) []slot {
+	kept := slots[:0]
+	for _, s := range slots {
 		if p.live(s) {
 			kept = append(kept, s)
 		}
 	}
-	clear(p.order[len(kept):])
-	p.order = kept
+	clear(slots[len(kept):])
+	return kept
+}
+
+// MarkFirst marks a pending reading to be taken by TakeFirst before the
+// others, after those marked before it: a reading submitted at this node,
+// which an authority proposes before the readings its peers relayed. A
+// reading not pending, or marked already, is left as it is; one that
+// leaves the pool and comes back is no longer marked.
+func (p *Pool) MarkFirst(id Hash) {
+	it, ok := p.items[id]
+	if !ok || it.first {
+		return
+	}
+	it.first = true
+	p.items[id] = it
+	p.nfirst++
+	p.firsts = append(p.firsts, slot{id: id, seq: it.seq})
 }
 
 // Take returns up to n pending readings, oldest first, without removing them.
@@ -116,43 +136,35 @@ func (p *Pool) Take(n int) []Reading {
 	return out
 }
 
-// TakeFirst returns up to n pending readings without removing them: the
-// pending ones among first, oldest first, then the others, oldest first.
-// It costs a lookup for each of first (ids not pending are skipped, each
-// id counts once) and a pass over the oldest readings up to n, not a pass
-// over the whole pool: a proposer calls it under its node's lock, with the
-// few readings submitted at it among up to the pool's 100,000.
-func (p *Pool) TakeFirst(n int, first iter.Seq[Hash]) []Reading {
+// TakeFirst returns up to n pending readings without removing them: those
+// marked first (MarkFirst), in the order they were marked, then the
+// others, oldest first. It costs a pass over the readings it returns and
+// the stale slots among them, not over the whole pool: a proposer calls it
+// under its node's lock, with up to the pool's 100,000 readings pending
+// and any number of them marked.
+func (p *Pool) TakeFirst(n int) []Reading {
 	if n <= 0 || len(p.items) == 0 {
 		return nil // as Take
 	}
-	var mine []slot // the pending readings among first, at their live slots
-	for id := range first {
-		if it, ok := p.items[id]; ok {
-			mine = append(mine, slot{id: id, seq: it.seq})
+	out := make([]Reading, 0, min(n, len(p.items)))
+	for _, s := range p.firsts {
+		if len(out) == n {
+			return out
+		}
+		if p.live(s) {
+			out = append(out, p.items[s.id].r)
 		}
 	}
-	slices.SortFunc(mine, func(a, b slot) int { return cmp.Compare(a.seq, b.seq) })
-	mine = slices.CompactFunc(mine, func(a, b slot) bool { return a.seq == b.seq })
-	out := make([]Reading, 0, min(n, len(p.items)))
-	for _, s := range mine[:min(len(mine), n)] {
-		out = append(out, p.items[s.id].r)
-	}
-	if len(out) == n || len(mine) == len(p.items) {
+	if len(out) == n || p.nfirst == len(p.items) {
 		return out
 	}
-	// Then the others, oldest first: order and mine are both in arrival
-	// order, so mine's slots are skipped as they come.
+	// Then the others, oldest first; every marked one was taken above.
 	for _, s := range p.order {
 		if len(out) == n {
 			break
 		}
-		if len(mine) > 0 && mine[0].seq == s.seq {
-			mine = mine[1:]
-			continue
-		}
-		if p.live(s) {
-			out = append(out, p.items[s.id].r)
+		if it, ok := p.items[s.id]; ok && it.seq == s.seq && !it.first {
+			out = append(out, it.r)
 		}
 	}
 	return out

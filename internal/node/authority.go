@@ -7,7 +7,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -82,9 +81,10 @@ const (
 	// maxEvidence bounds the evidence kept in memory.
 	maxEvidence = 1024
 	// maxSubmitted bounds the readings whose submission time the node keeps
-	// (n.submitted): to report their time to finality, to put them first
-	// in this authority's proposals (buildBlock) and to send them again
-	// (rebroadcast).
+	// (n.submitted): to report their time to finality and to send them
+	// again (rebroadcast). (Their place first in this authority's
+	// proposals is the pending set's mark, chain.Pool.MarkFirst, which
+	// has no bound of its own.)
 	maxSubmitted = 1 << 16
 	// rebroadcastAge is how long a pending reading waits before the node
 	// sends it to its peers again: gossip loses what is sent before a
@@ -935,12 +935,13 @@ func (n *Node) buildBlock() *chain.Block {
 	if n.chain.Height()+1 != n.cons.height {
 		return nil
 	}
-	// The readings submitted here first: relayed ones may fill half the
-	// pending set (a stranger's, signed with keys of its own), and must
-	// not make this authority's own clients wait behind them.
-	// TakeFirst costs a lookup per reading submitted here, not a pass
-	// over the whole pending set.
-	blk := n.chain.NewBlock(n.pool.TakeFirst(n.params.MaxReadings, maps.Keys(n.submitted)), n.now())
+	// The readings submitted here first (marked so as they joined the
+	// pending set, acceptedLocked): relayed ones may fill half of it (a
+	// stranger's, signed with keys of its own), and must not make this
+	// authority's own clients wait behind them. TakeFirst costs a pass
+	// over the block's readings, not over the pending set or the
+	// readings submitted here.
+	blk := n.chain.NewBlock(n.pool.TakeFirst(n.params.MaxReadings), n.now())
 	var changes []bft.Change
 	approved := n.cons.approved
 	if n.cons.m.Round() > 0 {

@@ -1513,8 +1513,7 @@ func (n *Node) finalLocked(now time.Time) {
 		from = final - 64 // older blocks' readings: their time is not reported
 		// Nor kept: the map holds only readings still on their way
 		// (pending, or in blocks not final yet), since past maxSubmitted
-		// a new one is not kept, and loses its place first in this
-		// authority's proposals and its rebroadcast. A pass over the map,
+		// a new one is not kept, and loses its rebroadcast. A pass over the map,
 		// in memory, on a jump only (a sync, a clock moved on).
 		for id := range n.submitted {
 			if h, ok := n.chain.RecentReadingHeight(id); ok && h < from || !ok && !n.pool.Has(id) {

@@ -11,8 +11,7 @@ import (
 )
 
 // TestSubmittedForgottenAfterJump: readings submitted here are remembered
-// until final (for their time to finality, an authority's first pick and
-// its rebroadcast). When the final height jumps by more than the 64 blocks
+// until final (for their time to finality and their rebroadcast). When the final height jumps by more than the 64 blocks
 // whose readings are reported (a sync, a clock moved on), the readings of
 // the older blocks are forgotten too. Before, they stayed for good, and
 // once the map held maxSubmitted, a new reading submitted here was not

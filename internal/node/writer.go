@@ -222,6 +222,9 @@ func (n *Node) settleLocked(e *pendingEntry, werr error) error {
 // acceptedLocked records a reading that joined the pool (without waking
 // the waiters: the caller signals). n.mu must be held.
 func (n *Node) acceptedLocked(e *pendingEntry) {
+	if e.local {
+		n.pool.MarkFirst(e.id) // proposed before relayed readings (buildBlock)
+	}
 	if e.local && len(n.submitted) < maxSubmitted {
 		n.submitted[e.id] = e.at
 	}
