@@ -136,6 +136,19 @@ func (p *Pool) Take(n int) []Reading {
 	return out
 }
 
+// Marked calls fn for the pending readings marked first, in the order they
+// were marked, until fn returns false. fn must not keep r or change the
+// pool.
+func (p *Pool) Marked(fn func(id Hash, r *Reading) bool) {
+	for _, s := range p.firsts {
+		if it, ok := p.items[s.id]; ok && it.seq == s.seq {
+			if !fn(s.id, &it.r) {
+				return
+			}
+		}
+	}
+}
+
 // TakeFirst returns up to n pending readings without removing them: those
 // marked first (MarkFirst), in the order they were marked, then the
 // others, oldest first. It costs a pass over the readings it returns and

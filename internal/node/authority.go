@@ -91,6 +91,8 @@ const (
 	// node's peers know it takes part in the topic, and across partitions.
 	// On a network that decides, readings are final long before.
 	rebroadcastAge = 2 * time.Second
+	// rebroadcastMax is the most readings sent again at once.
+	rebroadcastMax = 256
 )
 
 // errConsensusBusy: the consensus loop is not taking messages (not a fault).
@@ -1032,25 +1034,27 @@ func (n *Node) rebroadcast(ctx context.Context, b Broadcaster) {
 	if b == nil {
 		return
 	}
-	type waiting struct {
-		r  chain.Reading
-		at time.Time
-	}
 	n.mu.Lock()
-	var old []waiting
+	var old []chain.Reading
 	cutoff := n.now().Add(-rebroadcastAge)
-	for id, t := range n.submitted { // submitted here: peers' readings are their senders' to resend
-		if !t.Before(cutoff) {
-			continue
+	// The readings submitted here (peers' readings are their senders' to
+	// resend), in the order they were submitted (the pending set's
+	// marks): the oldest 256 older than rebroadcastAge, without a pass
+	// over all of them.
+	n.pool.Marked(func(id chain.Hash, r *chain.Reading) bool {
+		t, ok := n.submitted[id]
+		switch {
+		case !ok:
+			return true // past maxSubmitted: not resent
+		case !t.Before(cutoff):
+			return false // this one and those after it are younger
 		}
-		if r, ok := n.pool.Get(id); ok {
-			old = append(old, waiting{r, t})
-		}
-	}
+		old = append(old, *r)
+		return len(old) < rebroadcastMax
+	})
 	n.mu.Unlock()
-	slices.SortFunc(old, func(a, b waiting) int { return a.at.Compare(b.at) })
-	for _, w := range old[:min(len(old), 256)] {
-		_ = b.BroadcastReading(ctx, w.r)
+	for _, r := range old {
+		_ = b.BroadcastReading(ctx, r)
 	}
 }
 

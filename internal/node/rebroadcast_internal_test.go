@@ -68,3 +68,48 @@ func TestRebroadcastOwnBehindRelayed(t *testing.T) {
 		t.Fatalf("sent again: %d readings, want only the one submitted here", len(rec.sent))
 	}
 }
+
+// TestRebroadcastOldestFirst: of the readings submitted here and waiting,
+// the oldest rebroadcastMax are sent again, oldest first; those younger
+// than rebroadcastAge are not.
+func TestRebroadcastOldestFirst(t *testing.T) {
+	params := chain.TestParams("rebroadcast-order")
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	n, err := New(params, writerKey(1), WithClock(clock), WithPoolSize(4000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []chain.Hash
+	for i := range rebroadcastMax + 50 {
+		r, err := n.SubmitAt(fmt.Sprintf("p%d", i), 70, now.Add(-time.Minute))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID())
+		mu.Lock()
+		now = now.Add(time.Millisecond)
+		mu.Unlock()
+	}
+	mu.Lock()
+	now = now.Add(rebroadcastAge)
+	mu.Unlock()
+	young, err := n.SubmitAt("young", 70, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec readingRecorder
+	n.rebroadcast(context.Background(), &rec)
+	if len(rec.sent) != rebroadcastMax {
+		t.Fatalf("%d readings sent again, want %d", len(rec.sent), rebroadcastMax)
+	}
+	for i, r := range rec.sent {
+		if r.ID() != ids[i] {
+			t.Fatalf("reading %d sent again is %s, want the %dth oldest %s", i, r.ID().Short(), i, ids[i].Short())
+		}
+		if r.ID() == young.ID() {
+			t.Fatal("a reading younger than rebroadcastAge was sent again")
+		}
+	}
+}
