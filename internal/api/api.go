@@ -78,6 +78,8 @@ type config struct {
 	maxStreams     int
 	maxCostly      int
 	costlyWait     time.Duration
+	maxConns       int
+	maxConnsPerIP  int
 	fallback       http.Handler
 	timeouts       Timeouts
 	shutdown       func()
@@ -189,6 +191,7 @@ type Handler struct {
 	metrics *metrics
 	streams chan struct{} // a slot per open event stream; capacity maxStreams
 	costlyC chan struct{} // a slot per costly read running; capacity maxCostly
+	conns   *connLimiter  // the connections Serve admits
 	peerHub peerHub
 	started time.Time // when New made it: the date of the FHIR CapabilityStatement
 
@@ -208,6 +211,8 @@ func New(n *node.Node, host *p2p.Host, opts ...Option) *Handler {
 		maxStreams:     DefaultMaxStreams,
 		maxCostly:      DefaultMaxCostly(),
 		costlyWait:     DefaultCostlyWait,
+		maxConns:       DefaultMaxConnections,
+		maxConnsPerIP:  DefaultMaxConnectionsPerIP,
 		timeouts:       DefaultTimeouts,
 		version:        "dev",
 	}
@@ -215,7 +220,8 @@ func New(n *node.Node, host *p2p.Host, opts ...Option) *Handler {
 		o(&cfg)
 	}
 	h := &Handler{node: n, host: host, cfg: cfg, mux: http.NewServeMux(), done: make(chan struct{}),
-		streams: make(chan struct{}, cfg.maxStreams), costlyC: make(chan struct{}, cfg.maxCostly), started: time.Now()}
+		streams: make(chan struct{}, cfg.maxStreams), costlyC: make(chan struct{}, cfg.maxCostly), started: time.Now(),
+		conns: newConnLimiter(cfg.maxConns, cfg.maxConnsPerIP, cfg.log)}
 	h.metrics = newMetrics(h)
 	h.routes()
 	h.root = h.recoverer(h.checkHost(h.count(h.mux)))

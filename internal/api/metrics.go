@@ -165,6 +165,8 @@ var (
 	descEvidence   = prometheus.NewDesc("p2pchain_consensus_evidence", "Equivocations (evidence of faulty authorities) the node holds.", nil, nil)
 	descDiskFull   = prometheus.NewDesc("p2pchain_storage_full", "1 while the node's disk is full (readings refused; it resumes by itself), else 0.", nil, nil)
 	descDiskSlow   = prometheus.NewDesc("p2pchain_storage_slow", "1 while a store write has lasted longer than the slow-disk threshold (readings and blocks refused; it resumes by itself), else 0.", nil, nil)
+	descAPIConns   = prometheus.NewDesc("p2pchain_api_connections", "Connections to the HTTP API open now.", nil, nil)
+	descAPIRefused = prometheus.NewDesc("p2pchain_api_connections_refused_total", "Connections to the HTTP API refused at once: over the limit in all or from one address.", nil, nil)
 	descStored     = prometheus.NewDesc("p2pchain_storage_height", "Height of the tip last written to disk (below p2pchain_chain_height while blocks wait for the writer).", nil, nil)
 	descWriteWait  = prometheus.NewDesc("p2pchain_storage_write_wait_seconds", "How long the oldest store write in flight has lasted (0: none).", nil, nil)
 	descStoreFail  = prometheus.NewDesc("p2pchain_storage_failed", "1 once a write of the node's store failed (the node is stopping), else 0.", nil, nil)
@@ -177,7 +179,7 @@ func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descWork, descTipAge, descKnown, descRejected, descPending,
 		descPeers, descMesh, descSyncing, descSyncTarget, descSyncProg, descGossip, descSyncBytes, descFound, descDials, descDialErrors,
 		descFinal, descConsHeight, descConsRound, descConsAuth, descDecided, descRounds, descMissed, descEvidence,
-		descDiskFull, descDiskSlow, descStored, descWriteWait, descStoreFail, descClockOff, descClockSkew, descTooNew} {
+		descDiskFull, descDiskSlow, descStored, descWriteWait, descAPIConns, descAPIRefused, descStoreFail, descClockOff, descClockSkew, descTooNew} {
 		ch <- d
 	}
 }
@@ -194,6 +196,9 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	w, _ := work(st.Work).Float64()
 	gauge(descHeight, float64(st.Height))
 	gauge(descStored, float64(st.Stored))
+	open, refused := c.h.conns.counts()
+	gauge(descAPIConns, float64(open))
+	counter(descAPIRefused, refused)
 	gauge(descWork, w)
 	gauge(descTipAge, time.Since(time.UnixMilli(n.TipBlock().Header.Time)).Seconds())
 	gauge(descKnown, float64(n.KnownBlocks()))

@@ -11,7 +11,8 @@ import (
 
 // Serve serves the API on ln until ctx ends, then shuts the server down
 // gracefully: it stops accepting, ends event streams, lets requests in
-// progress finish for up to Timeouts.Shutdown, and returns nil. It returns
+// progress finish for up to Timeouts.Shutdown, and returns nil. It admits
+// connections within WithMaxConnections's limits (conns.go). It returns
 // an error if the server fails, and refuses (without serving) a listener
 // on a non-loopback address when the handler has no token: the write
 // endpoints would be open to the network. It closes ln.
@@ -37,7 +38,7 @@ func (h *Handler) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	srv.RegisterOnShutdown(cancelBase)
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	go func() { errc <- srv.Serve(limitedListener{Listener: ln, l: h.conns}) }()
 	select {
 	case err := <-errc:
 		return fmt.Errorf("api server on %s: %w", ln.Addr(), err)

@@ -1,0 +1,131 @@
+package api
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
+)
+
+// TestConnectionLimits: Serve admits at most its limit of connections at
+// once (3 here); one more is answered 503 too_many_connections at once,
+// before any request, and closed; once a connection closes, its place is
+// free again. Before, there was no limit: any client could hold any number
+// of connections (reads need no token on an API open beyond loopback).
+func TestConnectionLimits(t *testing.T) {
+	_, key, err := ed25519.GenerateKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := node.New(chain.TestParams("conns"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := New(n, nil, WithMaxConnections(3, 2))
+	defer h.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- h.Serve(ctx, ln) }()
+	defer func() { cancel(); <-served }()
+	addr := ln.Addr().String()
+
+	waitOpen := func(want int) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if open, _ := h.conns.counts(); open == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				open, _ := h.conns.counts()
+				t.Fatalf("%d connections open, want %d", open, want)
+			}
+		}
+	}
+	var held []net.Conn
+	for range 3 { // loopback: the per-address limit (2) does not apply
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	waitOpen(3)
+
+	over, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer over.Close()
+	_ = over.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(over), nil)
+	if err != nil {
+		t.Fatalf("a connection over the limit: %v, want a 503 at once", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(body), CodeTooManyConns) || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a connection over the limit: %d %s", resp.StatusCode, body)
+	}
+	if _, err := over.Read(make([]byte, 1)); err == nil {
+		t.Error("the refused connection stays open")
+	}
+	if _, refused := h.conns.counts(); refused != 1 {
+		t.Errorf("%d refusals counted, want 1", refused)
+	}
+
+	_ = held[0].Close()
+	waitOpen(2)
+	r, err := http.Get("http://" + addr + "/api/v1/blocks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, r.Body)
+	r.Body.Close()
+	if r.StatusCode != http.StatusOK {
+		t.Fatalf("a request once a place was free: %d", r.StatusCode)
+	}
+}
+
+// TestConnectionLimitPerAddress: one remote address gets at most its
+// limit, loopback only the total; places are given back.
+func TestConnectionLimitPerAddress(t *testing.T) {
+	l := newConnLimiter(5, 2, nil)
+	for range 2 {
+		if why := l.admit("192.0.2.1", false); why != "" {
+			t.Fatal(why)
+		}
+	}
+	if why := l.admit("192.0.2.1", false); !strings.Contains(why, "from 192.0.2.1") {
+		t.Fatalf("a third connection from one address: %q, want refused", why)
+	}
+	if why := l.admit("192.0.2.2", false); why != "" {
+		t.Fatalf("another address: %q", why)
+	}
+	for range 2 {
+		if why := l.admit("127.0.0.1", true); why != "" {
+			t.Fatalf("loopback: %q", why)
+		}
+	}
+	if why := l.admit("127.0.0.1", true); !strings.Contains(why, "5 connections are open") {
+		t.Fatalf("past the total: %q, want refused", why)
+	}
+	l.release("192.0.2.1")
+	if why := l.admit("192.0.2.1", false); why != "" {
+		t.Fatalf("after one closed: %q", why)
+	}
+	if open, _ := l.counts(); open != 5 {
+		t.Fatalf("%d open, want 5", open)
+	}
+}
