@@ -98,6 +98,9 @@ func (v *syncView) step(cur *p2p.SyncState) {
 		}
 	}
 	fmt.Fprintln(v.out, syncSummary(end))
+	// Forget the sync seen: the next one may end before a step sees it
+	// run (hold shows it), and must not be reported as this one.
+	*cur = p2p.SyncState{}
 	v.showing, v.held, v.added = false, nil, 0
 }
 
