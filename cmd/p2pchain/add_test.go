@@ -148,3 +148,32 @@ func TestAddClockAhead(t *testing.T) {
 		}
 	}
 }
+
+// TestAddClockAheadSlowDisk: once the node refused this machine's time and
+// add sent the reading without one, each try is a new reading, stamped by
+// the node's clock as it arrives. A try answered 503 disk_slow "may still
+// be stored" is then not sent again: that would store the reading twice
+// once the disk answers. add says it may be stored and names it.
+func TestAddClockAheadSlowDisk(t *testing.T) {
+	shortRetries(t)
+	fs := storetest.New()
+	n, url := slowDiskNode(t, fs)
+	stall := fs.Stall(storetest.Syncs)
+	released := time.AfterFunc(2500*time.Millisecond, stall.Release)
+	defer released.Stop()
+	defer stall.Release()
+
+	c := &client{base: url, http: probeHTTP}
+	var out, errOut lockedBuffer
+	err := c.add(context.Background(), input{subject: "alice", bpm: 70}, time.Now().Add(time.Hour).UnixMilli(), true, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "may still be") {
+		t.Errorf("add with the clock ahead on a stalled disk: %v, stdout %q; want the disk_slow refusal", err, out.String())
+	}
+	for deadline := time.Now().Add(10 * time.Second); n.Pending() == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(500 * time.Millisecond) // any later try lands too
+	if p := n.Pending(); p != 1 {
+		t.Errorf("%d readings pending, want the one reading once\nstderr:\n%s", p, errOut.String())
+	}
+}

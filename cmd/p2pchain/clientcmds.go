@@ -465,11 +465,20 @@ var (
 // reading_known. own says ms is this machine's clock: if the node finds
 // it out of range (this clock ahead of the node's by more than the
 // allowed drift, or before genesis), the node's clock is used instead,
-// with a warning.
+// with a warning; each try is then a new reading, so one the node may have
+// stored (disk_slow, no answer) is not sent again.
 func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, stderr io.Writer) error {
 	const path = "/api/v1/readings"
 	body := map[string]any{"subject": in.subject, "bpm": in.bpm, "time": ms}
 	deadline := time.Now().Add(addRetryFor)
+	// timed: the body carries the time, so a try sent again is the same
+	// reading. Without it (the node's clock, after it refused this one's),
+	// each try is a new reading, stamped as it arrives: one is sent again
+	// only after an answer that says the last was not stored.
+	timed := func() bool {
+		_, ok := body["time"]
+		return ok
+	}
 	again := func(why string, wait time.Duration) bool {
 		if wait <= 0 {
 			wait = time.Second
@@ -478,12 +487,16 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 		if time.Now().Add(wait).After(deadline) {
 			return false
 		}
-		fmt.Fprintf(stderr, "%s; sending the same reading again in %s (Ctrl-C stops)\n", why, wait.Round(time.Second))
+		what := "the same reading"
+		if !timed() {
+			what = "the reading" // at the node's clock: a new one
+		}
+		fmt.Fprintf(stderr, "%s; sending %s again in %s (Ctrl-C stops)\n", why, what, wait.Round(time.Second))
 		time.Sleep(wait)
 		return true
 	}
 	rerun := func() string {
-		if _, ok := body["time"]; !ok {
+		if !timed() {
 			return ""
 		}
 		return fmt.Sprintf("; '%s add %s %d --time %d' sends the same reading, stored once", invocation(), in.subject, in.bpm, ms)
@@ -492,7 +505,7 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 		resp, data, err := c.roundTrip(ctx, http.MethodPost, path, body)
 		if err != nil {
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() && again("the node did not answer in time", time.Second) {
+			if errors.As(err, &ne) && ne.Timeout() && timed() && again("the node did not answer in time", time.Second) {
 				continue
 			}
 			return fmt.Errorf("%w%s", err, rerun())
@@ -530,8 +543,12 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 			if e.ID != "" {
 				why += " (reading " + e.ID + ")"
 			}
-			if again(why, time.Duration(wait)*time.Second) {
+			// pending_full: refused before its write, never stored.
+			if (timed() || e.Code == api.CodePendingFull) && again(why, time.Duration(wait)*time.Second) {
 				continue
+			}
+			if !timed() && e.ID != "" && e.Code == api.CodeDiskSlow {
+				e.Message += fmt.Sprintf("; not sent again, as it was taken at the node's clock: see whether it was stored with '%s receipt %s' before adding it again", invocation(), e.ID)
 			}
 		}
 		e.Message += rerun()
