@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"strings"
@@ -175,5 +177,34 @@ func TestAddClockAheadSlowDisk(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // any later try lands too
 	if p := n.Pending(); p != 1 {
 		t.Errorf("%d readings pending, want the one reading once\nstderr:\n%s", p, errOut.String())
+	}
+}
+
+// TestAddOlderNode: a node older than the id in error bodies answers a try
+// after one that stored the reading 409 reading_known without the id. The
+// reading is stored, once: add says so and succeeds, as with a newer node.
+func TestAddOlderNode(t *testing.T) {
+	shortRetries(t)
+	tries := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		tries++
+		w.Header().Set("Content-Type", "application/json")
+		if tries == 1 {
+			w.Header().Set("Retry-After", "10")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `{"error": "reading 92437f46acaba714 not yet stored, and it may still be", "code": "disk_slow"}`)
+			return
+		}
+		w.WriteHeader(http.StatusConflict)
+		fmt.Fprint(w, `{"error": "reading already known: reading 92437f46ac is already pending", "code": "reading_known"}`)
+	}))
+	defer srv.Close()
+	var out, errOut bytes.Buffer
+	c := &client{base: srv.URL, http: probeHTTP}
+	if err := c.add(context.Background(), input{subject: "alice", bpm: 72}, time.Now().UnixMilli(), true, &out, &errOut); err != nil {
+		t.Fatalf("add, stored by its first try on an older node: %v", err)
+	}
+	if !strings.Contains(out.String(), "stored already") || !strings.Contains(out.String(), "92437f46ac") {
+		t.Errorf("add's answer: %q, want the reading stored already", out.String())
 	}
 }

@@ -529,6 +529,14 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 			// Stored already: by an earlier try that got no answer in
 			// time, or by an earlier run with this --time.
 			return c.showKnown(ctx, e.ID, in, stdout)
+		case e.Code == api.CodeKnownReading:
+			// The same, from a node older than the id in error bodies:
+			// its message names the reading in short.
+			if c.json {
+				return printJSON(stdout, data)
+			}
+			_, err := fmt.Fprintf(stdout, "%s %d bpm, stored already (%s)\n", in.subject, in.bpm, e.Message)
+			return err
 		case e.Code == api.CodeBadTime && own:
 			fmt.Fprintf(stderr, "warning: the node refused this machine's time (%s): it takes the reading at its own clock; check this machine's clock\n", e.Message)
 			delete(body, "time")
