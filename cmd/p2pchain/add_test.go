@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -206,5 +209,51 @@ func TestAddOlderNode(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "stored already") || !strings.Contains(out.String(), "92437f46ac") {
 		t.Errorf("add's answer: %q, want the reading stored already", out.String())
+	}
+}
+
+// TestAddRerunQuoted: the command that add's error offers for sending the
+// same reading later is one a shell runs as it reads: a subject with a
+// quote, a dollar, a semicolon or a leading dash (printable ASCII, all
+// allowed) comes through as itself.
+func TestAddRerunQuoted(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprint(w, `{"error": "the reading was not stored: store closed", "code": "node_failed"}`)
+	}))
+	defer srv.Close()
+	c := &client{base: srv.URL, http: probeHTTP}
+	offered := regexp.MustCompile(`; '.*? (add .*)' sends the same reading, stored once$`)
+	for _, subject := range []string{"alice", "bob's", "$HOME", "-x", "a;b"} {
+		var out, errOut bytes.Buffer
+		err := c.add(context.Background(), input{subject: subject, bpm: 72}, 1780300800000, false, &out, &errOut)
+		if err == nil {
+			t.Fatal("add took a refused reading")
+		}
+		m := offered.FindStringSubmatch(err.Error())
+		if m == nil {
+			t.Fatalf("no command to send it again in %q", err)
+		}
+		// The words a shell makes of it, one a line.
+		words, serr := exec.Command("sh", "-c", "printf '%s\\n' "+m[1]).Output()
+		if serr != nil {
+			t.Errorf("subject %q: the command offered, %s, fails in a shell: %v", subject, m[1], serr)
+			continue
+		}
+		args := strings.Split(strings.TrimSuffix(string(words), "\n"), "\n")[1:] // after "add"
+		var subj, at string
+		fs := newCmdFlags("add", help{}, io.Discard)
+		fs.StringVar(&subj, "subject", "", "")
+		fs.StringVar(&at, "time", "", "")
+		pos, perr := fs.parse(args)
+		if perr != nil {
+			t.Errorf("subject %q: the command offered, %s, does not parse: %v", subject, m[1], perr)
+			continue
+		}
+		in, aerr := addArgs(pos, subj)
+		if aerr != nil || in.subject != subject || in.bpm != 72 || at != "1780300800000" {
+			t.Errorf("subject %q: the command offered, %s, reads as subject %q bpm %d time %q (%v)", subject, m[1], in.subject, in.bpm, at, aerr)
+		}
 	}
 }

@@ -499,7 +499,9 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 		if !timed() {
 			return ""
 		}
-		return fmt.Sprintf("; '%s add %s %d --time %d' sends the same reading, stored once", invocation(), in.subject, in.bpm, ms)
+		// --subject=: a subject may start with a dash, or hold what a
+		// shell reads (printable ASCII: bob's, $x, a;b).
+		return fmt.Sprintf("; '%s add %d --subject=%s --time %d' sends the same reading, stored once", invocation(), in.bpm, shellQuote(in.subject), ms)
 	}
 	for {
 		resp, data, err := c.roundTrip(ctx, http.MethodPost, path, body)
