@@ -141,8 +141,18 @@ func TestSlowDiskGossip(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitHeight(t, e, other)
-
-	start := e.peer.Node.Status().Height
+	// The tip on disk, not only in memory: a commit still being written
+	// as the stall begins stalls with it, and the disk stays below start.
+	var start uint64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if o := e.peer.Node.Overview(); o.Stored == o.Height {
+			start = o.Height
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the tip not on disk 10 s after it arrived: %+v", e.peer.Node.Overview())
+		}
+	}
 	stall := fs.Stall(storetest.Syncs)
 	defer stall.Release()
 	var peak int
