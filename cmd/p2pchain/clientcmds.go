@@ -690,11 +690,18 @@ func runConnect(args []string, stdout, stderr io.Writer) error {
 	if c.json {
 		return printJSON(stdout, raw)
 	}
+	// The peers' addrs are their connections' addresses, without the
+	// /p2p/ID that addr ends in.
+	conn := strings.TrimSuffix(addr, "/p2p/"+id)
 	switch {
-	case already != nil && !slices.Contains(already, addr):
+	case already != nil && !slices.Contains(already, conn):
 		_, err = fmt.Fprintf(stdout, "already connected to %s through %s; %s was not dialled (one connection per peer is enough)\n",
 			id, strings.Join(already, ", "), addr)
-	case !slices.Contains(via, addr):
+	case already != nil:
+		_, err = fmt.Fprintf(stdout, "already connected to %s through %s (one connection per peer is enough)\n", id, strings.Join(already, ", "))
+	case conn == "": // a bare /p2p/ID: the node dialled the addresses it knew
+		_, err = fmt.Fprintf(stdout, "connected to %s through %s (an address the node knew)\n", id, strings.Join(via, ", "))
+	case !slices.Contains(via, conn):
 		_, err = fmt.Fprintf(stdout, "connected to %s through %s (an address the node knew; %s did not answer first)\n",
 			id, strings.Join(via, ", "), addr)
 	default:

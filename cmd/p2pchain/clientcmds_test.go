@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -62,5 +64,52 @@ func TestClientTimesSayUTC(t *testing.T) {
 		if !strings.Contains(out.String(), "TIME (UTC)") || !strings.Contains(out.String(), "2026-12-01 11:56:51") {
 			t.Errorf("%v: the table does not say its times are UTC:\n%s", args, out.String())
 		}
+	}
+}
+
+// TestConnectSaysThroughWhich: connect given a peer's full multiaddr
+// (/ip4/.../tcp/PORT/p2p/ID, as the banner prints it) and connected
+// through that very address says so. The node lists its connections'
+// addresses without /p2p/ID, so before connect compared them with the
+// whole multiaddr and always answered that the address given "did not
+// answer first" and the node used "an address it knew": the same one.
+func TestConnectSaysThroughWhich(t *testing.T) {
+	id, err := p2p.PeerID(p2p.KeyFromSeed(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "/ip4/127.0.0.1/tcp/10002/p2p/" + id.String()
+	var mu sync.Mutex
+	connected := false
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodPost {
+			connected = true
+			_, _ = io.WriteString(w, `{"id": "`+id.String()+`"}`)
+			return
+		}
+		if !connected {
+			_, _ = io.WriteString(w, `{"count": 0, "peers": [], "blocked": []}`)
+			return
+		}
+		_, _ = io.WriteString(w, `{"count": 1, "peers": [{"id": "`+id.String()+`", "addrs": ["/ip4/127.0.0.1/tcp/10002"], "height": 0}], "blocked": []}`)
+	}))
+	defer srv.Close()
+
+	var out, errOut bytes.Buffer
+	if err := runConnect([]string{"--api", srv.URL, addr}, &out, &errOut); err != nil {
+		t.Fatalf("connect %s: %v", addr, err)
+	}
+	if out.String() != "connected to "+addr+"\n" {
+		t.Errorf("connect %s, connected through it: %q", addr, out.String())
+	}
+	out.Reset()
+	if err := runConnect([]string{"--api", srv.URL, addr}, &out, &errOut); err != nil {
+		t.Fatalf("connect %s again: %v", addr, err)
+	}
+	if !strings.HasPrefix(out.String(), "already connected to "+id.String()+" through /ip4/127.0.0.1/tcp/10002") {
+		t.Errorf("connect %s again: %q", addr, out.String())
 	}
 }
