@@ -257,3 +257,21 @@ func TestAddRerunQuoted(t *testing.T) {
 		}
 	}
 }
+
+// TestAddTimeTooSmall: --time 0, a negative number or a few thousand are
+// not Unix seconds either: add says they are no time a network takes,
+// where it suggested "Unix milliseconds (0000)" or "(-5000)" before.
+func TestAddTimeTooSmall(t *testing.T) {
+	for _, bad := range []string{"0", "-5", "1000", "99999999"} {
+		_, _, err := addTime(bad, time.Now())
+		if err == nil {
+			t.Fatalf("--time %s taken", bad)
+		}
+		if strings.Contains(err.Error(), "("+bad+"000)") || strings.Contains(err.Error(), "Unix seconds") {
+			t.Errorf("--time %s: %v, want no suggestion that it is Unix seconds", bad, err)
+		}
+	}
+	if _, _, err := addTime("1780300800", time.Now()); err == nil || !strings.Contains(err.Error(), "(1780300800000)") {
+		t.Errorf("--time in Unix seconds: %v, want the value in milliseconds suggested", err)
+	}
+}

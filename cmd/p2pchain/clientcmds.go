@@ -437,8 +437,11 @@ func addTime(flag string, now time.Time) (ms int64, own bool, err error) {
 		return now.UnixMilli(), true, nil
 	}
 	if n, err := strconv.ParseInt(flag, 10, 64); err == nil {
-		if n <= 0 || readingsfile.LooksLikeSeconds(n) {
+		if n >= 100_000_000 && readingsfile.LooksLikeSeconds(n) { // 1973 to 5138 in seconds
 			return 0, false, usagef("add", "--time %s looks like Unix seconds: want Unix milliseconds (%s000) or an RFC 3339 time (2026-06-01T08:00:00Z)", flag, flag)
+		}
+		if readingsfile.LooksLikeSeconds(n) { // 1973 or before in milliseconds or in seconds
+			return 0, false, usagef("add", "--time %s is no time after any network's genesis: want Unix milliseconds (1780300800000) or an RFC 3339 time (2026-06-01T08:00:00Z)", flag)
 		}
 		return n, false, nil
 	}
