@@ -41,6 +41,18 @@ func query(c *client, stdout io.Writer, path string, view any, show func(w *tabw
 	return w.Flush()
 }
 
+// views decodes one JSON answer into each of its values.
+type views []any
+
+func (vs views) UnmarshalJSON(data []byte) error {
+	for _, v := range vs {
+		if err := json.Unmarshal(data, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // clientHelp adds to a client command's description how it finds the node.
 func clientHelp(h help) help {
 	h.about = append(h.about, "",
@@ -64,11 +76,16 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var s api.StatusView
-	return query(c, stdout, "/api/v1/status", &s, func(w *tabwriter.Writer) {
+	var stored struct { // storage.height, absent from a node too old to say
+		Storage struct {
+			Height *uint64 `json:"height"`
+		} `json:"storage"`
+	}
+	return query(c, stdout, "/api/v1/status", &views{&s, &stored}, func(w *tabwriter.Writer) {
 		fmt.Fprintf(w, "peer ID\t%s\n", s.PeerID)
 		fmt.Fprintf(w, "network\t%s (difficulty %d, genesis %s)\n", s.Network, s.Difficulty, short(s.Genesis))
 		fmt.Fprintf(w, "height\t%d", s.Height)
-		if s.Storage.Height < s.Height && s.Storage.Height > 0 { // 0: a node too old to say
+		if stored.Storage.Height != nil && s.Storage.Height < s.Height {
 			fmt.Fprintf(w, " (on disk up to %d: %d blocks wait for the store's writer)", s.Storage.Height, s.Height-s.Storage.Height)
 		}
 		fmt.Fprintln(w)

@@ -113,3 +113,39 @@ func TestConnectSaysThroughWhich(t *testing.T) {
 		t.Errorf("connect %s again: %q", addr, out.String())
 	}
 }
+
+// TestStatusDiskBehind: p2pchain status says how far the disk is behind
+// the chain in memory whenever the node reports storage.height below its
+// height, 0 included (a node whose first block waits for a slow disk),
+// and says nothing of it for a node too old to report storage.height.
+// Before, storage.height 0 counted as not reported.
+func TestStatusDiskBehind(t *testing.T) {
+	for _, tt := range []struct {
+		height, storage, want string
+	}{
+		{"1", `{"state": "slow", "write_wait_ms": 2500, "height": 0}`, "1 (on disk up to 0: 1 blocks wait for the store's writer)"},
+		{"3", `{"state": "slow", "write_wait_ms": 2500, "height": 1}`, "3 (on disk up to 1: 2 blocks wait for the store's writer)"},
+		{"1", `{"state": "ok", "write_wait_ms": 0}`, "1"},
+	} {
+		height := tt.height
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"peer_id": "x", "height": `+height+`, "sync": {"state": "synced"}, "storage": `+tt.storage+`}`)
+		}))
+		var out, errOut bytes.Buffer
+		err := runStatus([]string{"--api", srv.URL}, &out, &errOut)
+		srv.Close()
+		if err != nil {
+			t.Fatalf("status with storage %s: %v", tt.storage, err)
+		}
+		line := ""
+		for _, l := range strings.Split(out.String(), "\n") {
+			if f := strings.Fields(l); len(f) > 0 && f[0] == "height" {
+				line = strings.TrimSpace(strings.TrimPrefix(l, "height"))
+			}
+		}
+		if line != tt.want {
+			t.Errorf("status with height %s and storage %s: height line %q, want %q", height, tt.storage, line, tt.want)
+		}
+	}
+}
