@@ -236,12 +236,12 @@ func TestAddRerunQuoted(t *testing.T) {
 			t.Fatalf("no command to send it again in %q", err)
 		}
 		// The words a shell makes of it, one a line.
-		words, serr := exec.Command("sh", "-c", "printf '%s\\n' "+m[1]).Output()
+		words, serr := shellWords(t, m[1])
 		if serr != nil {
 			t.Errorf("subject %q: the command offered, %s, fails in a shell: %v", subject, m[1], serr)
 			continue
 		}
-		args := strings.Split(strings.TrimSuffix(string(words), "\n"), "\n")[1:] // after "add"
+		args := words[1:] // after "add"
 		var subj, at string
 		fs := newCmdFlags("add", help{}, io.Discard)
 		fs.StringVar(&subj, "subject", "", "")
@@ -274,4 +274,87 @@ func TestAddTimeTooSmall(t *testing.T) {
 	if _, _, err := addTime("1780300800", time.Now()); err == nil || !strings.Contains(err.Error(), "(1780300800000)") {
 		t.Errorf("--time in Unix seconds: %v, want the value in milliseconds suggested", err)
 	}
+}
+
+// TestAddRerunCommand: when add gives up on a node that keeps its pending
+// set full, the command its error prints sends the same reading (same
+// subject, rate and time) to the same node: it names the node as add
+// reached it (--api URL), since the same reading sent to another node is
+// another reading. Before, the command had no --api, -l or --data: run as
+// printed it reached no node or another one. A refusal of the reading
+// itself (400) prints no such command: sending it again is refused again.
+func TestAddRerunCommand(t *testing.T) {
+	t.Setenv("P2PCHAIN_HOME", t.TempDir()) // no node running there
+	t.Setenv(envData, "")
+	retryFor, waitCap := addRetryFor, addWaitCap
+	addRetryFor, addWaitCap = 300*time.Millisecond, 100*time.Millisecond
+	t.Cleanup(func() { addRetryFor, addWaitCap = retryFor, waitCap })
+
+	var mu sync.Mutex
+	var bodies []string
+	answer := `{"error": "pending set full", "code": "pending_full"}`
+	status := http.StatusServiceUnavailable
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		defer mu.Unlock()
+		bodies = append(bodies, string(b))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, answer)
+	}))
+	defer srv.Close()
+
+	for _, args := range [][]string{{"alice", "72"}, {"72", "--subject", "-x"}, {"72", "--subject", "a$b"}} {
+		mu.Lock()
+		bodies, answer, status = nil, `{"error": "pending set full", "code": "pending_full"}`, http.StatusServiceUnavailable
+		mu.Unlock()
+		var out, errOut lockedBuffer
+		err := runAdd(append(args, "--api", srv.URL), &out, &errOut)
+		if err == nil {
+			t.Fatalf("add %q on a node that stays full: no error", args)
+		}
+		msg := err.Error()
+		i, j := strings.Index(msg, " add "), strings.LastIndex(msg, "' sends the same reading")
+		if i < 0 || j < i {
+			t.Fatalf("add %q: error %q prints no command that sends the reading again", args, msg)
+		}
+		rerun, err := shellWords(t, msg[i+len(" add "):j])
+		if err != nil {
+			t.Fatalf("add %q: the printed command %q: %v", args, msg[i:j], err)
+		}
+		mu.Lock()
+		first := bodies[0]
+		bodies, answer, status = nil, `{"id": "`+strings.Repeat("ab", 32)+`"}`, http.StatusAccepted
+		mu.Unlock()
+		var out2 lockedBuffer
+		if err := runAdd(rerun, &out2, &errOut); err != nil {
+			t.Fatalf("add %q: the command its error printed, %q: %v", args, rerun, err)
+		}
+		mu.Lock()
+		if len(bodies) != 1 || bodies[0] != first {
+			t.Errorf("add %q: the printed command %q sent %q to the node, want the same reading %q", args, rerun, bodies, first)
+		}
+		mu.Unlock()
+	}
+
+	// A time the node refuses: no command to send it again.
+	mu.Lock()
+	answer, status = `{"error": "time: reading time is in the future", "code": "bad_time"}`, http.StatusBadRequest
+	mu.Unlock()
+	var out, errOut lockedBuffer
+	err := runAdd([]string{"alice", "72", "--time", "2030-01-01T00:00:00Z", "--api", srv.URL}, &out, &errOut)
+	if err == nil || strings.Contains(err.Error(), "sends the same reading") {
+		t.Errorf("add --time the node refuses: %v, want the refusal without a command that repeats it", err)
+	}
+}
+
+// shellWords returns the words sh makes of cmd.
+func shellWords(t *testing.T, cmd string) ([]string, error) {
+	t.Helper()
+	out, err := exec.Command("sh", "-c", "printf '%s\\n' "+cmd).Output()
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"), nil
 }

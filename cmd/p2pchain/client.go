@@ -27,6 +27,7 @@ type client struct {
 	http  *http.Client
 	json  bool   // print raw JSON instead of tables
 	dir   string // the node's data directory, "" if only --api named it
+	flags string // the flags that name this node, for a command printed to run again
 }
 
 // clientFlags are the flags every client command takes: how to find the node

@@ -443,7 +443,27 @@ func runAdd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	c.flags = cf.nodeFlags(c)
 	return c.add(context.Background(), in, ms, own, stdout, stderr)
+}
+
+// nodeFlags are the flags that name the node c talks to, for a command
+// printed to be run again: the same reading sent to another node is
+// another reading (its id is signed with that node's key). --api URL
+// where it was given, else the data directory of the node found (by -l,
+// --data, $P2PCHAIN_DATA or as the one running); --token-file as given.
+func (cf *clientFlags) nodeFlags(c *client) string {
+	var f []string
+	if cf.api != "" {
+		f = append(f, "--api", shellQuote(cf.api))
+	}
+	if c.dir != "" {
+		f = append(f, "--data", shellQuote(c.dir))
+	}
+	if cf.tokenFile != "" {
+		f = append(f, "--token-file", shellQuote(cf.tokenFile))
+	}
+	return strings.Join(f, " ")
 }
 
 // addTime is the time add sends, in Unix milliseconds: flag's (Unix
@@ -519,9 +539,13 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 		if !timed() {
 			return ""
 		}
+		to := ""
+		if c.flags != "" {
+			to = " " + c.flags // the node it was sent to: another would sign another reading
+		}
 		// --subject=: a subject may start with a dash, or hold what a
 		// shell reads (printable ASCII: bob's, $x, a;b).
-		return fmt.Sprintf("; '%s add %d --subject=%s --time %d' sends the same reading, stored once", invocation(), in.bpm, shellQuote(in.subject), ms)
+		return fmt.Sprintf("; '%s add %d --subject=%s --time %d%s' sends the same reading, stored once", invocation(), in.bpm, shellQuote(in.subject), ms, to)
 	}
 	for {
 		resp, data, err := c.roundTrip(ctx, http.MethodPost, path, body)
@@ -581,7 +605,11 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 				e.Message += fmt.Sprintf("; not sent again, as it was taken at the node's clock: see whether it was stored with '%s receipt %s' before adding it again", invocation(), e.ID)
 			}
 		}
-		e.Message += rerun()
+		if e.Status >= 500 || e.Status == http.StatusTooManyRequests {
+			// Sending it again may store it; a refusal of the reading
+			// itself (400) would only be repeated.
+			e.Message += rerun()
+		}
 		return e
 	}
 }
