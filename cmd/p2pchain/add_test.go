@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -117,12 +118,26 @@ func TestAddSlowDisk(t *testing.T) {
 	if err := runAdd([]string{"bob", "61", "--time", "1780300800000", "--api", url}, &again, &errOut); err != nil {
 		t.Fatalf("add --time again: %v", err)
 	}
-	id := strings.Fields(first.String())[1]
+	id := strings.TrimSuffix(strings.Fields(first.String())[1], ":")
 	if !strings.Contains(again.String(), id) || !strings.Contains(again.String(), "stored already") {
 		t.Errorf("add --time run again: %q, want reading %s stored already", again.String(), id)
 	}
 	if p := n.Pending(); p != 2 {
 		t.Errorf("%d readings pending, want 2", p)
+	}
+	// With --json, the shape of a first answer, saying it was stored
+	// already.
+	var asJSON lockedBuffer
+	if err := runAdd([]string{"bob", "61", "--time", at, "--api", url, "--json"}, &asJSON, &errOut); err != nil {
+		t.Fatalf("add --time --json again: %v", err)
+	}
+	var v struct {
+		ID            string `json:"id"`
+		Status        string `json:"status"`
+		StoredAlready bool   `json:"stored_already"`
+	}
+	if err := json.Unmarshal([]byte(asJSON.String()), &v); err != nil || v.ID != id || v.Status != "pending" || !v.StoredAlready {
+		t.Errorf("add --json of a reading stored already: %s (%v)", asJSON.String(), err)
 	}
 }
 

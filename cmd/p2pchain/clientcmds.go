@@ -420,8 +420,9 @@ func runAdd(args []string, stdout, stderr io.Writer) error {
 			"case-sensitive. Without one, the reading is for subject demo.",
 			"The reading's time is this machine's clock unless --time gives it. While the node's disk",
 			"is slow or its pending set full, add sends the same reading again for up to 2 minutes:",
-			"the same subject, rate and time make the same reading, stored once. If it gives up, its",
-			"error prints the command, with --time, that sends the same reading later."},
+			"the same subject, rate and time make the same reading, stored once by that node (another",
+			"node signs another reading). If it gives up, its error prints the command, with --time",
+			"and the node, that sends the same reading later."},
 		examples: []string{"add 72", "add alice 72", "add 72 alice", "add 72 --subject alice -l 10000",
 			"add alice 72 --time 2026-06-01T08:00:00Z"},
 	}), stdout, &cf)
@@ -616,25 +617,32 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 
 // showKnown prints a reading that an earlier try or run stored.
 func (c *client) showKnown(ctx context.Context, id string, in input, stdout io.Writer) error {
-	var raw json.RawMessage
-	if err := c.get(ctx, "/api/v1/readings/"+id, &raw); err != nil {
-		return fmt.Errorf("reading %s is known to the node, but reading it back failed: %w", id, err)
-	}
-	if c.json {
-		return printJSON(stdout, raw)
-	}
+	// What the node says of it now; the reading is stored whatever this
+	// look finds (a node that is syncing may answer 503 for a while).
 	var v struct {
 		Status string  `json:"status"`
 		Height *uint64 `json:"height"`
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
-		return err
+	where := ""
+	if err := c.get(ctx, "/api/v1/readings/"+id, &v); err == nil {
+		where = " (pending)"
+		if v.Height != nil {
+			where = fmt.Sprintf(" (in block %d)", *v.Height)
+		}
 	}
-	where := "pending"
-	if v.Height != nil {
-		where = fmt.Sprintf("in block %d", *v.Height)
+	if c.json {
+		// The shape of a 202's answer, with what tells it apart.
+		raw, err := json.Marshal(struct {
+			ID            string `json:"id"`
+			Status        string `json:"status,omitempty"`
+			StoredAlready bool   `json:"stored_already"`
+		}{id, v.Status, true})
+		if err != nil {
+			return err
+		}
+		return printJSON(stdout, raw)
 	}
-	_, err := fmt.Fprintf(stdout, "reading %s: %s %d bpm, stored already (%s)\n", id, in.subject, in.bpm, where)
+	_, err := fmt.Fprintf(stdout, "reading %s: %s %d bpm, stored already%s\n", id, in.subject, in.bpm, where)
 	return err
 }
 

@@ -476,6 +476,9 @@ func TestSyncView(t *testing.T) {
 	state = p2p.SyncState{}
 	v.step(&cur)
 	want = fmt.Sprintf("block %s\nblock %s\nsynced 2 blocks from %s, now at #2\n", blockLine(blocks[1]), blockLine(blocks[2]), id)
+	if got := syncSummary(p2p.SyncState{Peer: id, Done: 1, Height: 3, Result: "done"}); got != fmt.Sprintf("synced 1 block from %s, now at #3", id) {
+		t.Errorf("the end line of a one-block sync: %q", got)
+	}
 	if out.String() != want {
 		t.Errorf("a short sync printed %q, want %q", out.String(), want)
 	}

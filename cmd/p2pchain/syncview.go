@@ -124,7 +124,7 @@ func syncSummary(s p2p.SyncState) string {
 		took = fmt.Sprintf(" in %s (%.0f blocks/s)", roundDuration(time.Duration(float64(s.Done)/s.Rate*float64(time.Second))), s.Rate)
 	}
 	if s.Result == "" || s.Result == "done" {
-		return fmt.Sprintf("synced %d blocks from %s%s, now at #%d", s.Done, s.Peer, took, s.Height)
+		return fmt.Sprintf("synced %s from %s%s, now at #%d", countOf(int(s.Done), "block"), s.Peer, took, s.Height)
 	}
-	return fmt.Sprintf("sync from %s ended (%s) after %d blocks%s, at #%d", s.Peer, s.Result, s.Done, took, s.Height)
+	return fmt.Sprintf("sync from %s ended (%s) after %s%s, at #%d", s.Peer, s.Result, countOf(int(s.Done), "block"), took, s.Height)
 }
