@@ -86,7 +86,9 @@ func runStatus(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(w, "network\t%s (difficulty %d, genesis %s)\n", s.Network, s.Difficulty, short(s.Genesis))
 		fmt.Fprintf(w, "height\t%d", s.Height)
 		if stored.Storage.Height != nil && s.Storage.Height < s.Height {
-			fmt.Fprintf(w, " (on disk up to %d: %d blocks wait for the store's writer)", s.Storage.Height, s.Height-s.Storage.Height)
+			// Not a count of blocks waiting: during a reorganisation the
+			// block on disk is on the branch being left.
+			fmt.Fprintf(w, " (on disk up to %d: the blocks above wait for the store's writer)", s.Storage.Height)
 		}
 		fmt.Fprintln(w)
 		fmt.Fprintf(w, "tip\t%s (%s)\n", s.Tip, age(s.TipTime))

@@ -123,8 +123,8 @@ func TestStatusDiskBehind(t *testing.T) {
 	for _, tt := range []struct {
 		height, storage, want string
 	}{
-		{"1", `{"state": "slow", "write_wait_ms": 2500, "height": 0}`, "1 (on disk up to 0: 1 blocks wait for the store's writer)"},
-		{"3", `{"state": "slow", "write_wait_ms": 2500, "height": 1}`, "3 (on disk up to 1: 2 blocks wait for the store's writer)"},
+		{"1", `{"state": "slow", "write_wait_ms": 2500, "height": 0}`, "1 (on disk up to 0: the blocks above wait for the store's writer)"},
+		{"3", `{"state": "slow", "write_wait_ms": 2500, "height": 1}`, "3 (on disk up to 1: the blocks above wait for the store's writer)"},
 		{"1", `{"state": "ok", "write_wait_ms": 0}`, "1"},
 	} {
 		height := tt.height

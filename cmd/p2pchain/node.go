@@ -723,7 +723,7 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 	fmt.Fprintf(out, "peer %s\n", h.ID())
 	fmt.Fprintf(out, "height %d, tip %s, work %s\n", st.Height, st.Tip.Short(), st.Work)
 	if st.Stored < st.Height {
-		fmt.Fprintf(out, "on disk up to height %d: %d blocks wait for the store's writer\n", st.Stored, st.Height-st.Stored)
+		fmt.Fprintf(out, "on disk up to height %d: the blocks above wait for the store's writer\n", st.Stored)
 	}
 	final, finalHash := n.Final()
 	if c := n.Consensus(); c.Kind == chain.Authority.String() {
