@@ -373,3 +373,45 @@ func shellWords(t *testing.T, cmd string) ([]string, error) {
 	}
 	return strings.Split(strings.TrimSuffix(string(out), "\n"), "\n"), nil
 }
+
+// TestAddClockBehind: a reading timed by a clock an hour behind the
+// node's is stored as taken an hour ago (the node takes past times), and
+// add warns that this machine's clock is behind; a --time an hour ago
+// (a reading taken then) gets no warning.
+func TestAddClockBehind(t *testing.T) {
+	n, url := slowDiskNode(t, storetest.New())
+	c := &client{base: url, http: probeHTTP}
+	behind := time.Now().Add(-time.Hour).UnixMilli()
+	var out, errOut bytes.Buffer
+	if err := c.add(context.Background(), input{subject: "alice", bpm: 70}, behind, true, &out, &errOut); err != nil {
+		t.Fatalf("add with this clock an hour behind: %v", err)
+	}
+	if !strings.Contains(errOut.String(), "behind the node's") {
+		t.Errorf("no warning with this clock an hour behind: stderr %q", errOut.String())
+	}
+	errOut.Reset()
+	if err := c.add(context.Background(), input{subject: "alice", bpm: 71}, behind, false, &out, &errOut); err != nil {
+		t.Fatalf("add --time an hour ago: %v", err)
+	}
+	if errOut.Len() != 0 {
+		t.Errorf("add --time an hour ago warned: %q", errOut.String())
+	}
+	if p := n.Pending(); p != 2 {
+		t.Errorf("%d pending, want 2", p)
+	}
+}
+
+// TestClientTimeoutSaysSo: a node that takes the request and does not
+// answer in time is said to be slow, not unreachable (before, the client
+// asked whether the node was running).
+func TestClientTimeoutSaysSo(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	c := &client{base: srv.URL, http: &http.Client{Timeout: 100 * time.Millisecond}}
+	err := c.get(context.Background(), "/api/v1/status", nil)
+	if err == nil || !strings.Contains(err.Error(), "did not answer in time") || strings.Contains(err.Error(), "is the node running") {
+		t.Fatalf("a node that does not answer: %v", err)
+	}
+}

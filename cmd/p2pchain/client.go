@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -194,6 +195,10 @@ func (c *client) roundTrip(ctx context.Context, method, path string, body any) (
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return nil, nil, fmt.Errorf("the node at %s did not answer in time: %w (it may be overloaded, or its disk slow: see its log and '%s status')", c.base, err, invocation())
+		}
 		return nil, nil, fmt.Errorf("cannot reach the node at %s: %w (is the node running? give --api URL, --data DIR or -l PORT to pick another)", c.base, err)
 	}
 	defer resp.Body.Close()

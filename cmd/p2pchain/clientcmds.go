@@ -560,6 +560,9 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 			return fmt.Errorf("%w%s", err, rerun())
 		}
 		if resp.StatusCode == http.StatusAccepted {
+			if own && timed() {
+				warnClockBehind(stderr, resp.Header.Get("Date"), ms)
+			}
 			if c.json {
 				return printJSON(stdout, data)
 			}
@@ -614,6 +617,25 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 			e.Message += rerun()
 		}
 		return e
+	}
+}
+
+// clockBehind is how far this machine's clock may be behind the node's
+// before add warns: a reading it timed is then stored as taken that long
+// ago (the node takes past times: readings are back-dated by imports).
+const clockBehind = 2 * time.Minute
+
+// warnClockBehind warns when the node's clock at its answer (the HTTP
+// Date header, to the second) is more than clockBehind ahead of ms, the
+// time this machine gave the reading.
+func warnClockBehind(stderr io.Writer, date string, ms int64) {
+	at, err := http.ParseTime(date)
+	if err != nil {
+		return
+	}
+	if d := at.Sub(time.UnixMilli(ms)); d > clockBehind {
+		fmt.Fprintf(stderr, "warning: this machine's clock is about %s behind the node's: the reading was stored with this machine's time, as taken %s ago; check this machine's clock, or give --time\n",
+			d.Round(time.Second), d.Round(time.Second))
 	}
 }
 
