@@ -116,9 +116,8 @@ func (h *Host) handleBlocks(s network.Stream) {
 		return
 	}
 	least := min(h.ledger.Params().MaxBlockSize(), h.peers.lim.sendBurst, h.peers.lim.totalBurst)
-	reserved, ok := h.peers.reserveSend(p, time.Now(), least, maxBatchBytes)
+	reserved, ok := h.reserveSend(s, p, least)
 	if !ok {
-		h.overLimit(s, p, BlocksProtocol, "bytes served")
 		return
 	}
 	blocks, err := h.ledger.BlocksAfter(req.Locator, min(int(req.Max), MaxBatch), reserved)
@@ -155,6 +154,35 @@ func (h *Host) handleBlocks(s network.Stream) {
 		h.metrics.syncBytesOut.Add(uint64(len(buf)))
 	}
 	_ = s.Close()
+}
+
+// reserveSend reserves the bytes of a response to p (peerBook.reserveSend),
+// waiting up to the busy wait (ServeBusyWait) while the node serves all
+// peers at its limit. Otherwise, or when p is over its own budget, it
+// resets s and reports false.
+func (h *Host) reserveSend(s network.Stream, p peer.ID, least int) (int, bool) {
+	giveUp := time.Now().Add(h.peers.lim.busyWait)
+	busy := false
+	for {
+		now := time.Now()
+		n, wait, ok := h.peers.reserveSend(p, now, least, maxBatchBytes)
+		if ok {
+			return n, true
+		}
+		if wait > 0 && !busy {
+			busy = true
+			h.peers.servedBusy()
+		}
+		if wait == 0 || now.Add(wait).After(giveUp) {
+			what := "bytes served"
+			if wait > 0 {
+				what = "bytes served to all peers"
+			}
+			h.overLimit(s, p, BlocksProtocol, what)
+			return 0, false
+		}
+		time.Sleep(wait) // others' responses first: nothing is read or held meanwhile
+	}
 }
 
 // overLimit resets a stream that p opened over one of its limits.

@@ -513,8 +513,9 @@ type Traffic struct {
 	Oversized, Malformed uint64
 	GossipThrottled      uint64 // gossiped blocks ignored: their relayer was over its budget
 	StreamsReset         uint64 // peers' streams reset: over their stream, request or byte limits
-	// ServeBusy counts the blocks requests among them reset because all
-	// peers together had the node's serving budget (ServeBytesTotalPerSecond).
+	// ServeBusy counts the blocks requests that waited, or were reset,
+	// because all peers together had the node's serving budget
+	// (ServeBytesTotalPerSecond).
 	ServeBusy uint64
 }
 

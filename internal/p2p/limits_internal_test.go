@@ -370,15 +370,26 @@ func TestServeRateLimit(t *testing.T) {
 }
 
 // TestServeTotalLimit: several peers, each within its own budget, together
-// get no more bytes of blocks than the node's budget for all peers; the
-// requests over it are reset without counting against the peers. Before,
-// each identity had a budget of its own and nothing bounded their sum.
+// get no more bytes of blocks than the node's budget for all peers. A
+// request over it waits for the budget (up to the busy wait) or, past
+// that, is reset; neither counts against the peer. Before, each identity
+// had a budget of its own and nothing bounded their sum.
 func TestServeTotalLimit(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		wait time.Duration
+	}{{"reset", 0}, {"wait", 5 * time.Second}} {
+		t.Run(c.name, func(t *testing.T) { serveTotal(t, c.wait) })
+	}
+}
+
+func serveTotal(t *testing.T, busyWait time.Duration) {
 	ctx := testContext(t, 60*time.Second)
 	params := chain.TestParams("flood-total")
 	const rateBytes, burst = 64 << 10, 128 << 10
 	v := startVictim(t, ctx, params, withLimits(func(l *limits) {
 		l.totalRate, l.totalBurst = rateBytes, burst // each peer's own budget is the default, 64 times more
+		l.busyWait = busyWait
 	}))
 	blocks := buildBlocks(t, params, 20, 10, 16)
 	if _, err := v.node.AddBlocks(ctx, blocks); err != nil {
@@ -396,9 +407,10 @@ func TestServeTotalLimit(t *testing.T) {
 		hosts = append(hosts, h)
 	}
 	var received, answered, reset atomic.Int64
+	servedPeers := make([]atomic.Int64, peers)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for _, h := range hosts {
+	for i, h := range hosts {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -418,6 +430,7 @@ func TestServeTotalLimit(t *testing.T) {
 				_, got, ok := readBlocksAnswer(s, params)
 				if ok {
 					answered.Add(1)
+					servedPeers[i].Add(1)
 				} else {
 					reset.Add(1)
 				}
@@ -438,7 +451,7 @@ func TestServeTotalLimit(t *testing.T) {
 		peerResets += st.resets
 	}
 	busy := v.Traffic().ServeBusy
-	t.Logf("%v: %d streams answered (%d bytes), %d reset; the victim served %d bytes, %d resets for the total, %d counted against peers",
+	t.Logf("%v: %d streams answered (%d bytes), %d reset; the victim served %d bytes, %d requests waited or were reset for the total, %d resets counted against peers",
 		elapsed.Round(time.Millisecond), answered.Load(), received.Load(), reset.Load(), served, busy, peerResets)
 	if answered.Load() == 0 || received.Load() == 0 {
 		t.Fatal("nothing was served")
@@ -446,11 +459,24 @@ func TestServeTotalLimit(t *testing.T) {
 	if float64(received.Load()) > bound || float64(served) > bound {
 		t.Errorf("served %d bytes (victim counts %d) to %d peers in %v, over the total budget's %.0f", received.Load(), served, peers, elapsed, bound)
 	}
-	if busy == 0 || reset.Load() == 0 {
-		t.Error("no request was reset for the total")
+	if busy == 0 {
+		t.Error("no request waited or was reset for the total")
 	}
 	if peerResets != 0 {
 		t.Errorf("%d resets counted against peers that kept within their own budgets", peerResets)
+	}
+	if busyWait == 0 && reset.Load() == 0 {
+		t.Error("no request was reset, with no wait for the total")
+	}
+	if busyWait > 0 {
+		if reset.Load() != 0 {
+			t.Errorf("%d requests reset, where each could wait for the total", reset.Load())
+		}
+		for i := range servedPeers {
+			if servedPeers[i].Load() == 0 {
+				t.Errorf("peer %d was never served", i)
+			}
+		}
 	}
 }
 

@@ -28,10 +28,16 @@ const (
 	// budget, many identities would otherwise add up to the node's whole
 	// CPU and, since a response's blocks are read before they are sent,
 	// to 8 MiB of memory per peer. Four peers syncing at full rate fit;
-	// beyond, responses are cut or reset (the peer is not at fault: its
-	// own bucket gets the bytes back) and the clients sync more slowly.
+	// beyond, a response is cut to what the bucket holds, or waits for it
+	// up to ServeBusyWait before anything is read (so the clients sync
+	// more slowly), and past that is reset; the peer is not at fault, and
+	// its own bucket keeps its bytes.
 	ServeBytesTotalPerSecond = 16 << 20
 	ServeBytesTotalBurst     = 32 << 20
+	// ServeBusyWait is the longest a blocks request waits for the bucket
+	// of all peers: well under the client's stallTimeout, so that an
+	// honest client sees a slow answer, not a stall.
+	ServeBusyWait = 5 * time.Second
 	// StatusRequestsPerSecond and StatusRequestsBurst bound the status
 	// exchanges one peer opens with us.
 	StatusRequestsPerSecond = 10
@@ -110,6 +116,7 @@ type limits struct {
 	sendBurst                 int
 	totalRate                 rate.Limit // bytes served to all peers
 	totalBurst                int
+	busyWait                  time.Duration // the longest a blocks request waits for the bucket of all peers
 	statusRate, blocksRate    rate.Limit
 	statusBurst, blocksBurst  int
 	streams                   int
@@ -130,7 +137,7 @@ type limits struct {
 func defaultLimits() limits {
 	return limits{
 		sendRate: ServeBytesPerSecond, sendBurst: ServeBytesBurst,
-		totalRate: ServeBytesTotalPerSecond, totalBurst: ServeBytesTotalBurst,
+		totalRate: ServeBytesTotalPerSecond, totalBurst: ServeBytesTotalBurst, busyWait: ServeBusyWait,
 		statusRate: StatusRequestsPerSecond, statusBurst: StatusRequestsBurst,
 		blocksRate: BlocksRequestsPerSecond, blocksBurst: BlocksRequestsBurst,
 		streams:    MaxStreamsPerPeer,
@@ -206,7 +213,7 @@ type peerBook struct {
 
 	mu            sync.Mutex
 	send          byteBucket // bytes of blocks sent to all peers together
-	sendRefused   uint64     // responses reset for the total
+	sendBusy      uint64     // blocks requests that waited for it, or were reset
 	peers         map[peer.ID]*peerState
 	departed      map[peer.ID]*list.Element // of *departedPeer
 	departedOrder *list.List                // oldest departure first
@@ -456,39 +463,48 @@ func (b *peerBook) openStream(p peer.ID, proto int, now time.Time) (done func(),
 
 // reserveSend takes from p's send bucket, and from the one of all peers,
 // the bytes of blocks that a response may hold, before any block is looked
-// up: all both buckets hold, at most `most`, and nothing (false, a reset
-// counted) if either holds less than least. Taking them at once means two
-// streams cannot both spend the same bytes. settleSend must follow.
-func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int) (int, bool) {
+// up: all both buckets hold, at most `most`. Taking them at once means two
+// streams cannot both spend the same bytes; settleSend must follow. If p's
+// bucket holds less than least it takes nothing (false, a reset counted
+// against p); if the bucket of all peers does, it takes nothing either and
+// says how long until that bucket holds least (wait > 0): the node serves
+// others at its limit, which is not p's doing, so p's bucket keeps its
+// bytes.
+func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int) (n int, wait time.Duration, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.getLocked(p, false)
 	if s == nil {
-		return 0, false
+		return 0, 0, false
 	}
-	n, ok := s.send.take(now, least, most)
+	n, ok = s.send.take(now, least, most)
 	if !ok {
 		s.resets++
-		return 0, false
+		return 0, 0, false
 	}
 	m, ok := b.send.take(now, least, n)
 	if !ok {
-		// The node serves others at its limit: not p's doing, so p's
-		// bucket gets its bytes back.
 		s.send.give(n)
-		b.sendRefused++
-		return 0, false
+		return 0, b.send.until(least), false
 	}
 	s.send.give(n - m)
-	return m, true
+	return m, 0, true
 }
 
-// serveBusy returns how many blocks requests were reset because all peers
-// together had used the node's serving budget.
+// servedBusy counts a blocks request that waited for the bucket of all
+// peers, or was reset for it.
+func (b *peerBook) servedBusy() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.sendBusy++
+}
+
+// serveBusy returns how many blocks requests waited, or were reset,
+// because all peers together had used the node's serving budget.
 func (b *peerBook) serveBusy() uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return b.sendRefused
+	return b.sendBusy
 }
 
 // settleSend ends a reservation of reserveSend: sent bytes were sent, and
@@ -538,6 +554,15 @@ func (k *byteBucket) take(now time.Time, least, most int) (int, bool) {
 	n := int(min(k.tokens, float64(most)))
 	k.tokens -= float64(n)
 	return n, true
+}
+
+// until returns how long until the bucket holds n tokens (brought up to
+// date by the take before it), at least a millisecond.
+func (k *byteBucket) until(n int) time.Duration {
+	if k.rate <= 0 {
+		return time.Hour
+	}
+	return max(time.Millisecond, time.Duration((float64(n)-k.tokens)/k.rate*float64(time.Second)))
 }
 
 // give puts n tokens back, up to the burst.
