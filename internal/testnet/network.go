@@ -476,7 +476,12 @@ func (l *Load) Stats() LoadStats {
 		if !reorg && b.height <= l.baseHeight {
 			continue
 		}
-		if info, ok, _ := n0.BlockByHash(h); ok && info.Main {
+		info, ok, err := n0.BlockByHash(h)
+		if err != nil {
+			l.lastErr = fmt.Errorf("load: look up block %s: %w", h.Short(), err) // counted as it was
+			continue
+		}
+		if ok && info.Main {
 			continue
 		}
 		delete(l.in, h) // off the main chain: its readings are pending again, or in another block
@@ -485,8 +490,11 @@ func (l *Load) Stats() LoadStats {
 	}
 	left := l.unconfirmed[:0]
 	for _, id := range l.unconfirmed {
-		info, ok, _ := n0.LocateReading(id) // in a main-chain block, or pending
-		if !ok || info.Pending {
+		info, ok, err := n0.LocateReading(id) // in a main-chain block, or pending
+		if err != nil {
+			l.lastErr = fmt.Errorf("load: look up reading %s: %w", id.Short(), err)
+		}
+		if err != nil || !ok || info.Pending {
 			left = append(left, id)
 			continue
 		}
