@@ -3,6 +3,7 @@ package api
 import (
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -130,14 +131,21 @@ func (ll limitedListener) Accept() (net.Conn, error) {
 }
 
 // remoteIP returns the IP of c's remote end, and whether it is on this
-// machine: a loopback address, or none (a Unix socket).
+// machine: a loopback address, or none (a Unix socket). The IP is keyed
+// without its zone (a link-local peer's fe80::1%eth0), and an IPv4 address
+// mapped into IPv6 as IPv4, so that one address has one count.
 func remoteIP(c net.Conn) (string, bool) {
 	host := c.RemoteAddr().String()
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
 	}
-	ip := net.ParseIP(host)
-	return host, ip == nil || ip.IsLoopback()
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		_, tcp := c.RemoteAddr().(*net.TCPAddr)
+		return host, !tcp // no IP: a Unix socket is on this machine
+	}
+	ip = ip.WithZone("").Unmap()
+	return ip.String(), ip.IsLoopback()
 }
 
 // limitedConn gives its place back when it is closed (once, however often

@@ -129,3 +129,37 @@ func TestConnectionLimitPerAddress(t *testing.T) {
 		t.Fatalf("%d open, want 5", open)
 	}
 }
+
+// addrConn is a net.Conn with only a remote address.
+type addrConn struct {
+	net.Conn
+	remote net.Addr
+}
+
+func (c addrConn) RemoteAddr() net.Addr { return c.remote }
+
+// TestRemoteIPKeys: a link-local IPv6 peer's zone (fe80::1%eth0) does not
+// make it loopback, nor its count another address's; an IPv4 address
+// mapped into IPv6 counts as the IPv4 one. Before, an address with a zone
+// did not parse and was taken for loopback: exempt from the per-address
+// limit.
+func TestRemoteIPKeys(t *testing.T) {
+	for _, c := range []struct {
+		addr     net.Addr
+		key      string
+		loopback bool
+	}{
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 5, Zone: "eth0"}, "fe80::1", false},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 6}, "fe80::1", false},
+		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 7}, "192.0.2.1", false},
+		{&net.TCPAddr{IP: net.ParseIP("192.0.2.1").To4(), Port: 8}, "192.0.2.1", false},
+		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 9}, "::1", true},
+		{&net.TCPAddr{IP: net.ParseIP("127.0.0.1"), Port: 9}, "127.0.0.1", true},
+		{&net.UnixAddr{Name: "/tmp/api.sock", Net: "unix"}, "/tmp/api.sock", true},
+	} {
+		key, loopback := remoteIP(addrConn{remote: c.addr})
+		if key != c.key || loopback != c.loopback {
+			t.Errorf("%s: key %q loopback %v, want %q %v", c.addr, key, loopback, c.key, c.loopback)
+		}
+	}
+}
