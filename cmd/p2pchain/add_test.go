@@ -415,3 +415,40 @@ func TestClientTimeoutSaysSo(t *testing.T) {
 		t.Fatalf("a node that does not answer: %v", err)
 	}
 }
+
+// TestAddClockNotBehindAfterRetries: a reading timed by a clock that is
+// right, sent again while the node's pending set is full for longer than
+// clockBehind, gets no warning that this clock is behind: the time add
+// spent trying is not the clocks' difference. Before, the node's Date at
+// the answer was compared with the reading's time alone, so the tries of
+// up to addRetryFor (as long as clockBehind) made a warning of their own.
+func TestAddClockNotBehindAfterRetries(t *testing.T) {
+	retryFor, waitCap, behind := addRetryFor, addWaitCap, clockBehind
+	addRetryFor, addWaitCap, clockBehind = 30*time.Second, time.Second, 1500*time.Millisecond
+	t.Cleanup(func() { addRetryFor, addWaitCap, clockBehind = retryFor, waitCap, behind })
+	var mu sync.Mutex
+	tries := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		tries++
+		w.Header().Set("Content-Type", "application/json")
+		if tries <= 3 {
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = io.WriteString(w, `{"error": "pending set full", "code": "pending_full"}`)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+		_, _ = io.WriteString(w, `{"id": "00", "status": "pending"}`)
+	}))
+	defer srv.Close()
+	c := &client{base: srv.URL, http: probeHTTP}
+	var out, errOut bytes.Buffer
+	if err := c.add(context.Background(), input{subject: "alice", bpm: 70}, time.Now().UnixMilli(), true, &out, &errOut); err != nil {
+		t.Fatalf("add: %v", err)
+	}
+	if strings.Contains(errOut.String(), "behind the node's") {
+		t.Errorf("a clock that is right was said to be behind after %d tries: stderr %q", tries, errOut.String())
+	}
+}

@@ -513,7 +513,8 @@ var (
 func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, stderr io.Writer) error {
 	const path = "/api/v1/readings"
 	body := map[string]any{"subject": in.subject, "bpm": in.bpm, "time": ms}
-	deadline := time.Now().Add(addRetryFor)
+	began := time.Now()
+	deadline := began.Add(addRetryFor)
 	// timed: the body carries the time, so a try sent again is the same
 	// reading. Without it (the node's clock, after it refused this one's),
 	// each try is a new reading, stamped as it arrives: one is sent again
@@ -561,7 +562,7 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 		}
 		if resp.StatusCode == http.StatusAccepted {
 			if own && timed() {
-				warnClockBehind(stderr, resp.Header.Get("Date"), ms)
+				warnClockBehind(stderr, resp.Header.Get("Date"), ms, time.Since(began))
 			}
 			if c.json {
 				return printJSON(stdout, data)
@@ -623,19 +624,22 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 // clockBehind is how far this machine's clock may be behind the node's
 // before add warns: a reading it timed is then stored as taken that long
 // ago (the node takes past times: readings are back-dated by imports).
-const clockBehind = 2 * time.Minute
+// Tests shorten it.
+var clockBehind = 2 * time.Minute
 
 // warnClockBehind warns when the node's clock at its answer (the HTTP
-// Date header, to the second) is more than clockBehind ahead of ms, the
-// time this machine gave the reading.
-func warnClockBehind(stderr io.Writer, date string, ms int64) {
+// Date header, to the second) is more than clockBehind ahead of this
+// machine's: ahead of ms, the time this machine gave the reading, by more
+// than elapsed, the time add took since (its tries and waits: up to
+// addRetryFor, as long as clockBehind).
+func warnClockBehind(stderr io.Writer, date string, ms int64, elapsed time.Duration) {
 	at, err := http.ParseTime(date)
 	if err != nil {
 		return
 	}
-	if d := at.Sub(time.UnixMilli(ms)); d > clockBehind {
+	if age := at.Sub(time.UnixMilli(ms)); age-elapsed > clockBehind {
 		fmt.Fprintf(stderr, "warning: this machine's clock is about %s behind the node's: the reading was stored with this machine's time, as taken %s ago; check this machine's clock, or give --time\n",
-			d.Round(time.Second), d.Round(time.Second))
+			(age - elapsed).Round(time.Second), age.Round(time.Second))
 	}
 }
 
