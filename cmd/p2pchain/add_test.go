@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
@@ -450,5 +451,22 @@ func TestAddClockNotBehindAfterRetries(t *testing.T) {
 	}
 	if strings.Contains(errOut.String(), "behind the node's") {
 		t.Errorf("a clock that is right was said to be behind after %d tries: stderr %q", tries, errOut.String())
+	}
+}
+
+// TestClientDialTimeoutSaysUnreachable: an address that does not answer a
+// connection in time (a host down, a firewall that drops) is said to be
+// unreachable, not a slow node: no request reached a node. Before, every
+// timeout was a node that "did not answer in time", overloaded or with
+// a slow disk.
+func TestClientDialTimeoutSaysUnreachable(t *testing.T) {
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		<-ctx.Done() // a connection that is never answered
+		return nil, ctx.Err()
+	}}
+	c := &client{base: "http://192.0.2.1:1", http: &http.Client{Timeout: 100 * time.Millisecond, Transport: tr}}
+	err := c.get(context.Background(), "/api/v1/status", nil)
+	if err == nil || !strings.Contains(err.Error(), "cannot reach") || strings.Contains(err.Error(), "did not answer in time") {
+		t.Fatalf("an address that takes no connection: %v", err)
 	}
 }

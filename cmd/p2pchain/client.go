@@ -9,9 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/datadir"
@@ -193,10 +195,16 @@ func (c *client) roundTrip(ctx context.Context, method, path string, body any) (
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
+	// A timeout after a connection was made is a node that took the
+	// request and did not answer; one before is an address that did not
+	// answer a connection (a host down, a firewall that drops).
+	var connected atomic.Bool
+	req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+		GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }}))
 	resp, err := c.http.Do(req)
 	if err != nil {
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
+		if errors.As(err, &ne) && ne.Timeout() && connected.Load() {
 			return nil, nil, fmt.Errorf("the node at %s did not answer in time: %w (it may be overloaded, or its disk slow: see its log and '%s status')", c.base, err, invocation())
 		}
 		return nil, nil, fmt.Errorf("cannot reach the node at %s: %w (is the node running? give --api URL, --data DIR or -l PORT to pick another)", c.base, err)
