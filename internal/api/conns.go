@@ -161,3 +161,14 @@ func (c *limitedConn) Close() error {
 	c.once.Do(func() { c.l.release(c.ip) })
 	return c.Conn.Close()
 }
+
+// CloseWrite half-closes a TCP connection, as http.Server does before it
+// closes one whose request body it did not read (a body over the limit,
+// headers too large), so that the client reads the answer before the
+// reset: the wrapper must not hide it.
+func (c *limitedConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}

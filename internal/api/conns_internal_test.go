@@ -163,3 +163,48 @@ func TestRemoteIPKeys(t *testing.T) {
 		}
 	}
 }
+
+// TestLimitedConnCloseWrite: a connection the limited listener admits
+// can still be half-closed, as http.Server does (CloseWrite, then a pause)
+// before it closes a connection whose request body it left unread, so that
+// the client reads the answer (413, 431) before the reset. Before, the
+// wrapper hid the TCP connection's CloseWrite and the server skipped it.
+func TestLimitedConnCloseWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll := limitedListener{Listener: ln, l: newConnLimiter(4, 4, nil)}
+	defer ll.Close()
+	client, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	c, err := ll.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok {
+		t.Fatal("an admitted connection has no CloseWrite: http.Server cannot half-close it")
+	}
+	if _, err := c.Write([]byte("answer")); err != nil {
+		t.Fatal(err)
+	}
+	if err := cw.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(5 * time.Second))
+	got, err := io.ReadAll(client)
+	if err != nil || string(got) != "answer" {
+		t.Fatalf("the client read %q, %v; want the answer, then the end", got, err)
+	}
+	if _, err := client.Write([]byte("x")); err != nil { // the other half is open
+		t.Fatal(err)
+	}
+	if open, _ := ll.l.counts(); open != 1 {
+		t.Errorf("%d open after a half-close, want 1", open)
+	}
+}
