@@ -163,25 +163,43 @@ func (h *Host) handleBlocks(s network.Stream) {
 func (h *Host) reserveSend(s network.Stream, p peer.ID, least int) (int, bool) {
 	giveUp := time.Now().Add(h.peers.lim.busyWait)
 	busy := false
+	var t sendTurn // its place among the requests waiting
 	for {
 		now := time.Now()
-		n, wait, ok := h.peers.reserveSend(p, now, least, maxBatchBytes)
+		n, wait, turn, ok := h.peers.reserveSend(p, now, least, maxBatchBytes, &t)
 		if ok {
 			return n, true
 		}
-		if wait > 0 && !busy {
+		if (wait > 0 || turn) && !busy {
 			busy = true
 			h.peers.servedBusy()
 		}
-		if wait == 0 || now.Add(wait).After(giveUp) {
+		gaveUp := false
+		if turn {
+			// Others came first: wait for them (nothing is read or held
+			// meanwhile), up to the busy wait.
+			timer := time.NewTimer(time.Until(giveUp))
+			select {
+			case <-t.ready:
+				timer.Stop()
+				continue
+			case <-timer.C:
+				gaveUp = true
+			}
+		}
+		if gaveUp || wait == 0 || !now.Before(giveUp) {
+			h.peers.leaveSendQueue(&t)
 			what := "bytes served"
-			if wait > 0 {
+			if gaveUp || wait > 0 {
 				what = "bytes served to all peers"
 			}
 			h.overLimit(s, p, BlocksProtocol, what)
 			return 0, false
 		}
-		time.Sleep(wait) // others' responses first: nothing is read or held meanwhile
+		// First in the queue: the bucket refills, and the responses being
+		// sent give back what they took and did not use (wait counts on
+		// the refill alone), so look again every busyPoll.
+		time.Sleep(max(0, min(wait, time.Until(giveUp), busyPoll)))
 	}
 }
 

@@ -854,3 +854,71 @@ func readBlocksAnswer(s network.Stream, params chain.Params) (blocks, bytes int6
 		r.ReleaseMsg(msg)
 	}
 }
+
+// TestServeQueueOrder: requests that find the bucket of all peers short
+// take it in turn, first come first served: only the first waits for the
+// bucket, the next for its turn, and neither a later one nor one that
+// comes while they wait takes the refill before them. Before, every waiter
+// slept until the bucket held enough and the first to wake took it, so
+// one could lose each race until its busy wait ran out and it was reset
+// (TestServeTotalLimit/wait failed about one run in three).
+func TestServeQueueOrder(t *testing.T) {
+	lim := defaultLimits()
+	lim.totalRate, lim.totalBurst = 1000, 1000
+	b := newPeerBook(lim)
+	for _, p := range []peer.ID{"a", "b", "c", "d"} {
+		b.add(p)
+	}
+	now := time.Now().Add(time.Millisecond)
+	if n, _, _, ok := b.reserveSend("a", now, 1000, 1000, nil); !ok || n != 1000 {
+		t.Fatalf("the first request: %d bytes, %v", n, ok)
+	}
+	b.settleSend("a", 1000, 1000, false)
+	var tb, tc, td sendTurn
+	if _, wait, turn, ok := b.reserveSend("b", now, 1000, 1000, &tb); ok || turn || wait <= 0 {
+		t.Fatalf("b, the bucket empty: wait %v, turn %v, ok %v; want to wait for the bucket", wait, turn, ok)
+	}
+	select {
+	case <-tb.ready:
+	default:
+		t.Fatal("b is first in the queue, and its turn is not ready")
+	}
+	if _, _, turn, ok := b.reserveSend("c", now, 1000, 1000, &tc); ok || !turn {
+		t.Fatalf("c behind b: turn %v, ok %v; want to wait for its turn", turn, ok)
+	}
+	later := now.Add(2 * time.Second) // the bucket is full again
+	if _, _, turn, ok := b.reserveSend("d", later, 1000, 1000, &td); ok || !turn {
+		t.Fatalf("d, coming while b and c wait: turn %v, ok %v; want behind them", turn, ok)
+	}
+	if _, _, turn, ok := b.reserveSend("c", later, 1000, 1000, &tc); ok || !turn {
+		t.Fatalf("c before its turn: turn %v, ok %v; want to wait", turn, ok)
+	}
+	select {
+	case <-tc.ready:
+		t.Fatal("c's turn is ready while b waits")
+	default:
+	}
+	if n, _, _, ok := b.reserveSend("b", later, 1000, 1000, &tb); !ok || n != 1000 {
+		t.Fatalf("b in its turn: %d bytes, %v", n, ok)
+	}
+	select {
+	case <-tc.ready:
+	default:
+		t.Fatal("b was served, and c's turn is not ready")
+	}
+	b.leaveSendQueue(&tc) // c gives up: d's turn
+	select {
+	case <-td.ready:
+	default:
+		t.Fatal("c gave up, and d's turn is not ready")
+	}
+	if _, wait, turn, ok := b.reserveSend("d", later, 1000, 1000, &td); ok || turn || wait <= 0 {
+		t.Fatalf("d first, the bucket empty: wait %v, turn %v, ok %v", wait, turn, ok)
+	}
+	if n, _, _, ok := b.reserveSend("d", later.Add(2*time.Second), 1000, 1000, &td); !ok || n != 1000 {
+		t.Fatalf("d once the bucket refilled: %d bytes, %v", n, ok)
+	}
+	if q := b.sendQueue.Len(); q != 0 {
+		t.Errorf("%d left in the queue, want none", q)
+	}
+}

@@ -38,6 +38,9 @@ const (
 	// of all peers: well under the client's stallTimeout, so that an
 	// honest client sees a slow answer, not a stall.
 	ServeBusyWait = 5 * time.Second
+	// busyPoll is how often the request first in the queue for that
+	// bucket looks at it again while it waits.
+	busyPoll = 50 * time.Millisecond
 	// StatusRequestsPerSecond and StatusRequestsBurst bound the status
 	// exchanges one peer opens with us.
 	StatusRequestsPerSecond = 10
@@ -214,6 +217,7 @@ type peerBook struct {
 	mu            sync.Mutex
 	send          byteBucket // bytes of blocks sent to all peers together
 	sendBusy      uint64     // blocks requests that waited for it, or were reset
+	sendQueue     *list.List // of *sendTurn: the requests waiting for it, first come first served
 	peers         map[peer.ID]*peerState
 	departed      map[peer.ID]*list.Element // of *departedPeer
 	departedOrder *list.List                // oldest departure first
@@ -226,7 +230,7 @@ type departedPeer struct {
 
 func newPeerBook(lim limits) *peerBook {
 	return &peerBook{lim: lim, send: newByteBucket(float64(lim.totalRate), lim.totalBurst, time.Now()),
-		peers: map[peer.ID]*peerState{}, departed: map[peer.ID]*list.Element{}, departedOrder: list.New()}
+		peers: map[peer.ID]*peerState{}, departed: map[peer.ID]*list.Element{}, departedOrder: list.New(), sendQueue: list.New()}
 }
 
 // add makes the state of a newly connected peer, unless the table is full.
@@ -470,25 +474,80 @@ func (b *peerBook) openStream(p peer.ID, proto int, now time.Time) (done func(),
 // says how long until that bucket holds least (wait > 0): the node serves
 // others at its limit, which is not p's doing, so p's bucket keeps its
 // bytes.
-func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int) (n int, wait time.Duration, ok bool) {
+//
+// The requests that wait for the bucket of all peers take it in turn, in
+// the order they first found it short (t, one per request; nil: one that
+// does not wait): only the first of them waits for the bucket (wait > 0);
+// the others wait for their turn (turn: t.ready is closed when it comes),
+// and a request that comes meanwhile queues behind them even if the
+// bucket holds enough. Otherwise the waiters, woken together, raced for
+// each refill, and one could lose every race until its wait ran out.
+// A request leaves the queue when it gets its bytes or is refused here;
+// one that gives up calls leaveSendQueue.
+func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int, t *sendTurn) (n int, wait time.Duration, turn, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	s := b.getLocked(p, false)
 	if s == nil {
-		return 0, 0, false
+		b.leaveLocked(t)
+		return 0, 0, false, false
 	}
 	n, ok = s.send.take(now, least, most)
 	if !ok {
 		s.resets++
-		return 0, 0, false
+		b.leaveLocked(t)
+		return 0, 0, false, false
+	}
+	if t != nil && t.elem == nil && b.sendQueue.Len() > 0 {
+		// Others wait already: behind them.
+		s.send.give(n)
+		t.elem, t.ready = b.sendQueue.PushBack(t), make(chan struct{})
+		return 0, 0, true, false
+	}
+	if t != nil && t.elem != nil && b.sendQueue.Front() != t.elem {
+		s.send.give(n)
+		return 0, 0, true, false
 	}
 	m, ok := b.send.take(now, least, n)
 	if !ok {
 		s.send.give(n)
-		return 0, b.send.until(least), false
+		if t != nil && t.elem == nil {
+			t.elem, t.ready = b.sendQueue.PushBack(t), make(chan struct{})
+			close(t.ready) // first in the queue: its turn
+		}
+		return 0, b.send.until(least), false, false
 	}
 	s.send.give(n - m)
-	return m, 0, true
+	b.leaveLocked(t)
+	return m, 0, false, true
+}
+
+// sendTurn is a blocks request's place in the queue for the bucket of all
+// peers (peerBook.reserveSend).
+type sendTurn struct {
+	elem  *list.Element // nil: not queued
+	ready chan struct{} // closed once it is first in the queue
+}
+
+// leaveSendQueue takes t out of the queue for the bucket of all peers
+// (a request that gave up waiting), handing the turn on if it had it.
+func (b *peerBook) leaveSendQueue(t *sendTurn) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.leaveLocked(t)
+}
+
+// leaveLocked is leaveSendQueue with b.mu held; t may be nil or not queued.
+func (b *peerBook) leaveLocked(t *sendTurn) {
+	if t == nil || t.elem == nil {
+		return
+	}
+	first := b.sendQueue.Front() == t.elem
+	b.sendQueue.Remove(t.elem)
+	t.elem = nil
+	if next := b.sendQueue.Front(); first && next != nil {
+		close(next.Value.(*sendTurn).ready)
+	}
 }
 
 // servedBusy counts a blocks request that waited for the bucket of all
