@@ -898,8 +898,8 @@ func TestServeQueueOrder(t *testing.T) {
 		t.Fatal("c's turn is ready while b waits")
 	default:
 	}
-	if n, _, _, ok := b.reserveSend("b", later, 1000, 1000, &tb); !ok || n != 1000 {
-		t.Fatalf("b in its turn: %d bytes, %v", n, ok)
+	if n, _, _, ok := b.reserveSend("b", later, 500, 1000, &tb); !ok || n != 500 {
+		t.Fatalf("b in its turn, c and d behind it: %d bytes, %v; want one block's worth (500), so that turns are short", n, ok)
 	}
 	select {
 	case <-tc.ready:

@@ -482,8 +482,12 @@ func (b *peerBook) openStream(p peer.ID, proto int, now time.Time) (done func(),
 // and a request that comes meanwhile queues behind them even if the
 // bucket holds enough. Otherwise the waiters, woken together, raced for
 // each refill, and one could lose every race until its wait ran out.
-// A request leaves the queue when it gets its bytes or is refused here;
-// one that gives up calls leaveSendQueue.
+// While others wait behind it, a request gets at most least bytes (about
+// one block), so that a turn is short: behind a queue of a hundred others
+// a request waits about a second at the default limits, not the minute
+// that a hundred whole budgets (8 MiB each) would take. A request leaves
+// the queue when it gets its bytes or is refused here; one that gives up
+// calls leaveSendQueue.
 func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int, t *sendTurn) (n int, wait time.Duration, turn, ok bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -507,6 +511,14 @@ func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int, t *sen
 	if t != nil && t.elem != nil && b.sendQueue.Front() != t.elem {
 		s.send.give(n)
 		return 0, 0, true, false
+	}
+	if others := b.sendQueue.Len(); others > 1 || others == 1 && (t == nil || t.elem == nil) {
+		// Others wait behind it: one block's worth, so that each turn
+		// is short and a request behind a queue of others (many
+		// identities, each asking for its whole budget) still gets its
+		// turn within the busy wait.
+		s.send.give(n - min(n, least))
+		n = min(n, least)
 	}
 	m, ok := b.send.take(now, least, n)
 	if !ok {
