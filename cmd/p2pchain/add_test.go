@@ -470,3 +470,42 @@ func TestClientDialTimeoutSaysUnreachable(t *testing.T) {
 		t.Fatalf("an address that takes no connection: %v", err)
 	}
 }
+
+// TestAddRetriesTooManyConnections: a node whose API has all its places
+// taken answers 503 too_many_connections before reading the request; add
+// sends the reading again once a place is free, and it is stored once.
+func TestAddRetriesTooManyConnections(t *testing.T) {
+	shortRetries(t)
+	params := chain.TestParams("add-conns")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := testnet.Start(ctx, testnet.Config{Params: params, NoMiner: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	h := api.New(p.Node, p.Host, api.WithMaxConnections(1, 1))
+	defer h.Close()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- h.Serve(ctx, ln) }()
+	defer func() { cancel(); <-served }()
+	held, err := net.Dial("tcp", ln.Addr().String()) // the one place
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.AfterFunc(500*time.Millisecond, func() { _ = held.Close() })
+	var out, errOut lockedBuffer
+	if err := runAdd([]string{"alice", "72", "--api", "http://" + ln.Addr().String()}, &out, &errOut); err != nil {
+		t.Fatalf("add while the API's places are taken for 0.5 s: %v\nstderr:\n%s", err, errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "as many connections as it takes") || !strings.Contains(out.String(), "pending") {
+		t.Errorf("add: stdout %q, stderr %q", out.String(), errOut.String())
+	}
+	if n := p.Node.Pending(); n != 1 {
+		t.Errorf("%d pending, want 1", n)
+	}
+}

@@ -595,17 +595,21 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 			delete(body, "time")
 			own = false
 			continue
-		case e.Code == api.CodeDiskSlow || e.Code == api.CodePendingFull:
+		case e.Code == api.CodeDiskSlow || e.Code == api.CodePendingFull || e.Code == api.CodeTooManyConns:
 			wait, _ := strconv.Atoi(resp.Header.Get("Retry-After"))
 			why := "the node's disk is slow"
-			if e.Code == api.CodePendingFull {
+			switch e.Code {
+			case api.CodePendingFull:
 				why = "the node's pending set is full"
+			case api.CodeTooManyConns:
+				why = "the node's API has as many connections as it takes"
 			}
 			if e.ID != "" {
 				why += " (reading " + e.ID + ")"
 			}
-			// pending_full: refused before its write, never stored.
-			if (timed() || e.Code == api.CodePendingFull) && again(why, time.Duration(wait)*time.Second) {
+			// pending_full: refused before its write; too_many_connections:
+			// before its request was read. Neither was stored.
+			if (timed() || e.Code != api.CodeDiskSlow) && again(why, time.Duration(wait)*time.Second) {
 				continue
 			}
 			if !timed() && e.ID != "" && e.Code == api.CodeDiskSlow {

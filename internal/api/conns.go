@@ -1,6 +1,7 @@
 package api
 
 import (
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -13,12 +14,16 @@ import (
 // loopback (with a token for its writes) is open to anyone who reaches it:
 // without a bound, one client could hold any number of connections, each
 // a goroutine and buffers, and while the disk stalls each read in flight
-// holds one more. Serve admits at most DefaultMaxConnections at once, and
-// at most DefaultMaxConnectionsPerIP from one remote address (loopback
-// clients, the node's own machine, count only toward the first: a local
-// benchmark may open hundreds). A connection over a limit is answered at
-// once with 503 too_many_connections and closed, before its request is
-// read.
+// holds one more. Serve admits at most DefaultMaxConnections from other
+// machines at once, and at most DefaultMaxConnectionsPerIP from one remote
+// address (an IPv6 client by its /64, which one host commonly holds
+// whole). Clients on the node's own machine (loopback) have places of
+// their own, DefaultMaxConnections more, and no per-address limit: a
+// local benchmark may open hundreds, and remote clients filling their
+// places must not lock out the node's own command-line client. A
+// connection over a limit is answered 503 too_many_connections and closed
+// within a second, with no handler run (refuse); past maxRefusing such
+// answers under way, it is closed without one.
 const (
 	DefaultMaxConnections      = 1024
 	DefaultMaxConnectionsPerIP = 64
@@ -35,26 +40,34 @@ type connLimiter struct {
 	max, perIP int
 	log        *slog.Logger
 
+	refusing chan struct{} // a slot per refused connection being answered
+
 	mu      sync.Mutex
-	open    int
+	open    int // from other machines
+	local   int // from this machine (loopback)
 	byIP    map[string]int
 	refused uint64
 	warned  time.Time // last warning about a refusal
 }
 
 func newConnLimiter(max, perIP int, log *slog.Logger) *connLimiter {
-	return &connLimiter{max: max, perIP: perIP, log: log, byIP: map[string]int{}}
+	return &connLimiter{max: max, perIP: perIP, log: log, byIP: map[string]int{}, refusing: make(chan struct{}, maxRefusing)}
 }
 
-// admit takes a place for a connection from ip, or reports why there is
-// none ("" if it took one).
+// admit takes a place for a connection from the address ip (a key of
+// remoteIP), or reports why there is none ("" if it took one).
 func (l *connLimiter) admit(ip string, loopback bool) string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	switch {
+	case loopback && l.local >= l.max:
+		return strconv.Itoa(l.max) + " connections from this machine are open, the most the node takes at once"
+	case loopback:
+		l.local++
+		return ""
 	case l.open >= l.max:
-		return strconv.Itoa(l.max) + " connections are open, the most the node takes at once"
-	case !loopback && l.byIP[ip] >= l.perIP:
+		return strconv.Itoa(l.max) + " connections from other machines are open, the most the node takes at once"
+	case l.byIP[ip] >= l.perIP:
 		return strconv.Itoa(l.perIP) + " connections from " + ip + " are open, the most the node takes from one address"
 	}
 	l.open++
@@ -63,9 +76,13 @@ func (l *connLimiter) admit(ip string, loopback bool) string {
 }
 
 // release gives back the place of a connection from ip.
-func (l *connLimiter) release(ip string) {
+func (l *connLimiter) release(ip string, loopback bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if loopback {
+		l.local--
+		return
+	}
 	l.open--
 	if l.byIP[ip]--; l.byIP[ip] <= 0 {
 		delete(l.byIP, ip)
@@ -89,7 +106,7 @@ func (l *connLimiter) refusal(now time.Time) bool {
 func (l *connLimiter) counts() (open int, refused uint64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.open, l.refused
+	return l.open + l.local, l.refused
 }
 
 // limitedListener admits the connections of its listener within l's
@@ -116,18 +133,48 @@ func (ll limitedListener) Accept() (net.Conn, error) {
 		ip, loopback := remoteIP(c)
 		why := ll.l.admit(ip, loopback)
 		if why == "" {
-			return &limitedConn{Conn: c, l: ll.l, ip: ip}, nil
+			return &limitedConn{Conn: c, l: ll.l, ip: ip, loopback: loopback}, nil
 		}
 		if ll.l.refusal(time.Now()) {
 			ll.l.log.Warn("API connection refused (logged at most once a minute; p2pchain_api_connections_refused_total counts them)",
 				"remote", c.RemoteAddr().String(), "why", why)
 		}
-		// The answer fits a socket's buffer; the deadline bounds a peer
-		// that has none.
-		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
-		_, _ = c.Write(tooManyConns(why))
-		_ = c.Close()
+		select {
+		case ll.l.refusing <- struct{}{}:
+			go func() {
+				defer func() { <-ll.l.refusing }()
+				refuse(c, why)
+			}()
+		default:
+			_ = c.Close() // as many refusals under way as it answers: none
+		}
 	}
+}
+
+// maxRefusing is how many refused connections get their answer at once;
+// beyond, one is closed without it.
+const maxRefusing = 64
+
+// refuse answers c, a connection over a limit, with 503
+// too_many_connections and closes it, within a second. It reads the
+// request's first bytes before it answers: an answer that comes before the
+// request is, for an HTTP client, no answer to it (Go's client calls it
+// unsolicited and fails the request); and it reads on a little after, so
+// that closing with a request body unread does not reset the answer away.
+func refuse(c net.Conn, why string) {
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	buf := make([]byte, 4096)
+	_, _ = c.Read(buf)
+	_ = c.SetWriteDeadline(time.Now().Add(250 * time.Millisecond))
+	if _, err := c.Write(tooManyConns(why)); err != nil {
+		return
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		_ = cw.CloseWrite()
+	}
+	_ = c.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+	_, _ = io.Copy(io.Discard, io.LimitReader(c, 1<<20)) // until the client closes, or the time ends
 }
 
 // remoteIP returns the IP of c's remote end, and whether it is on this
@@ -145,6 +192,11 @@ func remoteIP(c net.Conn) (string, bool) {
 		return host, !tcp // no IP: a Unix socket is on this machine
 	}
 	ip = ip.WithZone("").Unmap()
+	if ip.Is6() && !ip.IsLoopback() {
+		// One host commonly holds a whole /64: count it as one address.
+		p, _ := ip.Prefix(64)
+		return p.String(), false
+	}
 	return ip.String(), ip.IsLoopback()
 }
 
@@ -152,13 +204,14 @@ func remoteIP(c net.Conn) (string, bool) {
 // the server closes it).
 type limitedConn struct {
 	net.Conn
-	l    *connLimiter
-	ip   string
-	once sync.Once
+	l        *connLimiter
+	ip       string
+	loopback bool
+	once     sync.Once
 }
 
 func (c *limitedConn) Close() error {
-	c.once.Do(func() { c.l.release(c.ip) })
+	c.once.Do(func() { c.l.release(c.ip, c.loopback) })
 	return c.Conn.Close()
 }
 

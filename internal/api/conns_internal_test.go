@@ -99,9 +99,11 @@ func TestConnectionLimits(t *testing.T) {
 }
 
 // TestConnectionLimitPerAddress: one remote address gets at most its
-// limit, loopback only the total; places are given back.
+// limit, and other machines together at most the total; this machine
+// (loopback) has places of its own, so that remote clients filling
+// theirs do not lock out the node's own client; places are given back.
 func TestConnectionLimitPerAddress(t *testing.T) {
-	l := newConnLimiter(5, 2, nil)
+	l := newConnLimiter(4, 2, nil)
 	for range 2 {
 		if why := l.admit("192.0.2.1", false); why != "" {
 			t.Fatal(why)
@@ -110,23 +112,32 @@ func TestConnectionLimitPerAddress(t *testing.T) {
 	if why := l.admit("192.0.2.1", false); !strings.Contains(why, "from 192.0.2.1") {
 		t.Fatalf("a third connection from one address: %q, want refused", why)
 	}
-	if why := l.admit("192.0.2.2", false); why != "" {
-		t.Fatalf("another address: %q", why)
+	for _, ip := range []string{"192.0.2.2", "192.0.2.3"} {
+		if why := l.admit(ip, false); why != "" {
+			t.Fatalf("another address: %q", why)
+		}
 	}
-	for range 2 {
+	if why := l.admit("192.0.2.4", false); !strings.Contains(why, "4 connections from other machines") {
+		t.Fatalf("past the total: %q, want refused", why)
+	}
+	for range 4 { // the remote places are full: this machine's are its own
 		if why := l.admit("127.0.0.1", true); why != "" {
 			t.Fatalf("loopback: %q", why)
 		}
 	}
-	if why := l.admit("127.0.0.1", true); !strings.Contains(why, "5 connections are open") {
-		t.Fatalf("past the total: %q, want refused", why)
+	if why := l.admit("::1", true); !strings.Contains(why, "from this machine") {
+		t.Fatalf("past this machine's places: %q, want refused", why)
 	}
-	l.release("192.0.2.1")
+	l.release("192.0.2.1", false)
+	l.release("127.0.0.1", true)
 	if why := l.admit("192.0.2.1", false); why != "" {
 		t.Fatalf("after one closed: %q", why)
 	}
-	if open, _ := l.counts(); open != 5 {
-		t.Fatalf("%d open, want 5", open)
+	if why := l.admit("127.0.0.1", true); why != "" {
+		t.Fatalf("after a local one closed: %q", why)
+	}
+	if open, _ := l.counts(); open != 8 {
+		t.Fatalf("%d open, want 8", open)
 	}
 }
 
@@ -149,8 +160,9 @@ func TestRemoteIPKeys(t *testing.T) {
 		key      string
 		loopback bool
 	}{
-		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 5, Zone: "eth0"}, "fe80::1", false},
-		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 6}, "fe80::1", false},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 5, Zone: "eth0"}, "fe80::/64", false},
+		{&net.TCPAddr{IP: net.ParseIP("fe80::1"), Port: 6}, "fe80::/64", false},
+		{&net.TCPAddr{IP: net.ParseIP("2001:db8:1:2:aaaa::7"), Port: 6}, "2001:db8:1:2::/64", false},
 		{&net.TCPAddr{IP: net.ParseIP("::ffff:192.0.2.1"), Port: 7}, "192.0.2.1", false},
 		{&net.TCPAddr{IP: net.ParseIP("192.0.2.1").To4(), Port: 8}, "192.0.2.1", false},
 		{&net.TCPAddr{IP: net.ParseIP("::1"), Port: 9}, "::1", true},

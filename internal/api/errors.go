@@ -41,7 +41,7 @@ const (
 	CodePendingFull    = "pending_full"           // 503: too many readings wait to be mined
 	CodeNodeFailed     = "node_failed"            // 503: the node's storage failed and it is stopping
 	CodeDiskFull       = "disk_full"              // 503: the node's disk is full; it takes readings again by itself once there is room
-	CodeTooManyConns   = "too_many_connections"   // 503: the API has as many connections open as it takes, in all or from the client's address; the connection is closed
+	CodeTooManyConns   = "too_many_connections"   // 503: the API has as many connections open as it takes, from other machines, from the client's address or from this machine; the connection is closed
 	CodeDiskSlow       = "disk_slow"              // 503: the node's disk is slow: the reading was not stored, or may still be (the text says which and how a retry behaves)
 	CodeTooManyStreams = "too_many_streams"       // 503: the node serves as many event streams as it allows
 	CodeBusy           = "busy"                   // 503: as many costly reads run as the node allows, and none ended in time
