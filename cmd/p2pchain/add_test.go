@@ -509,3 +509,30 @@ func TestAddRetriesTooManyConnections(t *testing.T) {
 		t.Errorf("%d pending, want 1", n)
 	}
 }
+
+// TestAddBoundedByItsDeadline: a node that takes the request and never
+// answers holds add for add's own limit (addRetryFor), not for the
+// client's 30 s timeout past it; the error says the node did not answer.
+func TestAddBoundedByItsDeadline(t *testing.T) {
+	retryFor, waitCap := addRetryFor, addWaitCap
+	addRetryFor, addWaitCap = 500*time.Millisecond, 100*time.Millisecond
+	t.Cleanup(func() { addRetryFor, addWaitCap = retryFor, waitCap })
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-release }))
+	defer srv.Close()
+	defer close(release)
+	c := &client{base: srv.URL, http: &http.Client{Timeout: 30 * time.Second}}
+	done := make(chan error, 1)
+	go func() {
+		var out, errOut bytes.Buffer
+		done <- c.add(context.Background(), input{subject: "alice", bpm: 72}, time.Now().UnixMilli(), true, &out, &errOut)
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "did not answer in time") {
+			t.Fatalf("add against a node that never answers: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("add still waits 15 s into a 0.5 s limit: a try outlasts add's limit")
+	}
+}

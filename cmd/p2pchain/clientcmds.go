@@ -515,6 +515,9 @@ func (c *client) add(ctx context.Context, in input, ms int64, own bool, stdout, 
 	body := map[string]any{"subject": in.subject, "bpm": in.bpm, "time": ms}
 	began := time.Now()
 	deadline := began.Add(addRetryFor)
+	// No try outlasts the whole: one that hangs near the end is cut there.
+	ctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
 	// timed: the body carries the time, so a try sent again is the same
 	// reading. Without it (the node's clock, after it refused this one's),
 	// each try is a new reading, stamped as it arrives: one is sent again
