@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -296,4 +300,86 @@ func TestLossyPartitionHeal(t *testing.T) {
 	for _, p := range procs {
 		p.stop()
 	}
+}
+
+// TestAPIConnectionsPerAddress: a node's API listening beyond loopback,
+// in a network namespace, reached from this namespace by two addresses.
+// One address holds api.DefaultMaxConnectionsPerIP connections: its next
+// one is answered 503 too_many_connections, while the other address is
+// served; once one of the held connections closes, the first address is
+// served again. (The per-address limit cannot be shown from loopback,
+// which has no such limit.)
+func TestAPIConnectionsPerAddress(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a node process in a network namespace")
+	}
+	t.Parallel()
+	ns := newNetns(t, 1)
+	ns.run("ip", "addr", "add", "10.78.0.3/24", "dev", ns.prefix+"m0a") // a second address on this side
+	home := t.TempDir()
+	p := &proc{t: t, name: "node", exit: make(chan error, 1)}
+	p.cmd = exec.Command("ip", "netns", "exec", ns.name(0), binary, "node", "--data", home+"/node",
+		"-ip", "127.0.0.1", "-l", "4001", "--api", "10.78.0.2:8080", "--difficulty", "0", "--mdns=false")
+	p.cmd.Env = append(os.Environ(), nodeEnv(home)...)
+	startProc(t, p)
+	const api = "10.78.0.2:8080"
+	dial := func(from string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
+		return d.Dial("tcp", api)
+	}
+	// ask sends GET path on a new connection from the address from and
+	// returns the answer's status and body (status 0: no answer).
+	ask := func(from, path string) (int, string) {
+		c, err := dial(from)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: 10.78.0.2\r\nConnection: close\r\n\r\n", path); err != nil {
+			return 0, err.Error()
+		}
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	waitUntil(t, 30*time.Second, "the node's API", func() bool { s, _ := ask("10.78.0.3", "/api/v1/status"); return s == http.StatusOK })
+
+	const perIP = 64 // api.DefaultMaxConnectionsPerIP
+	var held []net.Conn
+	for range perIP {
+		c, err := dial("10.78.0.1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		held = append(held, c)
+	}
+	open := func() int {
+		_, body := ask("10.78.0.3", "/metrics")
+		for _, l := range strings.Split(body, "\n") {
+			if v, ok := strings.CutPrefix(l, "p2pchain_api_connections "); ok {
+				n, _ := strconv.Atoi(v)
+				return n
+			}
+		}
+		return -1
+	}
+	waitUntil(t, 30*time.Second, "the held connections counted", func() bool { return open() >= perIP+1 }) // + the asking one
+	if s, body := ask("10.78.0.1", "/api/v1/status"); s != http.StatusServiceUnavailable || !strings.Contains(body, "too_many_connections") {
+		t.Fatalf("connection %d from one address: %d %s, want 503 too_many_connections", perIP+1, s, body)
+	}
+	if s, body := ask("10.78.0.3", "/api/v1/status"); s != http.StatusOK {
+		t.Fatalf("another address while the first holds its limit: %d %s", s, body)
+	}
+	_ = held[0].Close()
+	waitUntil(t, 30*time.Second, "a place freed for the first address", func() bool {
+		s, _ := ask("10.78.0.1", "/api/v1/status")
+		return s == http.StatusOK
+	})
+	p.stop()
 }
