@@ -93,3 +93,44 @@ func TestDocReadingExamples(t *testing.T) {
 		t.Errorf("%d readings pending, want 7: 2 + 2 of the examples of one reading, 1 + 2 of the batches", n)
 	}
 }
+
+// TestDocMetrics: every p2pchain_ metric a node exposes is in docs/API.md's
+// table of metrics, and every one the table lists is exposed.
+func TestDocMetrics(t *testing.T) {
+	e := start(t, testnet.Config{})
+	e.get("/api/v1/status") // so that the requests counter has a sample
+	r := e.get("/metrics")
+	if r.status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", r.status)
+	}
+	exposed := map[string]bool{}
+	for _, l := range strings.Split(string(r.body), "\n") {
+		if m := regexp.MustCompile(`^# TYPE (p2pchain_\w+) `).FindStringSubmatch(l); m != nil {
+			exposed[m[1]] = true
+		}
+	}
+	b, err := os.ReadFile("../../docs/API.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	documented := map[string]bool{}
+	for _, row := range regexp.MustCompile("(?m)^\\| `p2pchain_.*$").FindAllString(string(b), -1) {
+		name := strings.SplitN(row, "|", 3)[1] // the first cell: one name or several
+		for _, m := range regexp.MustCompile("`(p2pchain_\\w+)").FindAllStringSubmatch(name, -1) {
+			documented[m[1]] = true
+		}
+	}
+	if len(exposed) == 0 || len(documented) == 0 {
+		t.Fatalf("%d metrics exposed, %d documented", len(exposed), len(documented))
+	}
+	for name := range exposed {
+		if !documented[name] {
+			t.Errorf("metric %s is exposed but not in docs/API.md", name)
+		}
+	}
+	for name := range documented {
+		if !exposed[name] {
+			t.Errorf("metric %s is in docs/API.md but not exposed", name)
+		}
+	}
+}
