@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -21,13 +22,14 @@ import (
 // netns is a set of Linux network namespaces the test made, one per node,
 // joined in a line by veth pairs: node i and node i+1 share the link
 // 10.77.i.0/24 (.1 is node i, .2 node i+1). Each namespace also has a
-// management link to the test's own namespace (10.78.i.1 here, 10.78.i.2
+// management link to the test's own namespace (10.M.i.1 here, 10.M.i.2
 // there) on which only the node's HTTP API listens, so the test talks to
 // the APIs without being a path between the nodes.
 type netns struct {
 	t      *testing.T
 	prefix string
 	n      int
+	mgmt   int // M: the management links' second octet, one per set of namespaces
 }
 
 // run runs a command and fails the test with its output if it fails.
@@ -40,8 +42,13 @@ func (ns *netns) run(args ...string) {
 
 func (ns *netns) name(i int) string           { return fmt.Sprintf("%s-%d", ns.prefix, i) }
 func (ns *netns) link(i int) string           { return fmt.Sprintf("%sl%d", ns.prefix, i) } // + "a" in ns i, "b" in ns i+1
-func (ns *netns) api(i int) string            { return fmt.Sprintf("http://10.78.%d.2:8080", i) }
+func (ns *netns) api(i int) string            { return "http://" + ns.apiAddr(i) }
+func (ns *netns) apiAddr(i int) string        { return fmt.Sprintf("10.%d.%d.2:8080", ns.mgmt, i) }
+func (ns *netns) mgmtAddr(i, host int) string { return fmt.Sprintf("10.%d.%d.%d", ns.mgmt, i, host) }
 func (ns *netns) linkAddr(i, side int) string { return fmt.Sprintf("10.77.%d.%d", i, side) }
+
+// netnsSets counts the sets of namespaces this process made.
+var netnsSets atomic.Int32
 
 // newNetns makes n namespaces in a line, or skips the test where it cannot
 // (not root, no ip command, no namespaces).
@@ -53,7 +60,10 @@ func newNetns(t *testing.T, n int) *netns {
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Skip("no ip command (iproute2): cannot make network namespaces")
 	}
-	ns := &netns{t: t, prefix: fmt.Sprintf("pc%d", os.Getpid()%100000), n: n}
+	// One prefix per set, so that tests running in parallel do not share
+	// names (interface names stay under the kernel's 15 bytes).
+	set := netnsSets.Add(1)
+	ns := &netns{t: t, prefix: fmt.Sprintf("pc%d%c", os.Getpid()%100000, 'a'+set%26), n: n, mgmt: 78 + int(set%16)}
 	probe := ns.prefix + "-probe"
 	if out, err := exec.Command("ip", "netns", "add", probe).CombinedOutput(); err != nil {
 		t.Skipf("cannot make a network namespace: %v %s", err, out)
@@ -70,9 +80,9 @@ func newNetns(t *testing.T, n int) *netns {
 		m := fmt.Sprintf("%sm%d", ns.prefix, i)
 		ns.run("ip", "link", "add", m+"a", "type", "veth", "peer", "name", m+"b")
 		ns.run("ip", "link", "set", m+"b", "netns", ns.name(i))
-		ns.run("ip", "addr", "add", fmt.Sprintf("10.78.%d.1/24", i), "dev", m+"a")
+		ns.run("ip", "addr", "add", ns.mgmtAddr(i, 1)+"/24", "dev", m+"a")
 		ns.run("ip", "link", "set", m+"a", "up")
-		ns.run("ip", "-n", ns.name(i), "addr", "add", fmt.Sprintf("10.78.%d.2/24", i), "dev", m+"b")
+		ns.run("ip", "-n", ns.name(i), "addr", "add", ns.mgmtAddr(i, 2)+"/24", "dev", m+"b")
 		ns.run("ip", "-n", ns.name(i), "link", "set", m+"b", "up")
 	}
 	for i := 0; i+1 < n; i++ {
@@ -168,7 +178,7 @@ func TestLossyPartitionHeal(t *testing.T) {
 	var procs []*proc
 	for i := 0; i < n; i++ {
 		args := []string{"ip", "netns", "exec", ns.name(i), binary, "node", "--data", fmt.Sprintf("%s/node-%d", home, i),
-			"-ip", "0.0.0.0", "-l", "4001", "--api", fmt.Sprintf("10.78.%d.2:8080", i), "--difficulty", "0", "--mdns=false"}
+			"-ip", "0.0.0.0", "-l", "4001", "--api", ns.apiAddr(i), "--difficulty", "0", "--mdns=false"}
 		if i > 0 {
 			var st struct {
 				PeerID string `json:"peer_id"`
@@ -315,14 +325,15 @@ func TestAPIConnectionsPerAddress(t *testing.T) {
 	}
 	t.Parallel()
 	ns := newNetns(t, 1)
-	ns.run("ip", "addr", "add", "10.78.0.3/24", "dev", ns.prefix+"m0a") // a second address on this side
+	first, second := ns.mgmtAddr(0, 1), ns.mgmtAddr(0, 3)
+	ns.run("ip", "addr", "add", second+"/24", "dev", ns.prefix+"m0a") // a second address on this side
 	home := t.TempDir()
 	p := &proc{t: t, name: "node", exit: make(chan error, 1)}
 	p.cmd = exec.Command("ip", "netns", "exec", ns.name(0), binary, "node", "--data", home+"/node",
-		"-ip", "127.0.0.1", "-l", "4001", "--api", "10.78.0.2:8080", "--difficulty", "0", "--mdns=false")
+		"-ip", "127.0.0.1", "-l", "4001", "--api", ns.apiAddr(0), "--difficulty", "0", "--mdns=false")
 	p.cmd.Env = append(os.Environ(), nodeEnv(home)...)
 	startProc(t, p)
-	const api = "10.78.0.2:8080"
+	api := ns.apiAddr(0)
 	dial := func(from string) (net.Conn, error) {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(from)}, Timeout: 5 * time.Second}
 		return d.Dial("tcp", api)
@@ -336,7 +347,7 @@ func TestAPIConnectionsPerAddress(t *testing.T) {
 		}
 		defer c.Close()
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: 10.78.0.2\r\nConnection: close\r\n\r\n", path); err != nil {
+		if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", path, ns.mgmtAddr(0, 2)); err != nil {
 			return 0, err.Error()
 		}
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -347,12 +358,12 @@ func TestAPIConnectionsPerAddress(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	waitUntil(t, 30*time.Second, "the node's API", func() bool { s, _ := ask("10.78.0.3", "/api/v1/status"); return s == http.StatusOK })
+	waitUntil(t, 30*time.Second, "the node's API", func() bool { s, _ := ask(second, "/api/v1/status"); return s == http.StatusOK })
 
 	const perIP = 64 // api.DefaultMaxConnectionsPerIP
 	var held []net.Conn
 	for range perIP {
-		c, err := dial("10.78.0.1")
+		c, err := dial(first)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -360,7 +371,7 @@ func TestAPIConnectionsPerAddress(t *testing.T) {
 		held = append(held, c)
 	}
 	open := func() int {
-		_, body := ask("10.78.0.3", "/metrics")
+		_, body := ask(second, "/metrics")
 		for _, l := range strings.Split(body, "\n") {
 			if v, ok := strings.CutPrefix(l, "p2pchain_api_connections "); ok {
 				n, _ := strconv.Atoi(v)
@@ -370,15 +381,15 @@ func TestAPIConnectionsPerAddress(t *testing.T) {
 		return -1
 	}
 	waitUntil(t, 30*time.Second, "the held connections counted", func() bool { return open() >= perIP+1 }) // + the asking one
-	if s, body := ask("10.78.0.1", "/api/v1/status"); s != http.StatusServiceUnavailable || !strings.Contains(body, "too_many_connections") {
+	if s, body := ask(first, "/api/v1/status"); s != http.StatusServiceUnavailable || !strings.Contains(body, "too_many_connections") {
 		t.Fatalf("connection %d from one address: %d %s, want 503 too_many_connections", perIP+1, s, body)
 	}
-	if s, body := ask("10.78.0.3", "/api/v1/status"); s != http.StatusOK {
+	if s, body := ask(second, "/api/v1/status"); s != http.StatusOK {
 		t.Fatalf("another address while the first holds its limit: %d %s", s, body)
 	}
 	_ = held[0].Close()
 	waitUntil(t, 30*time.Second, "a place freed for the first address", func() bool {
-		s, _ := ask("10.78.0.1", "/api/v1/status")
+		s, _ := ask(first, "/api/v1/status")
 		return s == http.StatusOK
 	})
 	p.stop()
