@@ -25,24 +25,6 @@ import (
 	"github.com/p2pchain/p2pchain/internal/testnet"
 )
 
-// lockedBuffer is a buffer that a test reads while a command writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // slowDiskNode starts a node with its API whose store's files go through
 // fs: it counts the disk slow after 100 ms and answers a queued reading
 // after 1 s. It returns the node and the API's URL.
@@ -93,7 +75,7 @@ func TestAddSlowDisk(t *testing.T) {
 	released := time.AfterFunc(2500*time.Millisecond, stall.Release)
 	defer released.Stop()
 	defer stall.Release()
-	var out, errOut lockedBuffer
+	var out, errOut testnet.LogBuffer
 	err := runAdd([]string{"alice", "72", "--api", url}, &out, &errOut)
 	if err != nil {
 		t.Fatalf("add on a disk that stalls for 2.5 s: %v\nstderr:\n%s", err, errOut.String())
@@ -110,12 +92,12 @@ func TestAddSlowDisk(t *testing.T) {
 
 	// Run again with the time it was given, the reading is the same one:
 	// it is not stored twice.
-	var first lockedBuffer
+	var first testnet.LogBuffer
 	at := "2026-06-01T08:00:00Z"
 	if err := runAdd([]string{"bob", "61", "--time", at, "--api", url}, &first, &errOut); err != nil || !strings.Contains(first.String(), "pending") {
 		t.Fatalf("add --time: %v %q", err, first.String())
 	}
-	var again lockedBuffer
+	var again testnet.LogBuffer
 	if err := runAdd([]string{"bob", "61", "--time", "1780300800000", "--api", url}, &again, &errOut); err != nil {
 		t.Fatalf("add --time again: %v", err)
 	}
@@ -128,7 +110,7 @@ func TestAddSlowDisk(t *testing.T) {
 	}
 	// With --json, the shape of a first answer, saying it was stored
 	// already.
-	var asJSON lockedBuffer
+	var asJSON testnet.LogBuffer
 	if err := runAdd([]string{"bob", "61", "--time", at, "--api", url, "--json"}, &asJSON, &errOut); err != nil {
 		t.Fatalf("add --time --json again: %v", err)
 	}
@@ -185,7 +167,7 @@ func TestAddClockAheadSlowDisk(t *testing.T) {
 	defer stall.Release()
 
 	c := &client{base: url, http: probeHTTP}
-	var out, errOut lockedBuffer
+	var out, errOut testnet.LogBuffer
 	err := c.add(context.Background(), input{subject: "alice", bpm: 70}, time.Now().Add(time.Hour).UnixMilli(), true, &out, &errOut)
 	if err == nil || !strings.Contains(err.Error(), "may still be") {
 		t.Errorf("add with the clock ahead on a stalled disk: %v, stdout %q; want the disk_slow refusal", err, out.String())
@@ -325,7 +307,7 @@ func TestAddRerunCommand(t *testing.T) {
 		mu.Lock()
 		bodies, answer, status = nil, `{"error": "pending set full", "code": "pending_full"}`, http.StatusServiceUnavailable
 		mu.Unlock()
-		var out, errOut lockedBuffer
+		var out, errOut testnet.LogBuffer
 		err := runAdd(append(args, "--api", srv.URL), &out, &errOut)
 		if err == nil {
 			t.Fatalf("add %q on a node that stays full: no error", args)
@@ -343,7 +325,7 @@ func TestAddRerunCommand(t *testing.T) {
 		first := bodies[0]
 		bodies, answer, status = nil, `{"id": "`+strings.Repeat("ab", 32)+`"}`, http.StatusAccepted
 		mu.Unlock()
-		var out2 lockedBuffer
+		var out2 testnet.LogBuffer
 		if err := runAdd(rerun, &out2, &errOut); err != nil {
 			t.Fatalf("add %q: the command its error printed, %q: %v", args, rerun, err)
 		}
@@ -358,7 +340,7 @@ func TestAddRerunCommand(t *testing.T) {
 	mu.Lock()
 	answer, status = `{"error": "time: reading time is in the future", "code": "bad_time"}`, http.StatusBadRequest
 	mu.Unlock()
-	var out, errOut lockedBuffer
+	var out, errOut testnet.LogBuffer
 	err := runAdd([]string{"alice", "72", "--time", "2030-01-01T00:00:00Z", "--api", srv.URL}, &out, &errOut)
 	if err == nil || strings.Contains(err.Error(), "sends the same reading") {
 		t.Errorf("add --time the node refuses: %v, want the refusal without a command that repeats it", err)
@@ -498,7 +480,7 @@ func TestAddRetriesTooManyConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.AfterFunc(500*time.Millisecond, func() { _ = held.Close() })
-	var out, errOut lockedBuffer
+	var out, errOut testnet.LogBuffer
 	if err := runAdd([]string{"alice", "72", "--api", "http://" + ln.Addr().String()}, &out, &errOut); err != nil {
 		t.Fatalf("add while the API's places are taken for 0.5 s: %v\nstderr:\n%s", err, errOut.String())
 	}
