@@ -297,6 +297,63 @@ func TestResponseByteCap(t *testing.T) {
 	}
 }
 
+// floodCounts is what a flood of blocks requests got.
+type floodCounts struct {
+	answered, reset, received int64   // streams answered, streams reset, block bytes received
+	answeredBy                []int64 // streams answered, by host
+}
+
+// floodBlocks sends the blocks request req to v from every host, workers
+// streams at a time each, one after another for length (pausing pause
+// after each answer), and counts the answers. It returns them and how
+// long the flood took, the last answers included.
+func floodBlocks(t *testing.T, ctx context.Context, v victim, params chain.Params, hosts []host.Host, workers int,
+	req []byte, length, pause time.Duration) (floodCounts, time.Duration) {
+	t.Helper()
+	var received, answered, reset atomic.Int64
+	answeredBy := make([]atomic.Int64, len(hosts))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i, h := range hosts {
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for time.Since(start) < length && ctx.Err() == nil {
+					s, err := h.NewStream(ctx, v.ID(), BlocksProtocol)
+					if err != nil {
+						t.Errorf("open stream: %v", err)
+						return
+					}
+					_ = s.SetDeadline(time.Now().Add(10 * time.Second))
+					if err := msgio.NewVarintWriter(s).WriteMsg(req); err != nil {
+						reset.Add(1)
+						_ = s.Reset()
+						continue
+					}
+					_ = s.CloseWrite()
+					_, got, ok := readBlocksAnswer(s, params)
+					if ok {
+						answered.Add(1)
+						answeredBy[i].Add(1)
+					} else {
+						reset.Add(1)
+					}
+					received.Add(got)
+					_ = s.Close()
+					time.Sleep(pause)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	c := floodCounts{answered: answered.Load(), reset: reset.Load(), received: received.Load()}
+	for i := range answeredBy {
+		c.answeredBy = append(c.answeredBy, answeredBy[i].Load())
+	}
+	return c, time.Since(start)
+}
+
 // TestServeRateLimit: a peer flooding blocks requests gets its streams
 // reset beyond the request and stream limits, and is served no more bytes
 // than its bucket allows.
@@ -319,53 +376,20 @@ func TestServeRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	var received, answered, reset atomic.Int64
-	start := time.Now()
-	const workers, length = 4, 2 * time.Second
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Since(start) < length && ctx.Err() == nil {
-				s, err := flood.NewStream(ctx, v.ID(), BlocksProtocol)
-				if err != nil {
-					t.Errorf("open stream: %v", err)
-					return
-				}
-				_ = s.SetDeadline(time.Now().Add(10 * time.Second))
-				if err := msgio.NewVarintWriter(s).WriteMsg(req); err != nil {
-					reset.Add(1)
-					_ = s.Reset()
-					continue
-				}
-				_ = s.CloseWrite()
-				_, got, ok := readBlocksAnswer(s, params)
-				if ok {
-					answered.Add(1)
-				} else {
-					reset.Add(1)
-				}
-				received.Add(got)
-				_ = s.Close()
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	c, elapsed := floodBlocks(t, ctx, v, params, []host.Host{flood}, 4, req, 2*time.Second, 0)
 
 	bound := float64(burst) + rateBytes*elapsed.Seconds()*1.5
 	st := v.peers.stats(flood.ID())
 	t.Logf("%v: %d streams answered (%d bytes), %d reset; victim counts %d bytes, %d requests, %d resets",
-		elapsed.Round(time.Millisecond), answered.Load(), received.Load(), reset.Load(), st.servedBytes, st.servedRequests, st.resets)
-	if answered.Load() == 0 || received.Load() == 0 {
+		elapsed.Round(time.Millisecond), c.answered, c.received, c.reset, st.servedBytes, st.servedRequests, st.resets)
+	if c.answered == 0 || c.received == 0 {
 		t.Fatal("nothing was served")
 	}
-	if reset.Load() == 0 || st.resets == 0 || v.Traffic().StreamsReset == 0 {
+	if c.reset == 0 || st.resets == 0 || v.Traffic().StreamsReset == 0 {
 		t.Error("no stream was reset")
 	}
-	if float64(received.Load()) > bound || float64(st.servedBytes) > bound {
-		t.Errorf("served %d bytes (victim counts %d) in %v, over the bucket's %.0f", received.Load(), st.servedBytes, elapsed, bound)
+	if float64(c.received) > bound || float64(st.servedBytes) > bound {
+		t.Errorf("served %d bytes (victim counts %d) in %v, over the bucket's %.0f", c.received, st.servedBytes, elapsed, bound)
 	}
 }
 
@@ -406,42 +430,7 @@ func serveTotal(t *testing.T, busyWait time.Duration) {
 		connectRaw(t, ctx, h, v)
 		hosts = append(hosts, h)
 	}
-	var received, answered, reset atomic.Int64
-	servedPeers := make([]atomic.Int64, peers)
-	start := time.Now()
-	var wg sync.WaitGroup
-	for i, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for time.Since(start) < length && ctx.Err() == nil {
-				s, err := h.NewStream(ctx, v.ID(), BlocksProtocol)
-				if err != nil {
-					t.Errorf("open stream: %v", err)
-					return
-				}
-				_ = s.SetDeadline(time.Now().Add(10 * time.Second))
-				if err := msgio.NewVarintWriter(s).WriteMsg(req); err != nil {
-					reset.Add(1)
-					_ = s.Reset()
-					continue
-				}
-				_ = s.CloseWrite()
-				_, got, ok := readBlocksAnswer(s, params)
-				if ok {
-					answered.Add(1)
-					servedPeers[i].Add(1)
-				} else {
-					reset.Add(1)
-				}
-				received.Add(got)
-				_ = s.Close()
-				time.Sleep(20 * time.Millisecond) // within each peer's request budget
-			}
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
+	c, elapsed := floodBlocks(t, ctx, v, params, hosts, 1, req, length, 20*time.Millisecond) // within each peer's request budget
 
 	bound := float64(burst) + rateBytes*elapsed.Seconds()*1.5
 	var served, peerResets uint64
@@ -452,12 +441,12 @@ func serveTotal(t *testing.T, busyWait time.Duration) {
 	}
 	busy := v.Traffic().ServeBusy
 	t.Logf("%v: %d streams answered (%d bytes), %d reset; the victim served %d bytes, %d requests waited or were reset for the total, %d resets counted against peers",
-		elapsed.Round(time.Millisecond), answered.Load(), received.Load(), reset.Load(), served, busy, peerResets)
-	if answered.Load() == 0 || received.Load() == 0 {
+		elapsed.Round(time.Millisecond), c.answered, c.received, c.reset, served, busy, peerResets)
+	if c.answered == 0 || c.received == 0 {
 		t.Fatal("nothing was served")
 	}
-	if float64(received.Load()) > bound || float64(served) > bound {
-		t.Errorf("served %d bytes (victim counts %d) to %d peers in %v, over the total budget's %.0f", received.Load(), served, peers, elapsed, bound)
+	if float64(c.received) > bound || float64(served) > bound {
+		t.Errorf("served %d bytes (victim counts %d) to %d peers in %v, over the total budget's %.0f", c.received, served, peers, elapsed, bound)
 	}
 	if busy == 0 {
 		t.Error("no request waited or was reset for the total")
@@ -465,15 +454,15 @@ func serveTotal(t *testing.T, busyWait time.Duration) {
 	if peerResets != 0 {
 		t.Errorf("%d resets counted against peers that kept within their own budgets", peerResets)
 	}
-	if busyWait == 0 && reset.Load() == 0 {
+	if busyWait == 0 && c.reset == 0 {
 		t.Error("no request was reset, with no wait for the total")
 	}
 	if busyWait > 0 {
-		if reset.Load() != 0 {
-			t.Errorf("%d requests reset, where each could wait for the total", reset.Load())
+		if c.reset != 0 {
+			t.Errorf("%d requests reset, where each could wait for the total", c.reset)
 		}
-		for i := range servedPeers {
-			if servedPeers[i].Load() == 0 {
+		for i, n := range c.answeredBy {
+			if n == 0 {
 				t.Errorf("peer %d was never served", i)
 			}
 		}
