@@ -71,10 +71,7 @@ func TestAddSlowDisk(t *testing.T) {
 	fs := storetest.New()
 	n, url := slowDiskNode(t, fs)
 
-	stall := fs.Stall(storetest.Syncs)
-	released := time.AfterFunc(2500*time.Millisecond, stall.Release)
-	defer released.Stop()
-	defer stall.Release()
+	defer fs.StallFor(storetest.Syncs, 2500*time.Millisecond).Release()
 	var out, errOut testnet.LogBuffer
 	err := runAdd([]string{"alice", "72", "--api", url}, &out, &errOut)
 	if err != nil {
@@ -161,10 +158,7 @@ func TestAddClockAheadSlowDisk(t *testing.T) {
 	shortRetries(t)
 	fs := storetest.New()
 	n, url := slowDiskNode(t, fs)
-	stall := fs.Stall(storetest.Syncs)
-	released := time.AfterFunc(2500*time.Millisecond, stall.Release)
-	defer released.Stop()
-	defer stall.Release()
+	defer fs.StallFor(storetest.Syncs, 2500*time.Millisecond).Release()
 
 	c := &client{base: url, http: probeHTTP}
 	var out, errOut testnet.LogBuffer
