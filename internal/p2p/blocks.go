@@ -172,7 +172,7 @@ func (h *Host) reserveSend(s network.Stream, p peer.ID, least int) (int, bool) {
 		}
 		if (wait > 0 || turn) && !busy {
 			busy = true
-			h.peers.servedBusy()
+			h.peers.countBusy()
 		}
 		gaveUp := false
 		if turn {

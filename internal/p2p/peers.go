@@ -562,9 +562,9 @@ func (b *peerBook) leaveLocked(t *sendTurn) {
 	}
 }
 
-// servedBusy counts a blocks request that waited for the bucket of all
+// countBusy counts a blocks request that waited for the bucket of all
 // peers, or was reset for it.
-func (b *peerBook) servedBusy() {
+func (b *peerBook) countBusy() {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.sendBusy++
