@@ -152,6 +152,7 @@ var (
 	descSyncProg   = prometheus.NewDesc("p2pchain_sync_progress_ratio", "Progress of the current sync, 0 to 1 (1 when not syncing).", nil, nil)
 	descGossip     = prometheus.NewDesc("p2pchain_gossip_bytes_total", "Bytes of blocks moved by gossip.", []string{"direction"}, nil)
 	descSyncBytes  = prometheus.NewDesc("p2pchain_sync_bytes_total", "Bytes of blocks moved by the sync protocol.", []string{"direction"}, nil)
+	descEvicted    = prometheus.NewDesc("p2pchain_peers_evicted_total", "Peers that connected to the node and were disconnected to make room, one more than the connection limit's high water having connected.", nil, nil)
 	descServeBusy  = prometheus.NewDesc("p2pchain_sync_serve_busy_total", "Blocks requests of peers that waited for, or were refused by, the node's serving budget for all peers together (16 MiB/s).", nil, nil)
 	descFound      = prometheus.NewDesc("p2pchain_discovery_found_total", "Peers found by discovery, by source.", []string{"source"}, nil)
 	descDials      = prometheus.NewDesc("p2pchain_discovery_dials_total", "Dials made by discovery.", nil, nil)
@@ -178,7 +179,7 @@ var (
 
 func (c collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descHeight, descWork, descTipAge, descKnown, descRejected, descPending,
-		descPeers, descMesh, descSyncing, descSyncTarget, descSyncProg, descGossip, descSyncBytes, descServeBusy, descFound, descDials, descDialErrors,
+		descPeers, descMesh, descSyncing, descSyncTarget, descSyncProg, descGossip, descSyncBytes, descServeBusy, descEvicted, descFound, descDials, descDialErrors,
 		descFinal, descConsHeight, descConsRound, descConsAuth, descDecided, descRounds, descMissed, descEvidence,
 		descDiskFull, descDiskSlow, descStored, descWriteWait, descAPIConns, descAPIRefused, descStoreFail, descClockOff, descClockSkew, descTooNew} {
 		ch <- d
@@ -234,6 +235,7 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descSyncBytes, t.SyncIn, "in")
 	counter(descSyncBytes, t.SyncOut, "out")
 	counter(descServeBusy, t.ServeBusy)
+	counter(descEvicted, t.Evicted)
 	counter(descFound, d.MDNSFound, "mdns")
 	counter(descFound, d.DHTFound, "dht")
 	counter(descDials, d.Dials)

@@ -23,8 +23,11 @@ const (
 // ones it dialled itself (inbound strangers do not switch discovery off). New fails
 // unless 1 <= low <= high.
 //
-// High is also a hard cap on inbound connections (newResourceManager):
-// one more is refused at once, before its handshake.
+// High is also the most peers that connected to the node (and that it did
+// not dial) it keeps: after the handshake of one more, the inbound guard
+// (evict.go) disconnects one of them, the newcomer or another. The
+// resource manager refuses inbound connections past High + InboundSpare at
+// once, before their handshake (newResourceManager).
 func WithConnLimits(low, high int) Option {
 	return func(c *config) { c.lowWater, c.highWater = low, high }
 }
@@ -40,9 +43,10 @@ func newConnManager(low, high int) (*connmgr.BasicConnMgr, error) {
 // limits scaled to the machine's memory and file descriptors, as libp2p.New
 // makes it) with one change: at most maxInbound inbound connections at once.
 // The connection manager closes only connections older than its grace
-// period (a minute), so without the cap a flood of fresh identities holds
-// as many connections as the default limits allow: some hundreds to over a
-// thousand, by the machine's memory. Outbound connections (bootstrap peers,
+// period (a minute), and the inbound guard acts only after a handshake, so
+// without the cap a flood of fresh identities holds as many connections as
+// the default limits allow: some hundreds to over a thousand, by the
+// machine's memory. Outbound connections (bootstrap peers,
 // discovery, dials asked for) are not capped by it.
 func newResourceManager(maxInbound int) (network.ResourceManager, error) {
 	limits := rcmgr.DefaultLimits

@@ -68,7 +68,10 @@ type Host struct {
 	sync   *syncManager
 	peers  *peerBook
 	mesh   *meshTracer
-	disc   *discovery
+	// inbound evicts a peer that connected to the node when one too many
+	// did (evict.go).
+	inbound *inbound
+	disc    *discovery
 
 	// Authority networks (consensus.go).
 	cons      ConsensusLedger
@@ -199,6 +202,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	h.nearby = sync.OnceValue(func() map[chain.Hash]networkName { return nearbyNetworks(ledger.Params()) })
 	h.sync = newSyncManager(h, cfg.syncInterval)
 	h.disc = newDiscovery(h, cfg.lowWater, cfg.highWater)
+	h.inbound = newInbound(lh, cfg.highWater)
 	params := ledger.Params()
 	h.ps, err = pubsub.NewGossipSub(ctx, lh, append(GossipOptions(MaxGossipSize(params)),
 		pubsub.WithRawTracer(h.mesh),
@@ -232,6 +236,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 				return
 			}
 			h.peers.add(c.RemotePeer())
+			h.inbound.connected(c)
 			h.sync.request(c.RemotePeer(), false) // handshake, then catch up if behind
 		},
 		DisconnectedF: func(n network.Network, c network.Conn) {
@@ -241,8 +246,12 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 			}
 		},
 	})
-	h.wg.Add(1)
+	h.wg.Add(2)
 	go h.sync.loop(ctx)
+	go func() {
+		defer h.wg.Done()
+		h.inbound.loop(ctx)
+	}()
 	if err := h.disc.start(ctx, &cfg, boots); err != nil {
 		_ = h.Close()
 		return nil, err
@@ -300,7 +309,7 @@ func newLibp2pHost(cfg *config, priv crypto.PrivKey, g *gater) (host.Host, error
 	if err != nil {
 		return nil, err
 	}
-	rm, err := newResourceManager(cfg.highWater)
+	rm, err := newResourceManager(cfg.highWater + InboundSpare)
 	if err != nil {
 		_ = cm.Close()
 		return nil, err
@@ -517,6 +526,9 @@ type Traffic struct {
 	// because all peers together had the node's serving budget
 	// (ServeBytesTotalPerSecond).
 	ServeBusy uint64
+	// Evicted counts the peers that connected to the node and were
+	// disconnected to make room, one too many having connected (evict.go).
+	Evicted uint64
 }
 
 // Traffic returns the byte counters.
@@ -530,5 +542,6 @@ func (h *Host) Traffic() Traffic {
 		GossipThrottled: h.metrics.gossipThrottled.Load(),
 		StreamsReset:    h.metrics.streamsReset.Load(),
 		ServeBusy:       h.peers.serveBusy(),
+		Evicted:         h.inbound.evicted.Load(),
 	}
 }

@@ -193,6 +193,11 @@ func (m *syncManager) poll(ctx context.Context, p peer.ID, force, repoll bool) {
 // ended books a finished sync and acts on the verdict.
 func (m *syncManager) ended(r syncResult) {
 	v := m.h.peers.syncEnded(r.peer, r.outcome, r.added > 0, time.Now())
+	if r.added > 0 {
+		// Its blocks joined our chain: keep it when connections are trimmed
+		// or inbound peers evicted (evict.go).
+		m.h.host.ConnManager().TagPeer(r.peer, syncedTag, syncedTagValue)
+	}
 	switch {
 	case v.refuse:
 		m.h.refuse(r.peer, fmt.Sprintf("claimed a better chain than it had, %d times", m.h.peers.lim.maxStrikes))

@@ -1,0 +1,203 @@
+package p2p
+
+import (
+	"cmp"
+	"context"
+	"net/netip"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+)
+
+// InboundSpare is how many inbound connections over the high water mark
+// the resource manager lets through to their handshake (newResourceManager):
+// room for a newcomer to be weighed against the peers already there
+// (inbound.choose) instead of being refused before anyone knows who it is.
+// The inbound guard brings the count back to the high water mark as soon
+// as a handshake ends.
+const InboundSpare = 8
+
+// syncedTag is the connection manager's tag of a peer whose blocks,
+// fetched by sync, joined the chain here: such a peer is kept by the
+// connection manager's trim and by the inbound guard.
+const (
+	syncedTag      = "p2pchain:synced"
+	syncedTagValue = 10
+)
+
+// inbound keeps the peers that connected to the node (and that it did not
+// dial itself) at most max, choosing after each handshake which peer
+// leaves when there is one too many. Refusing every newcomer once the
+// slots are full, as the resource manager's cap alone does, lets a stream
+// of fresh identities (free to make) hold every slot the established peers
+// leave, so that an honest new peer is refused while it lasts. The choice
+// (choose) keeps the peers that proved useful and the longest-connected
+// half of the rest, and evicts the newest peer of the address group that
+// holds the most of the others: identities from a few networks then push
+// out each other, not a newcomer from elsewhere.
+type inbound struct {
+	h       host.Host
+	max     int
+	kick    chan struct{} // a new inbound connection: look again
+	evicted atomic.Uint64
+}
+
+func newInbound(h host.Host, max int) *inbound {
+	return &inbound{h: h, max: max, kick: make(chan struct{}, 1)}
+}
+
+// connected is called for every new connection; it does not block.
+func (in *inbound) connected(c network.Conn) {
+	if c.Stat().Direction != network.DirInbound {
+		return
+	}
+	select {
+	case in.kick <- struct{}{}:
+	default: // a look is due already
+	}
+}
+
+// loop evicts peers over the limit after each new inbound connection,
+// until ctx ends.
+func (in *inbound) loop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.kick:
+		}
+		peers := in.peers(time.Now())
+		for len(peers) > in.max {
+			i := choose(peers)
+			if i < 0 {
+				break // every one is kept: the spare slots hold the rest
+			}
+			_ = in.h.Network().ClosePeer(peers[i].id)
+			in.evicted.Add(1)
+			peers = slices.Delete(peers, i, i+1)
+		}
+	}
+}
+
+// inboundPeer is what choose weighs of a peer that connected to the node.
+type inboundPeer struct {
+	id     peer.ID
+	group  netip.Prefix  // its address group (addrGroup)
+	age    time.Duration // since its oldest connection opened
+	useful bool          // protected or tagged by the connection manager
+}
+
+// peers returns the connected peers all of whose connections they opened.
+func (in *inbound) peers(now time.Time) []inboundPeer {
+	net := in.h.Network()
+	cm := in.h.ConnManager()
+	var out []inboundPeer
+	for _, p := range net.Peers() {
+		conns := net.ConnsToPeer(p)
+		if len(conns) == 0 {
+			continue
+		}
+		ip := inboundPeer{id: p}
+		ours := false
+		var opened time.Time
+		for _, c := range conns {
+			st := c.Stat()
+			if st.Direction != network.DirInbound {
+				ours = true
+				break
+			}
+			if opened.IsZero() || st.Opened.Before(opened) {
+				opened = st.Opened
+				ip.group = addrGroup(c.RemoteMultiaddr())
+			}
+		}
+		if ours {
+			continue
+		}
+		ip.age = now.Sub(opened)
+		if cm.IsProtected(p, "") {
+			ip.useful = true
+		} else if t := cm.GetTagInfo(p); t != nil && t.Value > 0 {
+			ip.useful = true
+		}
+		out = append(out, ip)
+	}
+	return out
+}
+
+// choose returns the index of the peer to evict from peers, or -1 when
+// every one is kept. Kept: the useful ones (bootstrap peers, gossip mesh
+// peers, peers that delivered messages or synced blocks to us), then the
+// longest-connected half of the others. Of the rest, the newest peer of
+// the largest address group leaves; between groups of one size, the one
+// whose newest peer is newest. A newcomer from a group of its own thus
+// stays while any group holds two of the rest; when all are alone it is
+// the newest, and leaves, as the cap alone would have refused it.
+func choose(peers []inboundPeer) int {
+	var rest []int
+	for i, p := range peers {
+		if !p.useful {
+			rest = append(rest, i)
+		}
+	}
+	slices.SortStableFunc(rest, func(a, b int) int { return cmp.Compare(peers[b].age, peers[a].age) }) // oldest first
+	rest = rest[len(rest)/2:]
+	if len(rest) == 0 {
+		return -1
+	}
+	type group struct {
+		n      int
+		newest int // index into peers
+	}
+	groups := map[netip.Prefix]*group{}
+	for _, i := range rest {
+		g := groups[peers[i].group]
+		if g == nil {
+			g = &group{newest: i}
+			groups[peers[i].group] = g
+		}
+		g.n++
+		if peers[i].age < peers[g.newest].age {
+			g.newest = i
+		}
+	}
+	var pick *group
+	for _, i := range rest { // in a fixed order: the map's is not
+		g := groups[peers[i].group]
+		if pick == nil || g.n > pick.n || g.n == pick.n && peers[g.newest].age < peers[pick.newest].age {
+			pick = g
+		}
+	}
+	return pick.newest
+}
+
+// addrGroup returns the address group of a connection's remote address:
+// its IPv4 /16 or IPv6 /32, the share of the address space that one
+// operator most often holds. An address that is not IP is in the zero
+// group.
+func addrGroup(a ma.Multiaddr) netip.Prefix {
+	ip, err := manet.ToIP(a)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	addr, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Prefix{}
+	}
+	addr = addr.Unmap()
+	bits := 16
+	if addr.Is6() {
+		bits = 32
+	}
+	p, err := addr.Prefix(bits)
+	if err != nil {
+		return netip.Prefix{}
+	}
+	return p
+}

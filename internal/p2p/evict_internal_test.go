@@ -1,0 +1,140 @@
+package p2p
+
+import (
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+)
+
+func TestChooseEviction(t *testing.T) {
+	g := func(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+	a, b, c := g("10.1.0.0/16"), g("10.2.0.0/16"), g("10.3.0.0/16")
+	p := func(id string, group netip.Prefix, age time.Duration, useful bool) inboundPeer {
+		return inboundPeer{id: peer.ID(id), group: group, age: age, useful: useful}
+	}
+	for _, tc := range []struct {
+		name  string
+		peers []inboundPeer
+		want  string // "" : none
+	}{
+		{"a newcomer from another group stays; the newest of the largest leaves", []inboundPeer{
+			p("a1", a, 50*time.Second, false), p("a2", a, 40*time.Second, false), p("a3", a, 30*time.Second, false),
+			p("a4", a, 20*time.Second, false), p("new", b, time.Second, false)}, "a4"},
+		{"a newcomer from the largest group leaves", []inboundPeer{
+			p("a1", a, 50*time.Second, false), p("b1", b, 40*time.Second, false), p("a2", a, 30*time.Second, false),
+			p("b2", b, 20*time.Second, false), p("a3", a, time.Second, false)}, "a3"},
+		{"all alone: the newest leaves, as a refusal would", []inboundPeer{
+			p("a1", a, 50*time.Second, false), p("b1", b, 40*time.Second, false), p("c1", c, 30*time.Second, false),
+			p("new", g("10.4.0.0/16"), time.Second, false)}, "new"},
+		{"useful peers and the older half stay", []inboundPeer{
+			p("a1", a, 50*time.Second, true), p("a2", a, 40*time.Second, true), p("a3", a, 30*time.Second, false),
+			p("a4", a, 20*time.Second, true), p("b1", b, 10*time.Second, false), p("b2", b, 5*time.Second, false),
+			p("b3", b, 3*time.Second, false), p("new", c, time.Second, false)}, "b3"},
+		{"all useful: none leaves", []inboundPeer{
+			p("a1", a, 50*time.Second, true), p("new", b, time.Second, true)}, ""},
+		{"the one that is not useful leaves", []inboundPeer{
+			p("a1", a, 50*time.Second, true), p("a2", a, 50*time.Second, false)}, "a2"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			i := choose(tc.peers)
+			got := ""
+			if i >= 0 {
+				got = string(tc.peers[i].id)
+			}
+			if got != tc.want {
+				t.Errorf("evicts %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestAddrGroup(t *testing.T) {
+	for addr, want := range map[string]string{
+		"/ip4/203.0.113.7/tcp/1":                "203.0.0.0/16",
+		"/ip4/127.1.0.1/udp/1/quic-v1":          "127.1.0.0/16",
+		"/ip6/2001:db8:1:2::1/tcp/1":            "2001:db8::/32",
+		"/ip6/::ffff:198.51.100.1/tcp/1":        "198.51.0.0/16",
+		"/dns4/example.com/tcp/1":               "invalid Prefix",
+		"/ip6/2001:db8:ffff:2::1/udp/1/quic-v1": "2001:db8::/32",
+	} {
+		if got := addrGroup(ma.StringCast(addr)).String(); got != want {
+			t.Errorf("addrGroup(%s) = %s, want %s", addr, got, want)
+		}
+	}
+}
+
+// sourceHost is a bare libp2p host whose TCP connections come from the
+// loopback address src, closed at the end of the test.
+func sourceHost(t *testing.T, src string) host.Host {
+	t.Helper()
+	dialer := func(ma.Multiaddr) (tcp.ContextDialer, error) {
+		return &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}, nil
+	}
+	h, err := libp2p.New(libp2p.NoListenAddrs, libp2p.NoTransports,
+		libp2p.Transport(tcp.NewTCPTransport, tcp.DisableReuseport(), tcp.WithDialerForAddr(dialer)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// TestInboundEviction: identities from one address group (127.0.0.0/16)
+// fill the node's inbound slots; a newcomer from another group
+// (127.1.0.1) connects and stays, one of them evicted for it; further
+// identities from the first group are the ones evicted, not the newcomer.
+// With the cap alone, the newcomer was refused.
+func TestInboundEviction(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	const high = 4
+	v := startVictim(t, ctx, chain.TestParams("evict"), WithConnLimits(2, high))
+	connected := func(h host.Host) bool { return v.host.Network().Connectedness(h.ID()) == network.Connected }
+	var strangers []host.Host
+	for range high {
+		s := rawHost(t)
+		connectRaw(t, ctx, s, v)
+		strangers = append(strangers, s)
+		time.Sleep(20 * time.Millisecond) // distinct ages
+	}
+	waitUntil(t, ctx, "the strangers connected", func() bool { return len(v.host.Network().Peers()) == high })
+	newcomer := sourceHost(t, "127.1.0.1")
+	if err := newcomer.Connect(ctx, peer.AddrInfo{ID: v.ID(), Addrs: v.host.Addrs()}); err != nil {
+		t.Fatalf("the newcomer from another address group could not connect: %v", err)
+	}
+	waitUntil(t, ctx, "one eviction", func() bool { return v.Traffic().Evicted == 1 })
+	if !connected(newcomer) {
+		t.Fatal("the newcomer from another address group was evicted")
+	}
+	if connected(strangers[high-1]) {
+		t.Error("the newest stranger of the largest group was not the one evicted")
+	}
+	for i := range 3 {
+		s := rawHost(t)
+		_ = s.Connect(ctx, peer.AddrInfo{ID: v.ID(), Addrs: v.host.Addrs()}) // it may be evicted before Connect returns
+		waitUntil(t, ctx, "another eviction", func() bool { return v.Traffic().Evicted == uint64(2+i) })
+		if !connected(newcomer) {
+			t.Fatalf("stranger %d: the newcomer was evicted for it", i)
+		}
+		if connected(s) {
+			t.Errorf("stranger %d: stays, the newest of the largest group", i)
+		}
+		if n := len(v.host.Network().Peers()); n > high {
+			t.Errorf("stranger %d: %d peers connected, want at most %d", i, n, high)
+		}
+	}
+	for _, s := range strangers[:high/2] {
+		if !connected(s) {
+			t.Error("an older stranger (of the longest-connected half) was evicted")
+		}
+	}
+}
