@@ -138,3 +138,49 @@ func TestInboundEviction(t *testing.T) {
 		}
 	}
 }
+
+// TestSyncedPeerKept: three identities connect to the node from its
+// address group, then a peer from the same group, from which the node
+// syncs blocks: the peer is tagged for it. Newcomers from another group
+// then connect one by one: without the tag (and the gossip mesh
+// protection, taken off here) the peer would be the newest of the largest
+// group among those not kept for their age, and evicted; with it, each
+// newcomer is.
+func TestSyncedPeerKept(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	params := chain.TestParams("evict-synced")
+	const high = 4
+	v := startVictim(t, ctx, params, WithConnLimits(1, high))
+	for range high - 1 {
+		connectRaw(t, ctx, rawHost(t), v)
+		time.Sleep(20 * time.Millisecond) // distinct ages
+	}
+	honest := startVictim(t, ctx, params)
+	if _, err := honest.node.AddBlocks(ctx, buildBlocks(t, params, 5, 1, 8)); err != nil {
+		t.Fatal(err)
+	}
+	if err := honest.host.Connect(ctx, peer.AddrInfo{ID: v.ID(), Addrs: v.host.Addrs()}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, ctx, "the node synced from the peer", func() bool { return v.node.Status().Height == 5 })
+	waitUntil(t, ctx, "the peer tagged", func() bool {
+		ti := v.host.ConnManager().GetTagInfo(honest.ID())
+		return ti != nil && ti.Tags[syncedTag] == syncedTagValue
+	})
+	// Only the tag keeps it: not its place in the gossip mesh.
+	g := v.node.Status().Genesis
+	for _, topic := range []string{BlocksTopic(g), ConsensusTopic(g), ReadingsTopic(g)} {
+		v.host.ConnManager().Unprotect(honest.ID(), "pubsub:"+topic)
+	}
+	if v.host.ConnManager().IsProtected(honest.ID(), "") {
+		t.Fatal("the peer is still protected")
+	}
+	for i := range 3 {
+		s := sourceHost(t, "127.1.0.1")
+		_ = s.Connect(ctx, peer.AddrInfo{ID: v.ID(), Addrs: v.host.Addrs()})
+		waitUntil(t, ctx, "an eviction", func() bool { return v.Traffic().Evicted == uint64(1+i) })
+		if v.host.Network().Connectedness(honest.ID()) != network.Connected {
+			t.Fatalf("newcomer %d: the peer that synced blocks to the node was evicted", i)
+		}
+	}
+}
