@@ -25,10 +25,18 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/api"
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/testnet"
 )
+
+// benchMaxClientsPerNode is the most throughput clients one node takes:
+// the places its API keeps for connections from this machine
+// (api.DefaultMaxConnections), less room for the harness's own requests
+// to it (status, metrics, event streams). One more would be refused
+// too_many_connections in the middle of the run.
+const benchMaxClientsPerNode = api.DefaultMaxConnections - 24
 
 type benchFlags struct {
 	kind       string
@@ -105,7 +113,7 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 	fs.IntVar(&f.difficulty, "difficulty", f.difficulty, "proof-of-work difficulty in leading zero `BITS` (default 0, no proof of work; "+strconv.Itoa(chain.DefaultDifficulty)+" is the default network's)")
 	fs.IntVar(&f.blocks, "blocks", f.blocks, "blocks `B` to time, one after the other (sync, footprint: the chain's length, default 10000, 100000)")
 	fs.IntVar(&f.readings, "readings", 10000, "throughput: readings `R` to submit")
-	fs.IntVar(&f.clients, "clients", 0, "throughput: concurrent clients `C`, spread over the nodes (0: 32 per node)")
+	fs.IntVar(&f.clients, "clients", 0, "throughput: concurrent clients `C`, spread over the nodes (0: 32 per node; at most 1,000 per node)")
 	fs.IntVar(&f.maxprocs, "maxprocs", 0, "with node processes: each one's GOMAXPROCS `P` (0: 1 where the nodes outnumber the cores fourfold, else Go's default; -1: Go's default)")
 	fs.StringVar(&f.profile, "cpuprofile", "", "with node processes: each writes a CPU profile into `DIR` (node-i.cpu.pprof, for go tool pprof; scaling: DIR/N-nodes/ for each size N)")
 	fs.IntVar(&f.batch, "batch", 1, "throughput: readings `K` per request (above 1: POST /api/v1/readings/batch, as import-readings sends them)")
@@ -175,6 +183,9 @@ func parseBenchFlags(args []string, stdout io.Writer) (benchFlags, error) {
 		return f, usagef("bench", "--readings %d: want at least 1", f.readings)
 	case f.clients < 0:
 		return f, usagef("bench", "--clients %d: want 0 (32 per node) or more", f.clients)
+	case f.kind == "throughput" && (f.clients+f.nodes-1)/f.nodes > benchMaxClientsPerNode:
+		return f, usagef("bench", "--clients %d: at most %d per node, %d for %d nodes (a node's API takes %d connections from this machine, the harness needs a few); use more --nodes",
+			f.clients, benchMaxClientsPerNode, benchMaxClientsPerNode*f.nodes, f.nodes, api.DefaultMaxConnections)
 	case f.runs < 1:
 		return f, usagef("bench", "--runs %d: want at least 1", f.runs)
 	case f.batch < 1 || f.batch > node.MaxSubmitAll:

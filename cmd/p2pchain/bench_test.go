@@ -268,6 +268,7 @@ func TestBenchUsage(t *testing.T) {
 		{"bench", "sync", "--blocks", "0"},
 		{"bench", "throughput", "--readings", "0"},
 		{"bench", "throughput", "--clients", "-1"},
+		{"bench", "throughput", "--nodes", "2", "--clients", "2001"}, // 1,000 per node at most
 		{"bench", "footprint", "--runs", "0"},
 		{"bench", "footprint", "--difficulty", "99"},
 		{"bench", "throughput", "--batch", "0"},
