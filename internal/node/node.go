@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"errors"
@@ -301,9 +302,27 @@ func (n *Node) restore(st State) error {
 				want.Hash().Short(), want.Header.Height, n.chain.TipHash().Short(), n.chain.Height())
 		}
 	}
+	self := n.PublicKey()
 	for _, r := range st.Pending {
-		if !n.chain.HasReading(r.ID()) {
-			_ = n.pool.Add(r) // stored pending readings are never refused for space
+		if n.chain.HasReading(r.ID()) {
+			continue
+		}
+		if n.pool.Add(r) != nil { // stored pending readings are never refused for space
+			continue
+		}
+		if bytes.Equal(r.Author[:], self) {
+			// Signed with this node's key: submitted here. Which readings
+			// were submitted here, and when, is not stored; without this a
+			// follower's readings that no peer took before the restart
+			// would wait here for ever, never proposed nor sent again. So
+			// they are marked as before (proposed first, sent again), at
+			// the time they were taken. A reading a client signed with a
+			// key of its own is not told apart from a relayed one here.
+			at := time.UnixMilli(r.Time)
+			if at.After(now) {
+				at = now
+			}
+			n.acceptedLocked(&pendingEntry{r: r, id: r.ID(), local: true, at: at})
 		}
 	}
 	return nil

@@ -3,11 +3,13 @@ package node
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/store"
 )
 
 // readingRecorder is a Broadcaster that records the readings sent.
@@ -111,5 +113,65 @@ func TestRebroadcastOldestFirst(t *testing.T) {
 		if r.ID() == young.ID() {
 			t.Fatal("a reading younger than rebroadcastAge was sent again")
 		}
+	}
+}
+
+// TestRebroadcastAfterRestart: a reading submitted here, still pending
+// when the node restarts, is marked again from its store (signed with the
+// node's key) and sent again, and proposed first; a relayed reading,
+// pending too, is not. Before, a restart forgot which readings were
+// submitted here, and a follower's reading that no peer had taken waited
+// for ever.
+func TestRebroadcastAfterRestart(t *testing.T) {
+	params := chain.TestParams("rebroadcast-restart")
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	path := filepath.Join(t.TempDir(), "chain")
+	st, err := store.Open(path, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(params, writerKey(1), WithStore(st, State{}), WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed, err := chain.NewReading(writerKey(2), "stranger", 70, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := n.addReading(relayed, false); err != nil {
+		t.Fatal(err)
+	}
+	own, err := n.SubmitAt("local", 71, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := reloaded(t, st, params)
+	st2, err := store.Open(path, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	n2, err := New(params, writerKey(1), WithStore(st2, *state), WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := n2.Pending(); got != 2 {
+		t.Fatalf("%d readings pending after the restart, want 2", got)
+	}
+	mu.Lock()
+	now = now.Add(2 * rebroadcastAge)
+	mu.Unlock()
+	var rec readingRecorder
+	n2.rebroadcast(context.Background(), &rec)
+	if len(rec.sent) != 1 || rec.sent[0].ID() != own.ID() {
+		t.Fatalf("sent again after the restart: %d readings, want only the one submitted here", len(rec.sent))
+	}
+	n2.mu.Lock()
+	first := n2.pool.TakeFirst(1)
+	n2.mu.Unlock()
+	if len(first) != 1 || first[0].ID() != own.ID() {
+		t.Errorf("the reading submitted here is not proposed first after the restart")
 	}
 }
