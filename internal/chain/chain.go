@@ -510,6 +510,14 @@ func (c *Chain) HasBlock(h Hash) bool {
 	return ok
 }
 
+// Holds reports whether h is a block the chain keeps in memory: one of
+// any branch above the base. Unlike HasBlock it reads nothing from the
+// archive, so its owner may ask it under a lock about blocks a peer sent.
+func (c *Chain) Holds(h Hash) bool {
+	_, ok := c.index[h]
+	return ok
+}
+
 // BlockAt returns the main-chain block at height.
 func (c *Chain) BlockAt(height uint64) (*Block, bool) {
 	b, err := c.mainBlock(height)

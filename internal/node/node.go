@@ -1585,7 +1585,9 @@ func (n *Node) sendReadings(ctx context.Context, b Broadcaster) {
 // batch, and a first block that follows parent (the sync's previous batch,
 // which the chain may not hold yet: its header and link are checked) or,
 // without one or when it does not follow it, a parent the chain knows
-// (chain.CheckContext); none from a block refused before on (refusedBlocks);
+// (chain.CheckContext); none of a block the chain holds already (known
+// blocks cost no signature: a peer may serve them again and again); none
+// from a block refused before on (refusedBlocks);
 // and no more blocks than hold half the signature cache, so that they do
 // not push out the batch being added. On an authority network it does nothing: there a
 // block's seal, checked under the lock, decides whether its readings are
@@ -1596,14 +1598,21 @@ func (n *Node) Preverify(ctx context.Context, blocks []*chain.Block, parent *cha
 		return
 	}
 	blocks = blocks[:verifiedAhead(blocks)]
-	worth := make([]bool, len(blocks))
+	linked := make([]bool, len(blocks)) // its header and its link to the block before check out
+	known := make([]bool, len(blocks))  // the chain holds it: its signatures cost nothing again
 	now := n.now()
 	n.mu.Lock()
 	for i, b := range blocks { // none from a block refused before on
-		if n.refused.get(b.Hash()) != nil {
+		h := b.Hash()
+		if n.refused.get(h) != nil {
 			blocks = blocks[:i]
 			break
 		}
+		// In memory only: a block of the next batch follows the batch
+		// before, which is off the main chain, so it is new or of a side
+		// branch (kept in memory), never a main-chain block the archive
+		// holds; and a store read here would be under n.mu.
+		known[i] = n.chain.Holds(h)
 	}
 	if len(blocks) == 0 {
 		n.mu.Unlock()
@@ -1611,15 +1620,24 @@ func (n *Node) Preverify(ctx context.Context, blocks []*chain.Block, parent *cha
 	}
 	first := &blocks[0].Header
 	if parent != nil && first.Parent == parent.Hash() {
-		worth[0] = chain.CheckHeader(first, n.params) == nil && chain.CheckLink(first, &parent.Header, now, n.params) == nil
+		linked[0] = chain.CheckHeader(first, n.params) == nil && chain.CheckLink(first, &parent.Header, now, n.params) == nil
 	} else {
-		worth[0] = n.chain.CheckContext(first, now) == nil
+		linked[0] = n.chain.CheckContext(first, now) == nil
 	}
 	n.mu.Unlock()
 	for i := 1; i < len(blocks); i++ {
 		h := &blocks[i].Header
-		worth[i] = worth[i-1] && h.Parent == blocks[i-1].Hash() &&
+		linked[i] = linked[i-1] && h.Parent == blocks[i-1].Hash() &&
 			chain.CheckHeader(h, n.params) == nil && chain.CheckLink(h, &blocks[i-1].Header, now, n.params) == nil
+	}
+	// A block the chain holds is recognised by its hash when added
+	// (rule 2): verifying its signatures ahead would cost what a known
+	// block must not, and a peer could serve a side branch it made the
+	// node store once, again and again, after the signature cache let
+	// go of its readings.
+	worth := make([]bool, len(blocks))
+	for i := range blocks {
+		worth[i] = linked[i] && !known[i]
 	}
 	n.verifySignatures(ctx, blocks, worth, false)
 }

@@ -71,3 +71,54 @@ func TestPreverifyFollowsParent(t *testing.T) {
 		t.Fatalf("height %d after both batches, want 6", h)
 	}
 }
+
+// A block the chain holds costs no signature, on the sync's verification
+// ahead too: a peer that once made the node store a branch could
+// otherwise serve it again and again (its batches add nothing), and each
+// time cost the node every signature the cache has let go of meanwhile.
+func TestPreverifySkipsKnownBlocks(t *testing.T) {
+	params := chain.TestParams("preverify-known")
+	src, err := New(params, writerKey(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var blocks []*chain.Block
+	for i := range 6 {
+		for j := range 10 {
+			if err := src.SubmitReading(signed(t, params, fmt.Sprintf("k%d-%d", i, j))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		b := nextBlock(t, src)
+		if _, err := src.AddBlocks(ctx, []*chain.Block{b}); err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, b)
+	}
+	n, err := New(params, writerKey(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if added, err := n.AddBlocks(ctx, blocks[:4]); err != nil || added != 4 {
+		t.Fatalf("AddBlocks: %d added, %v", added, err)
+	}
+	// The cache lets go of their signatures (other readings pushed them
+	// out): a fresh one.
+	n.sigs = chain.NewSigCache(SigCacheSize)
+	n.chain.SetSigCache(n.sigs)
+	verified := func() uint64 { return n.sigs.Added() }
+
+	n.Preverify(ctx, blocks[:4], nil)
+	n.Preverify(ctx, blocks[2:4], blocks[1])
+	if got := verified(); got != 0 {
+		t.Fatalf("batches of blocks the chain holds: %d signatures verified ahead, want 0", got)
+	}
+	n.Preverify(ctx, blocks[2:], blocks[1]) // two known, then two new
+	if got := verified(); got != 20 {
+		t.Fatalf("two known blocks, then two new ones of 10 readings: %d signatures verified, want 20", got)
+	}
+	if added, err := n.AddBlocks(ctx, blocks[2:]); err != nil || added != 2 {
+		t.Fatalf("AddBlocks: %d added, %v", added, err)
+	}
+}
