@@ -84,9 +84,13 @@ func DecodeBlocksRequest(b []byte) (BlocksRequest, error) {
 // bucket holds less than one block of the largest size (the honest client
 // waits for that much: PROTOCOL.md section 13) is reset without costing a
 // read, and two streams of one peer cannot both spend the same bytes. What
-// the response does not use goes back to the bucket.
+// the response does not use goes back to the bucket. The blocks read are
+// held within ServeBytesHeld, all responses together, and each must be
+// taken by the peer within stallTimeout: a peer that stops reading cannot
+// keep them for the whole blocksTimeout.
 func (h *Host) handleBlocks(s network.Stream) {
-	_ = s.SetDeadline(time.Now().Add(blocksTimeout))
+	end := time.Now().Add(blocksTimeout)
+	_ = s.SetDeadline(end)
 	p := s.Conn().RemotePeer()
 	done, why := h.peers.openStream(p, protoBlocks, time.Now())
 	if why != "" {
@@ -120,6 +124,17 @@ func (h *Host) handleBlocks(s network.Stream) {
 	if !ok {
 		return
 	}
+	// Room for what the response will hold, all peers' responses together
+	// (ServeBytesHeld), before anything is read: the buckets bound how fast
+	// responses start, this how much a crowd of slow readers keeps.
+	if !h.peers.hold(reserved) {
+		h.peers.settleSend(p, reserved, 0, false)
+		h.peers.countBusy()
+		h.overLimit(s, p, BlocksProtocol, "bytes held by the responses under way")
+		return
+	}
+	held := reserved
+	defer func() { h.peers.unhold(held) }()
 	blocks, err := h.ledger.BlocksAfter(req.Locator, min(int(req.Max), MaxBatch), reserved)
 	if err != nil {
 		h.peers.settleSend(p, reserved, 0, false)
@@ -140,18 +155,29 @@ func (h *Host) handleBlocks(s network.Stream) {
 		return
 	}
 	h.peers.settleSend(p, reserved, total, false)
+	h.peers.unhold(held - total)
+	held = total
 	w := msgio.NewVarintWriter(s)
 	var buf []byte
-	for _, b := range blocks {
+	for i, b := range blocks {
 		if buf, err = b.AppendBinary(buf[:0]); err != nil {
 			_ = s.Reset()
 			return
 		}
+		// Each block must be taken within stallTimeout, as the client
+		// must send each within it: a peer that stops reading keeps
+		// what the response holds that long, not the whole blocksTimeout.
+		_ = s.SetWriteDeadline(earliest(time.Now().Add(h.peers.lim.stallTimeout), end))
 		if err := w.WriteMsg(buf); err != nil {
 			_ = s.Reset()
 			return
 		}
 		h.metrics.syncBytesOut.Add(uint64(len(buf)))
+		// Sent: no longer held for this response.
+		size := b.EncodedSize()
+		blocks[i] = nil
+		h.peers.unhold(size)
+		held -= size
 	}
 	_ = s.Close()
 }

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-msgio"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -165,4 +167,90 @@ func TestServeReadsBounded(t *testing.T) {
 	if loads, bound := ledger.loads.Load(), received.Load()+answered.Load(); loads > bound {
 		t.Errorf("%d bodies read to send %d blocks in %d responses: want at most %d", loads, received.Load(), answered.Load(), bound)
 	}
+}
+
+// stalledRequest opens a blocks request for the whole chain from peer,
+// reads the first block (ok false if the stream was reset before it, as a
+// request over a limit is) and returns the stream unread beyond it.
+func stalledRequest(t *testing.T, ctx context.Context, peer host.Host, v victim) (network.Stream, bool) {
+	t.Helper()
+	req, err := BlocksRequest{Max: MaxBatch, Locator: []chain.Hash{v.node.Status().Genesis}}.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := peer.NewStream(ctx, v.ID(), BlocksProtocol)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Reset() })
+	_ = s.SetDeadline(time.Now().Add(20 * time.Second))
+	if err := msgio.NewVarintWriter(s).WriteMsg(req); err != nil {
+		t.Fatal(err)
+	}
+	_ = s.CloseWrite()
+	_, err = msgio.NewVarintReaderSize(s, v.node.Params().MaxBlockSize()).ReadMsg()
+	return s, err == nil
+}
+
+// TestServeHeldBounded: peers that ask for blocks and then stop reading
+// keep the blocks read for them only while their stream may still be
+// written: each block must be taken within the stall timeout, and the
+// responses under way hold at most ServeBytesHeld, all peers together.
+// Before, a response waited for its reader up to the whole blocksTimeout
+// (a minute), so peers within every rate limit could keep the buckets'
+// output of a minute in memory: about a GiB at the default rates.
+func TestServeHeldBounded(t *testing.T) {
+	params := chain.TestParams("serveheld")
+	blocks := buildBlocks(t, params, 40, 100, 16) // about 13 KB each, 520 KB in all
+	t.Run("stall", func(t *testing.T) {
+		ctx := testContext(t, 60*time.Second)
+		v := startVictim(t, ctx, params, withLimits(func(l *limits) { l.stallTimeout = 500 * time.Millisecond }))
+		if _, err := v.node.AddBlocks(ctx, blocks); err != nil {
+			t.Fatal(err)
+		}
+		peer := rawHost(t)
+		connectRaw(t, ctx, peer, v)
+		s, ok := stalledRequest(t, ctx, peer, v)
+		if !ok {
+			t.Fatal("the request was refused")
+		}
+		waitUntil(t, ctx, "the stalled response let go of its blocks", func() bool { return v.peers.heldBytes() == 0 })
+		if n, _, ok := readBlocksAnswer(s, params); ok {
+			t.Fatalf("a reader that stalled for seconds got the whole response (%d more blocks): the server waited for it", n)
+		}
+	})
+	t.Run("held", func(t *testing.T) {
+		ctx := testContext(t, 60*time.Second)
+		const held = 3 << 19 // 1.5 MiB: a few responses of 520 KB
+		v := startVictim(t, ctx, params, withLimits(func(l *limits) {
+			l.sendRate, l.sendBurst = 100<<20, 600<<10 // a response reserves 600 KB, holds 520 KB
+			l.totalRate, l.totalBurst = 1<<30, 1<<30
+			l.held = held
+		}))
+		if _, err := v.node.AddBlocks(ctx, blocks); err != nil {
+			t.Fatal(err)
+		}
+		admitted := 0
+		const peers = 8
+		for range peers {
+			peer := rawHost(t)
+			connectRaw(t, ctx, peer, v)
+			for range MaxStreamsPerPeer {
+				if _, ok := stalledRequest(t, ctx, peer, v); ok {
+					admitted++
+				}
+				time.Sleep(50 * time.Millisecond) // its writes fill the stream's window and wait
+				if got := v.peers.heldBytes(); got > held {
+					t.Fatalf("the responses under way hold %d bytes, over %d", got, held)
+				}
+			}
+		}
+		if admitted > peers*MaxStreamsPerPeer/2 {
+			t.Fatalf("%d of %d stalled responses admitted at once, each holding its blocks", admitted, peers*MaxStreamsPerPeer)
+		}
+		if admitted == 0 {
+			t.Fatal("no response admitted")
+		}
+		t.Logf("%d of %d stalled responses admitted; held %d bytes", admitted, peers*MaxStreamsPerPeer, v.peers.heldBytes())
+	})
 }

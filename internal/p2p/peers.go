@@ -34,6 +34,15 @@ const (
 	// its own bucket keeps its bytes.
 	ServeBytesTotalPerSecond = 16 << 20
 	ServeBytesTotalBurst     = 32 << 20
+	// ServeBytesHeld bounds the encoded blocks that the responses under
+	// way hold in memory, all peers together: a response's blocks are read
+	// before they are sent, and a peer that stops reading keeps them until
+	// its stream's write times out (stallTimeout per block). The buckets
+	// bound how fast responses start, not how long each lasts, so without
+	// it slow readers could hold the bucket's whole output of a minute (a
+	// GiB at the default rate). A response that finds it full is reset
+	// without blame; what it had reserved goes back to the buckets.
+	ServeBytesHeld = 64 << 20
 	// ServeBusyWait is the longest a blocks request waits for the bucket
 	// of all peers: well under the client's stallTimeout, so that an
 	// honest client sees a slow answer, not a stall.
@@ -119,6 +128,7 @@ type limits struct {
 	sendBurst                 int
 	totalRate                 rate.Limit // bytes served to all peers
 	totalBurst                int
+	held                      int           // bytes of blocks the responses under way may hold, all peers together
 	busyWait                  time.Duration // the longest a blocks request waits for the bucket of all peers
 	statusRate, blocksRate    rate.Limit
 	statusBurst, blocksBurst  int
@@ -141,6 +151,7 @@ func defaultLimits() limits {
 	return limits{
 		sendRate: ServeBytesPerSecond, sendBurst: ServeBytesBurst,
 		totalRate: ServeBytesTotalPerSecond, totalBurst: ServeBytesTotalBurst, busyWait: ServeBusyWait,
+		held:       ServeBytesHeld,
 		statusRate: StatusRequestsPerSecond, statusBurst: StatusRequestsBurst,
 		blocksRate: BlocksRequestsPerSecond, blocksBurst: BlocksRequestsBurst,
 		streams:    MaxStreamsPerPeer,
@@ -218,6 +229,7 @@ type peerBook struct {
 	send          byteBucket // bytes of blocks sent to all peers together
 	sendBusy      uint64     // blocks requests that waited for it, or were reset
 	sendQueue     *list.List // of *sendTurn: the requests waiting for it, first come first served
+	held          int        // bytes of blocks held by the responses under way (lim.held at most)
 	peers         map[peer.ID]*peerState
 	departed      map[peer.ID]*list.Element // of *departedPeer
 	departedOrder *list.List                // oldest departure first
@@ -532,6 +544,32 @@ func (b *peerBook) reserveSend(p peer.ID, now time.Time, least, most int, t *sen
 	s.send.give(n - m)
 	b.leaveLocked(t)
 	return m, 0, false, true
+}
+
+// hold takes n bytes of the room that the responses under way have for
+// their blocks (lim.held), or reports false if there is not that much.
+func (b *peerBook) hold(n int) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.held+n > b.lim.held {
+		return false
+	}
+	b.held += n
+	return true
+}
+
+// unhold gives back n bytes taken by hold.
+func (b *peerBook) unhold(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.held -= n
+}
+
+// heldBytes returns the bytes of blocks the responses under way hold.
+func (b *peerBook) heldBytes() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.held
 }
 
 // sendTurn is a blocks request's place in the queue for the bucket of all
