@@ -735,11 +735,17 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 	// once they have left the signature cache.
 	// So is a relayed reading with its half of the pending set full: a
 	// stranger flooding valid readings of its own costs no Ed25519 check
-	// once it has filled that half.
+	// once it has filled that half. That is a count, checked first: the
+	// look-up may read the store (a reading the chain let go of), under
+	// n.mu, and a reading refused on the count is no one's fault, so a
+	// flood of such readings, signed or not, must cost no read each.
+	var err error
 	n.mu.Lock()
-	err := n.knownReadingLocked(id)
-	if err == nil && !local {
+	if !local {
 		err = n.relayedFullLocked()
+	}
+	if err == nil {
+		err = n.knownReadingLocked(id)
 	}
 	n.mu.Unlock()
 	if err != nil {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,5 +117,77 @@ func TestOwnReadingsProposedFirst(t *testing.T) {
 	}
 	if len(b.Block.Readings) == 0 || b.Block.Readings[0].ID() != own.ID() {
 		t.Fatalf("block 1 holds %v: want the reading submitted here first", subjects)
+	}
+}
+
+// readCountingStore counts the store's reading lookups.
+type readCountingStore struct {
+	node.Store
+	reads atomic.Int64
+}
+
+func (s *readCountingStore) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
+	s.reads.Add(1)
+	return s.Store.ReadingBlock(id)
+}
+
+// TestRelayedPastHalfReadsNothing: past the relayed half of the pending
+// set, a relayed reading is refused on the count alone, before it is
+// looked up: a reading the chain let go of to the store is found there by
+// a read, made under the node's lock, and a stranger's readings past the
+// half (any bytes for a signature: none is checked, and none is blamed)
+// must not cost the node a store read each, with every other caller of the
+// node waiting on it.
+func TestRelayedPastHalfReadsNothing(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(61), key(62), key(63), key(64)}
+	net := authorityNetwork(t, keys)
+	dir := filepath.Join(t.TempDir(), "store")
+	n, st := openAuthorityNode(t, net, dir)
+	ctx := context.Background()
+	g, _, _ := n.BlockByHeight(0)
+	parent := g.Block
+	for i := range 3 {
+		b := nextBlock(t, net, parent, 70+i)
+		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
+		if err := n.AddBlock(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		parent = b
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Restarted: the readings of the final blocks are the store's.
+	real, state := openState(t, net, dir)
+	defer real.Close()
+	counting := &readCountingStore{Store: real}
+	n = newNodeOn(t, net, counting, state, key(9), node.WithPoolSize(10),
+		node.WithClock(func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }))
+	if _, ok, err := n.LocateReading(parent.Readings[0].ID()); !ok || err != nil {
+		t.Fatal("a reading of the stored chain is not known after the restart")
+	}
+	at := time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC)
+	for i := range 5 {
+		r, err := chain.NewReading(key(65), "stranger", 60+i, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := n.ReceiveReading(r); err != nil {
+			t.Fatalf("relayed reading %d: %v", i, err)
+		}
+	}
+	before := counting.reads.Load()
+	for i := range 100 {
+		r, err := chain.NewReading(key(65), "stranger", 100+i, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Sig = [64]byte{byte(i), 1} // any bytes: not checked past the half
+		if err := n.ReceiveReading(r); !errors.Is(err, chain.ErrPoolFull) || chain.IsPeerFault(err) {
+			t.Fatalf("a relayed reading past the half: %v, want pending set full, no fault", err)
+		}
+	}
+	if got := counting.reads.Load() - before; got != 0 {
+		t.Fatalf("%d store reads for 100 relayed readings past the half, want 0", got)
 	}
 }
