@@ -8,10 +8,21 @@ type Pool struct {
 	max      int
 	seq      uint64 // arrivals so far
 	items    map[Hash]pooled
-	order    []slot                       // arrival order; may hold stale slots of removed readings
-	firsts   []slot                       // the readings marked first, in marking order; may hold stale slots
-	nfirst   int                          // pending readings marked first
-	subjects map[string]map[Hash]struct{} // the pending readings of each subject
+	order    []slot                     // arrival order; may hold stale slots of removed readings
+	firsts   []slot                     // the readings marked first, in marking order; may hold stale slots
+	nfirst   int                        // pending readings marked first
+	subjects map[string]*subjectPending // the pending readings of each subject
+}
+
+// subjectPending is what the pool keeps of one subject's pending readings,
+// so that a look at one subject costs what is asked of it, not a pass over
+// all its readings: an API client asks for a subject's figures and newest
+// readings at will, and one subject may hold the whole pending set.
+type subjectPending struct {
+	n      int    // its pending readings
+	order  []slot // their arrivals, oldest first; may hold stale slots
+	newest int64  // the newest time among them, unless stale
+	stale  bool   // newest left: recomputed when next asked for
 }
 
 type pooled struct {
@@ -27,7 +38,7 @@ type slot struct {
 
 // NewPool returns an empty pool that accepts new readings up to max.
 func NewPool(max int) *Pool {
-	return &Pool{max: max, items: map[Hash]pooled{}, subjects: map[string]map[Hash]struct{}{}}
+	return &Pool{max: max, items: map[Hash]pooled{}, subjects: map[string]*subjectPending{}}
 }
 
 // live reports whether s is the current position of a pending reading.
@@ -63,12 +74,14 @@ func (p *Pool) put(id Hash, r Reading) {
 	p.seq++
 	p.items[id] = pooled{r: r, seq: p.seq}
 	p.order = append(p.order, slot{id: id, seq: p.seq})
-	ids := p.subjects[r.Subject]
-	if ids == nil {
-		ids = map[Hash]struct{}{}
-		p.subjects[r.Subject] = ids
+	sp := p.subjects[r.Subject]
+	if sp == nil {
+		sp = &subjectPending{newest: r.Time}
+		p.subjects[r.Subject] = sp
 	}
-	ids[id] = struct{}{}
+	sp.n++
+	sp.order = append(sp.order, slot{id: id, seq: p.seq})
+	sp.newest = max(sp.newest, r.Time)
 }
 
 // Remove drops a reading from the pool.
@@ -84,10 +97,16 @@ func (p *Pool) Remove(id Hash) {
 			p.firsts = p.compacted(p.firsts)
 		}
 	}
-	if ids := p.subjects[it.r.Subject]; len(ids) <= 1 {
+	if sp := p.subjects[it.r.Subject]; sp.n <= 1 {
 		delete(p.subjects, it.r.Subject)
 	} else {
-		delete(ids, id)
+		sp.n--
+		if it.r.Time >= sp.newest {
+			sp.stale = true
+		}
+		if len(sp.order) > 64 && len(sp.order) > 2*sp.n {
+			sp.order = p.compacted(sp.order)
+		}
 	}
 	if len(p.order) > 64 && len(p.order) > 2*len(p.items) {
 		p.order = p.compacted(p.order)
@@ -190,20 +209,65 @@ func (p *Pool) All() []Reading { return p.Take(len(p.items)) }
 // how many are pending, in no particular order: the cost is the number of
 // such subjects, not of readings. fn must not change the pool.
 func (p *Pool) Subjects(fn func(subject string, count int)) {
-	for subject, ids := range p.subjects {
-		fn(subject, len(ids))
+	for subject, sp := range p.subjects {
+		fn(subject, sp.n)
 	}
 }
 
-// OfSubject calls fn for every pending reading of subject, in no particular
-// order, with its arrival number (a later arrival has a higher one): the
+// OfSubject calls fn for every pending reading of subject, oldest arrival
+// first, with its arrival number (a later arrival has a higher one): the
 // cost is that subject's pending readings, not the pool's. fn must not keep
 // r or change the pool.
 func (p *Pool) OfSubject(subject string, fn func(r *Reading, arrival uint64)) {
-	for id := range p.subjects[subject] {
-		it := p.items[id]
-		fn(&it.r, it.seq)
+	sp := p.subjects[subject]
+	if sp == nil {
+		return
 	}
+	for _, s := range sp.order {
+		if it, ok := p.items[s.id]; ok && it.seq == s.seq {
+			fn(&it.r, it.seq)
+		}
+	}
+}
+
+// NewestOf calls fn for the pending readings of subject, newest arrival
+// first, until fn returns false: the cost is the readings fn is called for
+// and the stale slots among them, not the subject's pending readings. fn
+// must not keep r or change the pool.
+func (p *Pool) NewestOf(subject string, fn func(r *Reading, arrival uint64) bool) {
+	sp := p.subjects[subject]
+	if sp == nil {
+		return
+	}
+	for i := len(sp.order) - 1; i >= 0; i-- {
+		s := sp.order[i]
+		if it, ok := p.items[s.id]; ok && it.seq == s.seq && !fn(&it.r, it.seq) {
+			return
+		}
+	}
+}
+
+// SubjectFigures returns how many readings of subject are pending and the
+// newest time among them (0 if none). It costs a lookup, but for a pass
+// over the subject's readings once after the one with the newest time left
+// the pool (a block took it).
+func (p *Pool) SubjectFigures(subject string) (count int, newest int64) {
+	sp := p.subjects[subject]
+	if sp == nil {
+		return 0, 0
+	}
+	if sp.stale {
+		sp.newest, sp.stale = 0, false
+		first := true
+		for _, s := range sp.order {
+			if it, ok := p.items[s.id]; ok && it.seq == s.seq {
+				if first || it.r.Time > sp.newest {
+					sp.newest, first = it.r.Time, false
+				}
+			}
+		}
+	}
+	return sp.n, sp.newest
 }
 
 // Apply brings the pool in step with a chain update: readings now in the main

@@ -210,6 +210,30 @@ func TestPoolOfSubject(t *testing.T) {
 			if counted != len(want) {
 				t.Fatalf("round %d: Subjects counts %d pending readings of %s, want %d", round, counted, subject, len(want))
 			}
+			// NewestOf: the newest arrivals first, as many as asked.
+			for _, k := range []int{1, 3, len(want)} {
+				var newest []chain.Hash
+				pool.NewestOf(subject, func(r *chain.Reading, _ uint64) bool {
+					newest = append(newest, readingID(r))
+					return len(newest) < k
+				})
+				wantNewest := slices.Clone(want)
+				slices.Reverse(wantNewest)
+				wantNewest = wantNewest[:min(k, len(wantNewest))]
+				if !slices.Equal(newest, wantNewest) {
+					t.Fatalf("round %d: NewestOf(%s) up to %d: %v, want %v", round, subject, k, newest, wantNewest)
+				}
+			}
+			// SubjectFigures: the count and the newest time, kept.
+			var newestTime int64
+			for i := range model {
+				if model[i].Subject == subject {
+					newestTime = max(newestTime, model[i].Time)
+				}
+			}
+			if n, at := pool.SubjectFigures(subject); n != len(want) || at != newestTime {
+				t.Fatalf("round %d: SubjectFigures(%s) = %d, %d; want %d, %d", round, subject, n, at, len(want), newestTime)
+			}
 		}
 	}
 	for round := range 4 {

@@ -2,8 +2,6 @@ package node
 
 import (
 	"bytes"
-	"cmp"
-	"container/heap"
 	"fmt"
 	"slices"
 
@@ -143,53 +141,24 @@ func (n *Node) LocateReading(id chain.Hash) (ReadingInfo, bool, error) {
 }
 
 // PendingOf returns up to limit pending readings of subject, the latest
-// arrivals first. It costs that subject's pending readings (the pending set
-// keeps them by subject), not the whole set's.
+// arrivals first. It costs the readings it returns (the pending set keeps
+// each subject's in arrival order), not the subject's or the whole set's.
 func (n *Node) PendingOf(subject string, limit int) []chain.Reading {
 	if limit <= 0 {
 		return nil
 	}
-	// The limit newest arrivals, kept in a min-heap on arrival while the
-	// subject's pending readings are walked: limit copies, not one a
-	// reading (a subject may have all 100,000 of the pending set).
-	newest := &arrivals{}
+	// The limit newest arrivals, newest first: the pending set walks the
+	// subject's arrivals from the newest, so this costs limit readings,
+	// not one a reading (a subject may have all 100,000 of the pending
+	// set, and this runs under n.mu).
+	var out []chain.Reading
 	n.mu.Lock()
-	n.pool.OfSubject(subject, func(r *chain.Reading, seq uint64) {
-		switch {
-		case newest.Len() < limit:
-			heap.Push(newest, arrived{*r, seq})
-		case seq > (*newest)[0].seq:
-			(*newest)[0] = arrived{*r, seq}
-			heap.Fix(newest, 0)
-		}
+	n.pool.NewestOf(subject, func(r *chain.Reading, _ uint64) bool {
+		out = append(out, *r)
+		return len(out) < limit
 	})
 	n.mu.Unlock()
-	slices.SortFunc(*newest, func(a, b arrived) int { return cmp.Compare(b.seq, a.seq) })
-	out := make([]chain.Reading, len(*newest))
-	for i, a := range *newest {
-		out[i] = a.r
-	}
 	return out
-}
-
-// arrived is a pending reading and its arrival; arrivals is a min-heap of
-// them on arrival (container/heap).
-type arrived struct {
-	r   chain.Reading
-	seq uint64
-}
-
-type arrivals []arrived
-
-func (a arrivals) Len() int           { return len(a) }
-func (a arrivals) Less(i, j int) bool { return a[i].seq < a[j].seq }
-func (a arrivals) Swap(i, j int)      { a[i], a[j] = a[j], a[i] }
-func (a *arrivals) Push(x any)        { *a = append(*a, x.(arrived)) }
-func (a *arrivals) Pop() any {
-	old := *a
-	x := old[len(old)-1]
-	*a = old[:len(old)-1]
-	return x
 }
 
 // ReadingPos is a position in the main chain's readings, ordered newest

@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/store"
 )
 
@@ -203,16 +202,14 @@ func (n *Node) pendingSubjects() map[string]int {
 	return out
 }
 
-// pendingOfSubject counts one subject's pending readings: a pass over
-// that subject's alone (the pending set keeps them by subject).
+// pendingOfSubject returns one subject's pending figures: kept by the
+// pending set, not counted here (a subject may hold the whole pending set,
+// and a pass over it under n.mu at every request would hold up the node).
 func (n *Node) pendingOfSubject(subject string) pendingFigures {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	var p pendingFigures
-	n.pool.OfSubject(subject, func(r *chain.Reading, _ uint64) {
-		p.count++
-		p.newest = max(p.newest, r.Time)
-	})
+	p.count, p.newest = n.pool.SubjectFigures(subject)
 	return p
 }
 
