@@ -146,6 +146,12 @@ type Machine struct {
 	dirty       bool            // State changed
 
 	proposeAt, prevoteAt, precommitAt, resendAt time.Time
+
+	// futureChecks is a token bucket of the signature checks spent on
+	// messages of later heights (futureCheck), and futureAt when it was
+	// last brought up to date.
+	futureChecks float64
+	futureAt     time.Time
 }
 
 type evKey struct {
@@ -657,9 +663,12 @@ func (m *Machine) receive(msg Message, u *Update) error {
 		// changed since our height, which we cannot check yet); between
 		// those, only one that verifies and shows a higher height.
 		var checked, valid bool
-		verified := func() bool { // at most one signature check per message
+		verified := func() bool { // at most one signature check per message, within futureCheck's budget
 			if !checked {
-				checked, valid = true, m.verifies(msg, h)
+				checked = true
+				if valid = m.futureCheck() && m.verifies(msg, h); valid {
+					m.futureRefund() // only failed checks spend the budget
+				}
 			}
 			return valid
 		}
@@ -705,6 +714,40 @@ func (m *Machine) receive(msg Message, u *Update) error {
 		return nil
 	}
 	return ruleErr(ErrMalformed, "%T is not a message", msg)
+}
+
+// futureCheck takes one of the signature checks that messages of later
+// heights may cost, and reports false when none is left: at most
+// maxStash(n) failed checks a second, as many at once (futureRefund). A
+// bad signature on such a message is no fault of its sender (it may be
+// signed by an authority of a set that changes before that height, which
+// this machine cannot check yet), so without a budget every forged
+// message of a later height, free to make, cost a check, in the one loop
+// that takes all consensus messages, while real ones waited behind. Past the budget such a message counts as
+// not verified: it is not stashed (it comes again with its signer's
+// resends once the height starts) and shows nothing but blindly, at most
+// once per behindGap, that the node is behind.
+func (m *Machine) futureCheck() bool {
+	most := float64(maxStash(m.set.Len()))
+	switch {
+	case m.futureAt.IsZero():
+		m.futureChecks = most
+	case m.now.After(m.futureAt):
+		m.futureChecks = min(most, m.futureChecks+m.now.Sub(m.futureAt).Seconds()*most)
+	}
+	m.futureAt = m.now
+	if m.futureChecks < 1 {
+		return false
+	}
+	m.futureChecks--
+	return true
+}
+
+// futureRefund gives back the check futureCheck took for a message that
+// verified: real messages of a later height (peers ahead of this node)
+// never spend the budget that forged ones do.
+func (m *Machine) futureRefund() {
+	m.futureChecks = min(float64(maxStash(m.set.Len())), m.futureChecks+1)
 }
 
 // verifies reports whether msg, of height h, is signed by an authority of

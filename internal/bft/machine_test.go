@@ -387,7 +387,9 @@ func TestStashAndReplay(t *testing.T) {
 
 // TestStashKeepsOnlyVerified: forged messages for the next height (a
 // stranger needs no key) and resent copies no longer fill the stash ahead
-// of the real early proposal, which Start then replays.
+// of the real early proposal, which Start then replays. (The forged ones
+// spend the checks such messages may cost, futureCheck's budget: the
+// real proposal comes a second later, when it has refilled.)
 func TestStashKeepsOnlyVerified(t *testing.T) {
 	x, y := testHash("X"), testHash("Y")
 	r, _ := newRig(t, 4, 0, 1)
@@ -404,6 +406,7 @@ func TestStashKeepsOnlyVerified(t *testing.T) {
 			}
 		}
 	}
+	r.now = r.now.Add(time.Second)
 	next := signedProposal(r.set, 2, 0, y, -1)
 	if _, err := r.m.Receive(next, r.now); !errors.Is(err, bft.ErrFutureHeight) {
 		t.Fatal(err)
@@ -411,6 +414,63 @@ func TestStashKeepsOnlyVerified(t *testing.T) {
 	u := r.m.Start(2, r.set, r.now)
 	if len(u.Validate) != 1 || u.Validate[0] != y {
 		t.Fatalf("the early proposal was not replayed after forged and resent messages: %v", u.Validate)
+	}
+}
+
+// TestForgedFutureMessagesCostBoundedChecks: a message of a later height
+// whose signature fails is no fault of its sender (the set of that height
+// may change before this machine gets there), so forging them is free; the
+// signature checks they cost are bounded (4n+4 failed checks a second),
+// not one per message. Before, each cost an Ed25519 verification in the
+// loop that takes every consensus message: a few peers at their message
+// budget (2,000 a second each) kept it busy, and real messages waited.
+// Real messages of the next height still verify and are kept.
+func TestForgedFutureMessagesCostBoundedChecks(t *testing.T) {
+	r, _ := newRig(t, 4, 0, 1)
+	const count = 5000
+	forged := make([]bft.Message, 0, 2*count)
+	old := make([]bft.Message, 0, 2*count)
+	for i := range count {
+		// Any bytes for a signature: forging costs nothing.
+		for _, h := range []uint64{2, 7} { // the next height, and one far ahead
+			v := &bft.Vote{Type: bft.KindPrevote, Height: h, Hash: testHash(fmt.Sprint("F", i)), Index: 1}
+			v.Sig[0], v.Sig[1] = byte(i), byte(i>>8)
+			forged = append(forged, v)
+		}
+		for _, idx := range []uint16{1, 2} {
+			v := &bft.Vote{Type: bft.KindPrevote, Height: 0, Hash: testHash(fmt.Sprint("O", i)), Index: idx}
+			v.Sig[0], v.Sig[1] = byte(i), byte(i>>8)
+			old = append(old, v)
+		}
+	}
+	cost := func(msgs []bft.Message, want error) time.Duration {
+		start := time.Now()
+		for i, m := range msgs {
+			r.now = r.now.Add(time.Millisecond) // a second for every thousand
+			if _, err := r.m.Receive(m, r.now); !errors.Is(err, want) || bft.IsPeerFault(err) {
+				t.Fatalf("message %d: %v, want %v, no fault", i, err, want)
+			}
+		}
+		return time.Since(start)
+	}
+	base := cost(old, bft.ErrOldHeight)
+	spent := cost(forged, bft.ErrFutureHeight)
+	t.Logf("%d messages of an old height: %v; %d forged ones of later heights: %v", len(old), base, len(forged), spent)
+	// 10 s at 4n+4 = 20 failed checks a second: 200 checks, about 10 ms;
+	// one check per message was 10,000, about half a second.
+	if spent > 3*base+100*time.Millisecond {
+		t.Fatalf("forged messages of later heights cost %v, messages of an old height %v: a signature check each", spent, base)
+	}
+	// The real ones still count (once the flood has left the budget a
+	// moment to refill: during one, they wait for their signer's resend).
+	r.now = r.now.Add(time.Second)
+	y := testHash("Y")
+	if _, err := r.m.Receive(signedProposal(r.set, 2, 0, y, -1), r.now); !errors.Is(err, bft.ErrFutureHeight) {
+		t.Fatal(err)
+	}
+	r.recv(signedCommit(1, 0, testHash("X"), 1, 2, 3))
+	if u := r.m.Start(2, r.set, r.now); len(u.Validate) != 1 || u.Validate[0] != y {
+		t.Fatalf("the real early proposal was not kept among forged messages: %v", u.Validate)
 	}
 }
 

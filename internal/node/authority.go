@@ -108,6 +108,9 @@ type consensus struct {
 	m    *bft.Machine // the loop's only
 	in   chan consensusInput
 	seen relayMemo // HandleConsensus's, safe for concurrent use
+	// nextChecks bounds the proposer signatures HandleConsensus checks
+	// for proposals of the height after next (checkBudget).
+	nextChecks checkBudget
 
 	// The loop's own.
 	height     uint64                      // the height the machine decides, or will: the tip's + 1
@@ -417,6 +420,38 @@ func (m *relayMemo) relay(k [32]byte, now time.Time, gap time.Duration) bool {
 	return true
 }
 
+// nextChecksPerSecond bounds the signature checks of proposals for the
+// next height that HandleConsensus makes, a second and at once: a
+// proposer signs one proposal a round.
+const nextChecksPerSecond = maxCandidates
+
+// checkBudget is a token bucket of signature checks whose failure is no
+// one's fault, so that forged messages, free to make, and replayed ones
+// cost a bounded number of them. It is safe for concurrent use.
+type checkBudget struct {
+	mu     sync.Mutex
+	tokens float64
+	at     time.Time
+}
+
+// take takes a check at now, or reports false when none is left.
+func (b *checkBudget) take(now time.Time) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.at.IsZero():
+		b.tokens = nextChecksPerSecond
+	case now.After(b.at):
+		b.tokens = min(nextChecksPerSecond, b.tokens+now.Sub(b.at).Seconds()*nextChecksPerSecond)
+	}
+	b.at = now
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}
+
 // HandleConsensus takes a consensus message from a peer: a bft message,
 // for a proposal followed by the proposed block's encoding. It returns nil
 // when the message was accepted (new, verified: worth relaying), an error
@@ -508,7 +543,12 @@ func (n *Node) HandleConsensus(ctx context.Context, data []byte) error {
 			// whose proposal verifies under the set known now waits for
 			// it. Unchecked, forged proposals would fill the next
 			// height's slots and push out the real proposer's block.
-			if p.Verify(c.net, set) != nil {
+			// A failed check is no fault, so forging one is free, and a
+			// real one replayed (not remembered: it is not relayed) is
+			// checked again: such checks are bounded (checkBudget), and
+			// past the budget the block is not kept, as if its proposal
+			// had failed (the proposer sends it again).
+			if !c.nextChecks.take(now) || p.Verify(c.net, set) != nil {
 				blk = nil
 			}
 		default:

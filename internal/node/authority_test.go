@@ -270,3 +270,56 @@ func TestProposalReplayIsCheap(t *testing.T) {
 		t.Fatalf("a proposal with a changed signature: %v, want a peer fault", err)
 	}
 }
+
+// TestForgedNextProposalsCostBoundedChecks: a proposal for the height
+// after next, with a block, is checked against the authority set known now
+// so that only a real one's block waits for that height; a failed check is
+// no fault (the set may change before then), so a stranger forges them
+// for free. The checks they cost are bounded, not one (two, with the
+// machine's) per message: before, each relayed forgery cost an Ed25519
+// verification in the gossip validator, on every core, at up to 2,000
+// messages a second from each peer.
+func TestForgedNextProposalsCostBoundedChecks(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(31), key(32), key(33), key(34)}
+	net := authorityNetwork(t, keys)
+	n, st := openAuthorityNode(t, net, filepath.Join(t.TempDir(), "store"))
+	defer st.Close()
+	g, _, _ := n.BlockByHeight(0)
+	b1 := nextBlock(t, net, g.Block, 70)
+	blk := nextBlock(t, net, b1, 71) // of height 2: the height after next
+	run, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(run, nil) }()
+	defer func() { stop(); <-done }()
+
+	const count = 3000
+	messages := func(height uint64) [][]byte {
+		out := make([][]byte, count)
+		for i := range out {
+			p := bft.Proposal{Height: height, Hash: blk.Hash(), POLRound: -1}
+			p.Sig[0], p.Sig[1] = byte(i), byte(i>>8) // any bytes: forging costs nothing
+			data, err := blk.AppendBinary(p.AppendBinary(nil))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[i] = data
+		}
+		return out
+	}
+	ctx := context.Background()
+	cost := func(msgs [][]byte) time.Duration {
+		start := time.Now()
+		for i, data := range msgs {
+			if err := n.HandleConsensus(ctx, data); err == nil || bft.IsPeerFault(err) || chain.IsPeerFault(err) {
+				t.Fatalf("message %d: %v, want refused without fault", i, err)
+			}
+		}
+		return time.Since(start)
+	}
+	base := cost(messages(0)) // a decided height: no check
+	spent := cost(messages(2))
+	t.Logf("%d proposals of a decided height: %v; %d forged ones of the height after next: %v", count, base, count, spent)
+	if spent > 3*base+100*time.Millisecond {
+		t.Fatalf("forged proposals of the height after next cost %v, of a decided height %v: a signature check each", spent, base)
+	}
+}
