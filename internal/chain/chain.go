@@ -518,6 +518,22 @@ func (c *Chain) Holds(h Hash) bool {
 	return ok
 }
 
+// HeldHeader returns the header of a block the chain keeps in memory
+// (Holds), reading nothing from the archive.
+func (c *Chain) HeldHeader(h Hash) (Header, bool) {
+	e, ok := c.index[h]
+	if !ok {
+		return Header{}, false
+	}
+	return e.header, true
+}
+
+// Base returns the height below which the main chain's blocks are the
+// archive's only (0: the chain keeps them all). It only rises, and blocks
+// below it are final: an owner that reads the archive outside its lock
+// takes it under the lock first.
+func (c *Chain) Base() uint64 { return c.base }
+
 // BlockAt returns the main-chain block at height.
 func (c *Chain) BlockAt(height uint64) (*Block, bool) {
 	b, err := c.mainBlock(height)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -440,9 +441,34 @@ func matches(found []chain.Hash, limit int) Matches {
 }
 
 // Header returns the header of a known block of any branch: from memory,
-// or read back from the store without its body.
+// or read back from the store without its body, after n.mu is released
+// (an API client asks for the headers of as many old blocks as it likes,
+// and a store read under n.mu would hold up the node for as long as the
+// disk takes). A block below the chain's base is a final main-chain
+// block, which never changes.
 func (n *Node) Header(h chain.Hash) (chain.Header, bool) {
 	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.chain.Header(h)
+	hdr, ok := n.chain.HeldHeader(h)
+	base := n.chain.Base()
+	n.mu.Unlock()
+	if ok || base == 0 || n.store == nil {
+		return hdr, ok
+	}
+	if h == n.chain.Genesis() {
+		return n.params.Genesis().Header, true
+	}
+	hdr, err := n.store.HeaderByHash(h)
+	if err != nil {
+		if !errors.Is(err, store.ErrNotFound) {
+			n.log.Error("cannot read a stored block's header; run `p2pchain verify` on the data directory", "block", h.Short(), "err", err)
+		}
+		return chain.Header{}, false
+	}
+	if hdr.Height >= base {
+		return chain.Header{}, false // not archived: a block the chain let go of (a side branch pruned)
+	}
+	if m, ok := n.store.MainHash(hdr.Height); !ok || m != h {
+		return chain.Header{}, false
+	}
+	return hdr, true
 }

@@ -1,0 +1,86 @@
+package node_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/node"
+)
+
+// gatedHeaderStore holds each header read until released.
+type gatedHeaderStore struct {
+	node.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *gatedHeaderStore) HeaderByHash(h chain.Hash) (chain.Header, error) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-s.release
+	return s.Store.HeaderByHash(h)
+}
+
+// TestHeaderReadOutsideLock: the header of a block the chain let go of to
+// the store (an API client's FHIR search asks for one per block it shows,
+// for as many old blocks as it likes) is read without the node's lock
+// held: a slow read must not hold up the node. Before, it was read under
+// n.mu, and everything else that takes it waited for the disk.
+func TestHeaderReadOutsideLock(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(71), key(72), key(73), key(74)}
+	net := authorityNetwork(t, keys)
+	dir := filepath.Join(t.TempDir(), "store")
+	n, st := openAuthorityNode(t, net, dir)
+	ctx := context.Background()
+	g, _, _ := n.BlockByHeight(0)
+	parent := g.Block
+	var blocks []*chain.Block
+	for i := range 3 {
+		b := nextBlock(t, net, parent, 70+i)
+		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
+		if err := n.AddBlock(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		blocks, parent = append(blocks, b), b
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	real, state := openState(t, net, dir)
+	defer real.Close()
+	gated := &gatedHeaderStore{Store: real, entered: make(chan struct{}, 1), release: make(chan struct{})}
+	n = newNodeOn(t, net, gated, state, key(9))
+	// Block 1 is below the restored chain's base: only the store has it.
+	got := make(chan chain.Header, 1)
+	go func() {
+		hdr, _ := n.Header(blocks[0].Hash())
+		got <- hdr
+	}()
+	select {
+	case <-gated.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the header was not read from the store")
+	}
+	status := make(chan chain.Status, 1)
+	go func() { status <- n.Status() }()
+	select {
+	case <-status:
+	case <-time.After(2 * time.Second):
+		close(gated.release)
+		t.Fatal("the node's lock is held while a header is read from the store")
+	}
+	close(gated.release)
+	if hdr := <-got; hdr.Height != 1 || hdr != blocks[0].Header {
+		t.Fatalf("header %+v, want block 1's", hdr)
+	}
+	// Not archived, not known: none.
+	if _, ok := n.Header(chain.Hash{9}); ok {
+		t.Fatal("a header for a hash the node does not know")
+	}
+}
