@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"crypto/ed25519"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -82,5 +83,80 @@ func TestHeaderReadOutsideLock(t *testing.T) {
 	// Not archived, not known: none.
 	if _, ok := n.Header(chain.Hash{9}); ok {
 		t.Fatal("a header for a hash the node does not know")
+	}
+}
+
+// gatedReadingStore holds each reading look-up until released.
+type gatedReadingStore struct {
+	node.Store
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (s *gatedReadingStore) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-s.release
+	return s.Store.ReadingBlock(id)
+}
+
+// TestRelayedKnownReadingReadOutsideLock: a reading of the chain relayed
+// again (no fault of its relayer: a peer may do so at its whole budget,
+// 2,000 a second, with readings anyone can read off the chain) is found
+// known by a store read made without the node's lock held, once the chain
+// has let its readings go to the store. Before, each cost a store read
+// under n.mu.
+func TestRelayedKnownReadingReadOutsideLock(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(81), key(82), key(83), key(84)}
+	net := authorityNetwork(t, keys)
+	dir := filepath.Join(t.TempDir(), "store")
+	n, st := openAuthorityNode(t, net, dir)
+	ctx := context.Background()
+	g, _, _ := n.BlockByHeight(0)
+	parent := g.Block
+	var blocks []*chain.Block
+	for i := range 3 {
+		b := nextBlock(t, net, parent, 70+i)
+		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
+		if err := n.AddBlock(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		blocks, parent = append(blocks, b), b
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	real, state := openState(t, net, dir)
+	defer real.Close()
+	open := make(chan struct{})
+	close(open)
+	gated := &gatedReadingStore{Store: real, entered: make(chan struct{}, 1), release: open} // open while the node starts
+	n = newNodeOn(t, net, gated, state, key(9),
+		node.WithClock(func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }))
+	gated.release = make(chan struct{})
+	select { // only the relayed reading's look-up counts below
+	case <-gated.entered:
+	default:
+	}
+	relayed := make(chan error, 1)
+	go func() { relayed <- n.ReceiveReading(blocks[0].Readings[0]) }()
+	select {
+	case <-gated.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relayed reading was not looked up in the store")
+	}
+	status := make(chan chain.Status, 1)
+	go func() { status <- n.Status() }()
+	select {
+	case <-status:
+	case <-time.After(2 * time.Second):
+		close(gated.release)
+		t.Fatal("the node's lock is held while a relayed reading is looked up in the store")
+	}
+	close(gated.release)
+	if err := <-relayed; !errors.Is(err, chain.ErrKnownReading) || chain.IsPeerFault(err) {
+		t.Fatalf("a chain reading relayed again: %v, want known, no fault", err)
 	}
 }

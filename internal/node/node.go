@@ -739,15 +739,30 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 	// look-up may read the store (a reading the chain let go of), under
 	// n.mu, and a reading refused on the count is no one's fault, so a
 	// flood of such readings, signed or not, must cost no read each.
+	// The look-up is in memory under n.mu (the chain's recent readings,
+	// the pending set) and, for the readings the chain let go of, in the
+	// store after it is released: a known reading is no fault of its
+	// relayer, so a peer can relay chain readings again at its whole
+	// budget, and each must not cost a store read with the node's lock
+	// held.
 	var err error
 	n.mu.Lock()
 	if !local {
 		err = n.relayedFullLocked()
 	}
 	if err == nil {
-		err = n.knownReadingLocked(id)
+		err = n.recentReadingLocked(id)
 	}
 	n.mu.Unlock()
+	if err == nil && n.store != nil {
+		// As the chain looks a reading up in its archive: the block the
+		// store has it in, and that block on the stored main chain.
+		if bh, stored := n.store.ReadingBlock(id); stored {
+			if _, main := n.store.MainHeight(bh); main {
+				err = &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already in the chain"}
+			}
+		}
+	}
 	if err != nil {
 		return err
 	}
@@ -807,6 +822,19 @@ func (n *Node) relayedFullLocked() error {
 	if held := n.heldLocked(); held >= n.wr.max/2 {
 		return &chain.RuleError{Code: chain.ErrPoolFull,
 			Detail: fmt.Sprintf("%d readings pending: readings relayed by peers may fill half of the %d", held, n.wr.max)}
+	}
+	return nil
+}
+
+// recentReadingLocked is knownReadingLocked for the readings the node
+// holds in memory: those of the chain's recent blocks and the pending
+// ones. It reads nothing from the store. n.mu must be held.
+func (n *Node) recentReadingLocked(id chain.Hash) error {
+	if _, ok := n.chain.RecentReadingHeight(id); ok {
+		return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already in the chain"}
+	}
+	if n.pool.Has(id) {
+		return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + id.Short() + " is already pending"}
 	}
 	return nil
 }
