@@ -276,3 +276,23 @@ func TestBannerCommandNamesTheNetwork(t *testing.T) {
 	c.expect(`^  p2pchain node -l \d+ -d /ip4/127\.0\.0\.1/tcp/\d+/p2p/\w+$`)
 	c.stop()
 }
+
+// TestBannerCommandOnRandomPort: a node started without -l (any free port,
+// the default data directory) printed "node -l 0 -d ...", and -l 0 means
+// that same default directory: pasted as printed, the command failed with
+// "data directory in use". The command names a port, so a directory, of
+// its own.
+func TestBannerCommandOnRandomPort(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real node processes")
+	}
+	t.Parallel()
+	home := t.TempDir()
+	a := startEnv(t, "node a", nodeEnv(home), "node", "-difficulty", "4", "-api", "off")
+	m := a.expect(`^  p2pchain node (-l \d+ -d \S+ -difficulty 4)$`)
+	args := append([]string{"node"}, strings.Fields(m[1])...)
+	b := startEnv(t, "node b", nodeEnv(home), append(args, "-api", "off")...)
+	b.expect(`^connected to`)
+	b.stop()
+	a.stop()
+}

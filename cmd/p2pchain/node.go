@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -446,7 +447,7 @@ func runNode(args []string, stdout, stderr io.Writer) error {
 	if nw != nil {
 		netFile = cfg.NetworkFile
 	}
-	printBanner(out, params, rulesText(params, nw, h.ID().String()), n.Status(), h, nextPort(cfg.IP, cfg.Port, apiURL), dir.Path(), netFile)
+	printBanner(out, params, rulesText(params, nw, h.ID().String()), n.Status(), h, nextPort(cfg.IP, cmp.Or(cfg.Port, h.TCPPort()), apiURL), dir.Path(), netFile)
 	for _, l := range notes {
 		fmt.Fprintln(out, l)
 	}
@@ -556,11 +557,11 @@ func isLoopback(ip string) bool {
 }
 
 // nextPort is the port the banner's command for another node listens on:
-// 0 (any free port) for a node started with -l 0, else the first port
-// after this node's that is not its API's and that can be listened on now
-// (TCP and UDP)
-// (port+1 was printed even when it was the API's, and the command failed
-// as printed).
+// the first port after this node's that is not its API's and that can be
+// listened on now (TCP and UDP) (port+1 was printed even when it was the
+// API's, and the command failed as printed). A node on any free port
+// passes the port it got: "-l 0" named the default data directory, the
+// one such a node started without --data holds, and failed as printed.
 func nextPort(ip string, port int, apiURL string) int {
 	if port == 0 {
 		return 0

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -391,6 +392,24 @@ func (h *Host) TCPAddr() ma.Multiaddr {
 		}
 	}
 	return nil
+}
+
+// TCPPort returns the TCP port the host listens on (0 if none): for a host
+// started on any free port, the one it got.
+func (h *Host) TCPPort() int {
+	a := h.TCPAddr()
+	if a == nil {
+		return 0
+	}
+	v, err := a.ValueForProtocol(ma.P_TCP)
+	if err != nil {
+		return 0
+	}
+	p, err := strconv.Atoi(v)
+	if err != nil {
+		return 0
+	}
+	return p
 }
 
 // Connect dials a peer given as a full multiaddr (.../p2p/<peer ID>), and
