@@ -410,6 +410,7 @@ func (pn *ProcNetwork) Stop(i int) { pn.Nodes[i].stop(pn.cfg.StopTimeout) }
 // half (the others block it already, or skipped it and so never blocked
 // it); otherwise it dials all its links (its block list, in the memory of
 // the process that stopped, is gone, and a Heal unblocked it at the others).
+// Links to nodes that are not running are left to those nodes' restarts.
 func (pn *ProcNetwork) Restart(ctx context.Context, i int) error {
 	pn.Stop(i)
 	if err := pn.start(ctx, pn.Nodes[i], pn.portsFree(pn.Nodes[i])); err != nil {
@@ -420,7 +421,10 @@ func (pn *ProcNetwork) Restart(ctx context.Context, i int) error {
 	pn.mu.Unlock()
 	var links [][2]int
 	for _, l := range pn.Links {
-		if (l[0] == i || l[1] == i) && !(partitioned && crosses(len(pn.Nodes), l)) {
+		// A link to a node that is not running is dialled when that
+		// node restarts (a link dialled by it goes through its API).
+		other := l[0] + l[1] - i
+		if (l[0] == i || l[1] == i) && !(partitioned && crosses(len(pn.Nodes), l)) && pn.Running(other) {
 			links = append(links, l)
 		}
 	}

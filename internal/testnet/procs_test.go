@@ -143,6 +143,45 @@ func TestProcNetwork(t *testing.T) {
 	}
 }
 
+// A node restarted while a node it links to is down comes back: the link
+// to the node that is down is dialled when that one restarts. (Restart
+// dialled it at once, through the API of the node that was down, and
+// answered "node 2 dialing node 1: connection refused" for a node that had
+// started.)
+func TestProcRestartBesideADownNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds p2pchain and starts node processes")
+	}
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	bin := buildNode(t, ctx)
+	params := chain.DefaultParams()
+	params.Difficulty = 0
+	pn, err := StartProcs(ctx, ProcConfig{Binary: bin, Nodes: 3, Topology: Topology{Kind: "line"}, Dir: t.TempDir(), Params: params, Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pn.Close()
+	if err := pn.WaitPeers(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pn.Stop(2)
+	pn.Kill(1)
+	if err := pn.Restart(ctx, 1); err != nil {
+		t.Fatalf("restart node 1 while node 2 is down: %v", err)
+	}
+	if !pn.Running(1) {
+		t.Fatal("node 1 is not running after its restart")
+	}
+	if err := pn.Restart(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := pn.WaitPeers(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // parallel with all runs every call whatever the others return (a partition of
 // many nodes with one down must still reach the rest), and its error names
 // the first three failures and counts the others.
