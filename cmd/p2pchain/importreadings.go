@@ -102,6 +102,10 @@ func runImportReadings(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, b.Error())
 	}
 	total := len(file.Rows) + len(file.Bad)
+	if len(file.Bad) > 0 && !skipBad && len(file.Rows) == 0 {
+		return fmt.Errorf("%d of %s %s bad (listed above): nothing imported; fix %s (no row is good: --skip-bad would import nothing)",
+			len(file.Bad), countOf(total, "row"), isAre(len(file.Bad)), itThem(len(file.Bad)))
+	}
 	if len(file.Bad) > 0 && !skipBad {
 		return fmt.Errorf("%d of %s %s bad (listed above): nothing imported; fix %s, or pass --skip-bad to import the other %d",
 			len(file.Bad), countOf(total, "row"), isAre(len(file.Bad)), itThem(len(file.Bad)), len(file.Rows))

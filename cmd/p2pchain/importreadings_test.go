@@ -334,6 +334,25 @@ func TestImportReadingsCommand(t *testing.T) {
 	}
 }
 
+// TestImportReadingsAllBad: a file whose every row is bad is not told to
+// pass --skip-bad "to import the other 0", which would import nothing.
+func TestImportReadingsAllBad(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "readings.csv")
+	if err := os.WriteFile(file, []byte("subject,bpm\nalice,500\nbob,19\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"import-readings", file, "--api", "http://127.0.0.1:1"}, &stdout, &stderr); code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if want := "2 of 2 rows are bad (listed above): nothing imported; fix them (no row is good: --skip-bad would import nothing)"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr does not say %q:\n%s", want, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "--skip-bad to import") {
+		t.Errorf("stderr suggests --skip-bad for a file with no good row:\n%s", stderr.String())
+	}
+}
+
 // TestImportReadingsNode imports a file into a real node, again (nothing
 // new), and one the node refuses a reading of (nothing of it goes in).
 func TestImportReadingsNode(t *testing.T) {
