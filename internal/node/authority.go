@@ -686,13 +686,24 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 const stuckAfter = 30 * time.Second
 
 // warnIfStuck logs a warning when the height being decided has been
-// started for stuckAfter without a decision, saying how many authorities
+// started, and its block due, for stuckAfter without a decision, saying how many authorities
 // this node hears: a network short of a quorum otherwise looks healthy
 // (its nodes are synced, readings are pending) while nothing becomes final.
 func (n *Node) warnIfStuck() {
 	c := n.cons
 	now := n.now()
-	if !c.started || now.Sub(c.startedAt) < stuckAfter || now.Sub(c.warnedAt) < stuckAfter {
+	// A follower starts a height at once, but on an idle network (no
+	// reading or change pending) the next block is due only a block
+	// interval after the last one: hearing nothing until then is no sign
+	// of trouble.
+	n.mu.Lock()
+	busy := n.pool.Len() > 0 || len(c.approved) > 0
+	n.mu.Unlock()
+	since := c.startedAt
+	if due := c.lastBlock.Add(c.auth.Interval); !busy && due.After(since) {
+		since = due
+	}
+	if !c.started || now.Sub(since) < stuckAfter || now.Sub(c.warnedAt) < stuckAfter {
 		return
 	}
 	c.warnedAt = now

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/node"
 	"github.com/p2pchain/p2pchain/internal/testnet"
 )
@@ -66,6 +67,43 @@ func TestStuckWarning(t *testing.T) {
 	}
 	advance(30 * time.Second)
 	waitFor(t, 10*time.Second, "a second warning 30 s later", func() bool { return warnings() == 2 })
+}
+
+// TestFollowerIdleNoStuckWarning: a follower starts each height at once,
+// but on an idle network the next block is due only a block interval after
+// the last one. With a 2-minute interval it warned "no block decided; start
+// the authorities that are down" 30 s after every block while every
+// authority ran. It warns once the block is 30 s overdue.
+func TestFollowerIdleNoStuckWarning(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(41), key(42), key(43), key(44)}
+	net := authorityNetworkWith(t, keys, func(f *netfile.File) { f.BlockInterval = "2m" })
+	var mu sync.Mutex
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	var logged testnet.LogBuffer
+	n, err := node.New(net.Params, key(45), node.WithAuthority(net.Authority()), node.WithClock(clock),
+		node.WithLogger(slog.New(slog.NewTextHandler(&logged, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+
+	waitFor(t, 10*time.Second, "the height started", func() bool { return !n.Consensus().Started.IsZero() })
+	warnings := func() int { return strings.Count(logged.String(), "consensus: no block decided") }
+	// 31 s, then 2 min 29 s: the block is not due, or not 30 s overdue.
+	for _, d := range []time.Duration{31 * time.Second, 118 * time.Second} {
+		advance(d)
+		time.Sleep(2500 * time.Millisecond) // the checks run every 2 s
+		if w := warnings(); w != 0 {
+			t.Fatalf("an idle follower warned (%d):\n%s", w, logged.String())
+		}
+	}
+	advance(2 * time.Second)
+	waitFor(t, 10*time.Second, "a warning once the block is 30 s overdue", func() bool { return warnings() == 1 })
 }
 
 // waitFor polls ok every 5 ms until it holds, failing the test after d.
