@@ -76,6 +76,7 @@ func runImport(args []string, stdout, stderr io.Writer) (err error) {
 	defer func() {
 		if err != nil {
 			nd.undo()
+			err = importFailed(err)
 		}
 	}()
 
@@ -212,6 +213,19 @@ func runImport(args []string, stdout, stderr io.Writer) (err error) {
 	fmt.Fprintf(stdout, "checked and stored in %s: %s blocks/s\n", roundDuration(took), perSecond(r.blocks, took))
 	fmt.Fprintf(stdout, "start a node on it with: %s node --data %s\n", invocation(), path)
 	return nil
+}
+
+// importFailed is the error of an import that failed, its store removed.
+// A full disk is said in the words of an import: the store's own text
+// is a node's, which waits for space and writes again by itself.
+func importFailed(err error) error {
+	var full *store.FullError
+	if !errors.As(err, &full) {
+		return err
+	}
+	return fmt.Errorf("the disk of %s is full: %s; nothing was imported (what the import wrote is removed): "+
+		"free space on that file system, or import into a data directory on another, and run the import again",
+		full.Path, full.Space())
 }
 
 // decodeLine decodes line lineNo of an import file.

@@ -599,3 +599,31 @@ func BenchmarkVerify(b *testing.B) {
 		})
 	}
 }
+
+// TestImportFailedDiskFull: an import that meets a full disk says so in
+// an import's words. It printed the node's text ("the node writes again by
+// itself once there is room"), though the import had stopped and removed
+// what it wrote.
+func TestImportFailedDiskFull(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "chain.import"), chain.DefaultParams(), store.WithReserve(1<<62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	full := st.CheckSpace()
+	if !errors.Is(full, store.ErrFull) {
+		t.Fatalf("a store that keeps 4 EiB free: %v, want a full disk", full)
+	}
+	msg := importFailed(fmt.Errorf("commit: %w", full)).Error()
+	for _, want := range []string{"chain.import is full: ", " free of ", "nothing was imported", "run the import again"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("the error does not say %q: %s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "the node") {
+		t.Errorf("the error of an import speaks of a node: %s", msg)
+	}
+	if other := errors.New("line 3: malformed"); importFailed(other) != other {
+		t.Errorf("another error changed: %v", importFailed(other))
+	}
+}

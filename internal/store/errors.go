@@ -67,6 +67,13 @@ func (e *FullError) Error() string {
 		e.Path, mib(e.Free), mib(e.Size), mib(e.Reserve))
 }
 
+// Space says how full the disk is, for a message of a tool that is no
+// node: "3.95 MiB free of 24.0 MiB, and the store writes only with 4.00
+// MiB free".
+func (e *FullError) Space() string {
+	return fmt.Sprintf("%s free of %s, and the store writes only with %s free", mib(e.Free), mib(e.Size), mib(e.Reserve))
+}
+
 // Is makes errors.Is(err, ErrFull) true.
 func (e *FullError) Is(target error) bool { return target == ErrFull }
 
