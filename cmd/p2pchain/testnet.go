@@ -178,6 +178,11 @@ func runTestnet(args []string, stdout, stderr io.Writer) error {
 		func(s os.Signal) { fmt.Fprintf(stderr, "%s: stopping the testnet (once more to force the exit)\n", s) },
 		func(s os.Signal) {
 			fmt.Fprintf(stderr, "%s again: exiting at once\n", s)
+			if temp && !f.keep {
+				// The nodes' keys and readings: not left behind in
+				// the temporary directory (nor by a clean stop).
+				_ = os.RemoveAll(dir)
+			}
 			os.Exit(1)
 		})()
 

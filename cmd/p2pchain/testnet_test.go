@@ -78,6 +78,33 @@ func TestTestnetCommand(t *testing.T) {
 	}
 }
 
+// TestTestnetForcedExitRemovesTemp: a second Ctrl-C forces the exit, and
+// the temporary directory (the nodes' keys and readings) goes too; it was
+// left behind in $TMPDIR.
+func TestTestnetForcedExitRemovesTemp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a network of nodes")
+	}
+	t.Parallel()
+	tmp := t.TempDir()
+	p := startEnv(t, "testnet", append(nodeEnv(t.TempDir()), "TMPDIR="+tmp),
+		"testnet", "--nodes", "2", "--difficulty", "0")
+	p.expect(`Ctrl-C`)
+	for range 2 {
+		if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case <-p.exit:
+	case <-time.After(10 * time.Second):
+		t.Fatal("testnet still running 10 s after two SIGINTs")
+	}
+	if left, _ := os.ReadDir(tmp); len(left) != 0 {
+		t.Errorf("left in $TMPDIR: %v", left)
+	}
+}
+
 // startTestnet starts p2pchain with args (beginning with "testnet") as a
 // process of a home and a TMPDIR of its own, so that what it leaves behind
 // is the test's to see.
