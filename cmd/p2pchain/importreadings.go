@@ -269,10 +269,16 @@ func (im *importer) run(ctx context.Context, rows []readingsfile.Row) (importSum
 			sum.NotSent = len(rows) - sum.sent()
 			switch {
 			case im.atomic && first > 0:
+				// Refused by the node, the file needs fixing first; an
+				// interrupted import needs nothing fixed.
+				again := "importing the fixed file again"
+				if ctx.Err() != nil {
+					again = "importing the file again"
+				}
 				err = fmt.Errorf("%w\nthe batches before it, %s to %s (%s), are in: a batch is all or nothing, a file is not; "+
-					"importing the fixed file again counts them as already present (rows without a time would be added again: "+
+					"%s counts them as already present (rows without a time would be added again: "+
 					"give those a time, or import only the rows after %s)",
-					err, rows[0].Where, rows[first-1].Where, countOf(first, "row"), rows[first-1].Where)
+					err, rows[0].Where, rows[first-1].Where, countOf(first, "row"), again, rows[first-1].Where)
 			case !im.atomic && sum.Imported > 0:
 				err = fmt.Errorf("%w\n%s of the rows up to %s went in (the counts below; refused rows are listed above); "+
 					"importing the file again counts those as already present (rows without a time would be added again: "+

@@ -128,6 +128,30 @@ func TestImporterRefusedBatch(t *testing.T) {
 	}
 }
 
+// TestImporterInterrupted: an import interrupted after its first batch
+// says the earlier batches are in and to import the file again; it said
+// "the fixed file", though nothing was refused.
+func TestImporterInterrupted(t *testing.T) {
+	f := &fakeNode{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var report bytes.Buffer
+	im := newTestImporter(f, true, 4, &report)
+	im.done = func(int) { cancel() } // Ctrl-C once the first batch is in
+	sum, err := im.run(ctx, testRows(10))
+	if err == nil || sum.Imported != 4 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	for _, want := range []string{"interrupted", "the batches before it, line 1 to line 4 (4 rows), are in", "importing the file again counts them"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "fixed") {
+		t.Errorf("an interrupted import is told to fix the file: %v", err)
+	}
+}
+
 // TestImporterSkipBad: without atomic batches the node's refusals are
 // listed and counted, and the rest goes in.
 func TestImporterSkipBad(t *testing.T) {
