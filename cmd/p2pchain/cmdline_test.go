@@ -148,6 +148,11 @@ func TestConfigErrors(t *testing.T) {
 		{"out of range", "difficulty = 99\n", []string{"line 1: difficulty 99: must be 0 to 64", "want a whole number of bits"}},
 		{"bad subject", "subject = \"a b\"\n", []string{"line 1: subject \"a b\"", "want a subject in quotes"}},
 		{"bad checkpoint", "checkpoint = \"12\"\n", []string{"line 1: checkpoint \"12\": want HEIGHT:HASH"}},
+		// ip, api and peers were used as they were, and failed later
+		// without the file, the line or the key.
+		{"bad ip", "ip = \"999.1.1.1\"\n", []string{"line 1: ip \"999.1.1.1\"", "want an IP address in quotes"}},
+		{"bad api", "api = \"nonsense\"\n", []string{"line 1: api \"nonsense\"", "want HOST:PORT in quotes"}},
+		{"bad peer", "peers = [\"foo\"]\n", []string{"line 1: peers: peer address \"foo\" is not a multiaddr", "want a list of multiaddrs"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := writeConfigFile(t, tt.text)
@@ -205,7 +210,8 @@ func TestConfigSources(t *testing.T) {
 
 // TestEnvErrors: a bad environment variable is named with its value.
 func TestEnvErrors(t *testing.T) {
-	for k, v := range map[string]string{"P2PCHAIN_PORT": "x", "P2PCHAIN_MDNS": "maybe", "P2PCHAIN_DIFFICULTY": "99", "P2PCHAIN_SUBJECT": "a b"} {
+	for k, v := range map[string]string{"P2PCHAIN_PORT": "x", "P2PCHAIN_MDNS": "maybe", "P2PCHAIN_DIFFICULTY": "99", "P2PCHAIN_SUBJECT": "a b",
+		"P2PCHAIN_IP": "999.1.1.1", "P2PCHAIN_API": "nonsense", "P2PCHAIN_PEERS": "foo"} {
 		c := defaultNodeConfig()
 		err := applyEnv(&c, func(n string) string {
 			if n == k {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"reflect"
 	"regexp"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/p2pchain/p2pchain/internal/chain"
 	"github.com/p2pchain/p2pchain/internal/datadir"
+	"github.com/p2pchain/p2pchain/internal/p2p"
 )
 
 // nodeConfig is everything that configures a node. The config file in the
@@ -384,6 +386,27 @@ func (c nodeConfig) checkKey(key string) error {
 	case "checkpoint":
 		if _, err := parseCheckpoint(c.Checkpoint); err != nil {
 			return err
+		}
+	case "ip":
+		if net.ParseIP(c.IP) == nil {
+			return fmt.Errorf("ip %q: not an IP address such as 127.0.0.1 or 0.0.0.0", c.IP)
+		}
+	case "api":
+		if c.API == "off" {
+			return nil
+		}
+		_, port, err := net.SplitHostPort(c.API)
+		if err != nil {
+			return fmt.Errorf("api %q: %w", c.API, err)
+		}
+		if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			return fmt.Errorf("api %q: port %q is not a number from 0 to 65535", c.API, port)
+		}
+	case "peers":
+		for _, a := range c.Peers {
+			if _, err := p2p.ParsePeerAddr(a); err != nil {
+				return fmt.Errorf("peers: %w", err)
+			}
 		}
 	}
 	return nil

@@ -63,15 +63,6 @@ func TestParseInput(t *testing.T) {
 // TestConfigPrecedence: the file sets, the environment overrides the file,
 // flags override both.
 func TestConfigPrecedence(t *testing.T) {
-	file := defaultNodeConfig()
-	file.Port, file.Subject, file.Peers = 9000, "from-file", []string{"/file"}
-	env := map[string]string{"P2PCHAIN_PORT": "9001", "P2PCHAIN_DHT": "true", "P2PCHAIN_PEERS": "/a, /b"}
-	if err := applyEnv(&file, func(k string) string { return env[k] }); err != nil {
-		t.Fatal(err)
-	}
-	if file.Port != 9001 || !file.DHT || file.Subject != "from-file" || len(file.Peers) != 2 || file.Peers[1] != "/b" {
-		t.Fatalf("after env: %+v", file)
-	}
 	key, err := p2p.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -80,7 +71,17 @@ func TestConfigPrecedence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := "/ip4/127.0.0.1/tcp/4003/p2p/" + id.String() // flags are checked: a whole multiaddr
+	// Peers are checked, whatever sets them: whole multiaddrs.
+	a, b, c := "/ip4/127.0.0.1/tcp/4001/p2p/"+id.String(), "/ip4/127.0.0.1/tcp/4002/p2p/"+id.String(), "/ip4/127.0.0.1/tcp/4003/p2p/"+id.String()
+	file := defaultNodeConfig()
+	file.Port, file.Subject, file.Peers = 9000, "from-file", []string{"/file"}
+	env := map[string]string{"P2PCHAIN_PORT": "9001", "P2PCHAIN_DHT": "true", "P2PCHAIN_PEERS": a + ", " + b}
+	if err := applyEnv(&file, func(k string) string { return env[k] }); err != nil {
+		t.Fatal(err)
+	}
+	if file.Port != 9001 || !file.DHT || file.Subject != "from-file" || len(file.Peers) != 2 || file.Peers[1] != b {
+		t.Fatalf("after env: %+v", file)
+	}
 	flags, f, err := parseNodeFlags([]string{"-l", "9002", "--subject", "from-flag", "-peer", c}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +90,7 @@ func TestConfigPrecedence(t *testing.T) {
 	if cfg.Port != 9002 || cfg.Subject != "from-flag" || !cfg.DHT || cfg.Network != "p2pchain" {
 		t.Fatalf("after flags: %+v", cfg)
 	}
-	if got := strings.Join(cfg.Peers, " "); got != "/a /b "+c {
+	if got := strings.Join(cfg.Peers, " "); got != a+" "+b+" "+c {
 		t.Fatalf("peers %q: flags add to the configured list", got)
 	}
 	for k, v := range map[string]string{"P2PCHAIN_PORT": "x", "P2PCHAIN_MDNS": "maybe"} {
