@@ -249,10 +249,11 @@ func limitFlag(fs *cmdFlags, what string) *int {
 	return &limit
 }
 
-// clampLimit lowers a page size to what the API serves, saying so on w.
-func clampLimit(limit int, w io.Writer) int {
+// clampLimit lowers a page size to what the API serves, saying so on w
+// and how to see more: more, for the command's flag or the API's link.
+func clampLimit(limit int, more string, w io.Writer) int {
 	if limit > api.MaxLimit {
-		fmt.Fprintf(w, "note: --limit %d lowered to %d, the most one page holds (the API does the same); page back with --from\n", limit, api.MaxLimit)
+		fmt.Fprintf(w, "note: --limit %d lowered to %d, the most one page holds (the API does the same); %s\n", limit, api.MaxLimit, more)
 		return api.MaxLimit
 	}
 	return limit
@@ -283,7 +284,7 @@ func runBlocks(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	q := url.Values{"limit": {strconv.Itoa(clampLimit(*limit, stderr))}}
+	q := url.Values{"limit": {strconv.Itoa(clampLimit(*limit, "page back with --from", stderr))}}
 	if from >= 0 {
 		q.Set("from", strconv.FormatInt(from, 10))
 	}
@@ -395,7 +396,9 @@ func runReadings(args []string, stdout, stderr io.Writer) error {
 			Final         bool          `json:"final"`
 		} `json:"readings"`
 	}
-	path := fmt.Sprintf("/api/v1/subjects/%s/readings?limit=%d", api.SubjectSegment(*subject), clampLimit(*limit, stderr))
+	// readings has no --from: the API's next link pages on.
+	path := fmt.Sprintf("/api/v1/subjects/%s/readings?limit=%d", api.SubjectSegment(*subject),
+		clampLimit(*limit, "--json shows the link to the next page (next, docs/API.md)", stderr))
 	return query(c, stdout, path, &v, func(w *tabwriter.Writer) {
 		if len(v.Pending)+len(v.Readings) == 0 {
 			fmt.Fprintf(w, "no readings of subject %q (subjects are case-sensitive)\n", *subject)

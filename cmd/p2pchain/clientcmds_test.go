@@ -149,3 +149,26 @@ func TestStatusDiskBehind(t *testing.T) {
 		}
 	}
 }
+
+// TestReadingsLimitNote: readings --limit above a page lowers it and says
+// how to see more; it said "page back with --from", a flag readings does
+// not have (blocks has).
+func TestReadingsLimitNote(t *testing.T) {
+	var asked string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = r.URL.String()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"subject":"alice","height":1,"limit":100,"pending":[],"readings":[]}`))
+	}))
+	defer srv.Close()
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"readings", "alice", "--limit", "500", "--api", srv.URL}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+	if !strings.Contains(asked, "limit=100") || !strings.Contains(stderr.String(), "--limit 500 lowered to 100") {
+		t.Errorf("asked %s; stderr %q", asked, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "--from") {
+		t.Errorf("readings, which has no --from, is told to page back with it: %q", stderr.String())
+	}
+}
