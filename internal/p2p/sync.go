@@ -201,6 +201,10 @@ func (m *syncManager) ended(r syncResult) {
 	switch {
 	case v.refuse:
 		m.h.refuse(r.peer, fmt.Sprintf("claimed a better chain than it had, %d times", m.h.peers.lim.maxStrikes))
+	case v.warnFork && errors.Is(r.err, chain.ErrCheckpoint):
+		m.h.log.Warn("peer's chain does not pass through this node's checkpoint; not syncing from it for a while: "+
+			"check -checkpoint HEIGHT:HASH against a node you trust (p2pchain block HEIGHT), or connect to peers on that chain",
+			"peer", r.peer, "backoff", m.h.peers.lim.forkBackoff, "err", r.err)
 	case v.warnFork:
 		m.h.log.Warn("peer is on a chain that forks below our final blocks; not syncing from it for a while",
 			"peer", r.peer, "backoff", m.h.peers.lim.forkBackoff, "err", r.err)
@@ -444,9 +448,10 @@ func (m *syncManager) addFailed(p peer.ID, err error, res syncResult) syncResult
 	case chain.IsPeerFault(err):
 		m.h.refuse(p, "sent an invalid block during sync: "+err.Error())
 		return res.end(syncRefused, err)
-	case errors.Is(err, chain.ErrForkTooDeep):
+	case errors.Is(err, chain.ErrForkTooDeep), errors.Is(err, chain.ErrCheckpoint):
 		// Valid blocks, maybe an honest peer cut off from us for long,
-		// but useless: its chain conflicts with our final blocks.
+		// but useless: its chain conflicts with our final blocks, or
+		// does not pass through our checkpoint.
 		return res.end(syncForked, err)
 	case errors.Is(err, chain.ErrUnknownParent):
 		// Our locator's blocks are known to us; blocks that follow none of
