@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/datadir"
 	"github.com/p2pchain/p2pchain/internal/fhir"
 )
 
@@ -51,6 +52,11 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	if len(t.args) > 0 {
 		return usagef("export", "unexpected argument %q (write to a file with --out FILE)", t.args[0])
+	}
+	if out != "" {
+		if err := datadir.CheckFileTarget(out); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

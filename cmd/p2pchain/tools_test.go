@@ -627,3 +627,15 @@ func TestImportFailedDiskFull(t *testing.T) {
 		t.Errorf("another error changed: %v", importFailed(other))
 	}
 }
+
+// TestExportOutDirectory: export --out naming a directory is refused
+// before any work, saying so; it exported the whole chain and then failed
+// with "rename ...: file exists".
+func TestExportOutDirectory(t *testing.T) {
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"export", "--data", filepath.Join(t.TempDir(), "node"), "--out", out}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "--out: "+out+" is a directory: give the path of a file") {
+		t.Errorf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+	}
+}

@@ -182,10 +182,23 @@ func parseKey(b []byte) (ed25519.PrivateKey, error) {
 	return key, nil
 }
 
+// CheckFileTarget reports an error if path, a file to be written (and
+// renamed into place), is a directory: the rename failed only once the
+// work was done, with "rename ...: file exists".
+func CheckFileTarget(path string) error {
+	if info, err := os.Stat(path); err == nil && info.IsDir() {
+		return fmt.Errorf("%s is a directory: give the path of a file to write, e.g. %s", path, filepath.Join(path, "out.json"))
+	}
+	return nil
+}
+
 // WriteFileAtomic replaces path with data: it writes a temporary file beside
 // it, syncs it, renames it over path and syncs the directory, so a crash
 // leaves the old file or the new one, never a part.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	if err := CheckFileTarget(path); err != nil {
+		return err
+	}
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."

@@ -137,3 +137,21 @@ func TestInUse(t *testing.T) {
 	}
 	d.Close()
 }
+
+// TestWriteFileAtomicOntoDirectory: a target that is a directory is
+// refused at once with what to give; the rename failed only at the end,
+// with "rename .../.out.tmp123 ...: file exists".
+func TestWriteFileAtomicOntoDirectory(t *testing.T) {
+	parent := t.TempDir()
+	target := filepath.Join(parent, "out")
+	if err := os.Mkdir(target, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	err := WriteFileAtomic(target, []byte("x"), 0o600)
+	if err == nil || !strings.Contains(err.Error(), "is a directory: give the path of a file") {
+		t.Fatalf("error %v, want one saying the target is a directory", err)
+	}
+	if left, _ := os.ReadDir(parent); len(left) != 1 {
+		t.Errorf("left beside it: %v", left)
+	}
+}
