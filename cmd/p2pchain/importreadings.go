@@ -270,10 +270,11 @@ func (im *importer) run(ctx context.Context, rows []readingsfile.Row) (importSum
 			switch {
 			case im.atomic && first > 0:
 				// Refused by the node, the file needs fixing first; an
-				// interrupted import needs nothing fixed.
-				again := "importing the fixed file again"
-				if ctx.Err() != nil {
-					again = "importing the file again"
+				// import interrupted, or cut off from its node, needs
+				// nothing fixed.
+				again := "importing the file again"
+				if errors.Is(err, errBatchRefused) {
+					again = "importing the fixed file again"
 				}
 				err = fmt.Errorf("%w\nthe batches before it, %s to %s (%s), are in: a batch is all or nothing, a file is not; "+
 					"%s counts them as already present (rows without a time would be added again: "+
@@ -393,8 +394,8 @@ func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *impo
 		}
 		if len(refused) > 0 && im.atomic {
 			sum.Failed += len(refused)
-			return fmt.Errorf("the node refused %s of the batch %s to %s (listed above): nothing of that batch was imported",
-				countOf(len(refused), "reading"), part[0].Where, part[len(part)-1].Where)
+			return fmt.Errorf("the node refused %s of the batch %s to %s (listed above): %w",
+				countOf(len(refused), "reading"), part[0].Where, part[len(part)-1].Where, errBatchRefused)
 		}
 		sum.Failed += len(refused)
 		if len(again) < len(left) {
@@ -431,6 +432,10 @@ func (im *importer) send(ctx context.Context, part []readingsfile.Row, sum *impo
 	}
 	return nil
 }
+
+// errBatchRefused ends the error of an atomic batch the node refused a
+// reading of: the file needs fixing before it is imported again.
+var errBatchRefused = errors.New("nothing of that batch was imported")
 
 // hasTransient reports whether an answer refuses a reading for now: the
 // batch is worth a wait before it is sent again.

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -149,6 +150,28 @@ func TestImporterInterrupted(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "fixed") {
 		t.Errorf("an interrupted import is told to fix the file: %v", err)
+	}
+}
+
+// TestImporterNodeGone: an import whose node goes away after the first
+// batch says the earlier batches are in and to import the file again; it
+// said "the fixed file", though nothing was refused.
+func TestImporterNodeGone(t *testing.T) {
+	f := &fakeNode{}
+	var report bytes.Buffer
+	im := newTestImporter(f, true, 4, &report)
+	im.post = func(ctx context.Context, req batchRequest) (int, batchResponse, time.Duration, error) {
+		if len(f.requests) == 1 {
+			return 0, batchResponse{}, 0, errors.New(`Post "http://127.0.0.1:5001/api/v1/readings/batch": EOF`)
+		}
+		return f.post(ctx, req)
+	}
+	sum, err := im.run(context.Background(), testRows(10))
+	if err == nil || sum.Imported != 4 {
+		t.Fatalf("%+v %v", sum, err)
+	}
+	if !strings.Contains(err.Error(), "importing the file again counts them") || strings.Contains(err.Error(), "fixed") {
+		t.Errorf("error %v: want 'importing the file again', no fixing", err)
 	}
 }
 
