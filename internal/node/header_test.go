@@ -160,3 +160,79 @@ func TestRelayedKnownReadingReadOutsideLock(t *testing.T) {
 		t.Fatalf("a chain reading relayed again: %v, want known, no fault", err)
 	}
 }
+
+// TestPrefixLookupReadsOutsideLock: a lookup by reading id prefix (GET
+// /api/v1/readings/{prefix}: no token, and a prefix of 4 digits matches up
+// to MaxMatches readings of a long chain) checks the readings only the
+// store holds without the node's lock held. Before, each match was looked
+// up in the store under n.mu.
+func TestPrefixLookupReadsOutsideLock(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(85), key(86), key(87), key(88)}
+	net := authorityNetwork(t, keys)
+	dir := filepath.Join(t.TempDir(), "store")
+	n, st := openAuthorityNode(t, net, dir)
+	ctx := context.Background()
+	g, _, _ := n.BlockByHeight(0)
+	parent := g.Block
+	var blocks []*chain.Block
+	for i := range 3 {
+		b := nextBlock(t, net, parent, 80+i)
+		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
+		if err := n.AddBlock(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		blocks, parent = append(blocks, b), b
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	real, state := openState(t, net, dir)
+	defer real.Close()
+	open := make(chan struct{})
+	close(open)
+	gated := &gatedReadingStore{Store: real, entered: make(chan struct{}, 1), release: open}
+	n = newNodeOn(t, net, gated, state, key(9))
+	gated.release = make(chan struct{})
+	select {
+	case <-gated.entered:
+	default:
+	}
+	id := blocks[0].Readings[0].ID()
+	p, err := chain.ParseHashPrefix(id.String()[:12])
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan node.Matches, 1)
+	go func() {
+		m, _ := n.ReadingsWithPrefix(p, 5)
+		got <- m
+	}()
+	select {
+	case <-gated.entered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reading was not looked up in the store")
+	}
+	status := make(chan chain.Status, 1)
+	go func() { status <- n.Status() }()
+	select {
+	case <-status:
+	case <-time.After(2 * time.Second):
+		close(gated.release)
+		t.Fatal("the node's lock is held while a prefix's match is looked up in the store")
+	}
+	close(gated.release)
+	if m := <-got; m.Count != 1 || m.Hashes[0] != id {
+		t.Fatalf("matches %+v, want the one reading", m)
+	}
+	// Blocks: block 1 is below the base, found by its prefix too.
+	bp, err := chain.ParseHashPrefix(blocks[0].Hash().String()[:12])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := n.BlocksWithPrefix(bp, 5); err != nil || m.Count != 1 || m.Hashes[0] != blocks[0].Hash() {
+		t.Fatalf("block matches %+v, %v; want block 1", m, err)
+	}
+	if m, err := n.BlocksWithPrefix(p, 5); err != nil || m.Count != 0 {
+		t.Fatalf("block matches for a reading's prefix %+v, %v; want none", m, err)
+	}
+}

@@ -381,13 +381,25 @@ func (n *Node) BlocksWithPrefix(p chain.HashPrefix, limit int) (Matches, error) 
 		if err != nil {
 			return Matches{}, err
 		}
+		// In memory under n.mu; the blocks only the store holds (final
+		// main-chain blocks below the base) after it is released: up to
+		// MaxMatches store reads for a request that needs no token.
+		var rest []chain.Hash
 		n.mu.Lock()
+		base := n.chain.Base()
 		for _, h := range stored {
-			if n.chain.HasBlock(h) {
+			if n.chain.Holds(h) {
 				found = append(found, h)
+			} else if base > 0 {
+				rest = append(rest, h)
 			}
 		}
 		n.mu.Unlock()
+		for _, h := range rest {
+			if height, ok := n.store.MainHeight(h); ok && height < base || h == n.chain.Genesis() {
+				found = append(found, h)
+			}
+		}
 		if len(found) < len(stored) {
 			if err := n.readFailed(nil); err != nil {
 				return Matches{}, err // the chain's lookup could not read
@@ -411,13 +423,26 @@ func (n *Node) ReadingsWithPrefix(p chain.HashPrefix, limit int) (Matches, error
 		if err != nil {
 			return Matches{}, err
 		}
+		// In memory under n.mu (the chain's recent readings, the pending
+		// set); those only the store holds after it is released, as
+		// BlocksWithPrefix does.
+		var rest []chain.Hash
 		n.mu.Lock()
 		for _, id := range stored {
-			if n.chain.HasReading(id) || n.pool.Has(id) {
+			if _, ok := n.chain.RecentReadingHeight(id); ok || n.pool.Has(id) {
 				found = append(found, id)
+			} else {
+				rest = append(rest, id)
 			}
 		}
 		n.mu.Unlock()
+		for _, id := range rest {
+			if bh, ok := n.store.ReadingBlock(id); ok {
+				if _, main := n.store.MainHeight(bh); main {
+					found = append(found, id)
+				}
+			}
+		}
 		if len(found) < len(stored) {
 			if err := n.readFailed(nil); err != nil {
 				return Matches{}, err
