@@ -735,16 +735,14 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 	// once they have left the signature cache.
 	// So is a relayed reading with its half of the pending set full: a
 	// stranger flooding valid readings of its own costs no Ed25519 check
-	// once it has filled that half. That is a count, checked first: the
-	// look-up may read the store (a reading the chain let go of), under
-	// n.mu, and a reading refused on the count is no one's fault, so a
-	// flood of such readings, signed or not, must cost no read each.
-	// The look-up is in memory under n.mu (the chain's recent readings,
-	// the pending set) and, for the readings the chain let go of, in the
-	// store after it is released: a known reading is no fault of its
-	// relayer, so a peer can relay chain readings again at its whole
-	// budget, and each must not cost a store read with the node's lock
-	// held.
+	// once it has filled that half. That is a count, checked first: a
+	// reading refused on it is no one's fault, so a flood of such
+	// readings, signed or not, must cost no look-up. The look-up is in
+	// memory under n.mu (the chain's recent readings, the pending set)
+	// and, for the readings the chain let go of, in the store after it is
+	// released: a known reading is no fault of its relayer either, so a
+	// peer can relay chain readings again at its whole budget, and each
+	// must not cost a store read with the node's lock held.
 	var err error
 	n.mu.Lock()
 	if !local {
