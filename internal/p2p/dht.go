@@ -1,9 +1,11 @@
 package p2p
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,6 +52,14 @@ const (
 // advertised stay. A variable so that tests can reach the cap with a few
 // hosts.
 var maxRendezvousProviders = 1024
+
+// maxServedProviders caps the provider records of the rendezvous that one
+// GET_PROVIDERS answer holds, the most recently advertised first: a
+// finder dials a few at a time, and without the cap a request of some 60
+// bytes, from any peer and with no rate of its own in kad-dht, had back
+// every record kept (up to 1,024, some 200 KB). A variable so that tests
+// can reach it with a few hosts.
+var maxServedProviders = 20
 
 // WithDHT turns the Kademlia DHT on or off (default off). The host runs a
 // DHT server under DHTProtocolPrefix, seeded only with its bootstrap and
@@ -311,6 +321,10 @@ func (s *rendezvousStore) GetSize(ctx context.Context, k ds.Key) (int, error) {
 	return len(v), err
 }
 
+// Query answers the provider manager. A query for the rendezvous' records
+// (loadProviderSet, which a GET_PROVIDERS answer and the host's own
+// lookups read) gets the newest maxServedProviders of them; the garbage
+// collector's query, for every provider record, gets them all.
 func (s *rendezvousStore) Query(_ context.Context, q dsq.Query) (dsq.Results, error) {
 	s.mu.Lock()
 	entries := make([]dsq.Entry, 0, len(s.recs))
@@ -318,6 +332,10 @@ func (s *rendezvousStore) Query(_ context.Context, q dsq.Query) (dsq.Results, er
 		entries = append(entries, dsq.Entry{Key: k.String(), Value: append([]byte(nil), v...), Size: len(v)})
 	}
 	s.mu.Unlock()
+	if strings.HasPrefix(q.Prefix, strings.TrimSuffix(s.prefix, "/")) && len(entries) > maxServedProviders {
+		slices.SortFunc(entries, func(a, b dsq.Entry) int { return cmp.Compare(recordTime(b.Value), recordTime(a.Value)) })
+		entries = entries[:maxServedProviders]
+	}
 	return dsq.NaiveQueryApply(q, dsq.ResultsWithEntries(q, entries)), nil
 }
 

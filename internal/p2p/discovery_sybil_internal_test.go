@@ -147,6 +147,53 @@ func TestDHTKeepsOnlyRendezvousProviders(t *testing.T) {
 	}
 }
 
+// TestDHTAnswersFewProviders: a GET_PROVIDERS for the rendezvous is
+// answered with the newest maxServedProviders records of the store, not
+// every record kept (before: all of them, up to 1,024, some 200 KB for a
+// 60-byte request); the store keeps them all. (Records kad-dht still
+// buffers, up to 320, are answered besides.)
+func TestDHTAnswersFewProviders(t *testing.T) {
+	old := maxServedProviders
+	maxServedProviders = 2
+	t.Cleanup(func() { maxServedProviders = old })
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("dht-served")
+	v := startVictim(t, ctx, params, WithDHT(true))
+	key, err := rendezvousKey(RendezvousNamespace(params.Genesis().Hash()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var provs []host.Host
+	for range 5 {
+		a := rawHost(t)
+		connectRaw(t, ctx, a, v)
+		kadExchange(t, ctx, a, v.Host, key, addProvider(a, key))
+		provs = append(provs, a)
+		time.Sleep(5 * time.Millisecond) // distinct record times
+	}
+	// Records for random keys, more than kad-dht buffers (256), so that
+	// its buffer is written to the store, with the five above.
+	var msgs []*dhtpb.Message
+	for range 300 {
+		k := make([]byte, 80)
+		_, _ = rand.Read(k)
+		msgs = append(msgs, addProvider(provs[0], k))
+	}
+	kadExchange(t, ctx, provs[0], v.Host, key, msgs...)
+	if n := v.disc.provStore.len(); n != 5 {
+		t.Fatalf("the store holds %d records, want the 5 of the rendezvous", n)
+	}
+	got := providerIDs(t, kadExchange(t, ctx, provs[0], v.Host, key))
+	if len(got) != 2 {
+		t.Fatalf("a GET_PROVIDERS was answered with %d records %v, want the newest 2", len(got), got)
+	}
+	for _, id := range got {
+		if id != provs[3].ID() && id != provs[4].ID() {
+			t.Errorf("answered with %s, not one of the newest two", id)
+		}
+	}
+}
+
 // TestDHTDropsPrivateAddrs: on a host with a public address, the private
 // and loopback addresses a peer puts in its provider record, or that the
 // host learnt of it otherwise, are not handed out; its public one is.
