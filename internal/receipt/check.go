@@ -1,6 +1,7 @@
 package receipt
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -80,6 +81,17 @@ type Result struct {
 	Trusted       bool       `json:"trusted"`        // the trusted hash is one of the headers
 	TrustedHash   chain.Hash `json:"trusted_hash"`   // that hash
 	TrustedHeight uint64     `json:"trusted_height"` // its height
+}
+
+// MarshalJSON writes Time as Proves does and as the JavaScript checker's
+// result has it (RFC 3339 in UTC with milliseconds, Date.toISOString), not
+// in Go's default form, which drops trailing zeros ("01:16:36.93Z").
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result // without this method
+	return json.Marshal(struct {
+		plain
+		Time string `json:"time"`
+	}{plain(r), r.Time.UTC().Format(TimeLayout)})
 }
 
 // Proves returns the sentence that says what the receipt proves:

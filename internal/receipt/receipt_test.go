@@ -601,3 +601,23 @@ func TestParseHeadersBounded(t *testing.T) {
 		t.Fatalf("a header with an unknown field: %v, want malformed", err)
 	}
 }
+
+// TestResultJSONTime: the JSON of a result (check-receipt --json) gives
+// the reading's time as the sentence and the JavaScript checker do (RFC
+// 3339, UTC, milliseconds: Date.toISOString); it gave Go's default,
+// "2026-12-02T01:16:36.93Z", with the trailing zeros dropped.
+func TestResultJSONTime(t *testing.T) {
+	for ms, want := range map[int64]string{1796174196930: "2026-12-02T01:16:36.930Z", 1796174196000: "2026-12-02T01:16:36.000Z"} {
+		data, err := json.Marshal(receipt.Result{Time: time.UnixMilli(ms), BPM: 72})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var v map[string]any
+		if err := json.Unmarshal(data, &v); err != nil {
+			t.Fatal(err)
+		}
+		if v["time"] != want || v["bpm"] != 72.0 {
+			t.Errorf("%d: time %v, bpm %v in %s; want %s", ms, v["time"], v["bpm"], data, want)
+		}
+	}
+}
