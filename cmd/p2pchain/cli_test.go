@@ -296,3 +296,22 @@ func TestBannerCommandOnRandomPort(t *testing.T) {
 	b.stop()
 	a.stop()
 }
+
+// TestClientNodeWithoutAPI: a client command aimed at a node that runs
+// with -api off says so. It said "no node is running on DIR: start it
+// with ...", and starting it failed: the directory was in use.
+func TestClientNodeWithoutAPI(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a real node process")
+	}
+	t.Parallel()
+	home := t.TempDir()
+	data := filepath.Join(home, "a")
+	n := startEnv(t, "node", nodeEnv(home), "node", "--data", data, "-l", "0", "-difficulty", "4", "-api", "off")
+	n.expect(`^type a heart rate`)
+	out, ok := cli(t, home, "status", "--data", data)
+	if ok || strings.Contains(out, "no node is running") || !strings.Contains(out, "-api off") {
+		t.Errorf("status of a node without its API:\n%s", out)
+	}
+	n.stop()
+}

@@ -138,8 +138,16 @@ func liveAPI(dir string) (string, bool) {
 // holds the directory.
 func readAPIFile(dir string) (string, error) {
 	b, err := os.ReadFile(filepath.Join(dir, datadir.APIFile))
-	if _, inUse := datadir.InUse(dir); err == nil && !inUse {
+	pid, inUse := datadir.InUse(dir)
+	if err == nil && !inUse {
 		err = os.ErrNotExist
+	}
+	if errors.Is(err, os.ErrNotExist) && inUse {
+		// Running, but with no API to reach: "no node is running" sent
+		// the user to start a node that runs already.
+		return "", fmt.Errorf("%s is in use by process %s, which serves no API: a node started with -api off (or still starting), "+
+			"or an offline tool (verify, export, import); the client commands need a node's API: start the node without -api off, "+
+			"or use its prompt (Ctrl-C there, or kill -TERM %s, stops it)", dir, pid, pid)
 	}
 	if errors.Is(err, os.ErrNotExist) {
 		if _, serr := os.Stat(dir); errors.Is(serr, os.ErrNotExist) {
