@@ -313,5 +313,11 @@ func TestClientNodeWithoutAPI(t *testing.T) {
 	if ok || strings.Contains(out, "no node is running") || !strings.Contains(out, "-api off") {
 		t.Errorf("status of a node without its API:\n%s", out)
 	}
+	// init on the directory of a running node: it was told to give "this
+	// node its own directory", advice for a node, not for init.
+	out, ok = cli(t, home, "init", "--data", data)
+	if ok || !strings.Contains(out, "is initialised already") || !strings.Contains(out, "p2pchain id --data "+data) {
+		t.Errorf("init on a running node's directory:\n%s", out)
+	}
 	n.stop()
 }

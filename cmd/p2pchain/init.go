@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -65,6 +66,13 @@ func runInit(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	dir, err := datadir.Open(path)
+	if errors.Is(err, datadir.ErrLocked) {
+		// "give this node its own directory" is advice for a node, not
+		// for init on the directory of a node that runs.
+		pid, _ := datadir.InUse(path)
+		return fmt.Errorf("%s is in use by process %s (a running node, most likely), so it is initialised already: "+
+			"%s id --data %s prints its peer ID", path, pid, invocation(), path)
+	}
 	if err != nil {
 		return err
 	}
