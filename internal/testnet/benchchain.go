@@ -64,6 +64,12 @@ func BuildDataDir(ctx context.Context, dir string, params chain.Params, blocks i
 	out := make([]*chain.Block, 0, blocks)
 	var commit store.Commit
 	for i := 1; i <= blocks; i++ {
+		// At difficulty 0 no proof of work looks at ctx: an interrupt
+		// (Ctrl-C at bench sync) went unheard until the chain was built.
+		if err := ctx.Err(); err != nil {
+			s.Close()
+			return nil, err
+		}
 		at := time.UnixMilli(params.GenesisTime).Add(time.Duration(i) * time.Second)
 		r, err := chain.NewReading(key, fmt.Sprintf("bench-%d", i%500), chain.MinBPM+i%100, at)
 		if err != nil {

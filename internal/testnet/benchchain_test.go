@@ -2,6 +2,7 @@ package testnet
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
@@ -44,6 +45,23 @@ func TestBuildDataDir(t *testing.T) {
 	}
 	if b := SignatureBound(3); b <= 0 {
 		t.Errorf("SignatureBound(3) = %v", b)
+	}
+}
+
+// BuildDataDir stops when its context ends, at difficulty 0 too: there no
+// proof of work looked at the context, and bench sync built its whole
+// chain (minutes for millions of blocks) after a Ctrl-C.
+func TestBuildDataDirInterrupted(t *testing.T) {
+	params := chain.TestParams("build")
+	params.Difficulty = 0
+	ctx, cancel := context.WithCancel(context.Background())
+	var last int
+	_, err := BuildDataDir(ctx, t.TempDir(), params, 100000, func(stage, unit string, done, total int) {
+		last = done
+		cancel() // Ctrl-C after the first commit
+	})
+	if !errors.Is(err, context.Canceled) || last != 512 {
+		t.Fatalf("error %v, progress at %d; want context.Canceled after the first 512 blocks", err, last)
 	}
 }
 
