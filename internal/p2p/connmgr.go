@@ -23,8 +23,8 @@ const (
 // ones it dialled itself (inbound strangers do not switch discovery off). New fails
 // unless 1 <= low <= high.
 //
-// High is also the most peers that connected to the node (and that it did
-// not dial) it keeps: after the handshake of one more, the inbound guard
+// High is also the most connections of peers that connected to the node
+// (and that it did not dial) it keeps: after the handshake of one more, the inbound guard
 // (evict.go) disconnects one of them, the newcomer or another. The
 // resource manager refuses inbound connections past High + InboundSpare at
 // once, before their handshake (newResourceManager).

@@ -31,9 +31,9 @@ const (
 	syncedTagValue = 10
 )
 
-// inbound keeps the peers that connected to the node (and that it did not
-// dial itself) at most max, choosing after each handshake which peer
-// leaves when there is one too many. Refusing every newcomer once the
+// inbound keeps the connections of the peers that connected to the node
+// (and that it did not dial itself) at most max, choosing after each
+// handshake which peer leaves when there is one too many. Refusing every newcomer once the
 // slots are full, as the resource manager's cap alone does, lets a stream
 // of fresh identities (free to make) hold every slot the established peers
 // leave, so that an honest new peer is refused while it lasts. The choice
@@ -73,13 +73,22 @@ func (in *inbound) loop(ctx context.Context) {
 		case <-in.kick:
 		}
 		peers := in.peers(time.Now())
-		for len(peers) > in.max {
+		// Connections, not peers, are counted: the resource manager's cap
+		// is on connections, and one peer may hold several (up to its
+		// default per-peer limit of 8), so that a few identities could
+		// otherwise fill every slot, the spare ones too, with no eviction.
+		conns := 0
+		for _, p := range peers {
+			conns += p.conns
+		}
+		for conns > in.max {
 			i := choose(peers)
 			if i < 0 {
 				break // every one is kept: the spare slots hold the rest
 			}
 			_ = in.h.Network().ClosePeer(peers[i].id)
 			in.evicted.Add(1)
+			conns -= peers[i].conns
 			peers = slices.Delete(peers, i, i+1)
 		}
 	}
@@ -90,6 +99,7 @@ type inboundPeer struct {
 	id     peer.ID
 	group  netip.Prefix  // its address group (addrGroup)
 	age    time.Duration // since its oldest connection opened
+	conns  int           // how many connections it holds
 	useful bool          // protected or tagged by the connection manager
 }
 
@@ -103,7 +113,7 @@ func (in *inbound) peers(now time.Time) []inboundPeer {
 		if len(conns) == 0 {
 			continue
 		}
-		ip := inboundPeer{id: p}
+		ip := inboundPeer{id: p, conns: len(conns)}
 		ours := false
 		var opened time.Time
 		for _, c := range conns {
@@ -135,7 +145,8 @@ func (in *inbound) peers(now time.Time) []inboundPeer {
 // every one is kept. Kept: the useful ones (bootstrap peers, gossip mesh
 // peers, peers that delivered messages or synced blocks to us), then the
 // longest-connected half of the others. Of the rest, the newest peer of
-// the largest address group leaves; between groups of one size, the one
+// the largest address group (by the connections its peers hold) leaves;
+// between groups of one size, the one
 // whose newest peer is newest. A newcomer from a group of its own thus
 // stays while any group holds two of the rest; when all are alone it is
 // the newest, and leaves, as the cap alone would have refused it.
@@ -162,7 +173,7 @@ func choose(peers []inboundPeer) int {
 			g = &group{newest: i}
 			groups[peers[i].group] = g
 		}
-		g.n++
+		g.n += max(peers[i].conns, 1)
 		if peers[i].age < peers[g.newest].age {
 			g.newest = i
 		}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	libp2pcrypto "github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -20,7 +21,7 @@ func TestChooseEviction(t *testing.T) {
 	g := func(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 	a, b, c := g("10.1.0.0/16"), g("10.2.0.0/16"), g("10.3.0.0/16")
 	p := func(id string, group netip.Prefix, age time.Duration, useful bool) inboundPeer {
-		return inboundPeer{id: peer.ID(id), group: group, age: age, useful: useful}
+		return inboundPeer{id: peer.ID(id), group: group, age: age, conns: 1, useful: useful}
 	}
 	for _, tc := range []struct {
 		name  string
@@ -182,5 +183,51 @@ func TestSyncedPeerKept(t *testing.T) {
 		if v.host.Network().Connectedness(honest.ID()) != network.Connected {
 			t.Fatalf("newcomer %d: the peer that synced blocks to the node was evicted", i)
 		}
+	}
+}
+
+// TestInboundEvictionCountsConns: two identities from one address group
+// open six connections each (the resource manager lets one peer hold 8),
+// as many as the cap with the spare slots (high+InboundSpare). Counting
+// peers, the guard saw two, fewer than high, evicted none, and a newcomer
+// from another group was refused; counting connections, it evicts and the
+// newcomer connects and stays.
+func TestInboundEvictionCountsConns(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	const high = 4
+	v := startVictim(t, ctx, chain.TestParams("evict-conns"), WithConnLimits(2, high))
+	target := peer.AddrInfo{ID: v.ID(), Addrs: v.host.Addrs()}
+	for range 2 {
+		key, _, err := libp2pcrypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range (high + InboundSpare) / 2 {
+			// Hosts of one key: each dials its own connection.
+			h, err := libp2p.New(libp2p.Identity(key), libp2p.NoListenAddrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = h.Close() })
+			_ = h.Connect(ctx, target) // it may be evicted before Connect returns
+		}
+		time.Sleep(20 * time.Millisecond) // distinct ages
+	}
+	newcomer := sourceHost(t, "127.1.0.1")
+	if err := newcomer.Connect(ctx, target); err != nil {
+		t.Fatalf("the newcomer from another address group could not connect: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond) // the guard's look
+	if v.host.Network().Connectedness(newcomer.ID()) != network.Connected {
+		t.Fatal("the newcomer from another address group was evicted")
+	}
+	inbound := 0
+	for _, c := range v.host.Network().Conns() {
+		if c.Stat().Direction == network.DirInbound {
+			inbound++
+		}
+	}
+	if inbound > high {
+		t.Errorf("%d inbound connections, want at most %d", inbound, high)
 	}
 }
