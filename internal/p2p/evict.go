@@ -5,9 +5,11 @@ import (
 	"context"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -100,7 +102,7 @@ type inboundPeer struct {
 	group  netip.Prefix  // its address group (addrGroup)
 	age    time.Duration // since its oldest connection opened
 	conns  int           // how many connections it holds
-	useful bool          // protected or tagged by the connection manager
+	useful bool          // protected or tagged by the connection manager (keptValue)
 }
 
 // peers returns the connected peers all of whose connections they opened.
@@ -133,7 +135,7 @@ func (in *inbound) peers(now time.Time) []inboundPeer {
 		ip.age = now.Sub(opened)
 		if cm.IsProtected(p, "") {
 			ip.useful = true
-		} else if t := cm.GetTagInfo(p); t != nil && t.Value > 0 {
+		} else if t := cm.GetTagInfo(p); t != nil && keptValue(t) > 0 {
 			ip.useful = true
 		}
 		out = append(out, ip)
@@ -141,9 +143,32 @@ func (in *inbound) peers(now time.Time) []inboundPeer {
 	return out
 }
 
+// deliveryTagPrefix begins the names of GossipSub's decaying tags of
+// the peers that delivered a topic's message first, or while the first
+// copy was being validated.
+const deliveryTagPrefix = "pubsub-deliveries:"
+
+// keptValue is the value of a peer's tags that keeps it from the inbound
+// guard: all but GossipSub's delivery tags. Those cost an identity
+// nothing (it relays a block or reading the network already has, and
+// every identity that sends a copy while the first is validated is tagged
+// too) and last up to 150 minutes, so that identities relaying one block
+// would hold every slot, the spare ones too, and a newcomer would be
+// refused again.
+func keptValue(t *connmgr.TagInfo) int {
+	v := t.Value
+	for name, tv := range t.Tags {
+		if strings.HasPrefix(name, deliveryTagPrefix) {
+			v -= tv
+		}
+	}
+	return v
+}
+
 // choose returns the index of the peer to evict from peers, or -1 when
 // every one is kept. Kept: the useful ones (bootstrap peers, gossip mesh
-// peers, peers that delivered messages or synced blocks to us), then the
+// peers, peers that synced blocks to us; not those that only delivered
+// gossip messages, keptValue), then the
 // longest-connected half of the others. Of the rest, the newest peer of
 // the largest address group (by the connections its peers hold) leaves;
 // between groups of one size, the one

@@ -231,3 +231,50 @@ func TestInboundEvictionCountsConns(t *testing.T) {
 		t.Errorf("%d inbound connections, want at most %d", inbound, high)
 	}
 }
+
+// TestDeliveryTagNotKept: a peer that relays a block first is tagged by
+// GossipSub (its decaying delivery tag, kept up to 150 minutes), but that
+// costs an identity nothing: it relays what the network already has, and
+// every identity that sends a copy while the first is being validated is
+// tagged too. So that tag does not keep a peer from the inbound guard:
+// here the relaying peer is the newest of the largest group and leaves
+// for a newcomer from another group. Before, it was kept, and the
+// newcomer left: identities that relayed a block held every slot.
+func TestDeliveryTagNotKept(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	params := chain.TestParams("evict-delivery")
+	const high = 4
+	v := startVictim(t, ctx, params, WithConnLimits(1, high))
+	for range high - 1 {
+		connectRaw(t, ctx, rawHost(t), v)
+		time.Sleep(20 * time.Millisecond) // distinct ages
+	}
+	g, topic := gossiper(t, ctx, v)
+	b := buildBlocks(t, params, 1, 1, 8)[0]
+	data, err := b.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for !v.node.IsMainChain(b.Hash()) {
+		if err := topic.Publish(ctx, data); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	waitUntil(t, ctx, "the relaying peer tagged", func() bool {
+		ti := v.host.ConnManager().GetTagInfo(g.ID())
+		return ti != nil && ti.Value > 0
+	})
+	if v.host.ConnManager().IsProtected(g.ID(), "") {
+		t.Fatal("the relaying peer is protected")
+	}
+	newcomer := sourceHost(t, "127.1.0.1")
+	_ = newcomer.Connect(ctx, peer.AddrInfo{ID: v.ID(), Addrs: v.host.Addrs()})
+	waitUntil(t, ctx, "an eviction", func() bool { return v.Traffic().Evicted == 1 })
+	if v.host.Network().Connectedness(newcomer.ID()) != network.Connected {
+		t.Error("the newcomer from another group was evicted")
+	}
+	if v.host.Network().Connectedness(g.ID()) == network.Connected {
+		t.Error("the peer kept for its delivery tag alone")
+	}
+}
