@@ -1,11 +1,10 @@
 package p2p
 
 import (
-	"cmp"
 	"context"
 	"encoding/binary"
 	"fmt"
-	"slices"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -54,11 +53,14 @@ const (
 var maxRendezvousProviders = 1024
 
 // maxServedProviders caps the provider records of the rendezvous that one
-// GET_PROVIDERS answer holds, the most recently advertised first: a
-// finder dials a few at a time, and without the cap a request of some 60
-// bytes, from any peer and with no rate of its own in kad-dht, had back
-// every record kept (up to 1,024, some 200 KB). A variable so that tests
-// can reach it with a few hosts.
+// GET_PROVIDERS answer holds, a random sample of those kept: a finder
+// dials a few at a time, and without the cap a request of some 60 bytes,
+// from any peer and with no rate of its own in kad-dht, had back every
+// record kept (up to 1,024, some 200 KB). Not the newest: an ADD_PROVIDER,
+// from any peer at any rate, makes its record the newest, so that that
+// many identities advertising again and again would be all that every
+// finder is told of. A variable so that tests can reach it with a few
+// hosts.
 var maxServedProviders = 20
 
 // WithDHT turns the Kademlia DHT on or off (default off). The host runs a
@@ -323,7 +325,7 @@ func (s *rendezvousStore) GetSize(ctx context.Context, k ds.Key) (int, error) {
 
 // Query answers the provider manager. A query for the rendezvous' records
 // (loadProviderSet, which a GET_PROVIDERS answer and the host's own
-// lookups read) gets the newest maxServedProviders of them; the garbage
+// lookups read) gets maxServedProviders of them, at random; the garbage
 // collector's query, for every provider record, gets them all.
 func (s *rendezvousStore) Query(_ context.Context, q dsq.Query) (dsq.Results, error) {
 	s.mu.Lock()
@@ -333,7 +335,10 @@ func (s *rendezvousStore) Query(_ context.Context, q dsq.Query) (dsq.Results, er
 	}
 	s.mu.Unlock()
 	if strings.HasPrefix(q.Prefix, strings.TrimSuffix(s.prefix, "/")) && len(entries) > maxServedProviders {
-		slices.SortFunc(entries, func(a, b dsq.Entry) int { return cmp.Compare(recordTime(b.Value), recordTime(a.Value)) })
+		for i := range maxServedProviders { // a partial shuffle
+			j := i + rand.IntN(len(entries)-i)
+			entries[i], entries[j] = entries[j], entries[i]
+		}
 		entries = entries[:maxServedProviders]
 	}
 	return dsq.NaiveQueryApply(q, dsq.ResultsWithEntries(q, entries)), nil

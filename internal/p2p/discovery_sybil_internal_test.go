@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -148,7 +149,7 @@ func TestDHTKeepsOnlyRendezvousProviders(t *testing.T) {
 }
 
 // TestDHTAnswersFewProviders: a GET_PROVIDERS for the rendezvous is
-// answered with the newest maxServedProviders records of the store, not
+// answered with maxServedProviders records of the store, not
 // every record kept (before: all of them, up to 1,024, some 200 KB for a
 // 60-byte request); the store keeps them all. (Records kad-dht still
 // buffers, up to 320, are answered besides.)
@@ -185,11 +186,11 @@ func TestDHTAnswersFewProviders(t *testing.T) {
 	}
 	got := providerIDs(t, kadExchange(t, ctx, provs[0], v.Host, key))
 	if len(got) != 2 {
-		t.Fatalf("a GET_PROVIDERS was answered with %d records %v, want the newest 2", len(got), got)
+		t.Fatalf("a GET_PROVIDERS was answered with %d records %v, want 2", len(got), got)
 	}
 	for _, id := range got {
-		if id != provs[3].ID() && id != provs[4].ID() {
-			t.Errorf("answered with %s, not one of the newest two", id)
+		if !slices.ContainsFunc(provs, func(h host.Host) bool { return h.ID() == id }) {
+			t.Errorf("answered with %s, not one of the providers", id)
 		}
 	}
 }
@@ -383,5 +384,67 @@ func TestRememberedPeersDialledBounded(t *testing.T) {
 	// the test takes to get here.
 	if n := v.disc.dials.Load(); n > maxFoundDials {
 		t.Fatalf("%d remembered peers dialled at once, want at most %d", n, maxFoundDials)
+	}
+}
+
+// TestDHTAnswersNotOnlyNewest: identities that advertise themselves again
+// and again (an ADD_PROVIDER, from any peer, at any rate, makes its record
+// the newest) are not all that GET_PROVIDERS answers hold: the answers
+// are a sample of the records kept, so that the honest providers, which
+// advertise at their own pace, are found too. Before, each answer held the
+// newest maxServedProviders records, and that many identities advertising
+// every second hid every other provider from every finder.
+func TestDHTAnswersNotOnlyNewest(t *testing.T) {
+	old := maxServedProviders
+	maxServedProviders = 2
+	t.Cleanup(func() { maxServedProviders = old })
+	ctx := testContext(t, 60*time.Second)
+	params := chain.TestParams("dht-sample")
+	v := startVictim(t, ctx, params, WithDHT(true))
+	key, err := rendezvousKey(RendezvousNamespace(params.Genesis().Hash()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// flush has kad-dht write its buffered records to the store: records
+	// for random keys, more than it buffers (256).
+	flush := func(a host.Host, msgs ...*dhtpb.Message) {
+		for range 300 {
+			k := make([]byte, 80)
+			_, _ = rand.Read(k)
+			msgs = append(msgs, addProvider(a, k))
+		}
+		kadExchange(t, ctx, a, v.Host, key, msgs...)
+	}
+	honest := map[peer.ID]bool{}
+	var hosts []host.Host
+	for range 5 {
+		a := rawHost(t)
+		connectRaw(t, ctx, a, v)
+		kadExchange(t, ctx, a, v.Host, key, addProvider(a, key))
+		honest[a.ID()] = true
+		hosts = append(hosts, a)
+	}
+	flush(hosts[0])
+	var sybils []host.Host
+	for range 2 {
+		a := rawHost(t)
+		connectRaw(t, ctx, a, v)
+		sybils = append(sybils, a)
+	}
+	seen := 0
+	for range 20 {
+		time.Sleep(2 * time.Millisecond)
+		for _, a := range sybils { // advertised again: the newest records
+			kadExchange(t, ctx, a, v.Host, key, addProvider(a, key))
+		}
+		flush(sybils[0])
+		for _, id := range providerIDs(t, kadExchange(t, ctx, hosts[0], v.Host, key)) {
+			if honest[id] {
+				seen++
+			}
+		}
+	}
+	if seen == 0 {
+		t.Fatal("20 answers held only the identities that advertised last, none of the 5 other providers")
 	}
 }
