@@ -315,14 +315,13 @@ func (n *Node) restore(st State) error {
 			// were submitted here, and when, is not stored; without this a
 			// follower's readings that no peer took before the restart
 			// would wait here for ever, never proposed nor sent again. So
-			// they are marked as before (proposed first, sent again), at
-			// the time they were taken. A reading a client signed with a
+			// they are marked as before (proposed first, sent again), as
+			// submitted at the restart: not at the time they were taken,
+			// which may be long before their submission (an import), and
+			// would count that long in the time to finality reported
+			// (p2pchain_finality_seconds). A reading a client signed with a
 			// key of its own is not told apart from a relayed one here.
-			at := time.UnixMilli(r.Time)
-			if at.After(now) {
-				at = now
-			}
-			n.acceptedLocked(&pendingEntry{r: r, id: r.ID(), local: true, at: at})
+			n.acceptedLocked(&pendingEntry{r: r, id: r.ID(), local: true, at: now})
 		}
 	}
 	return nil

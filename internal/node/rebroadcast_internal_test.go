@@ -175,3 +175,69 @@ func TestRebroadcastAfterRestart(t *testing.T) {
 		t.Errorf("the reading submitted here is not proposed first after the restart")
 	}
 }
+
+// TestFinalityAfterRestartFromSubmission: a reading taken an hour before
+// it was submitted here, still pending at a restart, is reported final
+// (p2pchain_finality_seconds: from its submission at this node) seconds
+// after the restart, not an hour and more: its own time is not its
+// submission's. Before, the restart marked it as submitted at its time.
+func TestFinalityAfterRestartFromSubmission(t *testing.T) {
+	params := chain.TestParams("finality-restart")
+	params.MaxReorgDepth = 1
+	params.FinalAge = 0
+	params.MaxReadings = 1
+	var mu sync.Mutex
+	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	path := filepath.Join(t.TempDir(), "chain")
+	st, err := store.Open(path, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(params, writerKey(1), WithStore(st, State{}), WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.SubmitAt("taken-earlier", 71, now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	state := reloaded(t, st, params)
+	st2, err := store.Open(path, params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st2.Close()
+	mu.Lock()
+	now = now.Add(time.Second)
+	mu.Unlock()
+	n2, err := New(params, writerKey(1), WithStore(st2, *state), WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, stop := n2.Subscribe(64)
+	defer stop()
+	if _, err := n2.Submit("after", 72); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n2.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.After(10 * time.Second)
+	var lat []time.Duration
+	for len(lat) < 1 {
+		select {
+		case e := <-events:
+			if e.Kind == EventFinal {
+				lat = append(lat, e.Latencies...)
+			}
+		case <-deadline:
+			t.Fatalf("no latency reported within 10 s (final height %d)", n2.FinalHeight())
+		}
+	}
+	for _, d := range lat {
+		if d > time.Minute {
+			t.Errorf("finality reported %v after submission, want seconds: counted from the reading's own time", d)
+		}
+	}
+}
