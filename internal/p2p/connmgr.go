@@ -23,9 +23,10 @@ const (
 // ones it dialled itself (inbound strangers do not switch discovery off). New fails
 // unless 1 <= low <= high.
 //
-// High is also the most connections of peers that connected to the node
-// (and that it did not dial) it keeps: after the handshake of one more, the inbound guard
-// (evict.go) disconnects one of them, the newcomer or another. The
+// High is also the most inbound connections the node keeps: after the
+// handshake of one more, the inbound guard (evict.go) closes an inbound
+// connection of a peer it dialled, or disconnects one of the peers that
+// connected to it (and that it did not dial), the newcomer or another. The
 // resource manager refuses inbound connections past High + InboundSpare at
 // once, before their handshake (newResourceManager).
 func WithConnLimits(low, high int) Option {

@@ -33,9 +33,10 @@ const (
 	syncedTagValue = 10
 )
 
-// inbound keeps the connections of the peers that connected to the node
-// (and that it did not dial itself) at most max, choosing after each
-// handshake which peer leaves when there is one too many. Refusing every newcomer once the
+// inbound keeps the node's inbound connections at most max, choosing after
+// each handshake which leaves when there is one too many: an inbound
+// connection of a peer the node dialled (it keeps the node's), else a
+// peer that connected to the node (and that it did not dial itself). Refusing every newcomer once the
 // slots are full, as the resource manager's cap alone does, lets a stream
 // of fresh identities (free to make) hold every slot the established peers
 // leave, so that an honest new peer is refused while it lasts. The choice
@@ -74,14 +75,23 @@ func (in *inbound) loop(ctx context.Context) {
 			return
 		case <-in.kick:
 		}
-		peers := in.peers(time.Now())
+		peers, extra := in.peers(time.Now())
 		// Connections, not peers, are counted: the resource manager's cap
 		// is on connections, and one peer may hold several (up to its
 		// default per-peer limit of 8), so that a few identities could
 		// otherwise fill every slot, the spare ones too, with no eviction.
-		conns := 0
+		// So are the inbound connections of peers the node dialled (extra):
+		// the cap counts them, and such a peer (one that discovery found,
+		// say) could otherwise hold 8 slots each, unseen. Those go first,
+		// newest first: the peer keeps the node's own connection.
+		conns := len(extra)
 		for _, p := range peers {
 			conns += p.conns
+		}
+		slices.SortFunc(extra, func(a, b network.Conn) int { return b.Stat().Opened.Compare(a.Stat().Opened) })
+		for ; conns > in.max && len(extra) > 0; conns-- {
+			_ = extra[0].Close()
+			extra = extra[1:]
 		}
 		for conns > in.max {
 			i := choose(peers)
@@ -105,11 +115,12 @@ type inboundPeer struct {
 	useful bool          // protected or tagged by the connection manager (keptValue)
 }
 
-// peers returns the connected peers all of whose connections they opened.
-func (in *inbound) peers(now time.Time) []inboundPeer {
+// peers returns the connected peers all of whose connections they opened,
+// and the inbound connections of the peers the node has a connection to
+// that it opened.
+func (in *inbound) peers(now time.Time) (out []inboundPeer, extra []network.Conn) {
 	net := in.h.Network()
 	cm := in.h.ConnManager()
-	var out []inboundPeer
 	for _, p := range net.Peers() {
 		conns := net.ConnsToPeer(p)
 		if len(conns) == 0 {
@@ -130,6 +141,11 @@ func (in *inbound) peers(now time.Time) []inboundPeer {
 			}
 		}
 		if ours {
+			for _, c := range conns {
+				if c.Stat().Direction == network.DirInbound {
+					extra = append(extra, c)
+				}
+			}
 			continue
 		}
 		ip.age = now.Sub(opened)
@@ -140,7 +156,7 @@ func (in *inbound) peers(now time.Time) []inboundPeer {
 		}
 		out = append(out, ip)
 	}
-	return out
+	return out, extra
 }
 
 // deliveryTagPrefix begins the names of GossipSub's decaying tags of

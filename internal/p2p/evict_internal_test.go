@@ -278,3 +278,64 @@ func TestDeliveryTagNotKept(t *testing.T) {
 		t.Error("the peer kept for its delivery tag alone")
 	}
 }
+
+// TestInboundEvictionDialledPeer: two peers the node dialled (as
+// discovery does peers it found) open inbound connections of their own
+// besides, six each: as many as the cap with the spare slots. The guard
+// left every peer with a connection the node opened alone, and did not
+// count its inbound ones: they held every slot, and a newcomer was
+// refused. They are counted now, and closed first: the peers keep the
+// node's connections, the newcomer connects.
+func TestInboundEvictionDialledPeer(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	const high = 4
+	v := startVictim(t, ctx, chain.TestParams("evict-dialled"), WithConnLimits(2, high))
+	target := peer.AddrInfo{ID: v.ID(), Addrs: v.host.Addrs()}
+	var dialled []host.Host
+	for range 2 {
+		key, _, err := libp2pcrypto.GenerateEd25519Key(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := libp2p.New(libp2p.Identity(key), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = a.Close() })
+		if err := v.host.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		dialled = append(dialled, a)
+		for range (high + InboundSpare) / 2 {
+			// Hosts of its key: each dials its own connection.
+			h, err := libp2p.New(libp2p.Identity(key), libp2p.NoListenAddrs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = h.Close() })
+			_ = h.Connect(ctx, target) // it may be closed before Connect returns
+		}
+	}
+	newcomer := sourceHost(t, "127.1.0.1")
+	if err := newcomer.Connect(ctx, target); err != nil {
+		t.Fatalf("the newcomer could not connect: %v", err)
+	}
+	time.Sleep(200 * time.Millisecond) // the guard's look
+	if v.host.Network().Connectedness(newcomer.ID()) != network.Connected {
+		t.Fatal("the newcomer was evicted")
+	}
+	for _, a := range dialled {
+		if v.host.Network().Connectedness(a.ID()) != network.Connected {
+			t.Error("a peer the node dialled lost its connection")
+		}
+	}
+	inbound := 0
+	for _, c := range v.host.Network().Conns() {
+		if c.Stat().Direction == network.DirInbound {
+			inbound++
+		}
+	}
+	if inbound > high {
+		t.Errorf("%d inbound connections, want at most %d", inbound, high)
+	}
+}
