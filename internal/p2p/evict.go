@@ -27,19 +27,51 @@ const InboundSpare = 8
 
 // syncedTag is the connection manager's tag of a peer whose blocks,
 // fetched by sync, joined the chain here: such a peer is kept by the
-// connection manager's trim and by the inbound guard.
+// connection manager's trim and by the inbound guard. The tag decays, one
+// a minute from syncedTagValue, so that it keeps a peer about ten minutes
+// after the last sync from it that added blocks; and the inbound guard
+// keeps at most maxSyncedKept peers for it, those with the highest values.
+// An identity that wins a race to serve one new block must not be kept
+// for as long as it stays, nor may many such identities hold every slot.
 const (
 	syncedTag      = "p2pchain:synced"
 	syncedTagValue = 10
+	syncedTagDecay = time.Minute
+	maxSyncedKept  = 8
 )
+
+// newSyncedTag registers syncedTag with cm's decayer, or returns nil if
+// cm has none (a host passed in with WithHost may have any manager), and
+// then markSynced tags the peer plainly.
+func newSyncedTag(cm connmgr.ConnManager) connmgr.DecayingTag {
+	d, ok := connmgr.SupportsDecay(cm)
+	if !ok {
+		return nil
+	}
+	tag, err := d.RegisterDecayingTag(syncedTag, syncedTagDecay, connmgr.DecayFixed(1), connmgr.BumpSumBounded(0, syncedTagValue))
+	if err != nil {
+		return nil // registered already: a host shared by two of ours
+	}
+	return tag
+}
+
+// markSynced records that a sync from p added blocks to the chain.
+func (h *Host) markSynced(p peer.ID) {
+	if h.syncedTag != nil {
+		_ = h.syncedTag.Bump(p, syncedTagValue)
+		return
+	}
+	h.host.ConnManager().TagPeer(p, syncedTag, syncedTagValue)
+}
 
 // inbound keeps the node's inbound connections at most max, choosing after
 // each handshake which leaves when there is one too many: an inbound
-// connection of a peer the node dialled (it keeps the node's), else a
-// peer that connected to the node (and that it did not dial itself). Refusing every newcomer once the
-// slots are full, as the resource manager's cap alone does, lets a stream
-// of fresh identities (free to make) hold every slot the established peers
-// leave, so that an honest new peer is refused while it lasts. The choice
+// connection of a peer the node dialled (it keeps the node's), else a peer
+// that connected to the node (and that it did not dial itself). Refusing
+// every newcomer once the slots are full, as the resource manager's cap
+// alone does, lets a stream of fresh identities (free to make) hold every
+// slot the established peers leave, so that an honest new peer is refused
+// while it lasts. The choice
 // (choose) keeps the peers that proved useful and the longest-connected
 // half of the rest, and evicts the newest peer of the address group that
 // holds the most of the others: identities from a few networks then push
@@ -113,6 +145,7 @@ type inboundPeer struct {
 	age    time.Duration // since its oldest connection opened
 	conns  int           // how many connections it holds
 	useful bool          // protected or tagged by the connection manager (keptValue)
+	tagged int           // the value of the tags that keep it, when not protected
 }
 
 // peers returns the connected peers all of whose connections they opened,
@@ -152,9 +185,25 @@ func (in *inbound) peers(now time.Time) (out []inboundPeer, extra []network.Conn
 		if cm.IsProtected(p, "") {
 			ip.useful = true
 		} else if t := cm.GetTagInfo(p); t != nil && keptValue(t) > 0 {
-			ip.useful = true
+			ip.useful, ip.tagged = true, keptValue(t)
 		}
 		out = append(out, ip)
+	}
+	// Kept for their tags alone: at most maxSyncedKept, the highest
+	// values first (the most recent syncs), then the longest connected.
+	var tagged []int
+	for i, p := range out {
+		if p.tagged > 0 {
+			tagged = append(tagged, i)
+		}
+	}
+	if len(tagged) > maxSyncedKept {
+		slices.SortStableFunc(tagged, func(a, b int) int {
+			return cmp.Or(cmp.Compare(out[b].tagged, out[a].tagged), cmp.Compare(out[b].age, out[a].age))
+		})
+		for _, i := range tagged[maxSyncedKept:] {
+			out[i].useful = false
+		}
 	}
 	return out, extra
 }
@@ -183,12 +232,11 @@ func keptValue(t *connmgr.TagInfo) int {
 
 // choose returns the index of the peer to evict from peers, or -1 when
 // every one is kept. Kept: the useful ones (bootstrap peers, gossip mesh
-// peers, peers that synced blocks to us; not those that only delivered
-// gossip messages, keptValue), then the
+// peers, up to maxSyncedKept peers that synced blocks to us; not those
+// that only delivered gossip messages, keptValue), then the
 // longest-connected half of the others. Of the rest, the newest peer of
 // the largest address group (by the connections its peers hold) leaves;
-// between groups of one size, the one
-// whose newest peer is newest. A newcomer from a group of its own thus
+// between groups of one size, the one whose newest peer is newest. A newcomer from a group of its own thus
 // stays while any group holds two of the rest; when all are alone it is
 // the newest, and leaves, as the cap alone would have refused it.
 func choose(peers []inboundPeer) int {

@@ -339,3 +339,46 @@ func TestInboundEvictionDialledPeer(t *testing.T) {
 		t.Errorf("%d inbound connections, want at most %d", inbound, high)
 	}
 }
+
+// TestSyncedTagKeepsFew: peers tagged for syncing blocks to the node are
+// kept by the inbound guard, at most maxSyncedKept of them, the longest
+// connected among equal tags; and the tag decays, one a minute.
+func TestSyncedTagKeepsFew(t *testing.T) {
+	ctx := testContext(t, 30*time.Second)
+	const n = maxSyncedKept + 2
+	v := startVictim(t, ctx, chain.TestParams("evict-synced-few"), WithConnLimits(1, 64))
+	var ids []peer.ID
+	for range n {
+		s := rawHost(t)
+		connectRaw(t, ctx, s, v)
+		v.markSynced(s.ID())
+		ids = append(ids, s.ID())
+		time.Sleep(10 * time.Millisecond) // distinct ages
+	}
+	waitUntil(t, ctx, "the tags", func() bool {
+		for _, id := range ids {
+			if ti := v.host.ConnManager().GetTagInfo(id); ti == nil || ti.Tags[syncedTag] != syncedTagValue {
+				return false
+			}
+		}
+		return true
+	})
+	peers, _ := v.inbound.peers(time.Now())
+	kept := map[peer.ID]bool{}
+	for _, p := range peers {
+		if p.useful {
+			kept[p.id] = true
+		}
+	}
+	if len(kept) != maxSyncedKept {
+		t.Fatalf("%d peers kept for the synced tag, want %d", len(kept), maxSyncedKept)
+	}
+	for _, id := range ids[maxSyncedKept:] {
+		if kept[id] {
+			t.Errorf("a newest tagged peer is kept over a longer connected one")
+		}
+	}
+	if v.syncedTag == nil || v.syncedTag.Interval() != syncedTagDecay {
+		t.Errorf("the synced tag does not decay every %v", syncedTagDecay)
+	}
+}

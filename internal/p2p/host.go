@@ -17,6 +17,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
@@ -72,7 +73,10 @@ type Host struct {
 	// inbound evicts a peer that connected to the node when one too many
 	// did (evict.go).
 	inbound *inbound
-	disc    *discovery
+	// syncedTag marks peers whose blocks a sync added (evict.go); nil:
+	// the connection manager has no decayer, a plain tag is used.
+	syncedTag connmgr.DecayingTag
+	disc      *discovery
 
 	// Authority networks (consensus.go).
 	cons      ConsensusLedger
@@ -204,6 +208,7 @@ func New(ctx context.Context, ledger Ledger, opts ...Option) (*Host, error) {
 	h.sync = newSyncManager(h, cfg.syncInterval)
 	h.disc = newDiscovery(h, cfg.lowWater, cfg.highWater)
 	h.inbound = newInbound(lh, cfg.highWater)
+	h.syncedTag = newSyncedTag(lh.ConnManager())
 	params := ledger.Params()
 	h.ps, err = pubsub.NewGossipSub(ctx, lh, append(GossipOptions(MaxGossipSize(params)),
 		pubsub.WithRawTracer(h.mesh),

@@ -196,7 +196,7 @@ func (m *syncManager) ended(r syncResult) {
 	if r.added > 0 {
 		// Its blocks joined our chain: keep it when connections are trimmed
 		// or inbound peers evicted (evict.go).
-		m.h.host.ConnManager().TagPeer(r.peer, syncedTag, syncedTagValue)
+		m.h.markSynced(r.peer)
 	}
 	switch {
 	case v.refuse:
