@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -234,5 +235,61 @@ func TestPrefixLookupReadsOutsideLock(t *testing.T) {
 	}
 	if m, err := n.BlocksWithPrefix(p, 5); err != nil || m.Count != 0 {
 		t.Fatalf("block matches for a reading's prefix %+v, %v; want none", m, err)
+	}
+}
+
+// countingReadingStore counts the store's reading look-ups.
+type countingReadingStore struct {
+	node.Store
+	reads atomic.Int64
+}
+
+func (s *countingReadingStore) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
+	s.reads.Add(1)
+	return s.Store.ReadingBlock(id)
+}
+
+// TestRelayedNewReadingOneStoreRead: a new reading relayed to a node whose
+// chain has let readings go to the store is looked up in the store once,
+// without the node's lock (TestRelayedKnownReadingReadOutsideLock); the
+// look-up again after its signature is checked, under the lock, is in
+// memory only: a reading the store did not hold before cannot have
+// reached it since without passing through memory. Before, that second
+// look-up read the store too, with the lock held, for every new reading a
+// stranger signed.
+func TestRelayedNewReadingOneStoreRead(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(91), key(92), key(93), key(94)}
+	net := authorityNetwork(t, keys)
+	dir := filepath.Join(t.TempDir(), "store")
+	n, st := openAuthorityNode(t, net, dir)
+	ctx := context.Background()
+	g, _, _ := n.BlockByHeight(0)
+	parent := g.Block
+	for i := range 3 {
+		b := nextBlock(t, net, parent, 70+i)
+		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
+		if err := n.AddBlock(ctx, b); err != nil {
+			t.Fatal(err)
+		}
+		parent = b
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	real, state := openState(t, net, dir)
+	defer real.Close()
+	counting := &countingReadingStore{Store: real}
+	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	n = newNodeOn(t, net, counting, state, key(9), node.WithClock(func() time.Time { return at }))
+	r, err := chain.NewReading(key(95), "fresh", 70, at.Add(-time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := counting.reads.Load()
+	if err := n.ReceiveReading(r); err != nil {
+		t.Fatalf("a new relayed reading: %v", err)
+	}
+	if got := counting.reads.Load() - before; got != 1 {
+		t.Errorf("a new relayed reading cost %d store look-ups, want 1 (outside the lock)", got)
 	}
 }

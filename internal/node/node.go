@@ -774,8 +774,11 @@ func (n *Node) addReading(r chain.Reading, local bool) error {
 			return err
 		}
 		// Again: it may have joined the chain or the pending set while its
-		// signature was checked.
-		if err := n.knownReadingLocked(e.id); err != nil {
+		// signature was checked. In memory only: the store was looked in
+		// before, and a reading that joined the chain since is in a block
+		// the chain holds in memory (it lets go of deep blocks only), so
+		// a stranger's new reading costs no store read under n.mu.
+		if err := n.recentReadingLocked(e.id); err != nil {
 			n.mu.Unlock()
 			return err
 		}

@@ -190,6 +190,9 @@ func (n *Node) writeBatch(b *pendingBatch) {
 // write error. n.mu must be held.
 func (n *Node) settleLocked(e *pendingEntry, werr error) error {
 	delete(n.wr.storing, e.id)
+	// In memory: a block that brought it while it was written is one the
+	// chain holds there, and addReading looked in the store before.
+	_, inChain := n.chain.RecentReadingHeight(e.id)
 	switch {
 	case werr != nil && waitForSpace(werr):
 		n.spaceFullLocked(werr)
@@ -200,7 +203,7 @@ func (n *Node) settleLocked(e *pendingEntry, werr error) error {
 		return fmt.Errorf("reading not stored: %w", werr)
 	case n.failed != nil:
 		return n.failed
-	case n.chain.HasReading(e.id):
+	case inChain:
 		// A peer's block brought it while it was written: it is durable
 		// in the chain, not pending.
 		return &chain.RuleError{Code: chain.ErrKnownReading, Detail: "reading " + e.id.Short() + " is already in the chain"}
