@@ -128,19 +128,29 @@ func consensusLine(s api.StatusView) string {
 	if a.Self >= 0 {
 		self = fmt.Sprintf("this node #%d", a.Self)
 	}
+	var idle time.Time
+	if a.IdleUntil > 0 {
+		idle = time.UnixMilli(a.IdleUntil)
+	}
 	return fmt.Sprintf("authority: height %d round %d step %s, %s, %s%s", a.Height, a.Round, a.Step,
-		countAuthorities(len(a.Authorities)), self, heardPhrase(a.Heard, a.Quorum))
+		countAuthorities(len(a.Authorities)), self, heardPhrase(a.Heard, a.Quorum, idle))
 }
 
 // heardPhrase says how many authorities a node hears at the height it
 // decides against how many a decision needs, when it knows ("" if not):
-// short of a quorum, nothing becomes final.
-func heardPhrase(heard, quorum int) string {
+// short of a quorum, nothing becomes final. Until idle (zero: not idle),
+// when the next block of an idle network is due, the authorities send
+// nothing, and hearing none of them is said so, not called trouble.
+func heardPhrase(heard, quorum int, idle time.Time) string {
 	if quorum == 0 {
 		return ""
 	}
 	s := fmt.Sprintf(", hears %d (%d needed)", heard, quorum)
-	if heard < quorum {
+	switch {
+	case heard >= quorum:
+	case !idle.IsZero():
+		s += fmt.Sprintf(": idle, the next block is due at %s or with the first reading", idle.Local().Format(time.TimeOnly))
+	default:
 		s += ": waiting for more authorities"
 	}
 	return s

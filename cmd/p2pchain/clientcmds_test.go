@@ -172,3 +172,25 @@ func TestReadingsLimitNote(t *testing.T) {
 		t.Errorf("readings, which has no --from, is told to page back with it: %q", stderr.String())
 	}
 }
+
+// heardPhrase calls a node short of a quorum waiting for authorities only
+// when the network is not idle: on an idle one the authorities send
+// nothing until the next block is due, and the phrase says when that is.
+func TestHeardPhrase(t *testing.T) {
+	due := time.Date(2026, 12, 2, 10, 30, 0, 0, time.Local)
+	for _, tc := range []struct {
+		heard, quorum int
+		idle          time.Time
+		want, not     string
+	}{
+		{0, 1, time.Time{}, ", hears 0 (1 needed): waiting for more authorities", ""},
+		{0, 1, due, ", hears 0 (1 needed): idle, the next block is due at 10:30:00 or with the first reading", "waiting"},
+		{3, 3, due, ", hears 3 (3 needed)", "idle"},
+		{0, 0, due, "", "hears"},
+	} {
+		got := heardPhrase(tc.heard, tc.quorum, tc.idle)
+		if got != tc.want || tc.not != "" && strings.Contains(got, tc.not) {
+			t.Errorf("heardPhrase(%d, %d, %v) = %q, want %q", tc.heard, tc.quorum, tc.idle, got, tc.want)
+		}
+	}
+}

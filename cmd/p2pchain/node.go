@@ -733,7 +733,7 @@ func printStatus(out io.Writer, n *node.Node, h *p2p.Host) {
 			self = fmt.Sprintf("this node #%d", c.Self)
 		}
 		fmt.Fprintf(out, "consensus authority: height %d round %d step %s, %s, %s%s\n",
-			c.Height, c.Round, c.Step, countAuthorities(len(c.Authorities)), self, heardPhrase(c.Heard, c.Quorum))
+			c.Height, c.Round, c.Step, countAuthorities(len(c.Authorities)), self, heardPhrase(c.Heard, c.Quorum, c.IdleUntil))
 		fmt.Fprintf(out, "final up to height %d (%s): blocks signed by more than two thirds of the authorities never leave the chain\n",
 			final, finalHash.Short())
 	} else {

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/big"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -119,11 +120,24 @@ type consensusStateView struct {
 	// this height, itself included; a decision needs Quorum of them.
 	Heard  int `json:"heard"`
 	Quorum int `json:"quorum"`
+	// IdleUntil (Unix ms) is, while no reading or approved change waits,
+	// when the next block is due; 0 otherwise. Until then the authorities
+	// send nothing, and heard below quorum is no sign of trouble.
+	IdleUntil int64 `json:"idle_until"`
 }
 
 func newConsensusStateView(c node.ConsensusInfo) consensusStateView {
 	return consensusStateView{Height: c.Height, Round: c.Round, Step: c.Step, Authorities: peerIDs(c.Authorities),
-		Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns, Heard: c.Heard, Quorum: c.Quorum}
+		Self: c.Self, Decided: c.Decided, Rounds: c.Rounds, MissedTurns: c.MissedTurns, Heard: c.Heard, Quorum: c.Quorum,
+		IdleUntil: unixMilliOrZero(c.IdleUntil)}
+}
+
+// unixMilliOrZero is t in Unix milliseconds, 0 for the zero time.
+func unixMilliOrZero(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
 }
 
 // Sync states.

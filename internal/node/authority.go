@@ -54,8 +54,13 @@ type ConsensusInfo struct {
 	Started     time.Time // when this node started Height; zero while it waits
 	Heard       int       // authorities of Height's set heard from at Height, this node included
 	Quorum      int       // how many of them a decision needs (more than two thirds); 0 while it waits
-	Evidence    []*bft.Evidence
-	Approved    []bft.Change // membership changes this node's operator approved, not yet in a block
+	// IdleUntil is, while no reading or approved change waits, when the
+	// next block is due: the last block plus the block interval. Until
+	// then the authorities have nothing to decide and send nothing, so
+	// that hearing none of them is no sign of trouble. Zero otherwise.
+	IdleUntil time.Time
+	Evidence  []*bft.Evidence
+	Approved  []bft.Change // membership changes this node's operator approved, not yet in a block
 }
 
 // StepWaiting is ConsensusInfo.Step while a height waits to start: for a
@@ -140,6 +145,7 @@ type consensus struct {
 	approved []bft.Change
 	evidence []*bft.Evidence
 	info     ConsensusInfo
+	due      time.Time // the last block plus the block interval (ConsensusInfo.IdleUntil)
 }
 
 type consensusInput struct {
@@ -200,6 +206,9 @@ func (n *Node) Consensus() ConsensusInfo {
 	}
 	info.Evidence = append([]*bft.Evidence(nil), n.cons.evidence...)
 	info.Approved = append([]bft.Change(nil), n.cons.approved...)
+	if info.IdleUntil = n.cons.due; n.pool.Len() > 0 || len(n.cons.approved) > 0 || !n.now().Before(info.IdleUntil) {
+		info.IdleUntil = time.Time{}
+	}
 	return info
 }
 
@@ -641,6 +650,7 @@ func (n *Node) runAuthority(ctx context.Context, b Broadcaster) error {
 			set := c.sched.SetAt(c.height)
 			c.info.Height, c.info.Round, c.info.Step = c.height, 0, StepWaiting
 			c.info.Started, c.info.Heard, c.info.Quorum = time.Time{}, 0, 0 // until it starts
+			c.due = c.lastBlock.Add(c.auth.Interval)
 			c.info.Authorities = set.Keys()
 			c.info.Self = -1
 			if i, ok := set.Index(bft.KeyOf(n.key)); ok {
@@ -737,6 +747,9 @@ func (n *Node) resumeConsensus(ctx context.Context, b Broadcaster) error {
 	tip := n.durable.height
 	n.mu.Unlock()
 	c.height, c.lastBlock = tip+1, n.now()
+	n.mu.Lock()
+	c.due = c.lastBlock.Add(c.auth.Interval)
+	n.mu.Unlock()
 	if n.store == nil {
 		return nil
 	}

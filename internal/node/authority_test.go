@@ -323,3 +323,37 @@ func TestForgedNextProposalsCostBoundedChecks(t *testing.T) {
 		t.Fatalf("forged proposals of the height after next cost %v, of a decided height %v: a signature check each", spent, base)
 	}
 }
+
+// TestIdleUntil: on an authority network with nothing to decide, the
+// consensus info says when the next block is due (the last block plus the
+// block interval): until then the authorities send nothing, and a node
+// that hears none of them is not short of them. Once a reading waits, the
+// network is no longer idle.
+func TestIdleUntil(t *testing.T) {
+	keys := []ed25519.PrivateKey{key(61)}
+	net := authorityNetworkWith(t, keys, func(f *netfile.File) { f.BlockInterval = "1h" })
+	n, err := node.New(net.Params, key(62), node.WithAuthority(net.Authority())) // a follower
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx, nil) }()
+	defer func() { cancel(); <-done }()
+	deadline := time.Now().Add(10 * time.Second)
+	for n.Consensus().IdleUntil.IsZero() {
+		if time.Now().After(deadline) {
+			t.Fatal("an idle network's follower does not say when the next block is due")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if due := n.Consensus().IdleUntil; due.Before(time.Now().Add(59*time.Minute)) || due.After(time.Now().Add(time.Hour)) {
+		t.Errorf("idle until %v, want about an hour from now", due)
+	}
+	if _, err := n.Submit("alice", 72); err != nil {
+		t.Fatal(err)
+	}
+	if due := n.Consensus().IdleUntil; !due.IsZero() {
+		t.Errorf("with a reading pending: idle until %v, want not idle", due)
+	}
+}
