@@ -10,8 +10,40 @@ import (
 	"time"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
+	"github.com/p2pchain/p2pchain/internal/netfile"
 	"github.com/p2pchain/p2pchain/internal/node"
+	"github.com/p2pchain/p2pchain/internal/store"
 )
+
+// storedChain makes an authority network of four keys (key(k) to
+// key(k+3)), a node on a store in a temporary directory that adds three
+// sealed blocks of bpm, bpm+1 and bpm+2, closes that store, and returns the
+// network, the store opened again with its state, and the blocks: a node
+// made on them (newNodeOn) holds the blocks below its restored chain's
+// base, and their readings, only in the store.
+func storedChain(t *testing.T, k byte, bpm int) (*netfile.Network, *store.Store, node.State, []*chain.Block) {
+	t.Helper()
+	keys := []ed25519.PrivateKey{key(k), key(k + 1), key(k + 2), key(k + 3)}
+	net := authorityNetwork(t, keys)
+	dir := filepath.Join(t.TempDir(), "store")
+	n, st := openAuthorityNode(t, net, dir)
+	g, _, _ := n.BlockByHeight(0)
+	parent := g.Block
+	var blocks []*chain.Block
+	for i := range 3 {
+		b := nextBlock(t, net, parent, bpm+i)
+		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
+		if err := n.AddBlock(context.Background(), b); err != nil {
+			t.Fatal(err)
+		}
+		blocks, parent = append(blocks, b), b
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	real, state := openState(t, net, dir)
+	return net, real, state, blocks
+}
 
 // gatedHeaderStore holds each header read until released.
 type gatedHeaderStore struct {
@@ -35,29 +67,10 @@ func (s *gatedHeaderStore) HeaderByHash(h chain.Hash) (chain.Header, error) {
 // held: a slow read must not hold up the node. Before, it was read under
 // n.mu, and everything else that takes it waited for the disk.
 func TestHeaderReadOutsideLock(t *testing.T) {
-	keys := []ed25519.PrivateKey{key(71), key(72), key(73), key(74)}
-	net := authorityNetwork(t, keys)
-	dir := filepath.Join(t.TempDir(), "store")
-	n, st := openAuthorityNode(t, net, dir)
-	ctx := context.Background()
-	g, _, _ := n.BlockByHeight(0)
-	parent := g.Block
-	var blocks []*chain.Block
-	for i := range 3 {
-		b := nextBlock(t, net, parent, 70+i)
-		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
-		if err := n.AddBlock(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-		blocks, parent = append(blocks, b), b
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	real, state := openState(t, net, dir)
+	net, real, state, blocks := storedChain(t, 71, 70)
 	defer real.Close()
 	gated := &gatedHeaderStore{Store: real, entered: make(chan struct{}, 1), release: make(chan struct{})}
-	n = newNodeOn(t, net, gated, state, key(9))
+	n := newNodeOn(t, net, gated, state, key(9))
 	// Block 1 is below the restored chain's base: only the store has it.
 	got := make(chan chain.Header, 1)
 	go func() {
@@ -110,31 +123,12 @@ func (s *gatedReadingStore) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
 // has let its readings go to the store. Before, each cost a store read
 // under n.mu.
 func TestRelayedKnownReadingReadOutsideLock(t *testing.T) {
-	keys := []ed25519.PrivateKey{key(81), key(82), key(83), key(84)}
-	net := authorityNetwork(t, keys)
-	dir := filepath.Join(t.TempDir(), "store")
-	n, st := openAuthorityNode(t, net, dir)
-	ctx := context.Background()
-	g, _, _ := n.BlockByHeight(0)
-	parent := g.Block
-	var blocks []*chain.Block
-	for i := range 3 {
-		b := nextBlock(t, net, parent, 70+i)
-		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
-		if err := n.AddBlock(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-		blocks, parent = append(blocks, b), b
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	real, state := openState(t, net, dir)
+	net, real, state, blocks := storedChain(t, 81, 70)
 	defer real.Close()
 	open := make(chan struct{})
 	close(open)
 	gated := &gatedReadingStore{Store: real, entered: make(chan struct{}, 1), release: open} // open while the node starts
-	n = newNodeOn(t, net, gated, state, key(9),
+	n := newNodeOn(t, net, gated, state, key(9),
 		node.WithClock(func() time.Time { return time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC) }))
 	gated.release = make(chan struct{})
 	select { // only the relayed reading's look-up counts below
@@ -168,31 +162,12 @@ func TestRelayedKnownReadingReadOutsideLock(t *testing.T) {
 // store holds without the node's lock held. Before, each match was looked
 // up in the store under n.mu.
 func TestPrefixLookupReadsOutsideLock(t *testing.T) {
-	keys := []ed25519.PrivateKey{key(85), key(86), key(87), key(88)}
-	net := authorityNetwork(t, keys)
-	dir := filepath.Join(t.TempDir(), "store")
-	n, st := openAuthorityNode(t, net, dir)
-	ctx := context.Background()
-	g, _, _ := n.BlockByHeight(0)
-	parent := g.Block
-	var blocks []*chain.Block
-	for i := range 3 {
-		b := nextBlock(t, net, parent, 80+i)
-		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
-		if err := n.AddBlock(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-		blocks, parent = append(blocks, b), b
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	real, state := openState(t, net, dir)
+	net, real, state, blocks := storedChain(t, 85, 80)
 	defer real.Close()
 	open := make(chan struct{})
 	close(open)
 	gated := &gatedReadingStore{Store: real, entered: make(chan struct{}, 1), release: open}
-	n = newNodeOn(t, net, gated, state, key(9))
+	n := newNodeOn(t, net, gated, state, key(9))
 	gated.release = make(chan struct{})
 	select {
 	case <-gated.entered:
@@ -258,29 +233,11 @@ func (s *countingReadingStore) ReadingBlock(id chain.Hash) (chain.Hash, bool) {
 // look-up read the store too, with the lock held, for every new reading a
 // stranger signed.
 func TestRelayedNewReadingOneStoreRead(t *testing.T) {
-	keys := []ed25519.PrivateKey{key(91), key(92), key(93), key(94)}
-	net := authorityNetwork(t, keys)
-	dir := filepath.Join(t.TempDir(), "store")
-	n, st := openAuthorityNode(t, net, dir)
-	ctx := context.Background()
-	g, _, _ := n.BlockByHeight(0)
-	parent := g.Block
-	for i := range 3 {
-		b := nextBlock(t, net, parent, 70+i)
-		b.Seal = seal(net, b, keys[:3], []int{0, 1, 2})
-		if err := n.AddBlock(ctx, b); err != nil {
-			t.Fatal(err)
-		}
-		parent = b
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	real, state := openState(t, net, dir)
+	net, real, state, _ := storedChain(t, 91, 70)
 	defer real.Close()
 	counting := &countingReadingStore{Store: real}
 	at := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	n = newNodeOn(t, net, counting, state, key(9), node.WithClock(func() time.Time { return at }))
+	n := newNodeOn(t, net, counting, state, key(9), node.WithClock(func() time.Time { return at }))
 	r, err := chain.NewReading(key(95), "fresh", 70, at.Add(-time.Second))
 	if err != nil {
 		t.Fatal(err)
