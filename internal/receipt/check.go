@@ -83,15 +83,26 @@ type Result struct {
 	TrustedHeight uint64     `json:"trusted_height"` // its height
 }
 
-// MarshalJSON writes Time as Proves does and as the JavaScript checker's
-// result has it (RFC 3339 in UTC with milliseconds, Date.toISOString), not
-// in Go's default form, which drops trailing zeros ("01:16:36.93Z").
+// MarshalJSON writes the result as the JavaScript checker's has it: Time
+// as Proves does (RFC 3339 in UTC with milliseconds, Date.toISOString), not
+// in Go's default form, which drops trailing zeros ("01:16:36.93Z"); and
+// SetHash, Network and TrustedHash empty when there is none (a
+// proof-of-work receipt, no trusted hash), not 64 zeros.
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result // without this method
+	orEmpty := func(h chain.Hash) string {
+		if h == (chain.Hash{}) {
+			return ""
+		}
+		return h.String()
+	}
 	return json.Marshal(struct {
 		plain
-		Time string `json:"time"`
-	}{plain(r), r.Time.UTC().Format(TimeLayout)})
+		Time        string `json:"time"`
+		SetHash     string `json:"set_hash"`
+		Network     string `json:"network"`
+		TrustedHash string `json:"trusted_hash"`
+	}{plain(r), r.Time.UTC().Format(TimeLayout), orEmpty(r.SetHash), orEmpty(r.Network), orEmpty(r.TrustedHash)})
 }
 
 // Proves returns the sentence that says what the receipt proves:

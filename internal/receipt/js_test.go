@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"testing"
 
 	"github.com/p2pchain/p2pchain/internal/chain"
@@ -152,6 +153,27 @@ func TestJavaScriptChecker(t *testing.T) {
 			t.Errorf("%s: Go proves %q, JavaScript fails: %s", c.Name, res.Proves(), js.Error)
 		case err == nil && js.Proves != res.Proves():
 			t.Errorf("%s: Go proves\n%s\nJavaScript\n%s", c.Name, res.Proves(), js.Proves)
+		case err == nil:
+			// The results' fields too, as `check-receipt --json` and the
+			// JavaScript checker give them.
+			data, err := json.Marshal(res)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var goResult map[string]any
+			if err := json.Unmarshal(data, &goResult); err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range js.Result {
+				if !reflect.DeepEqual(goResult[k], v) {
+					t.Errorf("%s: result field %s: Go %v, JavaScript %v", c.Name, k, goResult[k], v)
+				}
+			}
+			for k := range goResult {
+				if _, ok := js.Result[k]; !ok {
+					t.Errorf("%s: result field %s: Go has it, JavaScript not", c.Name, k)
+				}
+			}
 		case err != nil && js.OK:
 			t.Errorf("%s: Go fails (%v), JavaScript proves %q", c.Name, err, js.Proves)
 		case err != nil:
