@@ -90,7 +90,7 @@ func (c *clientFlags) find() (*client, error) {
 		return nil, err
 	}
 	if ok {
-		url, err := readAPIFile(dir)
+		url, err := readAPIFile(dir, c.startCommand(dir))
 		if err != nil {
 			return nil, err
 		}
@@ -124,7 +124,7 @@ var probeHTTP = &http.Client{Timeout: 2 * time.Second}
 
 // liveAPI returns the API URL of the node running on dir, if one answers.
 func liveAPI(dir string) (string, bool) {
-	url, err := readAPIFile(dir)
+	url, err := readAPIFile(dir, "")
 	if err != nil {
 		return "", false
 	}
@@ -135,8 +135,13 @@ func liveAPI(dir string) (string, bool) {
 // readAPIFile returns the API URL of the node running on dir. A node that
 // crashed leaves its api file behind, and with the fixed default port
 // another node may answer there now: the file counts only while a process
-// holds the directory.
-func readAPIFile(dir string) (string, error) {
+// holds the directory. start is the command that starts a node on dir, as
+// the user named it ("": node --data DIR), for the error that says none
+// runs there.
+func readAPIFile(dir, start string) (string, error) {
+	if start == "" {
+		start = fmt.Sprintf("%s node --data %s", invocation(), dir)
+	}
 	b, err := os.ReadFile(filepath.Join(dir, datadir.APIFile))
 	pid, inUse := datadir.InUse(dir)
 	if err == nil && !inUse {
@@ -154,10 +159,10 @@ func readAPIFile(dir string) (string, error) {
 			// No node ever ran there: one started with --data elsewhere
 			// is named by that --data, not by its port.
 			return "", fmt.Errorf("no node is running on %s, and none was ever started there: name a node by the --data DIR "+
-				"it was started with, or start one with '%s node --data %s'", dir, invocation(), dir)
+				"it was started with, or start one with '%s'", dir, start)
 		}
-		return "", fmt.Errorf("no node is running on %s: start it with '%s node --data %s' and the flags it ran with before "+
-			"(-seed, -network, -difficulty, --network-file: without its -seed a node comes back with another peer ID)", dir, invocation(), dir)
+		return "", fmt.Errorf("no node is running on %s: start it with '%s' and the flags it ran with before "+
+			"(-seed, -network, -difficulty, --network-file: without its -seed a node comes back with another peer ID)", dir, start)
 	}
 	if err != nil {
 		return "", err

@@ -358,13 +358,15 @@ func TestChooseNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	if r := runCLI(t, home, home, "status", "-l", l2); r.code != 1 || !strings.Contains(r.stderr, "no node is running on") ||
-		!strings.Contains(r.stderr, "without its -seed a node comes back with another peer ID") {
+		!strings.Contains(r.stderr, "without its -seed a node comes back with another peer ID") || !strings.Contains(r.stderr, "node -l "+l2+"'") {
 		t.Errorf("status -l of a stopped node with a stale api file:\n%s", r)
 	}
 	// A port no node was started on (one started with --data elsewhere is
 	// named by its --data): the error says so, not "start it".
+	// It starts one by -l, as the user named it: --data DIR alone would
+	// listen on another port.
 	if r := runCLI(t, home, home, "status", "-l", "10999"); r.code != 1 || !strings.Contains(r.stderr, "none was ever started there") ||
-		!strings.Contains(r.stderr, "name a node by the --data DIR it was started with") {
+		!strings.Contains(r.stderr, "name a node by the --data DIR it was started with") || !strings.Contains(r.stderr, "node -l 10999'") {
 		t.Errorf("status -l of a port no node was started on:\n%s", r)
 	}
 	// One node runs of two directories: id uses the running one.

@@ -95,6 +95,17 @@ func (t target) explicit() (string, bool, error) {
 	return "", false, nil
 }
 
+// startCommand is the command that starts a node on dir, the directory
+// the flags name (explicit): by -l PORT when that is how they name it (a
+// node started with --data DIR alone would listen on another port), else
+// by --data DIR.
+func (t target) startCommand(dir string) string {
+	if t.data == "" && os.Getenv(envData) == "" && t.portSet {
+		return fmt.Sprintf("%s node -l %d", invocation(), t.port)
+	}
+	return fmt.Sprintf("%s node --data %s", invocation(), dir)
+}
+
 // newDir is the directory of the node, init and import: the one named, else
 // the node's default.
 func (t target) newDir() (string, error) {
