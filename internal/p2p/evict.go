@@ -184,8 +184,9 @@ func (in *inbound) peers(now time.Time) (out []inboundPeer, extra []network.Conn
 		ip.age = now.Sub(opened)
 		if cm.IsProtected(p, "") {
 			ip.useful = true
-		} else if t := cm.GetTagInfo(p); t != nil && keptValue(t) > 0 {
-			ip.useful, ip.tagged = true, keptValue(t)
+		} else if t := cm.GetTagInfo(p); t != nil {
+			ip.tagged = keptValue(t)
+			ip.useful = ip.tagged > 0
 		}
 		out = append(out, ip)
 	}

@@ -217,18 +217,12 @@ func TestInboundEvictionCountsConns(t *testing.T) {
 	if err := newcomer.Connect(ctx, target); err != nil {
 		t.Fatalf("the newcomer from another address group could not connect: %v", err)
 	}
-	time.Sleep(200 * time.Millisecond) // the guard's look
+	waitUntil(t, ctx, "the guard's look", func() bool { return inboundConns(v.host) <= high })
 	if v.host.Network().Connectedness(newcomer.ID()) != network.Connected {
 		t.Fatal("the newcomer from another address group was evicted")
 	}
-	inbound := 0
-	for _, c := range v.host.Network().Conns() {
-		if c.Stat().Direction == network.DirInbound {
-			inbound++
-		}
-	}
-	if inbound > high {
-		t.Errorf("%d inbound connections, want at most %d", inbound, high)
+	if n := inboundConns(v.host); n > high {
+		t.Errorf("%d inbound connections, want at most %d", n, high)
 	}
 }
 
@@ -320,7 +314,7 @@ func TestInboundEvictionDialledPeer(t *testing.T) {
 	if err := newcomer.Connect(ctx, target); err != nil {
 		t.Fatalf("the newcomer could not connect: %v", err)
 	}
-	time.Sleep(200 * time.Millisecond) // the guard's look
+	waitUntil(t, ctx, "the guard's look", func() bool { return inboundConns(v.host) <= high })
 	if v.host.Network().Connectedness(newcomer.ID()) != network.Connected {
 		t.Fatal("the newcomer was evicted")
 	}
@@ -329,14 +323,8 @@ func TestInboundEvictionDialledPeer(t *testing.T) {
 			t.Error("a peer the node dialled lost its connection")
 		}
 	}
-	inbound := 0
-	for _, c := range v.host.Network().Conns() {
-		if c.Stat().Direction == network.DirInbound {
-			inbound++
-		}
-	}
-	if inbound > high {
-		t.Errorf("%d inbound connections, want at most %d", inbound, high)
+	if n := inboundConns(v.host); n > high {
+		t.Errorf("%d inbound connections, want at most %d", n, high)
 	}
 }
 
@@ -381,4 +369,15 @@ func TestSyncedTagKeepsFew(t *testing.T) {
 	if v.syncedTag == nil || v.syncedTag.Interval() != syncedTagDecay {
 		t.Errorf("the synced tag does not decay every %v", syncedTagDecay)
 	}
+}
+
+// inboundConns counts h's inbound connections, as the inbound guard does.
+func inboundConns(h host.Host) int {
+	n := 0
+	for _, c := range h.Network().Conns() {
+		if c.Stat().Direction == network.DirInbound {
+			n++
+		}
+	}
+	return n
 }
