@@ -127,15 +127,7 @@ func TestRebroadcastAfterRestart(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Now()
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	path := filepath.Join(t.TempDir(), "chain")
-	st, err := store.Open(path, params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(params, writerKey(1), WithStore(st, State{}), WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, st := storedNode(t, params, clock)
 	relayed, err := chain.NewReading(writerKey(2), "stranger", 70, now)
 	if err != nil {
 		t.Fatal(err)
@@ -147,16 +139,7 @@ func TestRebroadcastAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	state := reloaded(t, st, params)
-	st2, err := store.Open(path, params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st2.Close()
-	n2, err := New(params, writerKey(1), WithStore(st2, *state), WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n2 := restarted(t, st, params, clock)
 	if got := n2.Pending(); got != 2 {
 		t.Fatalf("%d readings pending after the restart, want 2", got)
 	}
@@ -189,31 +172,14 @@ func TestFinalityAfterRestartFromSubmission(t *testing.T) {
 	var mu sync.Mutex
 	now := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
-	path := filepath.Join(t.TempDir(), "chain")
-	st, err := store.Open(path, params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(params, writerKey(1), WithStore(st, State{}), WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, st := storedNode(t, params, clock)
 	if _, err := n.SubmitAt("taken-earlier", 71, now.Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	state := reloaded(t, st, params)
-	st2, err := store.Open(path, params)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st2.Close()
 	mu.Lock()
 	now = now.Add(time.Second)
 	mu.Unlock()
-	n2, err := New(params, writerKey(1), WithStore(st2, *state), WithClock(clock))
-	if err != nil {
-		t.Fatal(err)
-	}
+	n2 := restarted(t, st, params, clock)
 	events, stop := n2.Subscribe(64)
 	defer stop()
 	if _, err := n2.Submit("after", 72); err != nil {
@@ -240,4 +206,36 @@ func TestFinalityAfterRestartFromSubmission(t *testing.T) {
 			t.Errorf("finality reported %v after submission, want seconds: counted from the reading's own time", d)
 		}
 	}
+}
+
+// storedNode is a node of params on a store in a temporary directory,
+// signing with writerKey(1), on clock.
+func storedNode(t *testing.T, params chain.Params, clock func() time.Time) (*Node, *store.Store) {
+	t.Helper()
+	st, err := store.Open(filepath.Join(t.TempDir(), "chain"), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(params, writerKey(1), WithStore(st, State{}), WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, st
+}
+
+// restarted closes st and starts the node of storedNode again on what it
+// holds: what a restart would find. The store is closed at the test's end.
+func restarted(t *testing.T, st *store.Store, params chain.Params, clock func() time.Time) *Node {
+	t.Helper()
+	state := reloaded(t, st, params)
+	st2, err := store.Open(st.Path(), params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st2.Close() })
+	n, err := New(params, writerKey(1), WithStore(st2, *state), WithClock(clock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
 }
