@@ -75,6 +75,32 @@ func addProvider(raw host.Host, key []byte, addrs ...ma.Multiaddr) *dhtpb.Messag
 	return &dhtpb.Message{Type: dhtpb.Message_ADD_PROVIDER, Key: key, ProviderPeers: []*dhtpb.Message_Peer{p}}
 }
 
+// advertisers connects n bare hosts to v, each of which advertises itself
+// at key (ADD_PROVIDER).
+func advertisers(t *testing.T, ctx context.Context, v victim, key []byte, n int) []host.Host {
+	t.Helper()
+	var hosts []host.Host
+	for range n {
+		a := rawHost(t)
+		connectRaw(t, ctx, a, v)
+		kadExchange(t, ctx, a, v.Host, key, addProvider(a, key))
+		hosts = append(hosts, a)
+	}
+	return hosts
+}
+
+// randomKeyRecords returns n ADD_PROVIDER messages of a for random keys:
+// more than kad-dht buffers (256) has it write its buffer to the store.
+func randomKeyRecords(a host.Host, n int) []*dhtpb.Message {
+	msgs := make([]*dhtpb.Message, 0, n)
+	for range n {
+		k := make([]byte, 80)
+		_, _ = rand.Read(k)
+		msgs = append(msgs, addProvider(a, k))
+	}
+	return msgs
+}
+
 func providerIDs(t *testing.T, m *dhtpb.Message) []peer.ID {
 	t.Helper()
 	var ids []peer.ID
@@ -104,25 +130,11 @@ func TestDHTKeepsOnlyRendezvousProviders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var provs []host.Host
-	for range 5 {
-		a := rawHost(t)
-		connectRaw(t, ctx, a, v)
-		kadExchange(t, ctx, a, v.Host, key, addProvider(a, key))
-		provs = append(provs, a)
-	}
+	provs := advertisers(t, ctx, v, key, 5)
 	// More random keys than the provider manager buffers (256), so that
 	// the records above and the first random ones reach the store.
-	var msgs []*dhtpb.Message
-	var first []byte
-	for i := range 1000 {
-		k := make([]byte, 80)
-		_, _ = rand.Read(k)
-		if i == 0 {
-			first = k
-		}
-		msgs = append(msgs, addProvider(provs[0], k))
-	}
+	msgs := randomKeyRecords(provs[0], 1000)
+	first := msgs[0].Key
 	if got := kadExchange(t, ctx, provs[0], v.Host, first, msgs...).ProviderPeers; len(got) != 0 {
 		t.Errorf("a random key has %d provider records, want none kept", len(got))
 	}
@@ -164,23 +176,9 @@ func TestDHTAnswersFewProviders(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var provs []host.Host
-	for range 5 {
-		a := rawHost(t)
-		connectRaw(t, ctx, a, v)
-		kadExchange(t, ctx, a, v.Host, key, addProvider(a, key))
-		provs = append(provs, a)
-		time.Sleep(5 * time.Millisecond) // distinct record times
-	}
-	// Records for random keys, more than kad-dht buffers (256), so that
-	// its buffer is written to the store, with the five above.
-	var msgs []*dhtpb.Message
-	for range 300 {
-		k := make([]byte, 80)
-		_, _ = rand.Read(k)
-		msgs = append(msgs, addProvider(provs[0], k))
-	}
-	kadExchange(t, ctx, provs[0], v.Host, key, msgs...)
+	provs := advertisers(t, ctx, v, key, 5)
+	// Its buffer written to the store, with the five above.
+	kadExchange(t, ctx, provs[0], v.Host, key, randomKeyRecords(provs[0], 300)...)
 	if n := v.disc.provStore.len(); n != 5 {
 		t.Fatalf("the store holds %d records, want the 5 of the rendezvous", n)
 	}
@@ -405,24 +403,12 @@ func TestDHTAnswersNotOnlyNewest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// flush has kad-dht write its buffered records to the store: records
-	// for random keys, more than it buffers (256).
-	flush := func(a host.Host, msgs ...*dhtpb.Message) {
-		for range 300 {
-			k := make([]byte, 80)
-			_, _ = rand.Read(k)
-			msgs = append(msgs, addProvider(a, k))
-		}
-		kadExchange(t, ctx, a, v.Host, key, msgs...)
-	}
+	// flush has kad-dht write its buffered records to the store.
+	flush := func(a host.Host) { kadExchange(t, ctx, a, v.Host, key, randomKeyRecords(a, 300)...) }
+	hosts := advertisers(t, ctx, v, key, 5)
 	honest := map[peer.ID]bool{}
-	var hosts []host.Host
-	for range 5 {
-		a := rawHost(t)
-		connectRaw(t, ctx, a, v)
-		kadExchange(t, ctx, a, v.Host, key, addProvider(a, key))
+	for _, a := range hosts {
 		honest[a.ID()] = true
-		hosts = append(hosts, a)
 	}
 	flush(hosts[0])
 	var sybils []host.Host
