@@ -91,7 +91,7 @@ type Result struct {
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result // without this method
 	orEmpty := func(h chain.Hash) string {
-		if h == (chain.Hash{}) {
+		if h.IsZero() {
 			return ""
 		}
 		return h.String()
