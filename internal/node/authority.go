@@ -206,10 +206,21 @@ func (n *Node) Consensus() ConsensusInfo {
 	}
 	info.Evidence = append([]*bft.Evidence(nil), n.cons.evidence...)
 	info.Approved = append([]bft.Change(nil), n.cons.approved...)
-	if info.IdleUntil = n.cons.due; n.pool.Len() > 0 || len(n.cons.approved) > 0 || !n.now().Before(info.IdleUntil) {
+	if info.IdleUntil = n.idleDueLocked(); !n.now().Before(info.IdleUntil) {
 		info.IdleUntil = time.Time{}
 	}
 	return info
+}
+
+// idleDueLocked is, while no reading or approved change waits, when the
+// next block is due: the last block plus the block interval. Until then
+// the authorities have nothing to decide and send nothing. Zero while
+// something waits. n.mu must be held.
+func (n *Node) idleDueLocked() time.Time {
+	if n.pool.Len() > 0 || len(n.cons.approved) > 0 {
+		return time.Time{}
+	}
+	return n.cons.due
 }
 
 // AuthoritySet returns the authority set of a height (nil on a
@@ -707,10 +718,10 @@ func (n *Node) warnIfStuck() {
 	// interval after the last one: hearing nothing until then is no sign
 	// of trouble.
 	n.mu.Lock()
-	busy := n.pool.Len() > 0 || len(c.approved) > 0
+	due := n.idleDueLocked()
 	n.mu.Unlock()
 	since := c.startedAt
-	if due := c.lastBlock.Add(c.auth.Interval); !busy && due.After(since) {
+	if due.After(since) {
 		since = due
 	}
 	if !c.started || now.Sub(since) < stuckAfter || now.Sub(c.warnedAt) < stuckAfter {
