@@ -329,17 +329,24 @@ func (s *rendezvousStore) GetSize(ctx context.Context, k ds.Key) (int, error) {
 // collector's query, for every provider record, gets them all.
 func (s *rendezvousStore) Query(_ context.Context, q dsq.Query) (dsq.Results, error) {
 	s.mu.Lock()
-	entries := make([]dsq.Entry, 0, len(s.recs))
-	for k, v := range s.recs {
-		entries = append(entries, dsq.Entry{Key: k.String(), Value: append([]byte(nil), v...), Size: len(v)})
+	defer s.mu.Unlock()
+	// The sample is drawn from the keys before any record is copied: a
+	// GET_PROVIDERS costs the records it answers, not all those kept.
+	keys := make([]ds.Key, 0, len(s.recs))
+	for k := range s.recs {
+		keys = append(keys, k)
 	}
-	s.mu.Unlock()
-	if strings.HasPrefix(q.Prefix, strings.TrimSuffix(s.prefix, "/")) && len(entries) > maxServedProviders {
+	if strings.HasPrefix(q.Prefix, strings.TrimSuffix(s.prefix, "/")) && len(keys) > maxServedProviders {
 		for i := range maxServedProviders { // a partial shuffle
-			j := i + rand.IntN(len(entries)-i)
-			entries[i], entries[j] = entries[j], entries[i]
+			j := i + rand.IntN(len(keys)-i)
+			keys[i], keys[j] = keys[j], keys[i]
 		}
-		entries = entries[:maxServedProviders]
+		keys = keys[:maxServedProviders]
+	}
+	entries := make([]dsq.Entry, 0, len(keys))
+	for _, k := range keys {
+		v := s.recs[k]
+		entries = append(entries, dsq.Entry{Key: k.String(), Value: append([]byte(nil), v...), Size: len(v)})
 	}
 	return dsq.NaiveQueryApply(q, dsq.ResultsWithEntries(q, entries)), nil
 }
